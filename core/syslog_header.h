@@ -1,0 +1,45 @@
+// The syslog part of a maillog line: timestamp, host, program, pid. No I/O.
+//
+// Forms read (see syslog_header_test.cc for each):
+//   "Nov  2 10:11:12 host postfix/smtpd[123]: text"     classic, day space-padded
+//   "Nov 02 10:11:12 host postfix/smtpd[123]: text"     classic, day zero-padded (maillog_file)
+//   "2023-03-16T23:05:28.376793+01:00 host prog[1]: t"  RFC 3339 with fraction and offset
+//   "... host prog: text" (no pid), "... prog[1]: text" (no host), "... prog[1] text" (no ':')
+//   leading NUL bytes; a year truncated to three digits ("021-02-06T...")
+// Thread-safe: a pure function.
+#ifndef MAILLENS_CORE_SYSLOG_HEADER_H_
+#define MAILLENS_CORE_SYSLOG_HEADER_H_
+
+#include <cstdint>
+#include <string_view>
+
+#include "core/event.h"
+
+namespace maillens::core {
+
+struct SyslogHeader {
+  TimestampForm ts_form = TimestampForm::kNone;
+  // kClassic: civil fields without year or zone (resolved by TimeContext).
+  int month = 0;  // 1..12
+  int day = 0;
+  int hour = 0;
+  int minute = 0;
+  int second = 0;
+  int micros = 0;  // classic stamps may carry a fraction in some syslog configurations
+  // kRfc3339: already UTC.
+  int64_t utc_us = 0;
+
+  std::string_view host;     // "" when the line has no host field
+  std::string_view program;  // "postfix/submission/smtpd"
+  std::string_view daemon;   // "smtpd": the program's last '/' component
+  int64_t pid = -1;
+  std::string_view message;  // everything after "program[pid]: "
+};
+
+// Reads the header of `line`. Returns false when no timestamp and program can be found; `out`
+// may then hold partial results and the caller treats the line as malformed.
+bool ParseSyslogHeader(std::string_view line, SyslogHeader* out);
+
+}  // namespace maillens::core
+
+#endif  // MAILLENS_CORE_SYSLOG_HEADER_H_
