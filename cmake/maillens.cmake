@@ -16,6 +16,8 @@ function(maillens_program)
   cmake_parse_arguments(ARG "" "NAME" "SOURCES;DEPS" ${ARGN})
   add_executable(${ARG_NAME} ${ARG_SOURCES})
   target_link_libraries(${ARG_NAME} PRIVATE maillens_settings ${ARG_DEPS})
+  # Programs land together in build/bin so scripts and docs name one place.
+  set_target_properties(${ARG_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
 endfunction()
 
 # LABELS lets ctest select groups (-L unit, -L slow, -L fuzz).

@@ -1,0 +1,39 @@
+// libFuzzer target: any bytes, split into lines, must parse and print without a crash, a
+// sanitizer report, or a field view that points outside its line.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/event_json.h"
+#include "core/parser.h"
+
+namespace {
+
+bool Inside(std::string_view part, std::string_view whole) {
+  if (part.data() == nullptr) return true;
+  return part.data() >= whole.data() && part.data() + part.size() <= whole.data() + whole.size();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view input(reinterpret_cast<const char*>(data), size);
+  maillens::core::TimeOptions options;
+  options.reference_us = 1700000000000000;
+  maillens::core::TimeContext time(options);
+  std::string out;
+  while (!input.empty()) {
+    size_t nl = input.find('\n');
+    std::string_view line = input.substr(0, nl);
+    input.remove_prefix(nl == std::string_view::npos ? input.size() : nl + 1);
+    maillens::core::Event ev = maillens::core::ParseLine(line, &time);
+    bool ok = Inside(ev.host, line) && Inside(ev.program, line) && Inside(ev.daemon, line) &&
+              Inside(ev.message, line) && Inside(ev.queue_id, line) && Inside(ev.queued_as, line);
+    for (std::string_view f : ev.fields) ok = ok && Inside(f, line);
+    if (!ok) __builtin_trap();
+    out.clear();
+    maillens::core::AppendEventJson(ev, line, true, &out);
+  }
+  return 0;
+}
