@@ -1,0 +1,568 @@
+#include "collector/correlator.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "core/scan.h"
+#include "core/strings.h"
+#include "core/status_macros.h"
+
+namespace maillens::collector {
+namespace {
+
+constexpr char kSelectByKey[] =
+    "SELECT id FROM messages WHERE host_id = ? AND instance = ? AND queue_id = ? "
+    "ORDER BY first_us";
+constexpr char kSelectMessage[] =
+    "SELECT m.id, m.trace_id, m.host_id, h.name, m.instance, m.queue_id, m.first_us, m.last_us, "
+    "m.end_us, m.message_id, m.sender, m.size, m.nrcpt, m.client, m.sasl_username, m.origin, "
+    "m.disposition FROM messages m JOIN hosts h ON h.id = m.host_id WHERE m.id = ?";
+constexpr char kInsertMessage[] =
+    "INSERT INTO messages (trace_id, host_id, instance, queue_id, first_us, last_us) "
+    "VALUES (0, ?, ?, ?, ?, ?)";
+constexpr char kSetOwnTrace[] = "UPDATE messages SET trace_id = id WHERE id = ?";
+constexpr char kUpdateMessage[] =
+    "UPDATE messages SET first_us = ?, last_us = ?, end_us = ?, message_id = ?, sender = ?, "
+    "size = ?, nrcpt = ?, client = ?, sasl_username = ?, origin = ?, disposition = ? "
+    "WHERE id = ?";
+constexpr char kUpsertRecipient[] =
+    "INSERT INTO recipients (message, recipient, orig_to, status, dsn, relay, reply, "
+    "next_queue_id, next_form, time_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (message, recipient, orig_to) DO UPDATE SET "
+    "attempts = attempts + 1, "
+    "status = CASE WHEN excluded.time_us >= time_us THEN excluded.status ELSE status END, "
+    "dsn = CASE WHEN excluded.time_us >= time_us THEN excluded.dsn ELSE dsn END, "
+    "relay = CASE WHEN excluded.time_us >= time_us THEN excluded.relay ELSE relay END, "
+    "reply = CASE WHEN excluded.time_us >= time_us THEN excluded.reply ELSE reply END, "
+    "next_queue_id = CASE WHEN excluded.time_us >= time_us THEN excluded.next_queue_id "
+    "ELSE next_queue_id END, "
+    "next_form = CASE WHEN excluded.time_us >= time_us THEN excluded.next_form "
+    "ELSE next_form END, "
+    "time_us = MAX(time_us, excluded.time_us)";
+constexpr char kExpireRecipients[] =
+    "UPDATE recipients SET status = 'expired' WHERE message = ? AND status = 'deferred'";
+constexpr char kSelectCandidates[] =
+    "SELECT id, host_id FROM messages WHERE queue_id = ? AND first_us >= ? AND first_us <= ? "
+    "AND id != ?";
+constexpr char kInsertPending[] =
+    "INSERT INTO pending (from_message, from_host, queue_id, relay_host, relay_ip, same_host, "
+    "kind, time_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr char kSelectPending[] =
+    "SELECT id, from_message, from_host, relay_host, relay_ip, same_host, kind FROM pending "
+    "WHERE queue_id = ? AND time_us >= ? AND time_us <= ?";
+constexpr char kDeletePending[] = "DELETE FROM pending WHERE id = ?";
+constexpr char kSelectHostName[] = "SELECT host_id FROM host_names WHERE name = ?";
+constexpr char kSelectHostSyslogName[] = "SELECT name FROM hosts WHERE id = ?";
+constexpr char kInsertLink[] =
+    "INSERT OR IGNORE INTO links (from_message, to_message, kind) VALUES (?, ?, ?)";
+constexpr char kSelectTraceOf[] = "SELECT trace_id FROM messages WHERE id = ?";
+constexpr char kMergeTraces[] = "UPDATE messages SET trace_id = ? WHERE trace_id = ?";
+
+bool IsLoopback(std::string_view ip) {
+  return core::StartsWith(ip, "127.") || ip == "::1" || core::StartsWith(ip, "::ffff:127.");
+}
+
+// Postfix instance from the program: "postfix-dmz/submission/smtpd" -> "postfix-dmz".
+std::string_view InstanceOf(std::string_view program) {
+  return program.substr(0, program.find('/'));
+}
+
+int64_t ToInt(std::string_view s, int64_t fallback) {
+  int64_t v;
+  return core::ParseInt(s, &v) ? v : fallback;
+}
+
+}  // namespace
+
+Correlator::Correlator(Database* catalog, CorrelatorOptions options)
+    : catalog_(catalog), options_(options) {}
+
+void Correlator::Reset() {
+  by_key_.clear();
+  instances_.clear();
+}
+
+absl::StatusOr<Correlator::Instance*> Correlator::LoadInstance(int64_t id) {
+  auto it = instances_.find(id);
+  if (it != instances_.end()) return it->second.get();
+  MAILLENS_ASSIGN_OR_RETURN(Statement* select, catalog_->Cached(kSelectMessage));
+  select->Bind(1, id);
+  MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+  if (step != Statement::StepResult::kRow) {
+    return absl::NotFoundError(absl::StrCat("message ", id, " not in catalog"));
+  }
+  auto inst = std::make_unique<Instance>();
+  MessageInfo& m = inst->info;
+  m.id = select->ColumnInt(0);
+  m.trace_id = select->ColumnInt(1);
+  m.host_id = select->ColumnInt(2);
+  m.host = std::string(select->ColumnText(3));
+  m.instance = std::string(select->ColumnText(4));
+  m.queue_id = std::string(select->ColumnText(5));
+  m.first_us = select->ColumnInt(6);
+  m.last_us = select->ColumnInt(7);
+  if (!select->ColumnIsNull(8)) m.end_us = select->ColumnInt(8);
+  m.message_id = std::string(select->ColumnText(9));
+  m.has_sender = !select->ColumnIsNull(10);
+  m.sender = std::string(select->ColumnText(10));
+  m.size = select->ColumnInt(11);
+  m.nrcpt = select->ColumnInt(12);
+  m.client = std::string(select->ColumnText(13));
+  m.sasl_username = std::string(select->ColumnText(14));
+  m.origin = std::string(select->ColumnText(15));
+  m.disposition = std::string(select->ColumnText(16));
+  Instance* raw = inst.get();
+  instances_[id] = std::move(inst);
+  return raw;
+}
+
+absl::StatusOr<Correlator::Instance*> Correlator::FindOrCreate(int64_t host_id,
+                                                               std::string_view inst_name,
+                                                               std::string_view queue_id,
+                                                               int64_t t, bool is_removed) {
+  Key key{host_id, std::string(inst_name), std::string(queue_id)};
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) {
+    MAILLENS_ASSIGN_OR_RETURN(Statement* select, catalog_->Cached(kSelectByKey));
+    select->Bind(1, host_id).BindText(2, inst_name).BindText(3, queue_id);
+    std::vector<int64_t> ids;
+    while (true) {
+      MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+      if (step == Statement::StepResult::kDone) break;
+      ids.push_back(select->ColumnInt(0));
+    }
+    it = by_key_.emplace(key, std::move(ids)).first;
+  }
+  std::vector<int64_t>& ids = it->second;
+  // The instance that started last at or before t (ids are kept in first_us order).
+  Instance* before = nullptr;
+  Instance* after = nullptr;
+  for (int64_t id : ids) {
+    MAILLENS_ASSIGN_OR_RETURN(Instance * cand, LoadInstance(id));
+    if (cand->info.first_us <= t) {
+      before = cand;
+    } else if (after == nullptr) {
+      after = cand;
+    }
+  }
+  if (before != nullptr) {
+    const MessageInfo& m = before->info;
+    bool open_at_t = !m.end_us.has_value() || t <= *m.end_us;
+    if (open_at_t && t - m.last_us <= options_.instance_gap_us) return before;
+  }
+  // A line earlier than a known instance's first (backfill, or out-of-order files) belongs to
+  // it unless the previous instance still covers it or it ends an earlier life of the ID.
+  if (after != nullptr && !is_removed && after->info.first_us - t <= options_.instance_gap_us) {
+    after->info.first_us = t;
+    after->dirty = true;
+    std::sort(ids.begin(), ids.end(), [this](int64_t a, int64_t b) {
+      return instances_[a]->info.first_us < instances_[b]->info.first_us;
+    });
+    return after;
+  }
+  MAILLENS_ASSIGN_OR_RETURN(Statement* insert, catalog_->Cached(kInsertMessage));
+  insert->Bind(1, host_id).BindText(2, inst_name).BindText(3, queue_id).Bind(4, t).Bind(5, t);
+  MAILLENS_RETURN_IF_ERROR(insert->Run());
+  int64_t id = catalog_->LastInsertRowId();
+  MAILLENS_ASSIGN_OR_RETURN(Statement* own, catalog_->Cached(kSetOwnTrace));
+  own->Bind(1, id);
+  MAILLENS_RETURN_IF_ERROR(own->Run());
+  MAILLENS_ASSIGN_OR_RETURN(Instance * created, LoadInstance(id));
+  ids.push_back(id);
+  std::sort(ids.begin(), ids.end(), [this](int64_t a, int64_t b) {
+    return instances_[a]->info.first_us < instances_[b]->info.first_us;
+  });
+  MAILLENS_RETURN_IF_ERROR(OnCreated(created));
+  return created;
+}
+
+absl::Status Correlator::Observe(int64_t host_id, const core::Event& ev, int64_t t) {
+  if (!core::StartsWith(ev.program, "postfix")) return absl::OkStatus();
+  if (ev.queue_id_form != core::QueueIdForm::kShort &&
+      ev.queue_id_form != core::QueueIdForm::kLong) {
+    return absl::OkStatus();
+  }
+  using core::Field;
+  using core::Kind;
+  bool is_removed = ev.kind == Kind::kRemoved ||
+                    (ev.kind == Kind::kPostsuper && ev.Get(Field::kDetail) == "removed");
+  MAILLENS_ASSIGN_OR_RETURN(Instance * inst,
+                            FindOrCreate(host_id, InstanceOf(ev.program), ev.queue_id, t,
+                                         is_removed));
+  MessageInfo& m = inst->info;
+  inst->dirty = true;
+  m.last_us = std::max(m.last_us, t);
+  m.first_us = std::min(m.first_us, t);
+  if (is_removed && (!m.end_us || *m.end_us < t)) m.end_us = t;
+  switch (ev.kind) {
+    case Kind::kClient:
+      m.client = std::string(ev.Get(Field::kClient));
+      if (ev.Has(Field::kSaslUsername)) m.sasl_username = std::string(ev.Get(Field::kSaslUsername));
+      if (m.origin.empty()) m.origin = "smtpd";
+      break;
+    case Kind::kPickup:
+      m.origin = "pickup";
+      if (ev.Has(Field::kFrom)) {
+        m.sender = std::string(ev.Get(Field::kFrom));
+        m.has_sender = true;
+      }
+      break;
+    case Kind::kMessageId:
+      if (ev.Has(Field::kMessageId) && m.message_id.empty()) {
+        m.message_id = std::string(ev.Get(Field::kMessageId));
+        if (!m.message_id.empty()) MAILLENS_RETURN_IF_ERROR(OnMessageId(inst));
+      }
+      break;
+    case Kind::kQueued:
+      if (ev.Has(Field::kFrom)) {
+        m.sender = std::string(ev.Get(Field::kFrom));
+        m.has_sender = true;
+      }
+      m.size = ToInt(ev.Get(Field::kSize), m.size);
+      m.nrcpt = ToInt(ev.Get(Field::kNrcpt), m.nrcpt);
+      break;
+    case Kind::kDelivery:
+      MAILLENS_RETURN_IF_ERROR(ObserveDelivery(inst, ev, t));
+      break;
+    case Kind::kExpired: {
+      m.disposition = "expired";
+      MAILLENS_ASSIGN_OR_RETURN(Statement* expire, catalog_->Cached(kExpireRecipients));
+      expire->Bind(1, m.id);
+      MAILLENS_RETURN_IF_ERROR(expire->Run());
+      break;
+    }
+    case Kind::kNotification:
+      if (ev.Has(Field::kNoticeQueueId)) {
+        MAILLENS_RETURN_IF_ERROR(TryLinkForward(m.id, host_id, ev.Get(Field::kNoticeQueueId), "",
+                                                "", "bounce", /*same_host=*/true, t));
+      }
+      break;
+    case Kind::kReject:
+      if (ev.Get(Field::kStage) == "RCPT" && ev.Has(Field::kTo)) {
+        MAILLENS_ASSIGN_OR_RETURN(Statement* up, catalog_->Cached(kUpsertRecipient));
+        up->Bind(1, m.id)
+            .BindText(2, ev.Get(Field::kTo))
+            .BindText(3, "")
+            .BindText(4, "rejected")
+            .BindText(5, ev.Get(Field::kDsn))
+            .BindText(6, "")
+            .BindText(7, ev.Get(Field::kReason))
+            .BindText(8, "")
+            .BindText(9, "")
+            .Bind(10, t);
+        MAILLENS_RETURN_IF_ERROR(up->Run());
+      } else {
+        m.disposition = "rejected";
+      }
+      break;
+    case Kind::kCheckAction: {
+      std::string_view action = ev.Get(Field::kAction);
+      if (action == "hold" || action == "milter-hold") m.disposition = "held";
+      if (action == "discard" || action == "milter-discard") m.disposition = "discarded";
+      break;
+    }
+    default:
+      break;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Correlator::ObserveDelivery(Instance* inst, const core::Event& ev, int64_t t) {
+  using core::Field;
+  using core::NextHopForm;
+  MessageInfo& m = inst->info;
+  if (ev.Has(Field::kTo)) {
+    MAILLENS_ASSIGN_OR_RETURN(Statement* up, catalog_->Cached(kUpsertRecipient));
+    up->Bind(1, m.id)
+        .BindText(2, ev.Get(Field::kTo))
+        .BindText(3, ev.Get(Field::kOrigTo))
+        .BindText(4, ev.Get(Field::kStatus))
+        .BindText(5, ev.Get(Field::kDsn))
+        .BindText(6, ev.Get(Field::kRelay))
+        .BindText(7, ev.Get(Field::kReply))
+        .BindText(8, ev.queued_as)
+        .BindText(9, core::NextHopFormName(ev.queued_as_form))
+        .Bind(10, t);
+    MAILLENS_RETURN_IF_ERROR(up->Run());
+  }
+  if (ev.Get(Field::kStatus) != "sent" || ev.queued_as.empty()) return absl::OkStatus();
+  switch (ev.queued_as_form) {
+    case NextHopForm::kExim:
+    case NextHopForm::kSendmail:
+    case NextHopForm::kMicrosoft:
+    case NextHopForm::kGmail:
+    case NextHopForm::kNone:
+      return absl::OkStatus();  // a foreign MTA's ID: an external hop, never linked
+    default:
+      break;
+  }
+  std::string_view relay_host = ev.Get(Field::kRelayHost);
+  std::string_view relay_ip = ev.Get(Field::kRelayIp);
+  bool same_host = ev.queued_as_form == NextHopForm::kContentFilter ||
+                   ev.queued_as_form == NextHopForm::kAmavis ||
+                   ev.queued_as_form == NextHopForm::kForwarded || IsLoopback(relay_ip) ||
+                   relay_host == "localhost";
+  return TryLinkForward(m.id, m.host_id, ev.queued_as, relay_host, relay_ip,
+                        same_host ? "reinject" : "relay", same_host, t);
+}
+
+absl::StatusOr<bool> Correlator::Maps(std::string_view relay_host, std::string_view relay_ip,
+                                      int64_t host_id) {
+  std::string host = core::Lower(relay_host);
+  if (host.empty() || host == "unknown" || host == "none") host.clear();
+  MAILLENS_ASSIGN_OR_RETURN(Statement* select, catalog_->Cached(kSelectHostName));
+  for (const std::string& candidate : {host, std::string(relay_ip)}) {
+    if (candidate.empty()) continue;
+    select->BindText(1, candidate);
+    MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+    if (step == Statement::StepResult::kRow) {
+      bool same = select->ColumnInt(0) == host_id;
+      select->Reset();
+      return same;
+    }
+    select->Reset();
+  }
+  if (host.empty()) return false;
+  auto it = host_names_.find(host_id);
+  if (it == host_names_.end()) {
+    MAILLENS_ASSIGN_OR_RETURN(Statement* name, catalog_->Cached(kSelectHostSyslogName));
+    name->Bind(1, host_id);
+    MAILLENS_ASSIGN_OR_RETURN(auto step, name->Step());
+    std::string syslog_name =
+        step == Statement::StepResult::kRow ? core::Lower(name->ColumnText(0)) : "";
+    it = host_names_.emplace(host_id, syslog_name).first;
+  }
+  // Postfix logs only the first label of myhostname as the syslog host.
+  std::string_view first_label = std::string_view(host).substr(0, host.find('.'));
+  return !it->second.empty() &&
+         (first_label == it->second || host == it->second);
+}
+
+absl::StatusOr<std::string> Correlator::MessageIdOf(int64_t id) {
+  MAILLENS_ASSIGN_OR_RETURN(Instance * inst, LoadInstance(id));
+  return inst->info.message_id;
+}
+
+absl::Status Correlator::TryLinkForward(int64_t from_id, int64_t from_host,
+                                        std::string_view next_qid, std::string_view relay_host,
+                                        std::string_view relay_ip, const std::string& kind,
+                                        bool same_host, int64_t t) {
+  MAILLENS_ASSIGN_OR_RETURN(Statement* select, catalog_->Cached(kSelectCandidates));
+  select->BindText(1, next_qid)
+      .Bind(2, t - options_.hop_window_us - options_.skew_us)
+      .Bind(3, t + options_.skew_us)
+      .Bind(4, from_id);
+  std::vector<std::pair<int64_t, int64_t>> candidates;  // (id, host)
+  while (true) {
+    MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+    if (step == Statement::StepResult::kDone) break;
+    candidates.emplace_back(select->ColumnInt(0), select->ColumnInt(1));
+  }
+  select->Reset();
+  MAILLENS_ASSIGN_OR_RETURN(std::string from_msgid, MessageIdOf(from_id));
+  for (const auto& [cand_id, cand_host] : candidates) {
+    bool link = false;
+    if (same_host) {
+      link = cand_host == from_host;
+    } else {
+      MAILLENS_ASSIGN_OR_RETURN(bool mapped, Maps(relay_host, relay_ip, cand_host));
+      if (mapped) {
+        link = true;
+      } else if (!from_msgid.empty()) {
+        MAILLENS_ASSIGN_OR_RETURN(std::string cand_msgid, MessageIdOf(cand_id));
+        link = cand_msgid == from_msgid && cand_host != from_host;
+      }
+    }
+    if (link) return AddLink(from_id, cand_id, kind);
+  }
+  MAILLENS_ASSIGN_OR_RETURN(Statement* pending, catalog_->Cached(kInsertPending));
+  pending->Bind(1, from_id)
+      .Bind(2, from_host)
+      .BindText(3, next_qid)
+      .BindText(4, relay_host)
+      .BindText(5, relay_ip)
+      .Bind(6, static_cast<int64_t>(same_host))
+      .BindText(7, kind)
+      .Bind(8, t);
+  return pending->Run();
+}
+
+// A new instance, or one that just learned its message-id, may be the far side of a hop that
+// was logged earlier.
+absl::Status Correlator::OnCreated(Instance* inst) {
+  const MessageInfo& m = inst->info;
+  MAILLENS_ASSIGN_OR_RETURN(Statement* select, catalog_->Cached(kSelectPending));
+  select->BindText(1, m.queue_id)
+      .Bind(2, m.first_us - options_.skew_us)
+      .Bind(3, m.first_us + options_.hop_window_us + options_.skew_us);
+  struct Row {
+    int64_t id, from, from_host;
+    std::string relay_host, relay_ip, kind;
+    bool same_host;
+  };
+  std::vector<Row> rows;
+  while (true) {
+    MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+    if (step == Statement::StepResult::kDone) break;
+    rows.push_back(Row{select->ColumnInt(0), select->ColumnInt(1), select->ColumnInt(2),
+                       std::string(select->ColumnText(3)), std::string(select->ColumnText(4)),
+                       std::string(select->ColumnText(6)), select->ColumnInt(5) != 0});
+  }
+  select->Reset();
+  for (const Row& row : rows) {
+    if (row.from == m.id) continue;
+    bool link = false;
+    if (row.same_host) {
+      link = row.from_host == m.host_id;
+    } else {
+      MAILLENS_ASSIGN_OR_RETURN(bool mapped, Maps(row.relay_host, row.relay_ip, m.host_id));
+      if (mapped) {
+        link = true;
+      } else if (!m.message_id.empty() && row.from_host != m.host_id) {
+        MAILLENS_ASSIGN_OR_RETURN(std::string from_msgid, MessageIdOf(row.from));
+        link = from_msgid == m.message_id;
+      }
+    }
+    if (!link) continue;
+    MAILLENS_RETURN_IF_ERROR(AddLink(row.from, m.id, row.kind));
+    MAILLENS_ASSIGN_OR_RETURN(Statement* del, catalog_->Cached(kDeletePending));
+    del->Bind(1, row.id);
+    MAILLENS_RETURN_IF_ERROR(del->Run());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Correlator::OnMessageId(Instance* inst) { return OnCreated(inst); }
+
+absl::Status Correlator::AddLink(int64_t from, int64_t to, const std::string& kind) {
+  MAILLENS_ASSIGN_OR_RETURN(Statement* insert, catalog_->Cached(kInsertLink));
+  insert->Bind(1, from).Bind(2, to).BindText(3, kind);
+  MAILLENS_RETURN_IF_ERROR(insert->Run());
+  MAILLENS_ASSIGN_OR_RETURN(Statement* trace_of, catalog_->Cached(kSelectTraceOf));
+  int64_t traces[2];
+  int64_t ids[2] = {from, to};
+  for (int i = 0; i < 2; ++i) {
+    trace_of->Bind(1, ids[i]);
+    MAILLENS_ASSIGN_OR_RETURN(auto step, trace_of->Step());
+    traces[i] = step == Statement::StepResult::kRow ? trace_of->ColumnInt(0) : ids[i];
+    trace_of->Reset();
+  }
+  if (traces[0] == traces[1]) return absl::OkStatus();
+  MAILLENS_ASSIGN_OR_RETURN(Statement* merge, catalog_->Cached(kMergeTraces));
+  merge->Bind(1, std::min(traces[0], traces[1])).Bind(2, std::max(traces[0], traces[1]));
+  return merge->Run();
+}
+
+absl::Status Correlator::Flush() {
+  MAILLENS_ASSIGN_OR_RETURN(Statement* update, catalog_->Cached(kUpdateMessage));
+  for (auto& [id, inst] : instances_) {
+    if (!inst->dirty) continue;
+    const MessageInfo& m = inst->info;
+    update->Bind(1, m.first_us).Bind(2, m.last_us);
+    if (m.end_us) {
+      update->Bind(3, *m.end_us);
+    } else {
+      update->BindNull(3);
+    }
+    update->BindText(4, m.message_id);
+    if (m.has_sender) {
+      update->BindText(5, m.sender);
+    } else {
+      update->BindNull(5);
+    }
+    update->Bind(6, m.size)
+        .Bind(7, m.nrcpt)
+        .BindText(8, m.client)
+        .BindText(9, m.sasl_username)
+        .BindText(10, m.origin)
+        .BindText(11, m.disposition)
+        .Bind(12, id);
+    MAILLENS_RETURN_IF_ERROR(update->Run());
+    inst->dirty = false;
+  }
+  // Bound the cache: everything is in the catalog now.
+  if (instances_.size() > 200000) Reset();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Trace> Correlator::LoadTrace(int64_t trace_id) {
+  Trace trace;
+  trace.id = trace_id;
+  MAILLENS_ASSIGN_OR_RETURN(Statement* select, catalog_->Cached("SELECT id FROM messages WHERE trace_id = ? ORDER BY first_us, id"));
+  select->Bind(1, trace_id);
+  std::vector<int64_t> ids;
+  while (true) {
+    MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+    if (step == Statement::StepResult::kDone) break;
+    ids.push_back(select->ColumnInt(0));
+  }
+  MAILLENS_ASSIGN_OR_RETURN(Statement* rcpts, catalog_->Cached("SELECT recipient, orig_to, status, dsn, relay, reply, next_queue_id, "
+                        "next_form, time_us, attempts FROM recipients WHERE message = ? "
+                        "ORDER BY time_us"));
+  MAILLENS_ASSIGN_OR_RETURN(Statement* links, catalog_->Cached("SELECT to_message, kind FROM links WHERE from_message = ?"));
+  for (int64_t id : ids) {
+    MAILLENS_ASSIGN_OR_RETURN(Instance * inst, LoadInstance(id));
+    trace.messages.push_back(inst->info);
+    rcpts->Bind(1, id);
+    while (true) {
+      MAILLENS_ASSIGN_OR_RETURN(auto step, rcpts->Step());
+      if (step == Statement::StepResult::kDone) break;
+      RecipientInfo r;
+      r.message = id;
+      r.recipient = std::string(rcpts->ColumnText(0));
+      r.orig_to = std::string(rcpts->ColumnText(1));
+      r.status = std::string(rcpts->ColumnText(2));
+      r.dsn = std::string(rcpts->ColumnText(3));
+      r.relay = std::string(rcpts->ColumnText(4));
+      r.reply = std::string(rcpts->ColumnText(5));
+      r.next_queue_id = std::string(rcpts->ColumnText(6));
+      r.next_form = std::string(rcpts->ColumnText(7));
+      r.time_us = rcpts->ColumnInt(8);
+      r.attempts = rcpts->ColumnInt(9);
+      trace.recipients.push_back(std::move(r));
+    }
+    rcpts->Reset();
+    links->Bind(1, id);
+    while (true) {
+      MAILLENS_ASSIGN_OR_RETURN(auto step, links->Step());
+      if (step == Statement::StepResult::kDone) break;
+      trace.links.push_back(LinkInfo{id, links->ColumnInt(0), std::string(links->ColumnText(1))});
+    }
+    links->Reset();
+  }
+  return trace;
+}
+
+absl::StatusOr<std::vector<int64_t>> Correlator::FindTraces(const std::string& id) {
+  MAILLENS_ASSIGN_OR_RETURN(Statement* select, catalog_->Cached("SELECT trace_id, MAX(first_us) AS t FROM messages WHERE queue_id = ? "
+                        "OR message_id = ? GROUP BY trace_id ORDER BY t"));
+  select->BindText(1, id).BindText(2, id);
+  std::vector<int64_t> traces;
+  while (true) {
+    MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+    if (step == Statement::StepResult::kDone) break;
+    traces.push_back(select->ColumnInt(0));
+  }
+  return traces;
+}
+
+absl::StatusOr<std::vector<int64_t>> Correlator::TracesStartingIn(int64_t since_us,
+                                                                  int64_t until_us) {
+  // A trace belongs to the window its first message starts in, so consecutive windows never
+  // report a trace twice.
+  MAILLENS_ASSIGN_OR_RETURN(Statement* select, catalog_->Cached("SELECT trace_id FROM messages GROUP BY trace_id "
+                        "HAVING MIN(first_us) >= ? AND MIN(first_us) < ? ORDER BY MIN(first_us)"));
+  select->Bind(1, since_us).Bind(2, until_us);
+  std::vector<int64_t> traces;
+  while (true) {
+    MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+    if (step == Statement::StepResult::kDone) break;
+    traces.push_back(select->ColumnInt(0));
+  }
+  return traces;
+}
+
+}  // namespace maillens::collector

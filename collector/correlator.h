@@ -1,0 +1,140 @@
+// The correlator: turns stored lines into message instances and joins them into traces.
+//
+// A message instance is (host, Postfix instance, queue ID, epoch): short queue IDs are reused
+// once a message has left the queue, so an instance ends at `removed` and a later line with the
+// same ID starts a new one. Instances are joined by links:
+//   relay       a delivery "status=sent (... queued as X)" whose relay= names one of our hosts
+//               (by a declared name or address, or by the first label of its name matching a
+//               host's syslog name) and that host's instance X starting near the delivery time
+//               (clock skew allowed); a relay we cannot map links only when message-ids agree
+//   reinject    a content filter (amavis & co.) or local(8) forwarding re-queues on the same host
+//   bounce      "QID1: sender non-delivery notification: QID2"
+// A `queued as` in a foreign MTA's reply form (Exim, Sendmail, Microsoft, Gmail) is kept as an
+// external hop on the recipient and never linked. Links whose other side has not been seen yet
+// wait in the `pending` table and are made when it arrives, so arrival order does not matter.
+// All state lives in the catalog database; an in-memory cache of instances is only a cache.
+//
+// Thread-compatible: used by the store's single writer, inside its catalog transaction.
+#ifndef MAILLENS_COLLECTOR_CORRELATOR_H_
+#define MAILLENS_COLLECTOR_CORRELATOR_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "collector/sqlite.h"
+#include "core/event.h"
+
+namespace maillens::collector {
+
+struct MessageInfo {
+  int64_t id = 0;
+  int64_t trace_id = 0;
+  int64_t host_id = 0;
+  std::string host;
+  std::string instance;  // Postfix instance: "postfix", "postfix-dmz"
+  std::string queue_id;
+  int64_t first_us = 0;
+  int64_t last_us = 0;
+  std::optional<int64_t> end_us;  // time of `removed`
+  std::string message_id;
+  std::string sender;
+  bool has_sender = false;  // the null sender "<>" is a sender
+  int64_t size = -1;
+  int64_t nrcpt = -1;
+  std::string client;
+  std::string sasl_username;
+  std::string origin;       // smtpd, pickup, ...
+  std::string disposition;  // "", "rejected", "held", "discarded", "expired"
+};
+
+struct RecipientInfo {
+  int64_t message = 0;  // MessageInfo::id
+  std::string recipient;
+  std::string orig_to;
+  std::string status;  // last status: sent, deferred, bounced, expired, ...
+  std::string dsn;
+  std::string relay;
+  std::string reply;
+  std::string next_queue_id;  // the next hop's queue ID, ours or foreign
+  std::string next_form;
+  int64_t time_us = 0;
+  int64_t attempts = 0;
+};
+
+struct LinkInfo {
+  int64_t from = 0;
+  int64_t to = 0;
+  std::string kind;  // relay, reinject, bounce
+};
+
+struct Trace {
+  int64_t id = 0;
+  std::vector<MessageInfo> messages;  // by first_us
+  std::vector<RecipientInfo> recipients;
+  std::vector<LinkInfo> links;
+};
+
+struct CorrelatorOptions {
+  int64_t skew_us = 5 * 60 * 1000000LL;  // tolerated clock difference between hosts
+  int64_t hop_window_us = 60 * 60 * 1000000LL;  // receiver may log up to this before "sent"
+  int64_t instance_gap_us = 24 * 3600 * 1000000LL;  // silence that ends an unclosed instance
+};
+
+class Correlator {
+ public:
+  // `catalog` must outlive the correlator; the schema must exist (see Store).
+  Correlator(Database* catalog, CorrelatorOptions options);
+
+  // Takes one stored line of host `host_id` (whose syslog name is `host_name`). Call within a
+  // catalog transaction, then Flush() before committing.
+  absl::Status Observe(int64_t host_id, const core::Event& ev, int64_t time_us);
+  // Writes the instances touched since the last Flush.
+  absl::Status Flush();
+  // Forgets cached state (after a rolled-back transaction).
+  void Reset();
+
+  // Reads.
+  absl::StatusOr<Trace> LoadTrace(int64_t trace_id);
+  absl::StatusOr<std::vector<int64_t>> FindTraces(const std::string& queue_or_message_id);
+  absl::StatusOr<std::vector<int64_t>> TracesStartingIn(int64_t since_us, int64_t until_us);
+
+ private:
+  struct Instance {
+    MessageInfo info;
+    bool dirty = false;
+  };
+  using Key = std::tuple<int64_t, std::string, std::string>;  // host, instance, queue id
+
+  absl::StatusOr<Instance*> FindOrCreate(int64_t host_id, std::string_view inst,
+                                         std::string_view queue_id, int64_t time_us,
+                                         bool is_removed);
+  absl::StatusOr<Instance*> LoadInstance(int64_t id);
+  absl::Status OnCreated(Instance* instance);
+  absl::Status OnMessageId(Instance* instance);
+  absl::Status ObserveDelivery(Instance* instance, const core::Event& ev, int64_t time_us);
+  absl::Status TryLinkForward(int64_t from_id, int64_t from_host, std::string_view next_qid,
+                              std::string_view relay_host, std::string_view relay_ip,
+                              const std::string& kind, bool same_host, int64_t time_us);
+  absl::StatusOr<bool> Maps(std::string_view relay_host, std::string_view relay_ip,
+                            int64_t host_id);
+  absl::Status AddLink(int64_t from, int64_t to, const std::string& kind);
+  absl::StatusOr<std::string> MessageIdOf(int64_t id);
+
+  Database* catalog_;  // borrowed
+  CorrelatorOptions options_;
+  std::map<Key, std::vector<int64_t>> by_key_;  // cache: instance ids per key
+  std::map<int64_t, std::unique_ptr<Instance>> instances_;  // cache by id
+  std::map<int64_t, std::string> host_names_;  // host id -> lower-case syslog name
+};
+
+}  // namespace maillens::collector
+
+#endif  // MAILLENS_COLLECTOR_CORRELATOR_H_

@@ -1,0 +1,482 @@
+#include "collector/store.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/time.h"
+#include "collector/schema.h"
+#include "core/parser.h"
+#include "core/status_macros.h"
+#include "core/strings.h"
+
+namespace maillens::collector {
+namespace {
+
+constexpr char kInsertHost[] = "INSERT INTO hosts (name) VALUES (?)";
+constexpr char kSelectHosts[] = "SELECT id, name FROM hosts";
+constexpr char kInsertFile[] = "INSERT INTO files (host_id, fingerprint, path) VALUES (?, ?, ?)";
+constexpr char kSelectFile[] = "SELECT id FROM files WHERE host_id = ? AND fingerprint = ?";
+constexpr char kInsertEvent[] =
+    "INSERT OR IGNORE INTO events (ts_us, host_id, file_id, offset, kind, queue_id, sender, "
+    "recipient, status, message_id, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr char kInsertFts[] = "INSERT INTO events_fts (rowid, raw) VALUES (?, ?)";
+constexpr char kEnsurePartition[] = "INSERT OR IGNORE INTO partitions (day) VALUES (?)";
+constexpr char kSelectPartitions[] = "SELECT day, correlated_id FROM partitions ORDER BY day";
+constexpr char kSetCorrelated[] = "UPDATE partitions SET correlated_id = ? WHERE day = ?";
+constexpr char kSelectEventsAfter[] =
+    "SELECT id, ts_us, host_id, raw FROM events WHERE id > ? ORDER BY id LIMIT 20000";
+constexpr char kInsertHostName[] =
+    "INSERT INTO host_names (name, host_id) VALUES (?, ?) "
+    "ON CONFLICT (name) DO UPDATE SET host_id = excluded.host_id";
+
+// Applies the migrations `db` has not seen yet, each in its own transaction.
+absl::Status Migrate(Database* db, const std::vector<std::string_view>& migrations) {
+  MAILLENS_ASSIGN_OR_RETURN(Statement version, db->Prepare("PRAGMA user_version"));
+  MAILLENS_ASSIGN_OR_RETURN(auto step, version.Step());
+  int64_t have = step == Statement::StepResult::kRow ? version.ColumnInt(0) : 0;
+  version.Reset();
+  if (have > static_cast<int64_t>(migrations.size())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(db->path(), " has schema version ", have, ", newer than this maillens (",
+                     migrations.size(), "); upgrade maillens"));
+  }
+  for (size_t i = have; i < migrations.size(); ++i) {
+    MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
+    MAILLENS_RETURN_IF_ERROR(db->Exec(migrations[i]));
+    MAILLENS_RETURN_IF_ERROR(db->Exec(absl::StrCat("PRAGMA user_version = ", i + 1)));
+    MAILLENS_RETURN_IF_ERROR(txn.Commit());
+  }
+  return absl::OkStatus();
+}
+
+std::string PartitionPath(const std::string& dir, int64_t day) {
+  return absl::StrCat(dir, "/days/", day, ".db");
+}
+
+// A view as an optional SQL text: NULL when the field is absent.
+void BindOptional(Statement& stmt, int index, std::string_view value, bool lower = false) {
+  if (value.data() == nullptr) {
+    stmt.BindNull(index);
+  } else if (lower) {
+    stmt.BindText(index, core::Lower(value));
+  } else {
+    stmt.BindText(index, value);
+  }
+}
+
+// FTS5 query from words: each word becomes a quoted phrase, so addresses, queue IDs and
+// message-ids match as written ("bob@example.org" -> tokens bob, example, org in order).
+std::string FtsQuery(const std::vector<std::string>& words) {
+  std::string q;
+  for (const std::string& w : words) {
+    if (!q.empty()) q.push_back(' ');
+    q.push_back('"');
+    q.append(absl::StrReplaceAll(w, {{"\"", "\"\""}}));
+    q.push_back('"');
+  }
+  return q;
+}
+
+// Address filter: exact (case-insensitive) unless it holds '*', then a LIKE pattern.
+void AddAddressFilter(const std::string& column, const std::string& value, std::string* where,
+                      std::vector<std::string>* args) {
+  std::string v = absl::AsciiStrToLower(value);
+  if (v.find('*') != std::string::npos) {
+    std::string like = absl::StrReplaceAll(v, {{"\\", "\\\\"}, {"%", "\\%"}, {"_", "\\_"}});
+    absl::StrReplaceAll({{"*", "%"}}, &like);
+    absl::StrAppend(where, " AND ", column, " LIKE ? ESCAPE '\\'");
+    args->push_back(like);
+  } else {
+    absl::StrAppend(where, " AND ", column, " = ?");
+    args->push_back(v);
+  }
+}
+
+}  // namespace
+
+int64_t DayOf(int64_t time_us) {
+  absl::CivilDay day = absl::ToCivilDay(absl::FromUnixMicros(time_us), absl::UTCTimeZone());
+  return day.year() * 10000 + day.month() * 100 + day.day();
+}
+
+uint64_t FileFingerprint(std::string_view first_bytes) {
+  size_t nl = first_bytes.find('\n');
+  std::string_view head = first_bytes.substr(0, std::min<size_t>(nl, 1024));
+  // FNV-1a, 64 bit: stable across versions and machines, which std::hash is not.
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : head) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h & 0x7fffffffffffffffULL;  // fits SQLite's signed INTEGER
+}
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+  std::unique_ptr<Store> store(new Store(options));
+  MAILLENS_RETURN_IF_ERROR(store->Init());
+  return store;
+}
+
+Store::~Store() = default;
+
+absl::Status Store::Init() {
+  std::error_code ec;
+  if (!options_.read_only) {
+    std::filesystem::create_directories(options_.dir + "/days", ec);
+    if (ec) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot create data directory ", options_.dir, ": ", ec.message()));
+    }
+  } else if (!std::filesystem::exists(options_.dir + "/catalog.db")) {
+    return absl::NotFoundError(
+        absl::StrCat("no maillens data in ", options_.dir, " (run 'maillens import' first)"));
+  }
+  MAILLENS_ASSIGN_OR_RETURN(
+      catalog_, Database::Open(options_.dir + "/catalog.db",
+                               options_.read_only ? Database::Mode::kReadOnly
+                                                  : Database::Mode::kReadWrite));
+  if (!options_.read_only) MAILLENS_RETURN_IF_ERROR(Migrate(catalog_.get(), CatalogMigrations()));
+  MAILLENS_ASSIGN_OR_RETURN(Statement hosts, catalog_->Prepare(kSelectHosts));
+  while (true) {
+    MAILLENS_ASSIGN_OR_RETURN(auto step, hosts.Step());
+    if (step == Statement::StepResult::kDone) break;
+    host_ids_[std::string(hosts.ColumnText(1))] = hosts.ColumnInt(0);
+  }
+  correlator_ = std::make_unique<Correlator>(catalog_.get(), CorrelatorOptions());
+  if (!options_.read_only) MAILLENS_RETURN_IF_ERROR(CorrelatePending());
+  return absl::OkStatus();
+}
+
+std::vector<int64_t> Store::Days() const {
+  std::vector<int64_t> days;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.dir + "/days", ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.size() == 11 && name.substr(8) == ".db") {
+      days.push_back(std::atoll(name.substr(0, 8).c_str()));
+    }
+  }
+  std::sort(days.begin(), days.end());
+  return days;
+}
+
+absl::StatusOr<Database*> Store::Partition(int64_t day, bool create) {
+  auto it = partitions_.find(day);
+  if (it != partitions_.end()) return it->second.get();
+  std::string path = PartitionPath(options_.dir, day);
+  if (!create && !std::filesystem::exists(path)) {
+    return absl::NotFoundError(absl::StrCat("no partition for day ", day));
+  }
+  MAILLENS_ASSIGN_OR_RETURN(
+      auto db, Database::Open(path, options_.read_only ? Database::Mode::kReadOnly
+                                                       : Database::Mode::kReadWrite));
+  if (!options_.read_only) {
+    MAILLENS_RETURN_IF_ERROR(Migrate(db.get(), PartitionMigrations()));
+  }
+  Database* raw = db.get();
+  partitions_[day] = std::move(db);
+  return raw;
+}
+
+absl::StatusOr<int64_t> Store::HostId(const std::string& name) {
+  auto it = host_ids_.find(name);
+  if (it != host_ids_.end()) return it->second;
+  MAILLENS_ASSIGN_OR_RETURN(Statement insert, catalog_->Prepare(kInsertHost));
+  insert.BindText(1, name);
+  MAILLENS_RETURN_IF_ERROR(insert.Run());
+  int64_t id = catalog_->LastInsertRowId();
+  host_ids_[name] = id;
+  return id;
+}
+
+absl::StatusOr<int64_t> Store::FileId(int64_t host_id, const LineRecord& line) {
+  auto key = std::make_pair(host_id, line.fingerprint);
+  auto it = file_ids_.find(key);
+  if (it != file_ids_.end()) return it->second;
+  MAILLENS_ASSIGN_OR_RETURN(Statement select, catalog_->Prepare(kSelectFile));
+  select.Bind(1, host_id).Bind(2, static_cast<int64_t>(line.fingerprint));
+  MAILLENS_ASSIGN_OR_RETURN(auto step, select.Step());
+  int64_t id;
+  if (step == Statement::StepResult::kRow) {
+    id = select.ColumnInt(0);
+  } else {
+    MAILLENS_ASSIGN_OR_RETURN(Statement insert, catalog_->Prepare(kInsertFile));
+    insert.Bind(1, host_id).Bind(2, static_cast<int64_t>(line.fingerprint)).BindText(3,
+                                                                                line.file_path);
+    MAILLENS_RETURN_IF_ERROR(insert.Run());
+    id = catalog_->LastInsertRowId();
+  }
+  file_ids_[key] = id;
+  return id;
+}
+
+absl::Status Store::AddHostNames(const std::string& host, const std::vector<std::string>& names) {
+  MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(catalog_.get()));
+  MAILLENS_ASSIGN_OR_RETURN(int64_t host_id, HostId(host));
+  MAILLENS_ASSIGN_OR_RETURN(Statement insert, catalog_->Prepare(kInsertHostName));
+  for (const std::string& name : names) {
+    insert.BindText(1, absl::AsciiStrToLower(name)).Bind(2, host_id);
+    MAILLENS_RETURN_IF_ERROR(insert.Run());
+  }
+  return txn.Commit();
+}
+
+absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines) {
+  if (options_.read_only) return absl::FailedPreconditionError("store opened read-only");
+  AppendStats stats;
+  struct Row {
+    const LineRecord* line;
+    int64_t host_id;
+    int64_t file_id;
+  };
+  std::map<int64_t, std::vector<Row>> by_day;
+  {
+    // Hosts and files first, committed, so every event refers to a durable id.
+    MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(catalog_.get()));
+    for (const LineRecord& line : lines) {
+      MAILLENS_ASSIGN_OR_RETURN(int64_t host_id, HostId(line.host));
+      MAILLENS_ASSIGN_OR_RETURN(int64_t file_id, FileId(host_id, line));
+      by_day[DayOf(line.time_us)].push_back(Row{&line, host_id, file_id});
+    }
+    MAILLENS_ASSIGN_OR_RETURN(Statement ensure, catalog_->Prepare(kEnsurePartition));
+    for (const auto& [day, rows] : by_day) {
+      ensure.Bind(1, day);
+      MAILLENS_RETURN_IF_ERROR(ensure.Run());
+    }
+    absl::Status s = txn.Commit();
+    if (!s.ok()) {
+      host_ids_.clear();
+      file_ids_.clear();
+      return s;
+    }
+  }
+  core::TimeContext time{core::TimeOptions()};
+  for (const auto& [day, rows] : by_day) {
+    MAILLENS_ASSIGN_OR_RETURN(Database * db, Partition(day, /*create=*/true));
+    MAILLENS_ASSIGN_OR_RETURN(Statement insert, db->Prepare(kInsertEvent));
+    MAILLENS_ASSIGN_OR_RETURN(Statement fts, db->Prepare(kInsertFts));
+    MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
+    for (const Row& row : rows) {
+      const LineRecord& line = *row.line;
+      core::Event ev = core::ParseLine(line.raw, &time);
+      insert.Bind(1, line.time_us)
+          .Bind(2, row.host_id)
+          .Bind(3, row.file_id)
+          .Bind(4, static_cast<int64_t>(line.offset))
+          .Bind(5, static_cast<int64_t>(ev.kind));
+      BindOptional(insert, 6, ev.queue_id.empty() ? std::string_view() : ev.queue_id);
+      BindOptional(insert, 7, ev.Get(core::Field::kFrom), /*lower=*/true);
+      BindOptional(insert, 8, ev.Get(core::Field::kTo), /*lower=*/true);
+      BindOptional(insert, 9, ev.Get(core::Field::kStatus));
+      BindOptional(insert, 10, ev.Get(core::Field::kMessageId));
+      insert.BindBlob(11, line.raw);
+      MAILLENS_RETURN_IF_ERROR(insert.Run());
+      if (db->Changes() == 0) {
+        ++stats.duplicates;
+        continue;
+      }
+      fts.Bind(1, db->LastInsertRowId()).BindText(2, line.raw);
+      MAILLENS_RETURN_IF_ERROR(fts.Run());
+      ++stats.stored;
+      if (ev.kind == core::Kind::kUnparsed || ev.kind == core::Kind::kMalformed) {
+        ++stats.unparsed;
+      }
+    }
+    MAILLENS_RETURN_IF_ERROR(txn.Commit());
+  }
+  MAILLENS_RETURN_IF_ERROR(CorrelatePending());
+  return stats;
+}
+
+absl::Status Store::CorrelatePending() {
+  std::vector<std::pair<int64_t, int64_t>> marks;
+  {
+    MAILLENS_ASSIGN_OR_RETURN(Statement select, catalog_->Prepare(kSelectPartitions));
+    while (true) {
+      MAILLENS_ASSIGN_OR_RETURN(auto step, select.Step());
+      if (step == Statement::StepResult::kDone) break;
+      marks.emplace_back(select.ColumnInt(0), select.ColumnInt(1));
+    }
+  }
+  for (const auto& [day, after] : marks) {
+    absl::Status s = CorrelateDay(day, after);
+    if (!s.ok()) {
+      correlator_->Reset();
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::CorrelateDay(int64_t day, int64_t after_id) {
+  auto db_or = Partition(day, /*create=*/false);
+  if (absl::IsNotFound(db_or.status())) return absl::OkStatus();
+  if (!db_or.ok()) return db_or.status();
+  Database* db = *db_or;
+  MAILLENS_ASSIGN_OR_RETURN(Statement select, db->Prepare(kSelectEventsAfter));
+  MAILLENS_ASSIGN_OR_RETURN(Statement mark, catalog_->Prepare(kSetCorrelated));
+  core::TimeContext time{core::TimeOptions()};
+  while (true) {
+    select.Bind(1, after_id);
+    int64_t last = after_id;
+    MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(catalog_.get()));
+    while (true) {
+      MAILLENS_ASSIGN_OR_RETURN(auto step, select.Step());
+      if (step == Statement::StepResult::kDone) break;
+      last = select.ColumnInt(0);
+      core::Event ev = core::ParseLine(select.ColumnText(3), &time);
+      MAILLENS_RETURN_IF_ERROR(
+          correlator_->Observe(select.ColumnInt(2), ev, select.ColumnInt(1)));
+    }
+    select.Reset();
+    if (last == after_id) return absl::OkStatus();  // nothing new; txn rolls back (no writes)
+    MAILLENS_RETURN_IF_ERROR(correlator_->Flush());
+    mark.Bind(1, last).Bind(2, day);
+    MAILLENS_RETURN_IF_ERROR(mark.Run());
+    MAILLENS_RETURN_IF_ERROR(txn.Commit());
+    after_id = last;
+  }
+}
+
+absl::StatusOr<SearchResult> Store::Search(const SearchQuery& query) {
+  SearchResult result;
+  std::string where = "ts_us >= ? AND ts_us < ?";
+  std::vector<std::string> args;
+  if (!query.words.empty()) {
+    where += " AND id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)";
+    args.push_back(FtsQuery(query.words));
+  }
+  if (!query.queue_id.empty()) {
+    where += " AND queue_id = ?";
+    args.push_back(query.queue_id);
+  }
+  if (!query.message_id.empty()) {
+    std::string m = query.message_id;
+    if (m.size() > 1 && m.front() == '<' && m.back() == '>') m = m.substr(1, m.size() - 2);
+    where += " AND message_id = ?";
+    args.push_back(m);
+  }
+  if (!query.status.empty()) {
+    where += " AND status = ?";
+    args.push_back(query.status);
+  }
+  if (!query.from.empty()) AddAddressFilter("sender", query.from, &where, &args);
+  if (!query.to.empty()) AddAddressFilter("recipient", query.to, &where, &args);
+  if (!query.host.empty()) {
+    auto it = host_ids_.find(query.host);
+    if (it == host_ids_.end()) {
+      result.notices.push_back(absl::StrCat("no host named '", query.host, "' is known"));
+      return result;
+    }
+    absl::StrAppend(&where, " AND host_id = ", it->second);
+  }
+  std::map<int64_t, std::string> host_names;
+  for (const auto& [name, id] : host_ids_) host_names[id] = name;
+
+  std::vector<int64_t> days = Days();
+  if (days.empty()) {
+    result.notices.push_back("the store holds no lines yet");
+    return result;
+  }
+  int64_t first_day = query.since_us == INT64_MIN ? 0 : DayOf(query.since_us);
+  int64_t last_day = query.until_us == INT64_MAX ? 99999999 : DayOf(query.until_us);
+  if (query.since_us != INT64_MIN && first_day < days.front()) {
+    result.notices.push_back(absl::StrCat("the window starts before the oldest stored day (",
+                                          days.front(), ")"));
+  }
+  for (auto it = days.rbegin(); it != days.rend(); ++it) {
+    int64_t day = *it;
+    if (day < first_day || day > last_day) continue;
+    MAILLENS_ASSIGN_OR_RETURN(Database * db, Partition(day, /*create=*/false));
+    auto bind = [&](Statement& stmt) {
+      stmt.Bind(1, query.since_us).Bind(2, query.until_us);
+      for (size_t i = 0; i < args.size(); ++i) stmt.BindText(static_cast<int>(i) + 3, args[i]);
+    };
+    MAILLENS_ASSIGN_OR_RETURN(Statement count,
+                              db->Prepare(absl::StrCat("SELECT count(*) FROM events WHERE ",
+                                                       where)));
+    bind(count);
+    MAILLENS_ASSIGN_OR_RETURN(auto cstep, count.Step());
+    int64_t n = cstep == Statement::StepResult::kRow ? count.ColumnInt(0) : 0;
+    result.total += n;
+    if (n == 0 || result.lines.size() >= query.limit) continue;
+    MAILLENS_ASSIGN_OR_RETURN(
+        Statement select,
+        db->Prepare(absl::StrCat("SELECT id, ts_us, host_id, raw FROM events WHERE ", where,
+                                 " ORDER BY ts_us DESC, id DESC LIMIT ",
+                                 query.limit - result.lines.size())));
+    bind(select);
+    while (true) {
+      MAILLENS_ASSIGN_OR_RETURN(auto step, select.Step());
+      if (step == Statement::StepResult::kDone) break;
+      StoredLine line;
+      line.id = select.ColumnInt(0);
+      line.time_us = select.ColumnInt(1);
+      line.host = host_names[select.ColumnInt(2)];
+      line.raw = std::string(select.ColumnText(3));
+      line.day = day;
+      result.lines.push_back(std::move(line));
+    }
+  }
+  return result;
+}
+
+absl::StatusOr<Trace> Store::GetTrace(const std::string& id) {
+  std::string key = id;
+  if (key.size() > 1 && key.front() == '<' && key.back() == '>') key = key.substr(1, key.size() - 2);
+  MAILLENS_ASSIGN_OR_RETURN(std::vector<int64_t> traces, correlator_->FindTraces(key));
+  if (traces.empty()) {
+    return absl::NotFoundError(absl::StrCat("no message with queue ID or message-id '", id, "'"));
+  }
+  return correlator_->LoadTrace(traces.back());
+}
+
+absl::StatusOr<std::vector<Trace>> Store::TracesIn(int64_t since_us, int64_t until_us) {
+  MAILLENS_ASSIGN_OR_RETURN(std::vector<int64_t> ids,
+                            correlator_->TracesStartingIn(since_us, until_us));
+  std::vector<Trace> traces;
+  for (int64_t id : ids) {
+    MAILLENS_ASSIGN_OR_RETURN(Trace t, correlator_->LoadTrace(id));
+    traces.push_back(std::move(t));
+  }
+  return traces;
+}
+
+absl::StatusOr<std::vector<StoredLine>> Store::MessageLines(const MessageInfo& message) {
+  std::vector<StoredLine> lines;
+  int64_t until = message.end_us.value_or(message.last_us);
+  for (int64_t day : Days()) {
+    if (day < DayOf(message.first_us) || day > DayOf(until)) continue;
+    MAILLENS_ASSIGN_OR_RETURN(Database * db, Partition(day, /*create=*/false));
+    MAILLENS_ASSIGN_OR_RETURN(
+        Statement select,
+        db->Prepare("SELECT id, ts_us, raw FROM events WHERE queue_id = ? AND host_id = ? AND "
+                    "ts_us >= ? AND ts_us <= ? ORDER BY ts_us, id"));
+    select.BindText(1, message.queue_id)
+        .Bind(2, message.host_id)
+        .Bind(3, message.first_us)
+        .Bind(4, until);
+    while (true) {
+      MAILLENS_ASSIGN_OR_RETURN(auto step, select.Step());
+      if (step == Statement::StepResult::kDone) break;
+      StoredLine line;
+      line.id = select.ColumnInt(0);
+      line.time_us = select.ColumnInt(1);
+      line.host = message.host;
+      line.raw = std::string(select.ColumnText(2));
+      line.day = day;
+      lines.push_back(std::move(line));
+    }
+  }
+  return lines;
+}
+
+}  // namespace maillens::collector

@@ -1,0 +1,143 @@
+// The store: every maillog line of every host, kept byte for byte, full-text indexed, and the
+// message traces the correlator builds from them.
+//
+// Layout of a data directory:
+//   catalog.db          hosts and their names, files, partitions, correlation state
+//   days/YYYYMMDD.db    one partition per UTC day: events + FTS5 index over the raw lines
+//
+// Idempotent: a line is identified by (host, file fingerprint, byte offset); appending it again
+// is a no-op, so re-importing a file, overlapping files, or an agent resending after a crash
+// never stores a line twice.
+//
+// Durability: Append returns after the lines are committed (WAL, synchronous=FULL). The
+// correlation of committed lines happens in a second transaction on the catalog; a watermark
+// per partition (partitions.correlated_id) records how far it got, and Open() finishes any
+// correlation a crash interrupted, so traces never miss a stored line.
+//
+// Thread-safety: Append and the correlator run on the caller's thread and must not be called
+// concurrently (the collector funnels them through one writer thread). Query methods open
+// their own read connections and may run on other threads beside the writer.
+#ifndef MAILLENS_COLLECTOR_STORE_H_
+#define MAILLENS_COLLECTOR_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "collector/correlator.h"
+#include "collector/sqlite.h"
+
+namespace maillens::collector {
+
+// One line as it reaches the store.
+struct LineRecord {
+  std::string host;        // host name (the agent's, or the syslog host field on import)
+  std::string file_path;   // where it was read (information only)
+  uint64_t fingerprint = 0;  // identity of the file's content (see FileFingerprint)
+  uint64_t offset = 0;     // byte offset of the line in that file
+  int64_t time_us = 0;     // UTC microseconds, resolved by the reader (year, zone)
+  std::string raw;         // the line without '\n'
+};
+
+struct AppendStats {
+  uint64_t stored = 0;
+  uint64_t duplicates = 0;
+  uint64_t unparsed = 0;  // stored, but the parser did not understand them
+};
+
+// A stored line with what the store knows of it.
+struct StoredLine {
+  int64_t time_us = 0;
+  std::string host;
+  std::string raw;
+  int64_t day = 0;  // partition (YYYYMMDD)
+  int64_t id = 0;   // row id within the partition
+};
+
+// Search filters; empty strings mean "any". Free text goes to the FTS5 index; the others are
+// compared with the parsed fields (addresses case-insensitively).
+struct SearchQuery {
+  std::vector<std::string> words;  // every word must occur in the line
+  std::string from;
+  std::string to;
+  std::string host;
+  std::string status;
+  std::string queue_id;
+  std::string message_id;
+  int64_t since_us = INT64_MIN;
+  int64_t until_us = INT64_MAX;
+  size_t limit = 100;
+};
+
+struct SearchResult {
+  std::vector<StoredLine> lines;  // newest first, at most limit
+  uint64_t total = 0;             // all matches in the window, so a cap is never silent
+  std::vector<std::string> notices;
+};
+
+struct StoreOptions {
+  std::string dir;
+  bool read_only = false;
+};
+
+class Store {
+ public:
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Stores `lines` (any order, any days), then correlates the new ones. Returns when both are
+  // committed. On error nothing of the failing partition's transaction is kept, and the call
+  // may be retried with the same lines.
+  absl::StatusOr<AppendStats> Append(absl::Span<const LineRecord> lines);
+
+  // Declares names and addresses under which `host` appears in other hosts' relay= fields.
+  absl::Status AddHostNames(const std::string& host, const std::vector<std::string>& names);
+
+  absl::StatusOr<SearchResult> Search(const SearchQuery& query);
+
+  // The trace containing the message with queue ID or message-id `id` (the newest one when
+  // several match). NotFound when nothing matches.
+  absl::StatusOr<Trace> GetTrace(const std::string& id);
+  // Every trace with a message starting in [since_us, until_us).
+  absl::StatusOr<std::vector<Trace>> TracesIn(int64_t since_us, int64_t until_us);
+
+  // The raw lines of one message instance, in time order.
+  absl::StatusOr<std::vector<StoredLine>> MessageLines(const MessageInfo& message);
+
+  // Days held, oldest first.
+  std::vector<int64_t> Days() const;
+
+ private:
+  explicit Store(StoreOptions options) : options_(std::move(options)) {}
+  absl::Status Init();
+  absl::StatusOr<Database*> Partition(int64_t day, bool create);
+  absl::StatusOr<int64_t> HostId(const std::string& name);
+  absl::StatusOr<int64_t> FileId(int64_t host_id, const LineRecord& line);
+  absl::Status CorrelatePending();
+  absl::Status CorrelateDay(int64_t day, int64_t after_id);
+
+  StoreOptions options_;
+  std::unique_ptr<Database> catalog_;
+  std::map<int64_t, std::unique_ptr<Database>> partitions_;  // day -> connection
+  std::map<std::string, int64_t> host_ids_;
+  std::map<std::pair<int64_t, uint64_t>, int64_t> file_ids_;  // (host, fingerprint) -> id
+  std::unique_ptr<Correlator> correlator_;
+};
+
+// Identity of a file's content: a hash of its first line (up to 1 KiB). A rotated file, its
+// gzipped copy and the live file it came from share it; a new file gets a new one.
+uint64_t FileFingerprint(std::string_view first_bytes);
+
+// UTC day number YYYYMMDD of a time.
+int64_t DayOf(int64_t time_us);
+
+}  // namespace maillens::collector
+
+#endif  // MAILLENS_COLLECTOR_STORE_H_

@@ -1,0 +1,181 @@
+#include "collector/store.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace maillens::collector {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::UnorderedElementsAre;
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("maillens_store_test_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    store_ = OpenStore();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::unique_ptr<Store> OpenStore() {
+    auto store = Store::Open(StoreOptions{dir_.string(), false});
+    EXPECT_TRUE(store.ok()) << store.status();
+    return std::move(*store);
+  }
+
+  // Lines of one file of `host`, one second apart from `start_us`, offsets as in the file.
+  static std::vector<LineRecord> FileLines(const std::string& host, uint64_t fingerprint,
+                                           int64_t start_us,
+                                           const std::vector<std::string>& raws) {
+    std::vector<LineRecord> out;
+    uint64_t offset = 0;
+    int64_t t = start_us;
+    for (const std::string& raw : raws) {
+      LineRecord r;
+      r.host = host;
+      r.file_path = "/var/log/mail.log";
+      r.fingerprint = fingerprint;
+      r.offset = offset;
+      r.time_us = t;
+      r.raw = raw;
+      out.push_back(r);
+      offset += raw.size() + 1;
+      t += 1000000;
+    }
+    return out;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<Store> store_;
+};
+
+constexpr int64_t kNoon = 1700049600LL * 1000000;  // 2023-11-15 12:00:00 UTC
+
+TEST_F(StoreTest, AppendIsIdempotent) {
+  auto lines = FileLines("dmz", 1, kNoon, {"Nov 15 12:00:00 dmz postfix/smtpd[1]: connect from a[192.0.2.1]",
+                                           "Nov 15 12:00:01 dmz postfix/smtpd[1]: disconnect from a[192.0.2.1]"});
+  auto first = store_->Append(lines);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->stored, 2u);
+  auto second = store_->Append(lines);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->stored, 0u);
+  EXPECT_EQ(second->duplicates, 2u);
+  // Survives reopening.
+  store_ = OpenStore();
+  auto third = store_->Append(lines);
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(third->duplicates, 2u);
+  SearchQuery q;
+  q.words = {"connect"};
+  auto result = store_->Search(q);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->total, 1u);  // "disconnect" is a different token
+}
+
+TEST_F(StoreTest, BadBytesAreStoredAndFoundByteForByte) {
+  std::string invalid = "Nov 15 12:00:00 dmz postfix/smtpd[1]: warning: bad \xff\xfe bytes zorglub";
+  std::string nul("Nov 15 12:00:01 dmz postfix/smtpd[1]: nul \0 inside frobnicate", 62);
+  std::string huge = "Nov 15 12:00:02 dmz postfix/cleanup[2]: 1A2B3C4D5E: warning: header Subject: " +
+                     std::string(65536, 'x') + " quuxword";
+  auto lines = FileLines("dmz", 2, kNoon, {invalid, nul, huge});
+  ASSERT_TRUE(store_->Append(lines).ok());
+  for (const auto& [word, expected] :
+       std::vector<std::pair<std::string, std::string>>{{"zorglub", invalid},
+                                                         {"frobnicate", nul},
+                                                         {"quuxword", huge}}) {
+    SearchQuery q;
+    q.words = {word};
+    auto result = store_->Search(q);
+    ASSERT_TRUE(result.ok()) << result.status();
+    ASSERT_EQ(result->lines.size(), 1u) << word;
+    EXPECT_EQ(result->lines[0].raw, expected) << word;
+  }
+}
+
+TEST_F(StoreTest, TraceFollowsRelayHopAndBounceAcrossHostsInAnyOrder) {
+  auto dmz = FileLines(
+      "dmz", 10, kNoon,
+      {"Nov 15 12:00:00 dmz postfix/smtpd[11]: 4F1A2B3C4D: client=mail.partner.example[198.51.100.20]",
+       "Nov 15 12:00:01 dmz postfix/cleanup[12]: 4F1A2B3C4D: message-id=<m1@partner.example>",
+       "Nov 15 12:00:02 dmz postfix/qmgr[13]: 4F1A2B3C4D: from=<carol@partner.example>, size=2048, nrcpt=1 (queue active)",
+       "Nov 15 12:00:03 dmz postfix/smtp[14]: 4F1A2B3C4D: to=<bob@example.test>, relay=mx.example.test[192.0.2.3]:25, delay=3, delays=2/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 9E8D7C6B5A)",
+       "Nov 15 12:00:04 dmz postfix/qmgr[13]: 4F1A2B3C4D: removed"});
+  // The receiving host logs a second before the sender's "sent" (clock skew).
+  auto mx = FileLines(
+      "mx", 20, kNoon + 2000000,
+      {"Nov 15 12:00:02 mx postfix/smtpd[21]: 9E8D7C6B5A: client=dmz.example.test[192.0.2.2]",
+       "Nov 15 12:00:03 mx postfix/cleanup[22]: 9E8D7C6B5A: message-id=<m1@partner.example>",
+       "Nov 15 12:00:04 mx postfix/qmgr[23]: 9E8D7C6B5A: from=<carol@partner.example>, size=2300, nrcpt=1 (queue active)",
+       "Nov 15 12:00:05 mx postfix/local[24]: 9E8D7C6B5A: to=<bob@example.test>, relay=local, delay=1, delays=0.5/0/0/0.5, dsn=5.1.1, status=bounced (unknown user: \"bob\")",
+       "Nov 15 12:00:06 mx postfix/bounce[25]: 9E8D7C6B5A: sender non-delivery notification: 0A1B2C3D4E",
+       "Nov 15 12:00:06 mx postfix/cleanup[22]: 0A1B2C3D4E: message-id=<bounce1@mx.example.test>",
+       "Nov 15 12:00:07 mx postfix/qmgr[23]: 0A1B2C3D4E: from=<>, size=3000, nrcpt=1 (queue active)",
+       "Nov 15 12:00:07 mx postfix/qmgr[23]: 9E8D7C6B5A: removed"});
+  // Internal host first, then the DMZ: order must not matter.
+  ASSERT_TRUE(store_->Append(mx).ok());
+  ASSERT_TRUE(store_->Append(dmz).ok());
+  auto trace = store_->GetTrace("<m1@partner.example>");
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  std::vector<std::string> qids;
+  for (const MessageInfo& m : trace->messages) qids.push_back(m.host + ":" + m.queue_id);
+  EXPECT_THAT(qids, UnorderedElementsAre("dmz:4F1A2B3C4D", "mx:9E8D7C6B5A", "mx:0A1B2C3D4E"));
+  std::vector<std::string> links;
+  for (const LinkInfo& l : trace->links) links.push_back(l.kind);
+  EXPECT_THAT(links, UnorderedElementsAre("relay", "bounce"));
+  std::vector<std::string> statuses;
+  for (const RecipientInfo& r : trace->recipients) statuses.push_back(r.recipient + "=" + r.status);
+  EXPECT_THAT(statuses, ElementsAre("bob@example.test=sent", "bob@example.test=bounced"));
+  // The same trace from the other end, after a restart.
+  store_ = OpenStore();
+  auto again = store_->GetTrace("9E8D7C6B5A");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->id, trace->id);
+}
+
+TEST_F(StoreTest, ReusedQueueIdOnAnotherHostIsNotLinked) {
+  auto a = FileLines(
+      "alpha", 30, kNoon,
+      {"Nov 15 12:00:00 alpha postfix/smtpd[1]: BABABABABA: client=x[192.0.2.9]",
+       "Nov 15 12:00:01 alpha postfix/smtp[2]: BABABABABA: to=<u@far.example>, relay=mx.far.example[203.0.113.1]:25, delay=1, delays=0.5/0/0.2/0.3, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as CACACACACA)"});
+  auto b = FileLines(
+      "beta", 31, kNoon + 1000000,
+      {"Nov 15 12:00:01 beta postfix/smtpd[1]: CACACACACA: client=y[192.0.2.10]"});
+  ASSERT_TRUE(store_->Append(a).ok());
+  ASSERT_TRUE(store_->Append(b).ok());
+  auto trace = store_->GetTrace("BABABABABA");
+  ASSERT_TRUE(trace.ok());
+  EXPECT_EQ(trace->messages.size(), 1u);
+}
+
+TEST_F(StoreTest, QueueIdReuseOnOneHostStartsANewInstance) {
+  auto lines = FileLines(
+      "mx", 40, kNoon,
+      {"Nov 15 12:00:00 mx postfix/pickup[1]: 1111122222: uid=0 from=<root>",
+       "Nov 15 12:00:01 mx postfix/qmgr[2]: 1111122222: removed",
+       "Nov 15 12:00:02 mx postfix/pickup[1]: 1111122222: uid=0 from=<daemon>",
+       "Nov 15 12:00:03 mx postfix/qmgr[2]: 1111122222: removed"});
+  ASSERT_TRUE(store_->Append(lines).ok());
+  SearchQuery q;
+  q.queue_id = "1111122222";
+  auto result = store_->Search(q);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->total, 4u);
+  auto traces = store_->TracesIn(kNoon - 1, kNoon + 10000000);
+  ASSERT_TRUE(traces.ok()) << traces.status();
+  EXPECT_EQ(traces->size(), 2u);
+}
+
+}  // namespace
+}  // namespace maillens::collector
