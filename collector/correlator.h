@@ -19,6 +19,7 @@
 #define MAILLENS_COLLECTOR_CORRELATOR_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -81,6 +82,9 @@ struct Trace {
   std::vector<RecipientInfo> recipients;
   std::vector<LinkInfo> links;
 };
+
+// Puts a trace's messages in hop order (roots first, then along the links).
+void OrderHops(Trace* trace);
 
 struct CorrelatorOptions {
   int64_t skew_us = 5 * 60 * 1000000LL;  // tolerated clock difference between hosts

@@ -1,0 +1,52 @@
+// Pieces every maillens subcommand shares: option parsing, time arguments, the data
+// directory. Flags are parsed here, per subcommand, because each has its own.
+#ifndef MAILLENS_CLI_COMMON_H_
+#define MAILLENS_CLI_COMMON_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace maillens::cli {
+
+// Options before the subcommand: `maillens --data DIR search ...`.
+struct GlobalOptions {
+  std::string data_dir;  // --data, else $MAILLENS_DATA, else ./maillens-data
+};
+
+// A small option parser: "--name value", "--name=value", boolean "--flag", and positionals.
+class ArgParser {
+ public:
+  ArgParser(std::string command, std::string usage)
+      : command_(std::move(command)), usage_(std::move(usage)) {}
+  void Flag(const std::string& name, bool* out);
+  void Option(const std::string& name, std::string* out);
+  // Returns false after printing a pointed error (or the usage for --help; then *exit_code=0).
+  bool Parse(const std::vector<std::string>& args, std::vector<std::string>* positional,
+             int* exit_code);
+
+ private:
+  std::string command_;
+  std::string usage_;
+  std::vector<std::pair<std::string, bool*>> flags_;
+  std::vector<std::pair<std::string, std::string*>> options_;
+};
+
+// Parses a point in time: RFC 3339 ("2024-05-01T10:00:00Z"), a date or date and time in the
+// local zone ("2024-05-01", "2024-05-01 10:00", "10:00" = today), or a duration meaning that
+// long ago ("90s", "15m", "2h", "3d", "1w").
+absl::StatusOr<int64_t> ParseTimeArg(const std::string& text, absl::Time now, absl::TimeZone zone);
+
+std::string FormatLocalTime(int64_t time_us, absl::TimeZone zone);
+
+// True when standard output is a terminal (colour, progress bars, tables).
+bool StdoutIsTty();
+bool StderrIsTty();
+
+}  // namespace maillens::cli
+
+#endif  // MAILLENS_CLI_COMMON_H_

@@ -1,0 +1,291 @@
+// `maillens search` and `maillens trace` against a local data directory.
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "cli/store_commands.h"
+#include "collector/store.h"
+#include "core/json.h"
+
+namespace maillens::cli {
+namespace {
+
+constexpr char kSearchUsage[] =
+    "usage: maillens [--data DIR] search [WORD...] [--from ADDR] [--to ADDR] [--host NAME]\n"
+    "         [--status S] [--qid QUEUEID] [--msgid ID] [--since T] [--until T] [--limit N]\n"
+    "         [--json]\n"
+    "  Lines containing every WORD (addresses, queue IDs, message-ids match as written),\n"
+    "  newest first. ADDR may use '*' (--to '*@example.org'). T is 2024-05-01, '2024-05-01\n"
+    "  10:00', 10:00, an RFC 3339 time, or a duration ago: 90s 15m 2h 3d 1w.\n";
+
+constexpr char kTraceUsage[] =
+    "usage: maillens [--data DIR] trace [--raw] [--json] QUEUEID|MESSAGE-ID\n"
+    "       maillens [--data DIR] trace --all --since T --until T [--json]\n"
+    "  The whole journey of a message across hosts: every hop with its host and queue ID,\n"
+    "  how hops are linked (relay, content-filter re-injection, bounce), and each\n"
+    "  recipient's final status. --raw adds every raw line in order; --all writes every\n"
+    "  trace that starts in the window, one JSON object per line with --json.\n";
+
+std::unique_ptr<collector::Store> OpenReadStore(const GlobalOptions& global, const char* cmd) {
+  auto store = collector::Store::Open(collector::StoreOptions{global.data_dir, true});
+  if (!store.ok()) {
+    std::fprintf(stderr, "maillens %s: %s\n", cmd, store.status().ToString().c_str());
+    return nullptr;
+  }
+  return std::move(*store);
+}
+
+bool ParseWindow(const std::string& since, const std::string& until, const char* cmd,
+                 int64_t* since_us, int64_t* until_us) {
+  absl::Time now = absl::Now();
+  absl::TimeZone zone = absl::LocalTimeZone();
+  for (const auto& [text, out] : {std::make_pair(since, since_us),
+                                  std::make_pair(until, until_us)}) {
+    if (text.empty()) continue;
+    auto t = ParseTimeArg(text, now, zone);
+    if (!t.ok()) {
+      std::fprintf(stderr, "maillens %s: %s\n", cmd, std::string(t.status().message()).c_str());
+      return false;
+    }
+    *out = *t;
+  }
+  return true;
+}
+
+void AppendKeyString(const char* key, std::string_view value, std::string* out) {
+  absl::StrAppend(out, "\"", key, "\":");
+  core::AppendJsonString(value, out);
+}
+
+std::string MessageRef(const collector::MessageInfo& m) {
+  return absl::StrCat(m.host, ":", m.queue_id);
+}
+
+void AppendTraceJson(const collector::Trace& t, std::string* out) {
+  std::map<int64_t, const collector::MessageInfo*> by_id;
+  for (const auto& m : t.messages) by_id[m.id] = &m;
+  absl::StrAppend(out, "{\"trace_id\":", t.id, ",\"messages\":[");
+  for (size_t i = 0; i < t.messages.size(); ++i) {
+    const auto& m = t.messages[i];
+    if (i) out->push_back(',');
+    out->push_back('{');
+    AppendKeyString("host", m.host, out);
+    out->push_back(',');
+    AppendKeyString("queue_id", m.queue_id, out);
+    absl::StrAppend(out, ",\"first_us\":", m.first_us, ",\"last_us\":", m.last_us, ",");
+    AppendKeyString("message_id", m.message_id, out);
+    out->push_back(',');
+    AppendKeyString("sender", m.sender, out);
+    absl::StrAppend(out, ",\"size\":", m.size, ",");
+    AppendKeyString("client", m.client, out);
+    out->push_back(',');
+    AppendKeyString("disposition", m.disposition, out);
+    out->push_back('}');
+  }
+  out->append("],\"links\":[");
+  for (size_t i = 0; i < t.links.size(); ++i) {
+    const auto& l = t.links[i];
+    if (i) out->push_back(',');
+    const auto* from = by_id[l.from];
+    const auto* to = by_id[l.to];
+    absl::StrAppend(out, "{\"kind\":\"", l.kind, "\",\"from\":{\"host\":\"", from->host,
+                    "\",\"queue_id\":\"", from->queue_id, "\",\"first_us\":", from->first_us,
+                    "},\"to\":{\"host\":\"", to->host, "\",\"queue_id\":\"", to->queue_id,
+                    "\",\"first_us\":", to->first_us, "}}");
+  }
+  out->append("],\"recipients\":[");
+  for (size_t i = 0; i < t.recipients.size(); ++i) {
+    const auto& r = t.recipients[i];
+    if (i) out->push_back(',');
+    const auto* m = by_id[r.message];
+    out->push_back('{');
+    AppendKeyString("host", m->host, out);
+    out->push_back(',');
+    AppendKeyString("queue_id", m->queue_id, out);
+    out->push_back(',');
+    AppendKeyString("to", r.recipient, out);
+    out->push_back(',');
+    AppendKeyString("orig_to", r.orig_to, out);
+    out->push_back(',');
+    AppendKeyString("status", r.status, out);
+    out->push_back(',');
+    AppendKeyString("dsn", r.dsn, out);
+    out->push_back(',');
+    AppendKeyString("relay", r.relay, out);
+    out->push_back(',');
+    AppendKeyString("reply", r.reply, out);
+    out->push_back(',');
+    AppendKeyString("queued_as", r.next_queue_id, out);
+    absl::StrAppend(out, ",\"time_us\":", r.time_us, ",\"attempts\":", r.attempts, "}");
+  }
+  out->append("]}");
+}
+
+void PrintTraceText(collector::Store* store, const collector::Trace& t, bool raw) {
+  absl::TimeZone zone = absl::LocalTimeZone();
+  std::string msgid, sender;
+  for (const auto& m : t.messages) {
+    if (msgid.empty()) msgid = m.message_id;
+    if (sender.empty() && m.has_sender) sender = m.sender.empty() ? "<>" : m.sender;
+  }
+  std::printf("trace %lld  message-id <%s>  from %s  %zu hop%s\n", static_cast<long long>(t.id),
+              msgid.c_str(), sender.c_str(), t.messages.size(), t.messages.size() == 1 ? "" : "s");
+  std::map<int64_t, std::vector<const collector::LinkInfo*>> out_links;
+  std::map<int64_t, const collector::MessageInfo*> by_id;
+  for (const auto& l : t.links) out_links[l.from].push_back(&l);
+  for (const auto& m : t.messages) by_id[m.id] = &m;
+  for (const auto& m : t.messages) {
+    std::printf("\n  %-10s %-16s %s .. %s", m.host.c_str(), m.queue_id.c_str(),
+                FormatLocalTime(m.first_us, zone).c_str(),
+                FormatLocalTime(m.end_us.value_or(m.last_us), zone).c_str());
+    if (!m.client.empty()) std::printf("  from %s", m.client.c_str());
+    if (!m.origin.empty() && m.client.empty()) std::printf("  via %s", m.origin.c_str());
+    if (m.size >= 0) std::printf("  %lld bytes", static_cast<long long>(m.size));
+    if (!m.disposition.empty()) std::printf("  [%s]", m.disposition.c_str());
+    std::printf("\n");
+    for (const auto& r : t.recipients) {
+      if (r.message != m.id) continue;
+      std::printf("      %-32s %-9s %-6s %s\n", r.recipient.c_str(), r.status.c_str(),
+                  r.dsn.c_str(), r.relay.c_str());
+      if (!r.reply.empty()) std::printf("          (%s)\n", r.reply.c_str());
+    }
+    for (const auto* l : out_links[m.id]) {
+      const auto* to = by_id[l->to];
+      std::printf("      -> %s to %s %s\n", l->kind.c_str(), to->host.c_str(),
+                  to->queue_id.c_str());
+    }
+    if (raw) {
+      auto lines = store->MessageLines(m);
+      if (lines.ok()) {
+        for (const auto& line : *lines) std::printf("        | %s\n", line.raw.c_str());
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int RunSearch(const GlobalOptions& global, const std::vector<std::string>& args) {
+  collector::SearchQuery q;
+  std::string since, until, limit;
+  bool json = false;
+  ArgParser parser("search", kSearchUsage);
+  parser.Option("from", &q.from);
+  parser.Option("to", &q.to);
+  parser.Option("host", &q.host);
+  parser.Option("status", &q.status);
+  parser.Option("qid", &q.queue_id);
+  parser.Option("msgid", &q.message_id);
+  parser.Option("since", &since);
+  parser.Option("until", &until);
+  parser.Option("limit", &limit);
+  parser.Flag("json", &json);
+  int exit_code;
+  if (!parser.Parse(args, &q.words, &exit_code)) return exit_code;
+  if (!ParseWindow(since, until, "search", &q.since_us, &q.until_us)) return 2;
+  if (!limit.empty()) {
+    uint64_t n;
+    if (!absl::SimpleAtoi(limit, &n) || n == 0) {
+      std::fprintf(stderr, "maillens search: --limit wants a positive number, not '%s'\n",
+                   limit.c_str());
+      return 2;
+    }
+    q.limit = n;
+  }
+  auto store = OpenReadStore(global, "search");
+  if (!store) return 1;
+  auto result = store->Search(q);
+  if (!result.ok()) {
+    std::fprintf(stderr, "maillens search: %s\n", result.status().ToString().c_str());
+    return 1;
+  }
+  for (const std::string& notice : result->notices) {
+    std::fprintf(stderr, "note: %s\n", notice.c_str());
+  }
+  std::string out;
+  for (const auto& line : result->lines) {
+    out.clear();
+    if (json) {
+      out.append("{\"ts\":\"");
+      core::AppendRfc3339Utc(line.time_us, &out);
+      out.append("\",");
+      AppendKeyString("host", line.host, &out);
+      out.push_back(',');
+      AppendKeyString("raw", line.raw, &out);
+      out.append("}\n");
+    } else {
+      out = line.raw + "\n";
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+  }
+  if (result->total > result->lines.size()) {
+    std::fprintf(stderr, "%llu more lines match (showing the newest %zu; use --limit)\n",
+                 static_cast<unsigned long long>(result->total - result->lines.size()),
+                 result->lines.size());
+  } else if (!json) {
+    std::fprintf(stderr, "%llu matching line%s\n",
+                 static_cast<unsigned long long>(result->total), result->total == 1 ? "" : "s");
+  }
+  return result->total > 0 ? 0 : 1;
+}
+
+int RunTrace(const GlobalOptions& global, const std::vector<std::string>& args) {
+  bool raw = false, json = false, all = false;
+  std::string since, until;
+  ArgParser parser("trace", kTraceUsage);
+  parser.Flag("raw", &raw);
+  parser.Flag("json", &json);
+  parser.Flag("all", &all);
+  parser.Option("since", &since);
+  parser.Option("until", &until);
+  std::vector<std::string> ids;
+  int exit_code;
+  if (!parser.Parse(args, &ids, &exit_code)) return exit_code;
+  auto store = OpenReadStore(global, "trace");
+  if (!store) return 1;
+  std::string out;
+  if (all) {
+    int64_t since_us = INT64_MIN, until_us = INT64_MAX;
+    if (!ParseWindow(since, until, "trace", &since_us, &until_us)) return 2;
+    auto traces = store->TracesIn(since_us, until_us);
+    if (!traces.ok()) {
+      std::fprintf(stderr, "maillens trace: %s\n", traces.status().ToString().c_str());
+      return 1;
+    }
+    for (const auto& t : *traces) {
+      if (json) {
+        out.clear();
+        AppendTraceJson(t, &out);
+        out.push_back('\n');
+        std::fwrite(out.data(), 1, out.size(), stdout);
+      } else {
+        PrintTraceText(store.get(), t, raw);
+        std::printf("\n");
+      }
+    }
+    return 0;
+  }
+  if (ids.size() != 1) {
+    std::fputs(kTraceUsage, stderr);
+    return 2;
+  }
+  auto trace = store->GetTrace(ids[0]);
+  if (!trace.ok()) {
+    std::fprintf(stderr, "maillens trace: %s\n", std::string(trace.status().message()).c_str());
+    return 1;
+  }
+  if (json) {
+    AppendTraceJson(*trace, &out);
+    out.push_back('\n');
+    std::fwrite(out.data(), 1, out.size(), stdout);
+  } else {
+    PrintTraceText(store.get(), *trace, raw);
+  }
+  return 0;
+}
+
+}  // namespace maillens::cli
