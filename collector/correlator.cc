@@ -533,7 +533,38 @@ absl::StatusOr<Trace> Correlator::LoadTrace(int64_t trace_id) {
     }
     links->Reset();
   }
+  OrderHops(&trace);
   return trace;
+}
+
+void OrderHops(Trace* trace) {
+  // Hop order, not clock order: clocks of different hosts disagree, so a receiving host may
+  // log before the sender. Roots (no incoming link) first, then depth-first along the links
+  // in time order.
+  std::map<int64_t, std::vector<int64_t>> next;
+  std::set<int64_t> has_incoming;
+  for (const LinkInfo& l : trace->links) {
+    next[l.from].push_back(l.to);
+    has_incoming.insert(l.to);
+  }
+  std::map<int64_t, size_t> index;
+  for (size_t i = 0; i < trace->messages.size(); ++i) index[trace->messages[i].id] = i;
+  std::vector<MessageInfo> ordered;
+  std::set<int64_t> seen;
+  std::function<void(int64_t)> visit = [&](int64_t id) {
+    if (!index.count(id) || !seen.insert(id).second) return;
+    ordered.push_back(trace->messages[index[id]]);
+    std::vector<int64_t>& children = next[id];
+    std::sort(children.begin(), children.end(), [&](int64_t a, int64_t b) {
+      return trace->messages[index[a]].first_us < trace->messages[index[b]].first_us;
+    });
+    for (int64_t child : children) visit(child);
+  };
+  for (const MessageInfo& m : trace->messages) {
+    if (!has_incoming.count(m.id)) visit(m.id);
+  }
+  for (const MessageInfo& m : trace->messages) visit(m.id);  // cycles, if any
+  trace->messages = std::move(ordered);
 }
 
 absl::StatusOr<std::vector<int64_t>> Correlator::FindTraces(const std::string& id) {
