@@ -2,8 +2,8 @@
 // public entry point is ParseLine in core/parser.h.
 //
 // ParseMessage expects an Event whose header part (program, daemon, message) is filled. It
-// strips a severity prefix ("warning: ", "fatal: ", ...) and a queue-ID prefix ("3mPVKl0Mhjz7sXv: ",
-// "NOQUEUE: ") into ev->severity / ev->queue_id, then hands the rest to one family parser.
+// strips a severity prefix ("warning: ", "fatal: ", ...) and a queue-ID prefix ("3mPVKl0Mhjz7sXv:
+// ", "NOQUEUE: ") into ev->severity / ev->queue_id, then hands the rest to one family parser.
 // Family parsers return true when they set a kind; false leaves the event unparsed (or
 // kLogMessage when a severity prefix was present). They must never read outside `rest`.
 #ifndef MAILLENS_CORE_MESSAGE_PARSER_H_
@@ -26,6 +26,12 @@ bool ParseAnvil(std::string_view rest, Event* ev);
 bool ParseTlsproxy(std::string_view rest, Event* ev);
 bool ParseScache(std::string_view rest, Event* ev);
 bool ParseVerify(std::string_view rest, Event* ev);
+
+// "Anonymous|Trusted|Untrusted|Verified TLS connection established from|to host[ip]:port:
+// PROTOCOL with cipher CIPHER (...)": client fields for "from" (smtpd, tlsproxy), relay fields
+// for "to" (the smtp client); kTlsProtocol, kTlsCipher, kDetail = the trust level. Shared so
+// ParseDelivery can call it.
+bool ParseTlsEstablished(std::string_view rest, Event* ev);
 
 // queue family (core/parse_queue.cc): cleanup, pickup, qmgr, delivery agents (smtp, lmtp,
 // local, virtual, pipe, error, discard, retry), bounce/defer/trace, postsuper, master.
