@@ -7,10 +7,9 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
-#include "cli/line_reader.h"
 #include "cli/store_commands.h"
+#include "collector/importer.h"
 #include "collector/store.h"
-#include "core/parser.h"
 
 namespace maillens::cli {
 namespace {
@@ -24,19 +23,14 @@ constexpr char kUsage[] =
     "  --tz ZONE    zone of classic stamps (default: this machine's)\n"
     "  --quiet      no progress and no summary\n";
 
-constexpr size_t kBatchLines = 20000;
-
-struct Totals {
-  uint64_t read = 0, stored = 0, duplicates = 0, unparsed = 0;
-};
-
 }  // namespace
 
 int RunImport(const GlobalOptions& global, const std::vector<std::string>& args) {
-  std::string host, year_text, tz;
+  std::string year_text, tz;
   bool quiet = false;
+  collector::ImportOptions options;
   ArgParser parser("import", kUsage);
-  parser.Option("host", &host);
+  parser.Option("host", &options.host);
   parser.Option("year", &year_text);
   parser.Option("tz", &tz);
   parser.Flag("quiet", &quiet);
@@ -47,14 +41,13 @@ int RunImport(const GlobalOptions& global, const std::vector<std::string>& args)
     std::fputs(kUsage, stderr);
     return 2;
   }
-  core::TimeOptions time_options;
-  time_options.zone = absl::LocalTimeZone();
-  if (!tz.empty() && !absl::LoadTimeZone(tz, &time_options.zone)) {
+  options.zone = absl::LocalTimeZone();
+  if (!tz.empty() && !absl::LoadTimeZone(tz, &options.zone)) {
     std::fprintf(stderr, "maillens import: unknown time zone '%s'\n", tz.c_str());
     return 2;
   }
-  if (!year_text.empty() && (!absl::SimpleAtoi(year_text, &time_options.year) ||
-                             time_options.year < 1970 || time_options.year > 9999)) {
+  if (!year_text.empty() &&
+      (!absl::SimpleAtoi(year_text, &options.year) || options.year < 1970 || options.year > 9999)) {
     std::fprintf(stderr, "maillens import: --year wants a year like 2024, not '%s'\n",
                  year_text.c_str());
     return 2;
@@ -65,75 +58,30 @@ int RunImport(const GlobalOptions& global, const std::vector<std::string>& args)
     return 1;
   }
   bool progress = !quiet && StderrIsTty();
-  Totals totals;
+  collector::ImportStats totals;
   int rc = 0;
   for (const std::string& path : files) {
-    auto reader = LineReader::Open(path);
-    if (!reader.ok()) {
-      std::fprintf(stderr, "maillens import: %s\n", reader.status().ToString().c_str());
+    struct stat st {};
+    stat(path.c_str(), &st);
+    if (progress) {
+      options.progress = [&](uint64_t bytes, uint64_t lines) {
+        double pct = st.st_size > 0 ? 100.0 * bytes / st.st_size : 0;
+        std::fprintf(stderr, "\r%s: %llu lines (%.0f%%)   ", path.c_str(),
+                     static_cast<unsigned long long>(lines), pct > 100 ? 100 : pct);
+      };
+    }
+    auto stats = collector::ImportFile(store->get(), path, options);
+    if (progress) std::fputs("\n", stderr);
+    if (!stats.ok()) {
+      std::fprintf(stderr, "maillens import: %s\n", stats.status().ToString().c_str());
       rc = 1;
       continue;
     }
-    struct stat st{};
-    stat(path.c_str(), &st);
-    core::TimeOptions file_time = time_options;
-    // The file's last change is when its last line was written: a stable reference for the
-    // year of classic stamps, so importing it again gives the same times.
-    file_time.reference_us = static_cast<int64_t>(st.st_mtime) * 1000000;
-    core::TimeContext time(file_time);
-    std::vector<collector::LineRecord> batch;
-    uint64_t fingerprint = 0;
-    bool first = true;
-    int64_t last_time = file_time.reference_us;
-    std::string_view line;
-    uint64_t offset;
-    auto flush = [&]() -> bool {
-      if (batch.empty()) return true;
-      auto stats = (*store)->Append(batch);
-      batch.clear();
-      if (!stats.ok()) {
-        std::fprintf(stderr, "\nmaillens import: %s: %s\n", path.c_str(),
-                     stats.status().ToString().c_str());
-        return false;
-      }
-      totals.stored += stats->stored;
-      totals.duplicates += stats->duplicates;
-      totals.unparsed += stats->unparsed;
-      if (progress) {
-        double pct = st.st_size > 0 ? 100.0 * (*reader)->bytes_read() / st.st_size : 0;
-        std::fprintf(stderr, "\r%s: %llu lines (%.0f%%)   ", path.c_str(),
-                     static_cast<unsigned long long>(totals.read), pct > 100 ? 100 : pct);
-      }
-      return true;
-    };
-    bool ok = true;
-    while (ok && (*reader)->Next(&line, &offset)) {
-      if (first) {
-        fingerprint = collector::FileFingerprint(line);
-        first = false;
-      }
-      ++totals.read;
-      core::Event ev = core::ParseLine(line, &time);
-      if (ev.ts_form != core::TimestampForm::kNone) last_time = ev.time_us;
-      collector::LineRecord rec;
-      rec.host = !host.empty() ? host : !ev.host.empty() ? std::string(ev.host) : "unknown";
-      rec.file_path = path;
-      rec.fingerprint = fingerprint;
-      rec.offset = offset;
-      rec.time_us = last_time;  // a line without a stamp sits with the line before it
-      rec.raw = std::string(line);
-      batch.push_back(std::move(rec));
-      if (batch.size() >= kBatchLines) ok = flush();
-    }
-    if (ok) ok = flush();
-    if (!ok) rc = 1;
-    if (!(*reader)->status().ok()) {
-      std::fprintf(stderr, "maillens import: %s: %s\n", path.c_str(),
-                   (*reader)->status().ToString().c_str());
-      rc = 1;
-    }
+    totals.read += stats->read;
+    totals.stored += stats->stored;
+    totals.duplicates += stats->duplicates;
+    totals.unparsed += stats->unparsed;
   }
-  if (progress) std::fputs("\n", stderr);
   if (!quiet) {
     std::printf("lines read %llu, stored %llu, already present %llu, unparsed %llu\n",
                 static_cast<unsigned long long>(totals.read),

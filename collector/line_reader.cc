@@ -1,4 +1,4 @@
-#include "cli/line_reader.h"
+#include "collector/line_reader.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace maillens::cli {
+namespace maillens::collector {
 namespace {
 constexpr size_t kChunk = 1 << 20;
 }  // namespace
@@ -75,4 +75,4 @@ bool LineReader::Next(std::string_view* line, uint64_t* offset) {
   return false;
 }
 
-}  // namespace maillens::cli
+}  // namespace maillens::collector

@@ -1,4 +1,4 @@
-#include "cli/line_reader.h"
+#include "collector/line_reader.h"
 
 #include <zlib.h>
 
@@ -9,7 +9,7 @@
 
 #include "gtest/gtest.h"
 
-namespace maillens::cli {
+namespace maillens::collector {
 namespace {
 
 std::string TempPath(const std::string& name) {
@@ -69,4 +69,4 @@ TEST(LineReaderTest, MissingFileIsAClearError) {
 }
 
 }  // namespace
-}  // namespace maillens::cli
+}  // namespace maillens::collector

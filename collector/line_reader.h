@@ -1,8 +1,8 @@
 // Reads a file (plain or gzip, by magic bytes) or standard input as lines of bytes, with the
 // byte offset of each line. Lines may hold any bytes (NUL, invalid UTF-8) and be of any length.
 // Thread-compatible.
-#ifndef MAILLENS_CLI_LINE_READER_H_
-#define MAILLENS_CLI_LINE_READER_H_
+#ifndef MAILLENS_COLLECTOR_LINE_READER_H_
+#define MAILLENS_COLLECTOR_LINE_READER_H_
 
 #include <zlib.h>
 
@@ -13,7 +13,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace maillens::cli {
+namespace maillens::collector {
 
 class LineReader {
  public:
@@ -44,6 +44,6 @@ class LineReader {
   absl::Status status_;
 };
 
-}  // namespace maillens::cli
+}  // namespace maillens::collector
 
-#endif  // MAILLENS_CLI_LINE_READER_H_
+#endif  // MAILLENS_COLLECTOR_LINE_READER_H_

@@ -1,0 +1,40 @@
+// Reads maillog files (plain or gzip) into a Store: the embedded, no-network path
+// (`maillens import`), and the one tests use to load the corpus.
+// Thread-compatible: one importer per store writer.
+#ifndef MAILLENS_COLLECTOR_IMPORTER_H_
+#define MAILLENS_COLLECTOR_IMPORTER_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "collector/store.h"
+
+namespace maillens::collector {
+
+struct ImportOptions {
+  std::string host;      // host of every line; empty: the line's syslog host field
+  int year = 0;          // year of the first classic stamp; 0: inferred from the file's mtime
+  absl::TimeZone zone = absl::UTCTimeZone();
+  size_t batch_lines = 20000;
+  // Called after each batch with the bytes read so far (progress display).
+  std::function<void(uint64_t bytes_read, uint64_t lines_read)> progress;
+};
+
+struct ImportStats {
+  uint64_t read = 0;
+  uint64_t stored = 0;
+  uint64_t duplicates = 0;
+  uint64_t unparsed = 0;
+};
+
+// Imports one file. On error, what was stored before it stays stored; importing the file again
+// completes it without duplicates.
+absl::StatusOr<ImportStats> ImportFile(Store* store, const std::string& path,
+                                       const ImportOptions& options);
+
+}  // namespace maillens::collector
+
+#endif  // MAILLENS_COLLECTOR_IMPORTER_H_
