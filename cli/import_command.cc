@@ -52,7 +52,10 @@ int RunImport(const GlobalOptions& global, const std::vector<std::string>& args)
                  year_text.c_str());
     return 2;
   }
-  auto store = collector::Store::Open(collector::StoreOptions{global.data_dir, false});
+  collector::StoreOptions store_options;
+  store_options.dir = global.data_dir;
+  store_options.durable = false;  // an interrupted import is completed by running it again
+  auto store = collector::Store::Open(store_options);
   if (!store.ok()) {
     std::fprintf(stderr, "maillens import: %s\n", store.status().ToString().c_str());
     return 1;

@@ -119,7 +119,9 @@ CREATE TABLE events (
 );
 CREATE INDEX events_ts ON events (ts_us);
 CREATE INDEX events_qid ON events (queue_id) WHERE queue_id IS NOT NULL;
-CREATE VIRTUAL TABLE events_fts USING fts5 (raw, content='events', content_rowid='id');
+-- Contentless: the text lives in events.raw. Indexed per line: the program and the message
+-- (the time and host are columns), so every word, address, queue ID and message-id is found.
+CREATE VIRTUAL TABLE events_fts USING fts5 (text, content='');
 )sql",
   };
   return kMigrations;

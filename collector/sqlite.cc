@@ -6,19 +6,18 @@
 namespace maillens::collector {
 namespace {
 
-// Pragmas live in one place. WAL lets readers run beside the one writer; NORMAL sync in WAL
-// mode still never corrupts the database, and the store asks for FULL where an acknowledged
-// batch must survive power loss (see Store).
+// Pragmas live in one place. WAL lets readers run beside the one writer; synchronous is set
+// by Open from its `durable` argument.
 constexpr char kPragmas[] =
     "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=FULL;"
     "PRAGMA foreign_keys=ON;"
     "PRAGMA temp_store=MEMORY;"
     "PRAGMA cache_size=-65536;";
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path, Mode mode) {
+absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path, Mode mode,
+                                                          bool durable) {
   sqlite3* raw = nullptr;
   int flags = mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY
                                       : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
@@ -33,6 +32,7 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path
   sqlite3_busy_timeout(raw, 10000);
   if (mode == Mode::kReadWrite) {
     absl::Status s = db->Exec(kPragmas);
+    if (s.ok()) s = db->Exec(durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     if (!s.ok()) return s;
   }
   return db;

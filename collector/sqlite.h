@@ -34,9 +34,12 @@ class Database {
   enum class Mode { kReadWrite, kReadOnly };
 
   // Opens (creating in kReadWrite) the file at `path` and applies the project's pragmas (WAL,
-  // synchronous=FULL so a committed transaction survives a crash or power loss, a busy
-  // timeout); they are set in one place, sqlite.cc.
-  static absl::StatusOr<std::unique_ptr<Database>> Open(const std::string& path, Mode mode);
+  // a busy timeout, ...); they are set in one place, sqlite.cc. `durable` selects
+  // synchronous=FULL: a commit is fsynced and survives power loss (what an acknowledgement to
+  // an agent promises). Without it (synchronous=NORMAL) a commit survives a crash of the
+  // process but maybe not of the machine: enough for an import that can simply be re-run.
+  static absl::StatusOr<std::unique_ptr<Database>> Open(const std::string& path, Mode mode,
+                                                        bool durable = true);
 
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;

@@ -27,7 +27,7 @@ constexpr char kSelectFile[] = "SELECT id FROM files WHERE host_id = ? AND finge
 constexpr char kInsertEvent[] =
     "INSERT OR IGNORE INTO events (ts_us, host_id, file_id, offset, kind, queue_id, sender, "
     "recipient, status, message_id, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-constexpr char kInsertFts[] = "INSERT INTO events_fts (rowid, raw) VALUES (?, ?)";
+constexpr char kInsertFts[] = "INSERT INTO events_fts (rowid, text) VALUES (?, ?)";
 constexpr char kEnsurePartition[] = "INSERT OR IGNORE INTO partitions (day) VALUES (?)";
 constexpr char kSelectPartitions[] = "SELECT day, correlated_id FROM partitions ORDER BY day";
 constexpr char kSetCorrelated[] = "UPDATE partitions SET correlated_id = ? WHERE day = ?";
@@ -85,6 +85,14 @@ std::string FtsQuery(const std::vector<std::string>& words) {
   return q;
 }
 
+// What the full-text index holds of a line: the program and the message. The time and the
+// host are columns of their own; leaving them out keeps the index a third smaller.
+std::string_view IndexedText(const core::Event& ev, std::string_view raw) {
+  if (ev.program.empty()) return raw;
+  size_t start = static_cast<size_t>(ev.program.data() - raw.data());
+  return raw.substr(start);
+}
+
 // Address filter: exact (case-insensitive) unless it holds '*', then a LIKE pattern.
 void AddAddressFilter(const std::string& column, const std::string& value, std::string* where,
                       std::vector<std::string>* args) {
@@ -139,10 +147,7 @@ absl::Status Store::Init() {
     return absl::NotFoundError(
         absl::StrCat("no maillens data in ", options_.dir, " (run 'maillens import' first)"));
   }
-  MAILLENS_ASSIGN_OR_RETURN(
-      catalog_, Database::Open(options_.dir + "/catalog.db",
-                               options_.read_only ? Database::Mode::kReadOnly
-                                                  : Database::Mode::kReadWrite));
+  MAILLENS_RETURN_IF_ERROR(OpenDatabase(options_.dir + "/catalog.db", &catalog_));
   if (!options_.read_only) MAILLENS_RETURN_IF_ERROR(Migrate(catalog_.get(), CatalogMigrations()));
   MAILLENS_ASSIGN_OR_RETURN(Statement hosts, catalog_->Prepare(kSelectHosts));
   while (true) {
@@ -168,6 +173,15 @@ std::vector<int64_t> Store::Days() const {
   return days;
 }
 
+absl::Status Store::OpenDatabase(const std::string& path, std::unique_ptr<Database>* out) {
+  MAILLENS_ASSIGN_OR_RETURN(
+      *out, Database::Open(path,
+                           options_.read_only ? Database::Mode::kReadOnly
+                                              : Database::Mode::kReadWrite,
+                           options_.durable));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Database*> Store::Partition(int64_t day, bool create) {
   auto it = partitions_.find(day);
   if (it != partitions_.end()) return it->second.get();
@@ -175,9 +189,8 @@ absl::StatusOr<Database*> Store::Partition(int64_t day, bool create) {
   if (!create && !std::filesystem::exists(path)) {
     return absl::NotFoundError(absl::StrCat("no partition for day ", day));
   }
-  MAILLENS_ASSIGN_OR_RETURN(
-      auto db, Database::Open(path, options_.read_only ? Database::Mode::kReadOnly
-                                                       : Database::Mode::kReadWrite));
+  std::unique_ptr<Database> db;
+  MAILLENS_RETURN_IF_ERROR(OpenDatabase(path, &db));
   if (!options_.read_only) {
     MAILLENS_RETURN_IF_ERROR(Migrate(db.get(), PartitionMigrations()));
   }
@@ -258,6 +271,18 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines) {
       return s;
     }
   }
+  if (correlation_behind_) {
+    MAILLENS_RETURN_IF_ERROR(CorrelatePending());
+    correlation_behind_ = false;
+  }
+  // New lines with their parse, for the correlator; views point into `lines`.
+  struct NewLine {
+    int64_t host_id;
+    int64_t time_us;
+    core::Event ev;
+  };
+  std::vector<NewLine> fresh;
+  std::map<int64_t, int64_t> last_id;  // day -> id of its last new line
   core::TimeContext time{core::TimeOptions()};
   for (const auto& [day, rows] : by_day) {
     MAILLENS_ASSIGN_OR_RETURN(Database * db, Partition(day, /*create=*/true));
@@ -283,8 +308,11 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines) {
         ++stats.duplicates;
         continue;
       }
-      fts.Bind(1, db->LastInsertRowId()).BindText(2, line.raw);
+      int64_t id = db->LastInsertRowId();
+      fts.Bind(1, id).BindText(2, IndexedText(ev, line.raw));
       MAILLENS_RETURN_IF_ERROR(fts.Run());
+      last_id[day] = id;
+      fresh.push_back(NewLine{row.host_id, line.time_us, ev});
       ++stats.stored;
       if (ev.kind == core::Kind::kUnparsed || ev.kind == core::Kind::kMalformed) {
         ++stats.unparsed;
@@ -292,7 +320,27 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines) {
     }
     MAILLENS_RETURN_IF_ERROR(txn.Commit());
   }
-  MAILLENS_RETURN_IF_ERROR(CorrelatePending());
+  // The lines are durable. Correlate them in one catalog transaction that also moves each
+  // day's watermark; if it fails, the stored lines are correlated from disk later.
+  absl::Status s = [&]() -> absl::Status {
+    if (fresh.empty()) return absl::OkStatus();
+    MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(catalog_.get()));
+    for (const NewLine& n : fresh) {
+      MAILLENS_RETURN_IF_ERROR(correlator_->Observe(n.host_id, n.ev, n.time_us));
+    }
+    MAILLENS_RETURN_IF_ERROR(correlator_->Flush());
+    MAILLENS_ASSIGN_OR_RETURN(Statement mark, catalog_->Prepare(kSetCorrelated));
+    for (const auto& [day, id] : last_id) {
+      mark.Bind(1, id).Bind(2, day);
+      MAILLENS_RETURN_IF_ERROR(mark.Run());
+    }
+    return txn.Commit();
+  }();
+  if (!s.ok()) {
+    correlator_->Reset();
+    correlation_behind_ = true;
+    return s;
+  }
   return stats;
 }
 

@@ -83,6 +83,10 @@ struct SearchResult {
 struct StoreOptions {
   std::string dir;
   bool read_only = false;
+  // fsync every commit (the collector, whose acknowledgements promise durability). An import
+  // turns it off: a crash of the machine may lose its last batches, and re-running it
+  // restores them without duplicates.
+  bool durable = true;
 };
 
 class Store {
@@ -122,6 +126,7 @@ class Store {
   absl::StatusOr<int64_t> FileId(int64_t host_id, const LineRecord& line);
   absl::Status CorrelatePending();
   absl::Status CorrelateDay(int64_t day, int64_t after_id);
+  absl::Status OpenDatabase(const std::string& path, std::unique_ptr<Database>* out);
 
   StoreOptions options_;
   std::unique_ptr<Database> catalog_;
@@ -129,6 +134,9 @@ class Store {
   std::map<std::string, int64_t> host_ids_;
   std::map<std::pair<int64_t, uint64_t>, int64_t> file_ids_;  // (host, fingerprint) -> id
   std::unique_ptr<Correlator> correlator_;
+  // Set when correlating an Append failed after its lines were committed: the watermark is
+  // behind, and the next Append catches up from the stored lines first.
+  bool correlation_behind_ = false;
 };
 
 // Identity of a file's content: a hash of its first line (up to 1 KiB). A rotated file, its
