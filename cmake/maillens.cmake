@@ -28,7 +28,7 @@ function(maillens_test)
                                              GTest::gtest_main)
   add_test(NAME ${ARG_NAME} COMMAND ${ARG_NAME})
   set_tests_properties(${ARG_NAME} PROPERTIES
-    ENVIRONMENT "MAILLENS_SOURCE_DIR=${PROJECT_SOURCE_DIR};MAILLENS_SHARED_DIR=${MAILLENS_SHARED_DIR}")
+    ENVIRONMENT "MAILLENS_SOURCE_DIR=${PROJECT_SOURCE_DIR};MAILLENS_SHARED_DIR=${MAILLENS_SHARED_DIR};MAILLENS_BIN_DIR=${PROJECT_BINARY_DIR}/bin")
   if(ARG_LABELS)
     set_tests_properties(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}")
   else()

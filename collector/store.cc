@@ -182,6 +182,17 @@ absl::Status Store::OpenDatabase(const std::string& path, std::unique_ptr<Databa
   return absl::OkStatus();
 }
 
+absl::StatusOr<uint64_t> Store::CountLines() {
+  uint64_t total = 0;
+  for (int64_t day : Days()) {
+    MAILLENS_ASSIGN_OR_RETURN(Database * db, Partition(day, /*create=*/false));
+    MAILLENS_ASSIGN_OR_RETURN(Statement count, db->Prepare("SELECT count(*) FROM events"));
+    MAILLENS_ASSIGN_OR_RETURN(auto step, count.Step());
+    if (step == Statement::StepResult::kRow) total += count.ColumnInt(0);
+  }
+  return total;
+}
+
 absl::StatusOr<Database*> Store::Partition(int64_t day, bool create) {
   auto it = partitions_.find(day);
   if (it != partitions_.end()) return it->second.get();

@@ -118,6 +118,9 @@ class Store {
   // Days held, oldest first.
   std::vector<int64_t> Days() const;
 
+  // Lines stored in all partitions.
+  absl::StatusOr<uint64_t> CountLines();
+
  private:
   explicit Store(StoreOptions options) : options_(std::move(options)) {}
   absl::Status Init();

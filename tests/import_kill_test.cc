@@ -1,0 +1,106 @@
+// `maillens import` killed with SIGKILL at several points, then run to the end: every line
+// of the file is stored exactly once, and importing it again adds nothing.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "collector/store.h"
+#include "gtest/gtest.h"
+
+namespace maillens {
+namespace {
+
+std::string Bin() {
+  const char* dir = std::getenv("MAILLENS_BIN_DIR");
+  return std::string(dir ? dir : "build/bin") + "/maillens";
+}
+
+pid_t StartImport(const std::string& data, const std::string& file) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    freopen("/dev/null", "w", stdout);
+    execl(Bin().c_str(), "maillens", "--data", data.c_str(), "import", "--quiet", "--year",
+          "2024", "--tz", "UTC", file.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+int Wait(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return status;
+}
+
+TEST(ImportKillTest, SigkillHalfwayThenRerunStoresEveryLineOnce) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("maillens_kill_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::string log = (dir / "mail.log").string();
+  std::string data = (dir / "data").string();
+  constexpr int kMessages = 40000;  // 4 lines each, across two days
+  {
+    std::ofstream out(log);
+    for (int i = 0; i < kMessages; ++i) {
+      int sec = i * 4;  // 160,000 s: crosses midnight
+      int day = 1 + sec / 86400;
+      int h = sec / 3600 % 24, m = sec / 60 % 60, s = sec % 60;
+      char stamp[32], qid[16];
+      std::snprintf(stamp, sizeof(stamp), "Mar %2d %02d:%02d:%02d", day, h, m, s);
+      std::snprintf(qid, sizeof(qid), "%010X", 0x10000000 + i);
+      out << stamp << " mx postfix/pickup[11]: " << qid << ": uid=1000 from=<u" << i
+          << "@example.org>\n"
+          << stamp << " mx postfix/qmgr[12]: " << qid << ": from=<u" << i
+          << "@example.org>, size=" << 1000 + i << ", nrcpt=1 (queue active)\n"
+          << stamp << " mx postfix/local[13]: " << qid << ": to=<r" << i
+          << "@example.org>, relay=local, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, "
+             "status=sent (delivered to mailbox)\n"
+          << stamp << " mx postfix/qmgr[12]: " << qid << ": removed\n";
+    }
+  }
+  const uint64_t total_lines = 4ull * kMessages;
+  // Kill at growing points; each run resumes where the store is.
+  int killed = 0;
+  for (int delay_ms : {150, 400, 900}) {
+    pid_t pid = StartImport(data, log);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    kill(pid, SIGKILL);
+    int st = Wait(pid);
+    if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) ++killed;  // died mid-import
+  }
+  EXPECT_GE(killed, 1) << "no import was interrupted; the file is too small for this machine";
+  int status = Wait(StartImport(data, log));
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  status = Wait(StartImport(data, log));  // and once more: nothing new
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+
+  auto store = collector::Store::Open(collector::StoreOptions{data, true});
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto count = (*store)->CountLines();
+  ASSERT_TRUE(count.ok()) << count.status();
+  EXPECT_EQ(*count, total_lines);
+  // Every message is correlated once: kMessages traces, one instance each.
+  auto traces = (*store)->TracesIn(INT64_MIN, INT64_MAX);
+  ASSERT_TRUE(traces.ok()) << traces.status();
+  EXPECT_EQ(traces->size(), static_cast<size_t>(kMessages));
+  std::set<std::string> qids;
+  for (const auto& t : *traces) {
+    ASSERT_EQ(t.messages.size(), 1u);
+    qids.insert(t.messages[0].queue_id);
+  }
+  EXPECT_EQ(qids.size(), static_cast<size_t>(kMessages));
+  store->reset();
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace maillens
