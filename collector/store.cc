@@ -93,6 +93,21 @@ std::string_view IndexedText(const core::Event& ev, std::string_view raw) {
   return raw.substr(start);
 }
 
+// The longest run of `pattern` without '*', '<' or '>': what a wildcard address or a
+// bracketed message-id certainly contains.
+std::string LongestLiteral(const std::string& pattern) {
+  std::string best, cur;
+  for (char c : pattern) {
+    if (c == '*' || c == '<' || c == '>') {
+      if (cur.size() > best.size()) best = cur;
+      cur.clear();
+    } else {
+      cur.push_back(c);
+    }
+  }
+  return cur.size() > best.size() ? cur : best;
+}
+
 // Address filter: exact (case-insensitive) unless it holds '*', then a LIKE pattern.
 void AddAddressFilter(const std::string& column, const std::string& value, std::string* where,
                       std::vector<std::string>* args) {
@@ -409,9 +424,19 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& query) {
   SearchResult result;
   std::string where = "ts_us >= ? AND ts_us < ?";
   std::vector<std::string> args;
-  if (!query.words.empty()) {
+  // Field filters are checked on columns, but their text also narrows the full-text match:
+  // an address, message-id or status appears in the line itself, so the index finds the few
+  // candidate rows and the column check makes the match exact.
+  std::vector<std::string> fts_words = query.words;
+  for (const std::string* address : {&query.from, &query.to}) {
+    std::string fragment = LongestLiteral(*address);
+    if (fragment.size() >= 3) fts_words.push_back(fragment);
+  }
+  if (!query.message_id.empty()) fts_words.push_back(LongestLiteral(query.message_id));
+  if (!query.status.empty()) fts_words.push_back("status=" + query.status);
+  if (!fts_words.empty()) {
     where += " AND id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)";
-    args.push_back(FtsQuery(query.words));
+    args.push_back(FtsQuery(fts_words));
   }
   if (!query.queue_id.empty()) {
     where += " AND queue_id = ?";

@@ -1,0 +1,93 @@
+// Search and trace latency over an existing data directory (bench/query.sh builds one with the
+// simulator). Picks random messages from the catalog and times, for each, a free-text search
+// for its queue ID, a search by recipient address, and a trace.
+// Usage: query_bench DATA_DIR [QUERIES]
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "collector/store.h"
+
+namespace {
+
+struct Sample {
+  std::string queue_id;
+  std::string recipient;
+};
+
+std::vector<Sample> PickSamples(const std::string& dir, int n) {
+  std::vector<Sample> out;
+  sqlite3* db = nullptr;
+  sqlite3_open_v2((dir + "/catalog.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* stmt = nullptr;
+  std::string sql =
+      "SELECT m.queue_id, r.recipient FROM messages m JOIN recipients r ON r.message = m.id "
+      "ORDER BY random() LIMIT " +
+      std::to_string(n);
+  sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr);
+  while (sqlite3_step(stmt) == SQLITE_ROW) {
+    out.push_back(Sample{reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)),
+                         reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1))});
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return out;
+}
+
+void Report(const char* what, std::vector<double> ms) {
+  if (ms.empty()) return;
+  std::sort(ms.begin(), ms.end());
+  std::printf("%-28s n=%zu  p50 %.2f ms  p95 %.2f ms  max %.2f ms\n", what, ms.size(),
+              ms[ms.size() / 2], ms[ms.size() * 95 / 100], ms.back());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: query_bench DATA_DIR [QUERIES]\n");
+    return 2;
+  }
+  std::string dir = argv[1];
+  int n = argc > 2 ? std::atoi(argv[2]) : 200;
+  std::vector<Sample> samples = PickSamples(dir, n);
+  auto store = maillens::collector::Store::Open(maillens::collector::StoreOptions{dir, true});
+  if (!store.ok()) {
+    std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
+    return 1;
+  }
+  auto lines = (*store)->CountLines();
+  std::printf("store: %llu lines, %zu samples\n",
+              static_cast<unsigned long long>(lines.ok() ? *lines : 0), samples.size());
+  std::vector<double> by_qid, by_rcpt, trace;
+  uint64_t found = 0;
+  for (const Sample& s : samples) {
+    auto t0 = std::chrono::steady_clock::now();
+    maillens::collector::SearchQuery q1;
+    q1.words = {s.queue_id};
+    q1.limit = 50;
+    auto r1 = (*store)->Search(q1);
+    auto t1 = std::chrono::steady_clock::now();
+    maillens::collector::SearchQuery q2;
+    q2.to = s.recipient;
+    q2.limit = 50;
+    auto r2 = (*store)->Search(q2);
+    auto t2 = std::chrono::steady_clock::now();
+    auto tr = (*store)->GetTrace(s.queue_id);
+    auto t3 = std::chrono::steady_clock::now();
+    found += (r1.ok() && r1->total > 0) + (r2.ok() && r2->total > 0) + tr.ok();
+    by_qid.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    by_rcpt.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+    trace.push_back(std::chrono::duration<double, std::milli>(t3 - t2).count());
+  }
+  Report("search <queue id>", by_qid);
+  Report("search --to <address>", by_rcpt);
+  Report("trace <queue id>", trace);
+  std::printf("answers found: %llu of %zu\n", static_cast<unsigned long long>(found),
+              samples.size() * 3);
+  return 0;
+}
