@@ -1,4 +1,229 @@
+#include <string>
+#include <string_view>
+
+#include "core/event.h"
+#include "core/message_parser.h"
 #include "gtest/gtest.h"
 
-// Placeholder until the tests for this part are written.
-TEST(PlaceholderOther, Pending) { GTEST_SKIP() << "not written yet"; }
+namespace maillens::core {
+namespace {
+
+Event ParseOther(std::string_view program, std::string_view message) {
+  Event ev;
+  ev.program = program;
+  ev.daemon = program;
+  ev.message = message;
+  ParseMessage(&ev);
+  return ev;
+}
+
+std::string G(const Event& ev, Field f) { return std::string(ev.Get(f)); }
+
+// ---- Dovecot deliveries -------------------------------------------------------------------
+
+TEST(ParseDovecotTest, LmtpSaved) {
+  Event ev = ParseOther("dovecot",
+                        "lmtp(dana@example.org)<4242><Pq7rS8tU9vWxYzAbCdEfGh>: "
+                        "msgid=<m.1@sender.example>: saved mail to INBOX");
+  EXPECT_EQ(ev.kind, Kind::kDovecotDelivery);
+  EXPECT_EQ(G(ev, Field::kUser), "dana@example.org");
+  EXPECT_EQ(G(ev, Field::kMessageId), "m.1@sender.example");
+  EXPECT_EQ(G(ev, Field::kMailbox), "INBOX");
+  EXPECT_EQ(G(ev, Field::kStatus), "saved");
+  EXPECT_EQ(G(ev, Field::kDetail), "lmtp");
+  // The session ID names this delivery in Postfix's LMTP reply ("250 2.0.0 <rcpt> ID Saved").
+  EXPECT_EQ(ev.queue_id, "Pq7rS8tU9vWxYzAbCdEfGh");
+}
+
+TEST(ParseDovecotTest, SieveStoredAndOlderSessionForm) {
+  Event ev = ParseOther("dovecot",
+                        "lmtp(eve@example.org)<77><Ab12Cd34Ef56Gh78Ij90Kl:2>: sieve: "
+                        "msgid=<x-9@list.example>: stored mail into mailbox 'Lists/dev'");
+  EXPECT_EQ(ev.kind, Kind::kDovecotDelivery);
+  EXPECT_EQ(G(ev, Field::kMailbox), "Lists/dev");
+  EXPECT_EQ(ev.queue_id, "Ab12Cd34Ef56Gh78Ij90Kl:2");
+
+  ev =
+      ParseOther("dovecot",
+                 "lmtp(eve@example.org): Zz11Yy22Xx33Ww44Vv55Uu: sieve: msgid=<x-10@list.example>: "
+                 "stored mail into mailbox 'INBOX'");
+  EXPECT_EQ(ev.kind, Kind::kDovecotDelivery);
+  EXPECT_EQ(ev.queue_id, "Zz11Yy22Xx33Ww44Vv55Uu");
+  EXPECT_EQ(G(ev, Field::kMessageId), "x-10@list.example");
+
+  ev = ParseOther("dovecot",
+                  "lda(frank): sieve: msgid=<y@z.example>: stored mail into mailbox "
+                  "'INBOX'");
+  EXPECT_EQ(ev.kind, Kind::kDovecotDelivery);
+  EXPECT_EQ(G(ev, Field::kDetail), "lda");
+  EXPECT_EQ(G(ev, Field::kUser), "frank");
+  EXPECT_TRUE(ev.queue_id.empty());
+}
+
+TEST(ParseDovecotTest, FailedDelivery) {
+  Event ev = ParseOther("dovecot",
+                        "lda(gus)<9><Qq1Ww2Ee3Rr4Tt5Yy6Uu7Ii8>: Error: msgid=<q@x.example>: save "
+                        "failed to INBOX: Quota exceeded (mailbox for user is full)");
+  EXPECT_EQ(ev.kind, Kind::kDovecotDelivery);
+  EXPECT_EQ(G(ev, Field::kStatus), "failed");
+  EXPECT_EQ(G(ev, Field::kMailbox), "INBOX");
+  EXPECT_EQ(G(ev, Field::kReason), "Quota exceeded (mailbox for user is full)");
+}
+
+TEST(ParseDovecotTest, SessionChatterStaysUnparsed) {
+  EXPECT_EQ(ParseOther("dovecot", "lmtp(123): Connect from local").kind, Kind::kUnparsed);
+  EXPECT_EQ(ParseOther("dovecot", "imap(hal)<1><Ab>: Logged out in=1 out=2").kind, Kind::kUnparsed);
+  EXPECT_EQ(ParseOther("dovecot", "master: Warning: Killed with signal 15").kind, Kind::kUnparsed);
+}
+
+// ---- Dovecot logins and auth --------------------------------------------------------------
+
+TEST(ParseDovecotTest, LoginSuccess) {
+  Event ev = ParseOther("dovecot",
+                        "imap-login: Login: user=<ivy@example.org>, method=PLAIN, "
+                        "rip=198.51.100.30, lip=192.0.2.10, mpid=5151, TLS, session=<AbCdEf>");
+  EXPECT_EQ(ev.kind, Kind::kDovecotAuth);
+  EXPECT_EQ(G(ev, Field::kAction), "login");
+  EXPECT_EQ(G(ev, Field::kDetail), "imap-login");
+  EXPECT_EQ(G(ev, Field::kUser), "ivy@example.org");
+  EXPECT_EQ(G(ev, Field::kSaslMethod), "PLAIN");
+  EXPECT_EQ(G(ev, Field::kClientIp), "198.51.100.30");
+  EXPECT_FALSE(ev.Has(Field::kReason));
+}
+
+TEST(ParseDovecotTest, LoginFailures) {
+  Event ev = ParseOther("dovecot",
+                        "pop3-login: Disconnected (auth failed, 3 attempts in 12 secs): "
+                        "user=<jo>, method=LOGIN, rip=203.0.113.31, lip=192.0.2.10, TLS");
+  EXPECT_EQ(ev.kind, Kind::kDovecotAuth);
+  EXPECT_EQ(G(ev, Field::kAction), "disconnect");
+  EXPECT_EQ(G(ev, Field::kReason), "Disconnected (auth failed, 3 attempts in 12 secs)");
+  EXPECT_EQ(G(ev, Field::kUser), "jo");
+  EXPECT_EQ(G(ev, Field::kClientIp), "203.0.113.31");
+
+  ev = ParseOther("dovecot",
+                  "imap-login: Info: Disconnected: Connection closed: read(size=7) failed: "
+                  "Connection reset by peer (auth failed, 1 attempts in 0 secs): user=<kai>, "
+                  "rip=203.0.113.32, lip=192.0.2.10, session=<x>");
+  EXPECT_EQ(G(ev, Field::kReason),
+            "Disconnected: Connection closed: read(size=7) failed: Connection reset by peer "
+            "(auth failed, 1 attempts in 0 secs)");
+  EXPECT_EQ(G(ev, Field::kUser), "kai");
+
+  ev = ParseOther("dovecot",
+                  "pop3-login: Aborted login (no auth attempts): rip=203.0.113.33, "
+                  "lip=192.0.2.10");
+  EXPECT_EQ(ev.kind, Kind::kDovecotAuth);
+  EXPECT_FALSE(ev.Has(Field::kUser));
+  EXPECT_EQ(G(ev, Field::kClientIp), "203.0.113.33");
+
+  ev = ParseOther("dovecot",
+                  "imap-login: Disconnected (no auth attempts): user=<>, "
+                  "rip=203.0.113.34, lip=192.0.2.10");
+  EXPECT_TRUE(ev.Has(Field::kUser));
+  EXPECT_EQ(G(ev, Field::kUser), "");
+
+  EXPECT_EQ(ParseOther("dovecot", "imap-login: Disconnected: x: y: no keys here").kind,
+            Kind::kUnparsed);
+}
+
+TEST(ParseDovecotTest, PassdbResults) {
+  Event ev = ParseOther("dovecot", "auth-worker(2121): pam(lee,203.0.113.40): unknown user");
+  EXPECT_EQ(ev.kind, Kind::kDovecotAuth);
+  EXPECT_EQ(G(ev, Field::kAction), "passdb");
+  EXPECT_EQ(G(ev, Field::kDetail), "pam");
+  EXPECT_EQ(G(ev, Field::kUser), "lee");
+  EXPECT_EQ(G(ev, Field::kClientIp), "203.0.113.40");
+  EXPECT_EQ(G(ev, Field::kReason), "unknown user");
+
+  ev =
+      ParseOther("dovecot", "auth: sql(mo@example.org,2001:db8::41,<SeSsIoN1>): Password mismatch");
+  EXPECT_EQ(G(ev, Field::kDetail), "sql");
+  EXPECT_EQ(G(ev, Field::kUser), "mo@example.org");
+  EXPECT_EQ(G(ev, Field::kClientIp), "2001:db8::41");
+  EXPECT_EQ(G(ev, Field::kReason), "Password mismatch");
+
+  ev = ParseOther("dovecot",
+                  "auth-worker(9): Info: conn unix:auth-worker (pid=1,uid=2): auth-worker<3>: "
+                  "passwd-file(ned,203.0.113.42): unknown user (SHA1 of given password: 0a1b2c)");
+  EXPECT_EQ(G(ev, Field::kDetail), "passwd-file");
+  EXPECT_EQ(G(ev, Field::kUser), "ned");
+  EXPECT_EQ(G(ev, Field::kReason), "unknown user (SHA1 of given password: 0a1b2c)");
+
+  ev = ParseOther("dovecot",
+                  "dovecot: auth(default): ldap(ola,203.0.113.43,): invalid "
+                  "credentials");
+  EXPECT_EQ(G(ev, Field::kDetail), "ldap");
+  EXPECT_EQ(G(ev, Field::kClientIp), "203.0.113.43");
+
+  ev = ParseOther("dovecot-auth",
+                  "pam_unix(dovecot:auth): authentication failure; logname= uid=0 euid=0 "
+                  "tty=dovecot ruser=pat rhost=203.0.113.44  user=pat");
+  EXPECT_EQ(ev.kind, Kind::kDovecotAuth);
+  EXPECT_EQ(G(ev, Field::kDetail), "pam_unix");
+  EXPECT_EQ(G(ev, Field::kClientIp), "203.0.113.44");
+  EXPECT_EQ(G(ev, Field::kUser), "pat");
+  EXPECT_EQ(G(ev, Field::kReason), "authentication failure");
+}
+
+// ---- amavis -------------------------------------------------------------------------------
+
+TEST(ParseAmavisTest, PassedClean) {
+  Event ev = ParseOther("amavis",
+                        "(12345-07) Passed CLEAN {RelayedInbound}, [198.51.100.50]:40404 "
+                        "[198.51.100.51] <news@sender.example> -> <rita@example.org>,<sam@example."
+                        "org>, Queue-ID: 4C3B2A1F0E, Message-ID: <n-77@sender.example>, mail_id: "
+                        "aBcDeFgHiJkL, Hits: -1.9, size: 5120, queued_as: 0E1F2A3B4C, 812 ms");
+  EXPECT_EQ(ev.kind, Kind::kAmavis);
+  EXPECT_EQ(G(ev, Field::kAction), "Passed");
+  EXPECT_EQ(G(ev, Field::kDetail), "CLEAN");
+  EXPECT_EQ(G(ev, Field::kClientIp), "198.51.100.50");
+  EXPECT_EQ(G(ev, Field::kClientPort), "40404");
+  EXPECT_EQ(G(ev, Field::kFrom), "news@sender.example");
+  EXPECT_EQ(G(ev, Field::kTo), "rita@example.org");
+  EXPECT_EQ(G(ev, Field::kMessageId), "n-77@sender.example");
+  EXPECT_EQ(G(ev, Field::kSize), "5120");
+  EXPECT_EQ(ev.queue_id, "4C3B2A1F0E");
+  EXPECT_EQ(ev.queue_id_form, QueueIdForm::kShort);
+  EXPECT_EQ(ev.queued_as, "0E1F2A3B4C");
+  EXPECT_EQ(ev.queued_as_form, NextHopForm::kAmavis);
+}
+
+TEST(ParseAmavisTest, BlockedAndNullSender) {
+  Event ev = ParseOther("amavis",
+                        "(2-1) Blocked INFECTED (Eicar-Signature) {DiscardedInbound,Quarantined}, "
+                        "[203.0.113.60]:5555 [203.0.113.60] <> -> <tom@example.org>, quarantine: "
+                        "virus-Xy, Queue-ID: 3vW4xY5zB6z7Cd8, Message-ID: <v@x.example>, "
+                        "mail_id: Xy, Hits: -, size: 900, 40 ms");
+  EXPECT_EQ(ev.kind, Kind::kAmavis);
+  EXPECT_EQ(G(ev, Field::kAction), "Blocked");
+  EXPECT_EQ(G(ev, Field::kDetail), "INFECTED");
+  EXPECT_EQ(G(ev, Field::kReason), "Eicar-Signature");
+  EXPECT_TRUE(ev.Has(Field::kFrom));
+  EXPECT_EQ(G(ev, Field::kFrom), "");
+  EXPECT_EQ(ev.queue_id, "3vW4xY5zB6z7Cd8");
+  EXPECT_EQ(ev.queued_as_form, NextHopForm::kNone);
+}
+
+TEST(ParseAmavisTest, SubjectCannotFakeFields) {
+  Event ev = ParseOther("amavis",
+                        "(3-1) Passed SPAM {RelayedTaggedInbound}, ORIGINATING LOCAL [127.0.0.1] "
+                        "/ESMTP <a@x.example> -> <b@example.org>, (), Message-ID: <s@x.example>, "
+                        "mail_id: Q, Hits: 9.1, size: 77, queued_as: 1A2B3C4D5E, Subject: \"x, "
+                        "Queue-ID: FFFFFFFFFF, queued_as: 0000000000\", 5 ms");
+  EXPECT_EQ(ev.kind, Kind::kAmavis);
+  EXPECT_TRUE(ev.queue_id.empty());
+  EXPECT_EQ(ev.queued_as, "1A2B3C4D5E");
+  EXPECT_EQ(G(ev, Field::kClientIp), "127.0.0.1");
+  EXPECT_FALSE(ev.Has(Field::kClientPort));
+}
+
+TEST(ParseAmavisTest, OtherAmavisLinesStayUnparsed) {
+  EXPECT_EQ(ParseOther("amavis", "(4-1) p001 1 Content-Type: text/plain, size: 10").kind,
+            Kind::kUnparsed);
+  EXPECT_EQ(ParseOther("amavis", "(4-1) Passed,").kind, Kind::kUnparsed);
+  EXPECT_EQ(ParseOther("amavis", "(4-1").kind, Kind::kUnparsed);
+}
+
+}  // namespace
+}  // namespace maillens::core
