@@ -61,10 +61,6 @@ void AppendKeyString(const char* key, std::string_view value, std::string* out) 
   core::AppendJsonString(value, out);
 }
 
-std::string MessageRef(const collector::MessageInfo& m) {
-  return absl::StrCat(m.host, ":", m.queue_id);
-}
-
 void AppendTraceJson(const collector::Trace& t, std::string* out) {
   std::map<int64_t, const collector::MessageInfo*> by_id;
   for (const auto& m : t.messages) by_id[m.id] = &m;

@@ -608,6 +608,13 @@ bool ParseQmgr(std::string_view rest, Event* ev) {
     return true;
   }
   if (StartsWith(t, "to=")) return ParseDelivery(rest, ev);
+  if (t == "skipped, still being delivered") {
+    // qmgr found the queue file busy (another delivery agent holds it): a note on the queue.
+    ev->kind = Kind::kDeliveryNote;
+    ev->Set(Field::kDetail, t.substr(0, 7));
+    ev->Set(Field::kReason, t);
+    return true;
+  }
   if (!StartsWith(t, "from=")) return false;
   unsigned seen = ReadRecord(t, ev);
   if (seen & kSawStatus) {

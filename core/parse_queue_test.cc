@@ -304,8 +304,13 @@ TEST(ParseQmgrTest, DeliveryLikeLine) {
 TEST(ParseQmgrTest, WarningsAreLogMessages) {
   Event ev = Parse("postfix/qmgr", "warning: please avoid flushing the whole queue");
   EXPECT_EQ(ev.kind, Kind::kLogMessage);
-  EXPECT_EQ(Parse("postfix/qmgr", "9F8E7D6C5B: skipped, still being delivered").kind,
-            Kind::kUnparsed);
+}
+
+TEST(ParseQmgrTest, SkippedStillBeingDeliveredIsANote) {
+  Event ev = Parse("postfix/qmgr", "9F8E7D6C5B: skipped, still being delivered");
+  EXPECT_EQ(ev.kind, Kind::kDeliveryNote);
+  EXPECT_EQ(ev.queue_id, "9F8E7D6C5B");
+  EXPECT_EQ(ev.Get(Field::kDetail), "skipped");
 }
 
 // ---- delivery agents ----------------------------------------------------------------------

@@ -18,7 +18,7 @@ bool IsUpperHex(char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'
 
 QueueIdForm ClassifyQueueId(std::string_view text) {
   if (text == "NOQUEUE") return QueueIdForm::kNoQueue;
-  if (text.size() >= 5 && text.size() <= 20) {
+  if (text.size() >= 5 && text.size() <= 24) {
     bool hex = true;
     for (char c : text) hex = hex && IsUpperHex(c);
     if (hex) return QueueIdForm::kShort;

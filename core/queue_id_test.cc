@@ -8,6 +8,8 @@ namespace {
 TEST(ClassifyQueueIdTest, ShortLongAndNoQueue) {
   EXPECT_EQ(ClassifyQueueId("17CCA8044"), QueueIdForm::kShort);
   EXPECT_EQ(ClassifyQueueId("F27E789349"), QueueIdForm::kShort);
+  // 5 hex digits of microseconds + the inode in hex: up to 21 digits on large file systems.
+  EXPECT_EQ(ClassifyQueueId("ED06590130AA1C9D6D862"), QueueIdForm::kShort);
   EXPECT_EQ(ClassifyQueueId("3mPVKl0Mhjz7sXv"), QueueIdForm::kLong);
   EXPECT_EQ(ClassifyQueueId("4Pd1Xk3LKDz3tBr"), QueueIdForm::kLong);
   EXPECT_EQ(ClassifyQueueId("3p7RMT0zrYz20p"), QueueIdForm::kLong);  // 'z' inside usec part

@@ -103,7 +103,7 @@ inline unsigned DigitValue(char c) { return static_cast<unsigned char>(c) - unsi
 // Two ASCII digits at p (caller guarantees two readable bytes); -1 when either is not a digit.
 inline int TwoDigits(const char* p) {
   const unsigned a = DigitValue(p[0]), b = DigitValue(p[1]);
-  return (a > 9) | (b > 9) ? -1 : static_cast<int>(a * 10 + b);
+  return ((a > 9) | (b > 9)) ? -1 : static_cast<int>(a * 10 + b);
 }
 
 // Reads a run of digits at *p and advances past it. At most `max_value_digits` are part of
