@@ -301,6 +301,9 @@ absl::Status Correlator::ObserveDelivery(Instance* inst, const core::Event& ev, 
   }
   std::string_view relay_host = ev.Get(Field::kRelayHost);
   std::string_view relay_ip = ev.Get(Field::kRelayIp);
+  // A hand-off over a socket (LMTP to Dovecot: relay=host[private/dovecot-lmtp]) is final
+  // delivery; the reply's session ID stays on the recipient as an external reference.
+  if (relay_ip.find('/') != std::string_view::npos) return absl::OkStatus();
   bool same_host = ev.queued_as_form == NextHopForm::kContentFilter ||
                    ev.queued_as_form == NextHopForm::kAmavis ||
                    ev.queued_as_form == NextHopForm::kForwarded || IsLoopback(relay_ip) ||
