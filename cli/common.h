@@ -36,11 +36,6 @@ class ArgParser {
   std::vector<std::pair<std::string, std::string*>> options_;
 };
 
-// Parses a point in time: RFC 3339 ("2024-05-01T10:00:00Z"), a date or date and time in the
-// local zone ("2024-05-01", "2024-05-01 10:00", "10:00" = today), or a duration meaning that
-// long ago ("90s", "15m", "2h", "3d", "1w").
-absl::StatusOr<int64_t> ParseTimeArg(const std::string& text, absl::Time now, absl::TimeZone zone);
-
 std::string FormatLocalTime(int64_t time_us, absl::TimeZone zone);
 
 // True when standard output is a terminal (colour, progress bars, tables).

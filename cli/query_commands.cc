@@ -10,17 +10,19 @@
 #include "cli/store_commands.h"
 #include "collector/store.h"
 #include "core/json.h"
+#include "core/query_language.h"
 
 namespace maillens::cli {
 namespace {
 
 constexpr char kSearchUsage[] =
-    "usage: maillens [--data DIR] search [WORD...] [--from ADDR] [--to ADDR] [--host NAME]\n"
-    "         [--status S] [--qid QUEUEID] [--msgid ID] [--since T] [--until T] [--limit N]\n"
-    "         [--json]\n"
-    "  Lines containing every WORD (addresses, queue IDs, message-ids match as written),\n"
-    "  newest first. ADDR may use '*' (--to '*@example.org'). T is 2024-05-01, '2024-05-01\n"
-    "  10:00', 10:00, an RFC 3339 time, or a duration ago: 90s 15m 2h 3d 1w.\n";
+    "usage: maillens [--data DIR] search [WORD | FIELD:VALUE]... [--limit N] [--json]\n"
+    "  Lines containing every WORD and matching every FIELD:VALUE, newest first.\n"
+    "  Fields: from to host status qid msgid client relay dsn sasl daemon kind since until\n"
+    "  (also as options: --from X is from:X). Addresses may use '*': 'to:*@example.org'.\n"
+    "  dsn: matches a prefix (dsn:5.). since:/until: take 2024-05-01, '2024-05-01 10:00',\n"
+    "  10:00, an RFC 3339 time, or a duration ago: 90s 15m 2h 3d 1w.\n"
+    "  Example: maillens search to:bob@example.ac.jp status:bounced since:2h\n";
 
 constexpr char kTraceUsage[] =
     "usage: maillens [--data DIR] trace [--raw] [--json] QUEUEID|MESSAGE-ID\n"
@@ -46,7 +48,7 @@ bool ParseWindow(const std::string& since, const std::string& until, const char*
   for (const auto& [text, out] : {std::make_pair(since, since_us),
                                   std::make_pair(until, until_us)}) {
     if (text.empty()) continue;
-    auto t = ParseTimeArg(text, now, zone);
+    auto t = core::ParseTimeArg(text, now, zone);
     if (!t.ok()) {
       std::fprintf(stderr, "maillens %s: %s\n", cmd, std::string(t.status().message()).c_str());
       return false;
@@ -166,23 +168,39 @@ void PrintTraceText(collector::Store* store, const collector::Trace& t, bool raw
 }  // namespace
 
 int RunSearch(const GlobalOptions& global, const std::vector<std::string>& args) {
-  collector::SearchQuery q;
-  std::string since, until, limit;
+  std::string since, until, limit, from, to, host, status, qid, msgid;
   bool json = false;
   ArgParser parser("search", kSearchUsage);
-  parser.Option("from", &q.from);
-  parser.Option("to", &q.to);
-  parser.Option("host", &q.host);
-  parser.Option("status", &q.status);
-  parser.Option("qid", &q.queue_id);
-  parser.Option("msgid", &q.message_id);
+  parser.Option("from", &from);
+  parser.Option("to", &to);
+  parser.Option("host", &host);
+  parser.Option("status", &status);
+  parser.Option("qid", &qid);
+  parser.Option("msgid", &msgid);
   parser.Option("since", &since);
   parser.Option("until", &until);
   parser.Option("limit", &limit);
   parser.Flag("json", &json);
+  std::vector<std::string> words;
   int exit_code;
-  if (!parser.Parse(args, &q.words, &exit_code)) return exit_code;
-  if (!ParseWindow(since, until, "search", &q.since_us, &q.until_us)) return 2;
+  if (!parser.Parse(args, &words, &exit_code)) return exit_code;
+  // --from X is the same as from:X; both forms go through the search language.
+  for (const auto& [name, value] : {std::pair<const char*, std::string*>{"from", &from},
+                                    {"to", &to}, {"host", &host}, {"status", &status},
+                                    {"qid", &qid}, {"msgid", &msgid}, {"since", &since},
+                                    {"until", &until}}) {
+    if (!value->empty()) words.push_back(std::string(name) + ":" + *value);
+  }
+  auto query = core::ParseQuery(words, absl::Now(), absl::LocalTimeZone());
+  if (!query.ok()) {
+    std::fprintf(stderr, "maillens search: %s\n", std::string(query.status().message()).c_str());
+    return 2;
+  }
+  collector::SearchQuery q;
+  q.words = query->words;
+  q.terms = query->terms;
+  q.since_us = query->since_us;
+  q.until_us = query->until_us;
   if (!limit.empty()) {
     uint64_t n;
     if (!absl::SimpleAtoi(limit, &n) || n == 0) {
@@ -218,6 +236,7 @@ int RunSearch(const GlobalOptions& global, const std::vector<std::string>& args)
     }
     std::fwrite(out.data(), 1, out.size(), stdout);
   }
+  std::fflush(stdout);
   if (result->total > result->lines.size()) {
     std::fprintf(stderr, "%llu more lines match (showing the newest %zu; use --limit)\n",
                  static_cast<unsigned long long>(result->total - result->lines.size()),

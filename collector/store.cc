@@ -93,35 +93,7 @@ std::string_view IndexedText(const core::Event& ev, std::string_view raw) {
   return raw.substr(start);
 }
 
-// The longest run of `pattern` without '*', '<' or '>': what a wildcard address or a
-// bracketed message-id certainly contains.
-std::string LongestLiteral(const std::string& pattern) {
-  std::string best, cur;
-  for (char c : pattern) {
-    if (c == '*' || c == '<' || c == '>') {
-      if (cur.size() > best.size()) best = cur;
-      cur.clear();
-    } else {
-      cur.push_back(c);
-    }
-  }
-  return cur.size() > best.size() ? cur : best;
-}
 
-// Address filter: exact (case-insensitive) unless it holds '*', then a LIKE pattern.
-void AddAddressFilter(const std::string& column, const std::string& value, std::string* where,
-                      std::vector<std::string>* args) {
-  std::string v = absl::AsciiStrToLower(value);
-  if (v.find('*') != std::string::npos) {
-    std::string like = absl::StrReplaceAll(v, {{"\\", "\\\\"}, {"%", "\\%"}, {"_", "\\_"}});
-    absl::StrReplaceAll({{"*", "%"}}, &like);
-    absl::StrAppend(where, " AND ", column, " LIKE ? ESCAPE '\\'");
-    args->push_back(like);
-  } else {
-    absl::StrAppend(where, " AND ", column, " = ?");
-    args->push_back(v);
-  }
-}
 
 }  // namespace
 
@@ -420,47 +392,74 @@ absl::Status Store::CorrelateDay(int64_t day, int64_t after_id) {
   }
 }
 
-absl::StatusOr<SearchResult> Store::Search(const SearchQuery& query) {
+namespace {
+
+// Folds the shorthand fields of a SearchQuery into search-language terms.
+core::Query ToQuery(const SearchQuery& in) {
+  core::Query q;
+  q.words = in.words;
+  q.terms = in.terms;
+  q.since_us = in.since_us;
+  q.until_us = in.until_us;
+  using Target = core::FieldTerm::Target;
+  auto add = [&](Target t, const std::string& v, bool lower) {
+    if (v.empty()) return;
+    std::string p = v;
+    if (p.size() > 1 && p.front() == '<' && p.back() == '>') p = p.substr(1, p.size() - 2);
+    q.terms.push_back(core::FieldTerm{t, lower ? core::Lower(p) : p});
+  };
+  add(Target::kFrom, in.from, true);
+  add(Target::kTo, in.to, true);
+  add(Target::kHost, in.host, true);
+  add(Target::kStatus, in.status, true);
+  add(Target::kQueueId, in.queue_id, false);
+  add(Target::kMessageId, in.message_id, false);
+  return q;
+}
+
+}  // namespace
+
+absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
   SearchResult result;
+  core::Query query = ToQuery(search);
   std::string where = "ts_us >= ? AND ts_us < ?";
   std::vector<std::string> args;
-  // Field filters are checked on columns, but their text also narrows the full-text match:
-  // an address, message-id or status appears in the line itself, so the index finds the few
-  // candidate rows and the column check makes the match exact.
+  // Every term is checked on the parsed line; the literal text of a term (an address, a
+  // queue ID, "status=deferred") also narrows the full-text match, so the index finds the few
+  // candidate rows. Several terms on one field are alternatives, so only a field with a
+  // single term can add its text.
   std::vector<std::string> fts_words = query.words;
-  for (const std::string* address : {&query.from, &query.to}) {
-    std::string fragment = LongestLiteral(*address);
-    if (fragment.size() >= 3) fts_words.push_back(fragment);
+  std::map<int, int> per_target;
+  for (const core::FieldTerm& t : query.terms) ++per_target[static_cast<int>(t.target)];
+  std::vector<int64_t> host_ids;
+  bool host_wildcard = false;
+  for (const core::FieldTerm& t : query.terms) {
+    if (t.target == core::FieldTerm::Target::kHost) {
+      if (t.pattern.find('*') != std::string::npos) {
+        host_wildcard = true;
+        continue;
+      }
+      for (const auto& [name, id] : host_ids_) {
+        if (core::Lower(name) == t.pattern) host_ids.push_back(id);
+      }
+      continue;
+    }
+    if (per_target[static_cast<int>(t.target)] != 1) continue;
+    std::string literal = core::LiteralOf(t);
+    if (!literal.empty()) fts_words.push_back(literal);
   }
-  if (!query.message_id.empty()) fts_words.push_back(LongestLiteral(query.message_id));
-  if (!query.status.empty()) fts_words.push_back("status=" + query.status);
+  if (per_target.count(static_cast<int>(core::FieldTerm::Target::kHost)) && !host_wildcard) {
+    if (host_ids.empty()) {
+      result.notices.push_back("no stored host has that name");
+      return result;
+    }
+    std::string list;
+    for (int64_t id : host_ids) absl::StrAppend(&list, list.empty() ? "" : ",", id);
+    absl::StrAppend(&where, " AND host_id IN (", list, ")");
+  }
   if (!fts_words.empty()) {
     where += " AND id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)";
     args.push_back(FtsQuery(fts_words));
-  }
-  if (!query.queue_id.empty()) {
-    where += " AND queue_id = ?";
-    args.push_back(query.queue_id);
-  }
-  if (!query.message_id.empty()) {
-    std::string m = query.message_id;
-    if (m.size() > 1 && m.front() == '<' && m.back() == '>') m = m.substr(1, m.size() - 2);
-    where += " AND message_id = ?";
-    args.push_back(m);
-  }
-  if (!query.status.empty()) {
-    where += " AND status = ?";
-    args.push_back(query.status);
-  }
-  if (!query.from.empty()) AddAddressFilter("sender", query.from, &where, &args);
-  if (!query.to.empty()) AddAddressFilter("recipient", query.to, &where, &args);
-  if (!query.host.empty()) {
-    auto it = host_ids_.find(query.host);
-    if (it == host_ids_.end()) {
-      result.notices.push_back(absl::StrCat("no host named '", query.host, "' is known"));
-      return result;
-    }
-    absl::StrAppend(&where, " AND host_id = ", it->second);
   }
   std::map<int64_t, std::string> host_names;
   for (const auto& [name, id] : host_ids_) host_names[id] = name;
@@ -476,6 +475,8 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& query) {
     result.notices.push_back(absl::StrCat("the window starts before the oldest stored day (",
                                           days.front(), ")"));
   }
+  const bool post_filter = !query.terms.empty();
+  core::TimeContext time{core::TimeOptions()};
   for (auto it = days.rbegin(); it != days.rend(); ++it) {
     int64_t day = *it;
     if (day < first_day || day > last_day) continue;
@@ -484,28 +485,37 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& query) {
       stmt.Bind(1, query.since_us).Bind(2, query.until_us);
       for (size_t i = 0; i < args.size(); ++i) stmt.BindText(static_cast<int>(i) + 3, args[i]);
     };
-    MAILLENS_ASSIGN_OR_RETURN(Statement count,
-                              db->Prepare(absl::StrCat("SELECT count(*) FROM events WHERE ",
-                                                       where)));
-    bind(count);
-    MAILLENS_ASSIGN_OR_RETURN(auto cstep, count.Step());
-    int64_t n = cstep == Statement::StepResult::kRow ? count.ColumnInt(0) : 0;
-    result.total += n;
-    if (n == 0 || result.lines.size() >= query.limit) continue;
-    MAILLENS_ASSIGN_OR_RETURN(
-        Statement select,
-        db->Prepare(absl::StrCat("SELECT id, ts_us, host_id, raw FROM events WHERE ", where,
-                                 " ORDER BY ts_us DESC, id DESC LIMIT ",
-                                 query.limit - result.lines.size())));
+    if (!post_filter) {
+      // Every candidate matches: let SQLite count and cap.
+      MAILLENS_ASSIGN_OR_RETURN(
+          Statement count, db->Prepare(absl::StrCat("SELECT count(*) FROM events WHERE ", where)));
+      bind(count);
+      MAILLENS_ASSIGN_OR_RETURN(auto cstep, count.Step());
+      int64_t n = cstep == Statement::StepResult::kRow ? count.ColumnInt(0) : 0;
+      result.total += n;
+      if (n == 0 || result.lines.size() >= search.limit) continue;
+    }
+    std::string sql = absl::StrCat("SELECT id, ts_us, host_id, raw FROM events WHERE ", where,
+                                   " ORDER BY ts_us DESC, id DESC");
+    if (!post_filter) absl::StrAppend(&sql, " LIMIT ", search.limit - result.lines.size());
+    MAILLENS_ASSIGN_OR_RETURN(Statement select, db->Prepare(sql));
     bind(select);
     while (true) {
       MAILLENS_ASSIGN_OR_RETURN(auto step, select.Step());
       if (step == Statement::StepResult::kDone) break;
+      const std::string& host = host_names[select.ColumnInt(2)];
+      std::string_view raw = select.ColumnText(3);
+      if (post_filter) {
+        core::Event ev = core::ParseLine(raw, &time);
+        if (!core::MatchesTerms(query, ev, host)) continue;
+        ++result.total;
+        if (result.lines.size() >= search.limit) continue;
+      }
       StoredLine line;
       line.id = select.ColumnInt(0);
       line.time_us = select.ColumnInt(1);
-      line.host = host_names[select.ColumnInt(2)];
-      line.raw = std::string(select.ColumnText(3));
+      line.host = host;
+      line.raw = std::string(raw);
       line.day = day;
       result.lines.push_back(std::move(line));
     }

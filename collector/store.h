@@ -31,6 +31,7 @@
 #include "absl/types/span.h"
 #include "collector/correlator.h"
 #include "collector/sqlite.h"
+#include "core/query_language.h"
 
 namespace maillens::collector {
 
@@ -59,10 +60,12 @@ struct StoredLine {
   int64_t id = 0;   // row id within the partition
 };
 
-// Search filters; empty strings mean "any". Free text goes to the FTS5 index; the others are
-// compared with the parsed fields (addresses case-insensitively).
+// What to find. `terms` are parsed search-language conditions (core/query_language.h); the
+// named fields below are shorthands for the common ones and are added to them. Free text
+// goes to the FTS5 index; every term is checked on the parsed line.
 struct SearchQuery {
   std::vector<std::string> words;  // every word must occur in the line
+  std::vector<core::FieldTerm> terms;
   std::string from;
   std::string to;
   std::string host;

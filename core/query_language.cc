@@ -1,0 +1,294 @@
+#include "core/query_language.h"
+
+#include <map>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/strings.h"
+
+namespace maillens::core {
+namespace {
+
+using Target = FieldTerm::Target;
+
+const std::map<std::string, Target>& FieldNames() {
+  static const auto* kNames = new std::map<std::string, Target>{
+      {"from", Target::kFrom},       {"sender", Target::kFrom},
+      {"to", Target::kTo},           {"rcpt", Target::kTo},
+      {"recipient", Target::kTo},    {"host", Target::kHost},
+      {"status", Target::kStatus},   {"qid", Target::kQueueId},
+      {"queue", Target::kQueueId},   {"queue_id", Target::kQueueId},
+      {"msgid", Target::kMessageId}, {"message_id", Target::kMessageId},
+      {"mid", Target::kMessageId},   {"client", Target::kClient},
+      {"client_ip", Target::kClient}, {"ip", Target::kClient},
+      {"relay", Target::kRelay},     {"dsn", Target::kDsn},
+      {"sasl", Target::kSasl},       {"user", Target::kSasl},
+      {"sasl_username", Target::kSasl}, {"daemon", Target::kDaemon},
+      {"program", Target::kDaemon},  {"kind", Target::kKind},
+  };
+  return *kNames;
+}
+
+constexpr char kFieldList[] =
+    "from, to, host, status, qid, msgid, client, relay, dsn, sasl, daemon, kind, since, until";
+
+const char* const kStatuses[] = {"sent",    "deferred", "bounced",  "expired", "undeliverable",
+                                 "deliverable", "rejected", "softbounce", "held", "discarded"};
+
+// "the query: from:x tox:y\n                    ^^^^^" — shows where the bad word is.
+absl::Status PointedError(const std::vector<std::string>& args, size_t index,
+                          const std::string& message) {
+  std::string line = "  ";
+  std::string marks = "  ";
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (i) {
+      line += ' ';
+      marks += ' ';
+    }
+    line += args[i];
+    marks += std::string(args[i].size(), i == index ? '^' : ' ');
+  }
+  while (!marks.empty() && marks.back() == ' ') marks.pop_back();
+  return absl::InvalidArgumentError(absl::StrCat(message, "\n", line, "\n", marks));
+}
+
+bool CaseInsensitive(Target t) {
+  return t == Target::kFrom || t == Target::kTo || t == Target::kHost || t == Target::kStatus ||
+         t == Target::kClient || t == Target::kRelay || t == Target::kDaemon ||
+         t == Target::kKind;
+}
+
+bool MatchValue(const FieldTerm& term, std::string_view value) {
+  if (value.data() == nullptr) return false;
+  if (term.target == Target::kDsn) {
+    return value.size() >= term.pattern.size() &&
+           value.compare(0, term.pattern.size(), term.pattern) == 0;
+  }
+  if (CaseInsensitive(term.target)) return WildcardMatch(term.pattern, Lower(value));
+  return WildcardMatch(term.pattern, value);
+}
+
+bool MatchTerm(const FieldTerm& term, const Event& ev, std::string_view host) {
+  switch (term.target) {
+    case Target::kFrom:
+      return MatchValue(term, ev.Get(Field::kFrom));
+    case Target::kTo:
+      return MatchValue(term, ev.Get(Field::kTo)) || MatchValue(term, ev.Get(Field::kOrigTo));
+    case Target::kHost:
+      return MatchValue(term, host.data() ? host : std::string_view(""));
+    case Target::kStatus:
+      return MatchValue(term, ev.Get(Field::kStatus));
+    case Target::kQueueId:
+      return MatchValue(term, ev.queue_id) ||
+             (!ev.queued_as.empty() && MatchValue(term, ev.queued_as)) ||
+             MatchValue(term, ev.Get(Field::kNoticeQueueId));
+    case Target::kMessageId:
+      return MatchValue(term, ev.Get(Field::kMessageId)) ||
+             MatchValue(term, ev.Get(Field::kResentMessageId));
+    case Target::kClient:
+      return MatchValue(term, ev.Get(Field::kClientIp)) ||
+             MatchValue(term, ev.Get(Field::kClientHost));
+    case Target::kRelay:
+      return MatchValue(term, ev.Get(Field::kRelayHost)) ||
+             MatchValue(term, ev.Get(Field::kRelayIp)) || MatchValue(term, ev.Get(Field::kRelay));
+    case Target::kDsn:
+      return MatchValue(term, ev.Get(Field::kDsn));
+    case Target::kSasl:
+      return MatchValue(term, ev.Get(Field::kSaslUsername)) ||
+             (ev.kind == Kind::kDovecotAuth && MatchValue(term, ev.Get(Field::kUser)));
+    case Target::kDaemon:
+      return MatchValue(term, ev.daemon.data() ? ev.daemon : std::string_view(""));
+    case Target::kKind:
+      return MatchValue(term, KindName(ev.kind));
+  }
+  return false;
+}
+
+}  // namespace
+
+bool WildcardMatch(std::string_view pattern, std::string_view text) {
+  // Iterative glob with backtracking to the last '*': linear in practice, no recursion.
+  size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = t;
+    } else if (p < pattern.size() && pattern[p] == text[t]) {
+      ++p;
+      ++t;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      t = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+absl::StatusOr<int64_t> ParseTimeArg(const std::string& text, absl::Time now,
+                                     absl::TimeZone zone) {
+  if (text.empty()) return absl::InvalidArgumentError("empty time");
+  char unit = text.back();
+  std::string digits = text.substr(0, text.size() - 1);
+  int64_t n;
+  if (std::string("smhdw").find(unit) != std::string::npos && absl::SimpleAtoi(digits, &n) &&
+      n >= 0) {
+    int64_t seconds = unit == 's'   ? 1
+                      : unit == 'm' ? 60
+                      : unit == 'h' ? 3600
+                      : unit == 'd' ? 86400
+                                    : 7 * 86400;
+    return absl::ToUnixMicros(now - absl::Seconds(n * seconds));
+  }
+  absl::Time t;
+  std::string err;
+  if (absl::ParseTime(absl::RFC3339_full, text, &t, &err)) return absl::ToUnixMicros(t);
+  for (const char* format : {"%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S",
+                             "%Y-%m-%dT%H:%M", "%Y-%m-%d"}) {
+    if (absl::ParseTime(format, text, zone, &t, &err)) return absl::ToUnixMicros(t);
+  }
+  for (const char* format : {"%H:%M:%S", "%H:%M"}) {
+    absl::Time clock;
+    if (absl::ParseTime(format, text, absl::UTCTimeZone(), &clock, &err)) {
+      absl::CivilDay today = absl::ToCivilDay(now, zone);
+      absl::CivilSecond c = absl::ToCivilSecond(clock, absl::UTCTimeZone());
+      absl::CivilSecond when(today.year(), today.month(), today.day(), c.hour(), c.minute(),
+                             c.second());
+      return absl::ToUnixMicros(absl::FromCivil(when, zone));
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "cannot read '", text,
+      "' as a time: use 2024-05-01, '2024-05-01 10:00', 10:00, 2024-05-01T10:00:00Z, or a "
+      "duration ago such as 90s, 15m, 2h, 3d, 1w"));
+}
+
+absl::StatusOr<Query> ParseQuery(const std::vector<std::string>& args, absl::Time now,
+                                 absl::TimeZone zone) {
+  Query q;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& word = args[i];
+    size_t colon = word.find(':');
+    // A word is a field term when the part before ':' is a plain name. Anything else with a
+    // colon (an IPv6 address, "12:30", a URL) is free text.
+    bool named = colon != std::string::npos && colon > 0;
+    for (size_t k = 0; named && k < colon; ++k) {
+      char c = word[k];
+      named = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    }
+    if (!named) {
+      if (word.empty()) continue;
+      q.words.push_back(word);
+      continue;
+    }
+    std::string name = Lower(std::string_view(word).substr(0, colon));
+    std::string value = word.substr(colon + 1);
+    if (name == "since" || name == "until") {
+      if (value.empty()) return PointedError(args, i, absl::StrCat(name, ": needs a time"));
+      auto t = ParseTimeArg(value, now, zone);
+      if (!t.ok()) return PointedError(args, i, std::string(t.status().message()));
+      if (name == "since") {
+        q.since_us = *t;
+        q.has_since = true;
+      } else {
+        q.until_us = *t;
+        q.has_until = true;
+      }
+      continue;
+    }
+    if (name == "text") {  // text:WORD searches WORD as free text, colons and all
+      if (!value.empty()) q.words.push_back(value);
+      continue;
+    }
+    auto it = FieldNames().find(name);
+    if (it == FieldNames().end()) {
+      return PointedError(args, i,
+                          absl::StrCat("unknown field '", name, ":'; fields are ", kFieldList,
+                                       " (to search a word with ':' as text, write text:WORD)"));
+    }
+    if (value.empty()) {
+      return PointedError(args, i, absl::StrCat(name, ": needs a value, e.g. ", name, ":",
+                                                name == "dsn" ? "5." : "something"));
+    }
+    FieldTerm term{it->second, value};
+    if (term.target == Target::kMessageId && value.size() > 1 && value.front() == '<' &&
+        value.back() == '>') {
+      term.pattern = value.substr(1, value.size() - 2);
+    }
+    if (term.target == Target::kFrom || term.target == Target::kTo) {
+      // Postfix logs addresses inside <>; people type them either way.
+      if (value.size() > 1 && value.front() == '<' && value.back() == '>') {
+        term.pattern = value.substr(1, value.size() - 2);
+      }
+    }
+    if (CaseInsensitive(term.target)) term.pattern = Lower(term.pattern);
+    if (term.target == Target::kStatus) {
+      bool known = false;
+      for (const char* s : kStatuses) known = known || term.pattern == s;
+      if (!known && term.pattern.find('*') == std::string::npos) {
+        return PointedError(args, i,
+                            absl::StrCat("status: '", value, "' is not a status; use one of ",
+                                         absl::StrJoin(kStatuses, ", ")));
+      }
+    }
+    if (term.target == Target::kDsn) {
+      for (char c : term.pattern) {
+        if (!(c >= '0' && c <= '9') && c != '.') {
+          return PointedError(args, i,
+                              absl::StrCat("dsn: '", value,
+                                           "' is not a DSN prefix; use e.g. dsn:5. or dsn:4.7.1"));
+        }
+      }
+    }
+    q.terms.push_back(std::move(term));
+  }
+  if (q.has_since && q.has_until && q.since_us >= q.until_us) {
+    return absl::InvalidArgumentError("since: is not before until: — the window is empty");
+  }
+  return q;
+}
+
+bool MatchesTerms(const Query& query, const Event& ev, std::string_view host) {
+  // Terms on the same target are alternatives; different targets must all match.
+  uint32_t needed = 0, matched = 0;
+  for (const FieldTerm& term : query.terms) {
+    uint32_t bit = 1u << static_cast<int>(term.target);
+    needed |= bit;
+    if ((matched & bit) == 0 && MatchTerm(term, ev, host)) matched |= bit;
+  }
+  return needed == matched;
+}
+
+std::string LiteralOf(const FieldTerm& term) {
+  switch (term.target) {
+    case Target::kHost:
+    case Target::kDaemon:
+    case Target::kKind:
+      return "";  // columns or the header, not in the indexed text
+    case Target::kStatus:
+      return term.pattern.find('*') == std::string::npos ? "status=" + term.pattern : "";
+    case Target::kDsn:
+      return "";  // a prefix such as "5." is no token
+    default:
+      break;
+  }
+  std::string best, cur;
+  for (char c : term.pattern) {
+    if (c == '*') {
+      if (cur.size() > best.size()) best = cur;
+      cur.clear();
+    } else {
+      cur.push_back(c);
+    }
+  }
+  if (cur.size() > best.size()) best = cur;
+  // Strip separators at the ends so the phrase starts and ends on a token.
+  while (!best.empty() && (best.front() == '@' || best.front() == '.')) best.erase(0, 1);
+  while (!best.empty() && (best.back() == '@' || best.back() == '.')) best.pop_back();
+  return best.size() >= 3 ? best : "";
+}
+
+}  // namespace maillens::core

@@ -1,0 +1,83 @@
+// The search language: free text and field:value terms in one argument list, as an
+// administrator types them:
+//
+//   maillens search to:bob@example.ac.jp status:bounced since:2h
+//   maillens search 'to:*@partner.example' dsn:5. host:dmz "relay access denied"
+//
+// Fields (and their aliases): from (sender), to (rcpt, recipient), host, status, qid (queue,
+// queue_id), msgid (message_id, mid), client (client_ip, ip), relay, dsn, sasl (user,
+// sasl_username), daemon (program), kind, since, until. Address-like values may use '*'
+// anywhere (`to:*@example.org`, `from:alice@*`); `dsn:` matches by prefix (`dsn:5.`,
+// `dsn:4.7.1`). `since:`/`until:` take what ParseTimeArg reads. `text:WORD` searches WORD as
+// text even if it looks like a field. Everything else is a word that must occur in the line.
+// Errors point at the word that is wrong.
+//
+// Thread-safe: pure functions.
+#ifndef MAILLENS_CORE_QUERY_LANGUAGE_H_
+#define MAILLENS_CORE_QUERY_LANGUAGE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "core/event.h"
+
+namespace maillens::core {
+
+// One field condition. Several conditions on the same field are alternatives (OR); different
+// fields must all hold (AND).
+struct FieldTerm {
+  enum class Target {
+    kFrom,
+    kTo,  // to or orig_to
+    kHost,
+    kStatus,
+    kQueueId,  // the line's queue ID, or a queue ID it names (queued_as, notice)
+    kMessageId,
+    kClient,  // client host or IP
+    kRelay,   // relay host or IP
+    kDsn,     // prefix
+    kSasl,
+    kDaemon,
+    kKind,
+  };
+  Target target;
+  std::string pattern;  // lower case for case-insensitive targets; '*' is a wildcard
+};
+
+struct Query {
+  std::vector<std::string> words;  // free text: every word must occur
+  std::vector<FieldTerm> terms;
+  int64_t since_us = INT64_MIN;
+  int64_t until_us = INT64_MAX;
+  bool has_since = false;
+  bool has_until = false;
+};
+
+// Parses `args` (already split by the shell). `now` and `zone` resolve relative and local
+// times. An error's message names the offending word and shows where it is.
+absl::StatusOr<Query> ParseQuery(const std::vector<std::string>& args, absl::Time now,
+                                 absl::TimeZone zone);
+
+// Parses a point in time: RFC 3339 ("2024-05-01T10:00:00Z"), a date or date and time in
+// `zone` ("2024-05-01", "2024-05-01 10:00", "10:00" = today), or a duration meaning that long
+// before `now` ("90s", "15m", "2h", "3d", "1w").
+absl::StatusOr<int64_t> ParseTimeArg(const std::string& text, absl::Time now, absl::TimeZone zone);
+
+// '*' matches any run of characters; matching is on the whole value. `text` is compared as
+// is; callers lower-case both sides for case-insensitive fields.
+bool WildcardMatch(std::string_view pattern, std::string_view text);
+
+// True when the parsed line `ev` of host `host` satisfies every term of `query` (the words
+// are not checked here: the full-text index does that).
+bool MatchesTerms(const Query& query, const Event& ev, std::string_view host);
+
+// The literal text every line matching `term` must contain (for narrowing through the
+// full-text index), or "" when there is none worth using.
+std::string LiteralOf(const FieldTerm& term);
+
+}  // namespace maillens::core
+
+#endif  // MAILLENS_CORE_QUERY_LANGUAGE_H_

@@ -1,0 +1,150 @@
+#include "core/query_language.h"
+
+#include "core/parser.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace maillens::core {
+namespace {
+
+using ::testing::HasSubstr;
+using Target = FieldTerm::Target;
+
+const absl::Time kNow = absl::FromUnixSeconds(1700049600);  // 2023-11-15 12:00:00 UTC
+
+absl::StatusOr<Query> Parse(std::vector<std::string> args) {
+  return ParseQuery(args, kNow, absl::UTCTimeZone());
+}
+
+TEST(ParseQueryTest, EveryFieldAndItsAliases) {
+  struct Case {
+    std::string word;
+    Target target;
+    std::string pattern;
+  };
+  std::vector<Case> cases = {
+      {"from:Alice@Example.org", Target::kFrom, "alice@example.org"},
+      {"sender:<a@b.example>", Target::kFrom, "a@b.example"},
+      {"to:bob@example.ac.jp", Target::kTo, "bob@example.ac.jp"},
+      {"rcpt:bob@x.example", Target::kTo, "bob@x.example"},
+      {"recipient:bob@x.example", Target::kTo, "bob@x.example"},
+      {"host:DMZ", Target::kHost, "dmz"},
+      {"status:Bounced", Target::kStatus, "bounced"},
+      {"qid:3mPVKl0Mhjz7sXv", Target::kQueueId, "3mPVKl0Mhjz7sXv"},
+      {"queue:4F1A2B3C4D", Target::kQueueId, "4F1A2B3C4D"},
+      {"msgid:<m1@partner.example>", Target::kMessageId, "m1@partner.example"},
+      {"mid:m1@x", Target::kMessageId, "m1@x"},
+      {"client:198.51.100.7", Target::kClient, "198.51.100.7"},
+      {"ip:2001:db8::1", Target::kClient, "2001:db8::1"},
+      {"relay:mx.example.test", Target::kRelay, "mx.example.test"},
+      {"dsn:5.", Target::kDsn, "5."},
+      {"sasl:alice", Target::kSasl, "alice"},
+      {"user:alice", Target::kSasl, "alice"},
+      {"daemon:smtpd", Target::kDaemon, "smtpd"},
+      {"kind:reject", Target::kKind, "reject"},
+  };
+  for (const Case& c : cases) {
+    auto q = Parse({c.word});
+    ASSERT_TRUE(q.ok()) << c.word << ": " << q.status();
+    ASSERT_EQ(q->terms.size(), 1u) << c.word;
+    EXPECT_EQ(q->terms[0].target, c.target) << c.word;
+    EXPECT_EQ(q->terms[0].pattern, c.pattern) << c.word;
+  }
+}
+
+TEST(ParseQueryTest, FreeTextAndColonWordsThatAreNotFields) {
+  auto q = Parse({"relay", "access", "denied", "[2001:db8::1]:25", "12:30"});
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_THAT(q->words, ::testing::ElementsAre("relay", "access", "denied", "[2001:db8::1]:25",
+                                               "12:30"));
+  EXPECT_TRUE(q->terms.empty());
+  auto t = Parse({"text:tox:alice"});
+  ASSERT_TRUE(t.ok());
+  EXPECT_THAT(t->words, ::testing::ElementsAre("tox:alice"));
+}
+
+TEST(ParseQueryTest, DurationsDatesAndTimes) {
+  auto q = Parse({"since:2h", "until:30m"});
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(q->since_us, absl::ToUnixMicros(kNow - absl::Hours(2)));
+  EXPECT_EQ(q->until_us, absl::ToUnixMicros(kNow - absl::Minutes(30)));
+  auto d = Parse({"since:2023-11-01", "until:2023-11-02 10:30"});
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->since_us, 1698796800LL * 1000000);
+  EXPECT_EQ(d->until_us, (1698883200LL + 10 * 3600 + 30 * 60) * 1000000);
+  auto t = Parse({"since:09:15"});  // today, in the zone
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->since_us, (1700006400LL + 9 * 3600 + 15 * 60) * 1000000);
+  auto r = Parse({"since:2023-11-15T10:00:00+01:00"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->since_us, (1700049600LL - 3 * 3600) * 1000000);
+  // Local zone: 2023-11-01 in Berlin is 23:00 UTC the day before.
+  absl::TimeZone berlin;
+  if (absl::LoadTimeZone("Europe/Berlin", &berlin)) {
+    auto b = ParseQuery({"since:2023-11-01"}, kNow, berlin);
+    ASSERT_TRUE(b.ok());
+    EXPECT_EQ(b->since_us, (1698796800LL - 3600) * 1000000);
+  }
+}
+
+TEST(ParseQueryTest, ErrorsPointAtTheWrongWord) {
+  auto q = Parse({"to:bob@x.example", "tox:alice", "status:sent"});
+  ASSERT_FALSE(q.ok());
+  std::string msg(q.status().message());
+  EXPECT_THAT(msg, HasSubstr("unknown field 'tox:'"));
+  EXPECT_THAT(msg, HasSubstr("to:bob@x.example tox:alice status:sent"));
+  EXPECT_THAT(msg, HasSubstr("\n                   ^^^^^^^^^"));
+  auto s = Parse({"status:bouncd"});
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("not a status"));
+  auto t = Parse({"since:yesterdayish"});
+  ASSERT_FALSE(t.ok());
+  EXPECT_THAT(std::string(t.status().message()), HasSubstr("cannot read 'yesterdayish'"));
+  auto e = Parse({"to:"});
+  ASSERT_FALSE(e.ok());
+  EXPECT_THAT(std::string(e.status().message()), HasSubstr("needs a value"));
+  auto dsn = Parse({"dsn:five"});
+  ASSERT_FALSE(dsn.ok());
+  auto w = Parse({"since:1h", "until:2h"});
+  ASSERT_FALSE(w.ok());
+  EXPECT_THAT(std::string(w.status().message()), HasSubstr("window is empty"));
+}
+
+TEST(WildcardMatchTest, Globs) {
+  EXPECT_TRUE(WildcardMatch("*@partner.example", "bob@partner.example"));
+  EXPECT_FALSE(WildcardMatch("*@partner.example", "bob@partner.example.org"));
+  EXPECT_TRUE(WildcardMatch("alice@*", "alice@x.example"));
+  EXPECT_TRUE(WildcardMatch("*ob*", "bob@x"));
+  EXPECT_TRUE(WildcardMatch("exact", "exact"));
+  EXPECT_FALSE(WildcardMatch("exact", "exactly"));
+  EXPECT_TRUE(WildcardMatch("*", ""));
+}
+
+TEST(MatchesTermsTest, FieldsOnAParsedLine) {
+  TimeContext time{TimeOptions{2023}};
+  std::string line =
+      "Nov 15 12:00:03 dmz postfix/smtp[14]: 4F1A2B3C4D: to=<Bob@Example.test>, "
+      "orig_to=<postmaster@example.test>, relay=mx.example.test[192.0.2.3]:25, delay=3, "
+      "delays=2/0/0.5/0.5, dsn=5.1.1, status=bounced (host mx.example.test[192.0.2.3] said: "
+      "550 5.1.1 no such user (in reply to RCPT TO command))";
+  Event ev = ParseLine(line, &time);
+  auto match = [&](std::vector<std::string> args) {
+    auto q = Parse(args);
+    EXPECT_TRUE(q.ok()) << q.status();
+    return MatchesTerms(*q, ev, "dmz");
+  };
+  EXPECT_TRUE(match({"to:bob@example.test"}));
+  EXPECT_TRUE(match({"to:postmaster@*"}));
+  EXPECT_TRUE(match({"to:*@example.test", "status:bounced", "dsn:5.", "host:dmz"}));
+  EXPECT_TRUE(match({"relay:192.0.2.3"}));
+  EXPECT_TRUE(match({"qid:4F1A2B3C4D", "daemon:smtp", "kind:delivery"}));
+  EXPECT_TRUE(match({"status:sent", "status:bounced"}));  // same field: alternatives
+  EXPECT_FALSE(match({"status:sent"}));
+  EXPECT_FALSE(match({"dsn:4."}));
+  EXPECT_FALSE(match({"host:mx"}));
+  EXPECT_FALSE(match({"to:*@partner.example"}));
+  EXPECT_FALSE(match({"from:bob@example.test"}));
+}
+
+}  // namespace
+}  // namespace maillens::core
