@@ -54,8 +54,7 @@ bool ArgParser::Parse(const std::vector<std::string>& args, std::vector<std::str
       known = true;
       if (!has_value) {
         if (i + 1 >= args.size()) {
-          std::fprintf(stderr, "maillens %s: --%s needs a value\n", command_.c_str(),
-                       name.c_str());
+          std::fprintf(stderr, "maillens %s: --%s needs a value\n", command_.c_str(), name.c_str());
           return false;
         }
         value = args[++i];
@@ -63,8 +62,8 @@ bool ArgParser::Parse(const std::vector<std::string>& args, std::vector<std::str
       *out = value;
     }
     if (!known) {
-      std::fprintf(stderr, "maillens %s: unknown option '--%s'\n%s", command_.c_str(),
-                   name.c_str(), usage_.c_str());
+      std::fprintf(stderr, "maillens %s: unknown option '--%s'\n%s", command_.c_str(), name.c_str(),
+                   usage_.c_str());
       return false;
     }
   }

@@ -1,6 +1,8 @@
 // `maillens search` and `maillens trace` against a local data directory.
 #include <cstdio>
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -8,8 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "cli/store_commands.h"
+#include "cli/table.h"
 #include "collector/store.h"
 #include "core/json.h"
+#include "core/parser.h"
 #include "core/query_language.h"
 
 namespace maillens::cli {
@@ -22,6 +26,9 @@ constexpr char kSearchUsage[] =
     "  (also as options: --from X is from:X). Addresses may use '*': 'to:*@example.org'.\n"
     "  dsn: matches a prefix (dsn:5.). since:/until: take 2024-05-01, '2024-05-01 10:00',\n"
     "  10:00, an RFC 3339 time, or a duration ago: 90s 15m 2h 3d 1w.\n"
+    "  Results are grouped per message (host and queue ID) with sender, recipients and\n"
+    "  status; --lines shows each matching line instead. --json (one object per line) and\n"
+    "  --csv for programs.\n"
     "  Example: maillens search to:bob@example.ac.jp status:bounced since:2h\n";
 
 constexpr char kTraceUsage[] =
@@ -45,8 +52,8 @@ bool ParseWindow(const std::string& since, const std::string& until, const char*
                  int64_t* since_us, int64_t* until_us) {
   absl::Time now = absl::Now();
   absl::TimeZone zone = absl::LocalTimeZone();
-  for (const auto& [text, out] : {std::make_pair(since, since_us),
-                                  std::make_pair(until, until_us)}) {
+  for (const auto& [text, out] :
+       {std::make_pair(since, since_us), std::make_pair(until, until_us)}) {
     if (text.empty()) continue;
     auto t = core::ParseTimeArg(text, now, zone);
     if (!t.ok()) {
@@ -165,12 +172,233 @@ void PrintTraceText(collector::Store* store, const collector::Trace& t, bool raw
   }
 }
 
+// One row per matching line: the raw line (like grep), or JSON/CSV with time and host.
+void PrintLines(const collector::SearchResult& result, bool json, bool csv) {
+  absl::TimeZone zone = absl::LocalTimeZone();
+  if (csv) {
+    Table table({"time", "host", "line"});
+    for (const auto& line : result.lines) {
+      table.AddRow({{FormatLocalTime(line.time_us, zone)}, {line.host}, {line.raw}});
+    }
+    table.PrintCsv(stdout);
+    return;
+  }
+  std::string out;
+  for (const auto& line : result.lines) {
+    out.clear();
+    if (json) {
+      out.append("{\"ts\":\"");
+      core::AppendRfc3339Utc(line.time_us, &out);
+      out.append("\",");
+      AppendKeyString("host", line.host, &out);
+      out.push_back(',');
+      AppendKeyString("raw", line.raw, &out);
+      out.append("}\n");
+    } else {
+      out = line.raw + "\n";
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+  }
+}
+
+// A message as the search shows it: the whole trace, summarised from its first hop (where it
+// entered) to each recipient's latest status along the forward hops (relays and filters; a
+// bounce travelling back is its own branch and is not the recipient's status).
+struct MessageSummary {
+  int64_t time_us = 0;  // newest matching line
+  std::string host, queue_id;
+  int hops = 0;
+  int lines = 0;
+  std::string sender;
+  std::string message_id;
+  std::vector<std::string> recipients;
+  std::string status;
+  std::string detail;
+  bool bounced_back = false;
+};
+
+MessageSummary Summarise(const collector::Trace& trace) {
+  MessageSummary s;
+  if (trace.messages.empty()) return s;
+  const collector::MessageInfo& root = trace.messages.front();
+  s.host = root.host;
+  s.queue_id = root.queue_id;
+  s.hops = static_cast<int>(trace.messages.size());
+  s.message_id = root.message_id;
+  if (root.has_sender) s.sender = root.sender.empty() ? "<>" : root.sender;
+  std::set<int64_t> bounce_branch;
+  for (const auto& l : trace.links) {
+    if (l.kind == "bounce") bounce_branch.insert(l.to);
+  }
+  // Messages reached from a bounce are the bounce's own hops.
+  bool grew = true;
+  while (grew) {
+    grew = false;
+    for (const auto& l : trace.links) {
+      if (bounce_branch.count(l.from) && bounce_branch.insert(l.to).second) grew = true;
+    }
+  }
+  s.bounced_back = !bounce_branch.empty();
+  std::map<std::string, std::pair<int64_t, const collector::RecipientInfo*>> latest;
+  for (const auto& r : trace.recipients) {
+    if (bounce_branch.count(r.message)) continue;
+    auto& slot = latest[r.recipient];
+    if (slot.second == nullptr || r.time_us >= slot.first) slot = {r.time_us, &r};
+  }
+  std::map<std::string, int> counts;
+  for (const auto& [rcpt, entry] : latest) {
+    s.recipients.push_back(rcpt);
+    ++counts[entry.second->status];
+    if (entry.second->status != "sent" && s.detail.empty()) s.detail = entry.second->reply;
+  }
+  for (const auto& m : trace.messages) {
+    if (!m.disposition.empty() && !bounce_branch.count(m.id)) s.status = m.disposition;
+  }
+  if (s.status.empty()) {
+    if (counts.size() == 1) {
+      s.status = counts.begin()->first;
+    } else {
+      for (const auto& [status, n] : counts) {
+        absl::StrAppend(&s.status, s.status.empty() ? "" : ", ", n, " ", status);
+      }
+    }
+  }
+  if (s.status.empty()) s.status = "queued";
+  return s;
+}
+
+// One row per message (its whole trace across hosts) with sender, recipients and status;
+// lines that belong to no message (connections, NOQUEUE rejects) stay rows of their own.
+void PrintMessages(collector::Store* store, const collector::SearchResult& result, bool json,
+                   bool csv) {
+  absl::TimeZone zone = absl::LocalTimeZone();
+  core::TimeContext time{core::TimeOptions()};
+  struct Row {
+    std::optional<MessageSummary> message;
+    int64_t time_us = 0;
+    std::string host, kind, text;
+  };
+  std::vector<Row> rows;
+  std::map<int64_t, size_t> by_trace;
+  std::map<std::pair<std::string, std::string>, size_t> by_queue_id;
+  for (const auto& line : result.lines) {
+    core::Event ev = core::ParseLine(line.raw, &time);
+    bool has_message = ev.queue_id_form == core::QueueIdForm::kShort ||
+                       ev.queue_id_form == core::QueueIdForm::kLong;
+    if (!has_message) {
+      rows.push_back(
+          Row{std::nullopt, line.time_us, line.host, std::string(core::KindName(ev.kind)),
+              std::string(ev.message.empty() ? std::string_view(line.raw) : ev.message)});
+      continue;
+    }
+    auto qkey = std::make_pair(line.host, std::string(ev.queue_id));
+    if (auto it = by_queue_id.find(qkey); it != by_queue_id.end()) {
+      ++rows[it->second].message->lines;
+      continue;
+    }
+    auto view = store->MessageAt(line.host, qkey.second, line.time_us);
+    int64_t trace_id = view.ok() && view->has_value() ? (*view)->message.trace_id : 0;
+    if (trace_id != 0) {
+      if (auto it = by_trace.find(trace_id); it != by_trace.end()) {
+        ++rows[it->second].message->lines;
+        by_queue_id[qkey] = it->second;
+        continue;
+      }
+    }
+    MessageSummary summary;
+    if (trace_id != 0) {
+      auto trace = store->TraceById(trace_id);
+      if (trace.ok()) summary = Summarise(*trace);
+    }
+    if (summary.queue_id.empty()) {  // not correlated (yet): show the line's own message
+      summary.host = line.host;
+      summary.queue_id = qkey.second;
+      summary.status = "?";
+    }
+    summary.time_us = line.time_us;
+    summary.lines = 1;
+    by_queue_id[qkey] = rows.size();
+    if (trace_id != 0) by_trace[trace_id] = rows.size();
+    rows.push_back(Row{summary, line.time_us, line.host, "", ""});
+  }
+  if (json) {
+    std::string out;
+    for (const Row& r : rows) {
+      out.clear();
+      out.append("{\"ts\":\"");
+      core::AppendRfc3339Utc(r.time_us, &out);
+      out.append("\",");
+      if (r.message) {
+        const MessageSummary& m = *r.message;
+        AppendKeyString("host", m.host, &out);
+        out.push_back(',');
+        AppendKeyString("queue_id", m.queue_id, &out);
+        absl::StrAppend(&out, ",\"hops\":", m.hops, ",\"lines\":", m.lines, ",");
+        AppendKeyString("from", m.sender, &out);
+        out.push_back(',');
+        AppendKeyString("message_id", m.message_id, &out);
+        out.push_back(',');
+        AppendKeyString("status", m.status, &out);
+        out.append(",\"to\":[");
+        for (size_t i = 0; i < m.recipients.size(); ++i) {
+          if (i) out.push_back(',');
+          core::AppendJsonString(m.recipients[i], &out);
+        }
+        out.push_back(']');
+      } else {
+        AppendKeyString("host", r.host, &out);
+        out.push_back(',');
+        AppendKeyString("kind", r.kind, &out);
+        out.push_back(',');
+        AppendKeyString("text", r.text, &out);
+      }
+      out.append("}\n");
+      std::fwrite(out.data(), 1, out.size(), stdout);
+    }
+    return;
+  }
+  Table table({"TIME", "HOST", "QUEUE ID", "HOPS", "FROM", "TO", "STATUS", "DETAIL"});
+  for (const Row& r : rows) {
+    if (r.message) {
+      const MessageSummary& m = *r.message;
+      std::string to = m.recipients.empty() ? "" : m.recipients.front();
+      if (m.recipients.size() > 1) absl::StrAppend(&to, " +", m.recipients.size() - 1);
+      std::string detail = m.detail;
+      if (m.bounced_back) detail = detail.empty() ? "bounce sent back" : detail;
+      table.AddRow({{FormatLocalTime(r.time_us, zone)},
+                    {m.host},
+                    {m.queue_id},
+                    {m.hops > 1 ? std::to_string(m.hops) : ""},
+                    {m.sender},
+                    {to},
+                    {m.status, StatusColor(m.status)},
+                    {detail}});
+    } else {
+      table.AddRow({{FormatLocalTime(r.time_us, zone)},
+                    {r.host},
+                    {""},
+                    {""},
+                    {""},
+                    {""},
+                    {r.kind, r.kind == "reject" ? Color::kRed : Color::kDim},
+                    {r.text}});
+    }
+  }
+  if (csv) {
+    table.PrintCsv(stdout);
+  } else {
+    table.PrintText(stdout, UseColor(stdout));
+  }
+}
+
 }  // namespace
 
 int RunSearch(const GlobalOptions& global, const std::vector<std::string>& args) {
   std::string since, until, limit, from, to, host, status, qid, msgid;
-  bool json = false;
+  bool json = false, csv = false, per_line = false;
   ArgParser parser("search", kSearchUsage);
+  parser.Flag("csv", &csv);
+  parser.Flag("lines", &per_line);
   parser.Option("from", &from);
   parser.Option("to", &to);
   parser.Option("host", &host);
@@ -186,8 +414,12 @@ int RunSearch(const GlobalOptions& global, const std::vector<std::string>& args)
   if (!parser.Parse(args, &words, &exit_code)) return exit_code;
   // --from X is the same as from:X; both forms go through the search language.
   for (const auto& [name, value] : {std::pair<const char*, std::string*>{"from", &from},
-                                    {"to", &to}, {"host", &host}, {"status", &status},
-                                    {"qid", &qid}, {"msgid", &msgid}, {"since", &since},
+                                    {"to", &to},
+                                    {"host", &host},
+                                    {"status", &status},
+                                    {"qid", &qid},
+                                    {"msgid", &msgid},
+                                    {"since", &since},
                                     {"until", &until}}) {
     if (!value->empty()) words.push_back(std::string(name) + ":" + *value);
   }
@@ -220,30 +452,19 @@ int RunSearch(const GlobalOptions& global, const std::vector<std::string>& args)
   for (const std::string& notice : result->notices) {
     std::fprintf(stderr, "note: %s\n", notice.c_str());
   }
-  std::string out;
-  for (const auto& line : result->lines) {
-    out.clear();
-    if (json) {
-      out.append("{\"ts\":\"");
-      core::AppendRfc3339Utc(line.time_us, &out);
-      out.append("\",");
-      AppendKeyString("host", line.host, &out);
-      out.push_back(',');
-      AppendKeyString("raw", line.raw, &out);
-      out.append("}\n");
-    } else {
-      out = line.raw + "\n";
-    }
-    std::fwrite(out.data(), 1, out.size(), stdout);
+  if (per_line) {
+    PrintLines(*result, json, csv);
+  } else {
+    PrintMessages(store.get(), *result, json, csv);
   }
   std::fflush(stdout);
   if (result->total > result->lines.size()) {
-    std::fprintf(stderr, "%llu more lines match (showing the newest %zu; use --limit)\n",
+    std::fprintf(stderr, "%llu more matching lines not shown (the newest %zu are; use --limit)\n",
                  static_cast<unsigned long long>(result->total - result->lines.size()),
                  result->lines.size());
-  } else if (!json) {
-    std::fprintf(stderr, "%llu matching line%s\n",
-                 static_cast<unsigned long long>(result->total), result->total == 1 ? "" : "s");
+  } else if (!json && !csv) {
+    std::fprintf(stderr, "%llu matching line%s\n", static_cast<unsigned long long>(result->total),
+                 result->total == 1 ? "" : "s");
   }
   return result->total > 0 ? 0 : 1;
 }

@@ -7,8 +7,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "core/scan.h"
-#include "core/strings.h"
 #include "core/status_macros.h"
+#include "core/strings.h"
 
 namespace maillens::collector {
 namespace {
@@ -88,7 +88,7 @@ void Correlator::Reset() {
 absl::StatusOr<Correlator::Instance*> Correlator::LoadInstance(int64_t id) {
   auto it = instances_.find(id);
   if (it != instances_.end()) return it->second.get();
-  MAILLENS_ASSIGN_OR_RETURN(Statement* select, catalog_->Cached(kSelectMessage));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * select, catalog_->Cached(kSelectMessage));
   select->Bind(1, id);
   MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
   if (step != Statement::StepResult::kRow) {
@@ -121,12 +121,12 @@ absl::StatusOr<Correlator::Instance*> Correlator::LoadInstance(int64_t id) {
 
 absl::StatusOr<Correlator::Instance*> Correlator::FindOrCreate(int64_t host_id,
                                                                std::string_view inst_name,
-                                                               std::string_view queue_id,
-                                                               int64_t t, bool is_removed) {
+                                                               std::string_view queue_id, int64_t t,
+                                                               bool is_removed) {
   Key key{host_id, std::string(inst_name), std::string(queue_id)};
   auto it = by_key_.find(key);
   if (it == by_key_.end()) {
-    MAILLENS_ASSIGN_OR_RETURN(Statement* select, catalog_->Cached(kSelectByKey));
+    MAILLENS_ASSIGN_OR_RETURN(Statement * select, catalog_->Cached(kSelectByKey));
     select->Bind(1, host_id).BindText(2, inst_name).BindText(3, queue_id);
     std::vector<int64_t> ids;
     while (true) {
@@ -163,11 +163,11 @@ absl::StatusOr<Correlator::Instance*> Correlator::FindOrCreate(int64_t host_id,
     });
     return after;
   }
-  MAILLENS_ASSIGN_OR_RETURN(Statement* insert, catalog_->Cached(kInsertMessage));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * insert, catalog_->Cached(kInsertMessage));
   insert->Bind(1, host_id).BindText(2, inst_name).BindText(3, queue_id).Bind(4, t).Bind(5, t);
   MAILLENS_RETURN_IF_ERROR(insert->Run());
   int64_t id = catalog_->LastInsertRowId();
-  MAILLENS_ASSIGN_OR_RETURN(Statement* own, catalog_->Cached(kSetOwnTrace));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * own, catalog_->Cached(kSetOwnTrace));
   own->Bind(1, id);
   MAILLENS_RETURN_IF_ERROR(own->Run());
   MAILLENS_ASSIGN_OR_RETURN(Instance * created, LoadInstance(id));
@@ -189,9 +189,8 @@ absl::Status Correlator::Observe(int64_t host_id, const core::Event& ev, int64_t
   using core::Kind;
   bool is_removed = ev.kind == Kind::kRemoved ||
                     (ev.kind == Kind::kPostsuper && ev.Get(Field::kDetail) == "removed");
-  MAILLENS_ASSIGN_OR_RETURN(Instance * inst,
-                            FindOrCreate(host_id, InstanceOf(ev.program), ev.queue_id, t,
-                                         is_removed));
+  MAILLENS_ASSIGN_OR_RETURN(
+      Instance * inst, FindOrCreate(host_id, InstanceOf(ev.program), ev.queue_id, t, is_removed));
   MessageInfo& m = inst->info;
   inst->dirty = true;
   m.last_us = std::max(m.last_us, t);
@@ -229,7 +228,7 @@ absl::Status Correlator::Observe(int64_t host_id, const core::Event& ev, int64_t
       break;
     case Kind::kExpired: {
       m.disposition = "expired";
-      MAILLENS_ASSIGN_OR_RETURN(Statement* expire, catalog_->Cached(kExpireRecipients));
+      MAILLENS_ASSIGN_OR_RETURN(Statement * expire, catalog_->Cached(kExpireRecipients));
       expire->Bind(1, m.id);
       MAILLENS_RETURN_IF_ERROR(expire->Run());
       break;
@@ -242,7 +241,7 @@ absl::Status Correlator::Observe(int64_t host_id, const core::Event& ev, int64_t
       break;
     case Kind::kReject:
       if (ev.Get(Field::kStage) == "RCPT" && ev.Has(Field::kTo)) {
-        MAILLENS_ASSIGN_OR_RETURN(Statement* up, catalog_->Cached(kUpsertRecipient));
+        MAILLENS_ASSIGN_OR_RETURN(Statement * up, catalog_->Cached(kUpsertRecipient));
         up->Bind(1, m.id)
             .BindText(2, ev.Get(Field::kTo))
             .BindText(3, "")
@@ -275,7 +274,7 @@ absl::Status Correlator::ObserveDelivery(Instance* inst, const core::Event& ev, 
   using core::NextHopForm;
   MessageInfo& m = inst->info;
   if (ev.Has(Field::kTo)) {
-    MAILLENS_ASSIGN_OR_RETURN(Statement* up, catalog_->Cached(kUpsertRecipient));
+    MAILLENS_ASSIGN_OR_RETURN(Statement * up, catalog_->Cached(kUpsertRecipient));
     up->Bind(1, m.id)
         .BindText(2, ev.Get(Field::kTo))
         .BindText(3, ev.Get(Field::kOrigTo))
@@ -316,7 +315,7 @@ absl::StatusOr<bool> Correlator::Maps(std::string_view relay_host, std::string_v
                                       int64_t host_id) {
   std::string host = core::Lower(relay_host);
   if (host.empty() || host == "unknown" || host == "none") host.clear();
-  MAILLENS_ASSIGN_OR_RETURN(Statement* select, catalog_->Cached(kSelectHostName));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * select, catalog_->Cached(kSelectHostName));
   for (const std::string& candidate : {host, std::string(relay_ip)}) {
     if (candidate.empty()) continue;
     select->BindText(1, candidate);
@@ -331,7 +330,7 @@ absl::StatusOr<bool> Correlator::Maps(std::string_view relay_host, std::string_v
   if (host.empty()) return false;
   auto it = host_names_.find(host_id);
   if (it == host_names_.end()) {
-    MAILLENS_ASSIGN_OR_RETURN(Statement* name, catalog_->Cached(kSelectHostSyslogName));
+    MAILLENS_ASSIGN_OR_RETURN(Statement * name, catalog_->Cached(kSelectHostSyslogName));
     name->Bind(1, host_id);
     MAILLENS_ASSIGN_OR_RETURN(auto step, name->Step());
     std::string syslog_name =
@@ -340,8 +339,7 @@ absl::StatusOr<bool> Correlator::Maps(std::string_view relay_host, std::string_v
   }
   // Postfix logs only the first label of myhostname as the syslog host.
   std::string_view first_label = std::string_view(host).substr(0, host.find('.'));
-  return !it->second.empty() &&
-         (first_label == it->second || host == it->second);
+  return !it->second.empty() && (first_label == it->second || host == it->second);
 }
 
 absl::StatusOr<std::string> Correlator::MessageIdOf(int64_t id) {
@@ -353,7 +351,7 @@ absl::Status Correlator::TryLinkForward(int64_t from_id, int64_t from_host,
                                         std::string_view next_qid, std::string_view relay_host,
                                         std::string_view relay_ip, const std::string& kind,
                                         bool same_host, int64_t t) {
-  MAILLENS_ASSIGN_OR_RETURN(Statement* select, catalog_->Cached(kSelectCandidates));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * select, catalog_->Cached(kSelectCandidates));
   select->BindText(1, next_qid)
       .Bind(2, t - options_.hop_window_us - options_.skew_us)
       .Bind(3, t + options_.skew_us)
@@ -381,7 +379,7 @@ absl::Status Correlator::TryLinkForward(int64_t from_id, int64_t from_host,
     }
     if (link) return AddLink(from_id, cand_id, kind);
   }
-  MAILLENS_ASSIGN_OR_RETURN(Statement* pending, catalog_->Cached(kInsertPending));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * pending, catalog_->Cached(kInsertPending));
   pending->Bind(1, from_id)
       .Bind(2, from_host)
       .BindText(3, next_qid)
@@ -397,7 +395,7 @@ absl::Status Correlator::TryLinkForward(int64_t from_id, int64_t from_host,
 // was logged earlier.
 absl::Status Correlator::OnCreated(Instance* inst) {
   const MessageInfo& m = inst->info;
-  MAILLENS_ASSIGN_OR_RETURN(Statement* select, catalog_->Cached(kSelectPending));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * select, catalog_->Cached(kSelectPending));
   select->BindText(1, m.queue_id)
       .Bind(2, m.first_us - options_.skew_us)
       .Bind(3, m.first_us + options_.hop_window_us + options_.skew_us);
@@ -431,7 +429,7 @@ absl::Status Correlator::OnCreated(Instance* inst) {
     }
     if (!link) continue;
     MAILLENS_RETURN_IF_ERROR(AddLink(row.from, m.id, row.kind));
-    MAILLENS_ASSIGN_OR_RETURN(Statement* del, catalog_->Cached(kDeletePending));
+    MAILLENS_ASSIGN_OR_RETURN(Statement * del, catalog_->Cached(kDeletePending));
     del->Bind(1, row.id);
     MAILLENS_RETURN_IF_ERROR(del->Run());
   }
@@ -441,10 +439,10 @@ absl::Status Correlator::OnCreated(Instance* inst) {
 absl::Status Correlator::OnMessageId(Instance* inst) { return OnCreated(inst); }
 
 absl::Status Correlator::AddLink(int64_t from, int64_t to, const std::string& kind) {
-  MAILLENS_ASSIGN_OR_RETURN(Statement* insert, catalog_->Cached(kInsertLink));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * insert, catalog_->Cached(kInsertLink));
   insert->Bind(1, from).Bind(2, to).BindText(3, kind);
   MAILLENS_RETURN_IF_ERROR(insert->Run());
-  MAILLENS_ASSIGN_OR_RETURN(Statement* trace_of, catalog_->Cached(kSelectTraceOf));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * trace_of, catalog_->Cached(kSelectTraceOf));
   int64_t traces[2];
   int64_t ids[2] = {from, to};
   for (int i = 0; i < 2; ++i) {
@@ -454,13 +452,13 @@ absl::Status Correlator::AddLink(int64_t from, int64_t to, const std::string& ki
     trace_of->Reset();
   }
   if (traces[0] == traces[1]) return absl::OkStatus();
-  MAILLENS_ASSIGN_OR_RETURN(Statement* merge, catalog_->Cached(kMergeTraces));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * merge, catalog_->Cached(kMergeTraces));
   merge->Bind(1, std::min(traces[0], traces[1])).Bind(2, std::max(traces[0], traces[1]));
   return merge->Run();
 }
 
 absl::Status Correlator::Flush() {
-  MAILLENS_ASSIGN_OR_RETURN(Statement* update, catalog_->Cached(kUpdateMessage));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * update, catalog_->Cached(kUpdateMessage));
   for (auto& [id, inst] : instances_) {
     if (!inst->dirty) continue;
     const MessageInfo& m = inst->info;
@@ -491,10 +489,41 @@ absl::Status Correlator::Flush() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<RecipientInfo>> Correlator::RecipientsOf(int64_t message) {
+  MAILLENS_ASSIGN_OR_RETURN(
+      Statement * rcpts,
+      catalog_->Cached("SELECT recipient, orig_to, status, dsn, relay, reply, next_queue_id, "
+                       "next_form, time_us, attempts FROM recipients WHERE message = ? "
+                       "ORDER BY time_us"));
+  rcpts->Bind(1, message);
+  std::vector<RecipientInfo> out;
+  while (true) {
+    MAILLENS_ASSIGN_OR_RETURN(auto step, rcpts->Step());
+    if (step == Statement::StepResult::kDone) break;
+    RecipientInfo r;
+    r.message = message;
+    r.recipient = std::string(rcpts->ColumnText(0));
+    r.orig_to = std::string(rcpts->ColumnText(1));
+    r.status = std::string(rcpts->ColumnText(2));
+    r.dsn = std::string(rcpts->ColumnText(3));
+    r.relay = std::string(rcpts->ColumnText(4));
+    r.reply = std::string(rcpts->ColumnText(5));
+    r.next_queue_id = std::string(rcpts->ColumnText(6));
+    r.next_form = std::string(rcpts->ColumnText(7));
+    r.time_us = rcpts->ColumnInt(8);
+    r.attempts = rcpts->ColumnInt(9);
+    out.push_back(std::move(r));
+  }
+  rcpts->Reset();
+  return out;
+}
+
 absl::StatusOr<Trace> Correlator::LoadTrace(int64_t trace_id) {
   Trace trace;
   trace.id = trace_id;
-  MAILLENS_ASSIGN_OR_RETURN(Statement* select, catalog_->Cached("SELECT id FROM messages WHERE trace_id = ? ORDER BY first_us, id"));
+  MAILLENS_ASSIGN_OR_RETURN(
+      Statement * select,
+      catalog_->Cached("SELECT id FROM messages WHERE trace_id = ? ORDER BY first_us, id"));
   select->Bind(1, trace_id);
   std::vector<int64_t> ids;
   while (true) {
@@ -502,32 +531,14 @@ absl::StatusOr<Trace> Correlator::LoadTrace(int64_t trace_id) {
     if (step == Statement::StepResult::kDone) break;
     ids.push_back(select->ColumnInt(0));
   }
-  MAILLENS_ASSIGN_OR_RETURN(Statement* rcpts, catalog_->Cached("SELECT recipient, orig_to, status, dsn, relay, reply, next_queue_id, "
-                        "next_form, time_us, attempts FROM recipients WHERE message = ? "
-                        "ORDER BY time_us"));
-  MAILLENS_ASSIGN_OR_RETURN(Statement* links, catalog_->Cached("SELECT to_message, kind FROM links WHERE from_message = ?"));
+  MAILLENS_ASSIGN_OR_RETURN(
+      Statement * links,
+      catalog_->Cached("SELECT to_message, kind FROM links WHERE from_message = ?"));
   for (int64_t id : ids) {
     MAILLENS_ASSIGN_OR_RETURN(Instance * inst, LoadInstance(id));
     trace.messages.push_back(inst->info);
-    rcpts->Bind(1, id);
-    while (true) {
-      MAILLENS_ASSIGN_OR_RETURN(auto step, rcpts->Step());
-      if (step == Statement::StepResult::kDone) break;
-      RecipientInfo r;
-      r.message = id;
-      r.recipient = std::string(rcpts->ColumnText(0));
-      r.orig_to = std::string(rcpts->ColumnText(1));
-      r.status = std::string(rcpts->ColumnText(2));
-      r.dsn = std::string(rcpts->ColumnText(3));
-      r.relay = std::string(rcpts->ColumnText(4));
-      r.reply = std::string(rcpts->ColumnText(5));
-      r.next_queue_id = std::string(rcpts->ColumnText(6));
-      r.next_form = std::string(rcpts->ColumnText(7));
-      r.time_us = rcpts->ColumnInt(8);
-      r.attempts = rcpts->ColumnInt(9);
-      trace.recipients.push_back(std::move(r));
-    }
-    rcpts->Reset();
+    MAILLENS_ASSIGN_OR_RETURN(std::vector<RecipientInfo> recipients, RecipientsOf(id));
+    for (RecipientInfo& r : recipients) trace.recipients.push_back(std::move(r));
     links->Bind(1, id);
     while (true) {
       MAILLENS_ASSIGN_OR_RETURN(auto step, links->Step());
@@ -570,9 +581,28 @@ void OrderHops(Trace* trace) {
   trace->messages = std::move(ordered);
 }
 
+absl::StatusOr<std::optional<MessageView>> Correlator::MessageAt(int64_t host_id,
+                                                                 const std::string& queue_id,
+                                                                 int64_t time_us) {
+  MAILLENS_ASSIGN_OR_RETURN(
+      Statement * select,
+      catalog_->Cached("SELECT id FROM messages WHERE host_id = ? AND queue_id = ? AND "
+                       "first_us <= ? ORDER BY first_us DESC LIMIT 1"));
+  select->Bind(1, host_id).BindText(2, queue_id).Bind(3, time_us + 1);
+  MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+  if (step != Statement::StepResult::kRow) return std::nullopt;
+  int64_t id = select->ColumnInt(0);
+  select->Reset();
+  MAILLENS_ASSIGN_OR_RETURN(Instance * inst, LoadInstance(id));
+  MAILLENS_ASSIGN_OR_RETURN(std::vector<RecipientInfo> recipients, RecipientsOf(id));
+  return MessageView{inst->info, std::move(recipients)};
+}
+
 absl::StatusOr<std::vector<int64_t>> Correlator::FindTraces(const std::string& id) {
-  MAILLENS_ASSIGN_OR_RETURN(Statement* select, catalog_->Cached("SELECT trace_id, MAX(first_us) AS t FROM messages WHERE queue_id = ? "
-                        "OR message_id = ? GROUP BY trace_id ORDER BY t"));
+  MAILLENS_ASSIGN_OR_RETURN(
+      Statement * select,
+      catalog_->Cached("SELECT trace_id, MAX(first_us) AS t FROM messages WHERE queue_id = ? "
+                       "OR message_id = ? GROUP BY trace_id ORDER BY t"));
   select->BindText(1, id).BindText(2, id);
   std::vector<int64_t> traces;
   while (true) {
@@ -587,8 +617,10 @@ absl::StatusOr<std::vector<int64_t>> Correlator::TracesStartingIn(int64_t since_
                                                                   int64_t until_us) {
   // A trace belongs to the window its first message starts in, so consecutive windows never
   // report a trace twice.
-  MAILLENS_ASSIGN_OR_RETURN(Statement* select, catalog_->Cached("SELECT trace_id FROM messages GROUP BY trace_id "
-                        "HAVING MIN(first_us) >= ? AND MIN(first_us) < ? ORDER BY MIN(first_us)"));
+  MAILLENS_ASSIGN_OR_RETURN(
+      Statement * select,
+      catalog_->Cached("SELECT trace_id FROM messages GROUP BY trace_id "
+                       "HAVING MIN(first_us) >= ? AND MIN(first_us) < ? ORDER BY MIN(first_us)"));
   select->Bind(1, since_us).Bind(2, until_us);
   std::vector<int64_t> traces;
   while (true) {

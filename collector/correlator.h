@@ -76,6 +76,12 @@ struct LinkInfo {
   std::string kind;  // relay, reinject, bounce
 };
 
+// One message instance with its recipients.
+struct MessageView {
+  MessageInfo message;
+  std::vector<RecipientInfo> recipients;
+};
+
 struct Trace {
   int64_t id = 0;
   std::vector<MessageInfo> messages;  // by first_us
@@ -87,8 +93,8 @@ struct Trace {
 void OrderHops(Trace* trace);
 
 struct CorrelatorOptions {
-  int64_t skew_us = 5 * 60 * 1000000LL;  // tolerated clock difference between hosts
-  int64_t hop_window_us = 60 * 60 * 1000000LL;  // receiver may log up to this before "sent"
+  int64_t skew_us = 5 * 60 * 1000000LL;             // tolerated clock difference between hosts
+  int64_t hop_window_us = 60 * 60 * 1000000LL;      // receiver may log up to this before "sent"
   int64_t instance_gap_us = 24 * 3600 * 1000000LL;  // silence that ends an unclosed instance
 };
 
@@ -108,6 +114,10 @@ class Correlator {
   // Reads.
   absl::StatusOr<Trace> LoadTrace(int64_t trace_id);
   absl::StatusOr<std::vector<int64_t>> FindTraces(const std::string& queue_or_message_id);
+  // The instance of `queue_id` on `host_id` that was alive at `time_us` (or started last
+  // before it), with its recipients. nullopt when there is none.
+  absl::StatusOr<std::optional<MessageView>> MessageAt(int64_t host_id, const std::string& queue_id,
+                                                       int64_t time_us);
   absl::StatusOr<std::vector<int64_t>> TracesStartingIn(int64_t since_us, int64_t until_us);
 
  private:
@@ -131,12 +141,13 @@ class Correlator {
                             int64_t host_id);
   absl::Status AddLink(int64_t from, int64_t to, const std::string& kind);
   absl::StatusOr<std::string> MessageIdOf(int64_t id);
+  absl::StatusOr<std::vector<RecipientInfo>> RecipientsOf(int64_t message);
 
   Database* catalog_;  // borrowed
   CorrelatorOptions options_;
-  std::map<Key, std::vector<int64_t>> by_key_;  // cache: instance ids per key
+  std::map<Key, std::vector<int64_t>> by_key_;              // cache: instance ids per key
   std::map<int64_t, std::unique_ptr<Instance>> instances_;  // cache by id
-  std::map<int64_t, std::string> host_names_;  // host id -> lower-case syslog name
+  std::map<int64_t, std::string> host_names_;               // host id -> lower-case syslog name
 };
 
 }  // namespace maillens::collector

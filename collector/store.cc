@@ -44,9 +44,9 @@ absl::Status Migrate(Database* db, const std::vector<std::string_view>& migratio
   int64_t have = step == Statement::StepResult::kRow ? version.ColumnInt(0) : 0;
   version.Reset();
   if (have > static_cast<int64_t>(migrations.size())) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(db->path(), " has schema version ", have, ", newer than this maillens (",
-                     migrations.size(), "); upgrade maillens"));
+    return absl::FailedPreconditionError(absl::StrCat(db->path(), " has schema version ", have,
+                                                      ", newer than this maillens (",
+                                                      migrations.size(), "); upgrade maillens"));
   }
   for (size_t i = have; i < migrations.size(); ++i) {
     MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
@@ -92,8 +92,6 @@ std::string_view IndexedText(const core::Event& ev, std::string_view raw) {
   size_t start = static_cast<size_t>(ev.program.data() - raw.data());
   return raw.substr(start);
 }
-
-
 
 }  // namespace
 
@@ -162,10 +160,9 @@ std::vector<int64_t> Store::Days() const {
 
 absl::Status Store::OpenDatabase(const std::string& path, std::unique_ptr<Database>* out) {
   MAILLENS_ASSIGN_OR_RETURN(
-      *out, Database::Open(path,
-                           options_.read_only ? Database::Mode::kReadOnly
-                                              : Database::Mode::kReadWrite,
-                           options_.durable));
+      *out, Database::Open(
+                path, options_.read_only ? Database::Mode::kReadOnly : Database::Mode::kReadWrite,
+                options_.durable));
   return absl::OkStatus();
 }
 
@@ -220,8 +217,9 @@ absl::StatusOr<int64_t> Store::FileId(int64_t host_id, const LineRecord& line) {
     id = select.ColumnInt(0);
   } else {
     MAILLENS_ASSIGN_OR_RETURN(Statement insert, catalog_->Prepare(kInsertFile));
-    insert.Bind(1, host_id).Bind(2, static_cast<int64_t>(line.fingerprint)).BindText(3,
-                                                                                line.file_path);
+    insert.Bind(1, host_id)
+        .Bind(2, static_cast<int64_t>(line.fingerprint))
+        .BindText(3, line.file_path);
     MAILLENS_RETURN_IF_ERROR(insert.Run());
     id = catalog_->LastInsertRowId();
   }
@@ -379,8 +377,7 @@ absl::Status Store::CorrelateDay(int64_t day, int64_t after_id) {
       if (step == Statement::StepResult::kDone) break;
       last = select.ColumnInt(0);
       core::Event ev = core::ParseLine(select.ColumnText(3), &time);
-      MAILLENS_RETURN_IF_ERROR(
-          correlator_->Observe(select.ColumnInt(2), ev, select.ColumnInt(1)));
+      MAILLENS_RETURN_IF_ERROR(correlator_->Observe(select.ColumnInt(2), ev, select.ColumnInt(1)));
     }
     select.Reset();
     if (last == after_id) return absl::OkStatus();  // nothing new; txn rolls back (no writes)
@@ -472,8 +469,8 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
   int64_t first_day = query.since_us == INT64_MIN ? 0 : DayOf(query.since_us);
   int64_t last_day = query.until_us == INT64_MAX ? 99999999 : DayOf(query.until_us);
   if (query.since_us != INT64_MIN && first_day < days.front()) {
-    result.notices.push_back(absl::StrCat("the window starts before the oldest stored day (",
-                                          days.front(), ")"));
+    result.notices.push_back(
+        absl::StrCat("the window starts before the oldest stored day (", days.front(), ")"));
   }
   const bool post_filter = !query.terms.empty();
   core::TimeContext time{core::TimeOptions()};
@@ -525,7 +522,8 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
 
 absl::StatusOr<Trace> Store::GetTrace(const std::string& id) {
   std::string key = id;
-  if (key.size() > 1 && key.front() == '<' && key.back() == '>') key = key.substr(1, key.size() - 2);
+  if (key.size() > 1 && key.front() == '<' && key.back() == '>')
+    key = key.substr(1, key.size() - 2);
   MAILLENS_ASSIGN_OR_RETURN(std::vector<int64_t> traces, correlator_->FindTraces(key));
   if (traces.empty()) {
     return absl::NotFoundError(absl::StrCat("no message with queue ID or message-id '", id, "'"));
@@ -542,6 +540,14 @@ absl::StatusOr<std::vector<Trace>> Store::TracesIn(int64_t since_us, int64_t unt
     traces.push_back(std::move(t));
   }
   return traces;
+}
+
+absl::StatusOr<std::optional<MessageView>> Store::MessageAt(const std::string& host,
+                                                            const std::string& queue_id,
+                                                            int64_t time_us) {
+  auto it = host_ids_.find(host);
+  if (it == host_ids_.end()) return std::nullopt;
+  return correlator_->MessageAt(it->second, queue_id, time_us);
 }
 
 absl::StatusOr<std::vector<StoredLine>> Store::MessageLines(const MessageInfo& message) {

@@ -37,12 +37,12 @@ namespace maillens::collector {
 
 // One line as it reaches the store.
 struct LineRecord {
-  std::string host;        // host name (the agent's, or the syslog host field on import)
-  std::string file_path;   // where it was read (information only)
+  std::string host;          // host name (the agent's, or the syslog host field on import)
+  std::string file_path;     // where it was read (information only)
   uint64_t fingerprint = 0;  // identity of the file's content (see FileFingerprint)
-  uint64_t offset = 0;     // byte offset of the line in that file
-  int64_t time_us = 0;     // UTC microseconds, resolved by the reader (year, zone)
-  std::string raw;         // the line without '\n'
+  uint64_t offset = 0;       // byte offset of the line in that file
+  int64_t time_us = 0;       // UTC microseconds, resolved by the reader (year, zone)
+  std::string raw;           // the line without '\n'
 };
 
 struct AppendStats {
@@ -112,8 +112,15 @@ class Store {
   // The trace containing the message with queue ID or message-id `id` (the newest one when
   // several match). NotFound when nothing matches.
   absl::StatusOr<Trace> GetTrace(const std::string& id);
+  absl::StatusOr<Trace> TraceById(int64_t trace_id) { return correlator_->LoadTrace(trace_id); }
   // Every trace with a message starting in [since_us, until_us).
   absl::StatusOr<std::vector<Trace>> TracesIn(int64_t since_us, int64_t until_us);
+
+  // The message instance of `queue_id` on `host` alive at `time_us`, if the correlator knows
+  // it.
+  absl::StatusOr<std::optional<MessageView>> MessageAt(const std::string& host,
+                                                       const std::string& queue_id,
+                                                       int64_t time_us);
 
   // The raw lines of one message instance, in time order.
   absl::StatusOr<std::vector<StoredLine>> MessageLines(const MessageInfo& message);

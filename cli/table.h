@@ -1,0 +1,43 @@
+// Output for people and programs: an aligned table with optional colour, or CSV. Cells are
+// text; colour is a property of a cell so widths stay right. Thread-compatible.
+#ifndef MAILLENS_CLI_TABLE_H_
+#define MAILLENS_CLI_TABLE_H_
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace maillens::cli {
+
+enum class Color { kNone, kRed, kGreen, kYellow, kDim, kBold };
+
+struct Cell {
+  std::string text;
+  Color color = Color::kNone;
+};
+
+class Table {
+ public:
+  explicit Table(std::vector<std::string> header) : header_(std::move(header)) {}
+  void AddRow(std::vector<Cell> row) { rows_.push_back(std::move(row)); }
+  size_t rows() const { return rows_.size(); }
+
+  // Aligned columns; cells wider than `max_width` are cut with "…". Colour only if `color`.
+  void PrintText(FILE* out, bool color, size_t max_width = 48) const;
+  // RFC 4180 CSV with a header row.
+  void PrintCsv(FILE* out) const;
+
+ private:
+  std::vector<std::string> header_;
+  std::vector<std::vector<Cell>> rows_;
+};
+
+// The colour a delivery status is shown in.
+Color StatusColor(const std::string& status);
+
+// True when output to `out` should be coloured: a terminal, and NO_COLOR unset.
+bool UseColor(FILE* out);
+
+}  // namespace maillens::cli
+
+#endif  // MAILLENS_CLI_TABLE_H_
