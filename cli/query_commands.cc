@@ -130,43 +130,126 @@ void AppendTraceJson(const collector::Trace& t, std::string* out) {
   out->append("]}");
 }
 
+// "0.69 s = 0.22 before queue + 0 in queue + 0.35 connecting + 0.12 sending"
+std::string DelaySplit(const std::string& delay, const std::string& delays) {
+  if (delay.empty()) return "";
+  std::string out = delay + " s";
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= delays.size() && !delays.empty()) {
+    size_t slash = delays.find('/', start);
+    parts.push_back(
+        delays.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  if (parts.size() == 4) {
+    absl::StrAppend(&out, " = ", parts[0], " before queue + ", parts[1], " in queue + ", parts[2],
+                    " connecting + ", parts[3], " sending");
+  }
+  return out;
+}
+
+std::string Seconds(int64_t us) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f s", us / 1e6);
+  return buf;
+}
+
 void PrintTraceText(collector::Store* store, const collector::Trace& t, bool raw) {
   absl::TimeZone zone = absl::LocalTimeZone();
-  std::string msgid, sender;
+  bool color = UseColor(stdout);
+  auto paint = [&](const std::string& text, Color c) {
+    if (!color || c == Color::kNone) return text;
+    const char* code = c == Color::kRed      ? "\x1b[31m"
+                       : c == Color::kGreen  ? "\x1b[32m"
+                       : c == Color::kYellow ? "\x1b[33m"
+                       : c == Color::kBold   ? "\x1b[1m"
+                                             : "\x1b[2m";
+    return std::string(code) + text + "\x1b[0m";
+  };
+  std::string msgid, sender, path;
   for (const auto& m : t.messages) {
     if (msgid.empty()) msgid = m.message_id;
     if (sender.empty() && m.has_sender) sender = m.sender.empty() ? "<>" : m.sender;
   }
-  std::printf("trace %lld  message-id <%s>  from %s  %zu hop%s\n", static_cast<long long>(t.id),
-              msgid.c_str(), sender.c_str(), t.messages.size(), t.messages.size() == 1 ? "" : "s");
   std::map<int64_t, std::vector<const collector::LinkInfo*>> out_links;
   std::map<int64_t, const collector::MessageInfo*> by_id;
+  std::map<int64_t, int> number;
   for (const auto& l : t.links) out_links[l.from].push_back(&l);
-  for (const auto& m : t.messages) by_id[m.id] = &m;
+  for (size_t i = 0; i < t.messages.size(); ++i) {
+    by_id[t.messages[i].id] = &t.messages[i];
+    number[t.messages[i].id] = static_cast<int>(i) + 1;
+  }
+  std::set<std::string> hosts;
   for (const auto& m : t.messages) {
-    std::printf("\n  %-10s %-16s %s .. %s", m.host.c_str(), m.queue_id.c_str(),
+    if (hosts.insert(m.host).second) absl::StrAppend(&path, path.empty() ? "" : ", ", m.host);
+  }
+  std::printf("%s  message-id <%s>  from %s\n  %zu hop%s across %s\n",
+              paint("trace " + std::to_string(t.id), Color::kBold).c_str(), msgid.c_str(),
+              sender.c_str(), t.messages.size(), t.messages.size() == 1 ? "" : "s", path.c_str());
+  for (const auto& m : t.messages) {
+    std::string head = absl::StrCat(number[m.id], ". ", m.host, "  ", m.queue_id);
+    std::printf("\n%s  %s .. %s", paint(head, Color::kBold).c_str(),
                 FormatLocalTime(m.first_us, zone).c_str(),
-                FormatLocalTime(m.end_us.value_or(m.last_us), zone).c_str());
+                FormatLocalTime(m.end_us.value_or(m.last_us), zone).substr(11).c_str());
     if (!m.client.empty()) std::printf("  from %s", m.client.c_str());
-    if (!m.origin.empty() && m.client.empty()) std::printf("  via %s", m.origin.c_str());
+    if (!m.sasl_username.empty()) std::printf(" (sasl %s)", m.sasl_username.c_str());
+    if (m.client.empty() && !m.origin.empty()) std::printf("  via %s", m.origin.c_str());
     if (m.size >= 0) std::printf("  %lld bytes", static_cast<long long>(m.size));
-    if (!m.disposition.empty()) std::printf("  [%s]", m.disposition.c_str());
+    if (!m.disposition.empty()) {
+      std::printf("  %s", paint("[" + m.disposition + "]", StatusColor(m.disposition)).c_str());
+    }
+    if (!m.end_us)
+      std::printf("  %s", paint("(still queued or log incomplete)", Color::kDim).c_str());
     std::printf("\n");
     for (const auto& r : t.recipients) {
       if (r.message != m.id) continue;
-      std::printf("      %-32s %-9s %-6s %s\n", r.recipient.c_str(), r.status.c_str(),
-                  r.dsn.c_str(), r.relay.c_str());
-      if (!r.reply.empty()) std::printf("          (%s)\n", r.reply.c_str());
+      std::string who = r.recipient;
+      if (!r.orig_to.empty() && r.orig_to != r.recipient)
+        absl::StrAppend(&who, " (was ", r.orig_to, ")");
+      std::printf("     %s  %s %s", who.c_str(), paint(r.status, StatusColor(r.status)).c_str(),
+                  r.dsn.c_str());
+      if (!r.relay.empty()) std::printf("  via %s", r.relay.c_str());
+      if (r.attempts > 1) std::printf("  (%lld attempts)", static_cast<long long>(r.attempts));
+      std::printf("\n");
+      std::string split = DelaySplit(r.delay, r.delays);
+      if (!split.empty()) std::printf("        delay %s\n", split.c_str());
+      if (!r.reply.empty()) std::printf("        %s\n", paint(r.reply, Color::kDim).c_str());
+      bool linked = false;
+      for (const auto* l : out_links[m.id]) {
+        linked = linked || by_id[l->to]->queue_id == r.next_queue_id;
+      }
+      bool socket =
+          r.relay.find("[/") != std::string::npos || r.relay.find("[private/") != std::string::npos;
+      if (!r.next_queue_id.empty() && !linked && socket) {
+        std::printf("        delivered to the mailbox server (session %s)\n",
+                    r.next_queue_id.c_str());
+      } else if (!r.next_queue_id.empty() && !linked) {
+        std::printf("        external hop: %s queued it as %s\n",
+                    r.next_form.empty() ? "the next server" : r.next_form.c_str(),
+                    r.next_queue_id.c_str());
+      }
     }
     for (const auto* l : out_links[m.id]) {
       const auto* to = by_id[l->to];
-      std::printf("      -> %s to %s %s\n", l->kind.c_str(), to->host.c_str(),
-                  to->queue_id.c_str());
+      std::string when;
+      for (const auto& r : t.recipients) {
+        if (r.message == m.id && r.next_queue_id == to->queue_id) {
+          int64_t gap = to->first_us - r.time_us;
+          when = gap <= 0 ? absl::StrCat(", which logged it ", Seconds(-gap),
+                                         " before this host logged \"sent\"")
+                          : absl::StrCat(", which logged it ", Seconds(gap), " after \"sent\"");
+          break;
+        }
+      }
+      std::printf("     -> %s to hop %d (%s %s)%s\n", l->kind.c_str(), number[l->to],
+                  to->host.c_str(), to->queue_id.c_str(), when.c_str());
     }
     if (raw) {
       auto lines = store->MessageLines(m);
       if (lines.ok()) {
-        for (const auto& line : *lines) std::printf("        | %s\n", line.raw.c_str());
+        for (const auto& line : *lines) std::printf("       | %s\n", line.raw.c_str());
       }
     }
   }

@@ -30,7 +30,8 @@ constexpr char kUpdateMessage[] =
     "WHERE id = ?";
 constexpr char kUpsertRecipient[] =
     "INSERT INTO recipients (message, recipient, orig_to, status, dsn, relay, reply, "
-    "next_queue_id, next_form, time_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "next_queue_id, next_form, time_us, delay, delays) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+    "?) "
     "ON CONFLICT (message, recipient, orig_to) DO UPDATE SET "
     "attempts = attempts + 1, "
     "status = CASE WHEN excluded.time_us >= time_us THEN excluded.status ELSE status END, "
@@ -41,6 +42,8 @@ constexpr char kUpsertRecipient[] =
     "ELSE next_queue_id END, "
     "next_form = CASE WHEN excluded.time_us >= time_us THEN excluded.next_form "
     "ELSE next_form END, "
+    "delay = CASE WHEN excluded.time_us >= time_us THEN excluded.delay ELSE delay END, "
+    "delays = CASE WHEN excluded.time_us >= time_us THEN excluded.delays ELSE delays END, "
     "time_us = MAX(time_us, excluded.time_us)";
 constexpr char kExpireRecipients[] =
     "UPDATE recipients SET status = 'expired' WHERE message = ? AND status = 'deferred'";
@@ -251,7 +254,9 @@ absl::Status Correlator::Observe(int64_t host_id, const core::Event& ev, int64_t
             .BindText(7, ev.Get(Field::kReason))
             .BindText(8, "")
             .BindText(9, "")
-            .Bind(10, t);
+            .Bind(10, t)
+            .BindText(11, "")
+            .BindText(12, "");
         MAILLENS_RETURN_IF_ERROR(up->Run());
       } else {
         m.disposition = "rejected";
@@ -284,7 +289,9 @@ absl::Status Correlator::ObserveDelivery(Instance* inst, const core::Event& ev, 
         .BindText(7, ev.Get(Field::kReply))
         .BindText(8, ev.queued_as)
         .BindText(9, core::NextHopFormName(ev.queued_as_form))
-        .Bind(10, t);
+        .Bind(10, t)
+        .BindText(11, ev.Get(Field::kDelay))
+        .BindText(12, ev.Get(Field::kDelays));
     MAILLENS_RETURN_IF_ERROR(up->Run());
   }
   if (ev.Get(Field::kStatus) != "sent" || ev.queued_as.empty()) return absl::OkStatus();
@@ -493,7 +500,7 @@ absl::StatusOr<std::vector<RecipientInfo>> Correlator::RecipientsOf(int64_t mess
   MAILLENS_ASSIGN_OR_RETURN(
       Statement * rcpts,
       catalog_->Cached("SELECT recipient, orig_to, status, dsn, relay, reply, next_queue_id, "
-                       "next_form, time_us, attempts FROM recipients WHERE message = ? "
+                       "next_form, time_us, attempts, delay, delays FROM recipients WHERE message = ? "
                        "ORDER BY time_us"));
   rcpts->Bind(1, message);
   std::vector<RecipientInfo> out;
@@ -512,6 +519,8 @@ absl::StatusOr<std::vector<RecipientInfo>> Correlator::RecipientsOf(int64_t mess
     r.next_form = std::string(rcpts->ColumnText(7));
     r.time_us = rcpts->ColumnInt(8);
     r.attempts = rcpts->ColumnInt(9);
+    r.delay = std::string(rcpts->ColumnText(10));
+    r.delays = std::string(rcpts->ColumnText(11));
     out.push_back(std::move(r));
   }
   rcpts->Reset();

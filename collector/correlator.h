@@ -68,6 +68,8 @@ struct RecipientInfo {
   std::string next_form;
   int64_t time_us = 0;
   int64_t attempts = 0;
+  std::string delay;   // seconds from arrival to this delivery, as Postfix logged it
+  std::string delays;  // "a/b/c/d": before queue, in queue, connection setup, transmission
 };
 
 struct LinkInfo {

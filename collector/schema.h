@@ -94,6 +94,11 @@ CREATE TABLE pending (
 );
 CREATE INDEX pending_qid ON pending (queue_id, time_us);
 )sql",
+      // 2: the delivery's delay and its four-part split, for the trace view.
+      R"sql(
+ALTER TABLE recipients ADD COLUMN delay TEXT NOT NULL DEFAULT '';
+ALTER TABLE recipients ADD COLUMN delays TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return kMigrations;
 }

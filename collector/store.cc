@@ -13,6 +13,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "collector/schema.h"
+#include "core/file_fingerprint.h"
 #include "core/parser.h"
 #include "core/status_macros.h"
 #include "core/strings.h"
@@ -101,15 +102,8 @@ int64_t DayOf(int64_t time_us) {
 }
 
 uint64_t FileFingerprint(std::string_view first_bytes) {
-  size_t nl = first_bytes.find('\n');
-  std::string_view head = first_bytes.substr(0, std::min<size_t>(nl, 1024));
-  // FNV-1a, 64 bit: stable across versions and machines, which std::hash is not.
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : head) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h & 0x7fffffffffffffffULL;  // fits SQLite's signed INTEGER
+  // One definition shared with the agent, which names the files it ships by the same hash.
+  return core::FileFingerprint(first_bytes);
 }
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {

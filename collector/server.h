@@ -1,0 +1,232 @@
+// The collector's gRPC front door: agents stream batches of maillog lines in (IngestService),
+// the CLI asks questions (QueryService), load balancers and systemd probe the standard health
+// service (grpc.health.v1.Health).
+//
+// Ingest path. Each agent stream has a reactor (gRPC callback API) whose reactions only
+// validate, convert and queue: one batch is read at a time, turned into LineRecords and handed
+// to the single writer thread, which owns the writable Store and calls Append (durable). The
+// writer posts the outcome back; the reactor writes acknowledgements one at a time, in batch
+// order. COMMITTED means durably stored; RETRY means nothing of the batch was stored (disk
+// full, I/O error) and it may be resent; REJECTED means it can never be accepted as sent.
+// Backpressure: the writer queue is bounded by bytes; a reactor whose batch does not fit
+// parks it and does not read the next one until the writer frees space, so memory stays
+// bounded and HTTP/2 flow control slows the agent down.
+//
+// Security. TLS (server certificate and key) or mutual TLS (plus a client CA: client
+// certificates are required and verified). Plaintext is refused on anything but a loopback
+// address unless ServerOptions::allow_plaintext. Callers present "authorization: Bearer TOKEN";
+// agent tokens may only ingest, and only for the host their tokens file names; reader tokens
+// may only query. Without a tokens file for a role the role is open, which Start() allows on
+// loopback addresses only.
+//
+// Limits. gRPC refuses a message above max_message_bytes (the stream ends with
+// RESOURCE_EXHAUSTED). A batch with more than max_batch_events events is REJECTED with a
+// detail and the stream goes on. A line longer than max_line_bytes is stored truncated to that
+// many bytes followed by kTruncationMarker, and the ack's detail says so: the rest of the
+// line is lost, but the line's identity, time and searchable start are kept and the agent is
+// never stuck on a line it cannot change.
+//
+// Shutdown. Shutdown() stops accepting streams and reading batches; batches already read are
+// committed and acknowledged before each stream ends with UNAVAILABLE. An ack is only ever
+// sent after the batch is durable, so an interrupted shutdown can lose an ack, never a line.
+//
+// Thread-safety: CollectorServer's methods may be called from any thread.
+#ifndef MAILLENS_COLLECTOR_SERVER_H_
+#define MAILLENS_COLLECTOR_SERVER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "maillens/v1/ingest.grpc.pb.h"
+#include "maillens/v1/query.grpc.pb.h"
+#include "spdlog/logger.h"
+
+namespace maillens::collector {
+
+// Appended to a line cut at max_line_bytes; the number is the line's original length.
+inline constexpr char kTruncationMarker[] = " [maillens: truncated, line had ";
+
+// One line of a tokens file.
+struct TokenEntry {
+  std::string name;   // agents: the host the agent may speak for ("*": any); readers: a label
+  std::string token;  // the bearer token
+};
+
+// Parses a tokens file's contents: one `NAME TOKEN` per line, blank lines and '#' comment
+// lines ignored. Tokens are 16 to 512 printable ASCII characters without spaces and unique
+// within the file. Errors name "source:line".
+absl::StatusOr<std::vector<TokenEntry>> ParseTokens(std::string_view text,
+                                                    std::string_view source);
+
+struct ServerOptions {
+  // "host:port" (port 0 picks a free port, see CollectorServer::port()), "[::1]:port", or
+  // "unix:/path".
+  std::string listen = "127.0.0.1:7411";
+  std::string data_dir;
+
+  // TLS, as PEM text. No certificate: plaintext (see allow_plaintext). A client CA turns on
+  // mutual TLS: every client must present a certificate it signed.
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
+  std::string tls_client_ca_pem;
+  // Permits plaintext on a non-loopback address. Tokens then cross the network in clear.
+  bool allow_plaintext = false;
+
+  // nullopt: the role needs no token (allowed on loopback addresses only).
+  std::optional<std::vector<TokenEntry>> agent_tokens;
+  std::optional<std::vector<TokenEntry>> reader_tokens;
+
+  size_t max_batch_events = 10000;
+  size_t max_line_bytes = 64 * 1024;
+  size_t max_message_bytes = 16 * 1024 * 1024;
+  // Bytes of batches queued for (or being written by) the writer. A single batch larger than
+  // this is still taken when the queue is empty, so the bound is this plus one batch.
+  size_t writer_queue_bytes = 64 * 1024 * 1024;
+  // Threads running queries; each query opens its own read-only Store.
+  int query_threads = 2;
+  // How long SIGTERM-style shutdown waits for streams and queries before cancelling them.
+  absl::Duration shutdown_grace = absl::Seconds(30);
+
+  // Test hook: called by the writer before each Append; a non-OK status is treated as
+  // Append's result (nothing stored). Lets tests simulate a full disk, or hold a batch in
+  // flight by blocking.
+  std::function<absl::Status()> append_fault;
+
+  // Where messages go; null: spdlog's default logger.
+  std::shared_ptr<spdlog::logger> logger;
+};
+
+// Counters since Start; for tests and status pages.
+struct ServerStats {
+  uint64_t streams_opened = 0;
+  uint64_t streams_refused = 0;  // bad or missing token, wrong role, shutting down
+  uint64_t batches_committed = 0;
+  uint64_t batches_retried = 0;
+  uint64_t batches_rejected = 0;
+  uint64_t lines_stored = 0;
+  uint64_t lines_duplicate = 0;
+  uint64_t lines_truncated = 0;
+  uint64_t queued_bytes = 0;       // writer queue now
+  uint64_t peak_queued_bytes = 0;  // writer queue at its fullest
+  uint64_t queries = 0;
+};
+
+class Authenticator;
+class IngestStream;
+class QueryPool;
+class StoreWriter;
+struct Counters;
+
+// IngestService.Stream. Borrowed pointers must outlive the service.
+class IngestServiceImpl final : public maillens::v1::IngestService::CallbackService {
+ public:
+  IngestServiceImpl(const ServerOptions* options, const Authenticator* auth, StoreWriter* writer,
+                    Counters* counters, spdlog::logger* log);
+  ~IngestServiceImpl() override;
+
+  grpc::ServerBidiReactor<maillens::v1::Batch, maillens::v1::Ack>* Stream(
+      grpc::CallbackServerContext* context) override;
+
+  // Refuses new streams and tells every open stream to stop reading; each ends (UNAVAILABLE)
+  // once the batches it already read are committed and acknowledged.
+  void BeginShutdown();
+  // Blocks until every stream has ended (called after grpc::Server::Shutdown, which cancels
+  // streams still open at its deadline).
+  void WaitForStreams();
+
+ private:
+  friend class IngestStream;
+  void Unregister(IngestStream* stream);
+
+  const ServerOptions* options_;
+  const Authenticator* auth_;
+  StoreWriter* writer_;
+  Counters* counters_;
+  spdlog::logger* log_;
+  absl::Mutex mu_;
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  std::set<IngestStream*> streams_ ABSL_GUARDED_BY(mu_);
+};
+
+// QueryService.Search and .Trace. The handlers check the caller's token and hand the query to
+// a pool thread, which honours the call's deadline and cancellation before running it on a
+// read-only Store opened for the call (so it sees hosts and days added since start).
+class QueryServiceImpl final : public maillens::v1::QueryService::CallbackService {
+ public:
+  QueryServiceImpl(const ServerOptions* options, const Authenticator* auth, QueryPool* pool,
+                   Counters* counters, spdlog::logger* log);
+
+  grpc::ServerUnaryReactor* Search(grpc::CallbackServerContext* context,
+                                   const maillens::v1::SearchRequest* request,
+                                   maillens::v1::SearchResponse* response) override;
+  grpc::ServerUnaryReactor* Trace(grpc::CallbackServerContext* context,
+                                  const maillens::v1::TraceRequest* request,
+                                  maillens::v1::TraceResponse* response) override;
+
+ private:
+  // Checks the token, then runs `work` on the pool and finishes the call with its status.
+  grpc::ServerUnaryReactor* Dispatch(grpc::CallbackServerContext* context, const char* method,
+                                     std::function<absl::Status()> work);
+
+  const ServerOptions* options_;
+  const Authenticator* auth_;
+  QueryPool* pool_;
+  Counters* counters_;
+  spdlog::logger* log_;
+};
+
+// The whole server: store writer, query pool, services, gRPC server.
+class CollectorServer {
+ public:
+  // Validates the options (TLS, plaintext and token safety, limits), opens the store and
+  // starts listening.
+  static absl::StatusOr<std::unique_ptr<CollectorServer>> Start(ServerOptions options);
+  // Shuts down with options.shutdown_grace if Shutdown was not called.
+  ~CollectorServer();
+  CollectorServer(const CollectorServer&) = delete;
+  CollectorServer& operator=(const CollectorServer&) = delete;
+
+  // The port listened on (the chosen one when options.listen asked for port 0).
+  int port() const { return port_; }
+
+  // Graceful: health turns NOT_SERVING, new calls are refused, streams stop reading and
+  // finish after acknowledging what they read, queries finish; after `grace` whatever is left
+  // is cancelled. Then the writer commits what it still holds and stops. Idempotent.
+  void Shutdown(absl::Duration grace);
+
+  ServerStats Stats() const;
+
+ private:
+  CollectorServer();
+
+  ServerOptions options_;
+  std::shared_ptr<spdlog::logger> logger_;
+  std::unique_ptr<Counters> counters_;
+  std::unique_ptr<Authenticator> auth_;
+  std::unique_ptr<StoreWriter> writer_;
+  std::unique_ptr<QueryPool> query_pool_;
+  std::unique_ptr<IngestServiceImpl> ingest_;
+  std::unique_ptr<QueryServiceImpl> query_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  absl::Mutex shutdown_mu_;
+  bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+};
+
+}  // namespace maillens::collector
+
+#endif  // MAILLENS_COLLECTOR_SERVER_H_
