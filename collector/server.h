@@ -69,8 +69,7 @@ struct TokenEntry {
 // Parses a tokens file's contents: one `NAME TOKEN` per line, blank lines and '#' comment
 // lines ignored. Tokens are 16 to 512 printable ASCII characters without spaces and unique
 // within the file. Errors name "source:line".
-absl::StatusOr<std::vector<TokenEntry>> ParseTokens(std::string_view text,
-                                                    std::string_view source);
+absl::StatusOr<std::vector<TokenEntry>> ParseTokens(std::string_view text, std::string_view source);
 
 struct ServerOptions {
   // "host:port" (port 0 picks a free port, see CollectorServer::port()), "[::1]:port", or

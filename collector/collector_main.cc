@@ -1,0 +1,280 @@
+// maillens-collector --config FILE: one per site. Reads the config (keys documented in
+// deploy/collector.conf.example), starts the gRPC server and runs until SIGTERM or SIGINT,
+// then shuts down gracefully: streams stop reading, what they read is committed and
+// acknowledged, and the process exits 0.
+#include <grpc/support/log.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "collector/server.h"
+#include "core/config.h"
+#include "core/status_macros.h"
+#include "spdlog/pattern_formatter.h"
+#include "spdlog/sinks/stdout_sinks.h"
+#include "spdlog/spdlog.h"
+
+namespace maillens::collector {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: maillens-collector --config FILE\n"
+    "  Receives maillog lines from maillens agents over gRPC, stores and correlates them, and\n"
+    "  answers maillens queries. Keys: see deploy/collector.conf.example. SIGTERM or SIGINT\n"
+    "  shuts down gracefully.\n";
+
+const std::vector<std::string> kConfigKeys = {
+    "listen",           "data_dir",          "tls_cert",           "tls_key",
+    "tls_client_ca",    "agent_tokens_file", "reader_tokens_file", "allow_plaintext",
+    "max_batch_events", "max_line_bytes",    "max_message_bytes",  "writer_queue_bytes"};
+
+// sd-daemon(3) priority prefixes: journald reads "<6>" as the level of the line.
+class SdPriorityFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    const char* prefix = "<6>";
+    switch (msg.level) {
+      case spdlog::level::trace:
+      case spdlog::level::debug:
+        prefix = "<7>";
+        break;
+      case spdlog::level::warn:
+        prefix = "<4>";
+        break;
+      case spdlog::level::err:
+        prefix = "<3>";
+        break;
+      case spdlog::level::critical:
+        prefix = "<2>";
+        break;
+      default:
+        break;
+    }
+    dest.append(prefix, prefix + 3);
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<SdPriorityFlag>();
+  }
+};
+
+// systemd sets JOURNAL_STREAM to the device and inode of the stream it connected to stderr;
+// when they match, journald adds timestamps itself and reads the priority prefix.
+bool StderrIsJournal() {
+  const char* env = std::getenv("JOURNAL_STREAM");
+  if (env == nullptr) return false;
+  unsigned long long dev = 0, ino = 0;
+  if (std::sscanf(env, "%llu:%llu", &dev, &ino) != 2) return false;
+  struct stat st;
+  if (fstat(STDERR_FILENO, &st) != 0) return false;
+  return static_cast<unsigned long long>(st.st_dev) == dev &&
+         static_cast<unsigned long long>(st.st_ino) == ino;
+}
+
+// Plain text on stderr, never colour: "<6>message" under journald, else a timestamp and
+// "info:" / "warning:" / "error:".
+std::shared_ptr<spdlog::logger> MakeLogger() {
+  auto logger = std::make_shared<spdlog::logger>("maillens-collector",
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  if (StderrIsJournal()) {
+    formatter->add_flag<SdPriorityFlag>('*').set_pattern("%*%v");
+  } else {
+    formatter->set_pattern("%Y-%m-%d %H:%M:%S.%e %l: %v");
+  }
+  logger->set_formatter(std::move(formatter));
+  logger->set_level(spdlog::level::info);
+  logger->flush_on(spdlog::level::info);
+  return logger;
+}
+
+// gRPC's own messages (failed TLS handshakes, bad frames) through the same logger, so they
+// carry the same prefix instead of gRPC's "E0101 12:00:00.000 file.cc:12]" format.
+void RouteGrpcLogs() {
+  gpr_set_log_function(+[](gpr_log_func_args* args) {
+    switch (args->severity) {
+      case GPR_LOG_SEVERITY_ERROR:
+        spdlog::error("grpc: {}", args->message);
+        break;
+      case GPR_LOG_SEVERITY_INFO:
+        spdlog::info("grpc: {}", args->message);
+        break;
+      default:
+        spdlog::debug("grpc: {}", args->message);
+        break;
+    }
+  });
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+  }
+  std::ostringstream out;
+  out << in.rdbuf();
+  if (in.bad()) {
+    return absl::UnavailableError(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+  }
+  return out.str();
+}
+
+// Reads the file a config key names; errors say which key and line.
+absl::StatusOr<std::string> ReadKeyFile(const core::Config& config, const char* key) {
+  std::string path = config.GetString(key);
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(config.Where(key), ": ", key, ": ", text.status().message()));
+  }
+  return text;
+}
+
+absl::StatusOr<std::vector<TokenEntry>> LoadTokens(const core::Config& config, const char* key,
+                                                   spdlog::logger* log) {
+  std::string path = config.GetString(key);
+  MAILLENS_ASSIGN_OR_RETURN(std::string text, ReadKeyFile(config, key));
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    log->warn("{} ({}) is readable by other users; tokens are secrets: chmod 600 it", path, key);
+  }
+  MAILLENS_ASSIGN_OR_RETURN(std::vector<TokenEntry> tokens, ParseTokens(text, path));
+  if (tokens.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(config.Where(key), ": ", key, ": ", path,
+                                                   " holds no tokens, so nobody could connect"));
+  }
+  return tokens;
+}
+
+absl::StatusOr<ServerOptions> LoadOptions(const std::string& path, spdlog::logger* log) {
+  MAILLENS_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  MAILLENS_ASSIGN_OR_RETURN(core::Config config, core::Config::Parse(text, path, kConfigKeys));
+  ServerOptions options;
+  options.listen = config.GetString("listen", options.listen);
+  MAILLENS_ASSIGN_OR_RETURN(options.data_dir, config.GetRequiredString("data_dir"));
+  if (config.Has("tls_cert") != config.Has("tls_key")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": tls_cert and tls_key go together (set both for TLS, neither for plaintext)"));
+  }
+  if (config.Has("tls_cert")) {
+    MAILLENS_ASSIGN_OR_RETURN(options.tls_cert_pem, ReadKeyFile(config, "tls_cert"));
+    MAILLENS_ASSIGN_OR_RETURN(options.tls_key_pem, ReadKeyFile(config, "tls_key"));
+  }
+  if (config.Has("tls_client_ca")) {
+    if (!config.Has("tls_cert")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(config.Where("tls_client_ca"),
+                       ": tls_client_ca (mutual TLS) needs tls_cert and "
+                       "tls_key"));
+    }
+    MAILLENS_ASSIGN_OR_RETURN(options.tls_client_ca_pem, ReadKeyFile(config, "tls_client_ca"));
+  }
+  if (config.Has("agent_tokens_file")) {
+    MAILLENS_ASSIGN_OR_RETURN(options.agent_tokens, LoadTokens(config, "agent_tokens_file", log));
+  }
+  if (config.Has("reader_tokens_file")) {
+    MAILLENS_ASSIGN_OR_RETURN(options.reader_tokens, LoadTokens(config, "reader_tokens_file", log));
+  }
+  MAILLENS_ASSIGN_OR_RETURN(options.allow_plaintext, config.GetBool("allow_plaintext", false));
+  MAILLENS_ASSIGN_OR_RETURN(
+      int64_t max_events, config.GetInt("max_batch_events", options.max_batch_events, 1, 1000000));
+  options.max_batch_events = static_cast<size_t>(max_events);
+  MAILLENS_ASSIGN_OR_RETURN(
+      options.max_line_bytes,
+      config.GetBytes("max_line_bytes", options.max_line_bytes, 256, 16 << 20));
+  MAILLENS_ASSIGN_OR_RETURN(
+      options.max_message_bytes,
+      config.GetBytes("max_message_bytes", options.max_message_bytes, 64 << 10, 1 << 30));
+  MAILLENS_ASSIGN_OR_RETURN(options.writer_queue_bytes,
+                            config.GetBytes("writer_queue_bytes", options.writer_queue_bytes,
+                                            1 << 20, uint64_t{64} << 30));
+  if (options.max_line_bytes > options.max_message_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(config.Where("max_line_bytes"), ": max_line_bytes (", options.max_line_bytes,
+                     ") is larger than max_message_bytes (", options.max_message_bytes,
+                     "), so such a line could never arrive"));
+  }
+  return options;
+}
+
+int Run(int argc, char** argv) {
+  std::string config_path;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (arg == "--version") {
+      std::printf("maillens-collector %s\n", MAILLENS_VERSION);
+      return 0;
+    }
+    if (arg == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (arg.rfind("--config=", 0) == 0) {
+      config_path = arg.substr(9);
+    } else {
+      std::fprintf(stderr, "maillens-collector: unexpected argument '%s'\n%s", arg.c_str(), kUsage);
+      return 2;
+    }
+  }
+  if (config_path.empty()) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+
+  std::shared_ptr<spdlog::logger> log = MakeLogger();
+  spdlog::set_default_logger(log);
+  RouteGrpcLogs();
+
+  absl::StatusOr<ServerOptions> options = LoadOptions(config_path, log.get());
+  if (!options.ok()) {
+    log->error("{}", std::string(options.status().message()));
+    return 2;
+  }
+  options->logger = log;
+
+  // Signals are taken by sigwait below, so every thread (gRPC's, the writer) starts with
+  // them blocked and none is interrupted at a random point.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A closed stderr (journald restarting) must not kill the collector mid-commit.
+  signal(SIGPIPE, SIG_IGN);
+
+  absl::StatusOr<std::unique_ptr<CollectorServer>> server =
+      CollectorServer::Start(*std::move(options));
+  if (!server.ok()) {
+    log->error("{}", std::string(server.status().message()));
+    return absl::IsInvalidArgument(server.status()) || absl::IsFailedPrecondition(server.status())
+               ? 2
+               : 1;
+  }
+  int received = 0;
+  sigwait(&signals, &received);
+  log->info("received {}; shutting down", received == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*server)->Shutdown(absl::Seconds(30));
+  server->reset();
+  log->info("exiting");
+  return 0;
+}
+
+}  // namespace
+}  // namespace maillens::collector
+
+int main(int argc, char** argv) { return maillens::collector::Run(argc, argv); }

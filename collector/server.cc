@@ -1,0 +1,1140 @@
+#include "collector/server.h"
+
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <deque>
+#include <map>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "collector/store.h"
+#include "core/query_language.h"
+#include "core/status_macros.h"
+#include "core/strings.h"
+#include "spdlog/spdlog.h"
+
+namespace maillens::collector {
+
+namespace v1 = ::maillens::v1;
+
+namespace {
+
+// absl and gRPC status codes share google.rpc.Code's numbering, so the code maps one to one.
+// This is the one place an absl::Status becomes a grpc::Status.
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+}  // namespace
+
+// Live counters behind ServerStats.
+struct Counters {
+  std::atomic<uint64_t> streams_opened{0};
+  std::atomic<uint64_t> streams_refused{0};
+  std::atomic<uint64_t> batches_committed{0};
+  std::atomic<uint64_t> batches_retried{0};
+  std::atomic<uint64_t> batches_rejected{0};
+  std::atomic<uint64_t> lines_stored{0};
+  std::atomic<uint64_t> lines_duplicate{0};
+  std::atomic<uint64_t> lines_truncated{0};
+  std::atomic<uint64_t> queued_bytes{0};
+  std::atomic<uint64_t> peak_queued_bytes{0};
+  std::atomic<uint64_t> queries{0};
+};
+
+namespace {
+
+constexpr size_t kMaxHostNameBytes = 253;
+constexpr size_t kMaxHostNames = 256;  // addresses + aliases one agent may announce
+constexpr size_t kMinTokenBytes = 16;
+constexpr size_t kMaxTokenBytes = 512;
+constexpr size_t kDefaultSearchLimit = 100;
+constexpr size_t kMaxSearchLimit = 10000;
+constexpr size_t kMaxQueuedQueries = 64;
+// 9999-12-31T23:59:59.999999Z: the last instant whose day fits the store's YYYYMMDD partitions.
+constexpr int64_t kMaxTimeUs = 253402300799999999LL;
+constexpr uint32_t kRetryAfterFullMs = 10000;
+constexpr uint32_t kRetryAfterErrorMs = 1000;
+
+// Peer-supplied text for a log line or a message: bounded, and without control bytes that
+// could forge journal lines or garble a terminal.
+std::string Printable(std::string_view s, size_t max = 80) {
+  std::string out;
+  for (size_t i = 0; i < s.size() && i < max; ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    out.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?');
+  }
+  if (s.size() > max) out.append("...");
+  return out;
+}
+
+std::string Msg(const absl::Status& status) { return std::string(status.message()); }
+
+// Host names as syslog and agents write them: letters, digits, '.', '-', '_' (some sites use
+// it), and ':' for an IPv6 address used as a name.
+bool IsValidHostName(std::string_view s) {
+  if (s.empty() || s.size() > kMaxHostNameBytes) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' ||
+           c == ':';
+  });
+}
+
+std::string_view FirstLabel(std::string_view host) { return host.substr(0, host.find('.')); }
+
+// Whether a token issued for `allowed` may store lines of `host`: the same name, or the same
+// first label ("mx1" in the log, "mx1.example.org" in the tokens file), case-insensitively,
+// because syslog writes the short name while administrators think in FQDNs.
+bool MaySpeakFor(std::string_view allowed, std::string_view host) {
+  if (allowed == "*") return true;
+  return absl::EqualsIgnoreCase(core::ToAbsl(allowed), core::ToAbsl(host)) ||
+         absl::EqualsIgnoreCase(core::ToAbsl(FirstLabel(allowed)), core::ToAbsl(FirstLabel(host)));
+}
+
+// The host part of a listen address ("127.0.0.1:7411", "[::1]:7411", "unix:/run/x.sock").
+bool IsLoopbackAddress(std::string_view listen) {
+  if (absl::StartsWith(core::ToAbsl(listen), "unix:")) return true;
+  std::string_view host = listen;
+  for (std::string_view scheme : {"ipv4:", "ipv6:", "dns:"}) {
+    if (absl::StartsWith(core::ToAbsl(host), core::ToAbsl(scheme)))
+      host.remove_prefix(scheme.size());
+  }
+  if (!host.empty() && host.front() == '[') {
+    size_t end = host.find(']');
+    if (end == std::string_view::npos) return false;
+    host = host.substr(1, end - 1);
+  } else {
+    size_t colon = host.rfind(':');
+    if (colon != std::string_view::npos) host = host.substr(0, colon);
+  }
+  return host == "localhost" || host == "::1" || absl::StartsWith(core::ToAbsl(host), "127.");
+}
+
+// Compares without an early exit, so the time taken does not tell how much of a guess was
+// right.
+bool SecureEquals(std::string_view a, std::string_view b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  size_t n = std::min(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+// Splits a SearchRequest.query into the words the search language expects, as a shell would:
+// blanks separate, "..." and '...' group (a phrase), a backslash escapes within "...".
+absl::StatusOr<std::vector<std::string>> SplitQuery(std::string_view text) {
+  std::vector<std::string> args;
+  std::string current;
+  bool in_word = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == ' ' || c == '\t' || c == '\n') {
+      if (in_word) args.push_back(std::move(current));
+      current.clear();
+      in_word = false;
+      continue;
+    }
+    in_word = true;
+    if (c == '"' || c == '\'') {
+      size_t j = i + 1;
+      for (; j < text.size() && text[j] != c; ++j) {
+        if (c == '"' && text[j] == '\\' && j + 1 < text.size()) ++j;
+        current.push_back(text[j]);
+      }
+      if (j == text.size()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("the query has an unclosed ", std::string(1, c), " at position ", i));
+      }
+      i = j;
+      continue;
+    }
+    current.push_back(c);
+  }
+  if (in_word) args.push_back(std::move(current));
+  return args;
+}
+
+enum class Role { kAgent, kReader };
+
+}  // namespace
+
+absl::StatusOr<std::vector<TokenEntry>> ParseTokens(std::string_view text,
+                                                    std::string_view source) {
+  std::vector<TokenEntry> entries;
+  std::map<std::string, int> seen;  // token -> line
+  int line_no = 0;
+  for (absl::string_view line : absl::StrSplit(core::ToAbsl(text), '\n')) {
+    ++line_no;
+    auto error = [&](std::string_view message) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(core::ToAbsl(source), ":", line_no, ": ", core::ToAbsl(message)));
+    };
+    absl::string_view trimmed = absl::StripAsciiWhitespace(line);
+    if (trimmed.empty() || trimmed.front() == '#') continue;
+    std::vector<absl::string_view> fields =
+        absl::StrSplit(trimmed, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    if (fields.size() != 2) {
+      return error(absl::StrCat("expected 'NAME TOKEN', found ", fields.size(), " fields"));
+    }
+    std::string name(fields[0]);
+    std::string token(fields[1]);
+    if (name != "*" && !IsValidHostName(name)) {
+      return error(absl::StrCat("'", Printable(name),
+                                "' is not a host name (letters, digits, '.', '-', '_')"));
+    }
+    if (token.size() < kMinTokenBytes || token.size() > kMaxTokenBytes) {
+      return error(absl::StrCat("the token for '", name, "' has ", token.size(),
+                                " characters; use ", kMinTokenBytes, " to ", kMaxTokenBytes,
+                                " (e.g. the output of 'openssl rand -hex 32')"));
+    }
+    if (!std::all_of(token.begin(), token.end(), [](char c) { return c > 0x20 && c < 0x7f; })) {
+      return error(absl::StrCat("the token for '", name, "' holds non-printable characters"));
+    }
+    if (auto it = seen.find(token); it != seen.end()) {
+      return error(absl::StrCat("the token for '", name, "' is already used on line ", it->second,
+                                "; every agent and reader needs its own"));
+    }
+    seen.emplace(token, line_no);
+    entries.push_back(TokenEntry{std::move(name), std::move(token)});
+  }
+  return entries;
+}
+
+// Checks "authorization: Bearer TOKEN" against the agent and reader token lists.
+// Thread-safe: immutable after construction.
+class Authenticator {
+ public:
+  Authenticator(std::optional<std::vector<TokenEntry>> agents,
+                std::optional<std::vector<TokenEntry>> readers)
+      : agents_(std::move(agents)), readers_(std::move(readers)) {}
+
+  // The caller's name for `role`: for agents the host the token may speak for ("*": any,
+  // also when the role needs no token), for readers the token's label.
+  absl::StatusOr<std::string> Check(
+      const std::multimap<grpc::string_ref, grpc::string_ref>& metadata, Role role) const {
+    const auto& own = role == Role::kAgent ? agents_ : readers_;
+    const auto& other = role == Role::kAgent ? readers_ : agents_;
+    const char* needs =
+        role == Role::kAgent ? "ingest needs an agent token" : "queries need a reader token";
+    auto range = metadata.equal_range("authorization");
+    if (range.first == range.second) {
+      if (!own) return std::string("*");
+      return absl::UnauthenticatedError(
+          absl::StrCat("missing 'authorization: Bearer TOKEN' metadata; ", needs));
+    }
+    if (std::next(range.first) != range.second) {
+      return absl::UnauthenticatedError("more than one authorization header");
+    }
+    std::string_view value(range.first->second.data(), range.first->second.size());
+    constexpr std::string_view kBearer = "bearer ";
+    if (value.size() <= kBearer.size() ||
+        !absl::EqualsIgnoreCase(core::ToAbsl(value.substr(0, kBearer.size())),
+                                core::ToAbsl(kBearer))) {
+      return absl::UnauthenticatedError("authorization metadata must be 'Bearer TOKEN'");
+    }
+    std::string_view token = value.substr(kBearer.size());
+    while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+    if (other) {
+      if (const std::string* name = Find(*other, token)) {
+        return absl::PermissionDeniedError(
+            role == Role::kAgent ? absl::StrCat("this is a reader token ('", *name,
+                                                "'): it may query but not ingest; ", needs)
+                                 : absl::StrCat("this is an agent token (host '", *name,
+                                                "'): it may ingest but not query; ", needs));
+      }
+    }
+    if (!own) return std::string("*");
+    if (const std::string* name = Find(*own, token)) return *name;
+    return absl::UnauthenticatedError(absl::StrCat("unknown token; ", needs));
+  }
+
+ private:
+  // Compares against every entry, matched or not, so timing does not reveal which one.
+  static const std::string* Find(const std::vector<TokenEntry>& entries, std::string_view token) {
+    const std::string* found = nullptr;
+    for (const TokenEntry& e : entries) {
+      if (SecureEquals(e.token, token) && found == nullptr) found = &e.name;
+    }
+    return found;
+  }
+
+  std::optional<std::vector<TokenEntry>> agents_;
+  std::optional<std::vector<TokenEntry>> readers_;
+};
+
+// The one thread that writes: owns the writable Store, takes batches from a queue bounded by
+// bytes, appends them durably and reports each outcome.
+// Thread-safe: TryPush from any thread; callbacks run on the writer thread.
+class StoreWriter {
+ public:
+  struct Task {
+    std::vector<LineRecord> lines;
+    std::string host;                     // the announcing host, when host_names is set
+    std::vector<std::string> host_names;  // AgentHello addresses and aliases to register
+    size_t bytes = 0;
+    // The outcome; runs on the writer thread, so it must be short and must not block.
+    std::function<void(absl::StatusOr<AppendStats>)> done;
+  };
+
+  StoreWriter(std::unique_ptr<Store> store, size_t max_bytes, std::function<absl::Status()> fault,
+              Counters* counters, spdlog::logger* log)
+      : store_(std::move(store)),
+        max_bytes_(max_bytes),
+        fault_(std::move(fault)),
+        counters_(counters),
+        log_(log) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~StoreWriter() { Stop(); }
+  StoreWriter(const StoreWriter&) = delete;
+  StoreWriter& operator=(const StoreWriter&) = delete;
+
+  // Queues *task (moving from it) when it fits, or when the queue is empty so that a batch
+  // larger than the bound still gets through, and returns true. Otherwise leaves *task as it
+  // was, keeps `on_space` to run on the writer thread once a batch has been written, and
+  // returns false; the caller then tries again.
+  bool TryPush(Task* task, std::function<void()> on_space) {
+    absl::MutexLock lock(&mu_);
+    if (bytes_ != 0 && bytes_ + task->bytes > max_bytes_) {
+      waiters_.push_back(std::move(on_space));
+      return false;
+    }
+    bytes_ += task->bytes;
+    counters_->queued_bytes = bytes_;
+    if (bytes_ > counters_->peak_queued_bytes) counters_->peak_queued_bytes = bytes_;
+    queue_.push_back(std::move(*task));
+    return true;
+  }
+
+  // Writes what is queued, then ends the thread. Call once nothing pushes any more.
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; }
+
+  void Run() {
+    while (true) {
+      Task task;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(this, &StoreWriter::HasWork));
+        if (queue_.empty()) return;  // stopping, and everything queued is written
+        task = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      absl::StatusOr<AppendStats> result = Write(task);
+      if (!result.ok()) LogFailure(result.status());
+      task.done(std::move(result));
+      std::vector<std::function<void()>> waiters;
+      {
+        absl::MutexLock lock(&mu_);
+        bytes_ -= task.bytes;
+        counters_->queued_bytes = bytes_;
+        waiters.swap(waiters_);
+      }
+      task = Task();  // frees the lines before waking the parked streams
+      for (auto& waiter : waiters) waiter();
+    }
+  }
+
+  absl::StatusOr<AppendStats> Write(const Task& task) {
+    if (fault_) MAILLENS_RETURN_IF_ERROR(fault_());
+    if (!task.host_names.empty()) {
+      MAILLENS_RETURN_IF_ERROR(store_->AddHostNames(task.host, task.host_names));
+    }
+    if (task.lines.empty()) return AppendStats{};
+    return store_->Append(task.lines);
+  }
+
+  // A full disk fails every batch of every agent; one line per ten seconds says it.
+  void LogFailure(const absl::Status& status) {
+    absl::Time now = absl::Now();
+    if (now - last_failure_log_ < absl::Seconds(10)) {
+      ++suppressed_failures_;
+      return;
+    }
+    log_->error("store append failed, batch not stored (agents will resend): {}{}", Msg(status),
+                suppressed_failures_ == 0
+                    ? std::string()
+                    : absl::StrCat(" (", suppressed_failures_, " more failures not shown)"));
+    last_failure_log_ = now;
+    suppressed_failures_ = 0;
+  }
+
+  std::unique_ptr<Store> store_;  // used by the writer thread only
+  const size_t max_bytes_;
+  std::function<absl::Status()> fault_;
+  Counters* counters_;
+  spdlog::logger* log_;
+  absl::Time last_failure_log_ = absl::InfinitePast();
+  uint64_t suppressed_failures_ = 0;
+
+  absl::Mutex mu_;
+  std::deque<Task> queue_ ABSL_GUARDED_BY(mu_);
+  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;  // queued or being written
+  std::vector<std::function<void()>> waiters_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+// A few threads for queries, which block on SQLite and so must not run in reactions.
+// Thread-safe.
+class QueryPool {
+ public:
+  QueryPool(int threads, size_t max_queued) : max_queued_(max_queued) {
+    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
+  }
+  ~QueryPool() { Stop(); }
+
+  // False when too many queries are already waiting.
+  bool Submit(std::function<void()> work) {
+    absl::MutexLock lock(&mu_);
+    if (stopping_ || queue_.size() >= max_queued_) return false;
+    queue_.push_back(std::move(work));
+    return true;
+  }
+
+  // Runs what is queued, then joins the threads.
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+ private:
+  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; }
+
+  void Run() {
+    while (true) {
+      std::function<void()> work;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(this, &QueryPool::HasWork));
+        if (queue_.empty()) return;
+        work = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      work();
+    }
+  }
+
+  const size_t max_queued_;
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
+namespace {
+
+// A stream refused before it started (bad token, shutting down).
+class RefusedStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
+ public:
+  explicit RefusedStream(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+v1::Ack MakeAck(uint64_t batch_id, const absl::StatusOr<AppendStats>& result, size_t truncated,
+                const ServerOptions& options) {
+  v1::Ack ack;
+  ack.set_batch_id(batch_id);
+  if (result.ok()) {
+    ack.set_status(v1::ACK_STATUS_COMMITTED);
+    ack.set_stored(static_cast<uint32_t>(result->stored));
+    ack.set_duplicates(static_cast<uint32_t>(result->duplicates));
+    if (truncated > 0) {
+      ack.set_detail(absl::StrCat(truncated, " line(s) longer than max_line_bytes (",
+                                  options.max_line_bytes, ") stored truncated"));
+    }
+  } else if (absl::IsInvalidArgument(result.status())) {
+    ack.set_status(v1::ACK_STATUS_REJECTED);
+    ack.set_detail(Msg(result.status()));
+  } else {
+    ack.set_status(v1::ACK_STATUS_RETRY);
+    ack.set_retry_after_ms(absl::IsResourceExhausted(result.status()) ? kRetryAfterFullMs
+                                                                      : kRetryAfterErrorMs);
+    ack.set_detail(absl::StrCat("not stored; resend later: ", Msg(result.status())));
+  }
+  return ack;
+}
+
+}  // namespace
+
+// One agent stream. Reactions validate and queue; the writer thread reports outcomes through
+// OnWritten and OnSpace. All state is under mu_. gRPC operations other than Finish are
+// started under mu_ (they never run a reaction inline); Finish is called after releasing mu_
+// and is the last thing a caller does with the object, because OnDone may delete it at once.
+// The object lives until OnDone, which cannot come before Finish, which waits for every batch
+// handed to the writer (pending_) to come back.
+class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
+ public:
+  IngestStream(IngestServiceImpl* service, std::string agent, std::string peer)
+      : service_(service),
+        options_(*service->options_),
+        log_(service->log_),
+        agent_(std::move(agent)),
+        peer_(std::move(peer)),
+        host_(agent_ == "*" ? "" : agent_) {}
+
+  void Begin() {
+    absl::MutexLock lock(&mu_);
+    reading_ = true;
+    StartRead(&batch_);
+  }
+
+  void OnReadDone(bool ok) override {
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      reading_ = false;
+      if (!ok) {
+        read_closed_ = true;
+      } else if (!finished_) {
+        HandleBatch();
+        if (!stop_reading_ && !parked_ && !cancelled_) {
+          reading_ = true;
+          StartRead(&batch_);
+        }
+      }
+      finish = MaybeFinish();
+    }
+    if (finish) Finish(*finish);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      slots_.pop_front();
+      if (!ok) write_failed_ = true;  // the stream is gone; later acks are dropped
+      WriteNext();
+      finish = MaybeFinish();
+    }
+    if (finish) Finish(*finish);
+  }
+
+  void OnCancel() override {
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      finish = MaybeFinish();
+    }
+    if (finish) Finish(*finish);
+  }
+
+  void OnDone() override {
+    service_->Unregister(this);
+    log_->info("agent '{}' ({}) stream ended: {} batches, {} lines stored, {} duplicates{}", agent_,
+               peer_, batches_, stored_, duplicates_, cancelled_ ? " (cancelled)" : "");
+    delete this;
+  }
+
+  // From IngestServiceImpl::BeginShutdown, under the service's mutex (so OnDone, which takes
+  // it, cannot run meanwhile).
+  void StopReading() {
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      stop_reading_ = true;
+      if (final_status_.ok()) {
+        final_status_ = grpc::Status(
+            grpc::StatusCode::UNAVAILABLE,
+            "the collector is shutting down; reconnect and resend unacknowledged batches");
+      }
+      finish = MaybeFinish();
+    }
+    if (finish) Finish(*finish);
+  }
+
+ private:
+  // An acknowledgement in batch order; `ready` once the outcome is known. Slots are only
+  // added at the back and removed at the front, so a pointer to one stays valid.
+  struct Slot {
+    v1::Ack ack;
+    bool ready = false;
+  };
+
+  void HandleBatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ++batches_;
+    const uint64_t batch_id = batch_.batch_id();
+    StoreWriter::Task task;
+    size_t truncated = 0;
+    absl::Status status = Convert(&task, &truncated);
+    batch_.Clear();
+    if (absl::IsPermissionDenied(status)) {
+      // The stream speaks for a host its token does not cover: end it, after acknowledging
+      // what came before.
+      log_->warn("agent '{}' ({}): {}", agent_, peer_, Msg(status));
+      final_status_ = ToGrpcStatus(status);
+      stop_reading_ = true;
+      return;
+    }
+    slots_.emplace_back();
+    Slot* slot = &slots_.back();
+    slot->ack.set_batch_id(batch_id);
+    if (!status.ok()) {
+      log_->warn("agent '{}' ({}): batch {} rejected: {}", agent_, peer_, batch_id, Msg(status));
+      service_->counters_->batches_rejected++;
+      slot->ack = MakeAck(batch_id, status, 0, options_);
+      slot->ready = true;
+      WriteNext();
+      return;
+    }
+    if (task.lines.empty() && task.host_names.empty()) {
+      slot->ack.set_status(v1::ACK_STATUS_COMMITTED);
+      slot->ready = true;
+      WriteNext();
+      return;
+    }
+    if (truncated > 0) {
+      log_->warn(
+          "agent '{}' ({}): batch {} has {} line(s) longer than max_line_bytes ({}); "
+          "stored truncated",
+          agent_, peer_, batch_id, truncated, options_.max_line_bytes);
+    }
+    task.done = [this, slot, truncated](absl::StatusOr<AppendStats> result) {
+      OnWritten(slot, truncated, std::move(result));
+    };
+    ++pending_;
+    if (!service_->writer_->TryPush(&task, [this] { OnSpace(); })) {
+      parked_ = std::move(task);  // no StartRead until the writer has room: backpressure
+    }
+  }
+
+  // Validates the batch in batch_ and moves its lines into task->lines. InvalidArgument:
+  // reject the batch; PermissionDenied: end the stream.
+  absl::Status Convert(StoreWriter::Task* task, size_t* truncated)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (batch_.has_hello()) {
+      const v1::AgentHello& hello = batch_.hello();
+      if (!IsValidHostName(hello.host())) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("AgentHello.host '", Printable(hello.host()), "' is not a host name"));
+      }
+      if (!MaySpeakFor(agent_, hello.host())) {
+        return absl::PermissionDeniedError(absl::StrCat(
+            "the token for '", agent_, "' may not speak for host '", hello.host(), "'"));
+      }
+      if (host_ != hello.host()) {
+        log_->info(
+            "agent '{}' ({}) announces host '{}' ({} addresses, {} aliases, role '{}', "
+            "version '{}')",
+            agent_, peer_, hello.host(), hello.addresses_size(), hello.aliases_size(),
+            Printable(hello.role()), Printable(hello.version()));
+      }
+      host_ = hello.host();
+      if (hello.addresses_size() + hello.aliases_size() > static_cast<int>(kMaxHostNames)) {
+        return absl::InvalidArgumentError(absl::StrCat("AgentHello announces more than ",
+                                                       kMaxHostNames, " addresses and aliases"));
+      }
+      for (const auto* names : {&hello.addresses(), &hello.aliases()}) {
+        for (const std::string& name : *names) {
+          if (!IsValidHostName(name)) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "AgentHello names '", Printable(name), "', which is not a host name or address"));
+          }
+          task->host_names.push_back(name);
+        }
+      }
+      task->host = host_;
+    }
+    if (static_cast<size_t>(batch_.events_size()) > options_.max_batch_events) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the batch has ", batch_.events_size(), " events; this collector takes at most ",
+          options_.max_batch_events, " per batch (max_batch_events): send smaller batches"));
+    }
+    task->lines.reserve(batch_.events_size());
+    for (int i = 0; i < batch_.events_size(); ++i) {
+      v1::Event* ev = batch_.mutable_events(i);
+      const std::string& host = ev->host().empty() ? host_ : ev->host();
+      if (host.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "event ", i, " has no host and the stream announced none (AgentHello.host)"));
+      }
+      if (!IsValidHostName(host)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("event ", i, " has host '", Printable(host), "', not a host name"));
+      }
+      if (!MaySpeakFor(agent_, host)) {
+        return absl::InvalidArgumentError(absl::StrCat("event ", i, " is for host '", host,
+                                                       "', but the token is for '", agent_, "'"));
+      }
+      LineRecord line;
+      line.host = host;
+      line.file_path = std::move(*ev->mutable_file()->mutable_path());
+      line.fingerprint = ev->file().fingerprint();
+      line.offset = ev->offset();
+      // Clamped, not refused: a wild clock must not cost the line; the same input always
+      // gives the same time, so a resend still finds its duplicate.
+      line.time_us = std::clamp<int64_t>(ev->time_us(), 0, kMaxTimeUs);
+      line.raw = std::move(*ev->mutable_raw());
+      if (line.raw.size() > options_.max_line_bytes) {
+        size_t original = line.raw.size();
+        line.raw.resize(options_.max_line_bytes);
+        absl::StrAppend(&line.raw, kTruncationMarker, original, " bytes]");
+        ++*truncated;
+      }
+      task->bytes +=
+          sizeof(LineRecord) + line.raw.size() + line.host.size() + line.file_path.size();
+      task->lines.push_back(std::move(line));
+    }
+    return absl::OkStatus();
+  }
+
+  // Writer thread: the batch's outcome.
+  void OnWritten(Slot* slot, size_t truncated, absl::StatusOr<AppendStats> result) {
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      --pending_;
+      Counters* counters = service_->counters_;
+      if (result.ok()) {
+        counters->batches_committed++;
+        counters->lines_stored += result->stored;
+        counters->lines_duplicate += result->duplicates;
+        counters->lines_truncated += truncated;
+        stored_ += result->stored;
+        duplicates_ += result->duplicates;
+      } else if (absl::IsInvalidArgument(result.status())) {
+        counters->batches_rejected++;
+      } else {
+        counters->batches_retried++;
+      }
+      slot->ack = MakeAck(slot->ack.batch_id(), result, truncated, options_);
+      slot->ready = true;
+      WriteNext();
+      finish = MaybeFinish();
+    }
+    if (finish) Finish(*finish);
+  }
+
+  // Writer thread: there may be room for the parked batch now.
+  void OnSpace() {
+    absl::MutexLock lock(&mu_);
+    if (!parked_) return;
+    if (!service_->writer_->TryPush(&*parked_, [this] { OnSpace(); })) return;
+    parked_.reset();
+    if (!stop_reading_ && !cancelled_ && !read_closed_ && !reading_) {
+      reading_ = true;
+      StartRead(&batch_);
+    }
+  }
+
+  // One write in flight: the oldest acknowledgement, once its outcome is known.
+  void WriteNext() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_) return;
+    if (write_failed_) {
+      while (!slots_.empty() && slots_.front().ready) slots_.pop_front();
+      return;
+    }
+    if (!slots_.empty() && slots_.front().ready) {
+      writing_ = true;
+      StartWrite(&slots_.front().ack);
+    }
+  }
+
+  // The status to finish with when nothing more will be read and every batch read has been
+  // answered (or can no longer be); the caller calls Finish after releasing mu_.
+  std::optional<grpc::Status> MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return std::nullopt;
+    if (!read_closed_ && !stop_reading_ && !cancelled_) return std::nullopt;
+    if (pending_ > 0 || writing_) return std::nullopt;
+    if (!slots_.empty() && !write_failed_) return std::nullopt;
+    finished_ = true;
+    return final_status_;
+  }
+
+  IngestServiceImpl* const service_;
+  const ServerOptions& options_;
+  spdlog::logger* const log_;
+  const std::string agent_;  // the host the token may speak for; "*" any
+  const std::string peer_;
+
+  absl::Mutex mu_;
+  v1::Batch batch_;  // the read target; touched by gRPC between StartRead and OnReadDone
+  // The host of events that name none: the token's host until an AgentHello announces one.
+  std::string host_ ABSL_GUARDED_BY(mu_);
+  std::deque<Slot> slots_ ABSL_GUARDED_BY(mu_);
+  std::optional<StoreWriter::Task> parked_ ABSL_GUARDED_BY(mu_);
+  int pending_ ABSL_GUARDED_BY(mu_) = 0;  // batches with the writer, parked included
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
+  // For the log line at the end; read in OnDone, after every other reaction.
+  uint64_t batches_ = 0;
+  uint64_t stored_ = 0;
+  uint64_t duplicates_ = 0;
+};
+
+IngestServiceImpl::IngestServiceImpl(const ServerOptions* options, const Authenticator* auth,
+                                     StoreWriter* writer, Counters* counters, spdlog::logger* log)
+    : options_(options), auth_(auth), writer_(writer), counters_(counters), log_(log) {}
+
+IngestServiceImpl::~IngestServiceImpl() = default;
+
+grpc::ServerBidiReactor<v1::Batch, v1::Ack>* IngestServiceImpl::Stream(
+    grpc::CallbackServerContext* context) {
+  std::string peer = context->peer();
+  absl::StatusOr<std::string> agent = auth_->Check(context->client_metadata(), Role::kAgent);
+  if (!agent.ok()) {
+    counters_->streams_refused++;
+    log_->warn("refused ingest stream from {}: {}", peer, Msg(agent.status()));
+    return new RefusedStream(ToGrpcStatus(agent.status()));
+  }
+  absl::MutexLock lock(&mu_);
+  if (shutting_down_) {
+    counters_->streams_refused++;
+    return new RefusedStream(
+        grpc::Status(grpc::StatusCode::UNAVAILABLE, "the collector is shutting down"));
+  }
+  auto* stream = new IngestStream(this, *agent, peer);
+  streams_.insert(stream);
+  counters_->streams_opened++;
+  log_->info("agent '{}' connected from {}", *agent, peer);
+  stream->Begin();
+  return stream;
+}
+
+void IngestServiceImpl::BeginShutdown() {
+  absl::MutexLock lock(&mu_);
+  shutting_down_ = true;
+  for (IngestStream* stream : streams_) stream->StopReading();
+}
+
+void IngestServiceImpl::WaitForStreams() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](std::set<IngestStream*>* streams) { return streams->empty(); }, &streams_));
+}
+
+void IngestServiceImpl::Unregister(IngestStream* stream) {
+  absl::MutexLock lock(&mu_);
+  streams_.erase(stream);
+}
+
+namespace {
+
+v1::Event ToEvent(const StoredLine& line) {
+  v1::Event ev;
+  ev.set_raw(line.raw);
+  ev.set_host(line.host);
+  ev.set_time_us(line.time_us);
+  return ev;
+}
+
+absl::StatusOr<std::unique_ptr<Store>> OpenReader(const std::string& data_dir) {
+  StoreOptions options;
+  options.dir = data_dir;
+  options.read_only = true;
+  return Store::Open(options);
+}
+
+absl::Status RunSearch(const std::string& data_dir, const v1::SearchRequest& request,
+                       v1::SearchResponse* response) {
+  MAILLENS_ASSIGN_OR_RETURN(std::vector<std::string> args, SplitQuery(request.query()));
+  // Relative and local times in the query text ("since:2h", "since:10:00") are read in UTC on
+  // the collector; clients resolve the user's zone themselves and send since_us/until_us.
+  MAILLENS_ASSIGN_OR_RETURN(core::Query parsed,
+                            core::ParseQuery(args, absl::Now(), absl::UTCTimeZone()));
+  SearchQuery query;
+  query.words = std::move(parsed.words);
+  query.terms = std::move(parsed.terms);
+  query.since_us = parsed.since_us;
+  query.until_us = parsed.until_us;
+  // 0 is proto3's "unset"; both bounds apply when both are given.
+  if (request.since_us() != 0) query.since_us = std::max(query.since_us, request.since_us());
+  if (request.until_us() != 0) query.until_us = std::min(query.until_us, request.until_us());
+  query.limit = request.limit() == 0 ? kDefaultSearchLimit : request.limit();
+  if (query.limit > kMaxSearchLimit) {
+    response->add_notices(absl::StrCat("limit lowered from ", request.limit(), " to ",
+                                       kMaxSearchLimit, " (the collector's maximum)"));
+    query.limit = kMaxSearchLimit;
+  }
+  MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, OpenReader(data_dir));
+  MAILLENS_ASSIGN_OR_RETURN(SearchResult result, store->Search(query));
+  for (const StoredLine& line : result.lines) *response->add_events() = ToEvent(line);
+  response->set_total(result.total);
+  for (std::string& notice : result.notices) response->add_notices(std::move(notice));
+  return absl::OkStatus();
+}
+
+absl::Status RunTrace(const std::string& data_dir, const v1::TraceRequest& request,
+                      v1::TraceResponse* response) {
+  if (request.id().empty()) {
+    return absl::InvalidArgumentError("TraceRequest.id is empty: give a queue ID or message-id");
+  }
+  MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, OpenReader(data_dir));
+  MAILLENS_ASSIGN_OR_RETURN(collector::Trace trace, store->GetTrace(request.id()));
+  std::map<int64_t, std::string> joined_by;  // message id -> kind of the link into it
+  for (const LinkInfo& link : trace.links) joined_by[link.to] = link.kind;
+  std::map<int64_t, const MessageInfo*> by_id;
+  for (const MessageInfo& m : trace.messages) {
+    by_id[m.id] = &m;
+    if (response->message_id().empty()) response->set_message_id(m.message_id);
+    if (response->sender().empty() && m.has_sender) {
+      response->set_sender(m.sender.empty() ? "<>" : m.sender);  // "<>": the null sender
+    }
+    v1::Hop* hop = response->add_hops();
+    hop->set_host(m.host);
+    hop->set_queue_id(m.queue_id);
+    hop->set_first_us(m.first_us);
+    hop->set_last_us(m.end_us.value_or(m.last_us));
+    hop->set_link(joined_by[m.id]);
+    MAILLENS_ASSIGN_OR_RETURN(std::vector<StoredLine> lines, store->MessageLines(m));
+    for (const StoredLine& line : lines) *hop->add_events() = ToEvent(line);
+  }
+  for (const RecipientInfo& r : trace.recipients) {
+    v1::RecipientStatus* out = response->add_recipients();
+    out->set_recipient(r.recipient);
+    out->set_status(r.status);
+    out->set_dsn(r.dsn);
+    out->set_reply(r.reply);
+    if (auto it = by_id.find(r.message); it != by_id.end()) out->set_host(it->second->host);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+QueryServiceImpl::QueryServiceImpl(const ServerOptions* options, const Authenticator* auth,
+                                   QueryPool* pool, Counters* counters, spdlog::logger* log)
+    : options_(options), auth_(auth), pool_(pool), counters_(counters), log_(log) {}
+
+grpc::ServerUnaryReactor* QueryServiceImpl::Dispatch(grpc::CallbackServerContext* context,
+                                                     const char* method,
+                                                     std::function<absl::Status()> work) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<std::string> reader = auth_->Check(context->client_metadata(), Role::kReader);
+  if (!reader.ok()) {
+    log_->warn("refused {} from {}: {}", method, context->peer(), Msg(reader.status()));
+    reactor->Finish(ToGrpcStatus(reader.status()));
+    return reactor;
+  }
+  counters_->queries++;
+  bool queued = pool_->Submit([context, reactor, work = std::move(work)] {
+    absl::Status status;
+    if (context->IsCancelled()) {
+      status = absl::CancelledError("the query was cancelled before it ran");
+    } else if (std::chrono::system_clock::now() >= context->deadline()) {
+      status = absl::DeadlineExceededError("the query's deadline passed before it ran");
+    } else {
+      status = work();
+    }
+    reactor->Finish(ToGrpcStatus(status));
+  });
+  if (!queued) {
+    reactor->Finish(ToGrpcStatus(
+        absl::ResourceExhaustedError("too many queries are waiting; try again shortly")));
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* QueryServiceImpl::Search(grpc::CallbackServerContext* context,
+                                                   const v1::SearchRequest* request,
+                                                   v1::SearchResponse* response) {
+  return Dispatch(context, "Search", [this, request, response] {
+    return RunSearch(options_->data_dir, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* QueryServiceImpl::Trace(grpc::CallbackServerContext* context,
+                                                  const v1::TraceRequest* request,
+                                                  v1::TraceResponse* response) {
+  return Dispatch(context, "Trace", [this, request, response] {
+    return RunTrace(options_->data_dir, *request, response);
+  });
+}
+
+namespace {
+
+absl::Status ValidateOptions(const ServerOptions& o) {
+  if (o.data_dir.empty()) return absl::InvalidArgumentError("data_dir is not set");
+  if (o.listen.empty()) return absl::InvalidArgumentError("listen is not set");
+  if (o.max_batch_events == 0 || o.max_line_bytes == 0 || o.writer_queue_bytes == 0) {
+    return absl::InvalidArgumentError(
+        "max_batch_events, max_line_bytes and writer_queue_bytes must be positive");
+  }
+  if (o.max_message_bytes < 1024 || o.max_message_bytes > INT_MAX) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_message_bytes must be between 1 KiB and ", INT_MAX, " bytes"));
+  }
+  if (o.query_threads < 1) return absl::InvalidArgumentError("query_threads must be positive");
+  if (o.tls_cert_pem.empty() != o.tls_key_pem.empty()) {
+    return absl::InvalidArgumentError("tls_cert and tls_key must be given together");
+  }
+  if (!o.tls_client_ca_pem.empty() && o.tls_cert_pem.empty()) {
+    return absl::InvalidArgumentError(
+        "tls_client_ca (mutual TLS) needs the server's own tls_cert and tls_key");
+  }
+  const bool loopback = IsLoopbackAddress(o.listen);
+  if (o.tls_cert_pem.empty() && !loopback && !o.allow_plaintext) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to listen on ", o.listen,
+        " without TLS: tokens and mail logs would cross the network in clear. Set tls_cert "
+        "and tls_key, listen on a loopback address, or set allow_plaintext = true"));
+  }
+  if (!loopback) {
+    if (!o.agent_tokens) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("refusing to accept agents on ", o.listen,
+                       " without tokens: set agent_tokens_file (lines 'HOST TOKEN')"));
+    }
+    if (!o.reader_tokens) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("refusing to answer queries on ", o.listen,
+                       " without tokens: set reader_tokens_file (lines 'NAME TOKEN')"));
+    }
+  }
+  if (o.agent_tokens && o.reader_tokens) {
+    for (const TokenEntry& a : *o.agent_tokens) {
+      for (const TokenEntry& r : *o.reader_tokens) {
+        if (a.token == r.token) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("agent '", a.name, "' and reader '", r.name,
+                           "' share a token; a token must be either an agent's or a reader's"));
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+CollectorServer::CollectorServer() = default;
+
+CollectorServer::~CollectorServer() { Shutdown(options_.shutdown_grace); }
+
+absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(ServerOptions options) {
+  MAILLENS_RETURN_IF_ERROR(ValidateOptions(options));
+  std::unique_ptr<CollectorServer> server(new CollectorServer());
+  server->options_ = std::move(options);
+  const ServerOptions& o = server->options_;
+  server->logger_ = o.logger ? o.logger : spdlog::default_logger();
+  spdlog::logger* log = server->logger_.get();
+
+  StoreOptions store_options;
+  store_options.dir = o.data_dir;
+  store_options.durable = true;  // an ack promises the batch survives a crash
+  MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(store_options));
+
+  server->counters_ = std::make_unique<Counters>();
+  server->auth_ = std::make_unique<Authenticator>(o.agent_tokens, o.reader_tokens);
+  server->writer_ = std::make_unique<StoreWriter>(std::move(store), o.writer_queue_bytes,
+                                                  o.append_fault, server->counters_.get(), log);
+  server->query_pool_ = std::make_unique<QueryPool>(o.query_threads, kMaxQueuedQueries);
+  server->ingest_ = std::make_unique<IngestServiceImpl>(
+      &o, server->auth_.get(), server->writer_.get(), server->counters_.get(), log);
+  server->query_ = std::make_unique<QueryServiceImpl>(
+      &o, server->auth_.get(), server->query_pool_.get(), server->counters_.get(), log);
+
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  const char* security = "plaintext";
+  if (o.tls_cert_pem.empty()) {
+    credentials = grpc::InsecureServerCredentials();
+  } else {
+    grpc::SslServerCredentialsOptions ssl(
+        o.tls_client_ca_pem.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                    : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    ssl.pem_root_certs = o.tls_client_ca_pem;
+    ssl.pem_key_cert_pairs.push_back({o.tls_key_pem, o.tls_cert_pem});
+    credentials = grpc::SslServerCredentials(ssl);
+    security = o.tls_client_ca_pem.empty() ? "TLS" : "mutual TLS";
+  }
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(o.listen, credentials, &server->port_);
+  builder.RegisterService(server->ingest_.get());
+  builder.RegisterService(server->query_.get());
+  builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_message_bytes));
+  // Agent streams live for days: ping quiet connections to notice a vanished agent, and let
+  // agents ping us as often as every 10 s to keep NAT and firewall state alive.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || (server->port_ == 0 && !absl::StartsWith(o.listen, "unix:"))) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", o.listen,
+        " (address in use or not local, or the TLS certificate and key are unusable; gRPC's "
+        "message above says which)"));
+  }
+  log->info("maillens-collector listening on {} (port {}, {}), data in {}", o.listen, server->port_,
+            security, o.data_dir);
+  if (!o.agent_tokens) log->warn("no agent tokens configured: any local process may ingest");
+  if (!o.reader_tokens) log->warn("no reader tokens configured: any local process may query");
+  return server;
+}
+
+void CollectorServer::Shutdown(absl::Duration grace) {
+  absl::MutexLock lock(&shutdown_mu_);
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (server_ != nullptr) {
+    logger_->info("shutting down: finishing open streams and queries (at most {}s)",
+                  absl::ToInt64Seconds(grace));
+    if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
+      health->SetServingStatus(false);
+    }
+    ingest_->BeginShutdown();
+    // Refuses new calls, waits for the streams to drain and finish, cancels the rest at the
+    // deadline. The writer keeps running meanwhile: draining streams wait for it.
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+    ingest_->WaitForStreams();
+  }
+  if (writer_ != nullptr) writer_->Stop();
+  if (query_pool_ != nullptr) query_pool_->Stop();
+  if (server_ != nullptr) {
+    server_->Wait();
+    logger_->info("stopped: {} batches committed, {} lines stored since start",
+                  counters_->batches_committed.load(), counters_->lines_stored.load());
+  }
+}
+
+ServerStats CollectorServer::Stats() const {
+  ServerStats s;
+  const Counters& c = *counters_;
+  s.streams_opened = c.streams_opened;
+  s.streams_refused = c.streams_refused;
+  s.batches_committed = c.batches_committed;
+  s.batches_retried = c.batches_retried;
+  s.batches_rejected = c.batches_rejected;
+  s.lines_stored = c.lines_stored;
+  s.lines_duplicate = c.lines_duplicate;
+  s.lines_truncated = c.lines_truncated;
+  s.queued_bytes = c.queued_bytes;
+  s.peak_queued_bytes = c.peak_queued_bytes;
+  s.queries = c.queries;
+  return s;
+}
+
+}  // namespace maillens::collector

@@ -1,0 +1,920 @@
+// The collector's gRPC server end to end: real gRPC over loopback sockets (port 0), a real
+// SQLite store in a temporary directory, certificates made with openssl(1).
+#include "collector/server.h"
+
+#include <arpa/inet.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "collector/store.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "spdlog/sinks/stdout_sinks.h"
+
+namespace maillens::collector {
+namespace {
+
+namespace v1 = ::maillens::v1;
+using ::testing::HasSubstr;
+
+constexpr char kAgentMx1[] = "agent-mx1-0123456789abcdef";
+constexpr char kAgentMx2[] = "agent-mx2-0123456789abcdef";
+constexpr char kReader[] = "reader-ops-0123456789abcdef";
+constexpr int64_t kMay1 = 1714557600LL * 1000000;  // 2024-05-01T10:00:00Z
+
+std::string ReadAll(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// A Postfix line of host `host` at second `second` after kMay1.
+std::string Line(const std::string& host, int second, const std::string& message) {
+  return absl::StrCat("May  1 10:00:", second < 10 ? "0" : "", second, " ", host, " ", message);
+}
+
+v1::Event MakeEvent(const std::string& raw, uint64_t offset, int second,
+                    uint64_t fingerprint = 4242) {
+  v1::Event ev;
+  ev.set_raw(raw);
+  ev.mutable_file()->set_path("/var/log/maillog");
+  ev.mutable_file()->set_fingerprint(fingerprint);
+  ev.set_offset(offset);
+  ev.set_time_us(kMay1 + second * 1000000LL);
+  return ev;
+}
+
+// `n` connect lines of host mx1 starting at byte offset `first_offset`.
+v1::Batch ConnectBatch(uint64_t batch_id, int n, uint64_t first_offset = 0,
+                       const std::string& hello_host = "", uint64_t fingerprint = 4242) {
+  v1::Batch batch;
+  batch.set_batch_id(batch_id);
+  if (!hello_host.empty()) {
+    batch.mutable_hello()->set_host(hello_host);
+    batch.mutable_hello()->add_addresses("192.0.2.25");
+  }
+  for (int i = 0; i < n; ++i) {
+    *batch.add_events() = MakeEvent(
+        Line("mx1", i % 60,
+             absl::StrCat("postfix/smtpd[100]: connect from unknown[198.51.100.", i % 250, "]")),
+        first_offset + i * 100, i % 60, fingerprint);
+  }
+  return batch;
+}
+
+// One agent stream, driven synchronously.
+class IngestClient {
+ public:
+  IngestClient(const std::shared_ptr<grpc::Channel>& channel, const std::string& token)
+      : stub_(v1::IngestService::NewStub(channel)) {
+    if (!token.empty()) context_.AddMetadata("authorization", "Bearer " + token);
+    context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    stream_ = stub_->Stream(&context_);
+  }
+
+  bool Write(const v1::Batch& batch) { return stream_->Write(batch); }
+
+  std::optional<v1::Ack> Read() {
+    v1::Ack ack;
+    if (!stream_->Read(&ack)) return std::nullopt;
+    return ack;
+  }
+
+  // The ack of `batch`, or nullopt when the stream ended (Finish says why).
+  std::optional<v1::Ack> Send(const v1::Batch& batch) {
+    if (!Write(batch)) return std::nullopt;
+    return Read();
+  }
+
+  grpc::Status Finish() {
+    stream_->WritesDone();
+    v1::Ack ignored;
+    while (stream_->Read(&ignored)) {
+    }
+    return stream_->Finish();
+  }
+
+ private:
+  std::unique_ptr<v1::IngestService::Stub> stub_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::Batch, v1::Ack>> stream_;
+};
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           absl::StrCat("maillens_server_test_", getpid(), "_",
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  ServerOptions Options() {
+    ServerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.data_dir = (dir_ / "data").string();
+    options.agent_tokens =
+        std::vector<TokenEntry>{{"mx1", kAgentMx1}, {"mx2.example.org", kAgentMx2}};
+    options.reader_tokens = std::vector<TokenEntry>{{"ops", kReader}};
+    options.shutdown_grace = absl::Seconds(10);
+    static auto logger = [] {
+      auto l = std::make_shared<spdlog::logger>("server_test",
+                                                std::make_shared<spdlog::sinks::stderr_sink_mt>());
+      l->set_pattern("[server] %l: %v");
+      return l;
+    }();
+    options.logger = logger;
+    return options;
+  }
+
+  void StartServer(ServerOptions options) {
+    auto server = CollectorServer::Start(std::move(options));
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+  }
+
+  std::string Target() const { return absl::StrCat("127.0.0.1:", server_->port()); }
+
+  std::shared_ptr<grpc::Channel> Channel() {
+    return grpc::CreateChannel(Target(), grpc::InsecureChannelCredentials());
+  }
+
+  // Lines in the store, read through a read-only Store as the query side does.
+  uint64_t StoredLines() {
+    StoreOptions options;
+    options.dir = (dir_ / "data").string();
+    options.read_only = true;
+    auto store = Store::Open(options);
+    EXPECT_TRUE(store.ok()) << store.status();
+    if (!store.ok()) return 0;
+    auto count = (*store)->CountLines();
+    EXPECT_TRUE(count.ok()) << count.status();
+    return count.ok() ? *count : 0;
+  }
+
+  grpc::Status Search(const std::shared_ptr<grpc::Channel>& channel, const std::string& token,
+                      const std::string& query, v1::SearchResponse* response, uint32_t limit = 0) {
+    auto stub = v1::QueryService::NewStub(channel);
+    grpc::ClientContext context;
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::SearchRequest request;
+    request.set_query(query);
+    request.set_limit(limit);
+    return stub->Search(&context, request, response);
+  }
+
+  grpc::Status TraceCall(const std::string& token, const std::string& id,
+                         v1::TraceResponse* response) {
+    auto stub = v1::QueryService::NewStub(Channel());
+    grpc::ClientContext context;
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::TraceRequest request;
+    request.set_id(id);
+    return stub->Trace(&context, request, response);
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<CollectorServer> server_;
+};
+
+TEST_F(ServerTest, BatchIsCommittedAndItsResendIsAllDuplicates) {
+  StartServer(Options());
+  IngestClient client(Channel(), kAgentMx1);
+  auto ack = client.Send(ConnectBatch(7, 5, 0, "mx1"));
+  ASSERT_TRUE(ack.has_value()) << client.Finish().error_message();
+  EXPECT_EQ(ack->batch_id(), 7u);
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+  EXPECT_EQ(ack->stored(), 5u);
+  EXPECT_EQ(ack->duplicates(), 0u);
+  EXPECT_EQ(StoredLines(), 5u);
+
+  ack = client.Send(ConnectBatch(8, 5, 0));
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->batch_id(), 8u);
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED);
+  EXPECT_EQ(ack->stored(), 0u);
+  EXPECT_EQ(ack->duplicates(), 5u);
+  EXPECT_EQ(StoredLines(), 5u);
+
+  // A new stream (an agent restart) resending overlapping lines stores only the new ones.
+  IngestClient again(Channel(), kAgentMx1);
+  ack = again.Send(ConnectBatch(1, 8, 0, "mx1"));
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->stored(), 3u);
+  EXPECT_EQ(ack->duplicates(), 5u);
+  EXPECT_TRUE(again.Finish().ok());
+  EXPECT_TRUE(client.Finish().ok());
+  EXPECT_EQ(StoredLines(), 8u);
+  EXPECT_EQ(server_->Stats().batches_committed, 3u);
+}
+
+TEST_F(ServerTest, SearchAndTraceThroughTheQueryService) {
+  StartServer(Options());
+  v1::Batch batch;
+  batch.set_batch_id(1);
+  batch.mutable_hello()->set_host("mx1");
+  const char* messages[] = {
+      "postfix/smtpd[100]: A1B2C3D4E5: client=client.example[192.0.2.1]",
+      "postfix/cleanup[101]: A1B2C3D4E5: message-id=<abc@example.org>",
+      "postfix/qmgr[102]: A1B2C3D4E5: from=<alice@example.org>, size=1234, nrcpt=1 (queue "
+      "active)",
+      "postfix/smtp[103]: A1B2C3D4E5: to=<bob@example.net>, relay=mx.example.net[198.51.100.1]:25,"
+      " delay=1, delays=0.1/0/0.5/0.4, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4711)",
+      "postfix/qmgr[102]: A1B2C3D4E5: removed",
+  };
+  for (int i = 0; i < 5; ++i) {
+    *batch.add_events() = MakeEvent(Line("mx1", i, messages[i]), i * 100, i);
+  }
+  IngestClient client(Channel(), kAgentMx1);
+  auto ack = client.Send(batch);
+  ASSERT_TRUE(ack.has_value());
+  ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+
+  v1::SearchResponse found;
+  grpc::Status status = Search(Channel(), kReader, "to:bob@example.net status:sent", &found);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(found.events_size(), 1);
+  EXPECT_EQ(found.total(), 1u);
+  EXPECT_EQ(found.events(0).host(), "mx1");  // from the hello: the event named no host
+  EXPECT_THAT(found.events(0).raw(), HasSubstr("status=sent"));
+  EXPECT_EQ(found.events(0).time_us(), kMay1 + 3000000);
+
+  v1::SearchResponse capped;
+  status = Search(Channel(), kReader, "A1B2C3D4E5", &capped, 2);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(capped.events_size(), 2);
+  EXPECT_EQ(capped.total(), 5u);  // a cap is never silent
+
+  v1::SearchResponse bad;
+  status = Search(Channel(), kReader, "\"unclosed", &bad);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  v1::TraceResponse trace;
+  status = TraceCall(kReader, "<abc@example.org>", &trace);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(trace.message_id(), "abc@example.org");
+  EXPECT_EQ(trace.sender(), "alice@example.org");
+  ASSERT_EQ(trace.hops_size(), 1);
+  EXPECT_EQ(trace.hops(0).host(), "mx1");
+  EXPECT_EQ(trace.hops(0).queue_id(), "A1B2C3D4E5");
+  EXPECT_EQ(trace.hops(0).events_size(), 5);
+  ASSERT_EQ(trace.recipients_size(), 1);
+  EXPECT_EQ(trace.recipients(0).recipient(), "bob@example.net");
+  EXPECT_EQ(trace.recipients(0).status(), "sent");
+  EXPECT_EQ(trace.recipients(0).host(), "mx1");
+
+  v1::TraceResponse none;
+  status = TraceCall(kReader, "FFFFFFFFFF", &none);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  status = TraceCall(kReader, "", &none);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(client.Finish().ok());
+}
+
+TEST_F(ServerTest, MissingOrWrongTokenIsRefusedWhileOtherStreamsGoOn) {
+  StartServer(Options());
+  auto channel = Channel();
+  IngestClient good(channel, kAgentMx1);
+  ASSERT_EQ(good.Send(ConnectBatch(1, 2, 0, "mx1"))->status(), v1::ACK_STATUS_COMMITTED);
+
+  IngestClient anonymous(channel, "");
+  EXPECT_FALSE(anonymous.Send(ConnectBatch(1, 2, 1000, "mx1")).has_value());
+  grpc::Status status = anonymous.Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(status.error_message(), HasSubstr("authorization: Bearer TOKEN"));
+
+  IngestClient wrong(channel, "not-a-known-token-at-all");
+  EXPECT_FALSE(wrong.Send(ConnectBatch(1, 2, 1000, "mx1")).has_value());
+  status = wrong.Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(status.error_message(), HasSubstr("unknown token"));
+
+  // The same connection's good stream was not disturbed.
+  auto ack = good.Send(ConnectBatch(2, 2, 2000));
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED);
+  EXPECT_EQ(ack->stored(), 2u);
+  EXPECT_TRUE(good.Finish().ok());
+  EXPECT_EQ(StoredLines(), 4u);
+  EXPECT_EQ(server_->Stats().streams_refused, 2u);
+}
+
+TEST_F(ServerTest, AgentTokensCannotQueryAndReaderTokensCannotIngest) {
+  StartServer(Options());
+  v1::SearchResponse response;
+  grpc::Status status = Search(Channel(), kAgentMx1, "connect", &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(status.error_message(), HasSubstr("agent token"));
+  v1::TraceResponse trace;
+  status = TraceCall(kAgentMx2, "A1B2C3D4E5", &trace);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  status = Search(Channel(), "", "connect", &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  IngestClient reader(Channel(), kReader);
+  EXPECT_FALSE(reader.Send(ConnectBatch(1, 1, 0, "mx1")).has_value());
+  status = reader.Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(status.error_message(), HasSubstr("reader token"));
+  EXPECT_EQ(StoredLines(), 0u);
+
+  status = Search(Channel(), kReader, "connect", &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+TEST_F(ServerTest, AnAgentTokenSpeaksOnlyForItsHost) {
+  StartServer(Options());
+  // The hello names another host: the stream ends.
+  IngestClient impostor(Channel(), kAgentMx1);
+  EXPECT_FALSE(impostor.Send(ConnectBatch(1, 1, 0, "mx2")).has_value());
+  grpc::Status status = impostor.Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(status.error_message(), HasSubstr("may not speak for host 'mx2'"));
+
+  // An event naming another host: that batch is rejected, the stream goes on.
+  IngestClient client(Channel(), kAgentMx1);
+  v1::Batch batch = ConnectBatch(1, 3, 0, "mx1");
+  batch.mutable_events(1)->set_host("mx2");
+  auto ack = client.Send(batch);
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_REJECTED);
+  EXPECT_THAT(ack->detail(), HasSubstr("event 1 is for host 'mx2'"));
+  ack = client.Send(ConnectBatch(2, 3, 0));
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED);
+  EXPECT_EQ(ack->stored(), 3u);
+  EXPECT_TRUE(client.Finish().ok());
+
+  // A token issued for an FQDN covers the short name syslog writes; with no hello, events
+  // without a host are the token's host.
+  IngestClient fqdn(Channel(), kAgentMx2);
+  v1::Batch short_name = ConnectBatch(1, 2, 0);
+  short_name.mutable_events(0)->set_host("mx2");
+  short_name.mutable_events(0)->mutable_file()->set_fingerprint(99);
+  short_name.mutable_events(1)->mutable_file()->set_fingerprint(99);
+  ack = fqdn.Send(short_name);
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+  EXPECT_EQ(ack->stored(), 2u);
+  EXPECT_TRUE(fqdn.Finish().ok());
+  v1::SearchResponse response;
+  ASSERT_TRUE(Search(Channel(), kReader, "host:mx2.example.org", &response).ok());
+  EXPECT_EQ(response.total(), 1u);
+}
+
+TEST_F(ServerTest, TooManyEventsIsRejectedWithADetailAndTheStreamGoesOn) {
+  ServerOptions options = Options();
+  options.max_batch_events = 10;
+  StartServer(std::move(options));
+  IngestClient client(Channel(), kAgentMx1);
+  auto ack = client.Send(ConnectBatch(1, 11, 0, "mx1"));
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->batch_id(), 1u);
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_REJECTED);
+  EXPECT_THAT(ack->detail(), HasSubstr("11 events"));
+  EXPECT_THAT(ack->detail(), HasSubstr("max_batch_events"));
+  ack = client.Send(ConnectBatch(2, 10, 0));
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED);
+  EXPECT_EQ(ack->stored(), 10u);
+  EXPECT_TRUE(client.Finish().ok());
+  EXPECT_EQ(server_->Stats().batches_rejected, 1u);
+}
+
+TEST_F(ServerTest, AnOversizedMessageEndsOnlyItsStream) {
+  ServerOptions options = Options();
+  options.max_message_bytes = 64 * 1024;
+  StartServer(std::move(options));
+  auto channel = Channel();
+  IngestClient bystander(channel, kAgentMx2);
+  ASSERT_EQ(bystander.Send(ConnectBatch(1, 1, 0, "mx2"))->status(), v1::ACK_STATUS_COMMITTED);
+
+  IngestClient big(channel, kAgentMx1);
+  v1::Batch batch = ConnectBatch(1, 1, 0, "mx1");
+  batch.mutable_events(0)->set_raw(std::string(100 * 1024, 'x'));
+  EXPECT_FALSE(big.Send(batch).has_value());
+  grpc::Status status = big.Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.error_message(), HasSubstr("larger than max"));
+
+  auto ack = bystander.Send(ConnectBatch(2, 1, 100));
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED);
+  EXPECT_TRUE(bystander.Finish().ok());
+  // And new streams are served.
+  IngestClient after(Channel(), kAgentMx1);
+  ASSERT_EQ(after.Send(ConnectBatch(1, 1, 0, "mx1"))->status(), v1::ACK_STATUS_COMMITTED);
+  EXPECT_TRUE(after.Finish().ok());
+}
+
+TEST_F(ServerTest, AnOverlongLineIsStoredTruncatedWithAMarker) {
+  ServerOptions options = Options();
+  options.max_line_bytes = 300;
+  StartServer(std::move(options));
+  IngestClient client(Channel(), kAgentMx1);
+  v1::Batch batch = ConnectBatch(1, 2, 0, "mx1");
+  std::string long_line =
+      Line("mx1", 0, "postfix/cleanup[101]: ABCDEF1234: warning: header Subject: ") +
+      std::string(1000, 'z');
+  batch.mutable_events(0)->set_raw(long_line);
+  auto ack = client.Send(batch);
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED);
+  EXPECT_EQ(ack->stored(), 2u);
+  EXPECT_THAT(ack->detail(), HasSubstr("1 line(s) longer than max_line_bytes (300)"));
+  // Resending finds the truncated line by its identity.
+  ack = client.Send(batch);
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->duplicates(), 2u);
+  EXPECT_TRUE(client.Finish().ok());
+
+  v1::SearchResponse response;
+  ASSERT_TRUE(Search(Channel(), kReader, "ABCDEF1234", &response).ok());
+  ASSERT_EQ(response.events_size(), 1);
+  EXPECT_EQ(
+      response.events(0).raw(),
+      long_line.substr(0, 300) + absl::StrCat(kTruncationMarker, long_line.size(), " bytes]"));
+  EXPECT_EQ(server_->Stats().lines_truncated, 2u);  // counted as they arrive, resends too
+}
+
+// Bytes that are not gRPC: random noise, a valid HTTP/2 preface with a nonsense frame, and
+// connections closed at once.
+void SendGarbage(int port, const std::string& bytes) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  size_t sent = 0;
+  while (sent < bytes.size()) {
+    ssize_t n = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;  // the server hung up on us, as it should
+    sent += static_cast<size_t>(n);
+  }
+  if (bytes.empty()) {  // connect and hang up at once
+    close(fd);
+    return;
+  }
+  char buf[4096];
+  timeval timeout{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  while (recv(fd, buf, sizeof(buf), 0) > 0) {
+  }
+  close(fd);
+}
+
+TEST_F(ServerTest, GarbageOnTheSocketDoesNotHurtTheServer) {
+  StartServer(Options());
+  IngestClient steady(Channel(), kAgentMx1);
+  ASSERT_EQ(steady.Send(ConnectBatch(1, 1, 0, "mx1"))->status(), v1::ACK_STATUS_COMMITTED);
+
+  std::mt19937 random(12345);
+  for (int round = 0; round < 10; ++round) {
+    std::string noise(1 + random() % 70000, '\0');
+    for (char& c : noise) c = static_cast<char>(random());
+    SendGarbage(server_->port(), noise);
+    std::string preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    // A frame header announcing 16 MB of an unknown frame type on stream 1, then noise.
+    preface += std::string("\xff\xff\xff\x42\x00\x00\x00\x00\x01", 9) + noise.substr(0, 1000);
+    SendGarbage(server_->port(), preface);
+    SendGarbage(server_->port(), "");
+  }
+  auto ack = steady.Send(ConnectBatch(2, 1, 100));
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED);
+  EXPECT_TRUE(steady.Finish().ok());
+  IngestClient fresh(Channel(), kAgentMx1);
+  ack = fresh.Send(ConnectBatch(1, 1, 200, "mx1"));
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED);
+  EXPECT_TRUE(fresh.Finish().ok());
+  EXPECT_EQ(StoredLines(), 3u);
+}
+
+TEST_F(ServerTest, HealthServiceSaysServing) {
+  StartServer(Options());
+  grpc::GenericStub stub(Channel());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Slice empty(std::string{});
+  grpc::ByteBuffer request(&empty, 1);  // HealthCheckRequest{service: ""}: zero bytes
+  grpc::ByteBuffer response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status status) { done.set_value(status); });
+  grpc::Status status = done.get_future().get();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));  // status: SERVING
+}
+
+TEST_F(ServerTest, AStoreFailureAcksRetryAndTheResendStoresEverything) {
+  std::atomic<bool> disk_full{true};
+  ServerOptions options = Options();
+  options.append_fault = [&disk_full]() {
+    return disk_full ? absl::ResourceExhaustedError("database or disk is full (simulated)")
+                     : absl::OkStatus();
+  };
+  StartServer(std::move(options));
+  IngestClient client(Channel(), kAgentMx1);
+  v1::Batch batch = ConnectBatch(1, 6, 0, "mx1");
+  auto ack = client.Send(batch);
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_RETRY);
+  EXPECT_GT(ack->retry_after_ms(), 0u);
+  EXPECT_THAT(ack->detail(), HasSubstr("disk is full"));
+  EXPECT_EQ(StoredLines(), 0u);
+
+  disk_full = false;
+  batch.set_batch_id(2);
+  ack = client.Send(batch);
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED);
+  EXPECT_EQ(ack->stored(), 6u);
+  EXPECT_EQ(ack->duplicates(), 0u);
+  EXPECT_TRUE(client.Finish().ok());
+  EXPECT_EQ(StoredLines(), 6u);
+  EXPECT_EQ(server_->Stats().batches_retried, 1u);
+}
+
+// The writer is held inside its Append while Shutdown starts: the batch must be committed and
+// acknowledged, or not acknowledged; never acknowledged and lost.
+TEST_F(ServerTest, ShutdownLetsTheBatchInFlightCommitAndBeAcked) {
+  absl::Notification entered, release;
+  ServerOptions options = Options();
+  options.append_fault = [&]() {
+    if (!entered.HasBeenNotified()) entered.Notify();
+    release.WaitForNotification();
+    return absl::OkStatus();
+  };
+  StartServer(std::move(options));
+  IngestClient client(Channel(), kAgentMx1);
+  ASSERT_TRUE(client.Write(ConnectBatch(1, 4, 0, "mx1")));
+  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(30)));
+
+  std::thread shutdown([this] { server_->Shutdown(absl::Seconds(20)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // A stream opened now is refused; the one in flight is still waiting for its ack.
+  IngestClient late(Channel(), kAgentMx1);
+  EXPECT_FALSE(late.Send(ConnectBatch(1, 1, 1000, "mx1")).has_value());
+  EXPECT_FALSE(late.Finish().ok());
+  release.Notify();
+
+  auto ack = client.Read();
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED);
+  EXPECT_EQ(ack->stored(), 4u);
+  EXPECT_FALSE(client.Read().has_value());
+  grpc::Status status = client.Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("shutting down"));
+  shutdown.join();
+  server_.reset();
+  EXPECT_EQ(StoredLines(), 4u);
+}
+
+TEST_F(ServerTest, ShutdownPastItsGraceMayDropTheAckButNeverAnAckedLine) {
+  absl::Notification entered, release;
+  ServerOptions options = Options();
+  options.append_fault = [&]() {
+    if (!entered.HasBeenNotified()) entered.Notify();
+    release.WaitForNotification();
+    return absl::OkStatus();
+  };
+  StartServer(std::move(options));
+  IngestClient client(Channel(), kAgentMx1);
+  ASSERT_TRUE(client.Write(ConnectBatch(1, 4, 0, "mx1")));
+  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  // No grace: gRPC cancels the stream at once, while the writer still holds the batch.
+  std::thread shutdown([this] { server_->Shutdown(absl::ZeroDuration()); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  release.Notify();
+  auto ack = client.Read();
+  client.Finish();
+  shutdown.join();
+  server_.reset();
+  if (ack.has_value() && ack->status() == v1::ACK_STATUS_COMMITTED) {
+    EXPECT_EQ(StoredLines(), 4u);
+  }
+  // The writer finished the batch it held before stopping, acked or not.
+  EXPECT_EQ(StoredLines(), 4u);
+}
+
+TEST_F(ServerTest, ManyStreamsAndAShutdownNeverLoseAnAckedLine) {
+  ServerOptions options = Options();
+  options.writer_queue_bytes = 16 * 1024;  // streams park and resume all the time
+  StartServer(std::move(options));
+  constexpr int kStreams = 4;
+  constexpr int kLines = 10;
+  std::atomic<uint64_t> acked_lines{0};
+  std::vector<std::thread> agents;
+  for (int s = 0; s < kStreams; ++s) {
+    agents.emplace_back([&, s] {
+      IngestClient client(Channel(), kAgentMx1);
+      // Each stream's lines come from its own file, so every line is new.
+      std::thread writer([&client, s] {
+        for (int b = 0; b < 1000; ++b) {
+          if (!client.Write(
+                  ConnectBatch(b + 1, kLines, b * kLines * 100, b == 0 ? "mx1" : "", 1000 + s))) {
+            return;
+          }
+        }
+      });
+      uint64_t expected_id = 1;
+      while (auto ack = client.Read()) {
+        EXPECT_EQ(ack->batch_id(), expected_id++);
+        if (ack->status() == v1::ACK_STATUS_COMMITTED) acked_lines += ack->stored();
+      }
+      writer.join();
+      client.Finish();
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  server_->Shutdown(absl::Seconds(10));
+  for (auto& t : agents) t.join();
+  server_.reset();
+  EXPECT_GT(acked_lines.load(), 0u);
+  EXPECT_GE(StoredLines(), acked_lines.load());
+}
+
+TEST_F(ServerTest, BackpressureBoundsTheWriterQueueAndKeepsAckOrder) {
+  absl::Notification release;
+  ServerOptions options = Options();
+  options.writer_queue_bytes = 8 * 1024;
+  options.append_fault = [&]() {
+    release.WaitForNotification();
+    return absl::OkStatus();
+  };
+  StartServer(std::move(options));
+  IngestClient client(Channel(), kAgentMx1);
+  constexpr int kBatches = 30;
+  constexpr int kLines = 20;  // about 5 KB of queue each: one fits, two do not
+  // From another thread, because once the server stops reading, HTTP/2 flow control stops
+  // the writes: that is the point.
+  std::thread agent([&client] {
+    for (int i = 0; i < kBatches; ++i) {
+      ASSERT_TRUE(client.Write(ConnectBatch(i + 1, kLines, i * kLines * 100, i == 0 ? "mx1" : "")));
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ServerStats held = server_->Stats();
+  EXPECT_GT(held.queued_bytes, 0u);
+  EXPECT_LE(held.peak_queued_bytes, 8u * 1024);
+  release.Notify();
+  for (int i = 0; i < kBatches; ++i) {
+    auto ack = client.Read();
+    ASSERT_TRUE(ack.has_value()) << i;
+    EXPECT_EQ(ack->batch_id(), static_cast<uint64_t>(i + 1));
+    EXPECT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED);
+    EXPECT_EQ(ack->stored(), static_cast<uint32_t>(kLines));
+  }
+  agent.join();
+  EXPECT_TRUE(client.Finish().ok());
+  EXPECT_EQ(StoredLines(), static_cast<uint64_t>(kBatches * kLines));
+  EXPECT_LE(server_->Stats().peak_queued_bytes, 8u * 1024);
+}
+
+TEST_F(ServerTest, PlaintextAndOpenRolesAreRefusedOffLoopback) {
+  ServerOptions options = Options();
+  options.listen = "0.0.0.0:0";
+  auto server = CollectorServer::Start(options);
+  ASSERT_FALSE(server.ok());
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(server.status().message(), HasSubstr("allow_plaintext = true"));
+
+  options.agent_tokens.reset();
+  options.allow_plaintext = true;
+  server = CollectorServer::Start(options);
+  ASSERT_FALSE(server.ok());
+  EXPECT_THAT(server.status().message(), HasSubstr("agent_tokens_file"));
+
+  options = Options();
+  options.listen = "0.0.0.0:0";
+  options.allow_plaintext = true;
+  server = CollectorServer::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  (*server)->Shutdown(absl::ZeroDuration());
+
+  options = Options();
+  options.tls_key_pem = "key without a certificate";
+  server = CollectorServer::Start(options);
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
+
+  options = Options();
+  options.reader_tokens = std::vector<TokenEntry>{{"ops", kAgentMx1}};
+  server = CollectorServer::Start(options);
+  EXPECT_THAT(server.status().message(), HasSubstr("share a token"));
+}
+
+TEST_F(ServerTest, OpenRolesOnLoopbackAcceptAnyCaller) {
+  ServerOptions options = Options();
+  options.agent_tokens.reset();
+  options.reader_tokens.reset();
+  StartServer(std::move(options));
+  IngestClient client(Channel(), "");
+  auto ack = client.Send(ConnectBatch(1, 2, 0, "mx9"));
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED);
+  EXPECT_TRUE(client.Finish().ok());
+  v1::SearchResponse response;
+  EXPECT_TRUE(Search(Channel(), "", "host:mx9", &response).ok());
+  EXPECT_EQ(response.total(), 2u);
+}
+
+TEST(ParseTokensTest, ReadsNamesAndTokens) {
+  auto tokens = ParseTokens(
+      "# agents\n\nmx1 0123456789abcdef0123\n  mx2.example.org\t abcdefabcdefabcdef  \n* "
+      "wildcard-token-for-a-relay\n",
+      "agents.tokens");
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  ASSERT_EQ(tokens->size(), 3u);
+  EXPECT_EQ((*tokens)[0].name, "mx1");
+  EXPECT_EQ((*tokens)[0].token, "0123456789abcdef0123");
+  EXPECT_EQ((*tokens)[1].name, "mx2.example.org");
+  EXPECT_EQ((*tokens)[1].token, "abcdefabcdefabcdef");
+  EXPECT_EQ((*tokens)[2].name, "*");
+}
+
+TEST(ParseTokensTest, ErrorsNameTheLineAndNeverTheToken) {
+  struct Case {
+    const char* text;
+    const char* message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"mx1\n", "agents.tokens:1: expected 'NAME TOKEN', found 1 fields"},
+           {"\nmx1 a b\n", "agents.tokens:2: expected 'NAME TOKEN', found 3 fields"},
+           {"mx1 short\n", "agents.tokens:1: the token for 'mx1' has 5 characters"},
+           {"mx/1 0123456789abcdef\n", "agents.tokens:1: 'mx/1' is not a host name"},
+           {"mx1 0123456789abcdef\nmx2 0123456789abcdef\n",
+            "agents.tokens:2: the token for 'mx2' is already used on line 1"},
+       }) {
+    auto tokens = ParseTokens(c.text, "agents.tokens");
+    ASSERT_FALSE(tokens.ok()) << c.text;
+    EXPECT_THAT(tokens.status().message(), HasSubstr(c.message));
+    EXPECT_THAT(tokens.status().message(), ::testing::Not(HasSubstr("0123456789abcdef")));
+  }
+}
+
+// Certificates for the TLS tests, made once per test program with openssl(1).
+class Certificates {
+ public:
+  static const Certificates* Get() {
+    static Certificates* certs = [] {
+      auto* c = new Certificates();
+      c->ok_ = c->Make();
+      return c;
+    }();
+    return certs->ok_ ? certs : nullptr;
+  }
+  std::string ca, server_cert, server_key, client_cert, client_key, other_cert, other_key;
+
+ private:
+  bool Make() {
+    if (std::system("openssl version >/dev/null 2>&1") != 0) return false;
+    dir_ = std::filesystem::temp_directory_path() / absl::StrCat("maillens_certs_", getpid());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    const std::string d = dir_.string();
+    const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    std::string script = absl::StrCat(
+        "set -e; cd '", d, "'\n", "openssl req -x509 ", key,
+        " -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca "
+        "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign\n",
+        "openssl req -x509 ", key,
+        " -keyout other.key -out other-ca.pem -days 2 "
+        "-subj /CN=other-ca\n",
+        "openssl req ", key, " -keyout server.key -out server.csr -subj /CN=localhost\n",
+        "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' "
+        "> server.ext\n",
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+        "-out server.pem -days 2 -extfile server.ext\n",
+        "openssl req ", key, " -keyout client.key -out client.csr -subj /CN=mx1\n",
+        "printf 'extendedKeyUsage=clientAuth\\n' > client.ext\n",
+        "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+        "-out client.pem -days 2 -extfile client.ext\n",
+        // A client certificate from a CA the server does not trust.
+        "openssl req ", key, " -keyout stranger.key -out stranger.csr -subj /CN=stranger\n",
+        "openssl x509 -req -in stranger.csr -CA other-ca.pem -CAkey other.key "
+        "-CAcreateserial -out stranger.pem -days 2 -extfile client.ext\n");
+    std::ofstream(dir_ / "make.sh") << script;
+    if (std::system(absl::StrCat("sh '", d, "/make.sh' >'", d, "/make.log' 2>&1").c_str()) != 0) {
+      std::fprintf(stderr, "openssl failed:\n%s\n", ReadAll(dir_ / "make.log").c_str());
+      return false;
+    }
+    ca = ReadAll(dir_ / "ca.pem");
+    server_cert = ReadAll(dir_ / "server.pem");
+    server_key = ReadAll(dir_ / "server.key");
+    client_cert = ReadAll(dir_ / "client.pem");
+    client_key = ReadAll(dir_ / "client.key");
+    other_cert = ReadAll(dir_ / "stranger.pem");
+    other_key = ReadAll(dir_ / "stranger.key");
+    std::filesystem::remove_all(dir_);
+    return !ca.empty() && !server_cert.empty() && !client_key.empty();
+  }
+
+  std::filesystem::path dir_;
+  bool ok_ = false;
+};
+
+std::shared_ptr<grpc::Channel> TlsChannel(const std::string& target, const Certificates& certs,
+                                          const std::string& cert = "",
+                                          const std::string& key = "") {
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = certs.ca;
+  ssl.pem_cert_chain = cert;
+  ssl.pem_private_key = key;
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("localhost");
+  return grpc::CreateCustomChannel(target, grpc::SslCredentials(ssl), args);
+}
+
+TEST_F(ServerTest, TlsServesTlsClientsAndRefusesPlaintextOnes) {
+  const Certificates* certs = Certificates::Get();
+  if (certs == nullptr) GTEST_SKIP() << "openssl(1) is not installed";
+  ServerOptions options = Options();
+  options.tls_cert_pem = certs->server_cert;
+  options.tls_key_pem = certs->server_key;
+  StartServer(std::move(options));
+
+  IngestClient plain(Channel(), kAgentMx1);
+  EXPECT_FALSE(plain.Send(ConnectBatch(1, 1, 0, "mx1")).has_value());
+  EXPECT_EQ(plain.Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+
+  IngestClient tls(TlsChannel(Target(), *certs), kAgentMx1);
+  auto ack = tls.Send(ConnectBatch(1, 3, 0, "mx1"));
+  ASSERT_TRUE(ack.has_value()) << tls.Finish().error_message();
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED);
+  EXPECT_TRUE(tls.Finish().ok());
+  v1::SearchResponse response;
+  EXPECT_TRUE(Search(TlsChannel(Target(), *certs), kReader, "connect", &response).ok());
+  EXPECT_EQ(response.total(), 3u);
+}
+
+TEST_F(ServerTest, MutualTlsRequiresAClientCertificateFromTheClientCa) {
+  const Certificates* certs = Certificates::Get();
+  if (certs == nullptr) GTEST_SKIP() << "openssl(1) is not installed";
+  ServerOptions options = Options();
+  options.tls_cert_pem = certs->server_cert;
+  options.tls_key_pem = certs->server_key;
+  options.tls_client_ca_pem = certs->ca;
+  StartServer(std::move(options));
+
+  IngestClient anonymous(TlsChannel(Target(), *certs), kAgentMx1);
+  EXPECT_FALSE(anonymous.Send(ConnectBatch(1, 1, 0, "mx1")).has_value());
+  EXPECT_EQ(anonymous.Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+
+  IngestClient stranger(TlsChannel(Target(), *certs, certs->other_cert, certs->other_key),
+                        kAgentMx1);
+  EXPECT_FALSE(stranger.Send(ConnectBatch(1, 1, 0, "mx1")).has_value());
+  EXPECT_EQ(stranger.Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+
+  IngestClient known(TlsChannel(Target(), *certs, certs->client_cert, certs->client_key),
+                     kAgentMx1);
+  auto ack = known.Send(ConnectBatch(1, 2, 0, "mx1"));
+  ASSERT_TRUE(ack.has_value()) << known.Finish().error_message();
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED);
+  EXPECT_TRUE(known.Finish().ok());
+  EXPECT_EQ(StoredLines(), 2u);
+}
+
+TEST_F(ServerTest, BadTlsMaterialIsAClearStartError) {
+  ServerOptions options = Options();
+  options.tls_cert_pem = "-----BEGIN CERTIFICATE-----\nnot a certificate\n";
+  options.tls_key_pem = "-----BEGIN PRIVATE KEY-----\nnot a key\n";
+  auto server = CollectorServer::Start(std::move(options));
+  ASSERT_FALSE(server.ok());
+  EXPECT_THAT(server.status().message(), HasSubstr("cannot listen on 127.0.0.1:0"));
+}
+
+}  // namespace
+}  // namespace maillens::collector
