@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <set>
+#include <tuple>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -54,13 +56,22 @@ constexpr char kInsertPending[] =
     "INSERT INTO pending (from_message, from_host, queue_id, relay_host, relay_ip, same_host, "
     "kind, time_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 constexpr char kSelectPending[] =
-    "SELECT id, from_message, from_host, relay_host, relay_ip, same_host, kind FROM pending "
+    "SELECT id, from_message, from_host, relay_host, relay_ip, same_host, kind, time_us FROM "
+    "pending "
     "WHERE queue_id = ? AND time_us >= ? AND time_us <= ?";
 constexpr char kDeletePending[] = "DELETE FROM pending WHERE id = ?";
 constexpr char kSelectHostName[] = "SELECT host_id FROM host_names WHERE name = ?";
 constexpr char kSelectHostSyslogName[] = "SELECT name FROM hosts WHERE id = ?";
 constexpr char kInsertLink[] =
-    "INSERT OR IGNORE INTO links (from_message, to_message, kind) VALUES (?, ?, ?)";
+    "INSERT OR IGNORE INTO links (from_message, to_message, kind, time_us, from_host, "
+    "relay_host, relay_ip, same_host) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr char kSelectIncoming[] =
+    "SELECT from_message, kind, time_us, from_host, relay_host, relay_ip, same_host FROM links "
+    "WHERE to_message = ?";
+constexpr char kDeleteLink[] = "DELETE FROM links WHERE from_message = ? AND to_message = ?";
+constexpr char kLinksFrom[] = "SELECT to_message FROM links WHERE from_message = ?";
+constexpr char kLinksTo[] = "SELECT from_message FROM links WHERE to_message = ?";
+constexpr char kSetTrace[] = "UPDATE messages SET trace_id = ? WHERE id = ?";
 constexpr char kSelectTraceOf[] = "SELECT trace_id FROM messages WHERE id = ?";
 constexpr char kMergeTraces[] = "UPDATE messages SET trace_id = ? WHERE trace_id = ?";
 
@@ -69,6 +80,11 @@ bool IsLoopback(std::string_view ip) {
 }
 
 // Postfix instance from the program: "postfix-dmz/submission/smtpd" -> "postfix-dmz".
+// Two known Message-IDs that differ. An empty one is unknown, not a contradiction.
+bool Contradicts(std::string_view a, std::string_view b) {
+  return !a.empty() && !b.empty() && a != b;
+}
+
 std::string_view InstanceOf(std::string_view program) {
   return program.substr(0, program.find('/'));
 }
@@ -198,7 +214,10 @@ absl::Status Correlator::Observe(int64_t host_id, const core::Event& ev, int64_t
   inst->dirty = true;
   m.last_us = std::max(m.last_us, t);
   m.first_us = std::min(m.first_us, t);
-  if (is_removed && (!m.end_us || *m.end_us < t)) m.end_us = t;
+  if (is_removed && (!m.end_us || *m.end_us < t)) {
+    m.end_us = t;
+    MAILLENS_RETURN_IF_ERROR(CheckIncoming(inst));
+  }
   switch (ev.kind) {
     case Kind::kClient:
       m.client = std::string(ev.Get(Field::kClient));
@@ -238,8 +257,14 @@ absl::Status Correlator::Observe(int64_t host_id, const core::Event& ev, int64_t
     }
     case Kind::kNotification:
       if (ev.Has(Field::kNoticeQueueId)) {
-        MAILLENS_RETURN_IF_ERROR(TryLinkForward(m.id, host_id, ev.Get(Field::kNoticeQueueId), "",
-                                                "", "bounce", /*same_host=*/true, t));
+        Hop hop;
+        hop.from = m.id;
+        hop.from_host = host_id;
+        hop.queue_id = std::string(ev.Get(Field::kNoticeQueueId));
+        hop.kind = "bounce";
+        hop.same_host = true;
+        hop.time_us = t;
+        MAILLENS_RETURN_IF_ERROR(TryLinkForward(hop));
       }
       break;
     case Kind::kReject:
@@ -314,8 +339,16 @@ absl::Status Correlator::ObserveDelivery(Instance* inst, const core::Event& ev, 
                    ev.queued_as_form == NextHopForm::kAmavis ||
                    ev.queued_as_form == NextHopForm::kForwarded || IsLoopback(relay_ip) ||
                    relay_host == "localhost";
-  return TryLinkForward(m.id, m.host_id, ev.queued_as, relay_host, relay_ip,
-                        same_host ? "reinject" : "relay", same_host, t);
+  Hop hop;
+  hop.from = m.id;
+  hop.from_host = m.host_id;
+  hop.queue_id = std::string(ev.queued_as);
+  hop.relay_host = std::string(relay_host);
+  hop.relay_ip = std::string(relay_ip);
+  hop.kind = same_host ? "reinject" : "relay";
+  hop.same_host = same_host;
+  hop.time_us = t;
+  return TryLinkForward(hop);
 }
 
 absl::StatusOr<bool> Correlator::Maps(std::string_view relay_host, std::string_view relay_ip,
@@ -354,15 +387,13 @@ absl::StatusOr<std::string> Correlator::MessageIdOf(int64_t id) {
   return inst->info.message_id;
 }
 
-absl::Status Correlator::TryLinkForward(int64_t from_id, int64_t from_host,
-                                        std::string_view next_qid, std::string_view relay_host,
-                                        std::string_view relay_ip, const std::string& kind,
-                                        bool same_host, int64_t t) {
+absl::Status Correlator::TryLinkForward(const Hop& hop) {
+  const int64_t t = hop.time_us;
   MAILLENS_ASSIGN_OR_RETURN(Statement * select, catalog_->Cached(kSelectCandidates));
-  select->BindText(1, next_qid)
+  select->BindText(1, hop.queue_id)
       .Bind(2, t - options_.hop_window_us - options_.skew_us)
       .Bind(3, t + options_.skew_us)
-      .Bind(4, from_id);
+      .Bind(4, hop.from);
   std::vector<std::pair<int64_t, int64_t>> candidates;  // (id, host)
   while (true) {
     MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
@@ -370,31 +401,64 @@ absl::Status Correlator::TryLinkForward(int64_t from_id, int64_t from_host,
     candidates.emplace_back(select->ColumnInt(0), select->ColumnInt(1));
   }
   select->Reset();
-  MAILLENS_ASSIGN_OR_RETURN(std::string from_msgid, MessageIdOf(from_id));
+  // The receiving instance is born around the hand-off: one that had already ended before it
+  // is an earlier life of a reused queue ID. Of the rest, the nearest in time wins.
+  std::vector<std::tuple<int64_t, int64_t, int64_t>> ranked;  // (distance, id, host)
+  MAILLENS_ASSIGN_OR_RETURN(std::string from_msgid, MessageIdOf(hop.from));
   for (const auto& [cand_id, cand_host] : candidates) {
+    MAILLENS_ASSIGN_OR_RETURN(Instance * cand, LoadInstance(cand_id));
+    if (cand->info.end_us && *cand->info.end_us < t - options_.skew_us) continue;
+    // Postfix passes the Message-ID on unchanged: two different ones are two messages.
+    // (A bounce is a new message with a Message-ID of its own.)
+    if (hop.kind != "bounce" && Contradicts(from_msgid, cand->info.message_id)) continue;
+    ranked.emplace_back(std::abs(cand->info.first_us - t), cand_id, cand_host);
+  }
+  std::sort(ranked.begin(), ranked.end());
+  for (const auto& [distance, cand_id, cand_host] : ranked) {
     bool link = false;
-    if (same_host) {
-      link = cand_host == from_host;
+    if (hop.same_host) {
+      link = cand_host == hop.from_host;
     } else {
-      MAILLENS_ASSIGN_OR_RETURN(bool mapped, Maps(relay_host, relay_ip, cand_host));
+      MAILLENS_ASSIGN_OR_RETURN(bool mapped, Maps(hop.relay_host, hop.relay_ip, cand_host));
       if (mapped) {
         link = true;
       } else if (!from_msgid.empty()) {
+        // An unmapped relay joins only on the Message-ID, and only an instance that has no
+        // predecessor yet: the same message also reaches foreign servers whose queue IDs can
+        // equal ours, and it must not loop back onto its own earlier hop.
         MAILLENS_ASSIGN_OR_RETURN(std::string cand_msgid, MessageIdOf(cand_id));
-        link = cand_msgid == from_msgid && cand_host != from_host;
+        MAILLENS_ASSIGN_OR_RETURN(bool has_predecessor, HasPredecessor(cand_id));
+        link = cand_msgid == from_msgid && cand_host != hop.from_host && !has_predecessor;
       }
     }
-    if (link) return AddLink(from_id, cand_id, kind);
+    if (link) return AddLink(hop, cand_id);
   }
+  return Park(hop);
+}
+
+absl::StatusOr<bool> Correlator::HasPredecessor(int64_t id) {
+  MAILLENS_ASSIGN_OR_RETURN(Statement * select, catalog_->Cached(kSelectIncoming));
+  select->Bind(1, id);
+  bool found = false;
+  while (true) {
+    MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+    if (step == Statement::StepResult::kDone) break;
+    found = found || select->ColumnText(1) != "bounce";
+  }
+  select->Reset();
+  return found;
+}
+
+absl::Status Correlator::Park(const Hop& hop) {
   MAILLENS_ASSIGN_OR_RETURN(Statement * pending, catalog_->Cached(kInsertPending));
-  pending->Bind(1, from_id)
-      .Bind(2, from_host)
-      .BindText(3, next_qid)
-      .BindText(4, relay_host)
-      .BindText(5, relay_ip)
-      .Bind(6, static_cast<int64_t>(same_host))
-      .BindText(7, kind)
-      .Bind(8, t);
+  pending->Bind(1, hop.from)
+      .Bind(2, hop.from_host)
+      .BindText(3, hop.queue_id)
+      .BindText(4, hop.relay_host)
+      .BindText(5, hop.relay_ip)
+      .Bind(6, static_cast<int64_t>(hop.same_host))
+      .BindText(7, hop.kind)
+      .Bind(8, hop.time_us);
   return pending->Run();
 }
 
@@ -406,52 +470,176 @@ absl::Status Correlator::OnCreated(Instance* inst) {
   select->BindText(1, m.queue_id)
       .Bind(2, m.first_us - options_.skew_us)
       .Bind(3, m.first_us + options_.hop_window_us + options_.skew_us);
-  struct Row {
-    int64_t id, from, from_host;
-    std::string relay_host, relay_ip, kind;
-    bool same_host;
-  };
-  std::vector<Row> rows;
+  std::vector<std::pair<int64_t, Hop>> rows;  // (pending id, hop)
   while (true) {
     MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
     if (step == Statement::StepResult::kDone) break;
-    rows.push_back(Row{select->ColumnInt(0), select->ColumnInt(1), select->ColumnInt(2),
-                       std::string(select->ColumnText(3)), std::string(select->ColumnText(4)),
-                       std::string(select->ColumnText(6)), select->ColumnInt(5) != 0});
+    Hop hop;
+    hop.from = select->ColumnInt(1);
+    hop.from_host = select->ColumnInt(2);
+    hop.queue_id = m.queue_id;
+    hop.relay_host = std::string(select->ColumnText(3));
+    hop.relay_ip = std::string(select->ColumnText(4));
+    hop.same_host = select->ColumnInt(5) != 0;
+    hop.kind = std::string(select->ColumnText(6));
+    hop.time_us = select->ColumnInt(7);
+    rows.emplace_back(select->ColumnInt(0), std::move(hop));
   }
   select->Reset();
-  for (const Row& row : rows) {
-    if (row.from == m.id) continue;
+  for (const auto& [pending_id, hop] : rows) {
+    if (hop.from == m.id) continue;
+    if (m.end_us && *m.end_us < hop.time_us - options_.skew_us) continue;
+    MAILLENS_ASSIGN_OR_RETURN(std::string hop_msgid, MessageIdOf(hop.from));
+    if (hop.kind != "bounce" && Contradicts(hop_msgid, m.message_id)) continue;
     bool link = false;
-    if (row.same_host) {
-      link = row.from_host == m.host_id;
+    if (hop.same_host) {
+      link = hop.from_host == m.host_id;
     } else {
-      MAILLENS_ASSIGN_OR_RETURN(bool mapped, Maps(row.relay_host, row.relay_ip, m.host_id));
+      MAILLENS_ASSIGN_OR_RETURN(bool mapped, Maps(hop.relay_host, hop.relay_ip, m.host_id));
       if (mapped) {
         link = true;
-      } else if (!m.message_id.empty() && row.from_host != m.host_id) {
-        MAILLENS_ASSIGN_OR_RETURN(std::string from_msgid, MessageIdOf(row.from));
-        link = from_msgid == m.message_id;
+      } else if (!m.message_id.empty() && hop.from_host != m.host_id) {
+        MAILLENS_ASSIGN_OR_RETURN(std::string from_msgid, MessageIdOf(hop.from));
+        MAILLENS_ASSIGN_OR_RETURN(bool has_predecessor, HasPredecessor(m.id));
+        link = from_msgid == m.message_id && !has_predecessor;
       }
     }
     if (!link) continue;
-    MAILLENS_RETURN_IF_ERROR(AddLink(row.from, m.id, row.kind));
+    MAILLENS_RETURN_IF_ERROR(AddLink(hop, m.id));
     MAILLENS_ASSIGN_OR_RETURN(Statement * del, catalog_->Cached(kDeletePending));
-    del->Bind(1, row.id);
+    del->Bind(1, pending_id);
     MAILLENS_RETURN_IF_ERROR(del->Run());
   }
   return absl::OkStatus();
 }
 
-absl::Status Correlator::OnMessageId(Instance* inst) { return OnCreated(inst); }
+absl::Status Correlator::OnMessageId(Instance* inst) {
+  MAILLENS_RETURN_IF_ERROR(CheckIncoming(inst));
+  return OnCreated(inst);
+}
 
-absl::Status Correlator::AddLink(int64_t from, int64_t to, const std::string& kind) {
+absl::Status Correlator::CheckIncoming(Instance* inst) {
+  const MessageInfo& m = inst->info;
+  if (!m.end_us && m.message_id.empty()) return absl::OkStatus();
+  MAILLENS_ASSIGN_OR_RETURN(Statement * select, catalog_->Cached(kSelectIncoming));
+  select->Bind(1, m.id);
+  std::vector<Hop> wrong;
+  while (true) {
+    MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+    if (step == Statement::StepResult::kDone) break;
+    Hop hop;
+    hop.from = select->ColumnInt(0);
+    hop.kind = std::string(select->ColumnText(1));
+    hop.time_us = select->ColumnInt(2);
+    hop.from_host = select->ColumnInt(3);
+    hop.relay_host = std::string(select->ColumnText(4));
+    hop.relay_ip = std::string(select->ColumnText(5));
+    hop.same_host = select->ColumnInt(6) != 0;
+    hop.queue_id = m.queue_id;
+    // Handed over after this instance had left the queue: it went to a later life of the ID.
+    bool ended_before = m.end_us && hop.time_us != 0 && hop.time_us - options_.skew_us > *m.end_us;
+    // Or the two sides carry different Message-IDs: two messages that shared a queue ID.
+    bool other_message = false;
+    if (!ended_before && !m.message_id.empty() && hop.kind != "bounce") {
+      MAILLENS_ASSIGN_OR_RETURN(std::string from_msgid, MessageIdOf(hop.from));
+      other_message = Contradicts(from_msgid, m.message_id);
+    }
+    if (ended_before || other_message) wrong.push_back(std::move(hop));
+  }
+  select->Reset();
+  if (wrong.empty()) return absl::OkStatus();
+  MAILLENS_ASSIGN_OR_RETURN(Statement * del, catalog_->Cached(kDeleteLink));
+  std::vector<int64_t> seeds = {m.id};
+  for (const Hop& hop : wrong) {
+    del->Bind(1, hop.from).Bind(2, m.id);
+    MAILLENS_RETURN_IF_ERROR(del->Run());
+    seeds.push_back(hop.from);
+  }
+  MAILLENS_RETURN_IF_ERROR(RecomputeTraces(seeds));
+  // The hop may find its instance now (already created) or when it appears.
+  for (const Hop& hop : wrong) MAILLENS_RETURN_IF_ERROR(TryLinkForward(hop));
+  return absl::OkStatus();
+}
+
+absl::Status Correlator::RecomputeTraces(const std::vector<int64_t>& seeds) {
+  std::set<int64_t> done;
+  MAILLENS_ASSIGN_OR_RETURN(Statement * from, catalog_->Cached(kLinksFrom));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * to, catalog_->Cached(kLinksTo));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * set, catalog_->Cached(kSetTrace));
+  for (int64_t seed : seeds) {
+    if (done.count(seed)) continue;
+    std::vector<int64_t> component = {seed};
+    std::set<int64_t> seen = {seed};
+    for (size_t i = 0; i < component.size(); ++i) {
+      for (Statement* stmt : {from, to}) {
+        stmt->Bind(1, component[i]);
+        while (true) {
+          MAILLENS_ASSIGN_OR_RETURN(auto step, stmt->Step());
+          if (step == Statement::StepResult::kDone) break;
+          int64_t other = stmt->ColumnInt(0);
+          if (seen.insert(other).second) component.push_back(other);
+        }
+        stmt->Reset();
+      }
+    }
+    int64_t trace = *std::min_element(component.begin(), component.end());
+    for (int64_t id : component) {
+      set->Bind(1, trace).Bind(2, id);
+      MAILLENS_RETURN_IF_ERROR(set->Run());
+      done.insert(id);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Correlator::AddLink(const Hop& hop, int64_t to) {
+  if (hop.kind != "bounce") {
+    // A message arrives at an instance once. A link made earlier on the Message-ID alone
+    // (its relay did not map to this host) gives way to one with direct evidence: it was the
+    // same message reaching a foreign server whose queue ID happened to equal ours.
+    MAILLENS_ASSIGN_OR_RETURN(Instance * target, LoadInstance(to));
+    MAILLENS_ASSIGN_OR_RETURN(Statement * incoming, catalog_->Cached(kSelectIncoming));
+    incoming->Bind(1, to);
+    std::vector<Hop> existing;
+    while (true) {
+      MAILLENS_ASSIGN_OR_RETURN(auto step, incoming->Step());
+      if (step == Statement::StepResult::kDone) break;
+      Hop h;
+      h.from = incoming->ColumnInt(0);
+      h.kind = std::string(incoming->ColumnText(1));
+      h.relay_host = std::string(incoming->ColumnText(4));
+      h.relay_ip = std::string(incoming->ColumnText(5));
+      h.same_host = incoming->ColumnInt(6) != 0;
+      if (h.kind != "bounce" && !h.same_host && h.from != hop.from) existing.push_back(h);
+    }
+    incoming->Reset();
+    std::vector<int64_t> seeds;
+    for (const Hop& h : existing) {
+      MAILLENS_ASSIGN_OR_RETURN(bool mapped, Maps(h.relay_host, h.relay_ip, target->info.host_id));
+      if (mapped) continue;
+      MAILLENS_ASSIGN_OR_RETURN(Statement * del, catalog_->Cached(kDeleteLink));
+      del->Bind(1, h.from).Bind(2, to);
+      MAILLENS_RETURN_IF_ERROR(del->Run());
+      seeds.push_back(h.from);
+    }
+    if (!seeds.empty()) {
+      seeds.push_back(to);
+      MAILLENS_RETURN_IF_ERROR(RecomputeTraces(seeds));
+    }
+  }
   MAILLENS_ASSIGN_OR_RETURN(Statement * insert, catalog_->Cached(kInsertLink));
-  insert->Bind(1, from).Bind(2, to).BindText(3, kind);
+  insert->Bind(1, hop.from)
+      .Bind(2, to)
+      .BindText(3, hop.kind)
+      .Bind(4, hop.time_us)
+      .Bind(5, hop.from_host)
+      .BindText(6, hop.relay_host)
+      .BindText(7, hop.relay_ip)
+      .Bind(8, static_cast<int64_t>(hop.same_host));
   MAILLENS_RETURN_IF_ERROR(insert->Run());
   MAILLENS_ASSIGN_OR_RETURN(Statement * trace_of, catalog_->Cached(kSelectTraceOf));
   int64_t traces[2];
-  int64_t ids[2] = {from, to};
+  int64_t ids[2] = {hop.from, to};
   for (int i = 0; i < 2; ++i) {
     trace_of->Bind(1, ids[i]);
     MAILLENS_ASSIGN_OR_RETURN(auto step, trace_of->Step());
@@ -499,9 +687,10 @@ absl::Status Correlator::Flush() {
 absl::StatusOr<std::vector<RecipientInfo>> Correlator::RecipientsOf(int64_t message) {
   MAILLENS_ASSIGN_OR_RETURN(
       Statement * rcpts,
-      catalog_->Cached("SELECT recipient, orig_to, status, dsn, relay, reply, next_queue_id, "
-                       "next_form, time_us, attempts, delay, delays FROM recipients WHERE message = ? "
-                       "ORDER BY time_us"));
+      catalog_->Cached(
+          "SELECT recipient, orig_to, status, dsn, relay, reply, next_queue_id, "
+          "next_form, time_us, attempts, delay, delays FROM recipients WHERE message = ? "
+          "ORDER BY time_us"));
   rcpts->Bind(1, message);
   std::vector<RecipientInfo> out;
   while (true) {

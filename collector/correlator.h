@@ -95,8 +95,13 @@ struct Trace {
 void OrderHops(Trace* trace);
 
 struct CorrelatorOptions {
-  int64_t skew_us = 5 * 60 * 1000000LL;             // tolerated clock difference between hosts
-  int64_t hop_window_us = 60 * 60 * 1000000LL;      // receiver may log up to this before "sent"
+  // Tolerated clock difference between hosts (the design asks for at least ±2 minutes). Also
+  // how close to a hand-off an instance may end and still be its receiver, so it trades
+  // tolerance of skew against telling apart quick reuses of a short queue ID.
+  int64_t skew_us = 150 * 1000000LL;
+  // The receiver logs a message while it is being transferred, so before the sender logs
+  // "sent"; a transfer takes seconds, minutes for a large message on a slow link.
+  int64_t hop_window_us = 10 * 60 * 1000000LL;
   int64_t instance_gap_us = 24 * 3600 * 1000000LL;  // silence that ends an unclosed instance
 };
 
@@ -129,6 +134,19 @@ class Correlator {
   };
   using Key = std::tuple<int64_t, std::string, std::string>;  // host, instance, queue id
 
+  // A hand-off seen on the sending side: enough to link it now, park it in `pending`, or
+  // park it again if a link made from it proves wrong.
+  struct Hop {
+    int64_t from = 0;
+    int64_t from_host = 0;
+    std::string queue_id;
+    std::string relay_host;
+    std::string relay_ip;
+    std::string kind;
+    bool same_host = false;
+    int64_t time_us = 0;
+  };
+
   absl::StatusOr<Instance*> FindOrCreate(int64_t host_id, std::string_view inst,
                                          std::string_view queue_id, int64_t time_us,
                                          bool is_removed);
@@ -136,12 +154,18 @@ class Correlator {
   absl::Status OnCreated(Instance* instance);
   absl::Status OnMessageId(Instance* instance);
   absl::Status ObserveDelivery(Instance* instance, const core::Event& ev, int64_t time_us);
-  absl::Status TryLinkForward(int64_t from_id, int64_t from_host, std::string_view next_qid,
-                              std::string_view relay_host, std::string_view relay_ip,
-                              const std::string& kind, bool same_host, int64_t time_us);
+  absl::Status TryLinkForward(const Hop& hop);
+  absl::Status Park(const Hop& hop);
+  // Whether `id` already has an incoming relay or re-injection link.
+  absl::StatusOr<bool> HasPredecessor(int64_t id);
+  // Undoes incoming links made before `inst` was known to have ended earlier than their
+  // hand-off, parking their hops again.
+  absl::Status CheckIncoming(Instance* inst);
+  // Re-derives trace ids of the components containing `seeds` after a link was removed.
+  absl::Status RecomputeTraces(const std::vector<int64_t>& seeds);
   absl::StatusOr<bool> Maps(std::string_view relay_host, std::string_view relay_ip,
                             int64_t host_id);
-  absl::Status AddLink(int64_t from, int64_t to, const std::string& kind);
+  absl::Status AddLink(const Hop& hop, int64_t to);
   absl::StatusOr<std::string> MessageIdOf(int64_t id);
   absl::StatusOr<std::vector<RecipientInfo>> RecipientsOf(int64_t message);
 

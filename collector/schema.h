@@ -99,6 +99,15 @@ CREATE INDEX pending_qid ON pending (queue_id, time_us);
 ALTER TABLE recipients ADD COLUMN delay TEXT NOT NULL DEFAULT '';
 ALTER TABLE recipients ADD COLUMN delays TEXT NOT NULL DEFAULT '';
 )sql",
+      // 3: a link keeps the hop's evidence, so it can be undone when it turns out that the
+      // receiving instance had ended before the hand-off (a reused queue ID).
+      R"sql(
+ALTER TABLE links ADD COLUMN time_us INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE links ADD COLUMN from_host INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE links ADD COLUMN relay_host TEXT NOT NULL DEFAULT '';
+ALTER TABLE links ADD COLUMN relay_ip TEXT NOT NULL DEFAULT '';
+ALTER TABLE links ADD COLUMN same_host INTEGER NOT NULL DEFAULT 0;
+)sql",
   };
   return kMigrations;
 }

@@ -1,0 +1,201 @@
+// Correlation accuracy against the simulator's ground truth: a three-host site with content
+// filtering, queue-ID reuse, foreign IDs that collide with ours, clock skew, both stamp forms,
+// and a midnight and new-year crossing; imported host by host in two different orders. Prints
+// precision and recall of hop links and the share of recipients whose final status is right,
+// and asserts the targets.
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "collector/importer.h"
+#include "collector/store.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "tools/simulator.h"
+
+namespace maillens {
+namespace {
+
+namespace fs = std::filesystem;
+using google::protobuf::Struct;
+using google::protobuf::Value;
+
+// (host, queue ID, first_us): an instance as both sides can name it.
+using InstanceKey = std::tuple<std::string, std::string, int64_t>;
+using LinkKey = std::tuple<InstanceKey, InstanceKey, std::string>;
+
+struct Truth {
+  std::set<InstanceKey> instances;
+  std::set<LinkKey> links;
+  std::map<InstanceKey, std::map<std::string, std::string>> statuses;  // rcpt -> status
+};
+
+InstanceKey KeyOf(const google::protobuf::Struct& s) {
+  const auto& f = s.fields();
+  return {f.at("host").string_value(), f.at("queue_id").string_value(),
+          static_cast<int64_t>(f.at("first_us").number_value())};
+}
+
+Truth ReadTruth(const std::string& path) {
+  Truth truth;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    Struct s;
+    if (!google::protobuf::util::JsonStringToMessage(line, &s).ok()) continue;
+    const auto& f = s.fields();
+    if (f.count("link")) {
+      const auto& l = f.at("link").struct_value().fields();
+      truth.links.insert({KeyOf(l.at("from").struct_value()), KeyOf(l.at("to").struct_value()),
+                          l.at("kind").string_value()});
+    } else if (f.count("queue_id")) {
+      InstanceKey key = KeyOf(s);
+      truth.instances.insert(key);
+      for (const Value& r : f.at("recipients").list_value().values()) {
+        const auto& rf = r.struct_value().fields();
+        truth.statuses[key][rf.at("to").string_value()] = rf.at("status").string_value();
+      }
+    }
+  }
+  return truth;
+}
+
+struct Measured {
+  double precision = 0, recall = 0;
+  size_t links_found = 0, links_true = 0, links_correct = 0;
+  size_t bounces_true = 0, bounces_found = 0;
+  size_t statuses_checked = 0, statuses_right = 0;
+  std::vector<std::string> examples;  // a few mistakes, for the log
+};
+
+Measured Compare(collector::Store* store, const Truth& truth) {
+  Measured m;
+  auto traces = store->TracesIn(INT64_MIN, INT64_MAX);
+  EXPECT_TRUE(traces.ok()) << traces.status();
+  std::set<LinkKey> found;
+  std::map<InstanceKey, std::map<std::string, std::string>> statuses;
+  for (const collector::Trace& t : *traces) {
+    std::map<int64_t, InstanceKey> key;
+    for (const auto& msg : t.messages) key[msg.id] = {msg.host, msg.queue_id, msg.first_us};
+    for (const auto& l : t.links) found.insert({key[l.from], key[l.to], l.kind});
+    for (const auto& r : t.recipients) statuses[key[r.message]][r.recipient] = r.status;
+  }
+  m.links_found = found.size();
+  m.links_true = truth.links.size();
+  for (const LinkKey& l : found) {
+    if (truth.links.count(l)) {
+      ++m.links_correct;
+    } else if (m.examples.size() < 10) {
+      m.examples.push_back("extra link " + std::get<0>(std::get<0>(l)) + ":" +
+                           std::get<1>(std::get<0>(l)) + " -> " + std::get<0>(std::get<1>(l)) +
+                           ":" + std::get<1>(std::get<1>(l)) + " " + std::get<2>(l));
+    }
+  }
+  for (const LinkKey& l : truth.links) {
+    if (std::get<2>(l) == "bounce") {
+      ++m.bounces_true;
+      m.bounces_found += found.count(l);
+    }
+    if (!found.count(l) && m.examples.size() < 20) {
+      m.examples.push_back("missed link " + std::get<0>(std::get<0>(l)) + ":" +
+                           std::get<1>(std::get<0>(l)) + " -> " + std::get<0>(std::get<1>(l)) +
+                           ":" + std::get<1>(std::get<1>(l)) + " " + std::get<2>(l));
+    }
+  }
+  m.precision = m.links_found ? static_cast<double>(m.links_correct) / m.links_found : 1;
+  m.recall = m.links_true ? static_cast<double>(m.links_correct) / m.links_true : 1;
+  for (const auto& [instance, rcpts] : truth.statuses) {
+    for (const auto& [rcpt, status] : rcpts) {
+      if (status == "queued") continue;  // no attempt logged yet: nothing to be right about
+      ++m.statuses_checked;
+      auto it = statuses.find(instance);
+      std::string got;
+      if (it != statuses.end() && it->second.count(rcpt)) got = it->second.at(rcpt);
+      if (got == status) {
+        ++m.statuses_right;
+      } else if (m.examples.size() < 30) {
+        m.examples.push_back("status of " + rcpt + " at " + std::get<0>(instance) + ":" +
+                             std::get<1>(instance) + ": want " + status + ", got '" + got + "'");
+      }
+    }
+  }
+  return m;
+}
+
+void Print(const char* order, const Measured& m) {
+  std::printf(
+      "%s: links %zu true, %zu found, %zu correct: precision %.4f%%, recall %.4f%%; bounces "
+      "%zu/%zu linked; recipient status right %zu/%zu (%.4f%%)\n",
+      order, m.links_true, m.links_found, m.links_correct, 100 * m.precision, 100 * m.recall,
+      m.bounces_found, m.bounces_true, m.statuses_right, m.statuses_checked,
+      m.statuses_checked ? 100.0 * m.statuses_right / m.statuses_checked : 100.0);
+  for (const std::string& e : m.examples) std::printf("  %s\n", e.c_str());
+}
+
+TEST(CorrelationAccuracyTest, SimulatedSiteInEitherImportOrder) {
+  fs::path dir = fs::temp_directory_path() / ("maillens_accuracy_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  tools::SimulatorOptions sim;
+  sim.seed = 20241231;
+  sim.target_lines = 520000;
+  sim.start = absl::FromUnixSeconds(1735682400);  // 2024-12-31T22:00:00Z
+  sim.duration = absl::Hours(4);                  // across midnight and the new year
+  sim.zone_offset = absl::Hours(1);
+  sim.hosts = {{"dmz", absl::ZeroDuration(), tools::StampForm::kClassic, false},
+               {"mx", absl::Seconds(90), tools::StampForm::kRfc3339, false},
+               {"out", absl::Seconds(-75), tools::StampForm::kClassicZeroPadded, true}};
+  auto summary = tools::SimulateToDirectory(sim, (dir / "logs").string());
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  std::printf("simulated %lld lines: %lld instances, %lld links (%lld bounce), %lld reused IDs, "
+              "%lld foreign collisions\n",
+              static_cast<long long>(summary->lines), static_cast<long long>(summary->instances),
+              static_cast<long long>(summary->links),
+              static_cast<long long>(summary->bounce_links),
+              static_cast<long long>(summary->reused_queue_ids),
+              static_cast<long long>(summary->foreign_collisions));
+  ASSERT_GE(summary->lines, 500000);
+  ASSERT_GT(summary->reused_queue_ids, 0);
+  ASSERT_GT(summary->foreign_collisions, 0);
+  Truth truth = ReadTruth((dir / "logs" / "truth.jsonl").string());
+  ASSERT_EQ(truth.links.size(), static_cast<size_t>(summary->links));
+
+  const std::vector<std::vector<std::string>> orders = {{"dmz", "mx", "out"},
+                                                        {"out", "mx", "dmz"}};
+  for (const auto& order : orders) {
+    std::string name = order[0] + "," + order[1] + "," + order[2];
+    fs::path data = dir / ("data_" + order[0]);
+    collector::StoreOptions store_options;
+    store_options.dir = data.string();
+    store_options.durable = false;
+    auto store = collector::Store::Open(store_options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    for (const std::string& host : order) {
+      collector::ImportOptions import;
+      import.year = 2024;  // the year of each file's first classic stamp
+      import.zone = absl::FixedTimeZone(3600);
+      auto stats = collector::ImportFile(store->get(), (dir / "logs" / (host + ".log")).string(),
+                                         import);
+      ASSERT_TRUE(stats.ok()) << stats.status();
+      EXPECT_EQ(stats->unparsed, 0u) << host;
+    }
+    Measured m = Compare(store->get(), truth);
+    Print(name.c_str(), m);
+    EXPECT_GE(m.precision, 0.999) << name;
+    EXPECT_GE(m.recall, 0.999) << name;
+    EXPECT_EQ(m.bounces_found, m.bounces_true) << name;
+    EXPECT_GT(m.bounces_true, 0u);
+    EXPECT_EQ(m.statuses_right, m.statuses_checked) << name;
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace maillens
