@@ -1,18 +1,33 @@
 #!/usr/bin/env bash
-# The main job. For now (until the store and agent issues land): set up, build, and show how
-# maillens reads a small two-host sample written by this script.
+# The main job, end to end on this machine: set up and build, simulate a two-host site (a DMZ
+# relay with a content filter in front of an internal mailbox server, clocks 45 s apart, across
+# a new year), import both hosts' logs, then show one message's journey across both hosts and a
+# search. (With the agent issue this becomes a collector and two agents over gRPC.)
+# Usage: scripts/demo.sh [WORK_DIR]   (default: a new temporary directory, kept for you)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh build
-SAMPLE=$(mktemp /tmp/maillens_demo_XXXX.log)
-trap 'rm -f "$SAMPLE"' EXIT
-cat > "$SAMPLE" <<'LOG'
-Nov 22 09:00:01 dmz postfix/smtpd[2101]: connect from mail.partner.example[198.51.100.20]
-Nov 22 09:00:02 dmz postfix/smtpd[2101]: 4F1A2B3C4D: client=mail.partner.example[198.51.100.20]
-Nov 22 09:00:02 dmz postfix/cleanup[2102]: 4F1A2B3C4D: message-id=<demo-1@partner.example>
-Nov 22 09:00:02 dmz postfix/qmgr[1001]: 4F1A2B3C4D: from=<carol@partner.example>, size=2048, nrcpt=1 (queue active)
-Nov 22 09:00:03 dmz postfix/smtp[2103]: 4F1A2B3C4D: to=<bob@example.test>, relay=mx.example.test[192.0.2.3]:25, delay=0.9, delays=0.2/0.01/0.3/0.39, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 9E8D7C6B5A)
-Nov 22 09:00:03 mx postfix/smtpd[3101]: 9E8D7C6B5A: client=dmz.example.test[192.0.2.2]
-Nov 22 09:00:03 mx postfix/lmtp[3104]: 9E8D7C6B5A: to=<bob@example.test>, relay=mx.example.test[private/dovecot-lmtp], delay=0.1, delays=0.05/0/0.02/0.03, dsn=2.0.0, status=sent (250 2.0.0 <bob@example.test> Saved)
-LOG
-build/bin/maillens parse "$SAMPLE"
+
+WORK=${1:-$(mktemp -d /tmp/maillens-demo.XXXXXX)}
+BIN=build/bin
+rm -rf "$WORK/logs" "$WORK/data"
+echo "== simulating a site: dmz (classic stamps) and mx (RFC 3339, clock +45 s) in $WORK/logs"
+"$BIN/maillens-simulate" --out "$WORK/logs" --seed 42 --lines 30000 --hosts dmz,mx \
+  --skew mx=+45 --stamp dmz=classic,mx=rfc3339 --start 2024-12-31T22:00:00Z --hours 4
+
+echo "== importing mx first, then dmz (order does not matter)"
+"$BIN/maillens" --data "$WORK/data" import --tz UTC --year 2024 "$WORK/logs/mx.log"
+"$BIN/maillens" --data "$WORK/data" import --tz UTC --year 2024 "$WORK/logs/dmz.log"
+
+# A message that entered at the DMZ, passed the content filter and crossed to mx.
+QID=$(awk 'match($0, /"link":\{"from":\{"host":"dmz","queue_id":"[0-9A-Za-z]+","first_us":[0-9]+\},"to":\{"host":"mx"/) {
+             s = substr($0, RSTART, RLENGTH); sub(/.*"queue_id":"/, "", s); sub(/".*/, "", s)
+             print s; exit }' "$WORK/logs/truth.jsonl")
+echo
+echo "== maillens trace $QID --raw"
+"$BIN/maillens" --data "$WORK/data" trace "$QID" --raw
+echo
+echo "== maillens search status:bounced --limit 5"
+"$BIN/maillens" --data "$WORK/data" search status:bounced --limit 5
+echo
+echo "Data directory: $WORK/data — try: $BIN/maillens --data $WORK/data search --help"
