@@ -20,6 +20,7 @@ constexpr char kUsage[] =
     "  import FILE...      store maillogs (plain or .gz) in the data directory\n"
     "  search [WORD...]    find lines by words, addresses, queue IDs, status, time\n"
     "  trace ID            follow one message (queue ID or message-id) across hosts\n"
+    "  report              traffic and incident summary of a window (text, markdown, json, html)\n"
     "  version             print the version\n"
     "Run 'maillens COMMAND --help' for a command's options.\n";
 
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
   if (command == "import") return maillens::cli::RunImport(global, args);
   if (command == "search") return maillens::cli::RunSearch(global, args);
   if (command == "trace") return maillens::cli::RunTrace(global, args);
+  if (command == "report") return maillens::cli::RunReport(global, args);
   if (command == "version" || command == "--version") {
     std::printf("maillens %s\n", MAILLENS_VERSION);
     return 0;

@@ -541,7 +541,13 @@ int RunSearch(const GlobalOptions& global, const std::vector<std::string>& args)
     PrintMessages(store.get(), *result, json, csv);
   }
   std::fflush(stdout);
-  if (result->total > result->lines.size()) {
+  if (result->total_is_lower_bound) {
+    std::fprintf(stderr,
+                 "at least %llu more matching lines not shown (the newest %zu are; counting "
+                 "stopped there: narrow the search, e.g. with since:)\n",
+                 static_cast<unsigned long long>(result->total - result->lines.size()),
+                 result->lines.size());
+  } else if (result->total > result->lines.size()) {
     std::fprintf(stderr, "%llu more matching lines not shown (the newest %zu are; use --limit)\n",
                  static_cast<unsigned long long>(result->total - result->lines.size()),
                  result->lines.size());

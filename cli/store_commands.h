@@ -1,4 +1,4 @@
-// Subcommands that work on a store: import, search, trace (local mode: --data DIR).
+// Subcommands that work on a store: import, search, trace, report (local mode: --data DIR).
 #ifndef MAILLENS_CLI_STORE_COMMANDS_H_
 #define MAILLENS_CLI_STORE_COMMANDS_H_
 
@@ -12,6 +12,7 @@ namespace maillens::cli {
 int RunImport(const GlobalOptions& global, const std::vector<std::string>& args);
 int RunSearch(const GlobalOptions& global, const std::vector<std::string>& args);
 int RunTrace(const GlobalOptions& global, const std::vector<std::string>& args);
+int RunReport(const GlobalOptions& global, const std::vector<std::string>& args);
 
 }  // namespace maillens::cli
 

@@ -797,17 +797,27 @@ absl::StatusOr<std::optional<MessageView>> Correlator::MessageAt(int64_t host_id
 }
 
 absl::StatusOr<std::vector<int64_t>> Correlator::FindTraces(const std::string& id) {
-  MAILLENS_ASSIGN_OR_RETURN(
-      Statement * select,
-      catalog_->Cached("SELECT trace_id, MAX(first_us) AS t FROM messages WHERE queue_id = ? "
-                       "OR message_id = ? GROUP BY trace_id ORDER BY t"));
-  select->BindText(1, id).BindText(2, id);
-  std::vector<int64_t> traces;
-  while (true) {
-    MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
-    if (step == Statement::StepResult::kDone) break;
-    traces.push_back(select->ColumnInt(0));
+  // Two indexed lookups, not one OR: the message-id index is partial (non-empty ids), which
+  // SQLite uses only when the query itself says message_id != ''.
+  std::map<int64_t, int64_t> newest;  // trace -> newest first_us among its matches
+  for (const char* sql :
+       {"SELECT trace_id, first_us FROM messages WHERE queue_id = ?",
+        "SELECT trace_id, first_us FROM messages WHERE message_id = ? AND message_id != ''"}) {
+    MAILLENS_ASSIGN_OR_RETURN(Statement * select, catalog_->Cached(sql));
+    select->BindText(1, id);
+    while (true) {
+      MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+      if (step == Statement::StepResult::kDone) break;
+      int64_t& t = newest[select->ColumnInt(0)];
+      t = std::max(t, select->ColumnInt(1));
+    }
+    select->Reset();
   }
+  std::vector<std::pair<int64_t, int64_t>> by_time;
+  for (const auto& [trace, t] : newest) by_time.emplace_back(t, trace);
+  std::sort(by_time.begin(), by_time.end());
+  std::vector<int64_t> traces;
+  for (const auto& [t, trace] : by_time) traces.push_back(trace);
   return traces;
 }
 

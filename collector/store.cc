@@ -385,6 +385,9 @@ absl::Status Store::CorrelateDay(int64_t day, int64_t after_id) {
 
 namespace {
 
+// Matches counted past the shown ones before a broad search stops counting.
+constexpr uint64_t kCountBeyondLimit = 5000;
+
 // Folds the shorthand fields of a SearchQuery into search-language terms.
 core::Query ToQuery(const SearchQuery& in) {
   core::Query q;
@@ -468,7 +471,7 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
   }
   const bool post_filter = !query.terms.empty();
   core::TimeContext time{core::TimeOptions()};
-  for (auto it = days.rbegin(); it != days.rend(); ++it) {
+  for (auto it = days.rbegin(); it != days.rend() && !result.total_is_lower_bound; ++it) {
     int64_t day = *it;
     if (day < first_day || day > last_day) continue;
     MAILLENS_ASSIGN_OR_RETURN(Database * db, Partition(day, /*create=*/false));
@@ -500,7 +503,15 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
         core::Event ev = core::ParseLine(raw, &time);
         if (!core::MatchesTerms(query, ev, host)) continue;
         ++result.total;
-        if (result.lines.size() >= search.limit) continue;
+        if (result.lines.size() >= search.limit) {
+          // Counting every match of a broad query costs a parse per line; past a bound the
+          // count is reported as "at least", never silently.
+          if (result.total >= search.limit + kCountBeyondLimit) {
+            result.total_is_lower_bound = true;
+            break;
+          }
+          continue;
+        }
       }
       StoredLine line;
       line.id = select.ColumnInt(0);

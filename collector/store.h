@@ -78,8 +78,9 @@ struct SearchQuery {
 };
 
 struct SearchResult {
-  std::vector<StoredLine> lines;  // newest first, at most limit
-  uint64_t total = 0;             // all matches in the window, so a cap is never silent
+  std::vector<StoredLine> lines;      // newest first, at most limit
+  uint64_t total = 0;                 // all matches in the window, so a cap is never silent
+  bool total_is_lower_bound = false;  // counting stopped early: at least `total` match
   std::vector<std::string> notices;
 };
 

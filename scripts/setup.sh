@@ -11,7 +11,7 @@ PACKAGES=(
   libsqlite3-dev sqlite3 libabsl-dev libspdlog-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  tzdata pflogsumm
+  tzdata pflogsumm openssl chromium
 )
 
 missing=()

@@ -1,0 +1,198 @@
+// maillens-agent: tails this host's maillog and ships it to the collector.
+//
+//   maillens-agent --config /etc/maillens/agent.conf
+//
+// Configuration keys are documented in deploy/agent.conf.example.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "agent/shipper.h"
+#include "agent/tailer.h"
+#include "core/config.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) { g_stop = true; }
+
+void Log(const std::string& line) {
+  // journald adds time and unit; a plain line on stderr is what it wants.
+  std::fprintf(stderr, "%s\n", line.c_str());
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> List(const std::string& value) {
+  std::vector<std::string> out;
+  for (absl::string_view part : absl::StrSplit(value, ',', absl::SkipWhitespace())) {
+    out.emplace_back(absl::StripAsciiWhitespace(part));
+  }
+  return out;
+}
+
+std::string ShortHostName() {
+  char buf[256] = {};
+  gethostname(buf, sizeof(buf) - 1);
+  std::string name = buf;
+  return name.substr(0, name.find('.'));
+}
+
+bool IsLoopbackTarget(const std::string& target) {
+  return target.rfind("127.", 0) == 0 || target.rfind("localhost", 0) == 0 ||
+         target.rfind("[::1]", 0) == 0;
+}
+
+int Fail(const std::string& message) {
+  Log("error: " + message);
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (a.rfind("--config=", 0) == 0) {
+      config_path = a.substr(9);
+    } else if (a == "--version") {
+      std::printf("maillens-agent %s\n", MAILLENS_VERSION);
+      return 0;
+    } else {
+      std::fprintf(stderr, "usage: maillens-agent --config FILE\n");
+      return 2;
+    }
+  }
+  if (config_path.empty()) {
+    std::fprintf(stderr, "usage: maillens-agent --config FILE\n");
+    return 2;
+  }
+  auto text = ReadFile(config_path);
+  if (!text.ok()) return Fail(std::string(text.status().message()));
+  auto config = maillens::core::Config::Parse(
+      *text, config_path,
+      {"collector",       "token",         "token_file", "host",     "role",    "addresses",
+       "aliases",         "files",         "state_dir",  "start_at", "tz",      "batch_lines",
+       "batch_wait_ms",   "max_in_flight", "tls_ca",     "tls_cert", "tls_key", "tls_server_name",
+       "allow_plaintext", "max_line_bytes"});
+  if (!config.ok()) return Fail(std::string(config.status().message()));
+
+  maillens::agent::TailerOptions tailer_options;
+  tailer_options.paths = List(config->GetString("files", "/var/log/mail.log"));
+  tailer_options.state_dir = config->GetString("state_dir", "/var/lib/maillens-agent");
+  std::string start_at = config->GetString("start_at", "beginning");
+  if (start_at != "beginning" && start_at != "end") {
+    return Fail(config->Where("start_at") + ": start_at is 'beginning' or 'end', not '" + start_at +
+                "'");
+  }
+  tailer_options.start_at_end = start_at == "end";
+  auto max_line = config->GetBytes("max_line_bytes", 1 << 20, 1024, 64 << 20);
+  if (!max_line.ok()) return Fail(std::string(max_line.status().message()));
+  tailer_options.max_line_bytes = *max_line;
+  tailer_options.on_problem = [](const absl::Status& s) { Log("warning: " + s.ToString()); };
+
+  maillens::agent::ShipperOptions shipper_options;
+  auto collector = config->GetRequiredString("collector");
+  if (!collector.ok()) return Fail(std::string(collector.status().message()));
+  shipper_options.collector = *collector;
+  std::string token = config->GetString("token");
+  if (config->Has("token_file")) {
+    auto t = ReadFile(config->GetString("token_file"));
+    if (!t.ok()) return Fail(std::string(t.status().message()));
+    token = std::string(absl::StripAsciiWhitespace(*t));
+  }
+  shipper_options.token = token;
+  std::string host = config->GetString("host", ShortHostName());
+  shipper_options.hello.set_host(host);
+  shipper_options.hello.set_role(config->GetString("role"));
+  shipper_options.hello.set_version(MAILLENS_VERSION);
+  for (const std::string& a : List(config->GetString("addresses"))) {
+    shipper_options.hello.add_addresses(a);
+  }
+  for (const std::string& a : List(config->GetString("aliases"))) {
+    shipper_options.hello.add_aliases(a);
+  }
+  std::string tz = config->GetString("tz");
+  shipper_options.zone = absl::LocalTimeZone();
+  if (!tz.empty() && !absl::LoadTimeZone(tz, &shipper_options.zone)) {
+    return Fail(config->Where("tz") + ": unknown time zone '" + tz + "'");
+  }
+  auto batch_lines = config->GetInt("batch_lines", 2000, 1, 100000);
+  auto batch_wait = config->GetInt("batch_wait_ms", 200, 1, 60000);
+  auto in_flight = config->GetInt("max_in_flight", 4, 1, 64);
+  for (const auto* v : {&batch_lines, &batch_wait, &in_flight}) {
+    if (!v->ok()) return Fail(std::string(v->status().message()));
+  }
+  shipper_options.batch_lines = static_cast<size_t>(*batch_lines);
+  shipper_options.batch_wait = absl::Milliseconds(*batch_wait);
+  shipper_options.max_in_flight = static_cast<size_t>(*in_flight);
+  shipper_options.tls_server_name = config->GetString("tls_server_name");
+  if (config->Has("tls_ca")) {
+    grpc::SslCredentialsOptions ssl;
+    auto ca = ReadFile(config->GetString("tls_ca"));
+    if (!ca.ok()) return Fail(std::string(ca.status().message()));
+    ssl.pem_root_certs = *ca;
+    if (config->Has("tls_cert")) {
+      auto cert = ReadFile(config->GetString("tls_cert"));
+      auto key = ReadFile(config->GetString("tls_key"));
+      if (!cert.ok()) return Fail(std::string(cert.status().message()));
+      if (!key.ok()) return Fail(std::string(key.status().message()));
+      ssl.pem_cert_chain = *cert;
+      ssl.pem_private_key = *key;
+    }
+    shipper_options.credentials = grpc::SslCredentials(ssl);
+  } else {
+    auto allow = config->GetBool("allow_plaintext", false);
+    if (!allow.ok()) return Fail(std::string(allow.status().message()));
+    if (!*allow && !IsLoopbackTarget(shipper_options.collector)) {
+      return Fail("refusing to send logs in plaintext to " + shipper_options.collector +
+                  ": set tls_ca (and tls_cert/tls_key for mutual TLS), or allow_plaintext = "
+                  "true if this network is trusted");
+    }
+    shipper_options.credentials = grpc::InsecureChannelCredentials();
+  }
+  shipper_options.log = [](const std::string& m) { Log("info: " + m); };
+
+  auto tailer = maillens::agent::Tailer::Open(tailer_options);
+  if (!tailer.ok()) return Fail(tailer.status().ToString());
+  maillens::agent::Shipper shipper(tailer->get(), shipper_options);
+
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  std::thread watcher([&] {
+    while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    shipper.Stop();
+  });
+  Log(absl::StrCat("info: maillens-agent ", MAILLENS_VERSION, " for host ", host, " shipping ",
+                   config->GetString("files", "/var/log/mail.log"), " to ",
+                   shipper_options.collector));
+  shipper.Run();
+  g_stop = true;
+  watcher.join();
+  auto stats = shipper.stats();
+  Log(absl::StrCat("info: stopped; ", stats.lines_acked, " lines acknowledged, ", stats.reconnects,
+                   " reconnects"));
+  return 0;
+}

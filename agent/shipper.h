@@ -1,0 +1,104 @@
+// The agent's shipper: streams the tailer's lines to the collector over gRPC and moves the
+// tailer's checkpoint only when the collector acknowledges a batch as durably committed.
+//
+// One bidirectional stream at a time (IngestService.Stream). Batches are cut by line count,
+// bytes or time, whichever comes first; at most max_in_flight batches wait for their
+// acknowledgement, so memory stays bounded whatever the backlog. When the stream breaks (the
+// collector died, the network went, the collector asked to retry later), everything not
+// acknowledged is handed out again by the tailer (Rewind) and resent after a reconnect with
+// exponential backoff and jitter; the collector ignores what it already holds.
+//
+// Thread-safety: Run() on one thread; Stop() and stats() from any thread.
+#ifndef MAILLENS_AGENT_SHIPPER_H_
+#define MAILLENS_AGENT_SHIPPER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "agent/tailer.h"
+#include "core/time_context.h"
+#include "maillens/v1/ingest.grpc.pb.h"
+
+namespace maillens::agent {
+
+struct ShipperOptions {
+  std::string collector;                                  // host:port
+  std::shared_ptr<grpc::ChannelCredentials> credentials;  // TLS or insecure
+  std::string tls_server_name;  // overrides the name checked in the server's certificate
+  std::string token;            // sent as "authorization: Bearer TOKEN"
+  maillens::v1::AgentHello hello;
+  size_t batch_lines = 2000;
+  size_t batch_bytes = 1 << 20;
+  absl::Duration batch_wait = absl::Milliseconds(200);
+  size_t max_in_flight = 4;
+  absl::Duration backoff_initial = absl::Milliseconds(200);
+  absl::Duration backoff_max = absl::Seconds(30);
+  absl::Duration keepalive = absl::Seconds(30);
+  absl::TimeZone zone = absl::UTCTimeZone();  // of classic stamps
+  // Where the shipper tells what happens (connected, lost, retrying); default: nothing.
+  std::function<void(const std::string&)> log;
+};
+
+struct ShipperStats {
+  uint64_t lines_sent = 0;  // counting resends
+  uint64_t lines_acked = 0;
+  uint64_t batches_sent = 0;
+  uint64_t batches_acked = 0;
+  uint64_t duplicates = 0;  // lines the collector already held
+  uint64_t retries = 0;     // RETRY acknowledgements (collector busy or disk full)
+  uint64_t reconnects = 0;
+  uint64_t gaps_sent = 0;
+  bool connected = false;
+  std::string last_error;
+};
+
+class Shipper {
+ public:
+  // `tailer` must outlive the shipper.
+  Shipper(Tailer* tailer, ShipperOptions options);
+  ~Shipper();
+  Shipper(const Shipper&) = delete;
+  Shipper& operator=(const Shipper&) = delete;
+
+  // Ships until Stop(). Returns after the current stream is closed.
+  void Run();
+  void Stop();
+  ShipperStats stats() const;
+
+ private:
+  struct InFlight {
+    uint64_t batch_id;
+    std::vector<TailedLine> lines;
+  };
+
+  // One connection's lifetime; returns why it ended.
+  absl::Status RunStream(maillens::v1::IngestService::Stub* stub);
+  void FillEvent(const TailedLine& line, maillens::v1::Event* ev);
+  bool SleepUnlessStopped(absl::Duration d);
+  void Log(const std::string& message);
+
+  Tailer* tailer_;  // borrowed
+  const ShipperOptions options_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  ShipperStats stats_;                             // guarded by mu_
+  grpc::ClientContext* active_context_ = nullptr;  // guarded by mu_; to cancel on Stop
+  uint64_t next_batch_id_ = 1;
+  // Year inference follows each file's own stream of lines.
+  std::map<FileKey, std::unique_ptr<core::TimeContext>> time_contexts_;
+};
+
+}  // namespace maillens::agent
+
+#endif  // MAILLENS_AGENT_SHIPPER_H_

@@ -1,0 +1,129 @@
+// `maillens report`: the traffic and incident summary of a window, site-wide and per host.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/time/clock.h"
+#include "cli/report_render.h"
+#include "cli/store_commands.h"
+#include "cli/table.h"
+#include "collector/report.h"
+#include "core/query_language.h"
+
+namespace maillens::cli {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: maillens [--data DIR] report [--since T] [--until T] [--host NAME]\n"
+    "                [--format text|markdown|json|html] [--output FILE] [--top N] [--tz ZONE]\n"
+    "  What a window looked like, site-wide and per host: received, delivered, deferred,\n"
+    "  bounced, rejected, expired, held, discarded and bytes; traffic per hour; top sender\n"
+    "  and recipient domains and addresses; deferral, bounce and reject reasons; messages\n"
+    "  still stuck; delivery latency; SASL brute force and SASL users whose volume jumped;\n"
+    "  recorded gaps. Each message is counted once however many hops and filters it passed;\n"
+    "  the line counts at the end reconcile with line-counting tools such as pflogsumm.\n"
+    "  --since/--until  2024-05-01, '2024-05-01 10:00', 10:00, RFC 3339, or a duration ago\n"
+    "                   (90s 15m 2h 3d 1w); default: all stored data\n"
+    "  --host NAME      only that host's messages and lines\n"
+    "  --format F       text (default), markdown (for a ticket), json, html (one\n"
+    "                   self-contained file with charts; use --output)\n"
+    "  --json, --markdown, --html  shorthands for --format\n"
+    "  --output FILE    write there instead of standard output\n"
+    "  --top N          entries per top list and reason list (default 10)\n"
+    "  --tz ZONE        zone for times and hour labels (default: this machine's)\n"
+    "  Example: maillens report --since 2024-05-01 --until 2024-05-02 --html --output day.html\n";
+
+}  // namespace
+
+int RunReport(const GlobalOptions& global, const std::vector<std::string>& args) {
+  std::string since, until, host, format, output, top, tz;
+  bool json = false, markdown = false, html = false;
+  ArgParser parser("report", kUsage);
+  parser.Option("since", &since);
+  parser.Option("until", &until);
+  parser.Option("host", &host);
+  parser.Option("format", &format);
+  parser.Option("output", &output);
+  parser.Option("top", &top);
+  parser.Option("tz", &tz);
+  parser.Flag("json", &json);
+  parser.Flag("markdown", &markdown);
+  parser.Flag("html", &html);
+  std::vector<std::string> positional;
+  int exit_code;
+  if (!parser.Parse(args, &positional, &exit_code)) return exit_code;
+  if (!positional.empty()) {
+    std::fprintf(stderr, "maillens report: unexpected argument '%s'\n%s", positional[0].c_str(),
+                 kUsage);
+    return 2;
+  }
+  if (json + markdown + html + !format.empty() > 1) {
+    std::fprintf(stderr, "maillens report: choose one output format\n");
+    return 2;
+  }
+  if (json) format = "json";
+  if (markdown) format = "markdown";
+  if (html) format = "html";
+  if (format.empty()) format = "text";
+  if (format == "md") format = "markdown";
+  if (format != "text" && format != "markdown" && format != "json" && format != "html") {
+    std::fprintf(stderr, "maillens report: --format wants text, markdown, json or html, not '%s'\n",
+                 format.c_str());
+    return 2;
+  }
+  RenderOptions render;
+  render.zone = absl::LocalTimeZone();
+  if (!tz.empty() && !absl::LoadTimeZone(tz, &render.zone)) {
+    std::fprintf(stderr, "maillens report: unknown time zone '%s'\n", tz.c_str());
+    return 2;
+  }
+  collector::ReportOptions options;
+  options.host = host;
+  absl::Time now = absl::Now();
+  for (const auto& [text, out] :
+       {std::make_pair(since, &options.since_us), std::make_pair(until, &options.until_us)}) {
+    if (text.empty()) continue;
+    auto t = core::ParseTimeArg(text, now, render.zone);
+    if (!t.ok()) {
+      std::fprintf(stderr, "maillens report: %s\n", std::string(t.status().message()).c_str());
+      return 2;
+    }
+    *out = *t;
+  }
+  if (!top.empty()) {
+    if (!absl::SimpleAtoi(top, &options.top) || options.top == 0) {
+      std::fprintf(stderr, "maillens report: --top wants a positive number, not '%s'\n",
+                   top.c_str());
+      return 2;
+    }
+  }
+  auto report = collector::BuildReport(global.data_dir, options);
+  if (!report.ok()) {
+    std::fprintf(stderr, "maillens report: %s\n", std::string(report.status().message()).c_str());
+    return 1;
+  }
+  FILE* out = stdout;
+  if (!output.empty()) {
+    out = std::fopen(output.c_str(), "wb");
+    if (out == nullptr) {
+      std::fprintf(stderr, "maillens report: cannot write %s\n", output.c_str());
+      return 1;
+    }
+  }
+  render.color = format == "text" && out == stdout && UseColor(stdout);
+  std::string text = format == "json"       ? RenderReportJson(*report, render)
+                     : format == "markdown" ? RenderReportMarkdown(*report, render)
+                     : format == "html"     ? RenderReportHtml(*report, render)
+                                            : RenderReportText(*report, render);
+  bool ok = std::fwrite(text.data(), 1, text.size(), out) == text.size();
+  if (out != stdout) ok = std::fclose(out) == 0 && ok;
+  if (!ok) {
+    std::fprintf(stderr, "maillens report: writing the report failed\n");
+    return 1;
+  }
+  if (!output.empty()) std::fprintf(stderr, "wrote %s\n", output.c_str());
+  return 0;
+}
+
+}  // namespace maillens::cli

@@ -1,0 +1,379 @@
+// The report against pflogsumm (Debian package `pflogsumm`), the summary every Postfix
+// administrator knows: both read the same log, and every number of pflogsumm's "Grand Totals"
+// must equal ours, or differ by exactly the double counting our report identifies.
+//
+// What pflogsumm 1.1.5 counts (read from /usr/sbin/pflogsumm):
+//   received   smtpd `QID: client=` lines plus pickup `sender=|uid=` lines — but only of
+//              programs its regex `^postfix(/(smtps|submission))?/([^[:]*)` reads as exactly
+//              "smtpd"/"pickup": `postfix/10025/smtpd` (the re-injection smtpd after amavis)
+//              is invisible to it, while a relay hop received by our next host's plain
+//              `postfix/smtpd` is counted again;
+//   delivered  every `status=sent` line, one per recipient, except local(8) "forwarded as" —
+//              including the hop *to* the content filter (`postfix/amavis/smtp` to
+//              127.0.0.1:10024) and hand-offs to our own relays, so filtered or relayed mail
+//              is delivered twice or more;
+//   deferred   queue IDs with at least one `status=deferred` line (plus the line count);
+//   bounced    `status=bounced` lines (recipients, not messages);
+//   rejected   `QID|NOQUEUE: reject:` lines of smtpd/postscreen, and cleanup reject and
+//              milter-reject lines (header/body checks).
+// Our report counts messages (a trace: every hop and filter once) and exposes the per-line
+// counts (collector::LineCounts) that tell the two apart; this test adds them up the way
+// pflogsumm does and prints each difference with its reason.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "collector/importer.h"
+#include "collector/report.h"
+#include "collector/store.h"
+#include "gtest/gtest.h"
+#include "tools/simulator.h"
+
+namespace maillens::collector {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Corpus(const std::string& rel) {
+  const char* shared = std::getenv("MAILLENS_SHARED_DIR");
+  return std::string(shared ? shared : "../shared") + "/corpus/" + rel;
+}
+
+struct PflogsummTotals {
+  int64_t received = -1;
+  int64_t delivered = -1;
+  int64_t forwarded = -1;
+  int64_t deferred = -1;
+  int64_t deferrals = 0;  // printed only when not zero
+  int64_t bounced = -1;
+  int64_t rejected = -1;
+};
+
+// Runs pflogsumm over `files` and reads the numbers of its "Grand Totals".
+PflogsummTotals RunPflogsumm(const std::vector<std::string>& files, std::string* error) {
+  PflogsummTotals t;
+  std::string cmd = "pflogsumm";
+  for (const std::string& f : files) cmd += " '" + f + "'";
+  cmd += " 2>/dev/null";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (pipe == nullptr) {
+    *error = "cannot run pflogsumm";
+    return t;
+  }
+  std::string out;
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
+  int status = pclose(pipe);
+  if (status != 0 || out.find("Grand Totals") == std::string::npos) {
+    *error =
+        "pflogsumm failed (is the Debian package pflogsumm installed? scripts/setup.sh "
+        "installs it); its output began: " +
+        out.substr(0, 200);
+    return t;
+  }
+  // "    183   received": pflogsumm prints %6d%s with a unit ('k', 'm') above 512k, which
+  // would make the number inexact.
+  std::string totals = out.substr(out.find("Grand Totals"));
+  totals = totals.substr(0, totals.find("Per-"));
+  std::regex line(
+      R"(^\s*(\d+)([ km])\s+(received|delivered|forwarded|deferred|bounced|rejected)\b(.*)$)");
+  std::regex deferrals(R"(\((\d+)([ km])\s*deferrals\))");
+  size_t start = 0;
+  while (start < totals.size()) {
+    size_t end = totals.find('\n', start);
+    if (end == std::string::npos) end = totals.size();
+    std::string l = totals.substr(start, end - start);
+    start = end + 1;
+    std::smatch m;
+    if (!std::regex_match(l, m, line)) continue;
+    if (m[2] != " ") {
+      *error = "pflogsumm printed a rounded number: " + l;
+      return t;
+    }
+    int64_t v = std::stoll(m[1]);
+    std::string what = m[3];
+    if (what == "received") t.received = v;
+    if (what == "delivered") t.delivered = v;
+    if (what == "forwarded") t.forwarded = v;
+    if (what == "bounced") t.bounced = v;
+    if (what == "rejected") t.rejected = v;
+    if (what == "deferred") {
+      t.deferred = v;
+      std::string rest = m[4];
+      std::smatch d;
+      if (std::regex_search(rest, d, deferrals)) t.deferrals = std::stoll(d[1]);
+    }
+  }
+  if (t.received < 0 || t.delivered < 0 || t.deferred < 0 || t.bounced < 0 || t.rejected < 0) {
+    *error = "could not read pflogsumm's Grand Totals:\n" + totals;
+  }
+  return t;
+}
+
+// Programs pflogsumm reads as `cmd` (its regex, with the default syslog name "postfix").
+bool PflogsummReadsAs(const std::string& program, const std::string& cmd) {
+  return program == "postfix/" + cmd || program == "postfix/submission/" + cmd ||
+         program == "postfix/smtps/" + cmd;
+}
+
+// One pflogsumm number rebuilt from ours: our message-level number plus or minus each
+// explained difference.
+struct Reconciled {
+  std::string name;
+  int64_t ours = 0;  // the report's own number
+  struct Term {
+    int64_t n;
+    std::string why;
+  };
+  std::vector<Term> terms;
+  int64_t Expected() const {
+    int64_t v = ours;
+    for (const Term& t : terms) v += t.n;
+    return v;
+  }
+  void Print(int64_t pflogsumm) const {
+    std::printf("  %-9s pflogsumm %6lld   ours %6lld\n", name.c_str(),
+                static_cast<long long>(pflogsumm), static_cast<long long>(ours));
+    for (const Term& t : terms) {
+      if (t.n != 0)
+        std::printf("            %+6lld  %s\n", static_cast<long long>(t.n), t.why.c_str());
+    }
+    std::printf("            = %6lld  %s\n", static_cast<long long>(Expected()),
+                Expected() == pflogsumm ? "agrees" : "DISAGREES");
+  }
+};
+
+struct Reconciliation {
+  Reconciled received, delivered, deferred, bounced, rejected;
+};
+
+Reconciliation Reconcile(const Report& r) {
+  const LineCounts& l = r.lines;
+  Reconciliation out;
+
+  // Received: one per trace whose entry came through smtpd or pickup.
+  out.received.name = "received";
+  out.received.ours = r.counts.received;
+  int64_t relay_again = 0, filter_again = 0, invisible = 0;
+  for (const auto& rec : l.receptions) {
+    bool read = PflogsummReadsAs(rec.program, "smtpd") || PflogsummReadsAs(rec.program, "pickup");
+    if (read) {
+      relay_again += rec.from_our_hosts;
+      filter_again += rec.from_content_filters;
+    } else {
+      invisible -= rec.entry;
+    }
+  }
+  out.received.terms = {
+      {relay_again,
+       "relay hops: our next host's smtpd logs client= for a message already "
+       "received by the host before it"},
+      {filter_again, "content-filter re-injections logged under a name pflogsumm reads as smtpd"},
+      {invisible,
+       "entries logged by a program pflogsumm does not read (e.g. a second smtpd "
+       "service such as postfix/10025/smtpd)"},
+      {l.merged_entries,
+       "receptions the correlator joined into another message's trace (queue "
+       "ID reuse, message-id fallback): two lines, one message for us"},
+      {-l.rootless_traces,
+       "traces that are a cycle of links: received once by us, though no "
+       "client= line of theirs is a root"}};
+
+  // Delivered: pflogsumm counts recipients per line and every hop.
+  out.delivered.name = "delivered";
+  out.delivered.ours = r.counts.recipients_delivered;
+  out.delivered.terms = {
+      {l.content_filter_hops,
+       "deliveries to the content filter (postfix/amavis/smtp to "
+       "127.0.0.1:10024): counted again when the filtered copy is delivered"},
+      {l.our_relay_hops, "hand-offs to our own relays: counted again when the next host delivers"}};
+
+  // Deferred: pflogsumm counts queue IDs; we count messages.
+  out.deferred.name = "deferred";
+  out.deferred.ours = r.counts.deferred;
+  out.deferred.terms = {
+      {l.deferred_instances - r.counts.deferred,
+       "instances beyond the first of a message deferred on several hops (each its own queue "
+       "ID)"},
+      {l.deferred_queue_ids - l.deferred_instances,
+       "instances sharing a queue ID text (a reused short ID, or one ID on two hosts): one "
+       "for pflogsumm, which keys deferrals by queue ID alone"}};
+
+  // Bounced: pflogsumm counts recipients.
+  out.bounced.name = "bounced";
+  out.bounced.ours = r.counts.bounced;
+  out.bounced.terms = {{l.bounced_recipients - r.counts.bounced,
+                        "recipients beyond the first of messages bounced for several "
+                        "recipients (pflogsumm counts status=bounced lines)"}};
+
+  // Rejected: both count lines; pflogsumm only some programs and actions.
+  out.rejected.name = "rejected";
+  out.rejected.ours = r.counts.rejected;
+  int64_t unread = 0;
+  for (const auto& ref : l.refusals) {
+    bool read =
+        ((PflogsummReadsAs(ref.program, "smtpd") || PflogsummReadsAs(ref.program, "postscreen")) &&
+         ref.action == "reject") ||
+        (PflogsummReadsAs(ref.program, "cleanup") && ref.action == "reject");
+    if (!read) unread -= ref.count;
+  }
+  out.rejected.terms = {{unread,
+                         "refusals pflogsumm does not count (defer:, smtpd milter-reject, "
+                         "programs it does not read)"}};
+  return out;
+}
+
+class ReportPflogsummTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("maillens_report_pfl_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Imports `files` (host names from the lines), builds the report over everything stored,
+  // runs pflogsumm over the same files and compares.
+  void Compare(const std::vector<std::string>& files, int year, Reconciliation* rec, Report* report,
+               PflogsummTotals* pfl) {
+    {
+      StoreOptions options;
+      options.dir = (dir_ / "data").string();
+      options.durable = false;
+      auto store = Store::Open(options);
+      ASSERT_TRUE(store.ok()) << store.status();
+      for (const std::string& f : files) {
+        ImportOptions import;
+        import.year = year;
+        import.zone = absl::UTCTimeZone();
+        auto stats = ImportFile(store->get(), f, import);
+        ASSERT_TRUE(stats.ok()) << stats.status();
+        ASSERT_GT(stats->stored, 0u) << f;
+      }
+    }
+    auto built = BuildReport((dir_ / "data").string(), ReportOptions());
+    ASSERT_TRUE(built.ok()) << built.status();
+    *report = std::move(*built);
+    std::string error;
+    *pfl = RunPflogsumm(files, &error);
+    ASSERT_TRUE(error.empty()) << error;
+    *rec = Reconcile(*report);
+    const LineCounts& l = report->lines;
+
+    std::printf("pflogsumm against maillens report over %zu file(s):\n", files.size());
+    rec->received.Print(pfl->received);
+    rec->delivered.Print(pfl->delivered);
+    std::printf(
+        "            (ours: %lld messages delivered; pflogsumm counts recipients, "
+        "%lld of ours are notices returned to senders)\n",
+        static_cast<long long>(report->counts.delivered),
+        static_cast<long long>(l.final_notice_deliveries));
+    rec->deferred.Print(pfl->deferred);
+    rec->bounced.Print(pfl->bounced);
+    rec->rejected.Print(pfl->rejected);
+    std::printf(
+        "  forwarded pflogsumm %6lld   ours %6lld (local(8) forwarding, excluded by both)\n",
+        static_cast<long long>(pfl->forwarded), static_cast<long long>(l.forwarded));
+    std::printf("  deferrals pflogsumm %6lld   ours %6lld (lines)\n",
+                static_cast<long long>(pfl->deferrals), static_cast<long long>(l.deferral_lines));
+
+    EXPECT_EQ(pfl->received, rec->received.Expected());
+    EXPECT_EQ(pfl->delivered, rec->delivered.Expected());
+    EXPECT_EQ(pfl->deferred, rec->deferred.Expected());
+    EXPECT_EQ(pfl->bounced, rec->bounced.Expected());
+    EXPECT_EQ(pfl->rejected, rec->rejected.Expected());
+    EXPECT_EQ(pfl->forwarded, l.forwarded);
+    EXPECT_EQ(pfl->deferrals, l.deferral_lines);
+
+    // The report agrees with itself: its message-level numbers and its line counts.
+    int64_t entries = 0;
+    for (const auto& r : l.receptions) entries += r.entry;
+    EXPECT_EQ(entries, report->counts.received + l.merged_entries - l.rootless_traces);
+    EXPECT_EQ(report->counts.recipients_delivered, l.final_deliveries);
+    EXPECT_EQ(report->counts.recipients_bounced, l.bounced_recipients);
+    EXPECT_EQ(report->counts.deferrals, l.deferral_lines);
+    EXPECT_LE(report->counts.deferred, l.deferred_instances);
+    EXPECT_LE(report->counts.delivered, report->counts.received + report->counts.entered_otherwise);
+  }
+
+  fs::path dir_;
+};
+
+// One real production host with amavis (pixelpark, 69,861 lines, RFC 3339 stamps): received,
+// deferred, bounced and rejected agree exactly; delivered differs by exactly the deliveries to
+// the content filter, which pflogsumm counts as well as the delivery of the filtered copy.
+TEST_F(ReportPflogsummTest, PixelparkAgreesUpToContentFilterHops) {
+  Reconciliation rec;
+  Report report;
+  PflogsummTotals pfl;
+  Compare({Corpus("pixelpark-postfix-logsums/test/mail.log")}, 2023, &rec, &report, &pfl);
+  if (HasFatalFailure()) return;
+  const LineCounts& l = report.lines;
+  // Received: 161 postfix/smtpd + 16 postfix/submission/smtpd entries + 6 pickups; the 180
+  // re-injections by postfix/10025/smtpd are invisible to pflogsumm and are not new messages
+  // for us either, so the numbers agree without any correction.
+  EXPECT_EQ(pfl.received, report.counts.received);
+  EXPECT_EQ(l.merged_entries, 0);
+  EXPECT_EQ(l.rootless_traces, 0);
+  // Delivered: pflogsumm's 361 = our 180 recipient deliveries at the final hop (Dovecot, three
+  // foreign MTAs, one of them the bounce notice) + 181 hops to amavis on 127.0.0.1:10024 and
+  // :10026 — the content-filter double counting, and nothing else.
+  EXPECT_EQ(pfl.delivered - report.counts.recipients_delivered, l.content_filter_hops);
+  EXPECT_GT(l.content_filter_hops, 0);
+  EXPECT_EQ(l.our_relay_hops, 0);  // one host
+  // Deferred, bounced, rejected: the same numbers.
+  EXPECT_EQ(pfl.deferred, report.counts.deferred);
+  EXPECT_EQ(pfl.bounced, report.counts.bounced);
+  EXPECT_EQ(pfl.rejected, report.counts.rejected);
+}
+
+// A simulated site (tools/simulator.h): a DMZ relay with amavis, an internal mailbox server and
+// an outbound relay, each with its own log. pflogsumm over the three logs counts relay hops
+// between our hosts again on every host, and content-filter hops again; the report identifies
+// each of them.
+TEST_F(ReportPflogsummTest, SimulatedSiteAgreesUpToIdentifiedDoubleCounting) {
+  tools::SimulatorOptions sim;
+  sim.seed = 4242;
+  sim.target_lines = 60000;
+  sim.start = absl::FromUnixSeconds(1735682400);  // 2024-12-31T22:00:00Z, across the new year
+  sim.duration = absl::Hours(4);
+  sim.hosts = {{"dmz", absl::ZeroDuration(), tools::StampForm::kClassic, false},
+               {"mx", absl::Seconds(40), tools::StampForm::kRfc3339, false},
+               {"out", absl::Seconds(-30), tools::StampForm::kClassicZeroPadded, true}};
+  auto summary = tools::SimulateToDirectory(sim, (dir_ / "logs").string());
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  std::vector<std::string> files;
+  for (const auto& h : sim.hosts) files.push_back((dir_ / "logs" / (h.name + ".log")).string());
+  Reconciliation rec;
+  Report report;
+  PflogsummTotals pfl;
+  Compare(files, 2024, &rec, &report, &pfl);
+  if (HasFatalFailure()) return;
+  const LineCounts& l = report.lines;
+  // The site relays between its hosts and filters through amavis: both kinds of double
+  // counting must be there for this test to mean anything.
+  EXPECT_GT(l.our_relay_hops, 0);
+  EXPECT_GT(l.content_filter_hops, 0);
+  EXPECT_GT(pfl.received, report.counts.received);
+  EXPECT_GT(pfl.delivered, report.counts.recipients_delivered);
+  EXPECT_GT(report.counts.deferred, 0);
+  EXPECT_GT(report.counts.bounced, 0);
+  EXPECT_GT(report.counts.rejected, 0);
+  // Joined receptions are correlation errors; a few in a thousand are tolerated here (the
+  // correlator's own accuracy test holds the line), more means the report is misleading.
+  EXPECT_LE(l.merged_entries + l.rootless_traces, report.counts.received / 100 + 1)
+      << "the correlator joined " << l.merged_entries << " receptions into other traces and "
+      << "left " << l.rootless_traces << " traces without a root";
+}
+
+}  // namespace
+}  // namespace maillens::collector
