@@ -43,9 +43,11 @@ int main(int argc, char** argv) {
   }
   const Variant variants[] = {
       {"unicode61 (default)", "CREATE VIRTUAL TABLE t USING fts5(raw, content='')"},
-      {"unicode61 detail=column", "CREATE VIRTUAL TABLE t USING fts5(raw, content='', detail=column)"},
-      {"unicode61 tokenchars @.-_", "CREATE VIRTUAL TABLE t USING fts5(raw, content='', "
-                                    "tokenize=\"unicode61 tokenchars '@.-_'\")"},
+      {"unicode61 detail=column",
+       "CREATE VIRTUAL TABLE t USING fts5(raw, content='', detail=column)"},
+      {"unicode61 tokenchars @.-_",
+       "CREATE VIRTUAL TABLE t USING fts5(raw, content='', "
+       "tokenize=\"unicode61 tokenchars '@.-_'\")"},
       {"ascii", "CREATE VIRTUAL TABLE t USING fts5(raw, content='', tokenize='ascii')"},
       {"trigram", "CREATE VIRTUAL TABLE t USING fts5(raw, content='', tokenize='trigram')"},
   };
@@ -78,8 +80,7 @@ int main(int argc, char** argv) {
     }
     sqlite3_finalize(stmt);
     sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
-    double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
     double mb = std::filesystem::file_size(path) / 1e6;
     std::printf("%-28s %12.0f %10.1f", v.name, lines.size() / secs, mb);

@@ -15,8 +15,8 @@
 namespace maillens::collector {
 
 struct ImportOptions {
-  std::string host;      // host of every line; empty: the line's syslog host field
-  int year = 0;          // year of the first classic stamp; 0: inferred from the file's mtime
+  std::string host;  // host of every line; empty: the line's syslog host field
+  int year = 0;      // year of the first classic stamp; 0: inferred from the file's mtime
   absl::TimeZone zone = absl::UTCTimeZone();
   size_t batch_lines = 20000;
   // Called after each batch with the bytes read so far (progress display).

@@ -17,10 +17,10 @@ constexpr char kPragmas[] =
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path, Mode mode,
-                                                          bool durable) {
+                                                         bool durable) {
   sqlite3* raw = nullptr;
-  int flags = mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY
-                                      : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  int flags =
+      mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   flags |= SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   std::unique_ptr<Database> db(new Database(raw, path));
@@ -40,7 +40,8 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path
 
 absl::Status Database::Error(std::string_view what) const {
   int code = sqlite3_extended_errcode(db_.get());
-  std::string msg = absl::StrCat(core::ToAbsl(what), ": ", sqlite3_errmsg(db_.get()), " (", path_, ")");
+  std::string msg =
+      absl::StrCat(core::ToAbsl(what), ": ", sqlite3_errmsg(db_.get()), " (", path_, ")");
   switch (code & 0xff) {
     case SQLITE_FULL:
       return absl::ResourceExhaustedError(msg);
@@ -73,7 +74,8 @@ absl::StatusOr<Statement> Database::Prepare(std::string_view sql) {
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()),
                               SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
-  if (rc != SQLITE_OK) return Error(absl::StrCat("prepare '", core::ToAbsl(sql.substr(0, 80)), "'"));
+  if (rc != SQLITE_OK)
+    return Error(absl::StrCat("prepare '", core::ToAbsl(sql.substr(0, 80)), "'"));
   return Statement(stmt, this);
 }
 

@@ -36,8 +36,7 @@ class StoreTest : public ::testing::Test {
 
   // Lines of one file of `host`, one second apart from `start_us`, offsets as in the file.
   static std::vector<LineRecord> FileLines(const std::string& host, uint64_t fingerprint,
-                                           int64_t start_us,
-                                           const std::vector<std::string>& raws) {
+                                           int64_t start_us, const std::vector<std::string>& raws) {
     std::vector<LineRecord> out;
     uint64_t offset = 0;
     int64_t t = start_us;
@@ -63,8 +62,9 @@ class StoreTest : public ::testing::Test {
 constexpr int64_t kNoon = 1700049600LL * 1000000;  // 2023-11-15 12:00:00 UTC
 
 TEST_F(StoreTest, AppendIsIdempotent) {
-  auto lines = FileLines("dmz", 1, kNoon, {"Nov 15 12:00:00 dmz postfix/smtpd[1]: connect from a[192.0.2.1]",
-                                           "Nov 15 12:00:01 dmz postfix/smtpd[1]: disconnect from a[192.0.2.1]"});
+  auto lines = FileLines("dmz", 1, kNoon,
+                         {"Nov 15 12:00:00 dmz postfix/smtpd[1]: connect from a[192.0.2.1]",
+                          "Nov 15 12:00:01 dmz postfix/smtpd[1]: disconnect from a[192.0.2.1]"});
   auto first = store_->Append(lines);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(first->stored, 2u);
@@ -87,14 +87,13 @@ TEST_F(StoreTest, AppendIsIdempotent) {
 TEST_F(StoreTest, BadBytesAreStoredAndFoundByteForByte) {
   std::string invalid = "Nov 15 12:00:00 dmz postfix/smtpd[1]: warning: bad \xff\xfe bytes zorglub";
   std::string nul("Nov 15 12:00:01 dmz postfix/smtpd[1]: nul \0 inside frobnicate", 62);
-  std::string huge = "Nov 15 12:00:02 dmz postfix/cleanup[2]: 1A2B3C4D5E: warning: header Subject: " +
-                     std::string(65536, 'x') + " quuxword";
+  std::string huge =
+      "Nov 15 12:00:02 dmz postfix/cleanup[2]: 1A2B3C4D5E: warning: header Subject: " +
+      std::string(65536, 'x') + " quuxword";
   auto lines = FileLines("dmz", 2, kNoon, {invalid, nul, huge});
   ASSERT_TRUE(store_->Append(lines).ok());
-  for (const auto& [word, expected] :
-       std::vector<std::pair<std::string, std::string>>{{"zorglub", invalid},
-                                                         {"frobnicate", nul},
-                                                         {"quuxword", huge}}) {
+  for (const auto& [word, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"zorglub", invalid}, {"frobnicate", nul}, {"quuxword", huge}}) {
     SearchQuery q;
     q.words = {word};
     auto result = store_->Search(q);
@@ -107,21 +106,29 @@ TEST_F(StoreTest, BadBytesAreStoredAndFoundByteForByte) {
 TEST_F(StoreTest, TraceFollowsRelayHopAndBounceAcrossHostsInAnyOrder) {
   auto dmz = FileLines(
       "dmz", 10, kNoon,
-      {"Nov 15 12:00:00 dmz postfix/smtpd[11]: 4F1A2B3C4D: client=mail.partner.example[198.51.100.20]",
+      {"Nov 15 12:00:00 dmz postfix/smtpd[11]: 4F1A2B3C4D: "
+       "client=mail.partner.example[198.51.100.20]",
        "Nov 15 12:00:01 dmz postfix/cleanup[12]: 4F1A2B3C4D: message-id=<m1@partner.example>",
-       "Nov 15 12:00:02 dmz postfix/qmgr[13]: 4F1A2B3C4D: from=<carol@partner.example>, size=2048, nrcpt=1 (queue active)",
-       "Nov 15 12:00:03 dmz postfix/smtp[14]: 4F1A2B3C4D: to=<bob@example.test>, relay=mx.example.test[192.0.2.3]:25, delay=3, delays=2/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 9E8D7C6B5A)",
+       "Nov 15 12:00:02 dmz postfix/qmgr[13]: 4F1A2B3C4D: from=<carol@partner.example>, size=2048, "
+       "nrcpt=1 (queue active)",
+       "Nov 15 12:00:03 dmz postfix/smtp[14]: 4F1A2B3C4D: to=<bob@example.test>, "
+       "relay=mx.example.test[192.0.2.3]:25, delay=3, delays=2/0/0.5/0.5, dsn=2.0.0, status=sent "
+       "(250 2.0.0 Ok: queued as 9E8D7C6B5A)",
        "Nov 15 12:00:04 dmz postfix/qmgr[13]: 4F1A2B3C4D: removed"});
   // The receiving host logs a second before the sender's "sent" (clock skew).
   auto mx = FileLines(
       "mx", 20, kNoon + 2000000,
       {"Nov 15 12:00:02 mx postfix/smtpd[21]: 9E8D7C6B5A: client=dmz.example.test[192.0.2.2]",
        "Nov 15 12:00:03 mx postfix/cleanup[22]: 9E8D7C6B5A: message-id=<m1@partner.example>",
-       "Nov 15 12:00:04 mx postfix/qmgr[23]: 9E8D7C6B5A: from=<carol@partner.example>, size=2300, nrcpt=1 (queue active)",
-       "Nov 15 12:00:05 mx postfix/local[24]: 9E8D7C6B5A: to=<bob@example.test>, relay=local, delay=1, delays=0.5/0/0/0.5, dsn=5.1.1, status=bounced (unknown user: \"bob\")",
-       "Nov 15 12:00:06 mx postfix/bounce[25]: 9E8D7C6B5A: sender non-delivery notification: 0A1B2C3D4E",
+       "Nov 15 12:00:04 mx postfix/qmgr[23]: 9E8D7C6B5A: from=<carol@partner.example>, size=2300, "
+       "nrcpt=1 (queue active)",
+       "Nov 15 12:00:05 mx postfix/local[24]: 9E8D7C6B5A: to=<bob@example.test>, relay=local, "
+       "delay=1, delays=0.5/0/0/0.5, dsn=5.1.1, status=bounced (unknown user: \"bob\")",
+       "Nov 15 12:00:06 mx postfix/bounce[25]: 9E8D7C6B5A: sender non-delivery notification: "
+       "0A1B2C3D4E",
        "Nov 15 12:00:06 mx postfix/cleanup[22]: 0A1B2C3D4E: message-id=<bounce1@mx.example.test>",
-       "Nov 15 12:00:07 mx postfix/qmgr[23]: 0A1B2C3D4E: from=<>, size=3000, nrcpt=1 (queue active)",
+       "Nov 15 12:00:07 mx postfix/qmgr[23]: 0A1B2C3D4E: from=<>, size=3000, nrcpt=1 (queue "
+       "active)",
        "Nov 15 12:00:07 mx postfix/qmgr[23]: 9E8D7C6B5A: removed"});
   // Internal host first, then the DMZ: order must not matter.
   ASSERT_TRUE(store_->Append(mx).ok());
@@ -145,13 +152,13 @@ TEST_F(StoreTest, TraceFollowsRelayHopAndBounceAcrossHostsInAnyOrder) {
 }
 
 TEST_F(StoreTest, ReusedQueueIdOnAnotherHostIsNotLinked) {
-  auto a = FileLines(
-      "alpha", 30, kNoon,
-      {"Nov 15 12:00:00 alpha postfix/smtpd[1]: BABABABABA: client=x[192.0.2.9]",
-       "Nov 15 12:00:01 alpha postfix/smtp[2]: BABABABABA: to=<u@far.example>, relay=mx.far.example[203.0.113.1]:25, delay=1, delays=0.5/0/0.2/0.3, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as CACACACACA)"});
-  auto b = FileLines(
-      "beta", 31, kNoon + 1000000,
-      {"Nov 15 12:00:01 beta postfix/smtpd[1]: CACACACACA: client=y[192.0.2.10]"});
+  auto a = FileLines("alpha", 30, kNoon,
+                     {"Nov 15 12:00:00 alpha postfix/smtpd[1]: BABABABABA: client=x[192.0.2.9]",
+                      "Nov 15 12:00:01 alpha postfix/smtp[2]: BABABABABA: to=<u@far.example>, "
+                      "relay=mx.far.example[203.0.113.1]:25, delay=1, delays=0.5/0/0.2/0.3, "
+                      "dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as CACACACACA)"});
+  auto b = FileLines("beta", 31, kNoon + 1000000,
+                     {"Nov 15 12:00:01 beta postfix/smtpd[1]: CACACACACA: client=y[192.0.2.10]"});
   ASSERT_TRUE(store_->Append(a).ok());
   ASSERT_TRUE(store_->Append(b).ok());
   auto trace = store_->GetTrace("BABABABABA");
@@ -160,12 +167,11 @@ TEST_F(StoreTest, ReusedQueueIdOnAnotherHostIsNotLinked) {
 }
 
 TEST_F(StoreTest, QueueIdReuseOnOneHostStartsANewInstance) {
-  auto lines = FileLines(
-      "mx", 40, kNoon,
-      {"Nov 15 12:00:00 mx postfix/pickup[1]: 1111122222: uid=0 from=<root>",
-       "Nov 15 12:00:01 mx postfix/qmgr[2]: 1111122222: removed",
-       "Nov 15 12:00:02 mx postfix/pickup[1]: 1111122222: uid=0 from=<daemon>",
-       "Nov 15 12:00:03 mx postfix/qmgr[2]: 1111122222: removed"});
+  auto lines = FileLines("mx", 40, kNoon,
+                         {"Nov 15 12:00:00 mx postfix/pickup[1]: 1111122222: uid=0 from=<root>",
+                          "Nov 15 12:00:01 mx postfix/qmgr[2]: 1111122222: removed",
+                          "Nov 15 12:00:02 mx postfix/pickup[1]: 1111122222: uid=0 from=<daemon>",
+                          "Nov 15 12:00:03 mx postfix/qmgr[2]: 1111122222: removed"});
   ASSERT_TRUE(store_->Append(lines).ok());
   SearchQuery q;
   q.queue_id = "1111122222";

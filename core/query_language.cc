@@ -14,18 +14,30 @@ using Target = FieldTerm::Target;
 
 const std::map<std::string, Target>& FieldNames() {
   static const auto* kNames = new std::map<std::string, Target>{
-      {"from", Target::kFrom},       {"sender", Target::kFrom},
-      {"to", Target::kTo},           {"rcpt", Target::kTo},
-      {"recipient", Target::kTo},    {"host", Target::kHost},
-      {"status", Target::kStatus},   {"qid", Target::kQueueId},
-      {"queue", Target::kQueueId},   {"queue_id", Target::kQueueId},
-      {"msgid", Target::kMessageId}, {"message_id", Target::kMessageId},
-      {"mid", Target::kMessageId},   {"client", Target::kClient},
-      {"client_ip", Target::kClient}, {"ip", Target::kClient},
-      {"relay", Target::kRelay},     {"dsn", Target::kDsn},
-      {"sasl", Target::kSasl},       {"user", Target::kSasl},
-      {"sasl_username", Target::kSasl}, {"daemon", Target::kDaemon},
-      {"program", Target::kDaemon},  {"kind", Target::kKind},
+      {"from", Target::kFrom},
+      {"sender", Target::kFrom},
+      {"to", Target::kTo},
+      {"rcpt", Target::kTo},
+      {"recipient", Target::kTo},
+      {"host", Target::kHost},
+      {"status", Target::kStatus},
+      {"qid", Target::kQueueId},
+      {"queue", Target::kQueueId},
+      {"queue_id", Target::kQueueId},
+      {"msgid", Target::kMessageId},
+      {"message_id", Target::kMessageId},
+      {"mid", Target::kMessageId},
+      {"client", Target::kClient},
+      {"client_ip", Target::kClient},
+      {"ip", Target::kClient},
+      {"relay", Target::kRelay},
+      {"dsn", Target::kDsn},
+      {"sasl", Target::kSasl},
+      {"user", Target::kSasl},
+      {"sasl_username", Target::kSasl},
+      {"daemon", Target::kDaemon},
+      {"program", Target::kDaemon},
+      {"kind", Target::kKind},
   };
   return *kNames;
 }
@@ -33,8 +45,9 @@ const std::map<std::string, Target>& FieldNames() {
 constexpr char kFieldList[] =
     "from, to, host, status, qid, msgid, client, relay, dsn, sasl, daemon, kind, since, until";
 
-const char* const kStatuses[] = {"sent",    "deferred", "bounced",  "expired", "undeliverable",
-                                 "deliverable", "rejected", "softbounce", "held", "discarded"};
+const char* const kStatuses[] = {"sent",          "deferred",    "bounced",  "expired",
+                                 "undeliverable", "deliverable", "rejected", "softbounce",
+                                 "held",          "discarded"};
 
 // "the query: from:x tox:y\n                    ^^^^^" — shows where the bad word is.
 absl::Status PointedError(const std::vector<std::string>& args, size_t index,
@@ -55,8 +68,7 @@ absl::Status PointedError(const std::vector<std::string>& args, size_t index,
 
 bool CaseInsensitive(Target t) {
   return t == Target::kFrom || t == Target::kTo || t == Target::kHost || t == Target::kStatus ||
-         t == Target::kClient || t == Target::kRelay || t == Target::kDaemon ||
-         t == Target::kKind;
+         t == Target::kClient || t == Target::kRelay || t == Target::kDaemon || t == Target::kKind;
 }
 
 bool MatchValue(const FieldTerm& term, std::string_view value) {
@@ -128,8 +140,7 @@ bool WildcardMatch(std::string_view pattern, std::string_view text) {
   return p == pattern.size();
 }
 
-absl::StatusOr<int64_t> ParseTimeArg(const std::string& text, absl::Time now,
-                                     absl::TimeZone zone) {
+absl::StatusOr<int64_t> ParseTimeArg(const std::string& text, absl::Time now, absl::TimeZone zone) {
   if (text.empty()) return absl::InvalidArgumentError("empty time");
   char unit = text.back();
   std::string digits = text.substr(0, text.size() - 1);
@@ -146,8 +157,8 @@ absl::StatusOr<int64_t> ParseTimeArg(const std::string& text, absl::Time now,
   absl::Time t;
   std::string err;
   if (absl::ParseTime(absl::RFC3339_full, text, &t, &err)) return absl::ToUnixMicros(t);
-  for (const char* format : {"%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S",
-                             "%Y-%m-%dT%H:%M", "%Y-%m-%d"}) {
+  for (const char* format :
+       {"%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"}) {
     if (absl::ParseTime(format, text, zone, &t, &err)) return absl::ToUnixMicros(t);
   }
   for (const char* format : {"%H:%M:%S", "%H:%M"}) {
@@ -210,8 +221,9 @@ absl::StatusOr<Query> ParseQuery(const std::vector<std::string>& args, absl::Tim
                                        " (to search a word with ':' as text, write text:WORD)"));
     }
     if (value.empty()) {
-      return PointedError(args, i, absl::StrCat(name, ": needs a value, e.g. ", name, ":",
-                                                name == "dsn" ? "5." : "something"));
+      return PointedError(args, i,
+                          absl::StrCat(name, ": needs a value, e.g. ", name, ":",
+                                       name == "dsn" ? "5." : "something"));
     }
     FieldTerm term{it->second, value};
     if (term.target == Target::kMessageId && value.size() > 1 && value.front() == '<' &&
@@ -237,9 +249,9 @@ absl::StatusOr<Query> ParseQuery(const std::vector<std::string>& args, absl::Tim
     if (term.target == Target::kDsn) {
       for (char c : term.pattern) {
         if (!(c >= '0' && c <= '9') && c != '.') {
-          return PointedError(args, i,
-                              absl::StrCat("dsn: '", value,
-                                           "' is not a DSN prefix; use e.g. dsn:5. or dsn:4.7.1"));
+          return PointedError(
+              args, i,
+              absl::StrCat("dsn: '", value, "' is not a DSN prefix; use e.g. dsn:5. or dsn:4.7.1"));
         }
       }
     }

@@ -55,8 +55,8 @@ TEST(ParseQueryTest, EveryFieldAndItsAliases) {
 TEST(ParseQueryTest, FreeTextAndColonWordsThatAreNotFields) {
   auto q = Parse({"relay", "access", "denied", "[2001:db8::1]:25", "12:30"});
   ASSERT_TRUE(q.ok()) << q.status();
-  EXPECT_THAT(q->words, ::testing::ElementsAre("relay", "access", "denied", "[2001:db8::1]:25",
-                                               "12:30"));
+  EXPECT_THAT(q->words,
+              ::testing::ElementsAre("relay", "access", "denied", "[2001:db8::1]:25", "12:30"));
   EXPECT_TRUE(q->terms.empty());
   auto t = Parse({"text:tox:alice"});
   ASSERT_TRUE(t.ok());

@@ -19,7 +19,7 @@ TEST(ClassifyQueueIdTest, ShortLongAndNoQueue) {
 TEST(ClassifyQueueIdTest, WordsAreNotQueueIds) {
   EXPECT_EQ(ClassifyQueueId("statistics"), QueueIdForm::kNone);
   EXPECT_EQ(ClassifyQueueId("warning"), QueueIdForm::kNone);
-  EXPECT_EQ(ClassifyQueueId("ACE"), QueueIdForm::kNone);  // too short
+  EXPECT_EQ(ClassifyQueueId("ACE"), QueueIdForm::kNone);              // too short
   EXPECT_EQ(ClassifyQueueId("3mPVKl0Mhjz7szv"), QueueIdForm::kNone);  // 'z' in inode part
   EXPECT_EQ(ClassifyQueueId("connect from x"), QueueIdForm::kNone);
   EXPECT_EQ(ClassifyQueueId("17cca8044"), QueueIdForm::kNone);  // short IDs are upper case

@@ -29,8 +29,8 @@ std::string_view FindValue(std::string_view text, std::string_view key) {
     // quoted, so take the first '>' that is followed by ',', ' ' or the end.
     for (size_t i = 1; i < rest.size(); ++i) {
       if (rest[i] != '>') continue;
-      if (i + 1 == rest.size() || rest[i + 1] == ',' || rest[i + 1] == ' ' ||
-          rest[i + 1] == ';' || rest[i + 1] == ':') {
+      if (i + 1 == rest.size() || rest[i + 1] == ',' || rest[i + 1] == ' ' || rest[i + 1] == ';' ||
+          rest[i + 1] == ':') {
         return rest.substr(1, i - 1);
       }
     }

@@ -20,7 +20,8 @@ inline bool StartsWith(std::string_view s, std::string_view prefix) {
 }
 
 inline bool EndsWith(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 inline bool IsDigit(char c) { return c >= '0' && c <= '9'; }
@@ -37,7 +38,7 @@ std::string_view FindValueUntil(std::string_view text, std::string_view key, std
 // parts are left untouched. Returns false when `text` is empty.
 struct HostAddress {
   std::string_view host;
-  std::string_view ip;    // or socket path / service for "host[private/dovecot-lmtp]"
+  std::string_view ip;  // or socket path / service for "host[private/dovecot-lmtp]"
   std::string_view port;
 };
 bool SplitHostAddress(std::string_view text, HostAddress* out);

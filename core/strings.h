@@ -12,7 +12,9 @@
 
 namespace maillens::core {
 
-inline absl::string_view ToAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+inline absl::string_view ToAbsl(std::string_view s) {
+  return absl::string_view(s.data(), s.size());
+}
 
 // ASCII lower case (addresses and host names are compared case-insensitively).
 inline std::string Lower(std::string_view s) {
@@ -23,9 +25,7 @@ inline std::string Lower(std::string_view s) {
   return out;
 }
 
-inline bool ParseInt(std::string_view s, int64_t* out) {
-  return absl::SimpleAtoi(ToAbsl(s), out);
-}
+inline bool ParseInt(std::string_view s, int64_t* out) { return absl::SimpleAtoi(ToAbsl(s), out); }
 
 }  // namespace maillens::core
 

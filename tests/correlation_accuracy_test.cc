@@ -154,21 +154,20 @@ TEST(CorrelationAccuracyTest, SimulatedSiteInEitherImportOrder) {
                {"out", absl::Seconds(-75), tools::StampForm::kClassicZeroPadded, true}};
   auto summary = tools::SimulateToDirectory(sim, (dir / "logs").string());
   ASSERT_TRUE(summary.ok()) << summary.status();
-  std::printf("simulated %lld lines: %lld instances, %lld links (%lld bounce), %lld reused IDs, "
-              "%lld foreign collisions\n",
-              static_cast<long long>(summary->lines), static_cast<long long>(summary->instances),
-              static_cast<long long>(summary->links),
-              static_cast<long long>(summary->bounce_links),
-              static_cast<long long>(summary->reused_queue_ids),
-              static_cast<long long>(summary->foreign_collisions));
+  std::printf(
+      "simulated %lld lines: %lld instances, %lld links (%lld bounce), %lld reused IDs, "
+      "%lld foreign collisions\n",
+      static_cast<long long>(summary->lines), static_cast<long long>(summary->instances),
+      static_cast<long long>(summary->links), static_cast<long long>(summary->bounce_links),
+      static_cast<long long>(summary->reused_queue_ids),
+      static_cast<long long>(summary->foreign_collisions));
   ASSERT_GE(summary->lines, 500000);
   ASSERT_GT(summary->reused_queue_ids, 0);
   ASSERT_GT(summary->foreign_collisions, 0);
   Truth truth = ReadTruth((dir / "logs" / "truth.jsonl").string());
   ASSERT_EQ(truth.links.size(), static_cast<size_t>(summary->links));
 
-  const std::vector<std::vector<std::string>> orders = {{"dmz", "mx", "out"},
-                                                        {"out", "mx", "dmz"}};
+  const std::vector<std::vector<std::string>> orders = {{"dmz", "mx", "out"}, {"out", "mx", "dmz"}};
   for (const auto& order : orders) {
     std::string name = order[0] + "," + order[1] + "," + order[2];
     fs::path data = dir / ("data_" + order[0]);
@@ -181,8 +180,8 @@ TEST(CorrelationAccuracyTest, SimulatedSiteInEitherImportOrder) {
       collector::ImportOptions import;
       import.year = 2024;  // the year of each file's first classic stamp
       import.zone = absl::FixedTimeZone(3600);
-      auto stats = collector::ImportFile(store->get(), (dir / "logs" / (host + ".log")).string(),
-                                         import);
+      auto stats =
+          collector::ImportFile(store->get(), (dir / "logs" / (host + ".log")).string(), import);
       ASSERT_TRUE(stats.ok()) << stats.status();
       EXPECT_EQ(stats->unparsed, 0u) << host;
     }

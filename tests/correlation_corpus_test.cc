@@ -69,9 +69,10 @@ TEST_F(CorrelationCorpusTest, PixelparkAmavisReinjectionsAreAllLinked) {
       }
     }
   }
-  std::printf("pixelpark: %d message instances in %zu traces; %d re-injected, %d linked; %d "
-              "reinject links (%d of them local(8) 'forwarded as')\n",
-              messages, traces.size(), reinjected, reinjected_linked, reinject_links, forwarded);
+  std::printf(
+      "pixelpark: %d message instances in %zu traces; %d re-injected, %d linked; %d "
+      "reinject links (%d of them local(8) 'forwarded as')\n",
+      messages, traces.size(), reinjected, reinjected_linked, reinject_links, forwarded);
   EXPECT_EQ(reinjected, 180);  // 180 "client=localhost[127.0.0.1]" lines in the file
   EXPECT_EQ(reinjected_linked, reinjected);
   // The file also has 3 local(8) deliveries "forwarded as QID": re-queued on the same host.
@@ -88,10 +89,8 @@ TEST_F(CorrelationCorpusTest, PixelparkAmavisReinjectionsAreAllLinked) {
 // The same message crossing two hosts; the receiving host logs it before the sender's
 // status=sent, and the relay's logged address is not the one the receiver sees.
 TEST_F(CorrelationCorpusTest, LightmeterTwoHostsFormOneTrace) {
-  Import("lightmeter-controlcenter/individual_files/29_inbound_relayed_message_server_2.log",
-         2022);
-  Import("lightmeter-controlcenter/individual_files/29_inbound_relayed_message_server_1.log",
-         2022);
+  Import("lightmeter-controlcenter/individual_files/29_inbound_relayed_message_server_2.log", 2022);
+  Import("lightmeter-controlcenter/individual_files/29_inbound_relayed_message_server_1.log", 2022);
   auto trace = store_->GetTrace("F27E789349");
   ASSERT_TRUE(trace.ok()) << trace.status();
   ASSERT_EQ(trace->messages.size(), 2u);
@@ -103,10 +102,9 @@ TEST_F(CorrelationCorpusTest, LightmeterTwoHostsFormOneTrace) {
 
 // Placeholder queue IDs reused on unrelated hosts must not be joined by ID alone.
 TEST_F(CorrelationCorpusTest, LightmeterReusedPlaceholderIdsStayApart) {
-  for (const char* f :
-       {"12_two_independent_deliveries_in_the_same_smtpd_process_in_order.log",
-        "12_two_independent_deliveries_in_the_same_smtpd_process_mixed.log",
-        "13_empty_msgid_issue_388.log", "14_reuse_of_queueid.log"}) {
+  for (const char* f : {"12_two_independent_deliveries_in_the_same_smtpd_process_in_order.log",
+                        "12_two_independent_deliveries_in_the_same_smtpd_process_mixed.log",
+                        "13_empty_msgid_issue_388.log", "14_reuse_of_queueid.log"}) {
     Import(std::string("lightmeter-controlcenter/individual_files/") + f, 2022);
   }
   int cross_host = 0;

@@ -27,8 +27,8 @@ pid_t StartImport(const std::string& data, const std::string& file) {
   pid_t pid = fork();
   if (pid == 0) {
     freopen("/dev/null", "w", stdout);
-    execl(Bin().c_str(), "maillens", "--data", data.c_str(), "import", "--quiet", "--year",
-          "2024", "--tz", "UTC", file.c_str(), static_cast<char*>(nullptr));
+    execl(Bin().c_str(), "maillens", "--data", data.c_str(), "import", "--quiet", "--year", "2024",
+          "--tz", "UTC", file.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
   return pid;

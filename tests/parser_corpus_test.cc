@@ -52,8 +52,8 @@ TEST(ParserCorpusTest, EveryLineParsesAndPostfixLinesAreTyped) {
       ++malformed;
       continue;
     }
-    std::string daemon = IsPostfix(ev.program) ? "postfix/" + std::string(ev.daemon)
-                                               : std::string(ev.program);
+    std::string daemon =
+        IsPostfix(ev.program) ? "postfix/" + std::string(ev.daemon) : std::string(ev.program);
     Counts& c = per_daemon[daemon];
     if (ev.kind == Kind::kUnparsed) {
       ++c.unparsed;
@@ -87,12 +87,15 @@ TEST(ParserCorpusTest, EveryLineParsesAndPostfixLinesAreTyped) {
   EXPECT_GE(postfix_typed, 75835u);
   EXPECT_LE(postfix_unparsed, 11u);
   const std::map<std::string, uint64_t> kTypedFloor = {
-      {"postfix/anvil", 1686},   {"postfix/bounce", 7},     {"postfix/cleanup", 881},
-      {"postfix/dnsblog", 14054}, {"postfix/lmtp", 158},     {"postfix/local", 7},
-      {"postfix/master", 2},     {"postfix/pickup", 11},    {"postfix/pipe", 179},
-      {"postfix/postscreen", 33835}, {"postfix/postsuper", 1}, {"postfix/qmgr", 1665},
-      {"postfix/scache", 8},     {"postfix/smtp", 727},     {"postfix/smtpd", 19280},
-      {"postfix/tlsproxy", 3328}, {"postfix/virtual", 3},    {"amavis", 345},
+      {"postfix/anvil", 1686},  {"postfix/bounce", 7},
+      {"postfix/cleanup", 881}, {"postfix/dnsblog", 14054},
+      {"postfix/lmtp", 158},    {"postfix/local", 7},
+      {"postfix/master", 2},    {"postfix/pickup", 11},
+      {"postfix/pipe", 179},    {"postfix/postscreen", 33835},
+      {"postfix/postsuper", 1}, {"postfix/qmgr", 1665},
+      {"postfix/scache", 8},    {"postfix/smtp", 727},
+      {"postfix/smtpd", 19280}, {"postfix/tlsproxy", 3328},
+      {"postfix/virtual", 3},   {"amavis", 345},
       {"dovecot", 1194}};
   for (const auto& [daemon, floor] : kTypedFloor) {
     EXPECT_GE(per_daemon[daemon].typed, floor) << daemon;
