@@ -70,6 +70,17 @@ void AppendKeyString(const char* key, std::string_view value, std::string* out) 
   core::AppendJsonString(value, out);
 }
 
+// "k1":"v1","k2":"v2" (no braces), values escaped.
+void AppendStringFields(std::initializer_list<std::pair<const char*, std::string_view>> fields,
+                        std::string* out) {
+  bool first = true;
+  for (const auto& [key, value] : fields) {
+    if (!first) out->push_back(',');
+    first = false;
+    AppendKeyString(key, value, out);
+  }
+}
+
 void AppendTraceJson(const collector::Trace& t, std::string* out) {
   std::map<int64_t, const collector::MessageInfo*> by_id;
   for (const auto& m : t.messages) by_id[m.id] = &m;
@@ -78,18 +89,15 @@ void AppendTraceJson(const collector::Trace& t, std::string* out) {
     const auto& m = t.messages[i];
     if (i) out->push_back(',');
     out->push_back('{');
-    AppendKeyString("host", m.host, out);
-    out->push_back(',');
-    AppendKeyString("queue_id", m.queue_id, out);
-    absl::StrAppend(out, ",\"first_us\":", m.first_us, ",\"last_us\":", m.last_us, ",");
-    AppendKeyString("message_id", m.message_id, out);
-    out->push_back(',');
-    AppendKeyString("sender", m.sender, out);
-    absl::StrAppend(out, ",\"size\":", m.size, ",");
-    AppendKeyString("client", m.client, out);
-    out->push_back(',');
-    AppendKeyString("disposition", m.disposition, out);
-    out->push_back('}');
+    AppendStringFields({{"host", m.host},
+                        {"queue_id", m.queue_id},
+                        {"message_id", m.message_id},
+                        {"sender", m.sender},
+                        {"client", m.client},
+                        {"disposition", m.disposition}},
+                       out);
+    absl::StrAppend(out, ",\"first_us\":", m.first_us, ",\"last_us\":", m.last_us,
+                    ",\"size\":", m.size, "}");
   }
   out->append("],\"links\":[");
   for (size_t i = 0; i < t.links.size(); ++i) {
@@ -97,10 +105,13 @@ void AppendTraceJson(const collector::Trace& t, std::string* out) {
     if (i) out->push_back(',');
     const auto* from = by_id[l.from];
     const auto* to = by_id[l.to];
-    absl::StrAppend(out, "{\"kind\":\"", l.kind, "\",\"from\":{\"host\":\"", from->host,
-                    "\",\"queue_id\":\"", from->queue_id, "\",\"first_us\":", from->first_us,
-                    "},\"to\":{\"host\":\"", to->host, "\",\"queue_id\":\"", to->queue_id,
-                    "\",\"first_us\":", to->first_us, "}}");
+    out->append("{");
+    AppendKeyString("kind", l.kind, out);
+    out->append(",\"from\":{");
+    AppendStringFields({{"host", from->host}, {"queue_id", from->queue_id}}, out);
+    absl::StrAppend(out, ",\"first_us\":", from->first_us, "},\"to\":{");
+    AppendStringFields({{"host", to->host}, {"queue_id", to->queue_id}}, out);
+    absl::StrAppend(out, ",\"first_us\":", to->first_us, "}}");
   }
   out->append("],\"recipients\":[");
   for (size_t i = 0; i < t.recipients.size(); ++i) {
@@ -108,23 +119,16 @@ void AppendTraceJson(const collector::Trace& t, std::string* out) {
     if (i) out->push_back(',');
     const auto* m = by_id[r.message];
     out->push_back('{');
-    AppendKeyString("host", m->host, out);
-    out->push_back(',');
-    AppendKeyString("queue_id", m->queue_id, out);
-    out->push_back(',');
-    AppendKeyString("to", r.recipient, out);
-    out->push_back(',');
-    AppendKeyString("orig_to", r.orig_to, out);
-    out->push_back(',');
-    AppendKeyString("status", r.status, out);
-    out->push_back(',');
-    AppendKeyString("dsn", r.dsn, out);
-    out->push_back(',');
-    AppendKeyString("relay", r.relay, out);
-    out->push_back(',');
-    AppendKeyString("reply", r.reply, out);
-    out->push_back(',');
-    AppendKeyString("queued_as", r.next_queue_id, out);
+    AppendStringFields({{"host", m->host},
+                        {"queue_id", m->queue_id},
+                        {"to", r.recipient},
+                        {"orig_to", r.orig_to},
+                        {"status", r.status},
+                        {"dsn", r.dsn},
+                        {"relay", r.relay},
+                        {"reply", r.reply},
+                        {"queued_as", r.next_queue_id}},
+                       out);
     absl::StrAppend(out, ",\"time_us\":", r.time_us, ",\"attempts\":", r.attempts, "}");
   }
   out->append("]}");
@@ -159,15 +163,7 @@ std::string Seconds(int64_t us) {
 void PrintTraceText(collector::Store* store, const collector::Trace& t, bool raw) {
   absl::TimeZone zone = absl::LocalTimeZone();
   bool color = UseColor(stdout);
-  auto paint = [&](const std::string& text, Color c) {
-    if (!color || c == Color::kNone) return text;
-    const char* code = c == Color::kRed      ? "\x1b[31m"
-                       : c == Color::kGreen  ? "\x1b[32m"
-                       : c == Color::kYellow ? "\x1b[33m"
-                       : c == Color::kBold   ? "\x1b[1m"
-                                             : "\x1b[2m";
-    return std::string(code) + text + "\x1b[0m";
-  };
+  auto paint = [&](const std::string& text, Color c) { return Paint(text, c, color); };
   std::string msgid, sender, path;
   for (const auto& m : t.messages) {
     if (msgid.empty()) msgid = m.message_id;

@@ -63,38 +63,6 @@ std::string ZoneName(absl::TimeZone zone, int64_t at_us) {
   return absl::FormatTime("%Z", absl::FromUnixMicros(at_us), zone);
 }
 
-// Display width: one column per UTF-8 code point.
-size_t Width(std::string_view s) {
-  size_t w = 0;
-  for (unsigned char c : s) w += (c & 0xC0) != 0x80;
-  return w;
-}
-
-std::string Cut(const std::string& s, size_t max) {
-  if (Width(s) <= max) return s;
-  std::string out;
-  size_t w = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    unsigned char c = s[i];
-    if ((c & 0xC0) != 0x80) {
-      if (w + 1 >= max) break;
-      ++w;
-    }
-    out.push_back(s[i]);
-  }
-  return out + "\xE2\x80\xA6";
-}
-
-std::string Paint(const std::string& text, Color c, bool color) {
-  if (!color || c == Color::kNone) return text;
-  const char* code = c == Color::kRed      ? "\x1b[31m"
-                     : c == Color::kGreen  ? "\x1b[32m"
-                     : c == Color::kYellow ? "\x1b[33m"
-                     : c == Color::kBold   ? "\x1b[1m"
-                                           : "\x1b[2m";
-  return absl::StrCat(code, text, "\x1b[0m");
-}
-
 std::string Html(std::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -500,11 +468,11 @@ void AppendTextGrid(const Grid& g, bool color, std::string* out) {
   size_t cols = g.header.size();
   std::vector<size_t> widths(cols, 0);
   if (g.show_header) {
-    for (size_t i = 0; i < cols; ++i) widths[i] = Width(g.header[i]);
+    for (size_t i = 0; i < cols; ++i) widths[i] = DisplayWidth(g.header[i]);
   }
   for (const auto& row : g.rows) {
     for (size_t i = 0; i < cols && i < row.size(); ++i) {
-      widths[i] = std::max(widths[i], Width(Cut(row[i].text, kMaxCell)));
+      widths[i] = std::max(widths[i], DisplayWidth(CutToWidth(row[i].text, kMaxCell)));
     }
   }
   auto line = [&](const std::vector<Cell>& row, bool header) {
@@ -515,8 +483,8 @@ void AppendTextGrid(const Grid& g, bool color, std::string* out) {
       if (!row[i].text.empty()) last = i;
     }
     for (size_t i = 0; i <= last; ++i) {
-      std::string cell = i < row.size() ? Cut(row[i].text, kMaxCell) : "";
-      size_t pad = widths[i] - Width(cell);
+      std::string cell = i < row.size() ? CutToWidth(row[i].text, kMaxCell) : "";
+      size_t pad = widths[i] - DisplayWidth(cell);
       Color c = header ? Color::kBold : (i < row.size() ? row[i].color : Color::kNone);
       std::string painted = Paint(cell, c, color);
       if (g.numeric[i]) {
@@ -542,7 +510,7 @@ void AppendTextGrid(const Grid& g, bool color, std::string* out) {
 
 std::string MarkdownCell(const std::string& s) {
   std::string out;
-  for (char c : Cut(s, 160)) {
+  for (char c : CutToWidth(s, 160)) {
     if (c == '|') {
       out += "\\|";
     } else if (c == '\n' || c == '\r') {
@@ -830,7 +798,7 @@ std::string HBarChart(const std::string& title, const std::vector<HBar>& bars, d
     double w = plot_w * static_cast<double>(b.value) / static_cast<double>(max);
     absl::StrAppend(&svg, absl::StrFormat("<text x=\"%.0f\" y=\"%.1f\" class=\"label\" "
                                           "text-anchor=\"end\">%s</text>\n",
-                                          label_w - 8, y + 15, Html(Cut(b.label, 30))));
+                                          label_w - 8, y + 15, Html(CutToWidth(b.label, 30))));
     if (b.value > 0) {
       absl::StrAppend(&svg, absl::StrFormat("<rect class=\"bar\" x=\"%.0f\" y=\"%.1f\" "
                                             "width=\"%.2f\" height=\"18\" fill=\"%s\"><title>%s: "
@@ -947,7 +915,7 @@ void AppendHtmlSection(const Section& s, std::string* out) {
         absl::StrAppend(&cls, cls.empty() ? "" : " ", HtmlClass(row[i].color));
       }
       absl::StrAppend(out, cls.empty() ? "<td>" : absl::StrCat("<td class=\"", cls, "\">"),
-                      i < row.size() ? Html(Cut(row[i].text, 200)) : "", "</td>");
+                      i < row.size() ? Html(CutToWidth(row[i].text, 200)) : "", "</td>");
     }
     absl::StrAppend(out, "</tr>\n");
   }
@@ -964,7 +932,7 @@ std::string RenderReportText(const Report& r, const RenderOptions& o) {
   }
   for (const Section& s : AllSections(r, o.zone)) {
     absl::StrAppend(&out, "\n", Paint(s.title, Color::kBold, o.color), "\n",
-                    std::string(Width(s.title), '-'), "\n");
+                    std::string(DisplayWidth(s.title), '-'), "\n");
     if (!s.note.empty())
       absl::StrAppend(&out, Paint("(" + s.note + ")", Color::kDim, o.color), "\n");
     if (s.grid.rows.empty()) {

@@ -6,17 +6,15 @@
 #include <cstdlib>
 
 namespace maillens::cli {
-namespace {
 
-// Display width of UTF-8 text: one column per code point (good enough for log text).
-size_t Width(const std::string& s) {
+size_t DisplayWidth(std::string_view s) {
   size_t w = 0;
   for (unsigned char c : s) w += (c & 0xC0) != 0x80;
   return w;
 }
 
-std::string Cut(const std::string& s, size_t max_width) {
-  if (Width(s) <= max_width) return s;
+std::string CutToWidth(const std::string& s, size_t max_width) {
+  if (DisplayWidth(s) <= max_width) return s;
   std::string out;
   size_t w = 0;
   for (size_t i = 0; i < s.size(); ++i) {
@@ -30,6 +28,8 @@ std::string Cut(const std::string& s, size_t max_width) {
   while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0xC0) out.pop_back();
   return out + "\xE2\x80\xA6";  // …
 }
+
+namespace {
 
 const char* Code(Color c) {
   switch (c) {
@@ -63,22 +63,20 @@ std::string CsvField(const std::string& s) {
 
 void Table::PrintText(FILE* out, bool color, size_t max_width) const {
   std::vector<size_t> widths(header_.size());
-  for (size_t i = 0; i < header_.size(); ++i) widths[i] = Width(header_[i]);
+  for (size_t i = 0; i < header_.size(); ++i) widths[i] = DisplayWidth(header_[i]);
   for (const auto& row : rows_) {
     for (size_t i = 0; i < row.size() && i < widths.size(); ++i) {
-      widths[i] = std::max(widths[i], Width(Cut(row[i].text, max_width)));
+      widths[i] = std::max(widths[i], DisplayWidth(CutToWidth(row[i].text, max_width)));
     }
   }
   auto print_row = [&](const std::vector<Cell>& row, bool header) {
     std::string line;
     for (size_t i = 0; i < widths.size(); ++i) {
-      std::string text = i < row.size() ? Cut(row[i].text, max_width) : "";
+      std::string text = i < row.size() ? CutToWidth(row[i].text, max_width) : "";
       Color c = header ? Color::kBold : (i < row.size() ? row[i].color : Color::kNone);
       bool last = i + 1 == widths.size();
-      if (color && c != Color::kNone) line += Code(c);
-      line += text;
-      if (color && c != Color::kNone) line += "\x1b[0m";
-      if (!last) line += std::string(widths[i] - Width(text) + 2, ' ');
+      line += Paint(text, c, color);
+      if (!last) line += std::string(widths[i] - DisplayWidth(text) + 2, ' ');
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
     line.push_back('\n');
@@ -99,6 +97,11 @@ void Table::PrintCsv(FILE* out) const {
     line.push_back('\n');
   }
   std::fwrite(line.data(), 1, line.size(), out);
+}
+
+std::string Paint(const std::string& text, Color color, bool enabled) {
+  if (!enabled || color == Color::kNone) return text;
+  return Code(color) + text + "\x1b[0m";
 }
 
 Color StatusColor(const std::string& status) {

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace maillens::cli {
@@ -31,6 +32,15 @@ class Table {
   std::vector<std::string> header_;
   std::vector<std::vector<Cell>> rows_;
 };
+
+// Display width of UTF-8 text: one column per code point (good enough for log text).
+size_t DisplayWidth(std::string_view s);
+
+// `s` cut to `max_width` columns, ending in "…" when something was cut.
+std::string CutToWidth(const std::string& s, size_t max_width);
+
+// `text` wrapped in the terminal codes of `color` when `enabled`, else `text` as is.
+std::string Paint(const std::string& text, Color color, bool enabled);
 
 // The colour a delivery status is shown in.
 Color StatusColor(const std::string& status);

@@ -436,17 +436,45 @@ absl::Status Correlator::TryLinkForward(const Hop& hop) {
   return Park(hop);
 }
 
-absl::StatusOr<bool> Correlator::HasPredecessor(int64_t id) {
+absl::StatusOr<std::vector<Correlator::Hop>> Correlator::IncomingHops(int64_t to) {
   MAILLENS_ASSIGN_OR_RETURN(Statement * select, catalog_->Cached(kSelectIncoming));
-  select->Bind(1, id);
-  bool found = false;
+  select->Bind(1, to);
+  std::vector<Hop> hops;
   while (true) {
     MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
     if (step == Statement::StepResult::kDone) break;
-    found = found || select->ColumnText(1) != "bounce";
+    Hop hop;
+    hop.from = select->ColumnInt(0);
+    hop.kind = std::string(select->ColumnText(1));
+    hop.time_us = select->ColumnInt(2);
+    hop.from_host = select->ColumnInt(3);
+    hop.relay_host = std::string(select->ColumnText(4));
+    hop.relay_ip = std::string(select->ColumnText(5));
+    hop.same_host = select->ColumnInt(6) != 0;
+    hops.push_back(std::move(hop));
   }
   select->Reset();
-  return found;
+  return hops;
+}
+
+absl::Status Correlator::Unlink(int64_t to, const std::vector<Hop>& hops) {
+  if (hops.empty()) return absl::OkStatus();
+  MAILLENS_ASSIGN_OR_RETURN(Statement * del, catalog_->Cached(kDeleteLink));
+  std::vector<int64_t> seeds = {to};
+  for (const Hop& hop : hops) {
+    del->Bind(1, hop.from).Bind(2, to);
+    MAILLENS_RETURN_IF_ERROR(del->Run());
+    seeds.push_back(hop.from);
+  }
+  return RecomputeTraces(seeds);
+}
+
+absl::StatusOr<bool> Correlator::HasPredecessor(int64_t id) {
+  MAILLENS_ASSIGN_OR_RETURN(std::vector<Hop> incoming, IncomingHops(id));
+  for (const Hop& hop : incoming) {
+    if (hop.kind != "bounce") return true;
+  }
+  return false;
 }
 
 absl::Status Correlator::Park(const Hop& hop) {
@@ -521,20 +549,9 @@ absl::Status Correlator::OnMessageId(Instance* inst) {
 absl::Status Correlator::CheckIncoming(Instance* inst) {
   const MessageInfo& m = inst->info;
   if (!m.end_us && m.message_id.empty()) return absl::OkStatus();
-  MAILLENS_ASSIGN_OR_RETURN(Statement * select, catalog_->Cached(kSelectIncoming));
-  select->Bind(1, m.id);
+  MAILLENS_ASSIGN_OR_RETURN(std::vector<Hop> incoming, IncomingHops(m.id));
   std::vector<Hop> wrong;
-  while (true) {
-    MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
-    if (step == Statement::StepResult::kDone) break;
-    Hop hop;
-    hop.from = select->ColumnInt(0);
-    hop.kind = std::string(select->ColumnText(1));
-    hop.time_us = select->ColumnInt(2);
-    hop.from_host = select->ColumnInt(3);
-    hop.relay_host = std::string(select->ColumnText(4));
-    hop.relay_ip = std::string(select->ColumnText(5));
-    hop.same_host = select->ColumnInt(6) != 0;
+  for (Hop& hop : incoming) {
     hop.queue_id = m.queue_id;
     // Handed over after this instance had left the queue: it went to a later life of the ID.
     bool ended_before = m.end_us && hop.time_us != 0 && hop.time_us - options_.skew_us > *m.end_us;
@@ -546,16 +563,7 @@ absl::Status Correlator::CheckIncoming(Instance* inst) {
     }
     if (ended_before || other_message) wrong.push_back(std::move(hop));
   }
-  select->Reset();
-  if (wrong.empty()) return absl::OkStatus();
-  MAILLENS_ASSIGN_OR_RETURN(Statement * del, catalog_->Cached(kDeleteLink));
-  std::vector<int64_t> seeds = {m.id};
-  for (const Hop& hop : wrong) {
-    del->Bind(1, hop.from).Bind(2, m.id);
-    MAILLENS_RETURN_IF_ERROR(del->Run());
-    seeds.push_back(hop.from);
-  }
-  MAILLENS_RETURN_IF_ERROR(RecomputeTraces(seeds));
+  MAILLENS_RETURN_IF_ERROR(Unlink(m.id, wrong));
   // The hop may find its instance now (already created) or when it appears.
   for (const Hop& hop : wrong) MAILLENS_RETURN_IF_ERROR(TryLinkForward(hop));
   return absl::OkStatus();
@@ -598,34 +606,14 @@ absl::Status Correlator::AddLink(const Hop& hop, int64_t to) {
     // (its relay did not map to this host) gives way to one with direct evidence: it was the
     // same message reaching a foreign server whose queue ID happened to equal ours.
     MAILLENS_ASSIGN_OR_RETURN(Instance * target, LoadInstance(to));
-    MAILLENS_ASSIGN_OR_RETURN(Statement * incoming, catalog_->Cached(kSelectIncoming));
-    incoming->Bind(1, to);
-    std::vector<Hop> existing;
-    while (true) {
-      MAILLENS_ASSIGN_OR_RETURN(auto step, incoming->Step());
-      if (step == Statement::StepResult::kDone) break;
-      Hop h;
-      h.from = incoming->ColumnInt(0);
-      h.kind = std::string(incoming->ColumnText(1));
-      h.relay_host = std::string(incoming->ColumnText(4));
-      h.relay_ip = std::string(incoming->ColumnText(5));
-      h.same_host = incoming->ColumnInt(6) != 0;
-      if (h.kind != "bounce" && !h.same_host && h.from != hop.from) existing.push_back(h);
-    }
-    incoming->Reset();
-    std::vector<int64_t> seeds;
-    for (const Hop& h : existing) {
+    MAILLENS_ASSIGN_OR_RETURN(std::vector<Hop> incoming, IncomingHops(to));
+    std::vector<Hop> weaker;
+    for (const Hop& h : incoming) {
+      if (h.kind == "bounce" || h.same_host || h.from == hop.from) continue;
       MAILLENS_ASSIGN_OR_RETURN(bool mapped, Maps(h.relay_host, h.relay_ip, target->info.host_id));
-      if (mapped) continue;
-      MAILLENS_ASSIGN_OR_RETURN(Statement * del, catalog_->Cached(kDeleteLink));
-      del->Bind(1, h.from).Bind(2, to);
-      MAILLENS_RETURN_IF_ERROR(del->Run());
-      seeds.push_back(h.from);
+      if (!mapped) weaker.push_back(h);
     }
-    if (!seeds.empty()) {
-      seeds.push_back(to);
-      MAILLENS_RETURN_IF_ERROR(RecomputeTraces(seeds));
-    }
+    MAILLENS_RETURN_IF_ERROR(Unlink(to, weaker));
   }
   MAILLENS_ASSIGN_OR_RETURN(Statement * insert, catalog_->Cached(kInsertLink));
   insert->Bind(1, hop.from)

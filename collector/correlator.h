@@ -156,6 +156,10 @@ class Correlator {
   absl::Status ObserveDelivery(Instance* instance, const core::Event& ev, int64_t time_us);
   absl::Status TryLinkForward(const Hop& hop);
   absl::Status Park(const Hop& hop);
+  // The hops linked into `to`, with the evidence each link was made on.
+  absl::StatusOr<std::vector<Hop>> IncomingHops(int64_t to);
+  // Removes the links of `hops` into `to` and re-derives the traces they joined.
+  absl::Status Unlink(int64_t to, const std::vector<Hop>& hops);
   // Whether `id` already has an incoming relay or re-injection link.
   absl::StatusOr<bool> HasPredecessor(int64_t id);
   // Undoes incoming links made before `inst` was known to have ended earlier than their

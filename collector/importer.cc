@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "collector/line_reader.h"
+#include "core/file_fingerprint.h"
 #include "core/parser.h"
 #include "core/status_macros.h"
 
@@ -44,7 +45,7 @@ absl::StatusOr<ImportStats> ImportFile(Store* store, const std::string& path,
   uint64_t offset;
   while (reader->Next(&line, &offset)) {
     if (first) {
-      fingerprint = FileFingerprint(line);
+      fingerprint = core::FileFingerprint(line);
       first = false;
     }
     ++stats.read;

@@ -101,11 +101,6 @@ int64_t DayOf(int64_t time_us) {
   return day.year() * 10000 + day.month() * 100 + day.day();
 }
 
-uint64_t FileFingerprint(std::string_view first_bytes) {
-  // One definition shared with the agent, which names the files it ships by the same hash.
-  return core::FileFingerprint(first_bytes);
-}
-
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   std::unique_ptr<Store> store(new Store(options));
   MAILLENS_RETURN_IF_ERROR(store->Init());

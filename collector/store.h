@@ -39,7 +39,7 @@ namespace maillens::collector {
 struct LineRecord {
   std::string host;          // host name (the agent's, or the syslog host field on import)
   std::string file_path;     // where it was read (information only)
-  uint64_t fingerprint = 0;  // identity of the file's content (see FileFingerprint)
+  uint64_t fingerprint = 0;  // identity of the file's content (core::FileFingerprint)
   uint64_t offset = 0;       // byte offset of the line in that file
   int64_t time_us = 0;       // UTC microseconds, resolved by the reader (year, zone)
   std::string raw;           // the line without '\n'
@@ -152,10 +152,6 @@ class Store {
   // behind, and the next Append catches up from the stored lines first.
   bool correlation_behind_ = false;
 };
-
-// Identity of a file's content: a hash of its first line (up to 1 KiB). A rotated file, its
-// gzipped copy and the live file it came from share it; a new file gets a new one.
-uint64_t FileFingerprint(std::string_view first_bytes);
 
 // UTC day number YYYYMMDD of a time.
 int64_t DayOf(int64_t time_us);

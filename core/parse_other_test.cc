@@ -3,18 +3,14 @@
 
 #include "core/event.h"
 #include "core/message_parser.h"
+#include "core/message_test_util.h"
 #include "gtest/gtest.h"
 
 namespace maillens::core {
 namespace {
 
 Event ParseOther(std::string_view program, std::string_view message) {
-  Event ev;
-  ev.program = program;
-  ev.daemon = program;
-  ev.message = message;
-  ParseMessage(&ev);
-  return ev;
+  return ParseForTest(program, message);
 }
 
 std::string G(const Event& ev, Field f) { return std::string(ev.Get(f)); }

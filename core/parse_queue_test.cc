@@ -10,20 +10,14 @@
 
 #include "core/event.h"
 #include "core/message_parser.h"
+#include "core/message_test_util.h"
 #include "gtest/gtest.h"
 
 namespace maillens::core {
 namespace {
 
-// Builds an event the way the header parser would, for `program` (e.g. "postfix/smtp").
 Event Parse(std::string_view program, std::string_view message) {
-  Event ev;
-  ev.program = program;
-  size_t slash = program.rfind('/');
-  ev.daemon = slash == std::string_view::npos ? program : program.substr(slash + 1);
-  ev.message = message;
-  ParseMessage(&ev);
-  return ev;
+  return ParseForTest(program, message);
 }
 
 std::string F(const Event& ev, Field f) { return std::string(ev.Get(f)); }

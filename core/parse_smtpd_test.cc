@@ -16,21 +16,14 @@
 
 #include "core/event.h"
 #include "core/message_parser.h"
+#include "core/message_test_util.h"
 #include "gtest/gtest.h"
 
 namespace maillens::core {
 namespace {
 
-// Builds an event as the header parser would and parses its message. `program` and `message`
-// must outlive the event (string literals here).
 Event Parse(std::string_view program, std::string_view message) {
-  Event ev;
-  ev.program = program;
-  size_t slash = program.rfind('/');
-  ev.daemon = slash == std::string_view::npos ? program : program.substr(slash + 1);
-  ev.message = message;
-  ParseMessage(&ev);
-  return ev;
+  return ParseForTest(program, message);
 }
 
 Event Smtpd(std::string_view message) { return Parse("postfix/smtpd", message); }
