@@ -49,6 +49,21 @@ const char* const kStatuses[] = {"sent",          "deferred",    "bounced",  "ex
                                  "undeliverable", "deliverable", "rejected", "softbounce",
                                  "held",          "discarded"};
 
+}  // namespace
+
+std::vector<std::string> QueryFieldNames() {
+  std::vector<std::string> names;
+  for (const auto& [name, target] : FieldNames()) names.push_back(name);
+  for (const char* name : {"since", "until", "text"}) names.push_back(name);
+  return names;
+}
+
+std::vector<std::string> QueryStatuses() {
+  return std::vector<std::string>(std::begin(kStatuses), std::end(kStatuses));
+}
+
+namespace {
+
 // "the query: from:x tox:y\n                    ^^^^^" — shows where the bad word is.
 absl::Status PointedError(const std::vector<std::string>& args, size_t index,
                           const std::string& message) {
@@ -142,6 +157,7 @@ bool WildcardMatch(std::string_view pattern, std::string_view text) {
 
 absl::StatusOr<int64_t> ParseTimeArg(const std::string& text, absl::Time now, absl::TimeZone zone) {
   if (text.empty()) return absl::InvalidArgumentError("empty time");
+  if (text == "now") return absl::ToUnixMicros(now);
   char unit = text.back();
   std::string digits = text.substr(0, text.size() - 1);
   int64_t n;
@@ -173,8 +189,8 @@ absl::StatusOr<int64_t> ParseTimeArg(const std::string& text, absl::Time now, ab
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "cannot read '", text,
-      "' as a time: use 2024-05-01, '2024-05-01 10:00', 10:00, 2024-05-01T10:00:00Z, or a "
-      "duration ago such as 90s, 15m, 2h, 3d, 1w"));
+      "' as a time: use 2024-05-01, '2024-05-01 10:00', 10:00, 2024-05-01T10:00:00Z, now, "
+      "or a duration ago such as 90s, 15m, 2h, 3d, 1w"));
 }
 
 absl::StatusOr<Query> ParseQuery(const std::vector<std::string>& args, absl::Time now,

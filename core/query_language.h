@@ -66,6 +66,12 @@ absl::StatusOr<Query> ParseQuery(const std::vector<std::string>& args, absl::Tim
 // before `now` ("90s", "15m", "2h", "3d", "1w").
 absl::StatusOr<int64_t> ParseTimeArg(const std::string& text, absl::Time now, absl::TimeZone zone);
 
+// Every field name the language accepts, aliases included, plus "since", "until" and "text";
+// for help and shell completion.
+std::vector<std::string> QueryFieldNames();
+// The values status: accepts.
+std::vector<std::string> QueryStatuses();
+
 // '*' matches any run of characters; matching is on the whole value. `text` is compared as
 // is; callers lower-case both sides for case-insensitive fields.
 bool WildcardMatch(std::string_view pattern, std::string_view text);

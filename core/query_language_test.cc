@@ -87,6 +87,30 @@ TEST(ParseQueryTest, DurationsDatesAndTimes) {
   }
 }
 
+TEST(ParseQueryTest, NowIsNow) {
+  auto q = Parse({"since:1h", "until:now"});
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(q->until_us, absl::ToUnixMicros(kNow));
+}
+
+TEST(ParseQueryTest, EveryListedFieldAndStatusIsAccepted) {
+  std::vector<std::string> names = QueryFieldNames();
+  EXPECT_GE(names.size(), 20u);
+  for (const std::string& name : names) {
+    std::string value = name == "since" || name == "until" ? "2h"
+                        : name == "status"                 ? "sent"
+                        : name == "dsn"                    ? "5."
+                                                           : "x";
+    auto q = Parse({name + ":" + value});
+    EXPECT_TRUE(q.ok()) << name << ": " << q.status();
+  }
+  for (const std::string& status : QueryStatuses()) {
+    auto q = Parse({"status:" + status});
+    EXPECT_TRUE(q.ok()) << status << ": " << q.status();
+  }
+  EXPECT_FALSE(Parse({"status:nonsense"}).ok());
+}
+
 TEST(ParseQueryTest, ErrorsPointAtTheWrongWord) {
   auto q = Parse({"to:bob@x.example", "tox:alice", "status:sent"});
   ASSERT_FALSE(q.ok());
