@@ -246,6 +246,17 @@ absl::Status Shipper::RunStream(maillens::v1::IngestService::Stub* stub) {
       g->set_detail(gap.detail);
       g->set_time_us(absl::ToUnixMicros(gap.time));
     }
+    // Where every file stands, so the collector can tell how far behind this agent is.
+    for (const FileProgress& p : tailer_->Progress()) {
+      auto* fp = batch.add_progress();
+      fp->mutable_file()->set_path(p.path);
+      fp->mutable_file()->set_device(p.file.device);
+      fp->mutable_file()->set_inode(p.file.inode);
+      fp->mutable_file()->set_fingerprint(p.file.fingerprint);
+      fp->set_size(p.size);
+      fp->set_read_offset(p.read_offset);
+      fp->set_acked_offset(p.acked_offset);
+    }
     first = false;
     {
       std::lock_guard<std::mutex> lock(mu_);

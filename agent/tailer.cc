@@ -857,6 +857,26 @@ Checkpoint Tailer::CheckpointState() const {
   return BuildCheckpoint();
 }
 
+std::vector<FileProgress> Tailer::Progress() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<FileProgress> out;
+  for (const auto& live : lives_) {
+    for (const auto& file : live->files) {
+      if (!file->identified || file->duplicate) continue;
+      FileProgress p;
+      p.file = file->key;
+      p.path = file->path;
+      p.read_offset = file->handed_offset;
+      p.acked_offset = file->acked_offset;
+      bool plain = !absl::EndsWith(file->path, ".gz");
+      p.size =
+          std::max(plain ? file->last_size : 0, std::max(file->handed_offset, file->acked_offset));
+      out.push_back(std::move(p));
+    }
+  }
+  return out;
+}
+
 Checkpoint Tailer::BuildCheckpoint() const {
   Checkpoint checkpoint;
   for (const auto& live : lives_) {

@@ -144,6 +144,17 @@ struct Gap {
   absl::Time time;
 };
 
+// How far the tailer has got with one file it tracks (for the collector's lag figures).
+struct FileProgress {
+  FileKey file;
+  std::string path;
+  // Bytes the file holds as far as the tailer knows: the live file's size when last checked,
+  // at least what was handed out (a gzip copy counts its uncompressed bytes read so far).
+  uint64_t size = 0;
+  uint64_t read_offset = 0;   // end of the furthest line handed out
+  uint64_t acked_offset = 0;  // the checkpoint
+};
+
 struct TailerStats {
   uint64_t lines = 0;  // handed out, counting lines handed out again
   uint64_t bytes = 0;
@@ -195,6 +206,8 @@ class Tailer {
   TailerStats stats() const;
   // What the checkpoint holds now (acknowledged positions), for status pages and tests.
   Checkpoint CheckpointState() const;
+  // Every identified file tracked now, oldest content of each live path first.
+  std::vector<FileProgress> Progress() const;
 
  private:
   struct Tracked;

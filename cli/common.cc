@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -64,6 +66,55 @@ bool ArgParser::Parse(const std::vector<std::string>& args, std::vector<std::str
     if (!known) {
       std::fprintf(stderr, "maillens %s: unknown option '--%s'\n%s", command_.c_str(), name.c_str(),
                    usage_.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+bool ParseGlobalOptions(int argc, char** argv, int* i, GlobalOptions* out) {
+  const char* data = std::getenv("MAILLENS_DATA");
+  out->data_dir = data != nullptr && *data != '\0' ? data : "maillens-data";
+  const char* server = std::getenv("MAILLENS_SERVER");
+  if (server != nullptr && *server != '\0') {
+    out->server = server;
+    out->server_from_env = true;
+  }
+  std::pair<const char*, std::string*> options[] = {
+      {"--data", &out->data_dir},         {"--server", &out->server},
+      {"--token-file", &out->token_file}, {"--tls-ca", &out->tls_ca},
+      {"--tls-cert", &out->tls_cert},     {"--tls-key", &out->tls_key},
+  };
+  while (*i < argc && std::strncmp(argv[*i], "--", 2) == 0 &&
+         std::strcmp(argv[*i], "--help") != 0 && std::strcmp(argv[*i], "--version") != 0) {
+    std::string a = argv[*i];
+    if (a == "--allow-plaintext") {
+      out->allow_plaintext = true;
+      ++*i;
+      continue;
+    }
+    bool known = false;
+    for (const auto& [name, value] : options) {
+      std::string prefix = std::string(name) + "=";
+      if (a == name) {
+        if (*i + 1 >= argc) {
+          std::fprintf(stderr, "maillens: %s needs a value\n", name);
+          return false;
+        }
+        *value = argv[*i + 1];
+        *i += 2;
+      } else if (a.rfind(prefix, 0) == 0) {
+        *value = a.substr(prefix.size());
+        ++*i;
+      } else {
+        continue;
+      }
+      if (value == &out->server) out->server_from_env = false;
+      known = true;
+      break;
+    }
+    if (!known) {
+      std::fprintf(stderr, "maillens: unknown option '%s'\n", a.c_str());
       return false;
     }
   }

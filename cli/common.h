@@ -13,10 +13,24 @@
 
 namespace maillens::cli {
 
-// Options before the subcommand: `maillens --data DIR search ...`.
+// Options before the subcommand: `maillens --data DIR search ...`,
+// `maillens --server HOST:PORT --token-file F search ...`.
 struct GlobalOptions {
   std::string data_dir;  // --data, else $MAILLENS_DATA, else ./maillens-data
+  // --server HOST:PORT, else $MAILLENS_SERVER: queries go to this collector instead.
+  std::string server;
+  bool server_from_env = false;
+  std::string token_file;  // --token-file: holds a reader token; else $MAILLENS_TOKEN is one
+  std::string tls_ca;      // --tls-ca: PEM of the CA that signed the collector's certificate
+  std::string tls_cert;    // --tls-cert/--tls-key: a client certificate (mutual TLS)
+  std::string tls_key;
+  bool allow_plaintext = false;  // --allow-plaintext: no TLS to a non-loopback collector
 };
+
+// Reads the options before the subcommand from argv[*i], advancing *i to the subcommand,
+// with defaults from $MAILLENS_DATA and $MAILLENS_SERVER. Returns false after printing what
+// is wrong.
+bool ParseGlobalOptions(int argc, char** argv, int* i, GlobalOptions* out);
 
 // A small option parser: "--name value", "--name=value", boolean "--flag", and positionals.
 class ArgParser {

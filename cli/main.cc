@@ -7,43 +7,43 @@
 #include <vector>
 
 #include "cli/common.h"
+#include "cli/help_command.h"
 #include "cli/parse_command.h"
+#include "cli/status_command.h"
 #include "cli/store_commands.h"
 
 namespace {
 
 constexpr char kUsage[] =
-    "usage: maillens [--data DIR] COMMAND [ARGS...]\n"
-    "  --data DIR  the local data directory (default: $MAILLENS_DATA, else ./maillens-data)\n"
+    "usage: maillens [--data DIR | --server HOST:PORT] COMMAND [ARGS...]\n"
+    "  --data DIR          the local data directory (default: $MAILLENS_DATA, else "
+    "./maillens-data)\n"
+    "  --server HOST:PORT  ask a maillens-collector instead (default: $MAILLENS_SERVER); with\n"
+    "    --token-file F    a file holding a reader token (default: the token in $MAILLENS_TOKEN)\n"
+    "    --tls-ca F        the CA (PEM) that signed the collector's certificate\n"
+    "    --tls-cert F --tls-key F  a client certificate, for mutual TLS\n"
+    "    --allow-plaintext no TLS to a collector on another machine\n"
     "commands:\n"
     "  parse [FILE...|-]   show how maillens reads maillog lines (JSON per line, or --stats)\n"
     "  import FILE...      store maillogs (plain or .gz) in the data directory\n"
     "  search [WORD...]    find lines by words, addresses, queue IDs, status, time\n"
     "  trace ID            follow one message (queue ID or message-id) across hosts\n"
+    "  tail [-f] [WORD...] the newest lines a collector stored, then new ones (needs --server)\n"
     "  report              traffic and incident summary of a window (text, markdown, json, html)\n"
+    "  status              agents, their lag, ingest rate, disk use, recorded gaps and outages\n"
     "  version             print the version\n"
+    "  help [TOPIC]        a guide with examples: help search, help trace, help report\n"
+    "  completion bash     a bash completion script: eval \"$(maillens completion bash)\"\n"
     "Run 'maillens COMMAND --help' for a command's options.\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   maillens::cli::GlobalOptions global;
-  const char* env = std::getenv("MAILLENS_DATA");
-  global.data_dir = env != nullptr && *env != '\0' ? env : "maillens-data";
   int i = 1;
-  while (i < argc && std::strncmp(argv[i], "--", 2) == 0 && std::strcmp(argv[i], "--help") != 0 &&
-         std::strcmp(argv[i], "--version") != 0) {
-    std::string a = argv[i];
-    if (a == "--data" && i + 1 < argc) {
-      global.data_dir = argv[i + 1];
-      i += 2;
-    } else if (a.rfind("--data=", 0) == 0) {
-      global.data_dir = a.substr(7);
-      ++i;
-    } else {
-      std::fprintf(stderr, "maillens: unknown option '%s'\n%s", a.c_str(), kUsage);
-      return 2;
-    }
+  if (!maillens::cli::ParseGlobalOptions(argc, argv, &i, &global)) {
+    std::fputs(kUsage, stderr);
+    return 2;
   }
   if (i >= argc) {
     std::fputs(kUsage, stderr);
@@ -52,6 +52,15 @@ int main(int argc, char** argv) {
   std::string command = argv[i];
   std::vector<std::string> args(argv + i + 1, argv + argc);
   if (command == "parse") return maillens::cli::RunParse(args);
+  if ((command == "import" || command == "report") && !global.server.empty()) {
+    std::fprintf(stderr,
+                 "maillens %s: works on a local data directory only, not through a collector "
+                 "(%s is set): run it on the collector's host with --data DIR\n",
+                 command.c_str(), global.server_from_env ? "$MAILLENS_SERVER" : "--server");
+    return 2;
+  }
+  if (command == "tail") return maillens::cli::RunTail(global, args);
+  if (command == "status") return maillens::cli::RunStatus(global, args);
   if (command == "import") return maillens::cli::RunImport(global, args);
   if (command == "search") return maillens::cli::RunSearch(global, args);
   if (command == "trace") return maillens::cli::RunTrace(global, args);
@@ -60,7 +69,9 @@ int main(int argc, char** argv) {
     std::printf("maillens %s\n", MAILLENS_VERSION);
     return 0;
   }
-  if (command == "help" || command == "-h" || command == "--help") {
+  if (command == "help") return maillens::cli::RunHelp(args, kUsage);
+  if (command == "completion") return maillens::cli::RunCompletion(args);
+  if (command == "-h" || command == "--help") {
     std::fputs(kUsage, stdout);
     return 0;
   }

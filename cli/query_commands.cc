@@ -1,4 +1,5 @@
-// `maillens search` and `maillens trace` against a local data directory.
+// `maillens search` and `maillens trace`, against a local data directory or a collector
+// (cli/query_source.h): both answer with the same structs, rendered here the same way.
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -9,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "cli/query_source.h"
 #include "cli/store_commands.h"
 #include "cli/table.h"
 #include "collector/store.h"
@@ -20,7 +22,8 @@ namespace maillens::cli {
 namespace {
 
 constexpr char kSearchUsage[] =
-    "usage: maillens [--data DIR] search [WORD | FIELD:VALUE]... [--limit N] [--json]\n"
+    "usage: maillens [--data DIR | --server HOST:PORT] search [WORD | FIELD:VALUE]... [--limit N] "
+    "[--json]\n"
     "  Lines containing every WORD and matching every FIELD:VALUE, newest first.\n"
     "  Fields: from to host status qid msgid client relay dsn sasl daemon kind since until\n"
     "  (also as options: --from X is from:X). Addresses may use '*': 'to:*@example.org'.\n"
@@ -32,20 +35,20 @@ constexpr char kSearchUsage[] =
     "  Example: maillens search to:bob@example.ac.jp status:bounced since:2h\n";
 
 constexpr char kTraceUsage[] =
-    "usage: maillens [--data DIR] trace [--raw] [--json] QUEUEID|MESSAGE-ID\n"
-    "       maillens [--data DIR] trace --all --since T --until T [--json]\n"
+    "usage: maillens [--data DIR | --server HOST:PORT] trace [--raw] [--json] QUEUEID|MESSAGE-ID\n"
+    "       maillens [--data DIR | --server HOST:PORT] trace --all --since T --until T [--json]\n"
     "  The whole journey of a message across hosts: every hop with its host and queue ID,\n"
     "  how hops are linked (relay, content-filter re-injection, bounce), and each\n"
     "  recipient's final status. --raw adds every raw line in order; --all writes every\n"
     "  trace that starts in the window, one JSON object per line with --json.\n";
 
-std::unique_ptr<collector::Store> OpenReadStore(const GlobalOptions& global, const char* cmd) {
-  auto store = collector::Store::Open(collector::StoreOptions{global.data_dir, true});
-  if (!store.ok()) {
-    std::fprintf(stderr, "maillens %s: %s\n", cmd, store.status().ToString().c_str());
+std::unique_ptr<QuerySource> OpenSource(const GlobalOptions& global, const char* cmd) {
+  auto source = OpenQuerySource(global);
+  if (!source.ok()) {
+    std::fprintf(stderr, "maillens %s: %s\n", cmd, std::string(source.status().message()).c_str());
     return nullptr;
   }
-  return std::move(*store);
+  return std::move(*source);
 }
 
 bool ParseWindow(const std::string& since, const std::string& until, const char* cmd,
@@ -160,7 +163,8 @@ std::string Seconds(int64_t us) {
   return buf;
 }
 
-void PrintTraceText(collector::Store* store, const collector::Trace& t, bool raw) {
+void PrintTraceText(const TraceAnswer& answer, bool raw) {
+  const collector::Trace& t = answer.trace;
   absl::TimeZone zone = absl::LocalTimeZone();
   bool color = UseColor(stdout);
   auto paint = [&](const std::string& text, Color c) { return Paint(text, c, color); };
@@ -243,27 +247,28 @@ void PrintTraceText(collector::Store* store, const collector::Trace& t, bool raw
                   to->host.c_str(), to->queue_id.c_str(), when.c_str());
     }
     if (raw) {
-      auto lines = store->MessageLines(m);
-      if (lines.ok()) {
-        for (const auto& line : *lines) std::printf("       | %s\n", line.raw.c_str());
+      if (auto it = answer.lines.find(m.id); it != answer.lines.end()) {
+        for (const auto& line : it->second) std::printf("       | %s\n", line.raw.c_str());
       }
     }
   }
 }
 
+}  // namespace
+
 // One row per matching line: the raw line (like grep), or JSON/CSV with time and host.
-void PrintLines(const collector::SearchResult& result, bool json, bool csv) {
+void PrintLines(const std::vector<collector::StoredLine>& lines, bool json, bool csv) {
   absl::TimeZone zone = absl::LocalTimeZone();
   if (csv) {
     Table table({"time", "host", "line"});
-    for (const auto& line : result.lines) {
+    for (const auto& line : lines) {
       table.AddRow({{FormatLocalTime(line.time_us, zone)}, {line.host}, {line.raw}});
     }
     table.PrintCsv(stdout);
     return;
   }
   std::string out;
-  for (const auto& line : result.lines) {
+  for (const auto& line : lines) {
     out.clear();
     if (json) {
       out.append("{\"ts\":\"");
@@ -279,6 +284,8 @@ void PrintLines(const collector::SearchResult& result, bool json, bool csv) {
     std::fwrite(out.data(), 1, out.size(), stdout);
   }
 }
+
+namespace {
 
 // A message as the search shows it: the whole trace, summarised from its first hop (where it
 // entered) to each recipient's latest status along the forward hops (relays and filters; a
@@ -348,8 +355,8 @@ MessageSummary Summarise(const collector::Trace& trace) {
 
 // One row per message (its whole trace across hosts) with sender, recipients and status;
 // lines that belong to no message (connections, NOQUEUE rejects) stay rows of their own.
-void PrintMessages(collector::Store* store, const collector::SearchResult& result, bool json,
-                   bool csv) {
+void PrintMessages(const collector::SearchAnswer& answer, bool json, bool csv) {
+  const collector::SearchResult& result = answer.result;
   absl::TimeZone zone = absl::LocalTimeZone();
   core::TimeContext time{core::TimeOptions()};
   struct Row {
@@ -360,7 +367,8 @@ void PrintMessages(collector::Store* store, const collector::SearchResult& resul
   std::vector<Row> rows;
   std::map<int64_t, size_t> by_trace;
   std::map<std::pair<std::string, std::string>, size_t> by_queue_id;
-  for (const auto& line : result.lines) {
+  for (size_t i = 0; i < result.lines.size(); ++i) {
+    const collector::StoredLine& line = result.lines[i];
     core::Event ev = core::ParseLine(line.raw, &time);
     bool has_message = ev.queue_id_form == core::QueueIdForm::kShort ||
                        ev.queue_id_form == core::QueueIdForm::kLong;
@@ -375,8 +383,7 @@ void PrintMessages(collector::Store* store, const collector::SearchResult& resul
       ++rows[it->second].message->lines;
       continue;
     }
-    auto view = store->MessageAt(line.host, qkey.second, line.time_us);
-    int64_t trace_id = view.ok() && view->has_value() ? (*view)->message.trace_id : 0;
+    int64_t trace_id = i < answer.trace_ids.size() ? answer.trace_ids[i] : 0;
     if (trace_id != 0) {
       if (auto it = by_trace.find(trace_id); it != by_trace.end()) {
         ++rows[it->second].message->lines;
@@ -386,8 +393,9 @@ void PrintMessages(collector::Store* store, const collector::SearchResult& resul
     }
     MessageSummary summary;
     if (trace_id != 0) {
-      auto trace = store->TraceById(trace_id);
-      if (trace.ok()) summary = Summarise(*trace);
+      if (auto it = answer.traces.find(trace_id); it != answer.traces.end()) {
+        summary = Summarise(it->second);
+      }
     }
     if (summary.queue_id.empty()) {  // not correlated (yet): show the line's own message
       summary.host = line.host;
@@ -507,11 +515,11 @@ int RunSearch(const GlobalOptions& global, const std::vector<std::string>& args)
     std::fprintf(stderr, "maillens search: %s\n", std::string(query.status().message()).c_str());
     return 2;
   }
-  collector::SearchQuery q;
-  q.words = query->words;
-  q.terms = query->terms;
-  q.since_us = query->since_us;
-  q.until_us = query->until_us;
+  SearchSpec spec;
+  spec.words = words;
+  if (query->has_since) spec.since_us = query->since_us;
+  if (query->has_until) spec.until_us = query->until_us;
+  spec.with_traces = !per_line;
   if (!limit.empty()) {
     uint64_t n;
     if (!absl::SimpleAtoi(limit, &n) || n == 0) {
@@ -519,22 +527,23 @@ int RunSearch(const GlobalOptions& global, const std::vector<std::string>& args)
                    limit.c_str());
       return 2;
     }
-    q.limit = n;
+    spec.limit = n;
   }
-  auto store = OpenReadStore(global, "search");
-  if (!store) return 1;
-  auto result = store->Search(q);
-  if (!result.ok()) {
-    std::fprintf(stderr, "maillens search: %s\n", result.status().ToString().c_str());
+  auto source = OpenSource(global, "search");
+  if (!source) return 1;
+  auto answer = source->Search(spec);
+  if (!answer.ok()) {
+    std::fprintf(stderr, "maillens search: %s\n", std::string(answer.status().message()).c_str());
     return 1;
   }
+  const collector::SearchResult* result = &answer->result;
   for (const std::string& notice : result->notices) {
     std::fprintf(stderr, "note: %s\n", notice.c_str());
   }
   if (per_line) {
-    PrintLines(*result, json, csv);
+    PrintLines(result->lines, json, csv);
   } else {
-    PrintMessages(store.get(), *result, json, csv);
+    PrintMessages(*answer, json, csv);
   }
   std::fflush(stdout);
   if (result->total_is_lower_bound) {
@@ -566,27 +575,28 @@ int RunTrace(const GlobalOptions& global, const std::vector<std::string>& args) 
   std::vector<std::string> ids;
   int exit_code;
   if (!parser.Parse(args, &ids, &exit_code)) return exit_code;
-  auto store = OpenReadStore(global, "trace");
-  if (!store) return 1;
+  auto source = OpenSource(global, "trace");
+  if (!source) return 1;
   std::string out;
   if (all) {
     int64_t since_us = INT64_MIN, until_us = INT64_MAX;
     if (!ParseWindow(since, until, "trace", &since_us, &until_us)) return 2;
-    auto traces = store->TracesIn(since_us, until_us);
-    if (!traces.ok()) {
-      std::fprintf(stderr, "maillens trace: %s\n", traces.status().ToString().c_str());
+    absl::Status status =
+        source->TracesIn(since_us, until_us, raw && !json, [&](const TraceAnswer& answer) {
+          if (json) {
+            out.clear();
+            AppendTraceJson(answer.trace, &out);
+            out.push_back('\n');
+            std::fwrite(out.data(), 1, out.size(), stdout);
+          } else {
+            PrintTraceText(answer, raw);
+            std::printf("\n");
+          }
+        });
+    if (!status.ok()) {
+      std::fflush(stdout);
+      std::fprintf(stderr, "maillens trace: %s\n", std::string(status.message()).c_str());
       return 1;
-    }
-    for (const auto& t : *traces) {
-      if (json) {
-        out.clear();
-        AppendTraceJson(t, &out);
-        out.push_back('\n');
-        std::fwrite(out.data(), 1, out.size(), stdout);
-      } else {
-        PrintTraceText(store.get(), t, raw);
-        std::printf("\n");
-      }
     }
     return 0;
   }
@@ -594,17 +604,17 @@ int RunTrace(const GlobalOptions& global, const std::vector<std::string>& args) 
     std::fputs(kTraceUsage, stderr);
     return 2;
   }
-  auto trace = store->GetTrace(ids[0]);
+  auto trace = source->GetTrace(ids[0], raw && !json);
   if (!trace.ok()) {
     std::fprintf(stderr, "maillens trace: %s\n", std::string(trace.status().message()).c_str());
     return 1;
   }
   if (json) {
-    AppendTraceJson(*trace, &out);
+    AppendTraceJson(trace->trace, &out);
     out.push_back('\n');
     std::fwrite(out.data(), 1, out.size(), stdout);
   } else {
-    PrintTraceText(store.get(), *trace, raw);
+    PrintTraceText(*trace, raw);
   }
   return 0;
 }

@@ -16,7 +16,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "collector/query_proto.h"
+#include "collector/status_service.h"
 #include "collector/store.h"
+#include "core/parser.h"
 #include "core/query_language.h"
 #include "core/status_macros.h"
 #include "core/strings.h"
@@ -50,6 +53,7 @@ struct Counters {
   std::atomic<uint64_t> queued_bytes{0};
   std::atomic<uint64_t> peak_queued_bytes{0};
   std::atomic<uint64_t> queries{0};
+  IngestRate rate{absl::Now()};  // lines stored, for StatusService
 };
 
 namespace {
@@ -127,40 +131,6 @@ bool SecureEquals(std::string_view a, std::string_view b) {
   size_t n = std::min(a.size(), b.size());
   for (size_t i = 0; i < n; ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
   return diff == 0;
-}
-
-// Splits a SearchRequest.query into the words the search language expects, as a shell would:
-// blanks separate, "..." and '...' group (a phrase), a backslash escapes within "...".
-absl::StatusOr<std::vector<std::string>> SplitQuery(std::string_view text) {
-  std::vector<std::string> args;
-  std::string current;
-  bool in_word = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c == ' ' || c == '\t' || c == '\n') {
-      if (in_word) args.push_back(std::move(current));
-      current.clear();
-      in_word = false;
-      continue;
-    }
-    in_word = true;
-    if (c == '"' || c == '\'') {
-      size_t j = i + 1;
-      for (; j < text.size() && text[j] != c; ++j) {
-        if (c == '"' && text[j] == '\\' && j + 1 < text.size()) ++j;
-        current.push_back(text[j]);
-      }
-      if (j == text.size()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("the query has an unclosed ", std::string(1, c), " at position ", i));
-      }
-      i = j;
-      continue;
-    }
-    current.push_back(c);
-  }
-  if (in_word) args.push_back(std::move(current));
-  return args;
 }
 
 enum class Role { kAgent, kReader };
@@ -280,6 +250,9 @@ class StoreWriter {
     std::vector<LineRecord> lines;
     std::string host;                     // the announcing host, when host_names is set
     std::vector<std::string> host_names;  // AgentHello addresses and aliases to register
+    // What the batch (or the stream's start or end) says about its agent: recorded after the
+    // lines, before the ack (Store::RecordSite).
+    std::optional<SiteUpdate> site;
     size_t bytes = 0;
     // The outcome; runs on the writer thread, so it must be short and must not block.
     std::function<void(absl::StatusOr<AppendStats>)> done;
@@ -315,6 +288,21 @@ class StoreWriter {
     return true;
   }
 
+  // Queues a small task however full the queue is: a stream's last word, which cannot wait
+  // for room because its stream is gone.
+  void Post(Task task) {
+    absl::MutexLock lock(&mu_);
+    bytes_ += task.bytes;
+    queue_.push_back(std::move(task));
+  }
+
+  // Called on the writer thread after each successful Append that stored new lines (Tail's
+  // fan-out); must be short and must not block. Set before anything is pushed.
+  void SetOnStored(std::function<void(const std::vector<LineRecord>&, const AppendStats&)> f) {
+    absl::MutexLock lock(&mu_);
+    on_stored_ = std::move(f);
+  }
+
   // Writes what is queued, then ends the thread. Call once nothing pushes any more.
   void Stop() {
     {
@@ -339,6 +327,7 @@ class StoreWriter {
       }
       absl::StatusOr<AppendStats> result = Write(task);
       if (!result.ok()) LogFailure(result.status());
+      if (result.ok() && result->stored > 0 && on_stored_) on_stored_(task.lines, *result);
       task.done(std::move(result));
       std::vector<std::function<void()>> waiters;
       {
@@ -357,8 +346,12 @@ class StoreWriter {
     if (!task.host_names.empty()) {
       MAILLENS_RETURN_IF_ERROR(store_->AddHostNames(task.host, task.host_names));
     }
-    if (task.lines.empty()) return AppendStats{};
-    return store_->Append(task.lines);
+    AppendStats stats;
+    if (!task.lines.empty()) {
+      MAILLENS_ASSIGN_OR_RETURN(stats, store_->Append(task.lines));
+    }
+    if (task.site) MAILLENS_RETURN_IF_ERROR(store_->RecordSite(*task.site));
+    return stats;
   }
 
   // A full disk fails every batch of every agent; one line per ten seconds says it.
@@ -389,6 +382,9 @@ class StoreWriter {
   size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;  // queued or being written
   std::vector<std::function<void()>> waiters_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Written under mu_ before the first push; read by the writer thread after it took a task
+  // under mu_, so the read is ordered after the write.
+  std::function<void(const std::vector<LineRecord>&, const AppendStats&)> on_stored_;
   std::thread thread_;
 };
 
@@ -544,6 +540,22 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
   }
 
   void OnDone() override {
+    std::optional<std::string> announced;
+    {
+      absl::MutexLock lock(&mu_);
+      if (announced_) announced = announced_host_;
+    }
+    if (announced) {
+      // The agent is offline from now unless another of its streams is open. Queued even when
+      // the writer is full (it is small), before Unregister so that shutdown still writes it.
+      StoreWriter::Task task;
+      task.site.emplace();
+      task.site->host = *announced;
+      task.site->now_us = absl::ToUnixMicros(absl::Now());
+      task.site->session = SiteUpdate::Session::kDisconnected;
+      task.done = [](const absl::StatusOr<AppendStats>&) {};
+      service_->writer_->Post(std::move(task));
+    }
     service_->Unregister(this);
     log_->info("agent '{}' ({}) stream ended: {} batches, {} lines stored, {} duplicates{}", agent_,
                peer_, batches_, stored_, duplicates_, cancelled_ ? " (cancelled)" : "");
@@ -601,7 +613,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
       WriteNext();
       return;
     }
-    if (task.lines.empty() && task.host_names.empty()) {
+    if (task.lines.empty() && task.host_names.empty() && !task.site) {
       slot->ack.set_status(v1::ACK_STATUS_COMMITTED);
       slot->ready = true;
       WriteNext();
@@ -613,7 +625,14 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
           "stored truncated",
           agent_, peer_, batch_id, truncated, options_.max_line_bytes);
     }
-    task.done = [this, slot, truncated](absl::StatusOr<AppendStats> result) {
+    const bool connects = task.site && task.site->session == SiteUpdate::Session::kConnected;
+    task.done = [this, slot, truncated, connects,
+                 host = host_](absl::StatusOr<AppendStats> result) {
+      if (connects && result.ok()) {
+        absl::MutexLock lock(&mu_);
+        announced_ = true;
+        announced_host_ = host;
+      }
       OnWritten(slot, truncated, std::move(result));
     };
     ++pending_;
@@ -699,6 +718,8 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
           sizeof(LineRecord) + line.raw.size() + line.host.size() + line.file_path.size();
       task->lines.push_back(std::move(line));
     }
+    MAILLENS_ASSIGN_OR_RETURN(
+        task->site, SiteUpdateOfBatch(batch_, host_, task->lines, absl::ToUnixMicros(absl::Now())));
     return absl::OkStatus();
   }
 
@@ -712,6 +733,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
       if (result.ok()) {
         counters->batches_committed++;
         counters->lines_stored += result->stored;
+        counters->rate.Add(result->stored, absl::Now());
         counters->lines_duplicate += result->duplicates;
         counters->lines_truncated += truncated;
         stored_ += result->stored;
@@ -790,6 +812,9 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
   uint64_t batches_ = 0;
   uint64_t stored_ = 0;
   uint64_t duplicates_ = 0;
+  // The agent's connection is recorded (its hello batch committed): its end is recorded too.
+  bool announced_ ABSL_GUARDED_BY(mu_) = false;
+  std::string announced_host_ ABSL_GUARDED_BY(mu_);
 };
 
 IngestServiceImpl::IngestServiceImpl(const ServerOptions* options, const Authenticator* auth,
@@ -840,13 +865,12 @@ void IngestServiceImpl::Unregister(IngestStream* stream) {
 
 namespace {
 
-v1::Event ToEvent(const StoredLine& line) {
-  v1::Event ev;
-  ev.set_raw(line.raw);
-  ev.set_host(line.host);
-  ev.set_time_us(line.time_us);
-  return ev;
-}
+// At most this many lines per TailResponse (a backlog or a burst is split).
+constexpr size_t kTailLinesPerResponse = 500;
+// Lines a follower may have waiting; beyond, new batches are dropped for it and counted.
+constexpr size_t kTailBufferLines = 20000;
+// Followers at once: each costs a parse per stored line (see TailStream::WriteNext).
+constexpr size_t kMaxFollowers = 32;
 
 absl::StatusOr<std::unique_ptr<Store>> OpenReader(const std::string& data_dir) {
   StoreOptions options;
@@ -855,32 +879,44 @@ absl::StatusOr<std::unique_ptr<Store>> OpenReader(const std::string& data_dir) {
   return Store::Open(options);
 }
 
+// Why a call taken from the pool should not run any more, or OK.
+absl::Status CallState(grpc::CallbackServerContext* context) {
+  if (context->IsCancelled()) return absl::CancelledError("the query was cancelled before it ran");
+  if (std::chrono::system_clock::now() >= context->deadline()) {
+    return absl::DeadlineExceededError("the query's deadline passed before it ran");
+  }
+  return absl::OkStatus();
+}
+
+// The search language of a request. Relative and local times in the words ("since:2h",
+// "since:10:00") are read in UTC here; clients resolve the user's zone themselves and send
+// since_us/until_us, which take precedence.
+absl::StatusOr<core::Query> ParseWords(
+    const google::protobuf::RepeatedPtrField<std::string>& words) {
+  std::vector<std::string> args(words.begin(), words.end());
+  return core::ParseQuery(args, absl::Now(), absl::UTCTimeZone());
+}
+
 absl::Status RunSearch(const std::string& data_dir, const v1::SearchRequest& request,
                        v1::SearchResponse* response) {
-  MAILLENS_ASSIGN_OR_RETURN(std::vector<std::string> args, SplitQuery(request.query()));
-  // Relative and local times in the query text ("since:2h", "since:10:00") are read in UTC on
-  // the collector; clients resolve the user's zone themselves and send since_us/until_us.
-  MAILLENS_ASSIGN_OR_RETURN(core::Query parsed,
-                            core::ParseQuery(args, absl::Now(), absl::UTCTimeZone()));
+  MAILLENS_ASSIGN_OR_RETURN(core::Query parsed, ParseWords(request.words()));
   SearchQuery query;
   query.words = std::move(parsed.words);
   query.terms = std::move(parsed.terms);
-  query.since_us = parsed.since_us;
-  query.until_us = parsed.until_us;
-  // 0 is proto3's "unset"; both bounds apply when both are given.
-  if (request.since_us() != 0) query.since_us = std::max(query.since_us, request.since_us());
-  if (request.until_us() != 0) query.until_us = std::min(query.until_us, request.until_us());
+  query.since_us = request.has_since_us() ? request.since_us() : parsed.since_us;
+  query.until_us = request.has_until_us() ? request.until_us() : parsed.until_us;
   query.limit = request.limit() == 0 ? kDefaultSearchLimit : request.limit();
+  std::vector<std::string> notices;
   if (query.limit > kMaxSearchLimit) {
-    response->add_notices(absl::StrCat("limit lowered from ", request.limit(), " to ",
-                                       kMaxSearchLimit, " (the collector's maximum)"));
+    notices.push_back(absl::StrCat("limit lowered from ", request.limit(), " to ", kMaxSearchLimit,
+                                   " (the collector's maximum)"));
     query.limit = kMaxSearchLimit;
   }
   MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, OpenReader(data_dir));
-  MAILLENS_ASSIGN_OR_RETURN(SearchResult result, store->Search(query));
-  for (const StoredLine& line : result.lines) *response->add_events() = ToEvent(line);
-  response->set_total(result.total);
-  for (std::string& notice : result.notices) response->add_notices(std::move(notice));
+  MAILLENS_ASSIGN_OR_RETURN(SearchAnswer answer,
+                            SearchWithTraces(store.get(), query, request.with_traces()));
+  ToProto(answer, response);
+  for (std::string& notice : notices) response->add_notices(std::move(notice));
   return absl::OkStatus();
 }
 
@@ -891,61 +927,434 @@ absl::Status RunTrace(const std::string& data_dir, const v1::TraceRequest& reque
   }
   MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, OpenReader(data_dir));
   MAILLENS_ASSIGN_OR_RETURN(collector::Trace trace, store->GetTrace(request.id()));
-  std::map<int64_t, std::string> joined_by;  // message id -> kind of the link into it
-  for (const LinkInfo& link : trace.links) joined_by[link.to] = link.kind;
-  std::map<int64_t, const MessageInfo*> by_id;
-  for (const MessageInfo& m : trace.messages) {
-    by_id[m.id] = &m;
-    if (response->message_id().empty()) response->set_message_id(m.message_id);
-    if (response->sender().empty() && m.has_sender) {
-      response->set_sender(m.sender.empty() ? "<>" : m.sender);  // "<>": the null sender
-    }
-    v1::Hop* hop = response->add_hops();
-    hop->set_host(m.host);
-    hop->set_queue_id(m.queue_id);
-    hop->set_first_us(m.first_us);
-    hop->set_last_us(m.end_us.value_or(m.last_us));
-    hop->set_link(joined_by[m.id]);
-    MAILLENS_ASSIGN_OR_RETURN(std::vector<StoredLine> lines, store->MessageLines(m));
-    for (const StoredLine& line : lines) *hop->add_events() = ToEvent(line);
-  }
-  for (const RecipientInfo& r : trace.recipients) {
-    v1::RecipientStatus* out = response->add_recipients();
-    out->set_recipient(r.recipient);
-    out->set_status(r.status);
-    out->set_dsn(r.dsn);
-    out->set_reply(r.reply);
-    if (auto it = by_id.find(r.message); it != by_id.end()) out->set_host(it->second->host);
+  ToProto(trace, response->mutable_trace());
+  if (request.with_lines()) {
+    MAILLENS_ASSIGN_OR_RETURN(auto lines, TraceLines(store.get(), trace));
+    ToProto(lines, response->mutable_lines());
   }
   return absl::OkStatus();
 }
 
+// A stream refused before it started (bad token, bad request, shutting down).
+template <typename Response>
+class RefusedWrite final : public grpc::ServerWriteReactor<Response> {
+ public:
+  explicit RefusedWrite(grpc::Status status) { this->Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
 
+// Newly stored lines, from the writer thread to every following Tail stream.
+//
+// Why a fan-out and not polling the store: "as they are stored" means storage order, which
+// only the writer knows (an agent catching up stores old times; a poll by time would miss
+// them or need a storage sequence the schema does not have). The cost to ingestion is one
+// copy of each stored line while someone follows, and per follower a bounded queue append:
+// a follower whose queue is full loses the batch (counted and reported to it), so a slow
+// client never blocks or slows the writer.
+// Thread-safe. Lock order: TailHub::mu_, then TailStream::mu_.
+class TailHub {
+ public:
+  // False when shutting down or full.
+  bool Add(TailStream* stream) {
+    absl::MutexLock lock(&mu_);
+    if (shutting_down_ || streams_.size() >= kMaxFollowers) return false;
+    streams_.insert(stream);
+    return true;
+  }
+  void Remove(TailStream* stream) {
+    absl::MutexLock lock(&mu_);
+    streams_.erase(stream);
+  }
+  bool HasFollowers() {
+    absl::MutexLock lock(&mu_);
+    return !streams_.empty();
+  }
+  // Writer thread.
+  void Publish(const std::shared_ptr<const std::vector<StoredLine>>& lines);
+  // Ends every following stream (UNAVAILABLE) and refuses new ones.
+  void BeginShutdown();
+
+ private:
+  absl::Mutex mu_;
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  std::set<TailStream*> streams_ ABSL_GUARDED_BY(mu_);
+};
+
+// One Tail call: the backlog (a search, on the pool), then with follow the lines the hub
+// offers, filtered here, one write in flight. The follower registers before the backlog is
+// searched, so no line falls between the two; a line stored in that instant may show twice. All
+// state is under mu_; Finish is called after releasing mu_ and is the last use of the object
+// (OnDone deletes it), and only once the backlog task, which holds a pointer to it, has reported.
+class TailStream final : public grpc::ServerWriteReactor<v1::TailResponse> {
+ public:
+  TailStream(QueryServiceImpl* service, grpc::CallbackServerContext* context,
+             const v1::TailRequest& request, core::Query query)
+      : service_(service),
+        context_(context),
+        backlog_(request.backlog()),
+        follow_(request.follow()),
+        query_(std::move(query)) {
+    for (std::string& w : query_.words) w = absl::AsciiStrToLower(w);
+    // From the start, so that lines offered before the backlog is out wait behind it.
+    absl::MutexLock lock(&mu_);
+    backlog_pending_ = backlog_ > 0;
+  }
+
+  void Begin() {
+    // Before taking mu_: the hub's lock comes first (see TailHub).
+    registered_ = follow_ && service_->tails_->Add(this);
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      starting_ = false;
+      if (follow_ && !registered_) {
+        follow_ = false;
+        final_status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                     "the collector is shutting down or has too many followers");
+        stopping_ = true;
+      }
+      if (stopping_) {
+        backlog_pending_ = false;
+      } else if (backlog_pending_) {
+        if (!service_->pool_->Submit([this] { RunBacklog(); })) {
+          backlog_pending_ = false;
+          final_status_ = ToGrpcStatus(
+              absl::ResourceExhaustedError("too many queries are waiting; try again shortly"));
+          stopping_ = true;
+        }
+      }
+      finish = MaybeFinish();
+    }
+    if (finish) Finish(*finish);
+  }
+
+  // Hub, writer thread, under the hub's mutex.
+  void Offer(const std::shared_ptr<const std::vector<StoredLine>>& lines) {
+    absl::MutexLock lock(&mu_);
+    if (stopping_ || finished_ || cancelled_) return;
+    if (buffered_ + lines->size() > kTailBufferLines) {
+      dropped_ += lines->size();
+    } else {
+      buffered_ += lines->size();
+      pending_.push_back(lines);
+    }
+    WriteNext();
+  }
+
+  // Hub, under the hub's mutex.
+  void Stop() {
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+      if (final_status_.ok()) {
+        final_status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                     "the collector is shutting down; tail again to go on");
+      }
+      finish = MaybeFinish();
+    }
+    if (finish) Finish(*finish);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) {
+        cancelled_ = true;
+      } else {
+        WriteNext();
+      }
+      finish = MaybeFinish();
+    }
+    if (finish) Finish(*finish);
+  }
+
+  void OnCancel() override {
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      finish = MaybeFinish();
+    }
+    if (finish) Finish(*finish);
+  }
+
+  void OnDone() override {
+    if (registered_) service_->tails_->Remove(this);
+    delete this;
+  }
+
+ private:
+  // Pool thread.
+  void RunBacklog() {
+    absl::Status status = CallState(context_);
+    std::vector<StoredLine> lines;
+    if (status.ok()) {
+      SearchQuery query;
+      query.words = query_.words;
+      query.terms = query_.terms;
+      query.limit = std::min<size_t>(backlog_, kMaxSearchLimit);
+      absl::StatusOr<std::unique_ptr<Store>> store = OpenReader(service_->options_->data_dir);
+      absl::StatusOr<SearchResult> result =
+          store.ok() ? (*store)->Search(query) : absl::StatusOr<SearchResult>(store.status());
+      if (result.ok()) {
+        lines.assign(std::make_move_iterator(result->lines.rbegin()),
+                     std::make_move_iterator(result->lines.rend()));
+      } else {
+        status = result.status();
+      }
+    }
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      backlog_pending_ = false;
+      if (!status.ok()) {
+        final_status_ = ToGrpcStatus(status);
+        stopping_ = true;
+      }
+      for (size_t i = 0; i < lines.size(); i += kTailLinesPerResponse) {
+        outbox_.emplace_back();
+        for (size_t j = i; j < lines.size() && j < i + kTailLinesPerResponse; ++j) {
+          ToProto(lines[j], outbox_.back().add_lines());
+        }
+      }
+      WriteNext();
+      finish = MaybeFinish();
+    }
+    if (finish) Finish(*finish);
+  }
+
+  // Whether a live line satisfies the request: every word occurs (case-insensitively; the
+  // index's token match, approximated) and every field term holds.
+  bool Matches(const StoredLine& line) {
+    if (!query_.words.empty()) {
+      std::string lower = absl::AsciiStrToLower(line.raw);
+      for (const std::string& w : query_.words) {
+        if (lower.find(w) == std::string::npos) return false;
+      }
+    }
+    if (query_.terms.empty()) return true;
+    core::Event ev = core::ParseLine(line.raw, &time_);
+    return core::MatchesTerms(query_, ev, line.host);
+  }
+
+  // Starts the next write: the backlog first, then offered lines once the backlog is out.
+  // Filtering happens here, on whichever thread finds the stream idle (the writer's, when a
+  // line arrives at a quiet stream): one parse per line with field terms, bounded by
+  // kTailLinesPerResponse per call when a reader is busy and by kMaxFollowers overall.
+  void WriteNext() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || finished_ || cancelled_) return;
+    if (!outbox_.empty()) {
+      response_ = std::move(outbox_.front());
+      outbox_.pop_front();
+    } else if (backlog_pending_) {
+      return;
+    } else {
+      response_.Clear();
+      while (!pending_.empty() &&
+             response_.lines_size() < static_cast<int>(kTailLinesPerResponse)) {
+        const std::vector<StoredLine>& batch = *pending_.front();
+        const StoredLine& line = batch[next_];
+        if (Matches(line)) ToProto(line, response_.add_lines());
+        --buffered_;
+        if (++next_ == batch.size()) {
+          pending_.pop_front();
+          next_ = 0;
+        }
+      }
+      response_.set_dropped(dropped_);
+      dropped_ = 0;
+      if (response_.lines_size() == 0 && response_.dropped() == 0) return;
+    }
+    writing_ = true;
+    StartWrite(&response_);
+  }
+
+  std::optional<grpc::Status> MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    // Not before Begin is through: the hub may stop a stream it just registered.
+    if (finished_ || writing_ || backlog_pending_ || starting_) return std::nullopt;
+    bool done = cancelled_ || stopping_ || (!follow_ && outbox_.empty());
+    if (!done) return std::nullopt;
+    finished_ = true;
+    return final_status_;
+  }
+
+  QueryServiceImpl* const service_;
+  grpc::CallbackServerContext* const context_;
+  const uint32_t backlog_;
+  bool follow_;
+  bool registered_ = false;  // in the hub; set in Begin, read in OnDone
+  core::Query query_;        // words lower-cased
+  core::TimeContext time_{core::TimeOptions()};
+
+  absl::Mutex mu_;
+  std::deque<v1::TailResponse> outbox_ ABSL_GUARDED_BY(mu_);  // the backlog, ready to send
+  std::deque<std::shared_ptr<const std::vector<StoredLine>>> pending_ ABSL_GUARDED_BY(mu_);
+  size_t next_ ABSL_GUARDED_BY(mu_) = 0;      // first unsent line of pending_.front()
+  size_t buffered_ ABSL_GUARDED_BY(mu_) = 0;  // lines in pending_ not yet looked at
+  uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  v1::TailResponse response_ ABSL_GUARDED_BY(mu_);  // the write in flight
+  bool starting_ ABSL_GUARDED_BY(mu_) = true;
+  bool backlog_pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
+};
+
+void TailHub::Publish(const std::shared_ptr<const std::vector<StoredLine>>& lines) {
+  absl::MutexLock lock(&mu_);
+  for (TailStream* stream : streams_) stream->Offer(lines);
+}
+
+void TailHub::BeginShutdown() {
+  absl::MutexLock lock(&mu_);
+  shutting_down_ = true;
+  for (TailStream* stream : streams_) stream->Stop();
+}
+
+// One TracesIn call: a pool thread loads the window's traces (as the local `trace --all`
+// does, all at once), then they go out one TraceResponse per write. Same finishing rules as
+// TailStream.
+class TracesInStream final : public grpc::ServerWriteReactor<v1::TraceResponse> {
+ public:
+  TracesInStream(QueryServiceImpl* service, grpc::CallbackServerContext* context,
+                 const v1::TracesInRequest& request)
+      : service_(service), context_(context), request_(request) {}
+
+  void Begin() {
+    bool queued = service_->pool_->Submit([this] { Load(); });
+    if (!queued) {
+      Finish(ToGrpcStatus(
+          absl::ResourceExhaustedError("too many queries are waiting; try again shortly")));
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) cancelled_ = true;
+      WriteNext();
+      finish = MaybeFinish();
+    }
+    if (finish) Finish(*finish);
+  }
+
+  void OnCancel() override {
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      finish = MaybeFinish();
+    }
+    if (finish) Finish(*finish);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  // Pool thread.
+  void Load() {
+    std::deque<v1::TraceResponse> out;
+    absl::Status status = CallState(context_);
+    if (status.ok()) status = LoadInto(&out);
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      loading_ = false;
+      if (status.ok()) {
+        outbox_ = std::move(out);
+      } else {
+        final_status_ = ToGrpcStatus(status);
+      }
+      WriteNext();
+      finish = MaybeFinish();
+    }
+    if (finish) Finish(*finish);
+  }
+
+  absl::Status LoadInto(std::deque<v1::TraceResponse>* out) {
+    MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Store> store,
+                              OpenReader(service_->options_->data_dir));
+    int64_t since_us = request_.has_since_us() ? request_.since_us() : INT64_MIN;
+    int64_t until_us = request_.has_until_us() ? request_.until_us() : INT64_MAX;
+    MAILLENS_ASSIGN_OR_RETURN(std::vector<collector::Trace> traces,
+                              store->TracesIn(since_us, until_us));
+    for (const collector::Trace& trace : traces) {
+      v1::TraceResponse& response = out->emplace_back();
+      ToProto(trace, response.mutable_trace());
+      if (request_.with_lines()) {
+        MAILLENS_ASSIGN_OR_RETURN(auto lines, TraceLines(store.get(), trace));
+        ToProto(lines, response.mutable_lines());
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  void WriteNext() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || cancelled_ || finished_ || outbox_.empty()) return;
+    response_ = std::move(outbox_.front());
+    outbox_.pop_front();
+    writing_ = true;
+    StartWrite(&response_);
+  }
+
+  std::optional<grpc::Status> MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || writing_ || loading_) return std::nullopt;
+    if (!cancelled_ && !outbox_.empty()) return std::nullopt;
+    finished_ = true;
+    return final_status_;
+  }
+
+  QueryServiceImpl* const service_;
+  grpc::CallbackServerContext* const context_;
+  const v1::TracesInRequest request_;
+
+  absl::Mutex mu_;
+  std::deque<v1::TraceResponse> outbox_ ABSL_GUARDED_BY(mu_);
+  v1::TraceResponse response_ ABSL_GUARDED_BY(mu_);
+  bool loading_ ABSL_GUARDED_BY(mu_) = true;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
+};
+
 QueryServiceImpl::QueryServiceImpl(const ServerOptions* options, const Authenticator* auth,
-                                   QueryPool* pool, Counters* counters, spdlog::logger* log)
-    : options_(options), auth_(auth), pool_(pool), counters_(counters), log_(log) {}
+                                   QueryPool* pool, TailHub* tails, Counters* counters,
+                                   spdlog::logger* log)
+    : options_(options), auth_(auth), pool_(pool), tails_(tails), counters_(counters), log_(log) {}
+
+absl::StatusOr<std::string> QueryServiceImpl::CheckReader(grpc::CallbackServerContext* context,
+                                                          const char* method) {
+  absl::StatusOr<std::string> reader = auth_->Check(context->client_metadata(), Role::kReader);
+  if (!reader.ok()) {
+    log_->warn("refused {} from {}: {}", method, context->peer(), Msg(reader.status()));
+  } else {
+    counters_->queries++;
+  }
+  return reader;
+}
 
 grpc::ServerUnaryReactor* QueryServiceImpl::Dispatch(grpc::CallbackServerContext* context,
                                                      const char* method,
                                                      std::function<absl::Status()> work) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<std::string> reader = auth_->Check(context->client_metadata(), Role::kReader);
+  absl::StatusOr<std::string> reader = CheckReader(context, method);
   if (!reader.ok()) {
-    log_->warn("refused {} from {}: {}", method, context->peer(), Msg(reader.status()));
     reactor->Finish(ToGrpcStatus(reader.status()));
     return reactor;
   }
-  counters_->queries++;
   bool queued = pool_->Submit([context, reactor, work = std::move(work)] {
-    absl::Status status;
-    if (context->IsCancelled()) {
-      status = absl::CancelledError("the query was cancelled before it ran");
-    } else if (std::chrono::system_clock::now() >= context->deadline()) {
-      status = absl::DeadlineExceededError("the query's deadline passed before it ran");
-    } else {
-      status = work();
-    }
+    absl::Status status = CallState(context);
+    if (status.ok()) status = work();
     reactor->Finish(ToGrpcStatus(status));
   });
   if (!queued) {
@@ -969,6 +1378,31 @@ grpc::ServerUnaryReactor* QueryServiceImpl::Trace(grpc::CallbackServerContext* c
   return Dispatch(context, "Trace", [this, request, response] {
     return RunTrace(options_->data_dir, *request, response);
   });
+}
+
+grpc::ServerWriteReactor<v1::TraceResponse>* QueryServiceImpl::TracesIn(
+    grpc::CallbackServerContext* context, const v1::TracesInRequest* request) {
+  absl::StatusOr<std::string> reader = CheckReader(context, "TracesIn");
+  if (!reader.ok()) return new RefusedWrite<v1::TraceResponse>(ToGrpcStatus(reader.status()));
+  auto* stream = new TracesInStream(this, context, *request);
+  stream->Begin();
+  return stream;
+}
+
+grpc::ServerWriteReactor<v1::TailResponse>* QueryServiceImpl::Tail(
+    grpc::CallbackServerContext* context, const v1::TailRequest* request) {
+  absl::StatusOr<std::string> reader = CheckReader(context, "Tail");
+  if (!reader.ok()) return new RefusedWrite<v1::TailResponse>(ToGrpcStatus(reader.status()));
+  absl::StatusOr<core::Query> query = ParseWords(request->words());
+  if (query.ok() && (query->has_since || query->has_until)) {
+    query = absl::InvalidArgumentError(
+        "tail shows the newest lines and then new ones: since: and until: do not apply "
+        "(use search for a window)");
+  }
+  if (!query.ok()) return new RefusedWrite<v1::TailResponse>(ToGrpcStatus(query.status()));
+  auto* stream = new TailStream(this, context, *request, std::move(*query));
+  stream->Begin();
+  return stream;
 }
 
 namespace {
@@ -1043,6 +1477,8 @@ absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(ServerOp
   store_options.dir = o.data_dir;
   store_options.durable = true;  // an ack promises the batch survives a crash
   MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(store_options));
+  // Streams of a previous process are gone: their agents are offline until they reconnect.
+  MAILLENS_RETURN_IF_ERROR(store->CloseStaleAgentSessions());
 
   server->counters_ = std::make_unique<Counters>();
   server->auth_ = std::make_unique<Authenticator>(o.agent_tokens, o.reader_tokens);
@@ -1051,8 +1487,32 @@ absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(ServerOp
   server->query_pool_ = std::make_unique<QueryPool>(o.query_threads, kMaxQueuedQueries);
   server->ingest_ = std::make_unique<IngestServiceImpl>(
       &o, server->auth_.get(), server->writer_.get(), server->counters_.get(), log);
-  server->query_ = std::make_unique<QueryServiceImpl>(
-      &o, server->auth_.get(), server->query_pool_.get(), server->counters_.get(), log);
+  server->tails_ = std::make_unique<TailHub>();
+  server->writer_->SetOnStored([tails = server->tails_.get()](const std::vector<LineRecord>& lines,
+                                                              const AppendStats& stats) {
+    if (!tails->HasFollowers()) return;
+    // The store does not say which lines of a batch were duplicates. A batch is partly a
+    // resend when an agent restarted from an older checkpoint: its first lines are the ones
+    // already held, so the last `stored` are the new ones.
+    auto stored = std::make_shared<std::vector<StoredLine>>();
+    size_t first = lines.size() - std::min<size_t>(stats.stored, lines.size());
+    for (size_t i = first; i < lines.size(); ++i) {
+      stored->push_back(
+          StoredLine{lines[i].time_us, lines[i].host, lines[i].raw, DayOf(lines[i].time_us), 0});
+    }
+    tails->Publish(stored);
+  });
+  server->query_ =
+      std::make_unique<QueryServiceImpl>(&o, server->auth_.get(), server->query_pool_.get(),
+                                         server->tails_.get(), server->counters_.get(), log);
+
+  server->status_ = std::make_unique<StatusServiceImpl>(
+      o.data_dir,
+      [query = server->query_.get()](grpc::CallbackServerContext* context, const char* method,
+                                     std::function<absl::Status()> work) {
+        return query->Dispatch(context, method, std::move(work));
+      },
+      &server->counters_->rate);
 
   std::shared_ptr<grpc::ServerCredentials> credentials;
   const char* security = "plaintext";
@@ -1073,6 +1533,7 @@ absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(ServerOp
   builder.AddListeningPort(o.listen, credentials, &server->port_);
   builder.RegisterService(server->ingest_.get());
   builder.RegisterService(server->query_.get());
+  builder.RegisterService(server->status_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_message_bytes));
   // Agent streams live for days: ping quiet connections to notice a vanished agent, and let
   // agents ping us as often as every 10 s to keep NAT and firewall state alive.
@@ -1106,6 +1567,7 @@ void CollectorServer::Shutdown(absl::Duration grace) {
       health->SetServingStatus(false);
     }
     ingest_->BeginShutdown();
+    tails_->BeginShutdown();  // followers never end by themselves
     // Refuses new calls, waits for the streams to drain and finish, cancels the rest at the
     // deadline. The writer keeps running meanwhile: draining streams wait for it.
     server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));

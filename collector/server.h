@@ -1,5 +1,6 @@
 // The collector's gRPC front door: agents stream batches of maillog lines in (IngestService),
-// the CLI asks questions (QueryService), load balancers and systemd probe the standard health
+// the CLI asks questions (QueryService) and for the site's state (StatusService,
+// collector/status_service.h), load balancers and systemd probe the standard health
 // service (grpc.health.v1.Health).
 //
 // Ingest path. Each agent stream has a reactor (gRPC callback API) whose reactions only
@@ -8,6 +9,10 @@
 // writer posts the outcome back; the reactor writes acknowledgements one at a time, in batch
 // order. COMMITTED means durably stored; RETRY means nothing of the batch was stored (disk
 // full, I/O error) and it may be resent; REJECTED means it can never be accepted as sent.
+// What a batch says about its agent (hello, gaps, file progress: collector/site_state.h) is
+// recorded by the writer after its lines and before the ack, so it is durable when acked (a
+// failure there answers RETRY with the lines stored; the resend finds them as duplicates). A
+// stream's end records its agent offline.
 // Backpressure: the writer queue is bounded by bytes; a reactor whose batch does not fit
 // parks it and does not read the next one until the writer frees space, so memory stays
 // bounded and HTTP/2 flow control slows the agent down.
@@ -127,7 +132,11 @@ struct ServerStats {
 class Authenticator;
 class IngestStream;
 class QueryPool;
+class StatusServiceImpl;
 class StoreWriter;
+class TailHub;
+class TailStream;
+class TracesInStream;
 struct Counters;
 
 // IngestService.Stream. Borrowed pointers must outlive the service.
@@ -161,13 +170,18 @@ class IngestServiceImpl final : public maillens::v1::IngestService::CallbackServ
   std::set<IngestStream*> streams_ ABSL_GUARDED_BY(mu_);
 };
 
-// QueryService.Search and .Trace. The handlers check the caller's token and hand the query to
-// a pool thread, which honours the call's deadline and cancellation before running it on a
+// QueryService. Search and Trace check the caller's token and hand the query to a pool
+// thread, which honours the call's deadline and cancellation before running it on a
 // read-only Store opened for the call (so it sees hosts and days added since start).
+// TracesIn builds its traces on a pool thread and streams them one write at a time. Tail
+// sends its backlog the same way, then (follow) lines as the writer stores them, through
+// `tails` (a bounded fan-out: a slow reader loses lines and is told how many, ingestion never
+// waits for it).
 class QueryServiceImpl final : public maillens::v1::QueryService::CallbackService {
  public:
+  // Borrowed pointers must outlive the service.
   QueryServiceImpl(const ServerOptions* options, const Authenticator* auth, QueryPool* pool,
-                   Counters* counters, spdlog::logger* log);
+                   TailHub* tails, Counters* counters, spdlog::logger* log);
 
   grpc::ServerUnaryReactor* Search(grpc::CallbackServerContext* context,
                                    const maillens::v1::SearchRequest* request,
@@ -175,15 +189,25 @@ class QueryServiceImpl final : public maillens::v1::QueryService::CallbackServic
   grpc::ServerUnaryReactor* Trace(grpc::CallbackServerContext* context,
                                   const maillens::v1::TraceRequest* request,
                                   maillens::v1::TraceResponse* response) override;
+  grpc::ServerWriteReactor<maillens::v1::TraceResponse>* TracesIn(
+      grpc::CallbackServerContext* context, const maillens::v1::TracesInRequest* request) override;
+  grpc::ServerWriteReactor<maillens::v1::TailResponse>* Tail(
+      grpc::CallbackServerContext* context, const maillens::v1::TailRequest* request) override;
 
  private:
+  friend class TailStream;
+  friend class TracesInStream;
+  friend class CollectorServer;  // lends Dispatch to StatusService
   // Checks the token, then runs `work` on the pool and finishes the call with its status.
   grpc::ServerUnaryReactor* Dispatch(grpc::CallbackServerContext* context, const char* method,
                                      std::function<absl::Status()> work);
+  // The caller's reader name, or why it may not query (logged).
+  absl::StatusOr<std::string> CheckReader(grpc::CallbackServerContext* context, const char* method);
 
   const ServerOptions* options_;
   const Authenticator* auth_;
   QueryPool* pool_;
+  TailHub* tails_;
   Counters* counters_;
   spdlog::logger* log_;
 };
@@ -218,8 +242,10 @@ class CollectorServer {
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<StoreWriter> writer_;
   std::unique_ptr<QueryPool> query_pool_;
+  std::unique_ptr<TailHub> tails_;
   std::unique_ptr<IngestServiceImpl> ingest_;
   std::unique_ptr<QueryServiceImpl> query_;
+  std::unique_ptr<StatusServiceImpl> status_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   absl::Mutex shutdown_mu_;

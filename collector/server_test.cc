@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "collector/store.h"
 #include "gmock/gmock.h"
@@ -182,19 +183,23 @@ class ServerTest : public ::testing::Test {
     if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     v1::SearchRequest request;
-    request.set_query(query);
+    for (absl::string_view word : absl::StrSplit(query, ' ', absl::SkipEmpty())) {
+      request.add_words(std::string(word));
+    }
     request.set_limit(limit);
+    request.set_with_traces(true);
     return stub->Search(&context, request, response);
   }
 
   grpc::Status TraceCall(const std::string& token, const std::string& id,
-                         v1::TraceResponse* response) {
+                         v1::TraceResponse* response, bool with_lines = false) {
     auto stub = v1::QueryService::NewStub(Channel());
     grpc::ClientContext context;
     if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     v1::TraceRequest request;
     request.set_id(id);
+    request.set_with_lines(with_lines);
     return stub->Trace(&context, request, response);
   }
 
@@ -258,35 +263,57 @@ TEST_F(ServerTest, SearchAndTraceThroughTheQueryService) {
   v1::SearchResponse found;
   grpc::Status status = Search(Channel(), kReader, "to:bob@example.net status:sent", &found);
   ASSERT_TRUE(status.ok()) << status.error_message();
-  ASSERT_EQ(found.events_size(), 1);
+  ASSERT_EQ(found.hits_size(), 1);
   EXPECT_EQ(found.total(), 1u);
-  EXPECT_EQ(found.events(0).host(), "mx1");  // from the hello: the event named no host
-  EXPECT_THAT(found.events(0).raw(), HasSubstr("status=sent"));
-  EXPECT_EQ(found.events(0).time_us(), kMay1 + 3000000);
+  EXPECT_FALSE(found.total_is_lower_bound());
+  const v1::StoredLine& hit = found.hits(0).line();
+  EXPECT_EQ(hit.host(), "mx1");  // from the hello: the event named no host
+  EXPECT_THAT(hit.raw(), HasSubstr("status=sent"));
+  EXPECT_EQ(hit.time_us(), kMay1 + 3000000);
+  // The line's message and its trace come along, so a client groups without asking again.
+  ASSERT_NE(found.hits(0).trace_id(), 0);
+  ASSERT_EQ(found.traces_size(), 1);
+  EXPECT_EQ(found.traces(0).id(), found.hits(0).trace_id());
+  ASSERT_EQ(found.traces(0).messages_size(), 1);
+  EXPECT_EQ(found.traces(0).messages(0).queue_id(), "A1B2C3D4E5");
+  EXPECT_EQ(found.traces(0).messages(0).sender(), "alice@example.org");
 
   v1::SearchResponse capped;
   status = Search(Channel(), kReader, "A1B2C3D4E5", &capped, 2);
   ASSERT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(capped.events_size(), 2);
+  EXPECT_EQ(capped.hits_size(), 2);
   EXPECT_EQ(capped.total(), 5u);  // a cap is never silent
 
   v1::SearchResponse bad;
-  status = Search(Channel(), kReader, "\"unclosed", &bad);
+  status = Search(Channel(), kReader, "since:yesterdayish", &bad);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 
   v1::TraceResponse trace;
   status = TraceCall(kReader, "<abc@example.org>", &trace);
   ASSERT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(trace.message_id(), "abc@example.org");
-  EXPECT_EQ(trace.sender(), "alice@example.org");
-  ASSERT_EQ(trace.hops_size(), 1);
-  EXPECT_EQ(trace.hops(0).host(), "mx1");
-  EXPECT_EQ(trace.hops(0).queue_id(), "A1B2C3D4E5");
-  EXPECT_EQ(trace.hops(0).events_size(), 5);
-  ASSERT_EQ(trace.recipients_size(), 1);
-  EXPECT_EQ(trace.recipients(0).recipient(), "bob@example.net");
-  EXPECT_EQ(trace.recipients(0).status(), "sent");
-  EXPECT_EQ(trace.recipients(0).host(), "mx1");
+  ASSERT_EQ(trace.trace().messages_size(), 1);
+  const v1::MessageInfo& message = trace.trace().messages(0);
+  EXPECT_EQ(message.message_id(), "abc@example.org");
+  EXPECT_EQ(message.sender(), "alice@example.org");
+  EXPECT_EQ(message.host(), "mx1");
+  EXPECT_EQ(message.queue_id(), "A1B2C3D4E5");
+  EXPECT_EQ(message.size(), 1234);
+  EXPECT_TRUE(message.has_end_us());
+  EXPECT_EQ(trace.lines_size(), 0);  // not asked for
+  ASSERT_EQ(trace.trace().recipients_size(), 1);
+  EXPECT_EQ(trace.trace().recipients(0).recipient(), "bob@example.net");
+  EXPECT_EQ(trace.trace().recipients(0).status(), "sent");
+  EXPECT_EQ(trace.trace().recipients(0).dsn(), "2.0.0");
+  EXPECT_EQ(trace.trace().recipients(0).next_queue_id(), "4711");
+  EXPECT_EQ(trace.trace().recipients(0).message(), message.id());
+
+  v1::TraceResponse with_lines;
+  status = TraceCall(kReader, "A1B2C3D4E5", &with_lines, /*with_lines=*/true);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(with_lines.lines_size(), 1);
+  EXPECT_EQ(with_lines.lines(0).message(), message.id());
+  ASSERT_EQ(with_lines.lines(0).lines_size(), 5);
+  EXPECT_THAT(with_lines.lines(0).lines(4).raw(), HasSubstr("removed"));
 
   v1::TraceResponse none;
   status = TraceCall(kReader, "FFFFFFFFFF", &none);
@@ -294,6 +321,214 @@ TEST_F(ServerTest, SearchAndTraceThroughTheQueryService) {
   status = TraceCall(kReader, "", &none);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_TRUE(client.Finish().ok());
+}
+
+// A Tail call read synchronously.
+class TailClient {
+ public:
+  TailClient(const std::shared_ptr<grpc::Channel>& channel, const std::string& token,
+             const std::vector<std::string>& words, uint32_t backlog, bool follow)
+      : stub_(v1::QueryService::NewStub(channel)) {
+    if (!token.empty()) context_.AddMetadata("authorization", "Bearer " + token);
+    context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    v1::TailRequest request;
+    for (const std::string& w : words) request.add_words(w);
+    request.set_backlog(backlog);
+    request.set_follow(follow);
+    reader_ = stub_->Tail(&context_, request);
+  }
+
+  std::optional<v1::TailResponse> Read() {
+    v1::TailResponse response;
+    if (!reader_->Read(&response)) return std::nullopt;
+    return response;
+  }
+
+  grpc::Status Finish() {
+    v1::TailResponse ignored;
+    while (reader_->Read(&ignored)) {
+    }
+    return reader_->Finish();
+  }
+
+  void Cancel() { context_.TryCancel(); }
+
+ private:
+  std::unique_ptr<v1::QueryService::Stub> stub_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReader<v1::TailResponse>> reader_;
+};
+
+std::vector<std::string> Raws(const v1::TailResponse& response) {
+  std::vector<std::string> out;
+  for (const v1::StoredLine& line : response.lines()) out.push_back(line.raw());
+  return out;
+}
+
+TEST_F(ServerTest, TailSendsTheNewestMatchingLinesOldestFirstAndEnds) {
+  StartServer(Options());
+  IngestClient client(Channel(), kAgentMx1);
+  ASSERT_TRUE(client.Send(ConnectBatch(1, 5, 0, "mx1")).has_value());
+  TailClient tail(Channel(), kReader, {"connect", "client:198.51.100.*"}, 3, false);
+  auto first = tail.Read();
+  ASSERT_TRUE(first.has_value());
+  ASSERT_EQ(first->lines_size(), 3);
+  EXPECT_THAT(first->lines(0).raw(), HasSubstr("198.51.100.2]"));
+  EXPECT_THAT(first->lines(2).raw(), HasSubstr("198.51.100.4]"));
+  EXPECT_EQ(first->lines(2).host(), "mx1");
+  EXPECT_FALSE(tail.Read().has_value());
+  EXPECT_TRUE(tail.Finish().ok());
+  EXPECT_TRUE(client.Finish().ok());
+}
+
+TEST_F(ServerTest, TailFollowGetsLinesStoredAfterItStartedWithItsFilter) {
+  StartServer(Options());
+  IngestClient client(Channel(), kAgentMx1);
+  v1::Batch old;
+  old.set_batch_id(1);
+  old.mutable_hello()->set_host("mx1");
+  *old.add_events() = MakeEvent(Line("mx1", 1, "postfix/qmgr[102]: ABCDE12345: removed"), 0, 1);
+  *old.add_events() =
+      MakeEvent(Line("mx1", 2, "postfix/smtpd[100]: connect from unknown[198.51.100.7]"), 100, 2);
+  ASSERT_TRUE(client.Send(old).has_value());
+
+  TailClient tail(Channel(), kReader, {"qid:ABCDE12345"}, 5, true);
+  // The backlog: the one matching line already stored. A follower is registered before its
+  // backlog is looked up, so every line stored from now on reaches it.
+  auto backlog = tail.Read();
+  ASSERT_TRUE(backlog.has_value());
+  ASSERT_EQ(backlog->lines_size(), 1);
+  EXPECT_THAT(backlog->lines(0).raw(), HasSubstr("ABCDE12345: removed"));
+
+  v1::Batch fresh;
+  fresh.set_batch_id(2);
+  *fresh.add_events() =
+      MakeEvent(Line("mx1", 5, "postfix/smtpd[100]: connect from unknown[198.51.100.8]"), 200, 5);
+  *fresh.add_events() = MakeEvent(
+      Line("mx1", 6, "postfix/smtp[103]: ABCDE12345: to=<bob@example.net>, status=sent (ok)"), 300,
+      6);
+  *fresh.add_events() = MakeEvent(Line("mx1", 7, "postfix/qmgr[102]: FFFFF11111: removed"), 400, 7);
+  *fresh.add_events() =
+      MakeEvent(Line("mx1", 8, "postfix/local[104]: ABCDE12345: to=<x@y>, status=sent"), 500, 8);
+  auto ack = client.Send(fresh);
+  ASSERT_TRUE(ack.has_value());
+  ASSERT_EQ(ack->stored(), 4u);
+  // The resend of an old batch stores nothing and shows nothing.
+  ASSERT_EQ(client.Send(old)->stored(), 0u);
+
+  std::vector<std::string> raws;
+  while (raws.size() < 2) {
+    auto got = tail.Read();
+    ASSERT_TRUE(got.has_value()) << tail.Finish().error_message();
+    EXPECT_EQ(got->dropped(), 0u);
+    for (const std::string& raw : Raws(*got)) raws.push_back(raw);
+  }
+  ASSERT_EQ(raws.size(), 2u);
+  EXPECT_THAT(raws[0], HasSubstr("bob@example.net"));
+  EXPECT_THAT(raws[1], HasSubstr("to=<x@y>"));
+  tail.Cancel();
+  EXPECT_EQ(tail.Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(client.Finish().ok());
+}
+
+TEST_F(ServerTest, ASlowFollowerLosesLinesAndIsToldNeverSlowingIngestion) {
+  StartServer(Options());
+  IngestClient client(Channel(), kAgentMx1);
+  ASSERT_TRUE(client.Send(ConnectBatch(1, 1, 0, "mx1")).has_value());
+  TailClient tail(Channel(), kReader, {}, 1, true);
+  ASSERT_TRUE(tail.Read().has_value());  // the backlog: registered
+  // The follower reads nothing while far more lines are stored than it may buffer; every
+  // batch is still acknowledged.
+  constexpr int kBatches = 40;
+  constexpr int kPerBatch = 2000;
+  for (int b = 0; b < kBatches; ++b) {
+    auto ack = client.Send(ConnectBatch(2 + b, kPerBatch, 100000 + b * kPerBatch * 100));
+    ASSERT_TRUE(ack.has_value());
+    ASSERT_EQ(ack->stored(), static_cast<uint32_t>(kPerBatch));
+  }
+  uint64_t received = 0, dropped = 0;
+  while (received + dropped < kBatches * kPerBatch) {
+    auto got = tail.Read();
+    ASSERT_TRUE(got.has_value()) << tail.Finish().error_message();
+    received += got->lines_size();
+    dropped += got->dropped();
+  }
+  EXPECT_EQ(received + dropped, static_cast<uint64_t>(kBatches * kPerBatch));
+  EXPECT_GT(dropped, 0u);
+  tail.Cancel();
+  tail.Finish();
+  EXPECT_TRUE(client.Finish().ok());
+}
+
+TEST_F(ServerTest, ShutdownEndsFollowersAtOnce) {
+  StartServer(Options());
+  IngestClient client(Channel(), kAgentMx1);
+  ASSERT_TRUE(client.Send(ConnectBatch(1, 1, 0, "mx1")).has_value());
+  EXPECT_TRUE(client.Finish().ok());
+  TailClient tail(Channel(), kReader, {}, 1, true);
+  ASSERT_TRUE(tail.Read().has_value());
+  absl::Time start = absl::Now();
+  server_->Shutdown(absl::Seconds(30));
+  // Well before the grace: the follower was ended, not waited for.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(20));
+  EXPECT_EQ(tail.Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(ServerTest, TailAndTracesInNeedAReaderToken) {
+  StartServer(Options());
+  TailClient no_token(Channel(), "", {}, 5, true);
+  EXPECT_EQ(no_token.Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  TailClient agent(Channel(), kAgentMx1, {}, 5, false);
+  EXPECT_EQ(agent.Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  TailClient window(Channel(), kReader, {"since:1h"}, 5, false);
+  EXPECT_EQ(window.Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  auto stub = v1::QueryService::NewStub(Channel());
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer wrong-token-0123456789");
+  auto reader = stub->TracesIn(&context, v1::TracesInRequest());
+  v1::TraceResponse ignored;
+  EXPECT_FALSE(reader->Read(&ignored));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(ServerTest, TracesInStreamsEveryTraceOfTheWindowWithLines) {
+  StartServer(Options());
+  IngestClient client(Channel(), kAgentMx1);
+  v1::Batch batch;
+  batch.set_batch_id(1);
+  batch.mutable_hello()->set_host("mx1");
+  for (int m = 0; m < 3; ++m) {
+    std::string qid = absl::StrCat("AAAAA0000", m);
+    *batch.add_events() =
+        MakeEvent(Line("mx1", m * 10,
+                       absl::StrCat("postfix/qmgr[102]: ", qid, ": from=<a@b>, size=1, nrcpt=1")),
+                  m * 200, m * 10);
+    *batch.add_events() =
+        MakeEvent(Line("mx1", m * 10 + 1, absl::StrCat("postfix/qmgr[102]: ", qid, ": removed")),
+                  m * 200 + 100, m * 10 + 1);
+  }
+  ASSERT_TRUE(client.Send(batch).has_value());
+  EXPECT_TRUE(client.Finish().ok());
+
+  auto stub = v1::QueryService::NewStub(Channel());
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", absl::StrCat("Bearer ", kReader));
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  v1::TracesInRequest request;
+  request.set_since_us(kMay1 + 5 * 1000000LL);  // the first message starts before
+  request.set_with_lines(true);
+  auto reader = stub->TracesIn(&context, request);
+  std::vector<std::string> queue_ids;
+  v1::TraceResponse response;
+  while (reader->Read(&response)) {
+    ASSERT_EQ(response.trace().messages_size(), 1);
+    queue_ids.push_back(response.trace().messages(0).queue_id());
+    ASSERT_EQ(response.lines_size(), 1);
+    EXPECT_EQ(response.lines(0).lines_size(), 2);
+  }
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_THAT(queue_ids, ::testing::ElementsAre("AAAAA00001", "AAAAA00002"));
 }
 
 TEST_F(ServerTest, MissingOrWrongTokenIsRefusedWhileOtherStreamsGoOn) {
@@ -455,9 +690,9 @@ TEST_F(ServerTest, AnOverlongLineIsStoredTruncatedWithAMarker) {
 
   v1::SearchResponse response;
   ASSERT_TRUE(Search(Channel(), kReader, "ABCDEF1234", &response).ok());
-  ASSERT_EQ(response.events_size(), 1);
+  ASSERT_EQ(response.hits_size(), 1);
   EXPECT_EQ(
-      response.events(0).raw(),
+      response.hits(0).line().raw(),
       long_line.substr(0, 300) + absl::StrCat(kTruncationMarker, long_line.size(), " bytes]"));
   EXPECT_EQ(server_->Stats().lines_truncated, 2u);  // counted as they arrive, resends too
 }

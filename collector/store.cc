@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "collector/schema.h"
 #include "core/file_fingerprint.h"
@@ -84,6 +85,18 @@ std::string FtsQuery(const std::vector<std::string>& words) {
     q.push_back('"');
   }
   return q;
+}
+
+// The extra token under which the index holds a line's address (lower case): "ma" and the
+// FNV-1a hash of the address in hex, one token however many dots and '@' the address has. A
+// collision only adds candidates, which the per-line check of the term drops.
+std::string AddressToken(std::string_view lowered_address) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : lowered_address) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return absl::StrFormat("ma%016x", h);
 }
 
 // What the full-text index holds of a line: the program and the message. The time and the
@@ -180,7 +193,20 @@ absl::StatusOr<Database*> Store::Partition(int64_t day, bool create) {
   }
   Database* raw = db.get();
   partitions_[day] = std::move(db);
+  // A partition of an older maillens has no features table: no features.
+  auto features = raw->Prepare("SELECT 1 FROM features WHERE name = 'address_tokens'");
+  bool address_tokens = false;
+  if (features.ok()) {
+    MAILLENS_ASSIGN_OR_RETURN(auto step, features->Step());
+    address_tokens = step == Statement::StepResult::kRow;
+  }
+  address_tokens_[day] = address_tokens;
   return raw;
+}
+
+bool Store::AddressTokens(int64_t day) const {
+  auto it = address_tokens_.find(day);
+  return it != address_tokens_.end() && it->second;
 }
 
 absl::StatusOr<int64_t> Store::HostId(const std::string& name) {
@@ -269,6 +295,7 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines) {
   std::vector<NewLine> fresh;
   std::map<int64_t, int64_t> last_id;  // day -> id of its last new line
   core::TimeContext time{core::TimeOptions()};
+  std::string indexed;  // a line's indexed text with its address tokens
   for (const auto& [day, rows] : by_day) {
     MAILLENS_ASSIGN_OR_RETURN(Database * db, Partition(day, /*create=*/true));
     MAILLENS_ASSIGN_OR_RETURN(Statement insert, db->Prepare(kInsertEvent));
@@ -294,7 +321,18 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines) {
         continue;
       }
       int64_t id = db->LastInsertRowId();
-      fts.Bind(1, id).BindText(2, IndexedText(ev, line.raw));
+      std::string_view text = IndexedText(ev, line.raw);
+      bool tokens = false;
+      for (core::Field field : {core::Field::kFrom, core::Field::kTo, core::Field::kOrigTo}) {
+        std::string_view address = ev.Get(field);
+        if (address.empty() || !AddressTokens(day)) continue;
+        if (!tokens) {
+          indexed.assign(text);
+          tokens = true;
+        }
+        absl::StrAppend(&indexed, " ", AddressToken(core::Lower(address)));
+      }
+      fts.Bind(1, id).BindText(2, tokens ? std::string_view(indexed) : text);
       MAILLENS_RETURN_IF_ERROR(fts.Run());
       last_id[day] = id;
       fresh.push_back(NewLine{row.host_id, line.time_us, ev});
@@ -412,12 +450,14 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
   SearchResult result;
   core::Query query = ToQuery(search);
   std::string where = "ts_us >= ? AND ts_us < ?";
-  std::vector<std::string> args;
   // Every term is checked on the parsed line; the literal text of a term (an address, a
   // queue ID, "status=deferred") also narrows the full-text match, so the index finds the few
   // candidate rows. Several terms on one field are alternatives, so only a field with a
   // single term can add its text.
   std::vector<std::string> fts_words = query.words;
+  // Exact from:/to: addresses: one token each where the partition has address tokens, else
+  // the address as a phrase.
+  std::vector<std::string> address_tokens, address_phrases;
   std::map<int, int> per_target;
   for (const core::FieldTerm& t : query.terms) ++per_target[static_cast<int>(t.target)];
   std::vector<int64_t> host_ids;
@@ -434,6 +474,14 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
       continue;
     }
     if (per_target[static_cast<int>(t.target)] != 1) continue;
+    bool exact_address =
+        (t.target == core::FieldTerm::Target::kFrom || t.target == core::FieldTerm::Target::kTo) &&
+        !t.pattern.empty() && t.pattern.find('*') == std::string::npos;
+    if (exact_address) {
+      address_tokens.push_back(AddressToken(t.pattern));
+      address_phrases.push_back(t.pattern);
+      continue;
+    }
     std::string literal = core::LiteralOf(t);
     if (!literal.empty()) fts_words.push_back(literal);
   }
@@ -446,10 +494,8 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
     for (int64_t id : host_ids) absl::StrAppend(&list, list.empty() ? "" : ",", id);
     absl::StrAppend(&where, " AND host_id IN (", list, ")");
   }
-  if (!fts_words.empty()) {
-    where += " AND id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)";
-    args.push_back(FtsQuery(fts_words));
-  }
+  const bool use_fts = !fts_words.empty() || !address_tokens.empty();
+  if (use_fts) where += " AND id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)";
   std::map<int64_t, std::string> host_names;
   for (const auto& [name, id] : host_ids_) host_names[id] = name;
 
@@ -464,15 +510,22 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
     result.notices.push_back(
         absl::StrCat("the window starts before the oldest stored day (", days.front(), ")"));
   }
+  // Gaps and offline agents in the window: the answer may be missing lines.
+  MAILLENS_RETURN_IF_ERROR(AddSiteNotices(catalog_.get(), query.since_us, query.until_us, host_ids,
+                                          absl::ToUnixMicros(absl::Now()), &result.notices));
   const bool post_filter = !query.terms.empty();
   core::TimeContext time{core::TimeOptions()};
   for (auto it = days.rbegin(); it != days.rend() && !result.total_is_lower_bound; ++it) {
     int64_t day = *it;
     if (day < first_day || day > last_day) continue;
     MAILLENS_ASSIGN_OR_RETURN(Database * db, Partition(day, /*create=*/false));
+    std::vector<std::string> match_words = fts_words;
+    const auto& addresses = AddressTokens(day) ? address_tokens : address_phrases;
+    match_words.insert(match_words.end(), addresses.begin(), addresses.end());
+    const std::string match = FtsQuery(match_words);
     auto bind = [&](Statement& stmt) {
       stmt.Bind(1, query.since_us).Bind(2, query.until_us);
-      for (size_t i = 0; i < args.size(); ++i) stmt.BindText(static_cast<int>(i) + 3, args[i]);
+      if (use_fts) stmt.BindText(3, match);
     };
     if (!post_filter) {
       // Every candidate matches: let SQLite count and cap.
@@ -518,6 +571,39 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
     }
   }
   return result;
+}
+
+SiteDatabases Store::Site() {
+  SiteDatabases site;
+  site.catalog = catalog_.get();
+  site.dir = options_.dir;
+  site.days = Days();
+  site.partition = [this](int64_t day) { return Partition(day, /*create=*/false); };
+  return site;
+}
+
+absl::Status Store::RecordSite(const SiteUpdate& update) {
+  if (options_.read_only) return absl::FailedPreconditionError("store opened read-only");
+  const bool known_host = host_ids_.count(update.host) > 0;
+  absl::Status s = [&]() -> absl::Status {
+    MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(catalog_.get()));
+    MAILLENS_ASSIGN_OR_RETURN(int64_t host_id, HostId(update.host));
+    MAILLENS_RETURN_IF_ERROR(ApplySiteUpdate(Site(), host_id, update));
+    return txn.Commit();
+  }();
+  // A host added by the rolled-back transaction is gone again.
+  if (!s.ok() && !known_host) host_ids_.erase(update.host);
+  return s;
+}
+
+absl::Status Store::CloseStaleAgentSessions() {
+  if (options_.read_only) return absl::FailedPreconditionError("store opened read-only");
+  return CloseStaleSessions(catalog_.get());
+}
+
+absl::StatusOr<SiteStatus> Store::GetSiteStatus(int64_t now_us, size_t max_gaps,
+                                                size_t max_offline) {
+  return ReadSiteStatus(Site(), now_us, max_gaps, max_offline);
 }
 
 absl::StatusOr<Trace> Store::GetTrace(const std::string& id) {

@@ -30,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "collector/correlator.h"
+#include "collector/site_state.h"
 #include "collector/sqlite.h"
 #include "core/query_language.h"
 
@@ -132,6 +133,14 @@ class Store {
   // Lines stored in all partitions.
   absl::StatusOr<uint64_t> CountLines();
 
+  // The site's state beside the lines (collector/site_state.h). RecordSite stores what a
+  // committed batch or a stream's start or end says about an agent, in one catalog
+  // transaction; the collector's writer calls it after Append and before acknowledging.
+  absl::Status RecordSite(const SiteUpdate& update);
+  // At start: agents a previous process recorded as connected are offline since last seen.
+  absl::Status CloseStaleAgentSessions();
+  absl::StatusOr<SiteStatus> GetSiteStatus(int64_t now_us, size_t max_gaps, size_t max_offline);
+
  private:
   explicit Store(StoreOptions options) : options_(std::move(options)) {}
   absl::Status Init();
@@ -141,10 +150,14 @@ class Store {
   absl::Status CorrelatePending();
   absl::Status CorrelateDay(int64_t day, int64_t after_id);
   absl::Status OpenDatabase(const std::string& path, std::unique_ptr<Database>* out);
+  // Whether partition `day` (opened) indexes each address as one token too.
+  bool AddressTokens(int64_t day) const;
+  SiteDatabases Site();
 
   StoreOptions options_;
   std::unique_ptr<Database> catalog_;
   std::map<int64_t, std::unique_ptr<Database>> partitions_;  // day -> connection
+  std::map<int64_t, bool> address_tokens_;                   // day -> AddressTokens(day)
   std::map<std::string, int64_t> host_ids_;
   std::map<std::pair<int64_t, uint64_t>, int64_t> file_ids_;  // (host, fingerprint) -> id
   std::unique_ptr<Correlator> correlator_;

@@ -103,6 +103,43 @@ TEST_F(StoreTest, BadBytesAreStoredAndFoundByteForByte) {
   }
 }
 
+TEST_F(StoreTest, ExactAddressSearchFindsSenderRecipientAndOriginalRecipient) {
+  auto lines = FileLines(
+      "mx", 3, kNoon,
+      {"Nov 15 12:00:00 mx postfix/qmgr[5]: 4AB12C: from=<Alice.Smith@Example.org>, size=10, "
+       "nrcpt=1 (queue active)",
+       "Nov 15 12:00:01 mx postfix/local[6]: 4AB12C: to=<bob@example.org>, "
+       "orig_to=<postmaster@example.org>, relay=local, delay=1, delays=0/0/0/1, dsn=2.0.0, "
+       "status=sent (delivered to mailbox)",
+       "Nov 15 12:00:02 mx postfix/local[6]: 4AB12D: to=<smith@example.org>, relay=local, "
+       "delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (delivered to mailbox)",
+       "Nov 15 12:00:03 mx postfix/smtpd[7]: warning: alice.smith@example.org in free text"});
+  ASSERT_TRUE(store_->Append(lines).ok());
+  auto search = [&](const std::string& from, const std::string& to) {
+    SearchQuery q;
+    q.from = from;
+    q.to = to;
+    auto result = store_->Search(q);
+    EXPECT_TRUE(result.ok()) << result.status();
+    std::vector<int64_t> seconds;
+    for (const StoredLine& line : result->lines)
+      seconds.push_back((line.time_us - kNoon) / 1000000);
+    return seconds;
+  };
+  EXPECT_THAT(search("alice.smith@example.org", ""), ElementsAre(0));  // case folded
+  EXPECT_THAT(search("", "bob@example.org"), ElementsAre(1));
+  EXPECT_THAT(search("", "postmaster@example.org"), ElementsAre(1));  // orig_to
+  EXPECT_THAT(search("", "smith@example.org"), ElementsAre(2));       // not alice.smith's lines
+  EXPECT_THAT(search("", "carol@example.org"), ElementsAre());
+  EXPECT_THAT(search("", "*@example.org"), ElementsAre(2, 1));  // wildcards by phrase
+  // Free text still finds the address's words, tokens or not.
+  SearchQuery words;
+  words.words = {"alice.smith@example.org"};
+  auto result = store_->Search(words);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->total, 2u);
+}
+
 TEST_F(StoreTest, TraceFollowsRelayHopAndBounceAcrossHostsInAnyOrder) {
   auto dmz = FileLines(
       "dmz", 10, kNoon,

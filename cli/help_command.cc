@@ -1,0 +1,201 @@
+// `maillens help [TOPIC]` and `maillens completion bash`.
+//
+// The help texts teach by example: each topic shows the questions an administrator asks and
+// the command that answers them. The completion script is generated from the same lists the
+// search language parses (core/query_language.h), so it cannot fall behind the language.
+#include "cli/help_command.h"
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_join.h"
+#include "core/query_language.h"
+
+namespace maillens::cli {
+namespace {
+
+constexpr char kSearchHelp[] = R"txt(maillens search — find mail across every host
+
+  maillens search [WORD | FIELD:VALUE]... [--lines] [--json | --csv] [--limit N]
+
+Words and FIELD:VALUE terms go in one list, in any order. Every word must occur in
+the line; every field must match (several values of one field are alternatives).
+Results come newest first, grouped per message: host, queue ID, time, sender,
+recipients and the status each reached. --lines shows the matching lines instead.
+
+Fields (aliases in brackets):
+  from:ADDR        sender address [sender]; from:<> is the null sender of bounces
+  to:ADDR          recipient, or the original recipient before aliasing [rcpt, recipient]
+  host:NAME        the mail host that logged the line
+  status:S         delivery status: sent deferred bounced expired undeliverable
+                   deliverable rejected softbounce held discarded
+  qid:ID           queue ID, also where a line names it ("queued as", bounce notice)
+                   [queue, queue_id]
+  msgid:ID         Message-ID header, with or without <> [message_id, mid]
+  client:HOST|IP   the SMTP client of smtpd/postscreen lines [client_ip, ip]
+  relay:HOST|IP    the next hop a delivery went to
+  dsn:PREFIX       enhanced status code, by prefix: dsn:5. dsn:4.7.1
+  sasl:USER        SASL login name [user, sasl_username]
+  daemon:NAME      the Postfix program: smtpd, smtp, cleanup, qmgr, lmtp, ... [program]
+  kind:KIND        what the line is: delivery, reject, connect, ... (see maillens parse)
+  since:TIME       from this time on; until:TIME before this time
+  text:WORD        WORD as plain text even if it looks like a field ("text:to:x")
+
+Addresses and domains take '*' anywhere: to:*@partner.example  from:alice@*
+Times: now, a duration back from now (90s 15m 2h 3d 1w), a date (2024-05-01), a date
+and time (2024-05-01 10:00), a time today (10:00), all in the local zone, or RFC
+3339 (2024-05-01T10:00:00Z). --since/--until and --from/--to/--host/--status/--qid/
+--msgid are the same as the fields.
+
+Examples:
+  Why did Bob not get the mail from the partner this morning?
+      maillens search to:bob@example.ac.jp from:*@partner.example since:08:00
+  Everything bounced in the last two hours, one line each, for a spreadsheet:
+      maillens search status:bounced since:2h --lines --csv > bounced.csv
+  Who is being refused with 5.7.1 at the DMZ?
+      maillens search dsn:5.7.1 host:dmz since:1d
+  A user's complaint quotes a Message-ID:
+      maillens search msgid:20240501101500.ABC123@mail.example.org
+  Which clients tried to log in as "admin"?
+      maillens search sasl:admin "authentication failed" since:1w
+  Free text, e.g. a remote server's reply:
+      maillens search "mailbox full" since:3d
+
+No silent caps: when more lines match than are shown, maillens says how many.
+Then follow one message with: maillens trace QUEUEID
+)txt";
+
+constexpr char kTraceHelp[] = R"txt(maillens trace — one message's journey across every host
+
+  maillens trace [--raw] [--json] QUEUEID|MESSAGE-ID
+  maillens trace --all --since TIME --until TIME --json
+
+Shows each hop in order: the host and queue ID, when it arrived and left, how it
+joined the previous hop (relay to one of our hosts through "queued as", content
+filter re-injection on the same host, bounce notice), the four-part delays= split
+(before queue, in queue, connection setup, transmission) and the time spent between
+hosts, then every recipient with its final status, the remote reply and any
+external hop (a foreign server's queue ID). --raw adds every raw line of every hop
+in time order, across hosts. A queue ID reused by Postfix later is a different
+message: trace picks the newest; a Message-ID finds the message whatever its IDs.
+
+Examples:
+  maillens trace 4Xk2Lm0Zq1z8            a long queue ID from any host
+  maillens trace '<abc@example.org>'     by Message-ID (the <> may be left out)
+  maillens trace --all --since 1d --until now --json > traces.jsonl
+)txt";
+
+constexpr char kReportHelp[] = R"txt(maillens report — what happened across the site in a window
+
+  maillens report [--since TIME] [--until TIME] [--host NAME]
+                  [--format text|markdown|json|html] [--output FILE]
+
+Counts each message once however many hosts and filters it passed: received,
+delivered, deferred, bounced, rejected, expired, held, discarded, bytes; per host
+and per hour; top sender and recipient domains; deferral, bounce and reject reasons
+grouped by DSN and reply; mail still stuck; delivery latency end to end and per hop;
+SASL brute force by client and accounts whose sending jumped.
+
+Examples:
+  Last night's incident, for the ticket:
+      maillens report --since '2024-05-01 22:00' --until '2024-05-02 06:00' --format markdown
+  A self-contained HTML page with charts for the boss:
+      maillens report --since 1d --format html --output report.html
+)txt";
+
+constexpr char kTopics[] = R"txt(maillens help TOPIC — topics:
+  search   the search language, with examples
+  trace    following a message across hosts
+  report   the site-wide report
+Shell completion for bash: eval "$(maillens completion bash)"  (or save it to
+/etc/bash_completion.d/maillens)
+)txt";
+
+std::string Words(const std::vector<std::string>& words) { return absl::StrJoin(words, " "); }
+
+}  // namespace
+
+std::string BashCompletionScript() {
+  std::vector<std::string> fields;
+  for (const std::string& name : core::QueryFieldNames()) fields.push_back(name + ":");
+  std::vector<std::string> statuses;
+  for (const std::string& status : core::QueryStatuses()) statuses.push_back("status:" + status);
+  // clang-format off
+  std::string script = R"txt(# bash completion for maillens; load with: eval "$(maillens completion bash)"
+_maillens() {
+  local cur prev cmd i
+  cur=${COMP_WORDS[COMP_CWORD]}
+  prev=${COMP_WORDS[COMP_CWORD-1]}
+  cmd=
+  for ((i = 1; i < COMP_CWORD; i++)); do
+    case ${COMP_WORDS[i]} in
+      --data|--server|--token-file|--tls-ca|--tls-cert|--tls-key) ((i++)) ;;
+      -*) ;;
+      *) cmd=${COMP_WORDS[i]}; break ;;
+    esac
+  done
+  case $prev in
+    --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+    --token-file|--tls-ca|--tls-cert|--tls-key|--output) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --format) COMPREPLY=($(compgen -W "text markdown json html" -- "$cur")); return ;;
+    --status) COMPREPLY=($(compgen -W "@STATUS_VALUES@" -- "$cur")); return ;;
+  esac
+  case $cmd in
+    "") COMPREPLY=($(compgen -W "--data --server --token-file --tls-ca @COMMANDS@" -- "$cur")) ;;
+    search|tail)
+      COMPREPLY=($(compgen -W "@FIELDS@ @STATUSES@ --lines --json --csv --limit --since --until --from --to --host --status --qid --msgid" -- "$cur"))
+      # A field name wants its value next, without a space.
+      if [[ ${#COMPREPLY[@]} -eq 1 && ${COMPREPLY[0]} == *: ]]; then compopt -o nospace 2>/dev/null; fi ;;
+    trace) COMPREPLY=($(compgen -W "--raw --json --all --since --until" -- "$cur")) ;;
+    report) COMPREPLY=($(compgen -W "--since --until --host --format --output" -- "$cur")) ;;
+    import) COMPREPLY=($(compgen -f -- "$cur")) ;;
+    parse) COMPREPLY=($(compgen -f -W "--stats" -- "$cur")) ;;
+    help) COMPREPLY=($(compgen -W "search trace report" -- "$cur")) ;;
+    completion) COMPREPLY=($(compgen -W "bash" -- "$cur")) ;;
+  esac
+}
+complete -F _maillens maillens
+)txt";
+  // clang-format on
+  auto replace = [&script](const std::string& key, const std::string& value) {
+    size_t at = script.find(key);
+    if (at != std::string::npos) script.replace(at, key.size(), value);
+  };
+  replace("@STATUS_VALUES@", Words(core::QueryStatuses()));
+  replace("@COMMANDS@", "parse import search trace tail status report help completion version");
+  replace("@FIELDS@", Words(fields));
+  replace("@STATUSES@", Words(statuses));
+  return script;
+}
+
+int RunHelp(const std::vector<std::string>& args, const char* usage) {
+  if (args.empty()) {
+    std::fputs(usage, stdout);
+    std::fputs(kTopics, stdout);
+    return 0;
+  }
+  const std::string& topic = args[0];
+  if (topic == "search") {
+    std::fputs(kSearchHelp, stdout);
+  } else if (topic == "trace") {
+    std::fputs(kTraceHelp, stdout);
+  } else if (topic == "report") {
+    std::fputs(kReportHelp, stdout);
+  } else {
+    std::fprintf(stderr, "maillens help: no topic '%s'\n%s", topic.c_str(), kTopics);
+    return 2;
+  }
+  return 0;
+}
+
+int RunCompletion(const std::vector<std::string>& args) {
+  if (args.size() != 1 || args[0] != "bash") {
+    std::fputs("usage: maillens completion bash\n", stderr);
+    return 2;
+  }
+  std::fputs(BashCompletionScript().c_str(), stdout);
+  return 0;
+}
+
+}  // namespace maillens::cli

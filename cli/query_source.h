@@ -1,0 +1,85 @@
+// Where `search`, `trace` and `tail` get their answers: a local data directory (LocalSource,
+// over collector::Store) or a collector (RemoteSource, over the gRPC QueryService). Both
+// answer with the store's own structs, so every command renders the same way from either.
+//
+// Thread-compatible: one source per command, used from one thread.
+#ifndef MAILLENS_CLI_QUERY_SOURCE_H_
+#define MAILLENS_CLI_QUERY_SOURCE_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "cli/common.h"
+#include "collector/query_proto.h"
+
+namespace grpc {
+class Channel;
+}  // namespace grpc
+
+namespace maillens::cli {
+
+struct SearchSpec {
+  std::vector<std::string> words;  // the search language, as typed
+  // The window, resolved in the user's time zone; unset: what the words say (or unbounded).
+  std::optional<int64_t> since_us;
+  std::optional<int64_t> until_us;
+  size_t limit = 100;
+  bool with_traces = false;  // the per-message grouping needs each line's trace
+};
+
+struct TraceAnswer {
+  collector::Trace trace;
+  std::map<int64_t, std::vector<collector::StoredLine>> lines;  // by message id, if asked
+};
+
+// One delivery of `tail`: lines oldest first, and how many the collector skipped before them
+// because this reader fell behind.
+struct TailChunk {
+  std::vector<collector::StoredLine> lines;
+  uint64_t dropped = 0;
+};
+
+class QuerySource {
+ public:
+  virtual ~QuerySource() = default;
+
+  virtual absl::StatusOr<collector::SearchAnswer> Search(const SearchSpec& spec) = 0;
+  // NotFound (with a message naming `id`) when no message matches.
+  virtual absl::StatusOr<TraceAnswer> GetTrace(const std::string& id, bool with_lines) = 0;
+  // Calls `each` for every trace with a message starting in [since_us, until_us).
+  virtual absl::Status TracesIn(int64_t since_us, int64_t until_us, bool with_lines,
+                                const std::function<void(const TraceAnswer&)>& each) = 0;
+  // The newest `backlog` matching lines, then with `follow` new ones as they are stored,
+  // until `each` returns false or the stream ends.
+  virtual absl::Status Tail(const std::vector<std::string>& words, uint32_t backlog, bool follow,
+                            const std::function<bool(const TailChunk&)>& each) = 0;
+};
+
+// The collector when global.server is set (needs a token from --token-file or
+// $MAILLENS_TOKEN unless the collector's readers are open; TLS unless the server is on a
+// loopback address or --allow-plaintext), else the local data directory (read-only).
+// Errors are sentences for the user.
+absl::StatusOr<std::unique_ptr<QuerySource>> OpenQuerySource(const GlobalOptions& global);
+
+// A channel to the collector named by global.server (credentials, token and connection
+// checked as for OpenQuerySource), for callers of services other than QueryService
+// (`maillens status`).
+struct CollectorConnection {
+  std::string target;
+  std::shared_ptr<grpc::Channel> channel;
+  std::string token;  // send as "authorization: Bearer TOKEN" when not empty
+};
+absl::StatusOr<CollectorConnection> ConnectToCollector(const GlobalOptions& global);
+
+// Whether `target` ("host:port", "[::1]:port", "unix:/path") names this machine.
+bool IsLoopbackTarget(const std::string& target);
+
+}  // namespace maillens::cli
+
+#endif  // MAILLENS_CLI_QUERY_SOURCE_H_

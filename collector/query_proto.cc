@@ -1,0 +1,219 @@
+#include "collector/query_proto.h"
+
+#include <string>
+#include <utility>
+
+#include "core/parser.h"
+#include "core/status_macros.h"
+
+namespace maillens::collector {
+
+absl::StatusOr<SearchAnswer> SearchWithTraces(Store* store, const SearchQuery& query,
+                                              bool with_traces) {
+  SearchAnswer answer;
+  MAILLENS_ASSIGN_OR_RETURN(answer.result, store->Search(query));
+  answer.trace_ids.assign(answer.result.lines.size(), 0);
+  if (!with_traces) return answer;
+  core::TimeContext time{core::TimeOptions()};
+  std::map<std::pair<std::string, std::string>, int64_t> by_queue_id;
+  for (size_t i = 0; i < answer.result.lines.size(); ++i) {
+    const StoredLine& line = answer.result.lines[i];
+    core::Event ev = core::ParseLine(line.raw, &time);
+    if (ev.queue_id_form != core::QueueIdForm::kShort &&
+        ev.queue_id_form != core::QueueIdForm::kLong) {
+      continue;
+    }
+    auto key = std::make_pair(line.host, std::string(ev.queue_id));
+    if (auto it = by_queue_id.find(key); it != by_queue_id.end()) {
+      answer.trace_ids[i] = it->second;
+      continue;
+    }
+    // A failed lookup shows the line's message uncorrelated rather than failing the search.
+    auto view = store->MessageAt(line.host, key.second, line.time_us);
+    int64_t trace_id = view.ok() && view->has_value() ? (*view)->message.trace_id : 0;
+    if (trace_id != 0 && !answer.traces.count(trace_id)) {
+      auto trace = store->TraceById(trace_id);
+      if (trace.ok()) {
+        answer.traces.emplace(trace_id, std::move(*trace));
+      } else {
+        trace_id = 0;
+      }
+    }
+    by_queue_id[key] = trace_id;
+    answer.trace_ids[i] = trace_id;
+  }
+  return answer;
+}
+
+absl::StatusOr<std::map<int64_t, std::vector<StoredLine>>> TraceLines(Store* store,
+                                                                      const Trace& trace) {
+  std::map<int64_t, std::vector<StoredLine>> lines;
+  for (const MessageInfo& m : trace.messages) {
+    MAILLENS_ASSIGN_OR_RETURN(lines[m.id], store->MessageLines(m));
+  }
+  return lines;
+}
+
+void ToProto(const StoredLine& in, v1::StoredLine* out) {
+  out->set_time_us(in.time_us);
+  out->set_host(in.host);
+  out->set_raw(in.raw);
+  out->set_day(in.day);
+  out->set_id(in.id);
+}
+
+void ToProto(const MessageInfo& in, v1::MessageInfo* out) {
+  out->set_id(in.id);
+  out->set_trace_id(in.trace_id);
+  out->set_host_id(in.host_id);
+  out->set_host(in.host);
+  out->set_instance(in.instance);
+  out->set_queue_id(in.queue_id);
+  out->set_first_us(in.first_us);
+  out->set_last_us(in.last_us);
+  if (in.end_us) out->set_end_us(*in.end_us);
+  out->set_message_id(in.message_id);
+  out->set_sender(in.sender);
+  out->set_has_sender(in.has_sender);
+  out->set_size(in.size);
+  out->set_nrcpt(in.nrcpt);
+  out->set_client(in.client);
+  out->set_sasl_username(in.sasl_username);
+  out->set_origin(in.origin);
+  out->set_disposition(in.disposition);
+}
+
+void ToProto(const RecipientInfo& in, v1::RecipientInfo* out) {
+  out->set_message(in.message);
+  out->set_recipient(in.recipient);
+  out->set_orig_to(in.orig_to);
+  out->set_status(in.status);
+  out->set_dsn(in.dsn);
+  out->set_relay(in.relay);
+  out->set_reply(in.reply);
+  out->set_next_queue_id(in.next_queue_id);
+  out->set_next_form(in.next_form);
+  out->set_time_us(in.time_us);
+  out->set_attempts(in.attempts);
+  out->set_delay(in.delay);
+  out->set_delays(in.delays);
+}
+
+void ToProto(const Trace& in, v1::Trace* out) {
+  out->set_id(in.id);
+  for (const MessageInfo& m : in.messages) ToProto(m, out->add_messages());
+  for (const RecipientInfo& r : in.recipients) ToProto(r, out->add_recipients());
+  for (const LinkInfo& l : in.links) {
+    v1::LinkInfo* link = out->add_links();
+    link->set_from(l.from);
+    link->set_to(l.to);
+    link->set_kind(l.kind);
+  }
+}
+
+void ToProto(const SearchAnswer& in, v1::SearchResponse* out) {
+  for (size_t i = 0; i < in.result.lines.size(); ++i) {
+    v1::SearchHit* hit = out->add_hits();
+    ToProto(in.result.lines[i], hit->mutable_line());
+    hit->set_trace_id(i < in.trace_ids.size() ? in.trace_ids[i] : 0);
+  }
+  for (const auto& [id, trace] : in.traces) ToProto(trace, out->add_traces());
+  out->set_total(in.result.total);
+  out->set_total_is_lower_bound(in.result.total_is_lower_bound);
+  for (const std::string& notice : in.result.notices) out->add_notices(notice);
+}
+
+void ToProto(const std::map<int64_t, std::vector<StoredLine>>& in,
+             google::protobuf::RepeatedPtrField<v1::MessageLines>* out) {
+  for (const auto& [message, lines] : in) {
+    v1::MessageLines* entry = out->Add();
+    entry->set_message(message);
+    for (const StoredLine& line : lines) ToProto(line, entry->add_lines());
+  }
+}
+
+StoredLine FromProto(const v1::StoredLine& in) {
+  StoredLine out;
+  out.time_us = in.time_us();
+  out.host = in.host();
+  out.raw = in.raw();
+  out.day = in.day();
+  out.id = in.id();
+  return out;
+}
+
+MessageInfo FromProto(const v1::MessageInfo& in) {
+  MessageInfo out;
+  out.id = in.id();
+  out.trace_id = in.trace_id();
+  out.host_id = in.host_id();
+  out.host = in.host();
+  out.instance = in.instance();
+  out.queue_id = in.queue_id();
+  out.first_us = in.first_us();
+  out.last_us = in.last_us();
+  if (in.has_end_us()) out.end_us = in.end_us();
+  out.message_id = in.message_id();
+  out.sender = in.sender();
+  out.has_sender = in.has_sender();
+  out.size = in.size();
+  out.nrcpt = in.nrcpt();
+  out.client = in.client();
+  out.sasl_username = in.sasl_username();
+  out.origin = in.origin();
+  out.disposition = in.disposition();
+  return out;
+}
+
+RecipientInfo FromProto(const v1::RecipientInfo& in) {
+  RecipientInfo out;
+  out.message = in.message();
+  out.recipient = in.recipient();
+  out.orig_to = in.orig_to();
+  out.status = in.status();
+  out.dsn = in.dsn();
+  out.relay = in.relay();
+  out.reply = in.reply();
+  out.next_queue_id = in.next_queue_id();
+  out.next_form = in.next_form();
+  out.time_us = in.time_us();
+  out.attempts = in.attempts();
+  out.delay = in.delay();
+  out.delays = in.delays();
+  return out;
+}
+
+Trace FromProto(const v1::Trace& in) {
+  Trace out;
+  out.id = in.id();
+  for (const v1::MessageInfo& m : in.messages()) out.messages.push_back(FromProto(m));
+  for (const v1::RecipientInfo& r : in.recipients()) out.recipients.push_back(FromProto(r));
+  for (const v1::LinkInfo& l : in.links())
+    out.links.push_back(LinkInfo{l.from(), l.to(), l.kind()});
+  return out;
+}
+
+SearchAnswer FromProto(const v1::SearchResponse& in) {
+  SearchAnswer out;
+  for (const v1::SearchHit& hit : in.hits()) {
+    out.result.lines.push_back(FromProto(hit.line()));
+    out.trace_ids.push_back(hit.trace_id());
+  }
+  for (const v1::Trace& t : in.traces()) out.traces.emplace(t.id(), FromProto(t));
+  out.result.total = in.total();
+  out.result.total_is_lower_bound = in.total_is_lower_bound();
+  out.result.notices.assign(in.notices().begin(), in.notices().end());
+  return out;
+}
+
+std::map<int64_t, std::vector<StoredLine>> FromProto(
+    const google::protobuf::RepeatedPtrField<v1::MessageLines>& in) {
+  std::map<int64_t, std::vector<StoredLine>> out;
+  for (const v1::MessageLines& entry : in) {
+    auto& lines = out[entry.message()];
+    for (const v1::StoredLine& line : entry.lines()) lines.push_back(FromProto(line));
+  }
+  return out;
+}
+
+}  // namespace maillens::collector

@@ -1,0 +1,499 @@
+// The site's state end to end: gaps, agents and their progress sent over a real ingest
+// stream (gRPC on 127.0.0.1, port 0) land in the catalog, StatusService reports them, and a
+// search over their window says so. Also `maillens --data DIR status` on the result.
+#include <sys/wait.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "collector/server.h"
+#include "collector/status_service.h"
+#include "collector/store.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "maillens/v1/status.grpc.pb.h"
+#include "spdlog/sinks/stdout_sinks.h"
+
+namespace maillens::collector {
+namespace {
+
+namespace v1 = ::maillens::v1;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kAgentMx1[] = "agent-mx1-0123456789abcdef";
+constexpr char kReader[] = "reader-ops-0123456789abcdef";
+constexpr int64_t kMay1 = 1714557600LL * 1000000;  // 2024-05-01T10:00:00Z
+constexpr int64_t kSecond = 1000000;
+constexpr uint64_t kFingerprint = 4242;
+
+std::string Line(int second) {
+  return absl::StrCat("May  1 10:00:", second < 10 ? "0" : "", second,
+                      " mx1 postfix/smtpd[100]: connect from unknown[198.51.100.", second, "]");
+}
+
+void AddEvent(v1::Batch* batch, uint64_t offset, int second) {
+  v1::Event* ev = batch->add_events();
+  ev->set_raw(Line(second));
+  ev->mutable_file()->set_path("/var/log/maillog");
+  ev->mutable_file()->set_fingerprint(kFingerprint);
+  ev->set_offset(offset);
+  ev->set_time_us(kMay1 + second * kSecond);
+}
+
+void AddHello(v1::Batch* batch) {
+  batch->mutable_hello()->set_host("mx1");
+  batch->mutable_hello()->set_role("dmz");
+  batch->mutable_hello()->set_version("maillens-agent 9.9");
+  batch->mutable_hello()->add_addresses("192.0.2.25");
+}
+
+// Lines at offsets 0..400 (seconds 0..4), a gap over [500, 900) and lines at 900 and 1000
+// (seconds 30, 31): the lost lines were written between second 4 and second 30.
+v1::Batch BatchWithGap(uint64_t batch_id) {
+  v1::Batch batch;
+  batch.set_batch_id(batch_id);
+  AddHello(&batch);
+  for (int i = 0; i < 5; ++i) AddEvent(&batch, i * 100, i);
+  AddEvent(&batch, 900, 30);
+  AddEvent(&batch, 1000, 31);
+  v1::FileGap* gap = batch.add_gaps();
+  gap->mutable_file()->set_path("/var/log/maillog");
+  gap->mutable_file()->set_fingerprint(kFingerprint);
+  gap->set_from_offset(500);
+  gap->set_to_offset(900);
+  gap->set_to_known(true);
+  gap->set_reason("missing");
+  gap->set_detail("rotated away and deleted while the agent was down");
+  gap->set_time_us(kMay1 + 3600 * kSecond);
+  return batch;
+}
+
+class IngestClient {
+ public:
+  IngestClient(const std::shared_ptr<grpc::Channel>& channel, const std::string& token)
+      : stub_(v1::IngestService::NewStub(channel)) {
+    context_.AddMetadata("authorization", "Bearer " + token);
+    context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    stream_ = stub_->Stream(&context_);
+  }
+
+  std::optional<v1::Ack> Send(const v1::Batch& batch) {
+    if (!stream_->Write(batch)) return std::nullopt;
+    v1::Ack ack;
+    if (!stream_->Read(&ack)) return std::nullopt;
+    return ack;
+  }
+
+  grpc::Status Finish() {
+    stream_->WritesDone();
+    v1::Ack ignored;
+    while (stream_->Read(&ignored)) {
+    }
+    return stream_->Finish();
+  }
+
+ private:
+  std::unique_ptr<v1::IngestService::Stub> stub_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::Batch, v1::Ack>> stream_;
+};
+
+class StatusTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           absl::StrCat("maillens_status_test_", getpid(), "_",
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string DataDir() const { return (dir_ / "data").string(); }
+
+  void StartServer() {
+    ServerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.data_dir = DataDir();
+    options.agent_tokens = std::vector<TokenEntry>{{"mx1", kAgentMx1}};
+    options.reader_tokens = std::vector<TokenEntry>{{"ops", kReader}};
+    options.shutdown_grace = absl::Seconds(10);
+    static auto logger = [] {
+      auto l = std::make_shared<spdlog::logger>("status_test",
+                                                std::make_shared<spdlog::sinks::stderr_sink_mt>());
+      l->set_pattern("[server] %l: %v");
+      return l;
+    }();
+    options.logger = logger;
+    auto server = CollectorServer::Start(std::move(options));
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+  }
+
+  std::shared_ptr<grpc::Channel> Channel() {
+    return grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                               grpc::InsecureChannelCredentials());
+  }
+
+  grpc::Status GetStatus(const std::string& token, v1::StatusResponse* response) {
+    auto stub = v1::StatusService::NewStub(Channel());
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + token);
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return stub->GetStatus(&context, v1::StatusRequest(), response);
+  }
+
+  v1::StatusResponse Status() {
+    v1::StatusResponse response;
+    grpc::Status status = GetStatus(kReader, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response;
+  }
+
+  // Polls the status until `done` holds or 20 s pass (a stream's end is recorded by the
+  // writer shortly after the stream is gone); returns the last status read.
+  v1::StatusResponse StatusWhen(const std::function<bool(const v1::StatusResponse&)>& done) {
+    absl::Time deadline = absl::Now() + absl::Seconds(20);
+    v1::StatusResponse response = Status();
+    while (!done(response) && absl::Now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      response = Status();
+    }
+    return response;
+  }
+
+  std::vector<std::string> SearchNotices(int64_t since_us, int64_t until_us) {
+    StoreOptions options;
+    options.dir = DataDir();
+    options.read_only = true;
+    auto store = Store::Open(options);
+    EXPECT_TRUE(store.ok()) << store.status();
+    if (!store.ok()) return {};
+    SearchQuery query;
+    query.since_us = since_us;
+    query.until_us = until_us;
+    auto result = (*store)->Search(query);
+    EXPECT_TRUE(result.ok()) << result.status();
+    return result.ok() ? result->notices : std::vector<std::string>();
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<CollectorServer> server_;
+};
+
+bool AnyContains(const std::vector<std::string>& notices, const std::string& text) {
+  for (const std::string& n : notices) {
+    if (n.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST_F(StatusTest, GapIsStoredOnceWhenItsBatchIsResent) {
+  StartServer();
+  {
+    IngestClient client(Channel(), kAgentMx1);
+    auto ack = client.Send(BatchWithGap(1));
+    ASSERT_TRUE(ack.has_value());
+    ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+    // The same batch again on the same stream, then after a reconnect (a crash before the
+    // ack reached the agent's checkpoint).
+    ack = client.Send(BatchWithGap(2));
+    ASSERT_TRUE(ack.has_value());
+    EXPECT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED);
+    EXPECT_EQ(ack->duplicates(), 7u);
+    EXPECT_TRUE(client.Finish().ok());
+  }
+  IngestClient again(Channel(), kAgentMx1);
+  auto ack = again.Send(BatchWithGap(1));
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED);
+
+  v1::StatusResponse status = Status();
+  EXPECT_EQ(status.gap_count(), 1u);
+  ASSERT_EQ(status.gaps_size(), 1);
+  const v1::GapStatus& gap = status.gaps(0);
+  EXPECT_EQ(gap.host(), "mx1");
+  EXPECT_EQ(gap.path(), "/var/log/maillog");
+  EXPECT_EQ(gap.reason(), "missing");
+  EXPECT_EQ(gap.from_offset(), 500u);
+  EXPECT_TRUE(gap.to_known());
+  EXPECT_EQ(gap.to_offset(), 900u);
+  // Estimated from the stored lines on either side of the gap.
+  EXPECT_EQ(gap.window_from_us(), kMay1 + 4 * kSecond);
+  EXPECT_EQ(gap.window_to_us(), kMay1 + 30 * kSecond);
+  EXPECT_TRUE(again.Finish().ok());
+}
+
+TEST_F(StatusTest, SearchOverAGapSaysSo) {
+  StartServer();
+  IngestClient client(Channel(), kAgentMx1);
+  auto ack = client.Send(BatchWithGap(1));
+  ASSERT_TRUE(ack.has_value());
+  ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+
+  std::vector<std::string> inside = SearchNotices(kMay1 + 10 * kSecond, kMay1 + 20 * kSecond);
+  EXPECT_TRUE(AnyContains(inside, "gap: mx1 /var/log/maillog")) << testing::PrintToString(inside);
+  EXPECT_TRUE(AnyContains(inside, "2024-05-01T10:00:04Z")) << testing::PrintToString(inside);
+  std::vector<std::string> after = SearchNotices(kMay1 + 40 * kSecond, kMay1 + 50 * kSecond);
+  EXPECT_FALSE(AnyContains(after, "gap:")) << testing::PrintToString(after);
+  std::vector<std::string> before = SearchNotices(kMay1, kMay1 + 3 * kSecond);
+  EXPECT_FALSE(AnyContains(before, "gap:")) << testing::PrintToString(before);
+  EXPECT_TRUE(client.Finish().ok());
+}
+
+TEST_F(StatusTest, AgentIsConnectedThenOfflineWithTheSpanRecorded) {
+  StartServer();
+  {
+    IngestClient client(Channel(), kAgentMx1);
+    v1::Batch hello;
+    hello.set_batch_id(1);
+    AddHello(&hello);
+    AddEvent(&hello, 0, 0);
+    auto ack = client.Send(hello);
+    ASSERT_TRUE(ack.has_value());
+    ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+
+    v1::StatusResponse status = Status();
+    ASSERT_EQ(status.agents_size(), 1);
+    const v1::AgentStatus& agent = status.agents(0);
+    EXPECT_EQ(agent.host(), "mx1");
+    EXPECT_TRUE(agent.connected());
+    EXPECT_EQ(agent.role(), "dmz");
+    EXPECT_EQ(agent.version(), "maillens-agent 9.9");
+    EXPECT_THAT(agent.addresses(), Contains("192.0.2.25"));
+    EXPECT_EQ(agent.last_event_us(), kMay1);
+    EXPECT_GT(agent.since_us(), 0);
+    EXPECT_EQ(status.offline_count(), 0u);
+    EXPECT_TRUE(status.has_ingest());
+    EXPECT_EQ(status.ingest().lines_since_start(), 1u);
+    EXPECT_GT(status.ingest().lines_per_second_last_minute(), 0.0);
+    EXPECT_TRUE(client.Finish().ok());
+  }
+  v1::StatusResponse status = StatusWhen([](const v1::StatusResponse& s) {
+    return s.agents_size() == 1 && !s.agents(0).connected() && s.offline_size() == 1;
+  });
+  ASSERT_EQ(status.agents_size(), 1);
+  EXPECT_FALSE(status.agents(0).connected());
+  EXPECT_EQ(status.offline_count(), 1u);
+  ASSERT_EQ(status.offline_size(), 1);
+  EXPECT_EQ(status.offline(0).host(), "mx1");
+  EXPECT_EQ(status.offline(0).to_us(), 0);  // still offline
+  const int64_t offline_from = status.offline(0).from_us();
+  EXPECT_EQ(status.agents(0).since_us(), offline_from);
+  std::vector<std::string> notices =
+      SearchNotices(offline_from - 60 * kSecond, offline_from + 60 * kSecond);
+  EXPECT_TRUE(AnyContains(notices, "agent mx1 offline since")) << testing::PrintToString(notices);
+
+  // Back: the period closes, and stays recorded.
+  IngestClient back(Channel(), kAgentMx1);
+  v1::Batch hello;
+  hello.set_batch_id(1);
+  AddHello(&hello);
+  auto ack = back.Send(hello);
+  ASSERT_TRUE(ack.has_value());
+  ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+  status = Status();
+  ASSERT_EQ(status.agents_size(), 1);
+  EXPECT_TRUE(status.agents(0).connected());
+  ASSERT_EQ(status.offline_size(), 1);
+  EXPECT_EQ(status.offline(0).from_us(), offline_from);
+  EXPECT_GE(status.offline(0).to_us(), offline_from);
+  notices = SearchNotices(offline_from - 60 * kSecond, offline_from + 60 * kSecond);
+  EXPECT_TRUE(AnyContains(notices, "agent mx1 was offline from"))
+      << testing::PrintToString(notices);
+  EXPECT_TRUE(back.Finish().ok());
+}
+
+TEST_F(StatusTest, ProgressGivesTheLagInBytesAndSeconds) {
+  StartServer();
+  IngestClient client(Channel(), kAgentMx1);
+  v1::Batch batch;
+  batch.set_batch_id(1);
+  AddHello(&batch);
+  for (int i = 0; i < 5; ++i) AddEvent(&batch, i * 100, i);
+  v1::FileProgress* progress = batch.add_progress();
+  progress->mutable_file()->set_path("/var/log/maillog");
+  progress->mutable_file()->set_fingerprint(kFingerprint);
+  progress->set_size(5000);
+  progress->set_read_offset(500);
+  progress->set_acked_offset(0);  // nothing acknowledged when the agent sent it
+  auto ack = client.Send(batch);
+  ASSERT_TRUE(ack.has_value());
+  ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+
+  v1::StatusResponse status = Status();
+  ASSERT_EQ(status.agents_size(), 1);
+  // Committed now: up to the end of the batch's last line of that file.
+  const uint64_t committed = 400 + Line(4).size() + 1;
+  EXPECT_EQ(status.agents(0).lag_bytes(), 5000 - committed);
+  ASSERT_EQ(status.agents(0).files_size(), 1);
+  EXPECT_EQ(status.agents(0).files(0).acked_offset(), committed);
+  EXPECT_EQ(status.agents(0).files(0).size(), 5000u);
+  // Behind: by at least the age of its newest stored line (2024).
+  EXPECT_GT(status.agents(0).lag_seconds(), 86400);
+
+  // Caught up.
+  v1::Batch more;
+  more.set_batch_id(2);
+  AddEvent(&more, 500, 5);
+  progress = more.add_progress();
+  progress->mutable_file()->set_path("/var/log/maillog");
+  progress->mutable_file()->set_fingerprint(kFingerprint);
+  const uint64_t end = 500 + Line(5).size() + 1;
+  progress->set_size(end);
+  progress->set_read_offset(end);
+  progress->set_acked_offset(committed);
+  ack = client.Send(more);
+  ASSERT_TRUE(ack.has_value());
+  ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+  status = Status();
+  ASSERT_EQ(status.agents_size(), 1);
+  EXPECT_EQ(status.agents(0).lag_bytes(), 0u);
+  EXPECT_EQ(status.agents(0).lag_seconds(), 0);
+  EXPECT_EQ(status.agents(0).last_event_us(), kMay1 + 5 * kSecond);
+  EXPECT_TRUE(client.Finish().ok());
+}
+
+TEST_F(StatusTest, StatusNeedsAReaderToken) {
+  StartServer();
+  v1::StatusResponse response;
+  EXPECT_EQ(GetStatus(kAgentMx1, &response).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(GetStatus("not-a-token-0123456789", &response).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(StatusTest, PartitionsAndDiskUse) {
+  StartServer();
+  IngestClient client(Channel(), kAgentMx1);
+  auto ack = client.Send(BatchWithGap(1));
+  ASSERT_TRUE(ack.has_value());
+  ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+  v1::StatusResponse status = Status();
+  ASSERT_EQ(status.partitions_size(), 1);
+  EXPECT_EQ(status.partitions(0).day(), 20240501);
+  EXPECT_EQ(status.partitions(0).lines(), 7u);
+  EXPECT_GT(status.partitions(0).bytes(), 0u);
+  EXPECT_GT(status.disk_bytes(), status.partitions(0).bytes());
+  EXPECT_TRUE(client.Finish().ok());
+}
+
+// A collector that died with streams open: on the next start its agents are offline since
+// they were last seen.
+TEST_F(StatusTest, ConnectionsOfAPreviousProcessAreClosedAtStart) {
+  {
+    StoreOptions options;
+    options.dir = DataDir();
+    auto store = Store::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    SiteUpdate update;
+    update.host = "mx1";
+    update.now_us = kMay1;
+    update.session = SiteUpdate::Session::kConnected;
+    ASSERT_TRUE((*store)->RecordSite(update).ok());
+    auto status = (*store)->GetSiteStatus(kMay1, 10, 10);
+    ASSERT_TRUE(status.ok()) << status.status();
+    ASSERT_EQ(status->agents.size(), 1u);
+    EXPECT_TRUE(status->agents[0].connected);
+  }
+  StartServer();
+  v1::StatusResponse status = Status();
+  ASSERT_EQ(status.agents_size(), 1);
+  EXPECT_FALSE(status.agents(0).connected());
+  ASSERT_EQ(status.offline_size(), 1);
+  EXPECT_EQ(status.offline(0).from_us(), kMay1);
+  EXPECT_EQ(status.offline(0).to_us(), 0);
+}
+
+std::string MaillensBin() {
+  const char* bin_dir = std::getenv("MAILLENS_BIN_DIR");
+  return std::string(bin_dir != nullptr ? bin_dir : "build/bin") + "/maillens";
+}
+
+// Runs `command` through the shell; its output (stdout and stderr), or a failure.
+::testing::AssertionResult RunCommand(const std::string& command, std::string* output) {
+  FILE* pipe = popen(absl::StrCat(command, " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return ::testing::AssertionFailure() << "cannot run " << command;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output->append(buffer, n);
+  int rc = pclose(pipe);
+  if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 0) {
+    return ::testing::AssertionFailure() << command << " failed:\n" << *output;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// `maillens --server HOST:PORT status` asks the running collector.
+TEST_F(StatusTest, CliStatusFromTheCollector) {
+  StartServer();
+  IngestClient client(Channel(), kAgentMx1);
+  auto ack = client.Send(BatchWithGap(1));
+  ASSERT_TRUE(ack.has_value());
+  ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+  std::string bin = MaillensBin();
+  ASSERT_TRUE(std::filesystem::exists(bin)) << bin << " is not built";
+  std::filesystem::path token = dir_ / "reader.token";
+  {
+    FILE* f = std::fopen(token.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fprintf(f, "%s\n", kReader);
+    std::fclose(f);
+  }
+  std::string output;
+  ASSERT_TRUE(RunCommand(absl::StrCat("'", bin, "' --server 127.0.0.1:", server_->port(),
+                                      " --token-file '", token.string(), "' status --json"),
+                         &output));
+  EXPECT_THAT(output, HasSubstr("\"connected\": true")) << output;
+  EXPECT_THAT(output, HasSubstr("\"lines_since_start\": \"7\"")) << output;
+  EXPECT_THAT(output, HasSubstr("\"reason\": \"missing\"")) << output;
+  // Without the token the collector refuses, and the command says so.
+  output.clear();
+  EXPECT_FALSE(RunCommand(
+      absl::StrCat("'", bin, "' --server 127.0.0.1:", server_->port(), " status"), &output));
+  EXPECT_THAT(output, HasSubstr("maillens status:")) << output;
+  EXPECT_TRUE(client.Finish().ok());
+}
+
+// `maillens --data DIR status` (the program, from MAILLENS_BIN_DIR) lists the gap.
+TEST_F(StatusTest, CliStatusFromADataDirectoryListsTheGap) {
+  StartServer();
+  {
+    IngestClient client(Channel(), kAgentMx1);
+    auto ack = client.Send(BatchWithGap(1));
+    ASSERT_TRUE(ack.has_value());
+    ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+    EXPECT_TRUE(client.Finish().ok());
+  }
+  server_->Shutdown(absl::Seconds(10));
+  std::string bin = MaillensBin();
+  ASSERT_TRUE(std::filesystem::exists(bin)) << bin << " is not built";
+  for (const char* format : {"", " --json"}) {
+    std::string output;
+    ASSERT_TRUE(RunCommand(
+        absl::StrCat("TZ=UTC '", bin, "' --data '", DataDir(), "' status", format), &output));
+    EXPECT_THAT(output, HasSubstr("/var/log/maillog")) << output;
+    EXPECT_THAT(output, HasSubstr("missing")) << output;
+    EXPECT_THAT(output, HasSubstr("mx1")) << output;
+    if (std::string(format).empty()) {
+      EXPECT_THAT(output, HasSubstr("2024-05-01 10:00:04")) << output;
+    } else {
+      EXPECT_THAT(output, HasSubstr("\"gap_count\": \"1\"")) << output;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace maillens::collector
