@@ -19,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "collector/schema.h"
 #include "collector/sqlite.h"
@@ -1504,11 +1505,58 @@ absl::StatusOr<Report> ReportBuilder::Build() {
 
 std::vector<Gap> RecordedGaps(const std::string& data_dir, const std::string& host,
                               int64_t since_us, int64_t until_us) {
-  // The store has no record of gaps yet: gap recording (an agent's offline periods, files
-  // rotated away before they were read) arrives with the agent issue, which fills this in.
-  // Until then the report says that none were recorded, which is not the same as none
-  // having happened.
-  return {};
+  // Spans of files agents lost (their time window estimated from the stored lines around
+  // them; when unknown, the time the agent noticed) and periods an agent was offline (open
+  // ones until now), that overlap the window. A catalog older than the site tables has none.
+  static constexpr char kGaps[] =
+      "SELECT h.name, coalesce(g.window_from_us, g.noticed_us), "
+      "coalesce(g.window_to_us, g.noticed_us), g.path, g.from_offset, g.to_offset, g.reason, "
+      "g.detail FROM gaps g JOIN hosts h ON h.id = g.host_id "
+      "WHERE coalesce(g.window_to_us, g.noticed_us) >= ? "
+      "AND coalesce(g.window_from_us, g.noticed_us) < ? AND (? = '' OR h.name = ?) "
+      "ORDER BY 2";
+  static constexpr char kOffline[] =
+      "SELECT h.name, o.from_us, coalesce(o.to_us, ?) FROM offline_periods o "
+      "JOIN hosts h ON h.id = o.host_id WHERE coalesce(o.to_us, ?) > ? AND o.from_us < ? "
+      "AND (? = '' OR h.name = ?) ORDER BY 2";
+  std::vector<Gap> out;
+  auto db = Database::Open(absl::StrCat(data_dir, "/catalog.db"), Database::Mode::kReadOnly);
+  if (!db.ok()) return out;
+  auto gaps = (*db)->Prepare(kGaps);
+  if (gaps.ok()) {
+    gaps->Bind(1, since_us).Bind(2, until_us).BindText(3, host).BindText(4, host);
+    while (true) {
+      auto step = gaps->Step();
+      if (!step.ok() || *step == Statement::StepResult::kDone) break;
+      Gap g;
+      g.host = std::string(gaps->ColumnText(0));
+      g.from_us = gaps->ColumnInt(1);
+      g.until_us = gaps->ColumnInt(2);
+      std::string to = gaps->ColumnIsNull(5) ? std::string("?") : absl::StrCat(gaps->ColumnInt(5));
+      g.what =
+          absl::StrCat(core::ToAbsl(gaps->ColumnText(6)), " ", core::ToAbsl(gaps->ColumnText(3)),
+                       " bytes ", gaps->ColumnInt(4), "-", to);
+      std::string_view detail = gaps->ColumnText(7);
+      if (!detail.empty()) absl::StrAppend(&g.what, " (", core::ToAbsl(detail), ")");
+      out.push_back(std::move(g));
+    }
+  }
+  int64_t now_us = absl::ToUnixMicros(absl::Now());
+  auto offline = (*db)->Prepare(kOffline);
+  if (offline.ok()) {
+    offline->Bind(1, now_us).Bind(2, now_us).Bind(3, since_us).Bind(4, until_us);
+    offline->BindText(5, host).BindText(6, host);
+    while (true) {
+      auto step = offline->Step();
+      if (!step.ok() || *step == Statement::StepResult::kDone) break;
+      out.push_back(Gap{std::string(offline->ColumnText(0)), offline->ColumnInt(1),
+                        offline->ColumnInt(2),
+                        "agent offline (what it logged meanwhile arrives when it reconnects)"});
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const Gap& a, const Gap& b) { return a.from_us < b.from_us; });
+  return out;
 }
 
 std::string NormalizeReason(std::string_view text) {

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "collector/report.h"
 #include "collector/server.h"
 #include "collector/status_service.h"
 #include "collector/store.h"
@@ -493,6 +494,38 @@ TEST_F(StatusTest, CliStatusFromADataDirectoryListsTheGap) {
       EXPECT_THAT(output, HasSubstr("\"gap_count\": \"1\"")) << output;
     }
   }
+}
+
+}  // namespace
+}  // namespace maillens::collector
+
+namespace maillens::collector {
+namespace {
+
+TEST_F(StatusTest, ReportOverAGapOrAnOfflineSpanListsThem) {
+  StartServer();
+  {
+    IngestClient client(Channel(), kAgentMx1);
+    auto ack = client.Send(BatchWithGap(1));
+    ASSERT_TRUE(ack.has_value());
+    ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+    EXPECT_TRUE(client.Finish().ok());
+  }
+  server_->Shutdown(absl::Seconds(10));
+  // The gap's window is seconds 4..30 of the day; the agent went offline when its stream
+  // ended (now).
+  std::vector<Gap> over = RecordedGaps(DataDir(), "", kMay1, kMay1 + 60 * kSecond);
+  ASSERT_EQ(over.size(), 1u);
+  EXPECT_EQ(over[0].host, "mx1");
+  EXPECT_EQ(over[0].from_us, kMay1 + 4 * kSecond);
+  EXPECT_EQ(over[0].until_us, kMay1 + 30 * kSecond);
+  EXPECT_THAT(over[0].what, HasSubstr("missing /var/log/maillog bytes 500-900"));
+  EXPECT_TRUE(RecordedGaps(DataDir(), "", kMay1 + 40 * kSecond, kMay1 + 60 * kSecond).empty());
+  EXPECT_TRUE(RecordedGaps(DataDir(), "other", kMay1, kMay1 + 60 * kSecond).empty());
+  int64_t now = absl::ToUnixMicros(absl::Now());
+  std::vector<Gap> recent = RecordedGaps(DataDir(), "mx1", now - 3600 * kSecond, now + kSecond);
+  ASSERT_EQ(recent.size(), 1u);
+  EXPECT_THAT(recent[0].what, HasSubstr("agent offline"));
 }
 
 }  // namespace
