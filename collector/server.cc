@@ -348,9 +348,11 @@ class StoreWriter {
     }
     AppendStats stats;
     if (!task.lines.empty()) {
-      MAILLENS_ASSIGN_OR_RETURN(stats, store_->Append(task.lines));
+      MAILLENS_ASSIGN_OR_RETURN(stats,
+                                store_->Append(task.lines, task.site ? &*task.site : nullptr));
+    } else if (task.site) {
+      MAILLENS_RETURN_IF_ERROR(store_->RecordSite(*task.site));
     }
-    if (task.site) MAILLENS_RETURN_IF_ERROR(store_->RecordSite(*task.site));
     return stats;
   }
 

@@ -253,7 +253,8 @@ absl::Status Store::AddHostNames(const std::string& host, const std::vector<std:
   return txn.Commit();
 }
 
-absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines) {
+absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
+                                          const SiteUpdate* site) {
   if (options_.read_only) return absl::FailedPreconditionError("store opened read-only");
   AppendStats stats;
   struct Row {
@@ -345,8 +346,10 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines) {
   }
   // The lines are durable. Correlate them in one catalog transaction that also moves each
   // day's watermark; if it fails, the stored lines are correlated from disk later.
+  // The site update rides in the same transaction: one durable commit instead of two.
+  const bool known_host = site == nullptr || host_ids_.count(site->host) > 0;
   absl::Status s = [&]() -> absl::Status {
-    if (fresh.empty()) return absl::OkStatus();
+    if (fresh.empty() && site == nullptr) return absl::OkStatus();
     MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(catalog_.get()));
     for (const NewLine& n : fresh) {
       MAILLENS_RETURN_IF_ERROR(correlator_->Observe(n.host_id, n.ev, n.time_us));
@@ -357,9 +360,14 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines) {
       mark.Bind(1, id).Bind(2, day);
       MAILLENS_RETURN_IF_ERROR(mark.Run());
     }
+    if (site != nullptr) {
+      MAILLENS_ASSIGN_OR_RETURN(int64_t host_id, HostId(site->host));
+      MAILLENS_RETURN_IF_ERROR(ApplySiteUpdate(Site(), host_id, *site));
+    }
     return txn.Commit();
   }();
   if (!s.ok()) {
+    if (!known_host) host_ids_.erase(site->host);  // added by the rolled-back transaction
     correlator_->Reset();
     correlation_behind_ = true;
     return s;

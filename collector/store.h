@@ -103,8 +103,10 @@ class Store {
 
   // Stores `lines` (any order, any days), then correlates the new ones. Returns when both are
   // committed. On error nothing of the failing partition's transaction is kept, and the call
-  // may be retried with the same lines.
-  absl::StatusOr<AppendStats> Append(absl::Span<const LineRecord> lines);
+  // may be retried with the same lines. `site`, when given, is recorded in the correlation's
+  // catalog transaction (as RecordSite would, without a commit of its own).
+  absl::StatusOr<AppendStats> Append(absl::Span<const LineRecord> lines,
+                                     const SiteUpdate* site = nullptr);
 
   // Declares names and addresses under which `host` appears in other hosts' relay= fields.
   absl::Status AddHostNames(const std::string& host, const std::vector<std::string>& names);
