@@ -61,6 +61,7 @@ constexpr char kSelectPending[] =
     "WHERE queue_id = ? AND time_us >= ? AND time_us <= ?";
 constexpr char kDeletePending[] = "DELETE FROM pending WHERE id = ?";
 constexpr char kSelectHostName[] = "SELECT host_id FROM host_names WHERE name = ?";
+constexpr char kSelectHostIdByName[] = "SELECT id FROM hosts WHERE lower(name) = ?";
 constexpr char kSelectHostSyslogName[] = "SELECT name FROM hosts WHERE id = ?";
 constexpr char kInsertLink[] =
     "INSERT OR IGNORE INTO links (from_message, to_message, kind, time_us, from_host, "
@@ -337,8 +338,13 @@ absl::Status Correlator::ObserveDelivery(Instance* inst, const core::Event& ev, 
   if (relay_ip.find('/') != std::string_view::npos) return absl::OkStatus();
   bool same_host = ev.queued_as_form == NextHopForm::kContentFilter ||
                    ev.queued_as_form == NextHopForm::kAmavis ||
-                   ev.queued_as_form == NextHopForm::kForwarded || IsLoopback(relay_ip) ||
-                   relay_host == "localhost";
+                   ev.queued_as_form == NextHopForm::kForwarded || relay_host == "localhost";
+  if (!same_host && IsLoopback(relay_ip)) {
+    // Loopback is this host (a content filter on 127.0.0.1:10025) unless the name or address
+    // is declared by another host: several Postfix hosts on loopback addresses of one machine.
+    MAILLENS_ASSIGN_OR_RETURN(int64_t declared, DeclaredHost(relay_host, relay_ip));
+    same_host = declared == 0 || declared == m.host_id;
+  }
   Hop hop;
   hop.from = m.id;
   hop.from_host = m.host_id;
@@ -349,6 +355,30 @@ absl::Status Correlator::ObserveDelivery(Instance* inst, const core::Event& ev, 
   hop.same_host = same_host;
   hop.time_us = t;
   return TryLinkForward(hop);
+}
+
+absl::StatusOr<int64_t> Correlator::DeclaredHost(std::string_view relay_host,
+                                                 std::string_view relay_ip) {
+  std::string host = core::Lower(relay_host);
+  MAILLENS_ASSIGN_OR_RETURN(Statement * select, catalog_->Cached(kSelectHostName));
+  for (const std::string& candidate : {host, std::string(relay_ip)}) {
+    if (candidate.empty()) continue;
+    select->BindText(1, candidate);
+    MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+    int64_t id = step == Statement::StepResult::kRow ? select->ColumnInt(0) : 0;
+    select->Reset();
+    if (id != 0) return id;
+  }
+  // Undeclared (a plain import): Postfix logs the first label of myhostname as the syslog
+  // host, so mx.example.test is host "mx" when the store has one.
+  std::string_view first_label = std::string_view(host).substr(0, host.find('.'));
+  if (first_label.empty()) return 0;
+  MAILLENS_ASSIGN_OR_RETURN(Statement * by_name, catalog_->Cached(kSelectHostIdByName));
+  by_name->BindText(1, first_label);
+  MAILLENS_ASSIGN_OR_RETURN(auto step, by_name->Step());
+  int64_t id = step == Statement::StepResult::kRow ? by_name->ColumnInt(0) : 0;
+  by_name->Reset();
+  return id;
 }
 
 absl::StatusOr<bool> Correlator::Maps(std::string_view relay_host, std::string_view relay_ip,

@@ -169,6 +169,8 @@ class Correlator {
   absl::Status RecomputeTraces(const std::vector<int64_t>& seeds);
   absl::StatusOr<bool> Maps(std::string_view relay_host, std::string_view relay_ip,
                             int64_t host_id);
+  // The host that declared `relay_host` or `relay_ip` as one of its names, or 0.
+  absl::StatusOr<int64_t> DeclaredHost(std::string_view relay_host, std::string_view relay_ip);
   absl::Status AddLink(const Hop& hop, int64_t to);
   absl::StatusOr<std::string> MessageIdOf(int64_t id);
   absl::StatusOr<std::vector<RecipientInfo>> RecipientsOf(int64_t message);

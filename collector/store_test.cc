@@ -188,6 +188,46 @@ TEST_F(StoreTest, TraceFollowsRelayHopAndBounceAcrossHostsInAnyOrder) {
   EXPECT_EQ(again->id, trace->id);
 }
 
+// Several Postfix hosts on loopback addresses of one machine (a lab, or instances side by
+// side): a relay to 127.0.0.3 named mx.example.test goes to host mx, while a content filter on
+// 127.0.0.1:10024 stays a re-injection on the same host.
+TEST_F(StoreTest, LoopbackRelayToAnotherHostIsARelayAndAFilterStaysOnItsHost) {
+  auto dmz = FileLines(
+      "dmz", 40, kNoon,
+      {"Nov 15 12:00:00 dmz postfix/smtpd[11]: 1A1A1A1A1A: client=ext[127.0.0.4]",
+       "Nov 15 12:00:01 dmz postfix/qmgr[13]: 1A1A1A1A1A: from=<carol@partner.example>, "
+       "size=2048, nrcpt=1 (queue active)",
+       "Nov 15 12:00:02 dmz postfix/smtp[14]: 1A1A1A1A1A: to=<bob@example.test>, "
+       "relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent "
+       "(250 2.0.0 Ok: queued as 2B2B2B2B2B)",
+       "Nov 15 12:00:02 dmz postfix/qmgr[13]: 1A1A1A1A1A: removed",
+       "Nov 15 12:00:02 dmz postfix/smtpd[15]: 2B2B2B2B2B: client=localhost[127.0.0.1]",
+       "Nov 15 12:00:02 dmz postfix/qmgr[13]: 2B2B2B2B2B: from=<carol@partner.example>, "
+       "size=2100, nrcpt=1 (queue active)",
+       "Nov 15 12:00:03 dmz postfix/smtp[14]: 2B2B2B2B2B: to=<bob@example.test>, "
+       "relay=mx.example.test[127.0.0.3]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent "
+       "(250 2.0.0 Ok: queued as 3C3C3C3C3C)",
+       "Nov 15 12:00:03 dmz postfix/qmgr[13]: 2B2B2B2B2B: removed"});
+  auto mx = FileLines(
+      "mx", 41, kNoon + 3000000,
+      {"Nov 15 12:00:03 mx postfix/smtpd[21]: 3C3C3C3C3C: client=dmz.example.test[127.0.0.2]",
+       "Nov 15 12:00:03 mx postfix/qmgr[23]: 3C3C3C3C3C: from=<carol@partner.example>, "
+       "size=2300, nrcpt=1 (queue active)",
+       "Nov 15 12:00:04 mx postfix/local[24]: 3C3C3C3C3C: to=<bob@example.test>, relay=local, "
+       "delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (delivered to mailbox)",
+       "Nov 15 12:00:04 mx postfix/qmgr[23]: 3C3C3C3C3C: removed"});
+  ASSERT_TRUE(store_->Append(mx).ok());
+  ASSERT_TRUE(store_->Append(dmz).ok());
+  auto trace = store_->GetTrace("1A1A1A1A1A");
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  std::vector<std::string> qids;
+  for (const MessageInfo& m : trace->messages) qids.push_back(m.host + ":" + m.queue_id);
+  EXPECT_THAT(qids, UnorderedElementsAre("dmz:1A1A1A1A1A", "dmz:2B2B2B2B2B", "mx:3C3C3C3C3C"));
+  std::vector<std::string> links;
+  for (const LinkInfo& l : trace->links) links.push_back(l.kind);
+  EXPECT_THAT(links, UnorderedElementsAre("reinject", "relay"));
+}
+
 TEST_F(StoreTest, ReusedQueueIdOnAnotherHostIsNotLinked) {
   auto a = FileLines("alpha", 30, kNoon,
                      {"Nov 15 12:00:00 alpha postfix/smtpd[1]: BABABABABA: client=x[192.0.2.9]",
