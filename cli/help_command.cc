@@ -163,7 +163,8 @@ complete -F _maillens maillens
     if (at != std::string::npos) script.replace(at, key.size(), value);
   };
   replace("@STATUS_VALUES@", Words(core::QueryStatuses()));
-  replace("@COMMANDS@", "parse import search trace tail status report help completion version");
+  replace("@COMMANDS@",
+          "parse import search trace tail status report archive help completion version");
   replace("@FIELDS@", Words(fields));
   replace("@STATUSES@", Words(statuses));
   return script;

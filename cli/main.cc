@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/archive_command.h"
 #include "cli/common.h"
 #include "cli/help_command.h"
 #include "cli/parse_command.h"
@@ -31,6 +32,7 @@ constexpr char kUsage[] =
     "  tail [-f] [WORD...] the newest lines a collector stored, then new ones (needs --server)\n"
     "  report              traffic and incident summary of a window (text, markdown, json, html)\n"
     "  status              agents, their lag, ingest rate, disk use, recorded gaps and outages\n"
+    "  archive list|verify|export DAY  the archive of old days: list, check, get lines back\n"
     "  version             print the version\n"
     "  help [TOPIC]        a guide with examples: help search, help trace, help report\n"
     "  completion bash     a bash completion script: eval \"$(maillens completion bash)\"\n"
@@ -52,7 +54,8 @@ int main(int argc, char** argv) {
   std::string command = argv[i];
   std::vector<std::string> args(argv + i + 1, argv + argc);
   if (command == "parse") return maillens::cli::RunParse(args);
-  if ((command == "import" || command == "report") && !global.server.empty()) {
+  if ((command == "import" || command == "report" || command == "archive") &&
+      !global.server.empty()) {
     std::fprintf(stderr,
                  "maillens %s: works on a local data directory only, not through a collector "
                  "(%s is set): run it on the collector's host with --data DIR\n",
@@ -65,6 +68,7 @@ int main(int argc, char** argv) {
   if (command == "search") return maillens::cli::RunSearch(global, args);
   if (command == "trace") return maillens::cli::RunTrace(global, args);
   if (command == "report") return maillens::cli::RunReport(global, args);
+  if (command == "archive") return maillens::cli::RunArchive(global, args);
   if (command == "version" || command == "--version") {
     std::printf("maillens %s\n", MAILLENS_VERSION);
     return 0;

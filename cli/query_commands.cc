@@ -616,6 +616,9 @@ int RunTrace(const GlobalOptions& global, const std::vector<std::string>& args) 
   } else {
     PrintTraceText(*trace, raw);
   }
+  for (const std::string& notice : trace->notices) {
+    std::fprintf(stderr, "note: %s\n", notice.c_str());
+  }
   return 0;
 }
 

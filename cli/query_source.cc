@@ -9,6 +9,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "collector/store.h"
 #include "core/query_language.h"
@@ -48,6 +49,12 @@ class LocalSource final : public QuerySource {
     MAILLENS_ASSIGN_OR_RETURN(answer.trace, store_->GetTrace(id));
     if (with_lines) {
       MAILLENS_ASSIGN_OR_RETURN(answer.lines, collector::TraceLines(store_.get(), answer.trace));
+      std::vector<int64_t> archived = store_->ArchivedDaysRead();
+      if (!archived.empty()) {
+        answer.notices.push_back(
+            absl::StrCat("lines of ", archived.size(), archived.size() == 1 ? " day" : " days",
+                         " (", absl::StrJoin(archived, ", "), ") read from the archive"));
+      }
     }
     return answer;
   }

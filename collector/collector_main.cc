@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "collector/retention.h"
 #include "collector/server.h"
 #include "core/config.h"
 #include "core/status_macros.h"
@@ -39,7 +40,15 @@ constexpr char kUsage[] =
 const std::vector<std::string> kConfigKeys = {
     "listen",           "data_dir",          "tls_cert",           "tls_key",
     "tls_client_ca",    "agent_tokens_file", "reader_tokens_file", "allow_plaintext",
-    "max_batch_events", "max_line_bytes",    "max_message_bytes",  "writer_queue_bytes"};
+    "max_batch_events", "max_line_bytes",    "max_message_bytes",  "writer_queue_bytes",
+    "hot_days",         "archive_days",      "disk_budget",        "retention_interval_minutes"};
+
+// Retention (collector/retention.h): on when hot_days is set.
+struct RetentionConfig {
+  bool enabled = false;
+  RetentionPolicy policy;
+  absl::Duration interval = absl::Minutes(60);
+};
 
 // sd-daemon(3) priority prefixes: journald reads "<6>" as the level of the line.
 class SdPriorityFlag final : public spdlog::custom_flag_formatter {
@@ -159,9 +168,35 @@ absl::StatusOr<std::vector<TokenEntry>> LoadTokens(const core::Config& config, c
   return tokens;
 }
 
-absl::StatusOr<ServerOptions> LoadOptions(const std::string& path, spdlog::logger* log) {
+absl::StatusOr<RetentionConfig> LoadRetention(const core::Config& config) {
+  RetentionConfig r;
+  r.enabled = config.Has("hot_days");
+  MAILLENS_ASSIGN_OR_RETURN(int64_t hot, config.GetInt("hot_days", r.policy.hot_days, 1, 36500));
+  r.policy.hot_days = static_cast<int>(hot);
+  MAILLENS_ASSIGN_OR_RETURN(int64_t keep, config.GetInt("archive_days", 0, 0, 365000));
+  r.policy.archive_days = static_cast<int>(keep);
+  if (keep != 0 && keep < hot) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(config.Where("archive_days"), ": archive_days (", keep,
+                     ") counts hot days too and must be at least hot_days (", hot, ")"));
+  }
+  MAILLENS_ASSIGN_OR_RETURN(r.policy.disk_budget_bytes, config.GetBytes("disk_budget", 0));
+  MAILLENS_ASSIGN_OR_RETURN(int64_t minutes,
+                            config.GetInt("retention_interval_minutes", 60, 1, 7 * 24 * 60));
+  r.interval = absl::Minutes(minutes);
+  if (!r.enabled && (config.Has("archive_days") || config.Has("disk_budget"))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        config.Has("archive_days") ? config.Where("archive_days") : config.Where("disk_budget"),
+        ": retention needs hot_days too (the days kept hot)"));
+  }
+  return r;
+}
+
+absl::StatusOr<ServerOptions> LoadOptions(const std::string& path, spdlog::logger* log,
+                                          RetentionConfig* retention) {
   MAILLENS_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
   MAILLENS_ASSIGN_OR_RETURN(core::Config config, core::Config::Parse(text, path, kConfigKeys));
+  MAILLENS_ASSIGN_OR_RETURN(*retention, LoadRetention(config));
   ServerOptions options;
   options.listen = config.GetString("listen", options.listen);
   MAILLENS_ASSIGN_OR_RETURN(options.data_dir, config.GetRequiredString("data_dir"));
@@ -240,12 +275,14 @@ int Run(int argc, char** argv) {
   spdlog::set_default_logger(log);
   RouteGrpcLogs();
 
-  absl::StatusOr<ServerOptions> options = LoadOptions(config_path, log.get());
+  RetentionConfig retention;
+  absl::StatusOr<ServerOptions> options = LoadOptions(config_path, log.get(), &retention);
   if (!options.ok()) {
     log->error("{}", std::string(options.status().message()));
     return 2;
   }
   options->logger = log;
+  const std::string options_data_dir = options->data_dir;
 
   // Signals are taken by sigwait below, so every thread (gRPC's, the writer) starts with
   // them blocked and none is interrupted at a random point.
@@ -265,9 +302,25 @@ int Run(int argc, char** argv) {
                ? 2
                : 1;
   }
+  // Beside the server, on its own thread: archiving never stalls the store's writer.
+  std::unique_ptr<RetentionRunner> retention_runner;
+  if (retention.enabled) {
+    log->info("retention: {} days hot, {}, disk budget {}; every {} minutes",
+              retention.policy.hot_days,
+              retention.policy.archive_days == 0
+                  ? std::string("archive kept forever")
+                  : absl::StrCat(retention.policy.archive_days, " days in all"),
+              retention.policy.disk_budget_bytes == 0
+                  ? std::string("none")
+                  : absl::StrCat(retention.policy.disk_budget_bytes, " bytes"),
+              absl::ToInt64Minutes(retention.interval));
+    retention_runner = std::make_unique<RetentionRunner>(options_data_dir, retention.policy,
+                                                         retention.interval, log.get());
+  }
   int received = 0;
   sigwait(&signals, &received);
   log->info("received {}; shutting down", received == SIGTERM ? "SIGTERM" : "SIGINT");
+  if (retention_runner) retention_runner->Stop();
   (*server)->Shutdown(absl::Seconds(30));
   server->reset();
   log->info("exiting");

@@ -21,6 +21,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "collector/retention.h"
 #include "collector/schema.h"
 #include "collector/sqlite.h"
 #include "collector/store.h"
@@ -444,6 +445,11 @@ class ReportBuilder {
  private:
   absl::Status OpenCatalog();
   absl::Status FindDataRange();
+  // --- Archive (collector/retention.h) ---
+  // A readable path of day `day`: hot, or decompressed from the archive into the cache.
+  absl::StatusOr<std::string> DayPath(int64_t day) const;
+  // Says so in the notices when the window reaches archived days.
+  void AddArchiveNotice();
   void SetupBuckets();
   absl::Status LoadUnits();
   void Classify();
@@ -544,21 +550,16 @@ absl::Status ReportBuilder::OpenCatalog() {
 }
 
 absl::Status ReportBuilder::FindDataRange() {
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir_ + "/days", ec)) {
-    std::string name = entry.path().filename().string();
-    if (name.size() == 11 && name.substr(8) == ".db") {
-      days_.push_back(std::atoll(name.substr(0, 8).c_str()));
-    }
-  }
-  std::sort(days_.begin(), days_.end());
+  // Hot and archived days (collector/retention.h); DayPath reads either.
+  days_ = AllDays(dir_);
+  AddArchiveNotice();
   // The oldest and newest line, from the first and last non-empty partition (index on ts_us).
   for (int pass = 0; pass < 2; ++pass) {
     bool first = pass == 0;
     for (size_t i = 0; i < days_.size(); ++i) {
       int64_t day = first ? days_[i] : days_[days_.size() - 1 - i];
-      MAILLENS_ASSIGN_OR_RETURN(auto db, Database::Open(absl::StrCat(dir_, "/days/", day, ".db"),
-                                                        Database::Mode::kReadOnly));
+      MAILLENS_ASSIGN_OR_RETURN(std::string path, DayPath(day));
+      MAILLENS_ASSIGN_OR_RETURN(auto db, Database::Open(path, Database::Mode::kReadOnly));
       MAILLENS_ASSIGN_OR_RETURN(Statement s,
                                 db->Prepare(first ? kSelectFirstLine : kSelectLastLine));
       MAILLENS_ASSIGN_OR_RETURN(auto step, s.Step());
@@ -569,6 +570,27 @@ absl::Status ReportBuilder::FindDataRange() {
     }
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReportBuilder::DayPath(int64_t day) const {
+  return ReadableDayPath(dir_, day, /*archived=*/nullptr);
+}
+
+void ReportBuilder::AddArchiveNotice() {
+  int64_t first = options_.since_us == INT64_MIN ? 0 : DayOf(options_.since_us);
+  int64_t last = options_.until_us == INT64_MAX ? 99999999 : DayOf(options_.until_us - 1);
+  std::vector<int64_t> read;
+  for (int64_t day : ArchivedDays(dir_)) {
+    if (day >= first && day <= last &&
+        !std::filesystem::exists(absl::StrCat(dir_, "/days/", day, ".db"))) {
+      read.push_back(day);
+    }
+  }
+  if (read.empty()) return;
+  report_.notices.push_back(absl::StrCat(
+      "the window includes ", read.size(), read.size() == 1 ? " archived day" : " archived days",
+      " (", read.front(), read.size() == 1 ? "" : absl::StrCat("..", read.back()),
+      "), read from the archive"));
 }
 
 void ReportBuilder::SetupBuckets() {
@@ -955,8 +977,8 @@ absl::Status ReportBuilder::ScanEvents(EventScan* scan) const {
 absl::Status ReportBuilder::ScanDay(int64_t day, bool whole_day, EventScan* scan) const {
   using core::Field;
   using core::Kind;
-  MAILLENS_ASSIGN_OR_RETURN(
-      auto db, Database::Open(absl::StrCat(dir_, "/days/", day, ".db"), Database::Mode::kReadOnly));
+  MAILLENS_ASSIGN_OR_RETURN(std::string path, DayPath(day));
+  MAILLENS_ASSIGN_OR_RETURN(auto db, Database::Open(path, Database::Mode::kReadOnly));
   MAILLENS_RETURN_IF_ERROR(db->Exec(kScanPragmas));
   // Only the lines the report needs (a partial index holds them); their raw text is
   // re-parsed, nothing else is read.

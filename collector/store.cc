@@ -13,6 +13,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "collector/retention.h"
 #include "collector/schema.h"
 #include "core/file_fingerprint.h"
 #include "core/parser.h"
@@ -148,16 +149,7 @@ absl::Status Store::Init() {
 }
 
 std::vector<int64_t> Store::Days() const {
-  std::vector<int64_t> days;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(options_.dir + "/days", ec)) {
-    std::string name = entry.path().filename().string();
-    if (name.size() == 11 && name.substr(8) == ".db") {
-      days.push_back(std::atoll(name.substr(0, 8).c_str()));
-    }
-  }
-  std::sort(days.begin(), days.end());
-  return days;
+  return options_.read_only ? AllDays(options_.dir) : HotDays(options_.dir);
 }
 
 absl::Status Store::OpenDatabase(const std::string& path, std::unique_ptr<Database>* out) {
@@ -181,11 +173,10 @@ absl::StatusOr<uint64_t> Store::CountLines() {
 
 absl::StatusOr<Database*> Store::Partition(int64_t day, bool create) {
   auto it = partitions_.find(day);
-  if (it != partitions_.end()) return it->second.get();
-  std::string path = PartitionPath(options_.dir, day);
-  if (!create && !std::filesystem::exists(path)) {
-    return absl::NotFoundError(absl::StrCat("no partition for day ", day));
-  }
+  if (it != partitions_.end() && !PartitionMovedAway(day)) return it->second.get();
+  bool archived = false;
+  MAILLENS_ASSIGN_OR_RETURN(std::string path, PartitionSource(day, create, &archived));
+  if (archived) archived_read_.insert(day);
   std::unique_ptr<Database> db;
   MAILLENS_RETURN_IF_ERROR(OpenDatabase(path, &db));
   if (!options_.read_only) {
@@ -578,6 +569,7 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
       result.lines.push_back(std::move(line));
     }
   }
+  AddArchiveNotice(query.since_us, query.until_us, &result.notices);
   return result;
 }
 
@@ -585,7 +577,9 @@ SiteDatabases Store::Site() {
   SiteDatabases site;
   site.catalog = catalog_.get();
   site.dir = options_.dir;
-  site.days = Days();
+  // Hot days only: the status counts lines per partition, and an archived day would be
+  // decompressed for it.
+  site.days = HotDays(options_.dir);
   site.partition = [this](int64_t day) { return Partition(day, /*create=*/false); };
   return site;
 }
@@ -671,6 +665,50 @@ absl::StatusOr<std::vector<StoredLine>> Store::MessageLines(const MessageInfo& m
     }
   }
   return lines;
+}
+
+// --- Archive (collector/retention.h) ---
+
+absl::StatusOr<std::string> Store::PartitionSource(int64_t day, bool create, bool* archived) {
+  *archived = false;
+  std::string path = PartitionPath(options_.dir, day);
+  if (std::filesystem::exists(path)) return path;
+  if (options_.read_only) {
+    if (create) return absl::FailedPreconditionError("store opened read-only");
+    return ReadableDayPath(options_.dir, day, archived);
+  }
+  if (!create) return absl::NotFoundError(absl::StrCat("no partition for day ", day));
+  // A late line for an archived day: the day becomes hot again and is archived anew later.
+  absl::Status restored = RestoreDay(options_.dir, day);
+  if (!restored.ok() && !absl::IsNotFound(restored)) return restored;
+  return path;
+}
+
+bool Store::PartitionMovedAway(int64_t day) {
+  // A read connection keeps reading its (possibly unlinked) file, which is what it held.
+  if (options_.read_only) return false;
+  if (std::filesystem::exists(PartitionPath(options_.dir, day))) return false;
+  partitions_.erase(day);
+  address_tokens_.erase(day);
+  return true;
+}
+
+void Store::AddArchiveNotice(int64_t since_us, int64_t until_us,
+                             std::vector<std::string>* notices) {
+  if (!options_.read_only) return;
+  int64_t first = since_us == INT64_MIN ? 0 : DayOf(since_us);
+  int64_t last = until_us == INT64_MAX ? 99999999 : DayOf(until_us - 1);
+  std::vector<int64_t> read;
+  for (int64_t day : ArchivedDays(options_.dir)) {
+    if (day >= first && day <= last && !std::filesystem::exists(PartitionPath(options_.dir, day))) {
+      read.push_back(day);
+    }
+  }
+  if (read.empty()) return;
+  notices->push_back(absl::StrCat(
+      "the window includes ", read.size(), read.size() == 1 ? " archived day" : " archived days",
+      " (", read.front(), read.size() == 1 ? "" : absl::StrCat("..", read.back()),
+      "), read from the archive"));
 }
 
 }  // namespace maillens::collector

@@ -4,6 +4,7 @@
 // Layout of a data directory:
 //   catalog.db          hosts and their names, files, partitions, correlation state
 //   days/YYYYMMDD.db    one partition per UTC day: events + FTS5 index over the raw lines
+//   archive/, cache/    days moved out of the hot window (collector/retention.h)
 //
 // Idempotent: a line is identified by (host, file fingerprint, byte offset); appending it again
 // is a no-op, so re-importing a file, overlapping files, or an agent resending after a crash
@@ -23,6 +24,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -129,8 +131,13 @@ class Store {
   // The raw lines of one message instance, in time order.
   absl::StatusOr<std::vector<StoredLine>> MessageLines(const MessageInfo& message);
 
-  // Days held, oldest first.
+  // Days held, oldest first. A read-only store (every query) includes archived days, which
+  // Partition() reads from the archive cache; a writable one lists hot days only.
   std::vector<int64_t> Days() const;
+  // Days this store has read from the archive so far, oldest first (for a note to the user).
+  std::vector<int64_t> ArchivedDaysRead() const {
+    return std::vector<int64_t>(archived_read_.begin(), archived_read_.end());
+  }
 
   // Lines stored in all partitions.
   absl::StatusOr<uint64_t> CountLines();
@@ -155,6 +162,18 @@ class Store {
   // Whether partition `day` (opened) indexes each address as one token too.
   bool AddressTokens(int64_t day) const;
   SiteDatabases Site();
+
+  // --- Archive (collector/retention.h) ---
+  // Where partition `day` is read or written: its hot file; for a read-only store else its
+  // archive, decompressed into the cache (*archived set); for a writable store that creates,
+  // a day that was archived is first restored to hot (a late line; see retention.h).
+  absl::StatusOr<std::string> PartitionSource(int64_t day, bool create, bool* archived);
+  // Whether the writable store's cached connection to `day` lost its file to retention
+  // (archived or deleted); the connection is then dropped.
+  bool PartitionMovedAway(int64_t day);
+  // "The window includes archived days" for a search over [since_us, until_us), if it does.
+  void AddArchiveNotice(int64_t since_us, int64_t until_us, std::vector<std::string>* notices);
+  std::set<int64_t> archived_read_;  // days Partition() opened from the archive
 
   StoreOptions options_;
   std::unique_ptr<Database> catalog_;

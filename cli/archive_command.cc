@@ -1,0 +1,177 @@
+#include "cli/archive_command.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/time.h"
+#include "collector/retention.h"
+#include "core/status_macros.h"
+
+namespace maillens::cli {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: maillens [--data DIR] archive list\n"
+    "       maillens [--data DIR] archive verify\n"
+    "       maillens [--data DIR] archive export DAY [--host H] [--output DIR]\n"
+    "  list    archived days: time range, hosts, lines, file size and SHA-256\n"
+    "  verify  checks every archive file against its SHA-256 and the manifest's chain; names\n"
+    "          the day of any changed or missing file (exit 1)\n"
+    "  export  the original lines of DAY (YYYYMMDD or YYYY-MM-DD, hot or archived), per host,\n"
+    "          in file and offset order: to stdout, or with --output DIR one DIR/HOST.log each\n"
+    "Archiving itself runs in the collector (hot_days in its config).\n";
+
+std::string Utc(int64_t us) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMicros(us), absl::UTCTimeZone());
+}
+
+bool ParseDay(std::string text, int64_t* day) {
+  text = absl::StrReplaceAll(text, {{"-", ""}});
+  return text.size() == 8 && absl::SimpleAtoi(text, day) && *day > 19700100;
+}
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "maillens archive: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
+int List(const std::string& dir) {
+  auto live = collector::LiveArchive(dir);
+  if (!live.ok()) return Fail(live.status());
+  auto verify = collector::VerifyArchive(dir);
+  if (live->empty()) {
+    std::printf("no archived days in %s\n", dir.c_str());
+    return 0;
+  }
+  std::printf("%-8s  %-19s  %-19s  %9s  %11s  %-12s  %s\n", "day", "first line (UTC)",
+              "last line (UTC)", "lines", "bytes", "sha256", "hosts");
+  uint64_t lines = 0, bytes = 0;
+  for (const collector::ArchiveEntry& e : *live) {
+    std::error_code ec;
+    uint64_t size = std::filesystem::file_size(dir + "/archive/" + e.file, ec);
+    if (ec) size = 0;
+    lines += e.lines;
+    bytes += size;
+    std::printf("%-8lld  %-19s  %-19s  %9llu  %11llu  %-12s  %s\n", static_cast<long long>(e.day),
+                Utc(e.first_us).c_str(), Utc(e.last_us).c_str(),
+                static_cast<unsigned long long>(e.lines), static_cast<unsigned long long>(size),
+                e.sha256.substr(0, 12).c_str(), absl::StrJoin(e.hosts, ",").c_str());
+  }
+  std::printf("%zu days, %llu lines, %llu bytes", live->size(),
+              static_cast<unsigned long long>(lines), static_cast<unsigned long long>(bytes));
+  if (verify.ok()) std::printf("; manifest chain head %s", verify->head.c_str());
+  std::printf("\n");
+  return 0;
+}
+
+int Verify(const std::string& dir) {
+  auto result = collector::VerifyArchive(dir);
+  if (!result.ok()) return Fail(result.status());
+  for (const std::string& problem : result->problems) {
+    std::printf("FAILED %s\n", problem.c_str());
+  }
+  if (!result->ok()) {
+    std::printf("archive verify: %zu problems in %s/archive\n", result->problems.size(),
+                dir.c_str());
+    return 1;
+  }
+  std::printf("archive verify: ok, %llu files match the manifest; chain head %s\n",
+              static_cast<unsigned long long>(result->files_checked),
+              result->head.empty() ? "(empty)" : result->head.c_str());
+  return 0;
+}
+
+int Export(const std::string& dir, const std::vector<std::string>& args) {
+  std::string host, output;
+  ArgParser parser("archive export", kUsage);
+  parser.Option("host", &host);
+  parser.Option("output", &output);
+  std::vector<std::string> positional;
+  int exit_code;
+  if (!parser.Parse(args, &positional, &exit_code)) return exit_code;
+  int64_t day = 0;
+  if (positional.size() != 1 || !ParseDay(positional[0], &day)) {
+    std::fprintf(stderr, "maillens archive export: give one DAY (YYYYMMDD or YYYY-MM-DD)\n%s",
+                 kUsage);
+    return 2;
+  }
+  std::map<std::string, std::unique_ptr<std::ofstream>> files;
+  if (!output.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(output, ec);
+    if (ec) {
+      std::fprintf(stderr, "maillens archive export: cannot create %s: %s\n", output.c_str(),
+                   ec.message().c_str());
+      return 1;
+    }
+  }
+  uint64_t lines = 0;
+  absl::Status s = collector::ExportDay(
+      dir, day, host, [&](const std::string& h, std::string_view line) -> absl::Status {
+        ++lines;
+        if (output.empty()) {
+          if (std::fwrite(line.data(), 1, line.size(), stdout) != line.size() ||
+              std::fputc('\n', stdout) == EOF) {
+            return absl::UnavailableError("cannot write to standard output");
+          }
+          return absl::OkStatus();
+        }
+        auto& out = files[h];
+        if (!out) {
+          std::string path = absl::StrCat(output, "/", h, ".log");
+          out = std::make_unique<std::ofstream>(path, std::ios::binary | std::ios::trunc);
+          if (!*out) return absl::UnavailableError(absl::StrCat("cannot create ", path));
+        }
+        out->write(line.data(), static_cast<std::streamsize>(line.size()));
+        out->put('\n');
+        if (!*out) return absl::UnavailableError(absl::StrCat("cannot write ", output));
+        return absl::OkStatus();
+      });
+  if (!s.ok()) return Fail(s);
+  for (auto& [h, out] : files) {
+    out->close();
+    if (!*out) return Fail(absl::UnavailableError(absl::StrCat("cannot write ", output)));
+  }
+  if (std::fflush(stdout) != 0) return Fail(absl::UnavailableError("cannot write to stdout"));
+  if (!output.empty()) {
+    std::fprintf(stderr, "exported %llu lines of %lld into %zu files in %s\n",
+                 static_cast<unsigned long long>(lines), static_cast<long long>(day), files.size(),
+                 output.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int RunArchive(const GlobalOptions& global, const std::vector<std::string>& args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    return args.empty() ? 2 : 0;
+  }
+  if (!std::filesystem::exists(global.data_dir + "/catalog.db")) {
+    std::fprintf(stderr, "maillens archive: no maillens data in %s\n", global.data_dir.c_str());
+    return 1;
+  }
+  const std::string& sub = args[0];
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (sub == "list" || sub == "verify") {
+    if (!rest.empty()) {
+      std::fprintf(stderr, "maillens archive %s: unexpected argument '%s'\n%s", sub.c_str(),
+                   rest[0].c_str(), kUsage);
+      return 2;
+    }
+    return sub == "list" ? List(global.data_dir) : Verify(global.data_dir);
+  }
+  if (sub == "export") return Export(global.data_dir, rest);
+  std::fprintf(stderr, "maillens archive: unknown subcommand '%s'\n%s", sub.c_str(), kUsage);
+  return 2;
+}
+
+}  // namespace maillens::cli

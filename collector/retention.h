@@ -1,0 +1,212 @@
+// Retention: a hot window of day partitions, a compressed and tamper-evident archive that
+// queries still read, and deletion by policy.
+//
+// Layout beside the store (collector/store.h):
+//   archive/YYYYMMDD.db.gz     a finalised partition (FTS5 optimised, vacuumed), gzip
+//   archive/YYYYMMDD.N.db.gz   the day archived again (generation N >= 2, see "late lines")
+//   archive/MANIFEST           one line per event ("archive" or "delete"), chained by SHA-256
+//   archive/LOCK               flock(2): one archiver or restorer at a time, across processes
+//   archive/tmp/               work files; whatever is left there after a crash is dropped
+//   cache/                     decompressed archived days, read-only, bounded (LRU by mtime)
+//
+// Manifest. Each line holds: sequence number, kind, day, file, generation, time range, line
+// count, last row id, hosts, the SHA-256 of the archive file and the chain hash, which is the
+// SHA-256 of the previous line's chain hash followed by this line's fields. Changing, removing
+// or reordering a line breaks the chain from there on; changing an archive file breaks its
+// SHA-256. `maillens archive verify` checks both and names the day. The chain has no secret:
+// someone able to rewrite the whole manifest can forge it, so the head hash (printed by
+// verify and list) is worth recording elsewhere.
+//
+// Crash safety. Every file is written to archive/tmp, fsynced and renamed into place, and the
+// directory fsynced. The manifest is rewritten the same way: appending its entry is the
+// commit point of archiving or deleting a day. Before it, the day is still hot (the new
+// archive file is an orphan that Recover() removes); after it, the day is archived, and
+// removing the hot partition (or, for a deletion, the file) is finished by Recover() if a
+// crash interrupted it. So a SIGKILL at any point leaves a day hot, or archived whole, or
+// (deletion by policy) gone — never half-written.
+//
+// Late lines. The collector's writer only writes recent days, and only days older than the
+// hot window are archived. A line that still arrives for an archived day (an agent offline for
+// longer than the hot window, an import of old logs) is not refused: Store restores the
+// day's archive into a hot partition (RestoreDay), appends to it, and the next retention pass
+// archives the day again as generation N+1, whose manifest entry supersedes the earlier one
+// (whose file is then removed). Refusing was the other choice, but an acknowledgement is per
+// batch: one old line would hold back a whole batch of current ones, or be lost.
+// A hot partition is authoritative whenever it exists: it always holds everything the
+// archive held. ArchiveDay removes the hot partition only if it still holds exactly the lines
+// it archived; otherwise the day stays hot and is archived again on the next pass.
+//
+// Thread-safety: the functions are thread-safe and process-safe (archive/LOCK serialises
+// archiving, deletion, restoring and recovery; readers never take it).
+#ifndef MAILLENS_COLLECTOR_RETENTION_H_
+#define MAILLENS_COLLECTOR_RETENTION_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "spdlog/logger.h"
+
+namespace maillens::collector {
+
+struct RetentionPolicy {
+  // UTC days kept hot (indexed, writable), today included. At least 1.
+  int hot_days = 7;
+  // UTC days kept in all (hot and archived), today included; older days are deleted.
+  // 0: archived days are kept forever.
+  int archive_days = 0;
+  // Bytes the data directory (catalog, hot days, archive; not the cache) may use; over it the
+  // oldest days are deleted first, hot or archived, never today. 0: no budget.
+  uint64_t disk_budget_bytes = 0;
+  // Above this share of the budget a warning names the day deleted next.
+  double warn_fraction = 0.9;
+};
+
+// One manifest line.
+struct ArchiveEntry {
+  enum class Kind { kArchive, kDelete };
+  int64_t seq = 0;
+  Kind kind = Kind::kArchive;
+  int64_t day = 0;
+  int generation = 0;    // kArchive: 1, 2, ...
+  std::string file;      // kArchive: name in archive/
+  int64_t first_us = 0;  // kArchive: time range of the day's lines
+  int64_t last_us = 0;
+  uint64_t lines = 0;   // kArchive: lines archived; kDelete: lines deleted (as known)
+  int64_t last_id = 0;  // kArchive: the partition's highest row id
+  std::vector<std::string> hosts;
+  std::string sha256;  // kArchive: hex SHA-256 of the archive file
+  std::string chain;   // hex SHA-256 of the previous chain and this line's fields
+};
+
+struct RetentionStats {
+  std::vector<int64_t> archived;  // days archived by this pass
+  std::vector<int64_t> deleted;   // days deleted (window or budget)
+  uint64_t disk_bytes = 0;        // after the pass
+  std::vector<std::string> warnings;
+};
+
+// Test hook: called between the steps of archiving and deletion ("snapshot", "compressed",
+// "renamed", "manifest", "unlinked") so a test can kill or fail there.
+using RetentionProbe = void (*)(const char* step, int64_t day);
+void SetRetentionProbeForTest(RetentionProbe probe);
+
+// Finishes or rolls back what a crash interrupted (see the header comment). Run before the
+// first pass; RunRetention runs it too.
+absl::Status RecoverArchive(const std::string& dir, spdlog::logger* log = nullptr);
+
+// Archives hot day `day` (see the header comment). FailedPrecondition when the day is not hot
+// or its lines are not all correlated yet (it is then left for a later pass).
+absl::Status ArchiveDay(const std::string& dir, int64_t day);
+
+// Deletes `day` (hot partition and every archive file), recording it in the manifest.
+absl::Status DeleteDay(const std::string& dir, int64_t day);
+
+// One pass: recovery, then archive the days older than the hot window, delete the days
+// older than the archive window, then enforce the disk budget. `now_us` decides the windows.
+// Errors of one day are logged and the pass goes on to the others.
+// `cancel`, when set, stops the pass between two days.
+absl::StatusOr<RetentionStats> RunRetention(const std::string& dir, const RetentionPolicy& policy,
+                                            int64_t now_us, spdlog::logger* log = nullptr,
+                                            const std::atomic<bool>* cancel = nullptr);
+
+// Runs RunRetention on its own thread (never the store's writer: archiving a day takes
+// seconds, ingestion must not wait for it) at construction and then every `interval`.
+// Errors are logged. Thread-safe.
+class RetentionRunner {
+ public:
+  // `log` (null: spdlog's default) must outlive the runner.
+  RetentionRunner(std::string dir, RetentionPolicy policy, absl::Duration interval,
+                  spdlog::logger* log);
+  ~RetentionRunner();
+  RetentionRunner(const RetentionRunner&) = delete;
+  RetentionRunner& operator=(const RetentionRunner&) = delete;
+
+  // Ends the thread after the day being worked on. Idempotent.
+  void Stop();
+  // Passes finished so far.
+  uint64_t passes() const;
+
+ private:
+  void Run();
+
+  const std::string dir_;
+  const RetentionPolicy policy_;
+  const absl::Duration interval_;
+  spdlog::logger* const log_;
+  std::atomic<bool> cancel_{false};
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t passes_ ABSL_GUARDED_BY(mu_) = 0;
+  std::thread thread_;
+};
+
+// --- Reading the archive -------------------------------------------------------------------
+
+// The manifest's entries in order. An absent manifest is empty.
+absl::StatusOr<std::vector<ArchiveEntry>> ReadManifest(const std::string& dir);
+
+// The live archive entry of each archived day (the newest generation not deleted since),
+// oldest day first.
+absl::StatusOr<std::vector<ArchiveEntry>> LiveArchive(const std::string& dir);
+
+// Days held hot (days/*.db) and days held in the archive, each sorted.
+std::vector<int64_t> HotDays(const std::string& dir);
+std::vector<int64_t> ArchivedDays(const std::string& dir);
+// Both, each day once, sorted.
+std::vector<int64_t> AllDays(const std::string& dir);
+
+// Default size of cache/ (decompressed archived days).
+inline constexpr uint64_t kDefaultArchiveCacheBytes = uint64_t{2} << 30;
+
+// A path from which day `day` can be read read-only: its hot partition, or else its archive
+// decompressed into cache/ (checked against the manifest's SHA-256 first; the cache is then
+// trimmed to `cache_bytes`, oldest use first). `*archived` says which. NotFound when the day
+// is neither hot nor archived. Safe beside other readers and the archiver: a cached file is
+// only ever replaced by rename, and an open one stays readable when evicted.
+absl::StatusOr<std::string> ReadableDayPath(const std::string& dir, int64_t day, bool* archived,
+                                            uint64_t cache_bytes = kDefaultArchiveCacheBytes);
+
+// Makes archived day `day` hot again (decompressed into days/, under the lock) so late lines
+// can be appended; a no-op when it is hot already. NotFound when it is not archived.
+absl::Status RestoreDay(const std::string& dir, int64_t day);
+
+// --- Admin ---------------------------------------------------------------------------------
+
+struct VerifyResult {
+  uint64_t files_checked = 0;
+  std::string head;                   // the last entry's chain hash
+  std::vector<std::string> problems;  // each names the day (and line) concerned
+  bool ok() const { return problems.empty(); }
+};
+
+// Checks the chain of every manifest line and the SHA-256 of every live archive file.
+absl::StatusOr<VerifyResult> VerifyArchive(const std::string& dir);
+
+// The original lines of day `day` (hot or archived), host by host (by name), each host's
+// lines ordered by file and byte offset, as they were in the maillogs. `host` (not empty)
+// keeps one host (case-insensitive); NotFound when no such host is stored. `each` returning
+// an error stops the export with it.
+absl::Status ExportDay(
+    const std::string& dir, int64_t day, const std::string& host,
+    const std::function<absl::Status(const std::string& host, std::string_view line)>& each);
+
+// Hex SHA-256 of a file's contents.
+absl::StatusOr<std::string> Sha256File(const std::string& path);
+std::string Sha256Hex(std::string_view data);
+
+// Bytes of the data directory that count against the disk budget.
+uint64_t DataBytes(const std::string& dir);
+
+}  // namespace maillens::collector
+
+#endif  // MAILLENS_COLLECTOR_RETENTION_H_

@@ -1,0 +1,610 @@
+// Retention over a simulated month: days leave the hot window for the archive and are
+// deleted past the archive window or the disk budget; search, trace and report answer the
+// same over archived days as they did while hot; `archive verify` names a changed or missing
+// file; a late line makes its day hot again; and SIGKILL at random points of archiving and
+// deletion leaves every day hot, archived whole, or (by policy) gone.
+#include "collector/retention.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "collector/query_proto.h"
+#include "collector/report.h"
+#include "collector/store.h"
+#include "gtest/gtest.h"
+
+namespace maillens::collector {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int64_t kDayUs = int64_t{86400} * 1000000;
+
+std::string BinDir() {
+  const char* dir = std::getenv("MAILLENS_BIN_DIR");
+  return dir ? dir : "build/bin";
+}
+
+int64_t Micros(const char* rfc3339) {
+  absl::Time t;
+  std::string err;
+  EXPECT_TRUE(absl::ParseTime(absl::RFC3339_full, rfc3339, &t, &err)) << err;
+  return absl::ToUnixMicros(t);
+}
+
+// The simulated month ends at 2025-01-30T22:00Z; retention runs "then".
+const int64_t kNow = Micros("2025-01-30T22:00:00Z");
+
+int Shell(const std::string& command) { return std::system(command.c_str()); }
+
+std::unique_ptr<Store> OpenReader(const std::string& dir) {
+  StoreOptions options;
+  options.dir = dir;
+  options.read_only = true;
+  auto store = Store::Open(options);
+  EXPECT_TRUE(store.ok()) << store.status();
+  return store.ok() ? std::move(*store) : nullptr;
+}
+
+std::string RunOutput(const std::string& command, int* status) {
+  std::string out;
+  FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int rc = pclose(p);
+  *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  return out;
+}
+
+class RetentionTest : public ::testing::Test {
+ protected:
+  // One simulated month, imported once; each test works on its own copy.
+  static void SetUpTestSuite() {
+    root_ = new std::string(fs::temp_directory_path() /
+                            absl::StrCat("maillens_retention_test_", getpid()));
+    fs::remove_all(*root_);
+    fs::create_directories(*root_);
+    const std::string sim = *root_ + "/sim";
+    ASSERT_EQ(0, Shell(absl::StrCat(BinDir(), "/maillens-simulate --out ", sim,
+                                    " --hours 720 --lines 60000 --seed 7 "
+                                    "--stamp dmz=rfc3339,mx=rfc3339 > /dev/null")));
+    ASSERT_EQ(0, Shell(absl::StrCat(BinDir(), "/maillens --data ", *root_, "/base import --quiet ",
+                                    sim, "/dmz.log ", sim, "/mx.log")));
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*root_);
+    delete root_;
+  }
+
+  std::string FreshCopy(const std::string& name) {
+    std::string dir = *root_ + "/" + name;
+    fs::remove_all(dir);
+    fs::copy(*root_ + "/base", dir, fs::copy_options::recursive);
+    return dir;
+  }
+
+  // Lines per day as stored (hot or archived), through the read path queries use.
+  static std::map<int64_t, uint64_t> LinesPerDay(const std::string& dir) {
+    std::map<int64_t, uint64_t> out;
+    for (int64_t day : AllDays(dir)) {
+      auto path = ReadableDayPath(dir, day, nullptr);
+      EXPECT_TRUE(path.ok()) << day << ": " << path.status();
+      if (!path.ok()) continue;
+      auto db = Database::Open(*path, Database::Mode::kReadOnly);
+      EXPECT_TRUE(db.ok()) << db.status();
+      if (!db.ok()) continue;
+      auto q = (*db)->Prepare("SELECT count(*) FROM events");
+      EXPECT_TRUE(q.ok());
+      auto step = q->Step();
+      EXPECT_TRUE(step.ok());
+      out[day] = static_cast<uint64_t>(q->ColumnInt(0));
+    }
+    return out;
+  }
+
+  static std::string* root_;
+};
+
+std::string* RetentionTest::root_ = nullptr;
+
+std::string Lines(const SearchResult& r) {
+  std::string out = absl::StrCat("total=", r.total, "\n");
+  for (const StoredLine& l : r.lines)
+    absl::StrAppend(&out, l.time_us, " ", l.host, " ", l.raw, "\n");
+  return out;
+}
+
+// What the queries answer, as text to compare before and after archiving.
+struct Answers {
+  std::vector<std::string> searches;
+  std::vector<std::string> traces;
+  std::string report;
+  std::vector<std::string> notices;
+};
+
+Answers Ask(const std::string& dir, const std::vector<std::string>& trace_ids) {
+  Answers a;
+  auto store = OpenReader(dir);
+  struct Q {
+    std::vector<std::string> words;
+    std::string status;
+    int64_t since, until;
+  };
+  std::vector<Q> queries = {
+      {{}, "bounced", INT64_MIN, INT64_MAX},
+      {{}, "", Micros("2025-01-05T00:00:00Z"), Micros("2025-01-06T00:00:00Z")},
+      {{"connect"}, "", Micros("2025-01-10T06:00:00Z"), Micros("2025-01-12T18:00:00Z")},
+      {{}, "deferred", Micros("2025-01-20T00:00:00Z"), Micros("2025-01-30T00:00:00Z")},
+  };
+  for (const Q& q : queries) {
+    SearchQuery sq;
+    sq.words = q.words;
+    sq.status = q.status;
+    sq.since_us = q.since;
+    sq.until_us = q.until;
+    sq.limit = 3000;
+    auto r = store->Search(sq);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) continue;
+    a.searches.push_back(Lines(*r));
+    a.notices.insert(a.notices.end(), r->notices.begin(), r->notices.end());
+  }
+  for (const std::string& id : trace_ids) {
+    auto t = store->GetTrace(id);
+    EXPECT_TRUE(t.ok()) << id << ": " << t.status();
+    if (!t.ok()) continue;
+    auto lines = TraceLines(store.get(), *t);
+    EXPECT_TRUE(lines.ok()) << lines.status();
+    std::string text = absl::StrCat("trace ", t->id, " messages ", t->messages.size(), "\n");
+    for (const auto& [msg, ls] : *lines) {
+      for (const StoredLine& l : ls) absl::StrAppend(&text, msg, " ", l.host, " ", l.raw, "\n");
+    }
+    a.traces.push_back(text);
+  }
+  ReportOptions ro;
+  ro.since_us = Micros("2025-01-01T00:00:00Z");
+  ro.until_us = Micros("2025-01-30T00:00:00Z");
+  auto report = BuildReport(dir, ro);
+  EXPECT_TRUE(report.ok()) << report.status();
+  if (report.ok()) {
+    const ReportCounts& c = report->counts;
+    a.report =
+        absl::StrCat("received ", c.received, " delivered ", c.delivered, " deferred ", c.deferred,
+                     " bounced ", c.bounced, " rejected ", c.rejected, " bytes ", c.bytes_received,
+                     " buckets ", report->traffic.size(), " first ", report->data_first_us,
+                     " last ", report->data_last_us, " bounce reasons ",
+                     report->bounce_reasons.entries.size(), " stuck ", report->stuck_messages);
+    a.notices.insert(a.notices.end(), report->notices.begin(), report->notices.end());
+  }
+  return a;
+}
+
+// Queue IDs of messages on archived days (and one crossing into the hot window).
+std::vector<std::string> SomeQueueIds(const std::string& dir) {
+  auto store = OpenReader(dir);
+  std::vector<std::string> ids;
+  for (const char* day : {"2025-01-03T12:00:00Z", "2025-01-15T12:00:00Z", "2025-01-27T23:30:00Z"}) {
+    SearchQuery q;
+    q.status = "sent";
+    q.since_us = Micros(day);
+    q.until_us = q.since_us + 3600 * int64_t{1000000};
+    q.limit = 3;
+    auto r = store->Search(q);
+    EXPECT_TRUE(r.ok());
+    if (!r.ok()) continue;
+    for (const StoredLine& l : r->lines) {
+      // "... postfix/smtp[123]: 4F1A2B3C4D: to=<...>"
+      size_t colon = l.raw.find("]: ");
+      if (colon == std::string::npos) continue;
+      size_t end = l.raw.find(':', colon + 3);
+      if (end != std::string::npos) ids.push_back(l.raw.substr(colon + 3, end - colon - 3));
+    }
+  }
+  return ids;
+}
+
+TEST_F(RetentionTest, MonthMovesToArchiveAndQueriesAnswerTheSame) {
+  const std::string dir = FreshCopy("month");
+  const std::map<int64_t, uint64_t> before_counts = LinesPerDay(dir);
+  ASSERT_EQ(before_counts.size(), 31u);  // 20241231 .. 20250130
+  std::vector<std::string> ids = SomeQueueIds(dir);
+  ASSERT_GE(ids.size(), 6u);
+  Answers before = Ask(dir, ids);
+  // The comparison means something only if the answers do.
+  ASSERT_EQ(before.searches.size(), 4u);
+  for (const std::string& s : before.searches) EXPECT_GT(s.size(), 2000u) << s.substr(0, 200);
+  ASSERT_EQ(before.traces.size(), ids.size());
+  for (const std::string& t : before.traces)
+    EXPECT_GE(std::count(t.begin(), t.end(), '\n'), 4) << t;
+  EXPECT_FALSE(absl::StrContains(before.report, "received 0 ")) << before.report;
+  for (const std::string& n : before.notices) EXPECT_FALSE(absl::StrContains(n, "archived")) << n;
+
+  RetentionPolicy policy;
+  policy.hot_days = 3;
+  policy.archive_days = 0;
+  auto stats = RunRetention(dir, policy, kNow);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->archived.size(), 28u);
+  EXPECT_EQ(HotDays(dir), (std::vector<int64_t>{20250128, 20250129, 20250130}));
+  EXPECT_EQ(ArchivedDays(dir).size(), 28u);
+  EXPECT_TRUE(fs::exists(dir + "/archive/20250105.db.gz"));
+  EXPECT_FALSE(fs::exists(dir + "/days/20250105.db"));
+  EXPECT_EQ(LinesPerDay(dir), before_counts);
+
+  Answers after = Ask(dir, ids);
+  EXPECT_EQ(after.searches, before.searches);
+  EXPECT_EQ(after.traces, before.traces);
+  EXPECT_EQ(after.report, before.report);
+  bool said = false;
+  for (const std::string& n : after.notices) said |= absl::StrContains(n, "archived day");
+  EXPECT_TRUE(said) << absl::StrJoin(after.notices, "; ");
+  // Warm (cached) answers are the same too.
+  Answers warm = Ask(dir, ids);
+  EXPECT_EQ(warm.searches, before.searches);
+
+  auto verify = VerifyArchive(dir);
+  ASSERT_TRUE(verify.ok());
+  EXPECT_TRUE(verify->ok()) << absl::StrJoin(verify->problems, "; ");
+  EXPECT_EQ(verify->files_checked, 28u);
+
+  // A second pass has nothing to do.
+  stats = RunRetention(dir, policy, kNow);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_TRUE(stats->archived.empty());
+  EXPECT_TRUE(stats->deleted.empty());
+
+  // The archive window: 20 days in all, so days before 20250111 go.
+  policy.archive_days = 20;
+  stats = RunRetention(dir, policy, kNow);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->deleted.size(), 11u);
+  std::vector<int64_t> all = AllDays(dir);
+  ASSERT_FALSE(all.empty());
+  EXPECT_EQ(all.front(), 20250111);
+  EXPECT_EQ(all.size(), 20u);
+  EXPECT_FALSE(fs::exists(dir + "/archive/20250105.db.gz"));
+  verify = VerifyArchive(dir);
+  ASSERT_TRUE(verify.ok());
+  EXPECT_TRUE(verify->ok()) << absl::StrJoin(verify->problems, "; ");
+
+  // The disk budget wins: oldest days go first until it holds, with a warning.
+  const uint64_t used = DataBytes(dir);
+  policy.disk_budget_bytes = used * 7 / 10;
+  stats = RunRetention(dir, policy, kNow);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_LE(DataBytes(dir), policy.disk_budget_bytes);
+  EXPECT_FALSE(stats->deleted.empty());
+  EXPECT_FALSE(stats->warnings.empty());
+  std::vector<int64_t> left = AllDays(dir);
+  ASSERT_FALSE(left.empty());
+  EXPECT_EQ(left.back(), 20250130);
+  for (size_t i = 0; i < stats->deleted.size(); ++i) EXPECT_LT(stats->deleted[i], left.front());
+  EXPECT_EQ(left.size() + stats->deleted.size(), 20u);  // contiguous: oldest deleted first
+  // Near the budget: warned before it bites.
+  policy.disk_budget_bytes = DataBytes(dir) + DataBytes(dir) / 20;
+  stats = RunRetention(dir, policy, kNow);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_TRUE(stats->deleted.empty());
+  ASSERT_EQ(stats->warnings.size(), 1u);
+  EXPECT_TRUE(absl::StrContains(stats->warnings[0], "of the budget")) << stats->warnings[0];
+}
+
+TEST_F(RetentionTest, VerifyNamesTheDayOfAChangedOrMissingFile) {
+  const std::string dir = FreshCopy("verify");
+  RetentionPolicy policy;
+  policy.hot_days = 3;
+  ASSERT_TRUE(RunRetention(dir, policy, kNow).ok());
+  const std::string cli = absl::StrCat(BinDir(), "/maillens --data ", dir, " archive verify");
+  int status = -1;
+  std::string out = RunOutput(cli, &status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_TRUE(absl::StrContains(out, "ok, 28 files")) << out;
+
+  // One byte changed.
+  const std::string file = dir + "/archive/20250112.db.gz";
+  std::string bytes;
+  {
+    std::ifstream in(file, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_GT(bytes.size(), 1000u);
+  std::string changed = bytes;
+  changed[changed.size() / 2] ^= 0x01;
+  { std::ofstream(file, std::ios::binary | std::ios::trunc) << changed; }
+  auto verify = VerifyArchive(dir);
+  ASSERT_TRUE(verify.ok());
+  ASSERT_EQ(verify->problems.size(), 1u);
+  EXPECT_TRUE(absl::StrContains(verify->problems[0], "day 20250112")) << verify->problems[0];
+  EXPECT_TRUE(absl::StrContains(verify->problems[0], "changed")) << verify->problems[0];
+  out = RunOutput(cli, &status);
+  EXPECT_EQ(status, 1) << out;
+  EXPECT_TRUE(absl::StrContains(out, "day 20250112")) << out;
+  // A query reaching that day refuses to read it rather than answer from altered data.
+  {
+    std::unique_ptr<Store> store = OpenReader(dir);
+    SearchQuery q;
+    q.since_us = Micros("2025-01-12T00:00:00Z");
+    q.until_us = Micros("2025-01-12T12:00:00Z");
+    auto r = store->Search(q);
+    EXPECT_FALSE(r.ok());
+    EXPECT_TRUE(absl::StrContains(r.status().message(), "20250112")) << r.status();
+  }
+  { std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes; }
+  verify = VerifyArchive(dir);
+  ASSERT_TRUE(verify.ok());
+  EXPECT_TRUE(verify->ok()) << absl::StrJoin(verify->problems, "; ");
+
+  // A file removed.
+  fs::remove(dir + "/archive/20250104.db.gz");
+  verify = VerifyArchive(dir);
+  ASSERT_TRUE(verify.ok());
+  ASSERT_EQ(verify->problems.size(), 1u);
+  EXPECT_TRUE(absl::StrContains(verify->problems[0], "day 20250104")) << verify->problems[0];
+  EXPECT_TRUE(absl::StrContains(verify->problems[0], "missing")) << verify->problems[0];
+
+  // A manifest entry edited (the line count of 20250120): the chain breaks there.
+  fs::remove(dir + "/archive/MANIFEST.bak");
+  std::string manifest;
+  {
+    std::ifstream in(dir + "/archive/MANIFEST", std::ios::binary);
+    manifest.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  size_t at = manifest.find("\tarchive\t20250120\t");
+  ASSERT_NE(at, std::string::npos);
+  size_t tab = at;
+  for (int i = 0; i < 7; ++i) tab = manifest.find('\t', tab + 1);  // to the lines field
+  manifest[tab + 1] = manifest[tab + 1] == '9' ? '8' : '9';
+  { std::ofstream(dir + "/archive/MANIFEST", std::ios::binary | std::ios::trunc) << manifest; }
+  verify = VerifyArchive(dir);
+  ASSERT_TRUE(verify.ok());
+  bool named = false;
+  for (const std::string& p : verify->problems) named |= absl::StrContains(p, "day 20250120");
+  EXPECT_TRUE(named) << absl::StrJoin(verify->problems, "; ");
+}
+
+TEST_F(RetentionTest, ExportGivesBackTheOriginalLinesPerHost) {
+  const std::string dir = FreshCopy("export");
+  RetentionPolicy policy;
+  policy.hot_days = 3;
+  ASSERT_TRUE(RunRetention(dir, policy, kNow).ok());
+  const std::string out = *root_ + "/export_out";
+  fs::remove_all(out);
+  int status = -1;
+  std::string msg = RunOutput(absl::StrCat(BinDir(), "/maillens --data ", dir,
+                                           " archive export 2025-01-07 --output ", out, " 2>&1"),
+                              &status);
+  ASSERT_EQ(status, 0) << msg;
+  for (const char* host : {"dmz", "mx"}) {
+    // The original lines of that day, in file order (RFC 3339 stamps in UTC start with it).
+    std::string expected;
+    std::ifstream in(absl::StrCat(*root_, "/sim/", host, ".log"));
+    std::string line;
+    while (std::getline(in, line)) {
+      if (absl::StartsWith(line, "2025-01-07T")) absl::StrAppend(&expected, line, "\n");
+    }
+    ASSERT_FALSE(expected.empty());
+    std::ifstream got_in(absl::StrCat(out, "/", host, ".log"), std::ios::binary);
+    std::string got((std::istreambuf_iterator<char>(got_in)), {});
+    EXPECT_EQ(got, expected) << host;
+  }
+  // --host to stdout.
+  std::string mx = RunOutput(
+      absl::StrCat(BinDir(), "/maillens --data ", dir, " archive export 20250107 --host MX"),
+      &status);
+  EXPECT_EQ(status, 0);
+  std::ifstream mx_in(out + "/mx.log", std::ios::binary);
+  EXPECT_EQ(mx, std::string((std::istreambuf_iterator<char>(mx_in)), {}));
+  std::string list =
+      RunOutput(absl::StrCat(BinDir(), "/maillens --data ", dir, " archive list"), &status);
+  EXPECT_EQ(status, 0);
+  EXPECT_TRUE(absl::StrContains(list, "20250107")) << list;
+  EXPECT_TRUE(absl::StrContains(list, "28 days")) << list;
+}
+
+TEST_F(RetentionTest, LateLineMakesTheDayHotAndItIsArchivedAgain) {
+  const std::string dir = FreshCopy("late");
+  RetentionPolicy policy;
+  policy.hot_days = 3;
+  ASSERT_TRUE(RunRetention(dir, policy, kNow).ok());
+  const std::map<int64_t, uint64_t> counts = LinesPerDay(dir);
+  {
+    StoreOptions options;
+    options.dir = dir;
+    auto store = Store::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    LineRecord line;
+    line.host = "dmz";
+    line.file_path = "/var/log/late.log";
+    line.fingerprint = 0x1a7e;
+    line.offset = 0;
+    line.time_us = Micros("2025-01-09T10:00:00Z");
+    line.raw = "2025-01-09T10:00:00.000000+00:00 dmz postfix/anvil[77]: statistics: late line";
+    auto stats = (*store)->Append({line});
+    ASSERT_TRUE(stats.ok()) << stats.status();
+    EXPECT_EQ(stats->stored, 1u);
+  }
+  EXPECT_TRUE(fs::exists(dir + "/days/20250109.db"));
+  auto now = LinesPerDay(dir);
+  EXPECT_EQ(now[20250109], counts.at(20250109) + 1);
+  {
+    std::unique_ptr<Store> store = OpenReader(dir);
+    SearchQuery q;
+    q.words = {"late", "line"};
+    auto r = store->Search(q);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->total, 1u);
+  }
+  auto stats = RunRetention(dir, policy, kNow);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->archived, std::vector<int64_t>{20250109});
+  EXPECT_FALSE(fs::exists(dir + "/days/20250109.db"));
+  EXPECT_FALSE(fs::exists(dir + "/archive/20250109.db.gz"));  // superseded
+  EXPECT_TRUE(fs::exists(dir + "/archive/20250109.2.db.gz"));
+  EXPECT_EQ(LinesPerDay(dir)[20250109], counts.at(20250109) + 1);
+  auto verify = VerifyArchive(dir);
+  ASSERT_TRUE(verify.ok());
+  EXPECT_TRUE(verify->ok()) << absl::StrJoin(verify->problems, "; ");
+}
+
+// The collector's writer keeps a connection to each day it wrote; retention archiving that day
+// beneath it must not make the writer's next line for the day vanish into the removed file.
+TEST_F(RetentionTest, WriterConnectionSurvivesItsDayBeingArchived) {
+  const std::string dir = FreshCopy("writer");
+  StoreOptions options;
+  options.dir = dir;
+  auto store = Store::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto line = [](uint64_t offset, const char* text) {
+    LineRecord l;
+    l.host = "mx";
+    l.file_path = "/var/log/writer.log";
+    l.fingerprint = 0x3171;
+    l.offset = offset;
+    l.time_us = Micros("2025-01-08T12:00:00Z") + static_cast<int64_t>(offset);
+    l.raw = absl::StrCat("2025-01-08T12:00:00.000000+00:00 mx postfix/anvil[9]: ", text);
+    return l;
+  };
+  ASSERT_TRUE((*store)->Append({line(0, "writer-first")}).ok());
+  RetentionPolicy policy;
+  policy.hot_days = 3;
+  ASSERT_TRUE(RunRetention(dir, policy, kNow).ok());
+  ASSERT_FALSE(fs::exists(dir + "/days/20250108.db"));
+  auto stats = (*store)->Append({line(100, "writer-second")});
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->stored, 1u);
+  std::unique_ptr<Store> reader = OpenReader(dir);
+  for (const char* word : {"writer-first", "writer-second"}) {
+    SearchQuery q;
+    q.words = {word};
+    auto r = reader->Search(q);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->total, 1u) << word;
+  }
+}
+
+// The collector's background runner: a pass at start, stopped promptly.
+TEST_F(RetentionTest, RunnerArchivesAtStart) {
+  const std::string dir = FreshCopy("runner");
+  RetentionPolicy policy;
+  policy.hot_days = 3;      // against the real clock every simulated day is old
+  policy.archive_days = 0;  // kept forever (else the real clock would delete them all)
+  RetentionRunner runner(dir, policy, absl::Hours(1), nullptr);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (runner.passes() == 0 && std::chrono::steady_clock::now() < deadline) usleep(20000);
+  runner.Stop();
+  ASSERT_GE(runner.passes(), 1u);
+  EXPECT_TRUE(HotDays(dir).empty());
+  EXPECT_EQ(ArchivedDays(dir).size(), 31u);
+}
+
+// The child's probe: SIGKILL itself at the N-th step of archiving or deletion.
+int g_kill_at = 0;
+void KillAtStep(const char*, int64_t) {
+  if (--g_kill_at == 0) raise(SIGKILL);
+}
+
+TEST_F(RetentionTest, KilledAtRandomPointsLeavesEveryDayWholeOrGone) {
+  const std::string dir = FreshCopy("kill");
+  const std::map<int64_t, uint64_t> original = LinesPerDay(dir);
+  RetentionPolicy policy;
+  policy.hot_days = 3;
+  policy.archive_days = 25;
+  const int64_t keep_start = DayOf(kNow - 24 * kDayUs);
+  const int64_t hot_start = DayOf(kNow - 2 * kDayUs);
+  std::mt19937 rng(20250130);
+  int killed = 0, rounds = 0, refreshed = 0;
+  auto started = std::chrono::steady_clock::now();
+  for (; rounds < 16; ++rounds) {
+    // Half the rounds kill at an exact step (probe), half at a random moment (timer), which
+    // also lands inside SQLite, gzip and fsync calls.
+    const bool by_probe = rounds % 2 == 0;
+    const int step = std::uniform_int_distribution<int>(1, 60)(rng);
+    const int delay_us = std::uniform_int_distribution<int>(0, 400000)(rng);
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      if (by_probe) {
+        g_kill_at = step;
+        SetRetentionProbeForTest(&KillAtStep);
+      }
+      auto stats = RunRetention(dir, policy, kNow);
+      _exit(stats.ok() ? 0 : 3);
+    }
+    if (!by_probe) {
+      usleep(delay_us);
+      kill(pid, SIGKILL);
+    }
+    int wstatus = 0;
+    waitpid(pid, &wstatus, 0);
+    if (WIFSIGNALED(wstatus)) {
+      ++killed;
+    } else {
+      ASSERT_EQ(WEXITSTATUS(wstatus), 0) << "round " << rounds;
+    }
+
+    ASSERT_TRUE(RecoverArchive(dir).ok());
+    const std::vector<int64_t> hot = HotDays(dir);
+    const std::vector<int64_t> archived = ArchivedDays(dir);
+    const std::map<int64_t, uint64_t> now = LinesPerDay(dir);
+    for (const auto& [day, lines] : original) {
+      auto it = now.find(day);
+      if (it == now.end()) {
+        EXPECT_LT(day, keep_start) << "day " << day << " lost in round " << rounds;
+        continue;
+      }
+      EXPECT_EQ(it->second, lines) << "day " << day << " in round " << rounds;
+    }
+    EXPECT_EQ(now.size(), AllDays(dir).size());
+    for (int64_t day : archived) EXPECT_GE(day, keep_start) << "round " << rounds;
+    // No leftovers: no work files, no file the manifest does not know.
+    EXPECT_TRUE(fs::is_empty(dir + "/archive/tmp")) << "round " << rounds;
+    std::set<std::string> live_files;
+    auto live = LiveArchive(dir);
+    ASSERT_TRUE(live.ok());
+    for (const ArchiveEntry& e : *live) live_files.insert(e.file);
+    for (const auto& f : fs::directory_iterator(dir + "/archive")) {
+      std::string name = f.path().filename().string();
+      if (absl::EndsWith(name, ".db.gz") || absl::EndsWith(name, ".unlink-hot")) {
+        EXPECT_TRUE(live_files.count(name)) << name << " left over in round " << rounds;
+      }
+    }
+    auto verify = VerifyArchive(dir);
+    ASSERT_TRUE(verify.ok());
+    EXPECT_TRUE(verify->ok()) << "round " << rounds << ": "
+                              << absl::StrJoin(verify->problems, "; ");
+    // All done: start over from the hot month so later rounds kill mid-work again.
+    bool done = true;
+    for (int64_t day : hot) done &= day >= hot_start;
+    if (done) {
+      fs::remove_all(dir);
+      fs::copy(*root_ + "/base", dir, fs::copy_options::recursive);
+      ++refreshed;
+    }
+    if (std::chrono::steady_clock::now() - started > std::chrono::seconds(40)) break;
+  }
+  EXPECT_GE(killed, rounds / 3) << "too few rounds were killed mid-work to mean anything";
+  std::printf("kill test: %d rounds, %d killed, %d fresh copies\n", rounds, killed, refreshed);
+}
+
+}  // namespace
+}  // namespace maillens::collector
