@@ -17,6 +17,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "agent/config_keys.h"
+#include "agent/metrics.h"
+#include "agent/queue_reader.h"
 #include "agent/shipper.h"
 #include "agent/tailer.h"
 #include "core/config.h"
@@ -89,12 +92,8 @@ int main(int argc, char** argv) {
   }
   auto text = ReadFile(config_path);
   if (!text.ok()) return Fail(std::string(text.status().message()));
-  auto config = maillens::core::Config::Parse(
-      *text, config_path,
-      {"collector",       "token",         "token_file", "host",     "role",    "addresses",
-       "aliases",         "files",         "state_dir",  "start_at", "tz",      "batch_lines",
-       "batch_wait_ms",   "max_in_flight", "tls_ca",     "tls_cert", "tls_key", "tls_server_name",
-       "allow_plaintext", "max_line_bytes"});
+  auto config =
+      maillens::core::Config::Parse(*text, config_path, maillens::agent::AgentConfigKeys());
   if (!config.ok()) return Fail(std::string(config.status().message()));
 
   maillens::agent::TailerOptions tailer_options;
@@ -171,11 +170,30 @@ int main(int argc, char** argv) {
     }
     shipper_options.credentials = grpc::InsecureChannelCredentials();
   }
+  // Off by default until the collector stores queue snapshots (issue #8, in progress).
+  auto queue_interval = config->GetInt("queue_interval_s", 0, 0, 86400);
+  if (!queue_interval.ok()) return Fail(std::string(queue_interval.status().message()));
+  if (*queue_interval > 0) {
+    maillens::agent::QueueReaderOptions queue_options;
+    queue_options.config_dirs = List(config->GetString("postfix_config_dirs"));
+    auto reader = std::make_shared<maillens::agent::QueueReader>(queue_options);
+    shipper_options.read_queue = [reader] { return reader->Read(); };
+    shipper_options.queue_interval = absl::Seconds(*queue_interval);
+  }
   shipper_options.log = [](const std::string& m) { Log("info: " + m); };
 
   auto tailer = maillens::agent::Tailer::Open(tailer_options);
   if (!tailer.ok()) return Fail(tailer.status().ToString());
   maillens::agent::Shipper shipper(tailer->get(), shipper_options);
+  maillens::agent::AgentMetrics metrics(tailer->get(), &shipper, tailer_options.paths);
+  if (std::string listen = config->GetString("metrics_listen"); !listen.empty()) {
+    auto allow_remote = config->GetBool("metrics_allow_remote", false);
+    if (!allow_remote.ok()) return Fail(std::string(allow_remote.status().message()));
+    if (absl::Status s = metrics.Listen(listen, *allow_remote); !s.ok()) {
+      return Fail(std::string(s.message()));
+    }
+    Log(absl::StrCat("info: metrics on http://", listen, "/metrics (port ", metrics.port(), ")"));
+  }
 
   struct sigaction sa {};
   sa.sa_handler = OnSignal;

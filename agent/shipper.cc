@@ -128,6 +128,8 @@ void Shipper::Run() {
       stats_.connected = false;
       stats_.last_error = ended.ToString();
       ++stats_.reconnects;
+      // Every line sent and not acknowledged is now handed out again.
+      stats_.lines_resent = stats_.lines_sent - stats_.lines_acked;
     }
     // A stream that ran a while was healthy: start the backoff over.
     if (absl::Now() - started > absl::Seconds(30)) backoff = options_.backoff_initial;
@@ -198,6 +200,7 @@ absl::Status Shipper::RunStream(maillens::v1::IngestService::Stub* stub) {
   });
 
   bool first = true;
+  absl::Time next_queue = absl::InfinitePast();  // read the queue at once on each stream
   while (true) {
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -227,8 +230,14 @@ absl::Status Shipper::RunStream(maillens::v1::IngestService::Stub* stub) {
       }
     }
     std::vector<Gap> gaps = tailer_->TakeGaps();
-    if (lines.empty() && gaps.empty() && !first) continue;
+    bool queue_due = options_.read_queue && absl::Now() >= next_queue;
+    if (lines.empty() && gaps.empty() && !first && !queue_due) continue;
     maillens::v1::Batch batch;
+    if (queue_due) {
+      // postqueue takes milliseconds; lines wait that long at most once a queue_interval.
+      *batch.mutable_queue() = options_.read_queue();
+      next_queue = absl::Now() + options_.queue_interval;
+    }
     batch.set_batch_id(next_batch_id_++);
     if (first) *batch.mutable_hello() = options_.hello;
     for (const TailedLine& line : lines) FillEvent(line, batch.add_events());

@@ -45,6 +45,10 @@ struct ShipperOptions {
   absl::Duration backoff_max = absl::Seconds(30);
   absl::Duration keepalive = absl::Seconds(30);
   absl::TimeZone zone = absl::UTCTimeZone();  // of classic stamps
+  // The host's Postfix queue (agent/queue_reader.h), read every queue_interval and sent with
+  // the next batch, where it replaces the host's previous snapshot; unset: no queue view.
+  std::function<maillens::v1::QueueSnapshot()> read_queue;
+  absl::Duration queue_interval = absl::Seconds(60);
   // Where the shipper tells what happens (connected, lost, retrying); default: nothing.
   std::function<void(const std::string&)> log;
 };
@@ -52,6 +56,7 @@ struct ShipperOptions {
 struct ShipperStats {
   uint64_t lines_sent = 0;  // counting resends
   uint64_t lines_acked = 0;
+  uint64_t lines_resent = 0;  // sent on a stream that broke before their ack, so sent again
   uint64_t batches_sent = 0;
   uint64_t batches_acked = 0;
   uint64_t duplicates = 0;  // lines the collector already held

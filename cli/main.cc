@@ -8,6 +8,7 @@
 
 #include "cli/archive_command.h"
 #include "cli/common.h"
+#include "cli/doctor_command.h"
 #include "cli/help_command.h"
 #include "cli/parse_command.h"
 #include "cli/status_command.h"
@@ -33,6 +34,7 @@ constexpr char kUsage[] =
     "  report              traffic and incident summary of a window (text, markdown, json, html)\n"
     "  status              agents, their lag, ingest rate, disk use, recorded gaps and outages\n"
     "  archive list|verify|export DAY  the archive of old days: list, check, get lines back\n"
+    "  doctor --agent-config F | --collector-config F  check a mail host's or collector's setup\n"
     "  version             print the version\n"
     "  help [TOPIC]        a guide with examples: help search, help trace, help report\n"
     "  completion bash     a bash completion script: eval \"$(maillens completion bash)\"\n"
@@ -54,6 +56,7 @@ int main(int argc, char** argv) {
   std::string command = argv[i];
   std::vector<std::string> args(argv + i + 1, argv + argc);
   if (command == "parse") return maillens::cli::RunParse(args);
+  if (command == "doctor") return maillens::cli::RunDoctor(global, args);
   if ((command == "import" || command == "report" || command == "archive") &&
       !global.server.empty()) {
     std::fprintf(stderr,

@@ -20,6 +20,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "collector/config_keys.h"
+#include "collector/metrics.h"
 #include "collector/retention.h"
 #include "collector/server.h"
 #include "core/config.h"
@@ -36,12 +38,6 @@ constexpr char kUsage[] =
     "  Receives maillog lines from maillens agents over gRPC, stores and correlates them, and\n"
     "  answers maillens queries. Keys: see deploy/collector.conf.example. SIGTERM or SIGINT\n"
     "  shuts down gracefully.\n";
-
-const std::vector<std::string> kConfigKeys = {
-    "listen",           "data_dir",          "tls_cert",           "tls_key",
-    "tls_client_ca",    "agent_tokens_file", "reader_tokens_file", "allow_plaintext",
-    "max_batch_events", "max_line_bytes",    "max_message_bytes",  "writer_queue_bytes",
-    "hot_days",         "archive_days",      "disk_budget",        "retention_interval_minutes"};
 
 // Retention (collector/retention.h): on when hot_days is set.
 struct RetentionConfig {
@@ -192,11 +188,20 @@ absl::StatusOr<RetentionConfig> LoadRetention(const core::Config& config) {
   return r;
 }
 
+// Where the Prometheus endpoint listens (empty: off) and whether off loopback.
+struct MetricsConfig {
+  std::string listen;
+  bool allow_remote = false;
+};
+
 absl::StatusOr<ServerOptions> LoadOptions(const std::string& path, spdlog::logger* log,
-                                          RetentionConfig* retention) {
+                                          RetentionConfig* retention, MetricsConfig* metrics) {
   MAILLENS_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  MAILLENS_ASSIGN_OR_RETURN(core::Config config, core::Config::Parse(text, path, kConfigKeys));
+  MAILLENS_ASSIGN_OR_RETURN(core::Config config,
+                            core::Config::Parse(text, path, CollectorConfigKeys()));
   MAILLENS_ASSIGN_OR_RETURN(*retention, LoadRetention(config));
+  metrics->listen = config.GetString("metrics_listen");
+  MAILLENS_ASSIGN_OR_RETURN(metrics->allow_remote, config.GetBool("metrics_allow_remote", false));
   ServerOptions options;
   options.listen = config.GetString("listen", options.listen);
   MAILLENS_ASSIGN_OR_RETURN(options.data_dir, config.GetRequiredString("data_dir"));
@@ -276,7 +281,9 @@ int Run(int argc, char** argv) {
   RouteGrpcLogs();
 
   RetentionConfig retention;
-  absl::StatusOr<ServerOptions> options = LoadOptions(config_path, log.get(), &retention);
+  MetricsConfig metrics_config;
+  absl::StatusOr<ServerOptions> options =
+      LoadOptions(config_path, log.get(), &retention, &metrics_config);
   if (!options.ok()) {
     log->error("{}", std::string(options.status().message()));
     return 2;
@@ -294,6 +301,9 @@ int Run(int argc, char** argv) {
   // A closed stderr (journald restarting) must not kill the collector mid-commit.
   signal(SIGPIPE, SIG_IGN);
 
+  // Declared before the server so it outlives it (the server's hooks borrow it).
+  CollectorMetrics metrics;
+  options->metrics = &metrics;
   absl::StatusOr<std::unique_ptr<CollectorServer>> server =
       CollectorServer::Start(*std::move(options));
   if (!server.ok()) {
@@ -301,6 +311,16 @@ int Run(int argc, char** argv) {
     return absl::IsInvalidArgument(server.status()) || absl::IsFailedPrecondition(server.status())
                ? 2
                : 1;
+  }
+  if (!metrics_config.listen.empty()) {
+    CollectorServer* srv = server->get();
+    metrics.SetSource([srv] { return srv->Stats(); }, options_data_dir);
+    if (absl::Status s = metrics.Listen(metrics_config.listen, metrics_config.allow_remote);
+        !s.ok()) {
+      log->error("{}", std::string(s.message()));
+      return absl::IsInvalidArgument(s) ? 2 : 1;
+    }
+    log->info("metrics on http://{}/metrics (port {})", metrics_config.listen, metrics.port());
   }
   // Beside the server, on its own thread: archiving never stalls the store's writer.
   std::unique_ptr<RetentionRunner> retention_runner;
@@ -322,6 +342,7 @@ int Run(int argc, char** argv) {
   log->info("received {}; shutting down", received == SIGTERM ? "SIGTERM" : "SIGINT");
   if (retention_runner) retention_runner->Stop();
   (*server)->Shutdown(absl::Seconds(30));
+  metrics.SetSource(nullptr, options_data_dir);  // scrapes no longer read the server
   server->reset();
   log->info("exiting");
   return 0;

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "collector/metrics.h"
 #include "collector/query_proto.h"
 #include "collector/status_service.h"
 #include "collector/store.h"
@@ -302,6 +303,8 @@ class StoreWriter {
     absl::MutexLock lock(&mu_);
     on_stored_ = std::move(f);
   }
+  // Commit latency and gaps go there (null: nowhere). Set before anything is pushed.
+  void SetMetrics(CollectorMetrics* metrics) { metrics_ = metrics; }
 
   // Writes what is queued, then ends the thread. Call once nothing pushes any more.
   void Stop() {
@@ -347,11 +350,16 @@ class StoreWriter {
       MAILLENS_RETURN_IF_ERROR(store_->AddHostNames(task.host, task.host_names));
     }
     AppendStats stats;
+    const absl::Time start = absl::Now();
     if (!task.lines.empty()) {
       MAILLENS_ASSIGN_OR_RETURN(stats,
                                 store_->Append(task.lines, task.site ? &*task.site : nullptr));
     } else if (task.site) {
       MAILLENS_RETURN_IF_ERROR(store_->RecordSite(*task.site));
+    }
+    if (metrics_ != nullptr) {
+      metrics_->ObserveCommit(absl::Now() - start);
+      if (task.site) metrics_->CountGaps(task.site->gaps.size());
     }
     return stats;
   }
@@ -374,6 +382,7 @@ class StoreWriter {
   std::unique_ptr<Store> store_;  // used by the writer thread only
   const size_t max_bytes_;
   std::function<absl::Status()> fault_;
+  CollectorMetrics* metrics_ = nullptr;  // borrowed, outlives the writer
   Counters* counters_;
   spdlog::logger* log_;
   absl::Time last_failure_log_ = absl::InfinitePast();
@@ -843,6 +852,7 @@ grpc::ServerBidiReactor<v1::Batch, v1::Ack>* IngestServiceImpl::Stream(
   auto* stream = new IngestStream(this, *agent, peer);
   streams_.insert(stream);
   counters_->streams_opened++;
+  if (options_->metrics != nullptr) options_->metrics->AgentConnected();
   log_->info("agent '{}' connected from {}", *agent, peer);
   stream->Begin();
   return stream;
@@ -863,6 +873,7 @@ void IngestServiceImpl::WaitForStreams() {
 void IngestServiceImpl::Unregister(IngestStream* stream) {
   absl::MutexLock lock(&mu_);
   streams_.erase(stream);
+  if (options_->metrics != nullptr) options_->metrics->AgentDisconnected();
 }
 
 namespace {
@@ -1354,9 +1365,11 @@ grpc::ServerUnaryReactor* QueryServiceImpl::Dispatch(grpc::CallbackServerContext
     reactor->Finish(ToGrpcStatus(reader.status()));
     return reactor;
   }
-  bool queued = pool_->Submit([context, reactor, work = std::move(work)] {
+  bool queued = pool_->Submit([context, reactor, work = std::move(work), method,
+                               metrics = options_->metrics, start = absl::Now()] {
     absl::Status status = CallState(context);
     if (status.ok()) status = work();
+    if (metrics != nullptr) metrics->ObserveQuery(method, absl::Now() - start);
     reactor->Finish(ToGrpcStatus(status));
   });
   if (!queued) {
@@ -1478,6 +1491,11 @@ absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(ServerOp
   StoreOptions store_options;
   store_options.dir = o.data_dir;
   store_options.durable = true;  // an ack promises the batch survives a crash
+  if (o.metrics != nullptr) {
+    store_options.on_stored_event = [metrics = o.metrics](const core::Event& ev) {
+      metrics->CountParsed(ev);
+    };
+  }
   MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(store_options));
   // Streams of a previous process are gone: their agents are offline until they reconnect.
   MAILLENS_RETURN_IF_ERROR(store->CloseStaleAgentSessions());
@@ -1489,6 +1507,7 @@ absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(ServerOp
   server->query_pool_ = std::make_unique<QueryPool>(o.query_threads, kMaxQueuedQueries);
   server->ingest_ = std::make_unique<IngestServiceImpl>(
       &o, server->auth_.get(), server->writer_.get(), server->counters_.get(), log);
+  server->writer_->SetMetrics(o.metrics);
   server->tails_ = std::make_unique<TailHub>();
   server->writer_->SetOnStored([tails = server->tails_.get()](const std::vector<LineRecord>& lines,
                                                               const AppendStats& stats) {

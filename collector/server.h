@@ -66,6 +66,8 @@ namespace maillens::collector {
 inline constexpr char kTruncationMarker[] = " [maillens: truncated, line had ";
 
 // One line of a tokens file.
+class CollectorMetrics;
+
 struct TokenEntry {
   std::string name;   // agents: the host the agent may speak for ("*": any); readers: a label
   std::string token;  // the bearer token
@@ -109,6 +111,10 @@ struct ServerOptions {
   // Append's result (nothing stored). Lets tests simulate a full disk, or hold a batch in
   // flight by blocking.
   std::function<absl::Status()> append_fault;
+
+  // Prometheus hooks (commit and query latency, parse outcomes, gaps, agents connected);
+  // null: none. Borrowed; must outlive the server.
+  CollectorMetrics* metrics = nullptr;
 
   // Where messages go; null: spdlog's default logger.
   std::shared_ptr<spdlog::logger> logger;

@@ -329,6 +329,7 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
       last_id[day] = id;
       fresh.push_back(NewLine{row.host_id, line.time_us, ev});
       ++stats.stored;
+      if (options_.on_stored_event) options_.on_stored_event(ev);
       if (ev.kind == core::Kind::kUnparsed || ev.kind == core::Kind::kMalformed) {
         ++stats.unparsed;
       }

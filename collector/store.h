@@ -22,6 +22,7 @@
 #define MAILLENS_COLLECTOR_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -34,6 +35,7 @@
 #include "collector/correlator.h"
 #include "collector/site_state.h"
 #include "collector/sqlite.h"
+#include "core/event.h"
 #include "core/query_language.h"
 
 namespace maillens::collector {
@@ -94,6 +96,9 @@ struct StoreOptions {
   // turns it off: a crash of the machine may lose its last batches, and re-running it
   // restores them without duplicates.
   bool durable = true;
+  // Called for each line Append stores (not for duplicates), on Append's thread, with the
+  // parsed event (its views point into the line and die with the call). For metrics.
+  std::function<void(const core::Event&)> on_stored_event;
 };
 
 class Store {
