@@ -49,12 +49,7 @@ class LocalSource final : public QuerySource {
     MAILLENS_ASSIGN_OR_RETURN(answer.trace, store_->GetTrace(id));
     if (with_lines) {
       MAILLENS_ASSIGN_OR_RETURN(answer.lines, collector::TraceLines(store_.get(), answer.trace));
-      std::vector<int64_t> archived = store_->ArchivedDaysRead();
-      if (!archived.empty()) {
-        answer.notices.push_back(
-            absl::StrCat("lines of ", archived.size(), archived.size() == 1 ? " day" : " days",
-                         " (", absl::StrJoin(archived, ", "), ") read from the archive"));
-      }
+      answer.notices = collector::ArchiveReadNotices(*store_);
     }
     return answer;
   }
@@ -169,6 +164,7 @@ class RemoteSource final : public QuerySource {
     TraceAnswer answer;
     answer.trace = collector::FromProto(response.trace());
     answer.lines = collector::FromProto(response.lines());
+    answer.notices.assign(response.notices().begin(), response.notices().end());
     return answer;
   }
 

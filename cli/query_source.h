@@ -36,7 +36,7 @@ struct SearchSpec {
 struct TraceAnswer {
   collector::Trace trace;
   std::map<int64_t, std::vector<collector::StoredLine>> lines;  // by message id, if asked
-  std::vector<std::string> notices;  // e.g. lines read from archived days (local store only)
+  std::vector<std::string> notices;  // e.g. lines read from archived days
 };
 
 // One delivery of `tail`: lines oldest first, and how many the collector skipped before them

@@ -3,6 +3,8 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "core/parser.h"
 #include "core/status_macros.h"
 
@@ -43,6 +45,13 @@ absl::StatusOr<SearchAnswer> SearchWithTraces(Store* store, const SearchQuery& q
     answer.trace_ids[i] = trace_id;
   }
   return answer;
+}
+
+std::vector<std::string> ArchiveReadNotices(const Store& store) {
+  std::vector<int64_t> archived = store.ArchivedDaysRead();
+  if (archived.empty()) return {};
+  return {absl::StrCat("lines of ", archived.size(), archived.size() == 1 ? " day" : " days", " (",
+                       absl::StrJoin(archived, ", "), ") read from the archive")};
 }
 
 absl::StatusOr<std::map<int64_t, std::vector<StoredLine>>> TraceLines(Store* store,

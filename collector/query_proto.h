@@ -35,6 +35,10 @@ absl::StatusOr<SearchAnswer> SearchWithTraces(Store* store, const SearchQuery& q
 absl::StatusOr<std::map<int64_t, std::vector<StoredLine>>> TraceLines(Store* store,
                                                                       const Trace& trace);
 
+// "lines of N days (…) read from the archive" when `store` has read archived days, else
+// nothing: the same note from a local store and through the collector.
+std::vector<std::string> ArchiveReadNotices(const Store& store);
+
 void ToProto(const StoredLine& in, v1::StoredLine* out);
 void ToProto(const MessageInfo& in, v1::MessageInfo* out);
 void ToProto(const RecipientInfo& in, v1::RecipientInfo* out);

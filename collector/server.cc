@@ -944,6 +944,9 @@ absl::Status RunTrace(const std::string& data_dir, const v1::TraceRequest& reque
   if (request.with_lines()) {
     MAILLENS_ASSIGN_OR_RETURN(auto lines, TraceLines(store.get(), trace));
     ToProto(lines, response->mutable_lines());
+    for (std::string& notice : ArchiveReadNotices(*store)) {
+      response->add_notices(std::move(notice));
+    }
   }
   return absl::OkStatus();
 }
