@@ -170,8 +170,8 @@ int main(int argc, char** argv) {
     }
     shipper_options.credentials = grpc::InsecureChannelCredentials();
   }
-  // Off by default until the collector stores queue snapshots (issue #8, in progress).
-  auto queue_interval = config->GetInt("queue_interval_s", 0, 0, 86400);
+  // The live queue view (maillens queue): a postqueue -j snapshot every minute by default.
+  auto queue_interval = config->GetInt("queue_interval_s", 60, 0, 86400);
   if (!queue_interval.ok()) return Fail(std::string(queue_interval.status().message()));
   if (*queue_interval > 0) {
     maillens::agent::QueueReaderOptions queue_options;

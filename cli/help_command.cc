@@ -164,7 +164,7 @@ complete -F _maillens maillens
   };
   replace("@STATUS_VALUES@", Words(core::QueryStatuses()));
   replace("@COMMANDS@",
-          "parse import search trace tail status report archive help completion version");
+          "parse import search trace tail status queue report archive help completion version");
   replace("@FIELDS@", Words(fields));
   replace("@STATUSES@", Words(statuses));
   return script;

@@ -11,6 +11,7 @@
 #include "cli/doctor_command.h"
 #include "cli/help_command.h"
 #include "cli/parse_command.h"
+#include "cli/queue_command.h"
 #include "cli/status_command.h"
 #include "cli/store_commands.h"
 
@@ -33,6 +34,7 @@ constexpr char kUsage[] =
     "  tail [-f] [WORD...] the newest lines a collector stored, then new ones (needs --server)\n"
     "  report              traffic and incident summary of a window (text, markdown, json, html)\n"
     "  status              agents, their lag, ingest rate, disk use, recorded gaps and outages\n"
+    "  queue [TERM...]     what sits in every host's Postfix queue now, with its stored trace\n"
     "  archive list|verify|export DAY  the archive of old days: list, check, get lines back\n"
     "  doctor --agent-config F | --collector-config F  check a mail host's or collector's setup\n"
     "  version             print the version\n"
@@ -67,6 +69,7 @@ int main(int argc, char** argv) {
   }
   if (command == "tail") return maillens::cli::RunTail(global, args);
   if (command == "status") return maillens::cli::RunStatus(global, args);
+  if (command == "queue") return maillens::cli::RunQueue(global, args);
   if (command == "import") return maillens::cli::RunImport(global, args);
   if (command == "search") return maillens::cli::RunSearch(global, args);
   if (command == "trace") return maillens::cli::RunTrace(global, args);

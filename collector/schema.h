@@ -163,6 +163,34 @@ CREATE TABLE offline_periods (
 );
 CREATE INDEX offline_periods_to ON offline_periods (to_us);
 )sql",
+      // 5: the latest queue snapshot per host (postqueue -j, read by the agent), replaced
+      // whole by each newer one; `maillens queue` reads it.
+      R"sql(
+CREATE TABLE queue_snapshots (
+  host_id INTEGER PRIMARY KEY REFERENCES hosts(id),
+  taken_us INTEGER NOT NULL,        -- when the agent read the queue
+  interval_us INTEGER NOT NULL DEFAULT 0,  -- since the previous snapshot; 0: first one
+  error TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE queue_messages (
+  id INTEGER PRIMARY KEY,
+  host_id INTEGER NOT NULL REFERENCES hosts(id),
+  queue_name TEXT NOT NULL,
+  queue_id TEXT NOT NULL,
+  instance TEXT NOT NULL DEFAULT '',
+  arrival_us INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  sender TEXT NOT NULL,
+  forced_expire INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX queue_messages_host ON queue_messages (host_id);
+CREATE TABLE queue_recipients (
+  message INTEGER NOT NULL REFERENCES queue_messages(id),
+  address TEXT NOT NULL,
+  delay_reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX queue_recipients_message ON queue_recipients (message);
+)sql",
   };
   return kMigrations;
 }

@@ -76,6 +76,38 @@ constexpr char kGapsIn[] =
 constexpr char kOfflineIn[] =
     "SELECT h.name, o.from_us, o.to_us FROM offline_periods o JOIN hosts h ON h.id = o.host_id "
     "WHERE o.from_us < ? AND coalesce(o.to_us, ?) >= ?";
+constexpr char kSelectSnapshotTime[] = "SELECT taken_us FROM queue_snapshots WHERE host_id = ?";
+constexpr char kUpsertSnapshot[] =
+    "INSERT INTO queue_snapshots (host_id, taken_us, interval_us, error) VALUES (?, ?, 0, ?) "
+    "ON CONFLICT (host_id) DO UPDATE SET interval_us = excluded.taken_us - "
+    "queue_snapshots.taken_us, taken_us = excluded.taken_us, error = excluded.error";
+constexpr char kDropQueueRecipients[] =
+    "DELETE FROM queue_recipients WHERE message IN (SELECT id FROM queue_messages WHERE "
+    "host_id = ?)";
+constexpr char kDropQueueMessages[] = "DELETE FROM queue_messages WHERE host_id = ?";
+constexpr char kInsertQueueMessage[] =
+    "INSERT INTO queue_messages (host_id, queue_name, queue_id, instance, arrival_us, size, "
+    "sender, forced_expire) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr char kInsertQueueRecipient[] =
+    "INSERT INTO queue_recipients (message, address, delay_reason) VALUES (?, ?, ?)";
+constexpr char kHasQueueTables[] =
+    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'queue_snapshots'";
+constexpr char kSelectSnapshots[] =
+    "SELECT s.host_id, h.name, s.taken_us, s.interval_us, s.error FROM queue_snapshots s "
+    "JOIN hosts h ON h.id = s.host_id WHERE ? = '' OR h.name = ? ORDER BY h.name";
+constexpr char kSelectQueueMessages[] =
+    "SELECT id, queue_name, queue_id, instance, arrival_us, size, sender, forced_expire "
+    "FROM queue_messages WHERE host_id = ? ORDER BY arrival_us, queue_id";
+constexpr char kSelectQueueRecipients[] =
+    "SELECT address, delay_reason FROM queue_recipients WHERE message = ? ORDER BY rowid";
+// The newest instance of a queue ID on a host, and its newest recipient status.
+constexpr char kSelectQueuedTrace[] =
+    "SELECT m.trace_id, coalesce((SELECT r.status FROM recipients r WHERE r.message = m.id "
+    "ORDER BY r.time_us DESC LIMIT 1), m.disposition) FROM messages m "
+    "WHERE m.host_id = ? AND m.queue_id = ? ORDER BY m.first_us DESC LIMIT 1";
+constexpr char kSelectFirstHop[] =
+    "SELECT h.name, m.queue_id FROM messages m JOIN hosts h ON h.id = m.host_id "
+    "WHERE m.trace_id = ? ORDER BY m.first_us, m.id LIMIT 1";
 
 // Notices of each kind shown before the rest are only counted.
 constexpr size_t kMaxNoticesPerKind = 5;
@@ -180,6 +212,44 @@ absl::Status RecordProgress(Database* catalog, int64_t host_id, const SiteUpdate
   return drop.Run();
 }
 
+// Replaces the host's stored snapshot with `queue` unless the stored one is as new or newer
+// (a resent batch).
+absl::Status RecordQueue(Database* catalog, int64_t host_id, const QueueSnapshotRecord& queue) {
+  MAILLENS_ASSIGN_OR_RETURN(Statement select, catalog->Prepare(kSelectSnapshotTime));
+  select.Bind(1, host_id);
+  MAILLENS_ASSIGN_OR_RETURN(auto step, select.Step());
+  if (step == Statement::StepResult::kRow && select.ColumnInt(0) >= queue.taken_us) {
+    return absl::OkStatus();
+  }
+  MAILLENS_ASSIGN_OR_RETURN(Statement upsert, catalog->Prepare(kUpsertSnapshot));
+  upsert.Bind(1, host_id).Bind(2, queue.taken_us).BindText(3, queue.error);
+  MAILLENS_RETURN_IF_ERROR(upsert.Run());
+  for (const char* sql : {kDropQueueRecipients, kDropQueueMessages}) {
+    MAILLENS_ASSIGN_OR_RETURN(Statement drop, catalog->Prepare(sql));
+    drop.Bind(1, host_id);
+    MAILLENS_RETURN_IF_ERROR(drop.Run());
+  }
+  MAILLENS_ASSIGN_OR_RETURN(Statement message, catalog->Prepare(kInsertQueueMessage));
+  MAILLENS_ASSIGN_OR_RETURN(Statement recipient, catalog->Prepare(kInsertQueueRecipient));
+  for (const QueuedMessageRecord& m : queue.messages) {
+    message.Bind(1, host_id)
+        .BindText(2, m.queue_name)
+        .BindText(3, m.queue_id)
+        .BindText(4, m.instance)
+        .Bind(5, m.arrival_us)
+        .Bind(6, m.size)
+        .BindText(7, m.sender)
+        .Bind(8, int64_t{m.forced_expire ? 1 : 0});
+    MAILLENS_RETURN_IF_ERROR(message.Run());
+    int64_t id = catalog->LastInsertRowId();
+    for (const QueuedMessageRecord::Recipient& r : m.recipients) {
+      recipient.Bind(1, id).BindText(2, r.address).BindText(3, r.delay_reason);
+      MAILLENS_RETURN_IF_ERROR(recipient.Run());
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ApplySiteUpdate(const SiteDatabases& db, int64_t host_id, const SiteUpdate& update) {
@@ -218,6 +288,7 @@ absl::Status ApplySiteUpdate(const SiteDatabases& db, int64_t host_id, const Sit
       MAILLENS_RETURN_IF_ERROR(open.Run());
     }
   }
+  if (update.queue) MAILLENS_RETURN_IF_ERROR(RecordQueue(catalog, host_id, *update.queue));
   return absl::OkStatus();
 }
 
@@ -341,6 +412,75 @@ absl::StatusOr<SiteStatus> ReadSiteStatus(const SiteDatabases& db, int64_t now_u
     status.offline.push_back(std::move(o));
   }
   return status;
+}
+
+absl::StatusOr<std::vector<HostQueueState>> ReadQueues(Database* catalog, const std::string& host) {
+  std::vector<HostQueueState> hosts;
+  MAILLENS_ASSIGN_OR_RETURN(Statement has, catalog->Prepare(kHasQueueTables));
+  MAILLENS_ASSIGN_OR_RETURN(auto has_step, has.Step());
+  if (has_step != Statement::StepResult::kRow || has.ColumnInt(0) == 0) return hosts;
+
+  MAILLENS_ASSIGN_OR_RETURN(Statement snapshots, catalog->Prepare(kSelectSnapshots));
+  MAILLENS_ASSIGN_OR_RETURN(Statement messages, catalog->Prepare(kSelectQueueMessages));
+  MAILLENS_ASSIGN_OR_RETURN(Statement recipients, catalog->Prepare(kSelectQueueRecipients));
+  MAILLENS_ASSIGN_OR_RETURN(Statement trace, catalog->Prepare(kSelectQueuedTrace));
+  MAILLENS_ASSIGN_OR_RETURN(Statement first_hop, catalog->Prepare(kSelectFirstHop));
+  snapshots.BindText(1, host).BindText(2, host);
+  while (true) {
+    MAILLENS_ASSIGN_OR_RETURN(auto step, snapshots.Step());
+    if (step == Statement::StepResult::kDone) break;
+    HostQueueState q;
+    int64_t host_id = snapshots.ColumnInt(0);
+    q.host = std::string(snapshots.ColumnText(1));
+    q.snapshot.taken_us = snapshots.ColumnInt(2);
+    q.interval_us = snapshots.ColumnInt(3);
+    q.snapshot.error = std::string(snapshots.ColumnText(4));
+    messages.Bind(1, host_id);
+    while (true) {
+      MAILLENS_ASSIGN_OR_RETURN(auto mstep, messages.Step());
+      if (mstep == Statement::StepResult::kDone) break;
+      QueuedMessageRecord m;
+      int64_t id = messages.ColumnInt(0);
+      m.queue_name = std::string(messages.ColumnText(1));
+      m.queue_id = std::string(messages.ColumnText(2));
+      m.instance = std::string(messages.ColumnText(3));
+      m.arrival_us = messages.ColumnInt(4);
+      m.size = messages.ColumnInt(5);
+      m.sender = std::string(messages.ColumnText(6));
+      m.forced_expire = messages.ColumnInt(7) != 0;
+      recipients.Bind(1, id);
+      while (true) {
+        MAILLENS_ASSIGN_OR_RETURN(auto rstep, recipients.Step());
+        if (rstep == Statement::StepResult::kDone) break;
+        m.recipients.push_back(
+            {std::string(recipients.ColumnText(0)), std::string(recipients.ColumnText(1))});
+      }
+      recipients.Reset();
+
+      QueuedTraceRef ref;
+      trace.Bind(1, host_id).BindText(2, m.queue_id);
+      MAILLENS_ASSIGN_OR_RETURN(auto tstep, trace.Step());
+      if (tstep == Statement::StepResult::kRow) {
+        ref.trace_id = trace.ColumnInt(0);
+        ref.status = std::string(trace.ColumnText(1));
+      }
+      trace.Reset();
+      if (ref.trace_id != 0) {
+        first_hop.Bind(1, ref.trace_id);
+        MAILLENS_ASSIGN_OR_RETURN(auto fstep, first_hop.Step());
+        if (fstep == Statement::StepResult::kRow) {
+          ref.first_host = std::string(first_hop.ColumnText(0));
+          ref.first_queue_id = std::string(first_hop.ColumnText(1));
+        }
+        first_hop.Reset();
+      }
+      q.snapshot.messages.push_back(std::move(m));
+      q.traces.push_back(std::move(ref));
+    }
+    messages.Reset();
+    hosts.push_back(std::move(q));
+  }
+  return hosts;
 }
 
 absl::Status AddSiteNotices(Database* catalog, int64_t since_us, int64_t until_us,

@@ -1,6 +1,7 @@
 // What the collector knows about the site beside the lines themselves, kept in the catalog
 // (schema migration 4): the spans of files agents lost (gaps), the agents with their sessions,
-// per-file progress and the periods they were offline. `maillens status` reads it, and a
+// per-file progress and the periods they were offline; and (migration 5) each host's latest
+// queue snapshot, which `maillens queue` shows. `maillens status` reads it, and a
 // search whose window overlaps a gap or an offline period says so in its notices.
 //
 // Writing happens on the store's writer (Store::RecordSite), after the batch's lines and
@@ -56,6 +57,29 @@ struct FileProgressRecord {
   uint64_t acked_offset = 0;
 };
 
+// One message of a host's Postfix queue (proto QueuedMessage).
+struct QueuedMessageRecord {
+  struct Recipient {
+    std::string address;
+    std::string delay_reason;  // empty until a delivery attempt failed
+  };
+  std::string queue_name;  // incoming, active, deferred, hold, maildrop
+  std::string queue_id;
+  std::string instance;  // the Postfix config directory, when not the default
+  int64_t arrival_us = 0;
+  int64_t size = 0;
+  std::string sender;
+  bool forced_expire = false;
+  std::vector<Recipient> recipients;
+};
+
+// Everything in a host's queues when the agent read them (proto QueueSnapshot).
+struct QueueSnapshotRecord {
+  int64_t taken_us = 0;
+  std::string error;  // the queue could not be read
+  std::vector<QueuedMessageRecord> messages;
+};
+
 // What a committed batch, or a stream opening or ending, says about one agent.
 struct SiteUpdate {
   enum class Session { kNone, kConnected, kDisconnected };
@@ -73,6 +97,9 @@ struct SiteUpdate {
   std::vector<FileProgressRecord> progress;
   int64_t newest_event_us = 0;                 // newest line of the batch; 0: no line
   std::map<uint64_t, uint64_t> committed_end;  // fingerprint -> end of its last line here
+  // The host's queue now; replaces the stored snapshot unless that one is as new (a resent
+  // batch carries an old one).
+  std::optional<QueueSnapshotRecord> queue;
 };
 
 struct AgentFileState {
@@ -129,6 +156,23 @@ struct SiteStatus {
   std::vector<OfflineState> offline;  // newest first
 };
 
+// A queued message's stored trace: the correlator's newest instance of the same queue ID
+// on the same host.
+struct QueuedTraceRef {
+  int64_t trace_id = 0;    // 0: none known
+  std::string first_host;  // the trace's first hop
+  std::string first_queue_id;
+  std::string status;  // the message's newest stored recipient status (deferred, ...); may be empty
+};
+
+// A host's latest queue snapshot, each message with its trace (same index).
+struct HostQueueState {
+  std::string host;
+  int64_t interval_us = 0;  // between the last two snapshots; 0: only one so far
+  QueueSnapshotRecord snapshot;
+  std::vector<QueuedTraceRef> traces;
+};
+
 // The store's databases as the functions below need them; built by Store, valid for one call.
 struct SiteDatabases {
   Database* catalog = nullptr;  // borrowed
@@ -147,6 +191,10 @@ absl::Status CloseStaleSessions(Database* catalog);
 
 absl::StatusOr<SiteStatus> ReadSiteStatus(const SiteDatabases& db, int64_t now_us, size_t max_gaps,
                                           size_t max_offline);
+
+// Every host's latest queue snapshot (only `host`'s when not empty), by host name. Nothing
+// when the catalog predates the queue tables (read-only, not migrated).
+absl::StatusOr<std::vector<HostQueueState>> ReadQueues(Database* catalog, const std::string& host);
 
 // Notices for a search of [since_us, until_us): each recorded gap and offline period that
 // overlaps it, newest first, at most a few and then a count. `host_ids` narrows to those

@@ -1,9 +1,12 @@
 #include "collector/status_service.h"
 
 #include <algorithm>
+#include <filesystem>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "collector/sqlite.h"
 #include "collector/store.h"
 #include "core/status_macros.h"
 
@@ -25,6 +28,9 @@ constexpr int kMaxProgressPerBatch = 10000;
 constexpr size_t kMaxPathBytes = 4096;
 constexpr size_t kMaxReasonBytes = 64;
 constexpr size_t kMaxDetailBytes = 1024;
+// Messages of one queue snapshot taken at most (a queue that long is an incident of its own;
+// the gRPC message size bounds it too).
+constexpr int kMaxQueuedPerBatch = 100000;
 
 std::string Bounded(const std::string& s, size_t max) { return s.substr(0, max); }
 
@@ -34,13 +40,14 @@ absl::StatusOr<std::optional<SiteUpdate>> SiteUpdateOfBatch(const v1::Batch& bat
                                                             const std::string& host,
                                                             absl::Span<const LineRecord> lines,
                                                             int64_t now_us) {
-  if (!batch.has_hello() && batch.gaps_size() == 0 && batch.progress_size() == 0 && lines.empty()) {
+  if (!batch.has_hello() && batch.gaps_size() == 0 && batch.progress_size() == 0 &&
+      !batch.has_queue() && lines.empty()) {
     return std::nullopt;
   }
   if (host.empty()) {
-    if (batch.gaps_size() > 0 || batch.progress_size() > 0) {
+    if (batch.gaps_size() > 0 || batch.progress_size() > 0 || batch.has_queue()) {
       return absl::InvalidArgumentError(
-          "the batch reports gaps or file progress but the stream announced no host "
+          "the batch reports gaps, file progress or a queue but the stream announced no host "
           "(AgentHello.host)");
     }
     return std::nullopt;  // lines name their hosts; there is no agent to speak of
@@ -78,6 +85,33 @@ absl::StatusOr<std::optional<SiteUpdate>> SiteUpdateOfBatch(const v1::Batch& bat
     progress.read_offset = p.read_offset();
     progress.acked_offset = p.acked_offset();
     update.progress.push_back(std::move(progress));
+  }
+  if (batch.has_queue()) {
+    const v1::QueueSnapshot& q = batch.queue();
+    if (q.messages_size() > kMaxQueuedPerBatch) {
+      return absl::InvalidArgumentError(absl::StrCat("the queue snapshot lists ", q.messages_size(),
+                                                     " messages; at most ", kMaxQueuedPerBatch,
+                                                     " are taken"));
+    }
+    QueueSnapshotRecord snapshot;
+    snapshot.taken_us = q.taken_us() > 0 ? q.taken_us() : now_us;
+    snapshot.error = Bounded(q.error(), kMaxDetailBytes);
+    for (const v1::QueuedMessage& m : q.messages()) {
+      QueuedMessageRecord message;
+      message.queue_name = Bounded(m.queue_name(), kMaxReasonBytes);
+      message.queue_id = Bounded(m.queue_id(), kMaxReasonBytes);
+      message.instance = Bounded(m.instance(), kMaxPathBytes);
+      message.arrival_us = m.arrival_time() * 1000000;
+      message.size = m.message_size();
+      message.sender = Bounded(m.sender(), kMaxDetailBytes);
+      message.forced_expire = m.forced_expire();
+      for (const v1::QueuedRecipient& r : m.recipients()) {
+        message.recipients.push_back(
+            {Bounded(r.address(), kMaxDetailBytes), Bounded(r.delay_reason(), kMaxDetailBytes)});
+      }
+      snapshot.messages.push_back(std::move(message));
+    }
+    update.queue = std::move(snapshot);
   }
   for (const LineRecord& line : lines) {
     if (line.host != host) continue;
@@ -186,6 +220,61 @@ absl::StatusOr<v1::StatusResponse> ReadStatus(const std::string& data_dir,
       SiteStatus status, store->GetSiteStatus(absl::ToUnixMicros(now), Listed(request.max_gaps()),
                                               Listed(request.max_offline())));
   return StatusToProto(status);
+}
+
+absl::StatusOr<v1::QueueResponse> ReadQueue(const std::string& data_dir,
+                                            const v1::QueueRequest& request, absl::Time now) {
+  std::string path = data_dir + "/catalog.db";
+  if (!std::filesystem::exists(path)) {
+    return absl::NotFoundError(absl::StrCat("no catalog at ", path, ": not a data directory"));
+  }
+  MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Database> catalog,
+                            Database::Open(path, Database::Mode::kReadOnly));
+  MAILLENS_ASSIGN_OR_RETURN(std::vector<HostQueueState> hosts,
+                            ReadQueues(catalog.get(), request.host()));
+  v1::QueueResponse out;
+  out.set_now_us(absl::ToUnixMicros(now));
+  for (const HostQueueState& h : hosts) {
+    v1::HostQueue* host = out.add_hosts();
+    host->set_host(h.host);
+    host->set_taken_us(h.snapshot.taken_us);
+    host->set_error(h.snapshot.error);
+    host->set_interval_us(h.interval_us);
+    host->set_age_us(std::max<int64_t>(0, out.now_us() - h.snapshot.taken_us));
+    for (size_t i = 0; i < h.snapshot.messages.size(); ++i) {
+      const QueuedMessageRecord& m = h.snapshot.messages[i];
+      v1::QueuedMessage* message = host->add_messages();
+      message->set_queue_name(m.queue_name);
+      message->set_queue_id(m.queue_id);
+      message->set_instance(m.instance);
+      message->set_arrival_time(m.arrival_us / 1000000);
+      message->set_message_size(m.size);
+      message->set_sender(m.sender);
+      message->set_forced_expire(m.forced_expire);
+      for (const QueuedMessageRecord::Recipient& r : m.recipients) {
+        v1::QueuedRecipient* recipient = message->add_recipients();
+        recipient->set_address(r.address);
+        recipient->set_delay_reason(r.delay_reason);
+      }
+      const QueuedTraceRef& ref = h.traces[i];
+      host->add_trace_ids(ref.trace_id);
+      v1::QueuedTrace* trace = host->add_traces();
+      trace->set_trace_id(ref.trace_id);
+      trace->set_first_host(ref.first_host);
+      trace->set_first_queue_id(ref.first_queue_id);
+      trace->set_status(ref.status);
+    }
+  }
+  return out;
+}
+
+grpc::ServerUnaryReactor* StatusServiceImpl::GetQueue(grpc::CallbackServerContext* context,
+                                                      const v1::QueueRequest* request,
+                                                      v1::QueueResponse* response) {
+  return dispatch_(context, "GetQueue", [this, request, response]() -> absl::Status {
+    MAILLENS_ASSIGN_OR_RETURN(*response, ReadQueue(data_dir_, *request, absl::Now()));
+    return absl::OkStatus();
+  });
 }
 
 grpc::ServerUnaryReactor* StatusServiceImpl::GetStatus(grpc::CallbackServerContext* context,

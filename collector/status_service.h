@@ -1,6 +1,7 @@
 // StatusService.GetStatus: the site as the collector sees it (proto maillens/v1/status.proto):
 // agents with their connection, lag and last event, the ingest rate, partitions and disk use,
-// recorded gaps and offline periods. The durable part comes from the catalog
+// recorded gaps and offline periods. StatusService.GetQueue: every host's latest queue
+// snapshot, joined with the stored traces. The durable part comes from the catalog
 // (collector/site_state.h) through a read-only Store opened per call; the ingest rate is this
 // process's own (IngestRate), fed by the writer.
 //
@@ -64,6 +65,12 @@ absl::StatusOr<maillens::v1::StatusResponse> ReadStatus(const std::string& data_
                                                         const maillens::v1::StatusRequest& request,
                                                         absl::Time now);
 
+// Reads every host's latest queue snapshot (request.host's only, when set) from the catalog
+// of the data directory `data_dir`, read-only.
+absl::StatusOr<maillens::v1::QueueResponse> ReadQueue(const std::string& data_dir,
+                                                      const maillens::v1::QueueRequest& request,
+                                                      absl::Time now);
+
 class StatusServiceImpl final : public maillens::v1::StatusService::CallbackService {
  public:
   // Checks the caller's token (reader role) and runs `work` off the gRPC threads, finishing
@@ -78,6 +85,9 @@ class StatusServiceImpl final : public maillens::v1::StatusService::CallbackServ
   grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext* context,
                                       const maillens::v1::StatusRequest* request,
                                       maillens::v1::StatusResponse* response) override;
+  grpc::ServerUnaryReactor* GetQueue(grpc::CallbackServerContext* context,
+                                     const maillens::v1::QueueRequest* request,
+                                     maillens::v1::QueueResponse* response) override;
 
  private:
   const std::string data_dir_;

@@ -530,3 +530,169 @@ TEST_F(StatusTest, ReportOverAGapOrAnOfflineSpanListsThem) {
 
 }  // namespace
 }  // namespace maillens::collector
+
+namespace maillens::collector {
+namespace {
+
+// A message mx1 accepted and could not deliver: the trace the queue view joins with.
+v1::Batch BatchWithDeferral(uint64_t batch_id, const std::string& qid) {
+  v1::Batch batch;
+  batch.set_batch_id(batch_id);
+  AddHello(&batch);
+  const std::vector<std::string> lines = {
+      "May  1 10:00:01 mx1 postfix/smtpd[100]: " + qid + ": client=unknown[198.51.100.7]",
+      "May  1 10:00:01 mx1 postfix/cleanup[101]: " + qid + ": message-id=<q1@example.net>",
+      "May  1 10:00:01 mx1 postfix/qmgr[102]: " + qid +
+          ": from=<alice@example.net>, size=1234, nrcpt=1 (queue active)",
+      "May  1 10:00:02 mx1 postfix/smtp[103]: " + qid +
+          ": to=<bob@example.org>, relay=none, delay=1, delays=0.1/0/1/0, dsn=4.4.1, "
+          "status=deferred (connect to mx.example.org[192.0.2.9]:25: Connection refused)",
+  };
+  uint64_t offset = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    v1::Event* ev = batch.add_events();
+    ev->set_raw(lines[i]);
+    ev->mutable_file()->set_path("/var/log/maillog");
+    ev->mutable_file()->set_fingerprint(kFingerprint);
+    ev->set_offset(offset);
+    offset += lines[i].size() + 1;
+    ev->set_time_us(kMay1 + (i < 3 ? 1 : 2) * kSecond);
+  }
+  return batch;
+}
+
+v1::QueuedMessage Queued(const std::string& queue, const std::string& qid, const std::string& to,
+                         const std::string& reason) {
+  v1::QueuedMessage m;
+  m.set_queue_name(queue);
+  m.set_queue_id(qid);
+  m.set_arrival_time(kMay1 / kSecond + 1);
+  m.set_message_size(1234);
+  m.set_sender("alice@example.net");
+  v1::QueuedRecipient* r = m.add_recipients();
+  r->set_address(to);
+  r->set_delay_reason(reason);
+  return m;
+}
+
+v1::QueueResponse GetQueue(const std::shared_ptr<grpc::Channel>& channel, const std::string& host,
+                           grpc::Status* status) {
+  auto stub = v1::StatusService::NewStub(channel);
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", std::string("Bearer ") + kReader);
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  v1::QueueRequest request;
+  request.set_host(host);
+  v1::QueueResponse response;
+  *status = stub->GetQueue(&context, request, &response);
+  return response;
+}
+
+TEST_F(StatusTest, QueueSnapshotIsReplacedAndJoinedWithItsTrace) {
+  StartServer();
+  IngestClient client(Channel(), kAgentMx1);
+  const std::string kQid = "4VkT1b2c3dz9";
+  auto ack = client.Send(BatchWithDeferral(1, kQid));
+  ASSERT_TRUE(ack.has_value());
+  ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+
+  // A snapshot with two messages, one of them the stored one.
+  v1::Batch first;
+  first.set_batch_id(2);
+  const int64_t taken1 = absl::ToUnixMicros(absl::Now()) - 60 * kSecond;
+  first.mutable_queue()->set_taken_us(taken1);
+  *first.mutable_queue()->add_messages() =
+      Queued("deferred", kQid, "bob@example.org",
+             "connect to mx.example.org[192.0.2.9]:25: Connection refused");
+  *first.mutable_queue()->add_messages() = Queued("hold", "4VkT1b2c3dzA", "carol@example.com", "");
+  ack = client.Send(first);
+  ASSERT_TRUE(ack.has_value());
+  ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+
+  grpc::Status status;
+  v1::QueueResponse queue = GetQueue(Channel(), "", &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(queue.hosts_size(), 1);
+  const v1::HostQueue& host = queue.hosts(0);
+  EXPECT_EQ(host.host(), "mx1");
+  EXPECT_EQ(host.taken_us(), taken1);
+  EXPECT_GE(host.age_us(), 10 * kSecond);
+  EXPECT_EQ(host.interval_us(), 0);
+  ASSERT_EQ(host.messages_size(), 2);
+  ASSERT_EQ(host.traces_size(), 2);
+  ASSERT_EQ(host.trace_ids_size(), 2);
+  // Ordered by arrival, then queue ID.
+  EXPECT_EQ(host.messages(0).queue_id(), kQid);
+  EXPECT_EQ(host.messages(0).queue_name(), "deferred");
+  EXPECT_THAT(host.messages(0).recipients(0).delay_reason(), HasSubstr("Connection refused"));
+  EXPECT_NE(host.traces(0).trace_id(), 0);
+  EXPECT_EQ(host.trace_ids(0), host.traces(0).trace_id());
+  EXPECT_EQ(host.traces(0).first_host(), "mx1");
+  EXPECT_EQ(host.traces(0).first_queue_id(), kQid);
+  EXPECT_EQ(host.traces(0).status(), "deferred");
+  EXPECT_EQ(host.messages(1).queue_name(), "hold");
+  EXPECT_EQ(host.traces(1).trace_id(), 0);  // nothing stored of it
+
+  // The next snapshot replaces the first whole; an older one resent afterwards does not.
+  v1::Batch second;
+  second.set_batch_id(3);
+  second.mutable_queue()->set_taken_us(taken1 + 5 * kSecond);
+  *second.mutable_queue()->add_messages() = Queued("hold", "4VkT1b2c3dzA", "carol@example.com", "");
+  ack = client.Send(second);
+  ASSERT_TRUE(ack.has_value());
+  ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+  first.set_batch_id(4);
+  ack = client.Send(first);
+  ASSERT_TRUE(ack.has_value());
+  ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+
+  queue = GetQueue(Channel(), "mx1", &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(queue.hosts_size(), 1);
+  EXPECT_EQ(queue.hosts(0).taken_us(), taken1 + 5 * kSecond);
+  EXPECT_EQ(queue.hosts(0).interval_us(), 5 * kSecond);
+  ASSERT_EQ(queue.hosts(0).messages_size(), 1);
+  EXPECT_EQ(queue.hosts(0).messages(0).queue_id(), "4VkT1b2c3dzA");
+
+  // Another host's filter finds nothing; the same from the data directory.
+  queue = GetQueue(Channel(), "mx2", &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(queue.hosts_size(), 0);
+  auto local = ReadQueue(DataDir(), v1::QueueRequest(), absl::Now());
+  ASSERT_TRUE(local.ok()) << local.status();
+  ASSERT_EQ(local->hosts_size(), 1);
+  EXPECT_EQ(local->hosts(0).messages_size(), 1);
+
+  // The command line, from the collector: the message, its queue and the stale warning (the
+  // snapshot, 55 s old, is older than 3 intervals of 5 s).
+  std::string bin = MaillensBin();
+  ASSERT_TRUE(std::filesystem::exists(bin)) << bin << " is not built";
+  std::filesystem::path token = dir_ / "reader.token";
+  {
+    FILE* f = std::fopen(token.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fprintf(f, "%s\n", kReader);
+    std::fclose(f);
+  }
+  std::string output;
+  ASSERT_TRUE(RunCommand(absl::StrCat("'", bin, "' --server 127.0.0.1:", server_->port(),
+                                      " --token-file '", token.string(), "' queue queue:hold"),
+                         &output));
+  EXPECT_THAT(output, HasSubstr("4VkT1b2c3dzA")) << output;
+  EXPECT_THAT(output, HasSubstr("carol@example.com")) << output;
+  EXPECT_THAT(output, HasSubstr("not reporting")) << output;
+  output.clear();
+  ASSERT_TRUE(
+      RunCommand(absl::StrCat("'", bin, "' --server 127.0.0.1:", server_->port(), " --token-file '",
+                              token.string(), "' queue --json queue:deferred"),
+                 &output));
+  EXPECT_THAT(output, Not(HasSubstr("4VkT1b2c3dzA"))) << output;
+  // Without a reader token the collector refuses.
+  output.clear();
+  EXPECT_FALSE(RunCommand(
+      absl::StrCat("'", bin, "' --server 127.0.0.1:", server_->port(), " queue"), &output));
+  EXPECT_TRUE(client.Finish().ok());
+}
+
+}  // namespace
+}  // namespace maillens::collector

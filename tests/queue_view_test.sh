@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# queue_view_test.sh -- the live queue view against real Postfix queues: three Postfix
+# instances from ../shared/postfix-lab/lab.sh, one maillens-agent per instance reading its
+# queue every 2 s (queue_interval_s; `postqueue -c DIR -j`, run inside the lab's namespaces
+# through a `postqueue` wrapper first in the agents' PATH) and shipping it to a collector over
+# mutual TLS. After a traffic run leaves deferred mail (a greylisting sink, a dead next hop),
+# it checks that:
+#   - every message `postqueue -j` lists as deferred on an instance appears under that host in
+#     `maillens --data DIR queue --json`, with the delay reason Postfix gives, and the same
+#     through the collector (`maillens --server ... queue --json`);
+#   - deferred messages whose trace is stored are joined with it (trace id, first hop);
+#   - after `postsuper -d ALL deferred` they are gone from the view once the next snapshot of
+#     each host is stored.
+# Needs root (lab.sh makes namespaces and starts Postfix). Exit 77 (skipped) when not root;
+# any other failure is a failure. Bounded well under 3 minutes.
+# Env: MAILLENS_BIN_DIR (build/bin), MAILLENS_SHARED_DIR (../shared), MAILLENS_SOURCE_DIR (.),
+#      QUEUE_KEEP=1 keeps the work directory, QUEUE_JOBS the traffic run's size (default 40).
+set -euo pipefail
+
+SRC=${MAILLENS_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+BIN=$(cd "${MAILLENS_BIN_DIR:-$SRC/build/bin}" && pwd)
+SHARED=${MAILLENS_SHARED_DIR:-$SRC/../shared}
+LAB_SH=$SHARED/postfix-lab/lab.sh
+JOBS=${QUEUE_JOBS:-40}
+
+say() { echo "queue_view: $*" >&2; }
+FAILED=0
+fail() {
+  say "FAIL: $*"
+  FAILED=1
+}
+
+if [[ $(id -u) != 0 ]]; then
+  say "SKIP: needs root (lab.sh creates namespaces and starts Postfix)"
+  exit 77
+fi
+[[ -x $LAB_SH ]] || { say "no lab script at $LAB_SH"; exit 1; }
+for p in maillens maillens-collector maillens-agent; do
+  [[ -x $BIN/$p ]] || { say "no $BIN/$p: build first"; exit 1; }
+done
+command -v jq >/dev/null || { say "jq is not installed (scripts/setup.sh installs it)"; exit 1; }
+
+W=$(mktemp -d "${TMPDIR:-/tmp}/maillens-queue.XXXXXX")
+chmod 755 "$W" # Postfix's unprivileged daemons must reach the lab's queue directories below it
+export LAB_DIR=$W/lab
+ST=$LAB_DIR/state
+DATA=$W/data
+PIDS=()
+
+cleanup() {
+  local rc=$? p
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  "$LAB_SH" down >/dev/null 2>&1 || true
+  if [[ $rc != 0 || $FAILED != 0 || ${QUEUE_KEEP:-0} == 1 ]]; then
+    say "work directory kept: $W (collector.log, agent-*.log)"
+    for p in "$W"/collector.log "$W"/agent-*.log; do
+      [[ -f $p ]] && { echo "--- tail $p"; tail -n 15 "$p"; }
+    done
+  else
+    rm -rf "$W"
+  fi
+}
+trap cleanup EXIT
+
+INSTANCES=(dmz internal ext)
+declare -A HOSTNAME_OF=([dmz]=dmz [internal]=mx [ext]=mta)
+declare -A IP_OF=([dmz]=127.0.0.2 [internal]=127.0.0.3 [ext]=127.0.0.4)
+t_start=$SECONDS
+
+say "lab up in $LAB_DIR"
+"$LAB_SH" up >"$W/lab-up.log" 2>&1 || { cat "$W/lab-up.log"; exit 1; }
+"$SRC/deploy/make-certs.sh" -o "$W/pki" -n localhost,127.0.0.1 -a dmz -a mx -a mta -r queue \
+  >"$W/make-certs.log"
+
+port=""
+for _ in $(seq 50); do
+  candidate=$((20000 + RANDOM % 40000))
+  if [[ -z $(ss -Hltn "sport = :$candidate") ]]; then port=$candidate; break; fi
+done
+[[ -n $port ]] || { say "no free port"; exit 1; }
+
+cat >"$W/collector.conf" <<EOF
+listen = 127.0.0.1:$port
+data_dir = $DATA
+tls_cert = $W/pki/collector.pem
+tls_key = $W/pki/collector.key
+tls_client_ca = $W/pki/ca.pem
+agent_tokens_file = $W/pki/agent.tokens
+reader_tokens_file = $W/pki/reader.tokens
+EOF
+"$BIN/maillens-collector" --config "$W/collector.conf" >"$W/collector.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do
+  [[ -n $(ss -Hltn "sport = :$port") ]] && break
+  kill -0 "${PIDS[0]}" 2>/dev/null || { cat "$W/collector.log"; exit 1; }
+  sleep 0.1
+done
+[[ -n $(ss -Hltn "sport = :$port") ]] || { say "collector does not listen on :$port"; exit 1; }
+
+# The agents run on the host, their postqueue inside the lab (Postfix's showq is reached
+# through the lab's mount namespace). The absolute path: inside, PATH still finds this wrapper.
+mkdir -p "$W/wrap"
+cat >"$W/wrap/postqueue" <<EOF
+#!/bin/sh
+LAB_DIR='$LAB_DIR' exec '$LAB_SH' exec /usr/sbin/postqueue "\$@"
+EOF
+chmod 755 "$W/wrap/postqueue"
+
+for i in "${INSTANCES[@]}"; do
+  h=${HOSTNAME_OF[$i]}
+  cat >"$W/agent-$h.conf" <<EOF
+collector = 127.0.0.1:$port
+host = $h
+role = $i
+addresses = ${IP_OF[$i]}
+files = $ST/logs/$i.maillog
+state_dir = $W/agent-$h
+start_at = beginning
+batch_wait_ms = 100
+token_file = $W/pki/agents/$h.token
+tls_ca = $W/pki/ca.pem
+tls_cert = $W/pki/agents/$h.pem
+tls_key = $W/pki/agents/$h.key
+queue_interval_s = 2
+postfix_config_dirs = $ST/$i/etc
+EOF
+  PATH="$W/wrap:$PATH" "$BIN/maillens-agent" --config "$W/agent-$h.conf" >"$W/agent-$h.log" 2>&1 &
+  PIDS+=($!)
+done
+
+say "traffic: $JOBS jobs"
+# Own deadline below ctest's TIMEOUT, so that the trap brings the lab down.
+timeout -k 5 90 "$LAB_SH" traffic "$JOBS" >"$W/traffic.log" 2>&1 ||
+  { tail -n 20 "$W/traffic.log"; say "traffic failed or took over 90 s"; exit 1; }
+say "traffic done after $((SECONDS - t_start))s"
+
+ml() { "$BIN/maillens" --data "$DATA" "$@"; }
+ml_remote() {
+  "$BIN/maillens" --server "127.0.0.1:$port" --tls-ca "$W/pki/ca.pem" \
+    --tls-cert "$W/pki/readers/queue.pem" --tls-key "$W/pki/readers/queue.key" \
+    --token-file "$W/pki/readers/queue.token" "$@"
+}
+# What Postfix itself lists as deferred on instance $1: "QUEUE_ID<TAB>REASON" per recipient.
+postfix_deferred() {
+  "$LAB_SH" exec /usr/sbin/postqueue -c "$ST/$1/etc" -j |
+    jq -r 'select(.queue_name == "deferred") | .queue_id as $q |
+      .recipients[] | "\($q)\t\(.delay_reason // "")"' | sort -u
+}
+# The same from the view's JSON on stdin, for host $1.
+view_deferred() {
+  jq -r --arg h "$1" '.hosts[] | select(.host == $h) | .messages[] |
+    select(.queue_name == "deferred") | .queue_id as $q |
+    .recipients[] | "\($q)\t\(.delay_reason)"' | sort -u
+}
+
+# ---------------------------------------------------------------- deferred mail appears
+declare -A WANT
+total=0
+for i in "${INSTANCES[@]}"; do
+  WANT[$i]=$(postfix_deferred "$i")
+  n=$(grep -c . <<<"${WANT[$i]}" || true)
+  say "$i: postqueue -j lists $n deferred recipients"
+  total=$((total + n))
+done
+((total > 0)) || { fail "no deferred mail in any queue after the traffic run (the lab's sinks?)"; exit 1; }
+
+# The view catches up within a few snapshots. A message postqueue listed may be delivered or
+# deferred again (new reason) meanwhile; compare with what postqueue lists now as well.
+deadline=$((SECONDS + 30))
+while :; do
+  ml queue --json >"$W/queue.json" 2>"$W/queue.err" || { cat "$W/queue.err"; exit 1; }
+  all=1
+  for i in "${INSTANCES[@]}"; do
+    [[ $(view_deferred "${HOSTNAME_OF[$i]}" <"$W/queue.json") == "${WANT[$i]}" ]] || all=0
+  done
+  ((all)) && break
+  ((SECONDS < deadline)) || break
+  sleep 1
+  for i in "${INSTANCES[@]}"; do WANT[$i]=$(postfix_deferred "$i"); done
+done
+for i in "${INSTANCES[@]}"; do
+  h=${HOSTNAME_OF[$i]}
+  got=$(view_deferred "$h" <"$W/queue.json")
+  if [[ $got != "${WANT[$i]}" ]]; then
+    fail "$i: the view's deferred recipients differ from postqueue -j:"
+    diff <(echo "${WANT[$i]}") <(echo "$got") | head -n 10 >&2 || true
+  elif [[ -n $got ]]; then
+    n=$(grep -c . <<<"$got")
+    empty=$(awk -F'\t' '$2 == ""' <<<"$got" | wc -l)
+    say "$h: $n deferred recipients in the view, as postqueue lists them ($empty without a reason)"
+    ((empty < n)) || fail "$h: no deferred recipient has a delay reason in the view"
+  fi
+  jq -e --arg h "$h" 'any(.hosts[]; .host == $h and .error == "" and .taken_us > 0)' \
+    "$W/queue.json" >/dev/null || fail "$h: no snapshot, or the agent could not read the queue"
+done
+jq -r '.hosts[] | .host as $h | .messages[] | select(.queue_name == "deferred") |
+  "\($h) \(.queue_id) \(.recipients[0].delay_reason)"' "$W/queue.json" | head -n 5 >&2
+
+# Joined with the stored traces: the dmz's deferrals to the dead next hop are logged and stored.
+joined=$(jq '[.hosts[] | . as $q | range(0; .messages | length) as $k |
+  select($q.messages[$k].queue_name == "deferred" and $q.traces[$k].trace_id != "0"
+         and $q.traces[$k].first_queue_id != "")] | length' "$W/queue.json")
+say "$joined deferred messages joined with their stored trace"
+((joined > 0)) || fail "no deferred message is joined with a stored trace"
+
+# The collector answers the same (GetQueue, reader token over mutual TLS).
+ml_remote queue --json >"$W/queue-remote.json" 2>"$W/queue-remote.err" ||
+  { cat "$W/queue-remote.err" >&2; fail "maillens --server ... queue failed"; }
+remote=$(jq '[.hosts[].messages[] | select(.queue_name == "deferred")] | length' \
+  "$W/queue-remote.json" 2>/dev/null || echo 0)
+hosts=$(jq -r '[.hosts[].host] | sort | join(" ")' "$W/queue-remote.json" 2>/dev/null || true)
+say "through the collector: hosts [$hosts], $remote deferred messages"
+[[ $hosts == "dmz mta mx" ]] || fail "the collector's view lists hosts [$hosts], not [dmz mta mx]"
+((remote > 0)) || fail "the collector's view lists no deferred message"
+ml queue queue:deferred >"$W/queue.txt" 2>&1 || fail "maillens queue (table) failed"
+grep -q "snapshot .* old" "$W/queue.txt" || fail "the table does not say how old the snapshots are"
+
+# ---------------------------------------------------------------- deleted mail disappears
+# A deferred message in the middle of a retry sits in the active queue and comes back: delete
+# until postqueue lists no deferred message anywhere.
+for _ in 1 2 3 4 5; do
+  for i in "${INSTANCES[@]}"; do
+    "$LAB_SH" exec /usr/sbin/postsuper -c "$ST/$i/etc" -d ALL deferred >>"$W/postsuper.log" 2>&1 ||
+      fail "$i: postsuper -d ALL deferred failed"
+  done
+  left=0
+  for i in "${INSTANCES[@]}"; do [[ -z $(postfix_deferred "$i") ]] || left=1; done
+  ((left == 0)) && break
+  sleep 1
+done
+((left == 0)) || fail "postqueue still lists deferred mail after postsuper -d ALL deferred"
+deleted_us=$(($(date +%s%N) / 1000))
+deadline=$((SECONDS + 30))
+while :; do
+  ml queue --json >"$W/queue-after.json" 2>/dev/null || true
+  fresh=$(jq --argjson t "$deleted_us" '[.hosts[] | select((.taken_us | tonumber) > $t)] | length' \
+    "$W/queue-after.json" 2>/dev/null || echo 0)
+  ((fresh == ${#INSTANCES[@]})) && break
+  ((SECONDS < deadline)) || break
+  sleep 1
+done
+((fresh == ${#INSTANCES[@]})) || fail "only $fresh of ${#INSTANCES[@]} hosts sent a snapshot after the deletion"
+left=$(jq '[.hosts[].messages[] | select(.queue_name == "deferred")] | length' "$W/queue-after.json")
+((left == 0)) || fail "$left deferred messages still in the view after postsuper -d ALL deferred"
+say "after postsuper -d ALL deferred: $left deferred messages in the view"
+
+say "finished in $((SECONDS - t_start))s"
+if ((FAILED)); then exit 1; fi
+say "PASS"
