@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -33,6 +34,29 @@ void OnSignal(int) { g_stop = true; }
 void Log(const std::string& line) {
   // journald adds time and unit; a plain line on stderr is what it wants.
   std::fprintf(stderr, "%s\n", line.c_str());
+}
+
+// A problem that lasts (a maillog left unreadable by `postfix logrotate`) is seen on every
+// poll, several times a second: say it once, then once a minute with how often it recurred.
+void WarnRateLimited(const std::string& message) {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  static std::string last;
+  static absl::Time last_logged = absl::InfinitePast();
+  static uint64_t repeats = 0;
+  absl::Time now = absl::Now();
+  if (message == last && now - last_logged < absl::Minutes(1)) {
+    ++repeats;
+    return;
+  }
+  if (repeats > 0 && message == last) {
+    Log(absl::StrCat("warning: ", message, " (", repeats, " more times in the last minute)"));
+  } else {
+    Log("warning: " + message);
+  }
+  last = message;
+  last_logged = now;
+  repeats = 0;
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
@@ -108,7 +132,7 @@ int main(int argc, char** argv) {
   auto max_line = config->GetBytes("max_line_bytes", 1 << 20, 1024, 64 << 20);
   if (!max_line.ok()) return Fail(std::string(max_line.status().message()));
   tailer_options.max_line_bytes = *max_line;
-  tailer_options.on_problem = [](const absl::Status& s) { Log("warning: " + s.ToString()); };
+  tailer_options.on_problem = [](const absl::Status& s) { WarnRateLimited(s.ToString()); };
 
   maillens::agent::ShipperOptions shipper_options;
   auto collector = config->GetRequiredString("collector");
