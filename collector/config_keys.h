@@ -10,12 +10,24 @@
 namespace maillens::collector {
 
 inline const std::vector<std::string>& CollectorConfigKeys() {
-  static const std::vector<std::string> keys = {
-      "listen",           "data_dir",          "tls_cert",           "tls_key",
-      "tls_client_ca",    "agent_tokens_file", "reader_tokens_file", "allow_plaintext",
-      "max_batch_events", "max_line_bytes",    "max_message_bytes",  "writer_queue_bytes",
-      "hot_days",         "archive_days",      "disk_budget",        "retention_interval_minutes",
-      "metrics_listen",   "metrics_allow_remote"};
+  static const std::vector<std::string> keys = {"listen",
+                                                "data_dir",
+                                                "tls_cert",
+                                                "tls_key",
+                                                "tls_client_ca",
+                                                "agent_tokens_file",
+                                                "reader_tokens_file",
+                                                "allow_plaintext",
+                                                "max_batch_events",
+                                                "max_line_bytes",
+                                                "max_message_bytes",
+                                                "writer_queue_bytes",
+                                                "hot_days",
+                                                "archive_days",
+                                                "disk_budget",
+                                                "retention_interval_minutes",
+                                                "metrics_listen",
+                                                "metrics_allow_remote"};
   return keys;
 }
 

@@ -62,7 +62,6 @@ constexpr char kSelectPending[] =
 constexpr char kDeletePending[] = "DELETE FROM pending WHERE id = ?";
 constexpr char kSelectHostName[] = "SELECT host_id FROM host_names WHERE name = ?";
 constexpr char kSelectHostIdByName[] = "SELECT id FROM hosts WHERE lower(name) = ?";
-constexpr char kSelectHostSyslogName[] = "SELECT name FROM hosts WHERE id = ?";
 constexpr char kInsertLink[] =
     "INSERT OR IGNORE INTO links (from_message, to_message, kind, time_us, from_host, "
     "relay_host, relay_ip, same_host) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
@@ -341,9 +340,9 @@ absl::Status Correlator::ObserveDelivery(Instance* inst, const core::Event& ev, 
                    ev.queued_as_form == NextHopForm::kForwarded || relay_host == "localhost";
   if (!same_host && IsLoopback(relay_ip)) {
     // Loopback is this host (a content filter on 127.0.0.1:10025) unless the name or address
-    // is declared by another host: several Postfix hosts on loopback addresses of one machine.
-    MAILLENS_ASSIGN_OR_RETURN(int64_t declared, DeclaredHost(relay_host, relay_ip));
-    same_host = declared == 0 || declared == m.host_id;
+    // names another of our hosts: several Postfix hosts on loopback addresses of one machine.
+    MAILLENS_ASSIGN_OR_RETURN(int64_t named, RelayHost(relay_host, relay_ip));
+    same_host = named == 0 || named == m.host_id;
   }
   Hop hop;
   hop.from = m.id;
@@ -357,59 +356,38 @@ absl::Status Correlator::ObserveDelivery(Instance* inst, const core::Event& ev, 
   return TryLinkForward(hop);
 }
 
-absl::StatusOr<int64_t> Correlator::DeclaredHost(std::string_view relay_host,
-                                                 std::string_view relay_ip) {
+absl::StatusOr<int64_t> Correlator::RelayHost(std::string_view relay_host,
+                                              std::string_view relay_ip) {
   std::string host = core::Lower(relay_host);
-  MAILLENS_ASSIGN_OR_RETURN(Statement * select, catalog_->Cached(kSelectHostName));
+  if (host == "unknown" || host == "none") host.clear();
+  MAILLENS_ASSIGN_OR_RETURN(Statement * declared, catalog_->Cached(kSelectHostName));
   for (const std::string& candidate : {host, std::string(relay_ip)}) {
     if (candidate.empty()) continue;
-    select->BindText(1, candidate);
-    MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
-    int64_t id = step == Statement::StepResult::kRow ? select->ColumnInt(0) : 0;
-    select->Reset();
+    declared->BindText(1, candidate);
+    MAILLENS_ASSIGN_OR_RETURN(auto step, declared->Step());
+    int64_t id = step == Statement::StepResult::kRow ? declared->ColumnInt(0) : 0;
+    declared->Reset();
     if (id != 0) return id;
   }
   // Undeclared (a plain import): Postfix logs the first label of myhostname as the syslog
   // host, so mx.example.test is host "mx" when the store has one.
+  if (host.empty()) return 0;
   std::string_view first_label = std::string_view(host).substr(0, host.find('.'));
-  if (first_label.empty()) return 0;
   MAILLENS_ASSIGN_OR_RETURN(Statement * by_name, catalog_->Cached(kSelectHostIdByName));
-  by_name->BindText(1, first_label);
-  MAILLENS_ASSIGN_OR_RETURN(auto step, by_name->Step());
-  int64_t id = step == Statement::StepResult::kRow ? by_name->ColumnInt(0) : 0;
-  by_name->Reset();
-  return id;
+  for (std::string_view name : {std::string_view(host), first_label}) {
+    by_name->BindText(1, name);
+    MAILLENS_ASSIGN_OR_RETURN(auto step, by_name->Step());
+    int64_t id = step == Statement::StepResult::kRow ? by_name->ColumnInt(0) : 0;
+    by_name->Reset();
+    if (id != 0) return id;
+  }
+  return 0;
 }
 
 absl::StatusOr<bool> Correlator::Maps(std::string_view relay_host, std::string_view relay_ip,
                                       int64_t host_id) {
-  std::string host = core::Lower(relay_host);
-  if (host.empty() || host == "unknown" || host == "none") host.clear();
-  MAILLENS_ASSIGN_OR_RETURN(Statement * select, catalog_->Cached(kSelectHostName));
-  for (const std::string& candidate : {host, std::string(relay_ip)}) {
-    if (candidate.empty()) continue;
-    select->BindText(1, candidate);
-    MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
-    if (step == Statement::StepResult::kRow) {
-      bool same = select->ColumnInt(0) == host_id;
-      select->Reset();
-      return same;
-    }
-    select->Reset();
-  }
-  if (host.empty()) return false;
-  auto it = host_names_.find(host_id);
-  if (it == host_names_.end()) {
-    MAILLENS_ASSIGN_OR_RETURN(Statement * name, catalog_->Cached(kSelectHostSyslogName));
-    name->Bind(1, host_id);
-    MAILLENS_ASSIGN_OR_RETURN(auto step, name->Step());
-    std::string syslog_name =
-        step == Statement::StepResult::kRow ? core::Lower(name->ColumnText(0)) : "";
-    it = host_names_.emplace(host_id, syslog_name).first;
-  }
-  // Postfix logs only the first label of myhostname as the syslog host.
-  std::string_view first_label = std::string_view(host).substr(0, host.find('.'));
-  return !it->second.empty() && (first_label == it->second || host == it->second);
+  MAILLENS_ASSIGN_OR_RETURN(int64_t id, RelayHost(relay_host, relay_ip));
+  return id == host_id;
 }
 
 absl::StatusOr<std::string> Correlator::MessageIdOf(int64_t id) {

@@ -169,8 +169,9 @@ class Correlator {
   absl::Status RecomputeTraces(const std::vector<int64_t>& seeds);
   absl::StatusOr<bool> Maps(std::string_view relay_host, std::string_view relay_ip,
                             int64_t host_id);
-  // The host that declared `relay_host` or `relay_ip` as one of its names, or 0.
-  absl::StatusOr<int64_t> DeclaredHost(std::string_view relay_host, std::string_view relay_ip);
+  // The host a relay= names: the one that declared the name or address, else the one whose
+  // syslog name is the name or its first label; 0 when none.
+  absl::StatusOr<int64_t> RelayHost(std::string_view relay_host, std::string_view relay_ip);
   absl::Status AddLink(const Hop& hop, int64_t to);
   absl::StatusOr<std::string> MessageIdOf(int64_t id);
   absl::StatusOr<std::vector<RecipientInfo>> RecipientsOf(int64_t message);
@@ -179,7 +180,6 @@ class Correlator {
   CorrelatorOptions options_;
   std::map<Key, std::vector<int64_t>> by_key_;              // cache: instance ids per key
   std::map<int64_t, std::unique_ptr<Instance>> instances_;  // cache by id
-  std::map<int64_t, std::string> host_names_;               // host id -> lower-case syslog name
 };
 
 }  // namespace maillens::collector

@@ -4,7 +4,8 @@
 // queue snapshot, which `maillens queue` shows. `maillens status` reads it, and a
 // search whose window overlaps a gap or an offline period says so in its notices.
 //
-// Writing happens on the store's writer (Store::RecordSite), after the batch's lines and
+// Writing happens on the store's writer, in the catalog transaction that correlates the
+// batch's lines (Store::Append with a SiteUpdate; Store::RecordSite for a batch without lines),
 // before the batch is acknowledged, so whatever a batch reports is durable once it is acked.
 // Every write is idempotent where a resend can repeat it: a gap is keyed by (host, file
 // fingerprint, from offset, reason) and stored once however often a retried batch carries it.

@@ -290,6 +290,7 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
   std::string indexed;  // a line's indexed text with its address tokens
   for (const auto& [day, rows] : by_day) {
     MAILLENS_ASSIGN_OR_RETURN(Database * db, Partition(day, /*create=*/true));
+    const bool address_tokens = AddressTokens(day);
     MAILLENS_ASSIGN_OR_RETURN(Statement insert, db->Prepare(kInsertEvent));
     MAILLENS_ASSIGN_OR_RETURN(Statement fts, db->Prepare(kInsertFts));
     MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
@@ -314,17 +315,15 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
       }
       int64_t id = db->LastInsertRowId();
       std::string_view text = IndexedText(ev, line.raw);
-      bool tokens = false;
-      for (core::Field field : {core::Field::kFrom, core::Field::kTo, core::Field::kOrigTo}) {
-        std::string_view address = ev.Get(field);
-        if (address.empty() || !AddressTokens(day)) continue;
-        if (!tokens) {
-          indexed.assign(text);
-          tokens = true;
+      if (address_tokens) {
+        indexed.assign(text);
+        for (core::Field field : {core::Field::kFrom, core::Field::kTo, core::Field::kOrigTo}) {
+          std::string_view address = ev.Get(field);
+          if (!address.empty()) absl::StrAppend(&indexed, " ", AddressToken(core::Lower(address)));
         }
-        absl::StrAppend(&indexed, " ", AddressToken(core::Lower(address)));
+        text = indexed;
       }
-      fts.Bind(1, id).BindText(2, tokens ? std::string_view(indexed) : text);
+      fts.Bind(1, id).BindText(2, text);
       MAILLENS_RETURN_IF_ERROR(fts.Run());
       last_id[day] = id;
       fresh.push_back(NewLine{row.host_id, line.time_us, ev});
