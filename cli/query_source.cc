@@ -22,7 +22,7 @@ namespace {
 namespace v1 = ::maillens::v1;
 
 // How long one question may take (a broad search over months, --all over a long window).
-constexpr auto kCallTimeout = std::chrono::minutes(10);
+constexpr std::chrono::seconds kCallTimeout = std::chrono::minutes(10);
 // How long to wait for the collector to answer at all before saying it is unreachable.
 constexpr auto kConnectTimeout = std::chrono::seconds(10);
 // Generous: a trace --all with --raw over a day is large, and the collector caps searches.
@@ -82,10 +82,8 @@ class LocalSource final : public QuerySource {
 
 class RemoteSource final : public QuerySource {
  public:
-  RemoteSource(std::string target, std::shared_ptr<grpc::Channel> channel, std::string token)
-      : target_(std::move(target)),
-        stub_(v1::QueryService::NewStub(channel)),
-        token_(std::move(token)) {}
+  explicit RemoteSource(CollectorConnection connection)
+      : connection_(std::move(connection)), stub_(v1::QueryService::NewStub(connection_.channel)) {}
 
   absl::StatusOr<collector::SearchAnswer> Search(const SearchSpec& spec) override {
     v1::SearchRequest request;
@@ -96,8 +94,8 @@ class RemoteSource final : public QuerySource {
     request.set_with_traces(spec.with_traces);
     v1::SearchResponse response;
     grpc::ClientContext context;
-    Prepare(&context, kCallTimeout);
-    MAILLENS_RETURN_IF_ERROR(Convert(stub_->Search(&context, request, &response)));
+    connection_.Prepare(&context, kCallTimeout);
+    MAILLENS_RETURN_IF_ERROR(connection_.Convert(stub_->Search(&context, request, &response)));
     return collector::FromProto(response);
   }
 
@@ -107,8 +105,8 @@ class RemoteSource final : public QuerySource {
     request.set_with_lines(with_lines);
     v1::TraceResponse response;
     grpc::ClientContext context;
-    Prepare(&context, kCallTimeout);
-    MAILLENS_RETURN_IF_ERROR(Convert(stub_->Trace(&context, request, &response)));
+    connection_.Prepare(&context, kCallTimeout);
+    MAILLENS_RETURN_IF_ERROR(connection_.Convert(stub_->Trace(&context, request, &response)));
     return FromResponse(response);
   }
 
@@ -119,11 +117,11 @@ class RemoteSource final : public QuerySource {
     if (until_us != INT64_MAX) request.set_until_us(until_us);
     request.set_with_lines(with_lines);
     grpc::ClientContext context;
-    Prepare(&context, kCallTimeout);
+    connection_.Prepare(&context, kCallTimeout);
     auto reader = stub_->TracesIn(&context, request);
     v1::TraceResponse response;
     while (reader->Read(&response)) each(FromResponse(response));
-    return Convert(reader->Finish());
+    return connection_.Convert(reader->Finish());
   }
 
   absl::Status Tail(const std::vector<std::string>& words, uint32_t backlog, bool follow,
@@ -135,9 +133,9 @@ class RemoteSource final : public QuerySource {
     grpc::ClientContext context;
     // Following has no end; the collector's keepalive notices a vanished connection.
     if (follow) {
-      Prepare(&context, std::nullopt);
+      connection_.Prepare(&context, std::nullopt);
     } else {
-      Prepare(&context, kCallTimeout);
+      connection_.Prepare(&context, kCallTimeout);
     }
     auto reader = stub_->Tail(&context, request);
     v1::TailResponse response;
@@ -156,7 +154,7 @@ class RemoteSource final : public QuerySource {
     }
     grpc::Status status = reader->Finish();
     if (stopped) return absl::OkStatus();
-    return Convert(status);
+    return connection_.Convert(status);
   }
 
  private:
@@ -168,43 +166,8 @@ class RemoteSource final : public QuerySource {
     return answer;
   }
 
-  void Prepare(grpc::ClientContext* context, std::optional<std::chrono::minutes> timeout) {
-    if (!token_.empty()) context->AddMetadata("authorization", "Bearer " + token_);
-    if (timeout) context->set_deadline(std::chrono::system_clock::now() + *timeout);
-  }
-
-  // The one place a gRPC status from the collector becomes an absl::Status, with a sentence
-  // for the failures a user can act on. NotFound and InvalidArgument keep the collector's
-  // words, which are the same as a local store's.
-  absl::Status Convert(const grpc::Status& status) const {
-    if (status.ok()) return absl::OkStatus();
-    const std::string& message = status.error_message();
-    switch (status.error_code()) {
-      case grpc::StatusCode::UNAVAILABLE:
-        return absl::UnavailableError(absl::StrCat(
-            "cannot reach the collector at ", target_, " (", message,
-            "): is maillens-collector running and listening there, and do --tls-ca and the "
-            "collector's TLS setting agree?"));
-      case grpc::StatusCode::UNAUTHENTICATED:
-        return absl::UnauthenticatedError(
-            absl::StrCat("the collector at ", target_, " did not accept the token (", message,
-                         "): give a reader token with --token-file FILE or $MAILLENS_TOKEN"));
-      case grpc::StatusCode::PERMISSION_DENIED:
-        return absl::PermissionDeniedError(
-            absl::StrCat("the collector at ", target_, " refused the query (", message,
-                         "): queries need a reader token, not an agent's"));
-      case grpc::StatusCode::DEADLINE_EXCEEDED:
-        return absl::DeadlineExceededError(absl::StrCat("the collector at ", target_,
-                                                        " did not answer in time (", message,
-                                                        "); narrow the search or the window"));
-      default:
-        return absl::Status(static_cast<absl::StatusCode>(status.error_code()), message);
-    }
-  }
-
-  std::string target_;
+  CollectorConnection connection_;
   std::unique_ptr<v1::QueryService::Stub> stub_;
-  std::string token_;
 };
 
 absl::StatusOr<std::string> ReadFileText(const std::string& path, const char* what) {
@@ -230,6 +193,38 @@ absl::StatusOr<std::string> ReadToken(const std::string& path) {
 }
 
 }  // namespace
+
+void CollectorConnection::Prepare(grpc::ClientContext* context,
+                                  std::optional<std::chrono::seconds> timeout) const {
+  if (!token.empty()) context->AddMetadata("authorization", "Bearer " + token);
+  if (timeout) context->set_deadline(std::chrono::system_clock::now() + *timeout);
+}
+
+absl::Status CollectorConnection::Convert(const grpc::Status& status) const {
+  if (status.ok()) return absl::OkStatus();
+  const std::string& message = status.error_message();
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      return absl::UnavailableError(absl::StrCat(
+          "cannot reach the collector at ", target, " (", message,
+          "): is maillens-collector running and listening there, and do --tls-ca and the "
+          "collector's TLS setting agree?"));
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return absl::UnauthenticatedError(
+          absl::StrCat("the collector at ", target, " did not accept the token (", message,
+                       "): give a reader token with --token-file FILE or $MAILLENS_TOKEN"));
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return absl::PermissionDeniedError(
+          absl::StrCat("the collector at ", target, " refused the request (", message,
+                       "): queries need a reader token, not an agent's"));
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return absl::DeadlineExceededError(absl::StrCat("the collector at ", target,
+                                                      " did not answer in time (", message,
+                                                      "); narrow the search or the window"));
+    default:
+      return absl::Status(static_cast<absl::StatusCode>(status.error_code()), message);
+  }
+}
 
 absl::StatusOr<CollectorConnection> ConnectToCollector(const GlobalOptions& global) {
   const std::string& target = global.server;
@@ -293,8 +288,7 @@ namespace {
 
 absl::StatusOr<std::unique_ptr<QuerySource>> OpenRemote(const GlobalOptions& global) {
   MAILLENS_ASSIGN_OR_RETURN(CollectorConnection connection, ConnectToCollector(global));
-  return std::make_unique<RemoteSource>(std::move(connection.target), std::move(connection.channel),
-                                        std::move(connection.token));
+  return std::make_unique<RemoteSource>(std::move(connection));
 }
 
 }  // namespace

@@ -6,10 +6,14 @@
 #ifndef MAILLENS_CLI_QUERY_SOURCE_H_
 #define MAILLENS_CLI_QUERY_SOURCE_H_
 
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,6 +79,13 @@ struct CollectorConnection {
   std::string target;
   std::shared_ptr<grpc::Channel> channel;
   std::string token;  // send as "authorization: Bearer TOKEN" when not empty
+
+  // Sets the token and, when given, a deadline on a call.
+  void Prepare(grpc::ClientContext* context, std::optional<std::chrono::seconds> timeout) const;
+  // The one place a gRPC status from the collector becomes an absl::Status, with a sentence
+  // for the failures a user can act on; other codes keep the collector's words, which are the
+  // same as a local store's.
+  absl::Status Convert(const grpc::Status& status) const;
 };
 absl::StatusOr<CollectorConnection> ConnectToCollector(const GlobalOptions& global);
 

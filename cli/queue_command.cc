@@ -14,6 +14,7 @@
 #include "cli/query_source.h"
 #include "cli/table.h"
 #include "collector/status_service.h"
+#include "core/status_macros.h"
 #include "maillens/v1/status.grpc.pb.h"
 
 namespace maillens::cli {
@@ -97,17 +98,9 @@ absl::StatusOr<v1::QueueResponse> FetchQueue(const GlobalOptions& global,
   if (!connection.ok()) return connection.status();
   auto stub = v1::StatusService::NewStub(connection->channel);
   grpc::ClientContext context;
-  if (!connection->token.empty()) {
-    context.AddMetadata("authorization", "Bearer " + connection->token);
-  }
-  context.set_deadline(std::chrono::system_clock::now() + kQueueTimeout);
+  connection->Prepare(&context, kQueueTimeout);
   v1::QueueResponse response;
-  grpc::Status status = stub->GetQueue(&context, request, &response);
-  if (!status.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                        absl::StrCat("the collector at ", connection->target,
-                                     " did not give the queues: ", status.error_message()));
-  }
+  MAILLENS_RETURN_IF_ERROR(connection->Convert(stub->GetQueue(&context, request, &response)));
   return response;
 }
 

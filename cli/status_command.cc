@@ -12,6 +12,7 @@
 #include "cli/query_source.h"
 #include "cli/table.h"
 #include "collector/status_service.h"
+#include "core/status_macros.h"
 #include "maillens/v1/status.grpc.pb.h"
 
 namespace maillens::cli {
@@ -79,17 +80,9 @@ absl::StatusOr<v1::StatusResponse> FetchStatus(const GlobalOptions& global, uint
   if (!connection.ok()) return connection.status();
   auto stub = v1::StatusService::NewStub(connection->channel);
   grpc::ClientContext context;
-  if (!connection->token.empty()) {
-    context.AddMetadata("authorization", "Bearer " + connection->token);
-  }
-  context.set_deadline(std::chrono::system_clock::now() + kStatusTimeout);
+  connection->Prepare(&context, kStatusTimeout);
   v1::StatusResponse response;
-  grpc::Status status = stub->GetStatus(&context, request, &response);
-  if (!status.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                        absl::StrCat("the collector at ", connection->target,
-                                     " did not give its status: ", status.error_message()));
-  }
+  MAILLENS_RETURN_IF_ERROR(connection->Convert(stub->GetStatus(&context, request, &response)));
   return response;
 }
 
