@@ -20,19 +20,14 @@
 #      E2E_KEEP=1 keeps the work directory, E2E_JOBS1/E2E_JOBS2 the two traffic runs' sizes.
 set -euo pipefail
 
-SRC=${MAILLENS_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
-BIN=$(cd "${MAILLENS_BIN_DIR:-$SRC/build/bin}" && pwd)
-SHARED=${MAILLENS_SHARED_DIR:-$SRC/../shared}
-LAB_SH=$SHARED/postfix-lab/lab.sh
+SAY=e2e
+KEEP=${E2E_KEEP:-0}
+# E2E_RECHECK=DIR runs only the checks again, on the work directory a kept run left behind.
+[[ -z ${E2E_RECHECK:-} ]] || KEEP=1
+source "$(dirname "$0")/lab_site.sh"
 JOBS1=${E2E_JOBS1:-60}   # >= 40: lab.sh then adds its smtpd-timeout and oversize jobs
 JOBS2=${E2E_JOBS2:-36}   # >= 36: lab.sh sends one job of every kind first
 
-say() { echo "e2e: $*" >&2; }
-fail() {
-  say "FAIL: $*"
-  FAILED=1
-}
-FAILED=0
 # One message per failing item, at most 5 per check (its summary line gives the count).
 SHOWN=0
 fail_item() {
@@ -41,96 +36,17 @@ fail_item() {
   if ((SHOWN <= 5)); then say "FAIL: $*"; elif ((SHOWN == 6)); then say "(more failures of this check not shown)"; fi
 }
 
-if [[ $(id -u) != 0 ]]; then
-  say "SKIP: needs root (lab.sh creates namespaces and starts Postfix)"
-  exit 77
-fi
-[[ -x $LAB_SH ]] || { say "no lab script at $LAB_SH"; exit 1; }
-for p in maillens maillens-collector maillens-agent; do
-  [[ -x $BIN/$p ]] || { say "no $BIN/$p: build first"; exit 1; }
-done
-command -v jq >/dev/null || { say "jq is not installed (scripts/setup.sh installs it)"; exit 1; }
-
-# E2E_RECHECK=DIR runs only the checks again, on the work directory a kept run left behind.
-W=${E2E_RECHECK:-$(mktemp -d "${TMPDIR:-/tmp}/maillens-e2e.XXXXXX")}
-[[ -z ${E2E_RECHECK:-} ]] || E2E_KEEP=1
-chmod 755 "$W" # Postfix's unprivileged daemons must reach the lab's queue directories below it
-export LAB_DIR=$W/lab
-LOGS=$LAB_DIR/state/logs
-DATA=$W/data
-PIDS=()
-
-cleanup() {
-  local rc=$? p
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  "$LAB_SH" down >/dev/null 2>&1 || true
-  if [[ $rc != 0 || $FAILED != 0 || ${E2E_KEEP:-0} == 1 ]]; then
-    say "work directory kept: $W (collector.log, agent-*.log, lab/state/logs)"
-    for p in "$W"/collector.log "$W"/agent-*.log; do
-      [[ -f $p ]] && { echo "--- tail $p"; tail -n 15 "$p"; }
-    done
-  else
-    rm -rf "$W"
-  fi
-}
-trap cleanup EXIT
-
-INSTANCES=(dmz internal ext)
-declare -A HOSTNAME_OF=([dmz]=dmz [internal]=mx [ext]=mta)
-declare -A IP_OF=([dmz]=127.0.0.2 [internal]=127.0.0.3 [ext]=127.0.0.4)
-declare -A FQDN_OF=([dmz]=dmz.example.test [internal]=mx.example.test [ext]=mta.partner.test)
+lab_site_preflight
+lab_site_workdir "${E2E_RECHECK:-}"
+LOGS=$ST/logs
 
 # ---------------------------------------------------------------- the lab, certificates, programs
 run_site() {
-say "lab up in $LAB_DIR"
-"$LAB_SH" up >"$W/lab-up.log" 2>&1 || { cat "$W/lab-up.log"; exit 1; }
-
-"$SRC/deploy/make-certs.sh" -o "$W/pki" -n localhost,127.0.0.1 -a dmz -a mx -a mta -r e2e \
-  >"$W/make-certs.log"
-
-port=""
-for _ in $(seq 50); do
-  candidate=$((20000 + RANDOM % 40000))
-  if [[ -z $(ss -Hltn "sport = :$candidate") ]]; then port=$candidate; break; fi
-done
-[[ -n $port ]] || { say "no free port"; exit 1; }
-
-cat >"$W/collector.conf" <<EOF
-listen = 127.0.0.1:$port
-data_dir = $DATA
-tls_cert = $W/pki/collector.pem
-tls_key = $W/pki/collector.key
-tls_client_ca = $W/pki/ca.pem
-agent_tokens_file = $W/pki/agent.tokens
-reader_tokens_file = $W/pki/reader.tokens
-EOF
-"$BIN/maillens-collector" --config "$W/collector.conf" >"$W/collector.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do
-  [[ -n $(ss -Hltn "sport = :$port") ]] && break
-  kill -0 "${PIDS[0]}" 2>/dev/null || { cat "$W/collector.log"; exit 1; }
-  sleep 0.1
-done
-[[ -n $(ss -Hltn "sport = :$port") ]] || { say "collector does not listen on :$port"; exit 1; }
+lab_site_start_collector e2e
 
 for i in "${INSTANCES[@]}"; do
   h=${HOSTNAME_OF[$i]}
-  cat >"$W/agent-$h.conf" <<EOF
-collector = 127.0.0.1:$port
-host = $h
-role = $i
-addresses = ${IP_OF[$i]}
-aliases = ${FQDN_OF[$i]}
-files = $LOGS/$i.maillog
-state_dir = $W/agent-$h
-start_at = beginning
-batch_wait_ms = 100
-token_file = $W/pki/agents/$h.token
-tls_ca = $W/pki/ca.pem
-tls_cert = $W/pki/agents/$h.pem
-tls_key = $W/pki/agents/$h.key
-EOF
+  lab_site_agent_conf "$i" </dev/null
   "$BIN/maillens-agent" --config "$W/agent-$h.conf" >"$W/agent-$h.log" 2>&1 &
   PIDS+=($!)
 done

@@ -18,86 +18,15 @@
 #      QUEUE_KEEP=1 keeps the work directory, QUEUE_JOBS the traffic run's size (default 40).
 set -euo pipefail
 
-SRC=${MAILLENS_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
-BIN=$(cd "${MAILLENS_BIN_DIR:-$SRC/build/bin}" && pwd)
-SHARED=${MAILLENS_SHARED_DIR:-$SRC/../shared}
-LAB_SH=$SHARED/postfix-lab/lab.sh
+SAY=queue_view
+KEEP=${QUEUE_KEEP:-0}
+source "$(dirname "$0")/lab_site.sh"
 JOBS=${QUEUE_JOBS:-40}
-
-say() { echo "queue_view: $*" >&2; }
-FAILED=0
-fail() {
-  say "FAIL: $*"
-  FAILED=1
-}
-
-if [[ $(id -u) != 0 ]]; then
-  say "SKIP: needs root (lab.sh creates namespaces and starts Postfix)"
-  exit 77
-fi
-[[ -x $LAB_SH ]] || { say "no lab script at $LAB_SH"; exit 1; }
-for p in maillens maillens-collector maillens-agent; do
-  [[ -x $BIN/$p ]] || { say "no $BIN/$p: build first"; exit 1; }
-done
-command -v jq >/dev/null || { say "jq is not installed (scripts/setup.sh installs it)"; exit 1; }
-
-W=$(mktemp -d "${TMPDIR:-/tmp}/maillens-queue.XXXXXX")
-chmod 755 "$W" # Postfix's unprivileged daemons must reach the lab's queue directories below it
-export LAB_DIR=$W/lab
-ST=$LAB_DIR/state
-DATA=$W/data
-PIDS=()
-
-cleanup() {
-  local rc=$? p
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  "$LAB_SH" down >/dev/null 2>&1 || true
-  if [[ $rc != 0 || $FAILED != 0 || ${QUEUE_KEEP:-0} == 1 ]]; then
-    say "work directory kept: $W (collector.log, agent-*.log)"
-    for p in "$W"/collector.log "$W"/agent-*.log; do
-      [[ -f $p ]] && { echo "--- tail $p"; tail -n 15 "$p"; }
-    done
-  else
-    rm -rf "$W"
-  fi
-}
-trap cleanup EXIT
-
-INSTANCES=(dmz internal ext)
-declare -A HOSTNAME_OF=([dmz]=dmz [internal]=mx [ext]=mta)
-declare -A IP_OF=([dmz]=127.0.0.2 [internal]=127.0.0.3 [ext]=127.0.0.4)
+lab_site_preflight
+lab_site_workdir
 t_start=$SECONDS
 
-say "lab up in $LAB_DIR"
-"$LAB_SH" up >"$W/lab-up.log" 2>&1 || { cat "$W/lab-up.log"; exit 1; }
-"$SRC/deploy/make-certs.sh" -o "$W/pki" -n localhost,127.0.0.1 -a dmz -a mx -a mta -r queue \
-  >"$W/make-certs.log"
-
-port=""
-for _ in $(seq 50); do
-  candidate=$((20000 + RANDOM % 40000))
-  if [[ -z $(ss -Hltn "sport = :$candidate") ]]; then port=$candidate; break; fi
-done
-[[ -n $port ]] || { say "no free port"; exit 1; }
-
-cat >"$W/collector.conf" <<EOF
-listen = 127.0.0.1:$port
-data_dir = $DATA
-tls_cert = $W/pki/collector.pem
-tls_key = $W/pki/collector.key
-tls_client_ca = $W/pki/ca.pem
-agent_tokens_file = $W/pki/agent.tokens
-reader_tokens_file = $W/pki/reader.tokens
-EOF
-"$BIN/maillens-collector" --config "$W/collector.conf" >"$W/collector.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do
-  [[ -n $(ss -Hltn "sport = :$port") ]] && break
-  kill -0 "${PIDS[0]}" 2>/dev/null || { cat "$W/collector.log"; exit 1; }
-  sleep 0.1
-done
-[[ -n $(ss -Hltn "sport = :$port") ]] || { say "collector does not listen on :$port"; exit 1; }
+lab_site_start_collector queue
 
 # The agents run on the host, their postqueue inside the lab (Postfix's showq is reached
 # through the lab's mount namespace). The absolute path: inside, PATH still finds this wrapper.
@@ -110,19 +39,7 @@ chmod 755 "$W/wrap/postqueue"
 
 for i in "${INSTANCES[@]}"; do
   h=${HOSTNAME_OF[$i]}
-  cat >"$W/agent-$h.conf" <<EOF
-collector = 127.0.0.1:$port
-host = $h
-role = $i
-addresses = ${IP_OF[$i]}
-files = $ST/logs/$i.maillog
-state_dir = $W/agent-$h
-start_at = beginning
-batch_wait_ms = 100
-token_file = $W/pki/agents/$h.token
-tls_ca = $W/pki/ca.pem
-tls_cert = $W/pki/agents/$h.pem
-tls_key = $W/pki/agents/$h.key
+  lab_site_agent_conf "$i" <<EOF
 queue_interval_s = 2
 postfix_config_dirs = $ST/$i/etc
 EOF
