@@ -123,6 +123,11 @@ void PrintStatus(const v1::StatusResponse& status, const std::string& source, ab
                  r.lines_per_second_last_minute(), r.lines_per_second_since_start(),
                  FormatLocalTime(r.started_us(), zone).c_str(),
                  static_cast<unsigned long long>(r.lines_since_start()));
+    if (r.index_backlog_batches() > 0) {
+      std::fprintf(out, "indexing behind by %llu batches (%s): accepted, not yet searchable\n",
+                   static_cast<unsigned long long>(r.index_backlog_batches()),
+                   Bytes(r.index_backlog_bytes()).c_str());
+    }
   }
 
   Heading(out,

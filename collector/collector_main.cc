@@ -241,6 +241,9 @@ absl::StatusOr<ServerOptions> LoadOptions(const std::string& path, spdlog::logge
   MAILLENS_ASSIGN_OR_RETURN(options.writer_queue_bytes,
                             config.GetBytes("writer_queue_bytes", options.writer_queue_bytes,
                                             1 << 20, uint64_t{64} << 30));
+  MAILLENS_ASSIGN_OR_RETURN(
+      options.journal_max_bytes,
+      config.GetBytes("journal_max_bytes", options.journal_max_bytes, 16 << 20, uint64_t{1} << 40));
   if (options.max_line_bytes > options.max_message_bytes) {
     return absl::InvalidArgumentError(
         absl::StrCat(config.Where("max_line_bytes"), ": max_line_bytes (", options.max_line_bytes,

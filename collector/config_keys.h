@@ -22,6 +22,7 @@ inline const std::vector<std::string>& CollectorConfigKeys() {
                                                 "max_line_bytes",
                                                 "max_message_bytes",
                                                 "writer_queue_bytes",
+                                                "journal_max_bytes",
                                                 "hot_days",
                                                 "archive_days",
                                                 "disk_budget",

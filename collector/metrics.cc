@@ -155,11 +155,23 @@ CollectorMetrics::CollectorMetrics() : registry_(std::make_shared<prometheus::Re
       NewGauge(r, "maillens_collector_store_partitions", "Day partitions held hot.");
   agents_connected_ =
       NewGauge(r, "maillens_collector_agents_connected", "Agent ingest streams open now.");
+  index_backlog_bytes_ =
+      NewGauge(r, "maillens_collector_index_backlog_bytes",
+               "Bytes of acknowledged batches in the ingest journal not yet indexed.");
   commit_seconds_ = &prometheus::BuildHistogram()
                          .Name("maillens_collector_commit_duration_seconds")
-                         .Help("Time the store writer took to store and commit one batch.")
+                         .Help(
+                             "Time one durable append to the ingest journal took (the "
+                             "batches acknowledged after it).")
                          .Register(r)
                          .Add({}, CommitBuckets());
+  index_seconds_ = &prometheus::BuildHistogram()
+                        .Name("maillens_collector_index_duration_seconds")
+                        .Help(
+                            "Time the indexer took to store, index and correlate one run of "
+                            "journaled batches.")
+                        .Register(r)
+                        .Add({}, CommitBuckets());
   query_seconds_ = &prometheus::BuildHistogram()
                         .Name("maillens_collector_query_duration_seconds")
                         .Help("Time a query took on its pool thread, by method.")
@@ -204,6 +216,10 @@ int CollectorMetrics::port() const { return port_; }
 
 void CollectorMetrics::ObserveCommit(absl::Duration d) {
   commit_seconds_->Observe(absl::ToDoubleSeconds(d));
+}
+
+void CollectorMetrics::ObserveIndex(absl::Duration d) {
+  index_seconds_->Observe(absl::ToDoubleSeconds(d));
 }
 
 void CollectorMetrics::ObserveQuery(std::string_view method, absl::Duration d) {
@@ -251,6 +267,7 @@ void CollectorMetrics::Refresh() const {
     RaiseTo(queries_, s.queries);
     writer_queue_bytes_->Set(static_cast<double>(s.queued_bytes));
     writer_queue_peak_bytes_->Set(static_cast<double>(s.peak_queued_bytes));
+    index_backlog_bytes_->Set(static_cast<double>(s.index_backlog_bytes));
   }
   if (!data_dir_.empty()) {
     store_bytes_->Set(static_cast<double>(DataBytes(data_dir_)));

@@ -1,10 +1,10 @@
 // The collector's Prometheus metrics (prometheus-cpp) and their pull endpoint.
 //
 // Two kinds of numbers. Counted at the source, through the Observe/Count hooks the server
-// and the store call: commit latency, query latency per method, parse outcomes per daemon and
-// kind, gaps recorded, agents connected. Read when scraped, from a snapshot function the
-// program sets (CollectorServer::Stats) and from the data directory: lines, batches, streams,
-// writer queue, store bytes and partitions.
+// and the store call: commit latency (the journal's), indexing latency, query latency per method,
+// parse outcomes per daemon and kind, gaps recorded, agents connected. Read when scraped, from a
+// snapshot function the program sets (CollectorServer::Stats) and from the data directory: lines,
+// batches, streams, writer queue, store bytes and partitions.
 //
 // Cardinality. Every label has a bounded set of values fixed by this code: `outcome`
 // (committed|retried|rejected), `method` (the QueryService/StatusService method names),
@@ -72,6 +72,7 @@ class CollectorMetrics {
 
   // Hooks.
   void ObserveCommit(absl::Duration d);
+  void ObserveIndex(absl::Duration d);
   void ObserveQuery(std::string_view method, absl::Duration d);
   void CountParsed(const core::Event& ev);
   void CountGaps(uint64_t n);
@@ -107,10 +108,12 @@ class CollectorMetrics {
   prometheus::Counter* gaps_;
   prometheus::Gauge* writer_queue_bytes_;
   prometheus::Gauge* writer_queue_peak_bytes_;
+  prometheus::Gauge* index_backlog_bytes_;
   prometheus::Gauge* store_bytes_;
   prometheus::Gauge* store_partitions_;
   prometheus::Gauge* agents_connected_;
   prometheus::Histogram* commit_seconds_;
+  prometheus::Histogram* index_seconds_;
   prometheus::Family<prometheus::Histogram>* query_seconds_;
   prometheus::Family<prometheus::Counter>* parsed_;
   // parsed_ series per (daemon label index, kind), created on first use.

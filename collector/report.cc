@@ -966,8 +966,7 @@ absl::Status ReportBuilder::ScanEvents(EventScan* scan) const {
   for (int64_t day : days_) {
     if (day < first_day || day > last_day) continue;
     // A day wholly inside the window needs no time condition.
-    absl::CivilDay civil(day / 10000, day / 100 % 100, day % 100);
-    int64_t day_start = absl::ToUnixMicros(absl::FromCivil(civil, absl::UTCTimeZone()));
+    int64_t day_start = DayStartUs(day);
     bool whole = options_.since_us <= day_start && options_.until_us >= day_start + kDayUs;
     MAILLENS_RETURN_IF_ERROR(ScanDay(day, whole, scan));
   }

@@ -16,6 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "collector/ingest_journal.h"
+#include "collector/journal_codec.h"
 #include "collector/metrics.h"
 #include "collector/query_proto.h"
 #include "collector/status_service.h"
@@ -242,31 +244,43 @@ class Authenticator {
   std::optional<std::vector<TokenEntry>> readers_;
 };
 
-// The one thread that writes: owns the writable Store, takes batches from a queue bounded by
-// bytes, appends them durably and reports each outcome.
-// Thread-safe: TryPush from any thread; callbacks run on the writer thread.
+// The write side, in two threads. The ingest thread takes batches from a queue bounded by
+// bytes, appends them to the ingest journal with one fdatasync for all it took, and reports
+// each outcome: a batch is acknowledged once it is durable in the journal. The indexer thread
+// reads the journal in order and applies it to the writable Store (lines, full-text index,
+// correlation, the site's state), then releases what it applied. After a crash the indexer
+// replays every record after the released watermark; the store ignores lines it already holds,
+// so a replay adds nothing twice. The journal is bounded: past journal_max_bytes of records
+// not yet indexed, the ingest thread waits for the indexer, and the queue's bound then stops
+// the streams from reading (backpressure to the agents).
+// Thread-safety: TryPush and Post from any thread; `done` callbacks run on the ingest thread,
+// the OnStored callback on the indexer thread.
 class StoreWriter {
  public:
-  struct Task {
-    std::vector<LineRecord> lines;
-    std::string host;                     // the announcing host, when host_names is set
-    std::vector<std::string> host_names;  // AgentHello addresses and aliases to register
-    // What the batch (or the stream's start or end) says about its agent: recorded after the
-    // lines, before the ack (Store::RecordSite).
-    std::optional<SiteUpdate> site;
+  struct Task : JournalTask {
     size_t bytes = 0;
-    // The outcome; runs on the writer thread, so it must be short and must not block.
+    // The outcome; runs on the ingest thread, so it must be short and must not block. `stored`
+    // counts the lines made durable (accepted); duplicates are known only when indexed.
     std::function<void(absl::StatusOr<AppendStats>)> done;
   };
 
-  StoreWriter(std::unique_ptr<Store> store, size_t max_bytes, std::function<absl::Status()> fault,
+  StoreWriter(std::unique_ptr<Store> store, std::unique_ptr<IngestJournal> journal,
+              size_t max_bytes, size_t journal_max_bytes, std::function<absl::Status()> fault,
               Counters* counters, spdlog::logger* log)
       : store_(std::move(store)),
+        journal_(std::move(journal)),
         max_bytes_(max_bytes),
+        journal_max_bytes_(journal_max_bytes),
         fault_(std::move(fault)),
         counters_(counters),
         log_(log) {
-    thread_ = std::thread([this] { Run(); });
+    replay_until_ = journal_->last_seq();
+    {
+      absl::MutexLock lock(&index_mu_);
+      indexed_seq_ = journal_->released_seq();
+    }
+    ingest_thread_ = std::thread([this] { IngestLoop(); });
+    index_thread_ = std::thread([this] { IndexLoop(); });
   }
   ~StoreWriter() { Stop(); }
   StoreWriter(const StoreWriter&) = delete;
@@ -274,7 +288,7 @@ class StoreWriter {
 
   // Queues *task (moving from it) when it fits, or when the queue is empty so that a batch
   // larger than the bound still gets through, and returns true. Otherwise leaves *task as it
-  // was, keeps `on_space` to run on the writer thread once a batch has been written, and
+  // was, keeps `on_space` to run on the ingest thread once a batch has been written, and
   // returns false; the caller then tries again.
   bool TryPush(Task* task, std::function<void()> on_space) {
     absl::MutexLock lock(&mu_);
@@ -297,7 +311,7 @@ class StoreWriter {
     queue_.push_back(std::move(task));
   }
 
-  // Called on the writer thread after each successful Append that stored new lines (Tail's
+  // Called on the indexer thread after each successful Append that stored new lines (Tail's
   // fan-out); must be short and must not block. Set before anything is pushed.
   void SetOnStored(std::function<void(const std::vector<LineRecord>&, const AppendStats&)> f) {
     absl::MutexLock lock(&mu_);
@@ -306,72 +320,200 @@ class StoreWriter {
   // Commit latency and gaps go there (null: nowhere). Set before anything is pushed.
   void SetMetrics(CollectorMetrics* metrics) { metrics_ = metrics; }
 
-  // Writes what is queued, then ends the thread. Call once nothing pushes any more.
+  // Blocks until everything accepted so far is indexed (or `deadline`); true when it is.
+  bool WaitIndexed(absl::Time deadline) {
+    const uint64_t target = journal_->last_seq();
+    absl::MutexLock lock(&index_mu_);
+    auto done = [this, target]()
+                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_) { return indexed_seq_ >= target; };
+    return index_mu_.AwaitWithDeadline(absl::Condition(&done), deadline);
+  }
+
+  // Records accepted and not yet indexed, and their bytes.
+  uint64_t BacklogRecords() const { return journal_->pending_records(); }
+  uint64_t BacklogBytes() const { return journal_->pending_bytes(); }
+
+  // Journals what is queued, indexes everything journaled, then ends both threads. Call once
+  // nothing pushes any more.
   void Stop() {
     {
       absl::MutexLock lock(&mu_);
       stopping_ = true;
     }
-    if (thread_.joinable()) thread_.join();
+    if (ingest_thread_.joinable()) ingest_thread_.join();
+    {
+      absl::MutexLock lock(&index_mu_);
+      index_stopping_ = true;
+    }
+    if (index_thread_.joinable()) index_thread_.join();
   }
 
  private:
+  // Batches taken at once by the ingest thread: one fdatasync for all of them.
+  static constexpr size_t kMaxGroupBytes = 16 << 20;
+  // Payload the indexer applies in one Store::Append (two durable commits).
+  static constexpr size_t kMaxIndexBytes = 8 << 20;
+
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; }
 
-  void Run() {
+  void IngestLoop() {
+    std::string buffer;
+    std::vector<std::string> encoded;
     while (true) {
-      Task task;
+      std::vector<Task> tasks;
+      size_t group_bytes = 0;
       {
         absl::MutexLock lock(&mu_);
         mu_.Await(absl::Condition(this, &StoreWriter::HasWork));
-        if (queue_.empty()) return;  // stopping, and everything queued is written
-        task = std::move(queue_.front());
-        queue_.pop_front();
+        if (queue_.empty()) return;  // stopping, and everything queued is journaled
+        while (!queue_.empty() && (tasks.empty() || group_bytes < kMaxGroupBytes)) {
+          group_bytes += queue_.front().bytes;
+          tasks.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
       }
-      absl::StatusOr<AppendStats> result = Write(task);
-      if (!result.ok()) LogFailure(result.status());
-      if (result.ok() && result->stored > 0 && on_stored_) on_stored_(task.lines, *result);
-      task.done(std::move(result));
+      absl::Status status = Journal(tasks, &encoded);
+      if (!status.ok()) LogFailure(status);
+      for (Task& task : tasks) {
+        if (status.ok()) {
+          AppendStats accepted;
+          accepted.stored = task.lines.size();
+          task.done(accepted);
+        } else {
+          task.done(status);
+        }
+      }
       std::vector<std::function<void()>> waiters;
       {
         absl::MutexLock lock(&mu_);
-        bytes_ -= task.bytes;
+        bytes_ -= group_bytes;
         counters_->queued_bytes = bytes_;
         waiters.swap(waiters_);
       }
-      task = Task();  // frees the lines before waking the parked streams
+      tasks.clear();  // frees the lines before waking the parked streams
       for (auto& waiter : waiters) waiter();
     }
   }
 
-  absl::StatusOr<AppendStats> Write(const Task& task) {
+  // Makes `tasks` durable in the journal, after waiting (a while) for the indexer when the
+  // journal holds too much it has not indexed.
+  absl::Status Journal(const std::vector<Task>& tasks, std::vector<std::string>* encoded) {
     if (fault_) MAILLENS_RETURN_IF_ERROR(fault_());
-    if (!task.host_names.empty()) {
-      MAILLENS_RETURN_IF_ERROR(store_->AddHostNames(task.host, task.host_names));
+    if (journal_->pending_bytes() > journal_max_bytes_) {
+      absl::MutexLock lock(&index_mu_);
+      auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_) {
+        return journal_->pending_bytes() <= journal_max_bytes_;
+      };
+      if (!index_mu_.AwaitWithTimeout(absl::Condition(&room), absl::Seconds(5))) {
+        return absl::UnavailableError(
+            absl::StrCat("the collector's indexing is behind by ", journal_->pending_bytes(),
+                         " bytes of journaled batches (journal_max_bytes = ", journal_max_bytes_,
+                         ")", index_error_.empty() ? "" : "; indexing fails: ", index_error_));
+      }
     }
-    AppendStats stats;
+    encoded->resize(tasks.size());
+    std::vector<std::string_view> views;
+    views.reserve(tasks.size());
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      (*encoded)[i].clear();
+      EncodeJournalTask(tasks[i], &(*encoded)[i]);
+      views.push_back((*encoded)[i]);
+    }
     const absl::Time start = absl::Now();
-    if (!task.lines.empty()) {
-      MAILLENS_ASSIGN_OR_RETURN(stats,
-                                store_->Append(task.lines, task.site ? &*task.site : nullptr));
-    } else if (task.site) {
-      MAILLENS_RETURN_IF_ERROR(store_->RecordSite(*task.site));
+    MAILLENS_ASSIGN_OR_RETURN(uint64_t seq, journal_->Append(views));
+    if (metrics_ != nullptr) metrics_->ObserveCommit(absl::Now() - start);
+    absl::MutexLock lock(&index_mu_);
+    journaled_seq_ = seq;
+    return absl::OkStatus();
+  }
+
+  void IndexLoop() {
+    uint64_t applied = journal_->released_seq();
+    bool sessions_closed = applied >= replay_until_;  // then Start closed them
+    std::vector<JournalRecord> records;
+    while (true) {
+      if (!sessions_closed && applied >= replay_until_) {
+        // Streams of a previous process are gone: their agents are offline until they
+        // reconnect. After the replay of that process's journal, before anything new.
+        absl::Status s = store_->CloseStaleAgentSessions();
+        if (!s.ok()) log_->warn("could not close stale agent sessions: {}", Msg(s));
+        sessions_closed = true;
+      }
+      {
+        absl::MutexLock lock(&index_mu_);
+        auto work = [this, applied]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_) {
+          return journal_->last_seq() > applied || index_stopping_;
+        };
+        index_mu_.Await(absl::Condition(&work));
+        if (journal_->last_seq() <= applied) return;  // stopping, and everything is indexed
+      }
+      records.clear();
+      absl::Status status = journal_->Read(applied, kMaxIndexBytes, &records);
+      uint64_t last = applied;
+      if (status.ok() && !records.empty()) {
+        last = records.back().seq;
+        status = Apply(records);
+      }
+      if (status.ok()) {
+        // Applied and committed: released. A failure to record that only means a replay of
+        // these records after a restart, which stores nothing twice.
+        absl::Status released = journal_->Release(last);
+        if (!released.ok()) log_->warn("{}", Msg(released));
+        applied = last;
+        absl::MutexLock lock(&index_mu_);
+        indexed_seq_ = last;
+        index_error_.clear();
+        continue;
+      }
+      absl::MutexLock lock(&index_mu_);
+      index_error_ = Msg(status);
+      LogFailure(status);
+      // Try again in a second (a full disk frees up); when stopping, leave the rest for the
+      // next start, which replays it.
+      if (index_mu_.AwaitWithTimeout(absl::Condition(&index_stopping_), absl::Seconds(1))) return;
     }
+  }
+
+  // Decodes `records` and applies them in one Store::Append.
+  absl::Status Apply(const std::vector<JournalRecord>& records) {
+    std::vector<LineRecord> lines;
+    std::vector<SiteUpdate> sites;
+    for (const JournalRecord& record : records) {
+      absl::StatusOr<JournalTask> task = DecodeJournalTask(record.payload);
+      if (!task.ok()) {
+        // Written by this program and checksummed: only a bug or a foreign file gets here.
+        log_->error("ingest journal record {} cannot be read, skipped: {}", record.seq,
+                    Msg(task.status()));
+        continue;
+      }
+      if (!task->host_names.empty()) {
+        MAILLENS_RETURN_IF_ERROR(store_->AddHostNames(task->host, task->host_names));
+      }
+      lines.insert(lines.end(), std::make_move_iterator(task->lines.begin()),
+                   std::make_move_iterator(task->lines.end()));
+      if (task->site) sites.push_back(std::move(*task->site));
+    }
+    const absl::Time start = absl::Now();
+    MAILLENS_ASSIGN_OR_RETURN(AppendStats stats, store_->Append(lines, sites));
     if (metrics_ != nullptr) {
-      metrics_->ObserveCommit(absl::Now() - start);
-      if (task.site) metrics_->CountGaps(task.site->gaps.size());
+      metrics_->ObserveIndex(absl::Now() - start);
+      for (const SiteUpdate& site : sites) metrics_->CountGaps(site.gaps.size());
     }
-    return stats;
+    counters_->lines_stored += stats.stored;
+    counters_->lines_duplicate += stats.duplicates;
+    if (stats.stored > 0 && on_stored_) on_stored_(lines, stats);
+    return absl::OkStatus();
   }
 
   // A full disk fails every batch of every agent; one line per ten seconds says it.
   void LogFailure(const absl::Status& status) {
+    absl::MutexLock lock(&log_mu_);
     absl::Time now = absl::Now();
     if (now - last_failure_log_ < absl::Seconds(10)) {
       ++suppressed_failures_;
       return;
     }
-    log_->error("store append failed, batch not stored (agents will resend): {}{}", Msg(status),
+    log_->error("storing failed (agents resend what was not acknowledged): {}{}", Msg(status),
                 suppressed_failures_ == 0
                     ? std::string()
                     : absl::StrCat(" (", suppressed_failures_, " more failures not shown)"));
@@ -379,24 +521,39 @@ class StoreWriter {
     suppressed_failures_ = 0;
   }
 
-  std::unique_ptr<Store> store_;  // used by the writer thread only
+  std::unique_ptr<Store> store_;  // used by the indexer thread only
+  std::unique_ptr<IngestJournal> journal_;
   const size_t max_bytes_;
+  const size_t journal_max_bytes_;
   std::function<absl::Status()> fault_;
   CollectorMetrics* metrics_ = nullptr;  // borrowed, outlives the writer
   Counters* counters_;
   spdlog::logger* log_;
-  absl::Time last_failure_log_ = absl::InfinitePast();
-  uint64_t suppressed_failures_ = 0;
+  uint64_t replay_until_ = 0;  // the journal's last record at start: a previous process's
+
+  absl::Mutex log_mu_;
+  absl::Time last_failure_log_ ABSL_GUARDED_BY(log_mu_) = absl::InfinitePast();
+  uint64_t suppressed_failures_ ABSL_GUARDED_BY(log_mu_) = 0;
 
   absl::Mutex mu_;
   std::deque<Task> queue_ ABSL_GUARDED_BY(mu_);
-  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;  // queued or being written
+  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;  // queued or being journaled
   std::vector<std::function<void()>> waiters_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  // Written under mu_ before the first push; read by the writer thread after it took a task
-  // under mu_, so the read is ordered after the write.
+  // Written under mu_ before the first push; read by the indexer after the push's record
+  // went through the journal under index_mu_, so the read is ordered after the write.
   std::function<void(const std::vector<LineRecord>&, const AppendStats&)> on_stored_;
-  std::thread thread_;
+
+  // The indexer's side. The journal has its own lock; index_mu_ orders the two threads'
+  // waits on it: the ingest thread signals new records (journaled_seq_), the indexer signals
+  // progress (indexed_seq_) and shutdown is index_stopping_.
+  absl::Mutex index_mu_;
+  uint64_t journaled_seq_ ABSL_GUARDED_BY(index_mu_) = 0;
+  uint64_t indexed_seq_ ABSL_GUARDED_BY(index_mu_) = 0;
+  bool index_stopping_ ABSL_GUARDED_BY(index_mu_) = false;
+  std::string index_error_ ABSL_GUARDED_BY(index_mu_);
+  std::thread ingest_thread_;
+  std::thread index_thread_;
 };
 
 // A few threads for queries, which block on SQLite and so must not run in reactions.
@@ -568,8 +725,8 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
       service_->writer_->Post(std::move(task));
     }
     service_->Unregister(this);
-    log_->info("agent '{}' ({}) stream ended: {} batches, {} lines stored, {} duplicates{}", agent_,
-               peer_, batches_, stored_, duplicates_, cancelled_ ? " (cancelled)" : "");
+    log_->info("agent '{}' ({}) stream ended: {} batches, {} lines accepted{}", agent_, peer_,
+               batches_, stored_, cancelled_ ? " (cancelled)" : "");
     delete this;
   }
 
@@ -742,13 +899,11 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
       --pending_;
       Counters* counters = service_->counters_;
       if (result.ok()) {
+        // Accepted (journaled); the indexer counts what was new and what was held.
         counters->batches_committed++;
-        counters->lines_stored += result->stored;
         counters->rate.Add(result->stored, absl::Now());
-        counters->lines_duplicate += result->duplicates;
         counters->lines_truncated += truncated;
         stored_ += result->stored;
-        duplicates_ += result->duplicates;
       } else if (absl::IsInvalidArgument(result.status())) {
         counters->batches_rejected++;
       } else {
@@ -821,8 +976,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
   grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
   // For the log line at the end; read in OnDone, after every other reaction.
   uint64_t batches_ = 0;
-  uint64_t stored_ = 0;
-  uint64_t duplicates_ = 0;
+  uint64_t stored_ = 0;  // lines accepted
   // The agent's connection is recorded (its hello batch committed): its end is recorded too.
   bool announced_ ABSL_GUARDED_BY(mu_) = false;
   std::string announced_host_ ABSL_GUARDED_BY(mu_);
@@ -1500,17 +1654,31 @@ absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(ServerOp
     };
   }
   MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(store_options));
-  // Streams of a previous process are gone: their agents are offline until they reconnect.
-  MAILLENS_RETURN_IF_ERROR(store->CloseStaleAgentSessions());
+  JournalOptions journal_options;
+  journal_options.dir = o.data_dir + "/journal";
+  MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<IngestJournal> journal,
+                            IngestJournal::Open(journal_options));
+  if (journal->pending_records() > 0) {
+    // The indexer closes the previous process's agent sessions once it has replayed them.
+    log->info("ingest journal: indexing {} batches a previous run acknowledged ({} bytes)",
+              journal->pending_records(), journal->pending_bytes());
+  } else {
+    // Streams of a previous process are gone: their agents are offline until they reconnect.
+    MAILLENS_RETURN_IF_ERROR(store->CloseStaleAgentSessions());
+  }
 
   server->counters_ = std::make_unique<Counters>();
   server->auth_ = std::make_unique<Authenticator>(o.agent_tokens, o.reader_tokens);
-  server->writer_ = std::make_unique<StoreWriter>(std::move(store), o.writer_queue_bytes,
+  server->writer_ = std::make_unique<StoreWriter>(std::move(store), std::move(journal),
+                                                  o.writer_queue_bytes, o.journal_max_bytes,
                                                   o.append_fault, server->counters_.get(), log);
   server->query_pool_ = std::make_unique<QueryPool>(o.query_threads, kMaxQueuedQueries);
   server->ingest_ = std::make_unique<IngestServiceImpl>(
       &o, server->auth_.get(), server->writer_.get(), server->counters_.get(), log);
   server->writer_->SetMetrics(o.metrics);
+  server->counters_->rate.SetBacklogSource([writer = server->writer_.get()] {
+    return std::make_pair(writer->BacklogRecords(), writer->BacklogBytes());
+  });
   server->tails_ = std::make_unique<TailHub>();
   server->writer_->SetOnStored([tails = server->tails_.get()](const std::vector<LineRecord>& lines,
                                                               const AppendStats& stats) {
@@ -1620,7 +1788,15 @@ ServerStats CollectorServer::Stats() const {
   s.queued_bytes = c.queued_bytes;
   s.peak_queued_bytes = c.peak_queued_bytes;
   s.queries = c.queries;
+  if (writer_ != nullptr) {
+    s.index_backlog_records = writer_->BacklogRecords();
+    s.index_backlog_bytes = writer_->BacklogBytes();
+  }
   return s;
+}
+
+bool CollectorServer::WaitIndexed(absl::Time deadline) {
+  return writer_ == nullptr || writer_->WaitIndexed(deadline);
 }
 
 }  // namespace maillens::collector

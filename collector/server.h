@@ -5,14 +5,20 @@
 //
 // Ingest path. Each agent stream has a reactor (gRPC callback API) whose reactions only
 // validate, convert and queue: one batch is read at a time, turned into LineRecords and handed
-// to the single writer thread, which owns the writable Store and calls Append (durable). The
-// writer posts the outcome back; the reactor writes acknowledgements one at a time, in batch
-// order. COMMITTED means durably stored; RETRY means nothing of the batch was stored (disk
-// full, I/O error) and it may be resent; REJECTED means it can never be accepted as sent.
-// What a batch says about its agent (hello, gaps, file progress: collector/site_state.h) is
-// recorded by the writer after its lines and before the ack, so it is durable when acked (a
-// failure there answers RETRY with the lines stored; the resend finds them as duplicates). A
-// stream's end records its agent offline.
+// to the writer's ingest thread, which appends the batches it holds to the ingest journal
+// (DATA_DIR/journal, collector/ingest_journal.h) with one fdatasync and posts the outcomes
+// back; the reactor writes acknowledgements one at a time, in batch order. COMMITTED means
+// durable (in the journal: it survives a crash of the process or the machine); RETRY means
+// nothing of the batch was kept (disk full, I/O error) and it may be resent; REJECTED means it
+// can never be accepted as sent. What a batch says about its agent (hello, gaps, file
+// progress: collector/site_state.h) is journaled with its lines. A stream's end records its
+// agent offline.
+// Indexing. The writer's indexer thread applies the journal in order to the writable Store
+// (lines, full-text index, correlation, site state: one Store::Append per run of batches) and
+// then releases it; a crash replays what was not released, and the store ignores lines it
+// holds, so nothing is lost or doubled. Searches see a line once it is indexed, normally
+// within a second; ServerStats and `maillens status` show how far indexing is behind, and
+// past journal_max_bytes behind, acknowledgements wait for it.
 // Backpressure: the writer queue is bounded by bytes; a reactor whose batch does not fit
 // parks it and does not read the next one until the writer frees space, so memory stays
 // bounded and HTTP/2 flow control slows the agent down.
@@ -32,7 +38,8 @@
 // never stuck on a line it cannot change.
 //
 // Shutdown. Shutdown() stops accepting streams and reading batches; batches already read are
-// committed and acknowledged before each stream ends with UNAVAILABLE. An ack is only ever
+// journaled and acknowledged before each stream ends with UNAVAILABLE, and the indexer applies
+// the whole journal before the writer stops. An ack is only ever
 // sent after the batch is durable, so an interrupted shutdown can lose an ack, never a line.
 //
 // Thread-safety: CollectorServer's methods may be called from any thread.
@@ -102,6 +109,9 @@ struct ServerOptions {
   // Bytes of batches queued for (or being written by) the writer. A single batch larger than
   // this is still taken when the queue is empty, so the bound is this plus one batch.
   size_t writer_queue_bytes = 64 * 1024 * 1024;
+  // Acknowledged batches the ingest journal may hold before the indexer has applied them
+  // (DATA_DIR/journal). Past it, acknowledgements wait for the indexer.
+  size_t journal_max_bytes = 256 * 1024 * 1024;
   // Threads running queries; each query opens its own read-only Store.
   int query_threads = 2;
   // How long SIGTERM-style shutdown waits for streams and queries before cancelling them.
@@ -132,6 +142,9 @@ struct ServerStats {
   uint64_t lines_truncated = 0;
   uint64_t queued_bytes = 0;       // writer queue now
   uint64_t peak_queued_bytes = 0;  // writer queue at its fullest
+  // Acknowledged batches in the ingest journal that the indexer has not applied yet.
+  uint64_t index_backlog_records = 0;
+  uint64_t index_backlog_bytes = 0;
   uint64_t queries = 0;
 };
 
@@ -238,6 +251,10 @@ class CollectorServer {
   void Shutdown(absl::Duration grace);
 
   ServerStats Stats() const;
+
+  // Blocks until every batch acknowledged so far is indexed (searchable), or `deadline`; true
+  // when it is. For tests and tools that read the store right after an acknowledgement.
+  bool WaitIndexed(absl::Time deadline);
 
  private:
   CollectorServer();

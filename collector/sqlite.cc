@@ -13,6 +13,7 @@ constexpr char kPragmas[] =
     "PRAGMA foreign_keys=ON;"
     "PRAGMA temp_store=MEMORY;"
     "PRAGMA cache_size=-65536;";
+constexpr char kReadPragmas[] = "PRAGMA mmap_size=4294967296;";
 
 }  // namespace
 
@@ -30,6 +31,13 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path
   }
   sqlite3_extended_result_codes(raw, 1);
   sqlite3_busy_timeout(raw, 10000);
+  if (mode == Mode::kReadOnly) {
+    // Queries read rows by id all over a partition (the full-text index's candidates):
+    // mapped pages cost no read() and no copy into SQLite's cache. Measured: `search to:A`
+    // p50 38 -> 25 ms at 10 M lines (docs/PERFORMANCE.md).
+    absl::Status s = db->Exec(kReadPragmas);
+    if (!s.ok()) return s;
+  }
   if (mode == Mode::kReadWrite) {
     absl::Status s = db->Exec(kPragmas);
     if (s.ok()) s = db->Exec(durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");

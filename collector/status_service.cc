@@ -138,6 +138,11 @@ v1::IngestRate IngestRate::Snapshot(absl::Time now) const {
   int64_t second = absl::ToUnixSeconds(now);
   v1::IngestRate out;
   out.set_started_us(absl::ToUnixMicros(started_));
+  if (backlog_) {
+    auto [batches, bytes] = backlog_();
+    out.set_index_backlog_batches(batches);
+    out.set_index_backlog_bytes(bytes);
+  }
   absl::MutexLock lock(&mu_);
   uint64_t recent = 0;
   for (int i = 0; i < kSeconds; ++i) {

@@ -16,6 +16,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -29,18 +30,24 @@
 
 namespace maillens::collector {
 
-// Lines stored per second, over the last minute and since the process started.
+// Lines accepted per second, over the last minute and since the process started, and how far
+// indexing is behind.
 class IngestRate {
  public:
   explicit IngestRate(absl::Time started) : started_(started) {}
 
   void Add(uint64_t lines, absl::Time now);
   maillens::v1::IngestRate Snapshot(absl::Time now) const;
+  // Where Snapshot reads the indexing backlog (batches, bytes). Set before serving.
+  void SetBacklogSource(std::function<std::pair<uint64_t, uint64_t>()> source) {
+    backlog_ = std::move(source);
+  }
 
  private:
   static constexpr int kSeconds = 60;
 
   const absl::Time started_;
+  std::function<std::pair<uint64_t, uint64_t>()> backlog_;
   mutable absl::Mutex mu_;
   uint64_t total_ ABSL_GUARDED_BY(mu_) = 0;
   // Lines per second of the last kSeconds seconds, by unix second modulo kSeconds; a bucket

@@ -157,7 +157,16 @@ class StatusTest : public ::testing::Test {
     return stub->GetStatus(&context, v1::StatusRequest(), response);
   }
 
+  // An ack means durable in the ingest journal; the status and the store show a batch once
+  // the indexer applied it.
+  void WaitIndexed() {
+    if (server_ != nullptr) {
+      ASSERT_TRUE(server_->WaitIndexed(absl::Now() + absl::Seconds(30)));
+    }
+  }
+
   v1::StatusResponse Status() {
+    WaitIndexed();
     v1::StatusResponse response;
     grpc::Status status = GetStatus(kReader, &response);
     EXPECT_TRUE(status.ok()) << status.error_message();
@@ -177,6 +186,7 @@ class StatusTest : public ::testing::Test {
   }
 
   std::vector<std::string> SearchNotices(int64_t since_us, int64_t until_us) {
+    WaitIndexed();
     StoreOptions options;
     options.dir = DataDir();
     options.read_only = true;
@@ -214,7 +224,8 @@ TEST_F(StatusTest, GapIsStoredOnceWhenItsBatchIsResent) {
     ack = client.Send(BatchWithGap(2));
     ASSERT_TRUE(ack.has_value());
     EXPECT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED);
-    EXPECT_EQ(ack->duplicates(), 7u);
+    WaitIndexed();
+    EXPECT_EQ(server_->Stats().lines_duplicate, 7u);
     EXPECT_TRUE(client.Finish().ok());
   }
   IngestClient again(Channel(), kAgentMx1);
@@ -610,6 +621,7 @@ TEST_F(StatusTest, QueueSnapshotIsReplacedAndJoinedWithItsTrace) {
   ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
 
   grpc::Status status;
+  WaitIndexed();
   v1::QueueResponse queue = GetQueue(Channel(), "", &status);
   ASSERT_TRUE(status.ok()) << status.error_message();
   ASSERT_EQ(queue.hosts_size(), 1);
@@ -646,6 +658,8 @@ TEST_F(StatusTest, QueueSnapshotIsReplacedAndJoinedWithItsTrace) {
   ASSERT_TRUE(ack.has_value());
   ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
 
+  WaitIndexed();
+
   queue = GetQueue(Channel(), "mx1", &status);
   ASSERT_TRUE(status.ok()) << status.error_message();
   ASSERT_EQ(queue.hosts_size(), 1);
@@ -655,6 +669,7 @@ TEST_F(StatusTest, QueueSnapshotIsReplacedAndJoinedWithItsTrace) {
   EXPECT_EQ(queue.hosts(0).messages(0).queue_id(), "4VkT1b2c3dzA");
 
   // Another host's filter finds nothing; the same from the data directory.
+  WaitIndexed();
   queue = GetQueue(Channel(), "mx2", &status);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(queue.hosts_size(), 0);

@@ -88,16 +88,18 @@ std::string FtsQuery(const std::vector<std::string>& words) {
   return q;
 }
 
-// The extra token under which the index holds a line's address (lower case): "ma" and the
-// FNV-1a hash of the address in hex, one token however many dots and '@' the address has. A
-// collision only adds candidates, which the per-line check of the term drops.
-std::string AddressToken(std::string_view lowered_address) {
+// The extra token under which the index holds a line's address (lower case): a prefix and the
+// FNV-1a hash of the address in hex, one token however many dots and '@' the address has.
+// Prefixes: "ma" any field (schema 3), "mf" from=, "mt" to= and orig_to= (schema 4). A
+// collision (two addresses, one hash: about 1 in 10^8 for a million addresses in a day) only
+// adds a candidate, which the check of each shown line drops.
+std::string AddressToken(std::string_view prefix, std::string_view lowered_address) {
   uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : lowered_address) {
     h ^= c;
     h *= 1099511628211ULL;
   }
-  return absl::StrFormat("ma%016x", h);
+  return absl::StrFormat("%s%016x", prefix, h);
 }
 
 // What the full-text index holds of a line: the program and the message. The time and the
@@ -113,6 +115,11 @@ std::string_view IndexedText(const core::Event& ev, std::string_view raw) {
 int64_t DayOf(int64_t time_us) {
   absl::CivilDay day = absl::ToCivilDay(absl::FromUnixMicros(time_us), absl::UTCTimeZone());
   return day.year() * 10000 + day.month() * 100 + day.day();
+}
+
+int64_t DayStartUs(int64_t day) {
+  absl::CivilDay civil(day / 10000, day / 100 % 100, day % 100);
+  return absl::ToUnixMicros(absl::FromCivil(civil, absl::UTCTimeZone()));
 }
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
@@ -185,19 +192,27 @@ absl::StatusOr<Database*> Store::Partition(int64_t day, bool create) {
   Database* raw = db.get();
   partitions_[day] = std::move(db);
   // A partition of an older maillens has no features table: no features.
-  auto features = raw->Prepare("SELECT 1 FROM features WHERE name = 'address_tokens'");
-  bool address_tokens = false;
+  AddressIndex index = AddressIndex::kWords;
+  auto features = raw->Prepare("SELECT name FROM features");
   if (features.ok()) {
-    MAILLENS_ASSIGN_OR_RETURN(auto step, features->Step());
-    address_tokens = step == Statement::StepResult::kRow;
+    while (true) {
+      MAILLENS_ASSIGN_OR_RETURN(auto step, features->Step());
+      if (step == Statement::StepResult::kDone) break;
+      std::string_view name = features->ColumnText(0);
+      if (name == "field_address_tokens") {
+        index = AddressIndex::kPerField;
+      } else if (name == "address_tokens" && index == AddressIndex::kWords) {
+        index = AddressIndex::kCombined;
+      }
+    }
   }
-  address_tokens_[day] = address_tokens;
+  address_index_[day] = index;
   return raw;
 }
 
-bool Store::AddressTokens(int64_t day) const {
-  auto it = address_tokens_.find(day);
-  return it != address_tokens_.end() && it->second;
+Store::AddressIndex Store::AddressIndexOf(int64_t day) const {
+  auto it = address_index_.find(day);
+  return it != address_index_.end() ? it->second : AddressIndex::kWords;
 }
 
 absl::StatusOr<int64_t> Store::HostId(const std::string& name) {
@@ -245,7 +260,7 @@ absl::Status Store::AddHostNames(const std::string& host, const std::vector<std:
 }
 
 absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
-                                          const SiteUpdate* site) {
+                                          absl::Span<const SiteUpdate> sites) {
   if (options_.read_only) return absl::FailedPreconditionError("store opened read-only");
   AppendStats stats;
   struct Row {
@@ -285,12 +300,13 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
     core::Event ev;
   };
   std::vector<NewLine> fresh;
+  fresh.reserve(lines.size());         // an Event is large: no copies on growth
   std::map<int64_t, int64_t> last_id;  // day -> id of its last new line
   core::TimeContext time{core::TimeOptions()};
   std::string indexed;  // a line's indexed text with its address tokens
   for (const auto& [day, rows] : by_day) {
     MAILLENS_ASSIGN_OR_RETURN(Database * db, Partition(day, /*create=*/true));
-    const bool address_tokens = AddressTokens(day);
+    const AddressIndex address_index = AddressIndexOf(day);
     MAILLENS_ASSIGN_OR_RETURN(Statement insert, db->Prepare(kInsertEvent));
     MAILLENS_ASSIGN_OR_RETURN(Statement fts, db->Prepare(kInsertFts));
     MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
@@ -315,11 +331,15 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
       }
       int64_t id = db->LastInsertRowId();
       std::string_view text = IndexedText(ev, line.raw);
-      if (address_tokens) {
+      if (address_index != AddressIndex::kWords) {
         indexed.assign(text);
         for (core::Field field : {core::Field::kFrom, core::Field::kTo, core::Field::kOrigTo}) {
           std::string_view address = ev.Get(field);
-          if (!address.empty()) absl::StrAppend(&indexed, " ", AddressToken(core::Lower(address)));
+          if (address.empty()) continue;
+          std::string_view prefix = address_index == AddressIndex::kCombined ? "ma"
+                                    : field == core::Field::kFrom            ? "mf"
+                                                                             : "mt";
+          absl::StrAppend(&indexed, " ", AddressToken(prefix, core::Lower(address)));
         }
         text = indexed;
       }
@@ -338,9 +358,12 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
   // The lines are durable. Correlate them in one catalog transaction that also moves each
   // day's watermark; if it fails, the stored lines are correlated from disk later.
   // The site update rides in the same transaction: one durable commit instead of two.
-  const bool known_host = site == nullptr || host_ids_.count(site->host) > 0;
+  std::vector<std::string> new_hosts;  // added by the transaction below, unless it rolls back
+  for (const SiteUpdate& site : sites) {
+    if (host_ids_.count(site.host) == 0) new_hosts.push_back(site.host);
+  }
   absl::Status s = [&]() -> absl::Status {
-    if (fresh.empty() && site == nullptr) return absl::OkStatus();
+    if (fresh.empty() && sites.empty()) return absl::OkStatus();
     MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(catalog_.get()));
     for (const NewLine& n : fresh) {
       MAILLENS_RETURN_IF_ERROR(correlator_->Observe(n.host_id, n.ev, n.time_us));
@@ -351,14 +374,14 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
       mark.Bind(1, id).Bind(2, day);
       MAILLENS_RETURN_IF_ERROR(mark.Run());
     }
-    if (site != nullptr) {
-      MAILLENS_ASSIGN_OR_RETURN(int64_t host_id, HostId(site->host));
-      MAILLENS_RETURN_IF_ERROR(ApplySiteUpdate(Site(), host_id, *site));
+    for (const SiteUpdate& site : sites) {
+      MAILLENS_ASSIGN_OR_RETURN(int64_t host_id, HostId(site.host));
+      MAILLENS_RETURN_IF_ERROR(ApplySiteUpdate(Site(), host_id, site));
     }
     return txn.Commit();
   }();
   if (!s.ok()) {
-    if (!known_host) host_ids_.erase(site->host);  // added by the rolled-back transaction
+    for (const std::string& host : new_hosts) host_ids_.erase(host);
     correlator_->Reset();
     correlation_behind_ = true;
     return s;
@@ -417,6 +440,8 @@ absl::Status Store::CorrelateDay(int64_t day, int64_t after_id) {
 
 namespace {
 
+constexpr int64_t kDayUs = int64_t{86400} * 1000000;
+
 // Matches counted past the shown ones before a broad search stops counting.
 constexpr uint64_t kCountBeyondLimit = 5000;
 
@@ -455,8 +480,10 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
   // single term can add its text.
   std::vector<std::string> fts_words = query.words;
   // Exact from:/to: addresses: one token each where the partition has address tokens, else
-  // the address as a phrase.
-  std::vector<std::string> address_tokens, address_phrases;
+  // the address as a phrase. Where the tokens name their field, such a term needs no check
+  // on the parsed line.
+  std::vector<std::string> combined_tokens, field_tokens, address_phrases;
+  bool other_terms = false;  // terms only a parsed line can answer
   std::map<int, int> per_target;
   for (const core::FieldTerm& t : query.terms) ++per_target[static_cast<int>(t.target)];
   std::vector<int64_t> host_ids;
@@ -472,15 +499,22 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
       }
       continue;
     }
-    if (per_target[static_cast<int>(t.target)] != 1) continue;
+    if (per_target[static_cast<int>(t.target)] != 1) {
+      other_terms = true;
+      continue;
+    }
     bool exact_address =
         (t.target == core::FieldTerm::Target::kFrom || t.target == core::FieldTerm::Target::kTo) &&
-        !t.pattern.empty() && t.pattern.find('*') == std::string::npos;
+        !t.pattern.empty() && t.pattern.find('*') == std::string::npos &&
+        t.pattern.find('?') == std::string::npos;
     if (exact_address) {
-      address_tokens.push_back(AddressToken(t.pattern));
+      combined_tokens.push_back(AddressToken("ma", t.pattern));
+      field_tokens.push_back(
+          AddressToken(t.target == core::FieldTerm::Target::kFrom ? "mf" : "mt", t.pattern));
       address_phrases.push_back(t.pattern);
       continue;
     }
+    other_terms = true;
     std::string literal = core::LiteralOf(t);
     if (!literal.empty()) fts_words.push_back(literal);
   }
@@ -493,7 +527,7 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
     for (int64_t id : host_ids) absl::StrAppend(&list, list.empty() ? "" : ",", id);
     absl::StrAppend(&where, " AND host_id IN (", list, ")");
   }
-  const bool use_fts = !fts_words.empty() || !address_tokens.empty();
+  const bool use_fts = !fts_words.empty() || !address_phrases.empty();
   if (use_fts) where += " AND id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)";
   std::map<int64_t, std::string> host_names;
   for (const auto& [name, id] : host_ids_) host_names[id] = name;
@@ -512,25 +546,41 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
   // Gaps and offline agents in the window: the answer may be missing lines.
   MAILLENS_RETURN_IF_ERROR(AddSiteNotices(catalog_.get(), query.since_us, query.until_us, host_ids,
                                           absl::ToUnixMicros(absl::Now()), &result.notices));
-  const bool post_filter = !query.terms.empty();
+  const bool host_filter = where.find("host_id") != std::string::npos;
   core::TimeContext time{core::TimeOptions()};
   for (auto it = days.rbegin(); it != days.rend() && !result.total_is_lower_bound; ++it) {
     int64_t day = *it;
     if (day < first_day || day > last_day) continue;
     MAILLENS_ASSIGN_OR_RETURN(Database * db, Partition(day, /*create=*/false));
+    const AddressIndex address_index = AddressIndexOf(day);
     std::vector<std::string> match_words = fts_words;
-    const auto& addresses = AddressTokens(day) ? address_tokens : address_phrases;
+    const auto& addresses = address_index == AddressIndex::kPerField   ? field_tokens
+                            : address_index == AddressIndex::kCombined ? combined_tokens
+                                                                       : address_phrases;
     match_words.insert(match_words.end(), addresses.begin(), addresses.end());
     const std::string match = FtsQuery(match_words);
+    // Whether each candidate must be parsed and checked: not when the index and the columns
+    // answer every term.
+    const bool post_filter =
+        other_terms || (!address_phrases.empty() && address_index != AddressIndex::kPerField);
     auto bind = [&](Statement& stmt) {
       stmt.Bind(1, query.since_us).Bind(2, query.until_us);
       if (use_fts) stmt.BindText(3, match);
     };
     if (!post_filter) {
-      // Every candidate matches: let SQLite count and cap.
-      MAILLENS_ASSIGN_OR_RETURN(
-          Statement count, db->Prepare(absl::StrCat("SELECT count(*) FROM events WHERE ", where)));
-      bind(count);
+      // Every candidate matches: count them without reading them when the whole day is in
+      // the window (the index's doclist), else let SQLite count; the lines are capped below.
+      const bool whole_day =
+          query.since_us <= DayStartUs(day) && query.until_us >= DayStartUs(day) + kDayUs;
+      std::string count_sql = use_fts && whole_day && !host_filter
+                                  ? "SELECT count(*) FROM events_fts WHERE events_fts MATCH ?"
+                                  : absl::StrCat("SELECT count(*) FROM events WHERE ", where);
+      MAILLENS_ASSIGN_OR_RETURN(Statement count, db->Prepare(count_sql));
+      if (use_fts && whole_day && !host_filter) {
+        count.BindText(1, match);
+      } else {
+        bind(count);
+      }
       MAILLENS_ASSIGN_OR_RETURN(auto cstep, count.Step());
       int64_t n = cstep == Statement::StepResult::kRow ? count.ColumnInt(0) : 0;
       result.total += n;
@@ -546,6 +596,11 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
       if (step == Statement::StepResult::kDone) break;
       const std::string& host = host_names[select.ColumnInt(2)];
       std::string_view raw = select.ColumnText(3);
+      if (!post_filter && !query.terms.empty() &&
+          !core::MatchesTerms(query, core::ParseLine(raw, &time), host)) {
+        --result.total;  // an address token's hash collision: counted, but not a match
+        continue;
+      }
       if (post_filter) {
         core::Event ev = core::ParseLine(raw, &time);
         if (!core::MatchesTerms(query, ev, host)) continue;
@@ -689,7 +744,7 @@ bool Store::PartitionMovedAway(int64_t day) {
   if (options_.read_only) return false;
   if (std::filesystem::exists(PartitionPath(options_.dir, day))) return false;
   partitions_.erase(day);
-  address_tokens_.erase(day);
+  address_index_.erase(day);
   return true;
 }
 

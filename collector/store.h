@@ -110,10 +110,10 @@ class Store {
 
   // Stores `lines` (any order, any days), then correlates the new ones. Returns when both are
   // committed. On error nothing of the failing partition's transaction is kept, and the call
-  // may be retried with the same lines. `site`, when given, is recorded in the correlation's
-  // catalog transaction (as RecordSite would, without a commit of its own).
+  // may be retried with the same lines. `sites`, in order, are recorded in the correlation's
+  // catalog transaction (as RecordSite would, without a commit of their own).
   absl::StatusOr<AppendStats> Append(absl::Span<const LineRecord> lines,
-                                     const SiteUpdate* site = nullptr);
+                                     absl::Span<const SiteUpdate> sites = {});
 
   // Declares names and addresses under which `host` appears in other hosts' relay= fields.
   absl::Status AddHostNames(const std::string& host, const std::vector<std::string>& names);
@@ -164,8 +164,13 @@ class Store {
   absl::Status CorrelatePending();
   absl::Status CorrelateDay(int64_t day, int64_t after_id);
   absl::Status OpenDatabase(const std::string& path, std::unique_ptr<Database>* out);
-  // Whether partition `day` (opened) indexes each address as one token too.
-  bool AddressTokens(int64_t day) const;
+  // How partition `day` (opened) indexes addresses beside their words.
+  enum class AddressIndex {
+    kWords,     // words only: an address is found as a phrase
+    kCombined,  // plus one token per address, whatever its field (schema 3)
+    kPerField,  // plus one token per address and field: from=, or to=/orig_to= (schema 4)
+  };
+  AddressIndex AddressIndexOf(int64_t day) const;
   SiteDatabases Site();
 
   // --- Archive (collector/retention.h) ---
@@ -183,7 +188,7 @@ class Store {
   StoreOptions options_;
   std::unique_ptr<Database> catalog_;
   std::map<int64_t, std::unique_ptr<Database>> partitions_;  // day -> connection
-  std::map<int64_t, bool> address_tokens_;                   // day -> AddressTokens(day)
+  std::map<int64_t, AddressIndex> address_index_;            // day -> AddressIndexOf(day)
   std::map<std::string, int64_t> host_ids_;
   std::map<std::pair<int64_t, uint64_t>, int64_t> file_ids_;  // (host, fingerprint) -> id
   std::unique_ptr<Correlator> correlator_;
@@ -194,6 +199,8 @@ class Store {
 
 // UTC day number YYYYMMDD of a time.
 int64_t DayOf(int64_t time_us);
+// The first microsecond (UTC) of day YYYYMMDD; the day lasts 86,400 s.
+int64_t DayStartUs(int64_t day);
 
 }  // namespace maillens::collector
 

@@ -115,15 +115,18 @@ TEST_F(StoreTest, ExactAddressSearchFindsSenderRecipientAndOriginalRecipient) {
        "delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (delivered to mailbox)",
        "Nov 15 12:00:03 mx postfix/smtpd[7]: warning: alice.smith@example.org in free text"});
   ASSERT_TRUE(store_->Append(lines).ok());
-  auto search = [&](const std::string& from, const std::string& to) {
+  auto search = [&](const std::string& from, const std::string& to, int64_t since_us = INT64_MIN) {
     SearchQuery q;
     q.from = from;
     q.to = to;
+    q.since_us = since_us;
     auto result = store_->Search(q);
     EXPECT_TRUE(result.ok()) << result.status();
     std::vector<int64_t> seconds;
     for (const StoredLine& line : result->lines)
       seconds.push_back((line.time_us - kNoon) / 1000000);
+    // The count (from the index alone when the whole day is in the window) is the lines'.
+    EXPECT_EQ(result->total, seconds.size()) << from << " " << to;
     return seconds;
   };
   EXPECT_THAT(search("alice.smith@example.org", ""), ElementsAre(0));  // case folded
@@ -131,6 +134,13 @@ TEST_F(StoreTest, ExactAddressSearchFindsSenderRecipientAndOriginalRecipient) {
   EXPECT_THAT(search("", "postmaster@example.org"), ElementsAre(1));  // orig_to
   EXPECT_THAT(search("", "smith@example.org"), ElementsAre(2));       // not alice.smith's lines
   EXPECT_THAT(search("", "carol@example.org"), ElementsAre());
+  // An address is found in the field asked for only.
+  EXPECT_THAT(search("", "alice.smith@example.org"), ElementsAre());
+  EXPECT_THAT(search("bob@example.org", ""), ElementsAre());
+  EXPECT_THAT(search("alice.smith@example.org", "bob@example.org"), ElementsAre());
+  // Part of the day in the window: counted line by line.
+  EXPECT_THAT(search("", "bob@example.org", kNoon + 1000000), ElementsAre(1));
+  EXPECT_THAT(search("", "bob@example.org", kNoon + 2000000), ElementsAre());
   EXPECT_THAT(search("", "*@example.org"), ElementsAre(2, 1));  // wildcards by phrase
   // Free text still finds the address's words, tokens or not.
   SearchQuery words;

@@ -103,11 +103,16 @@ QID=$(awk 'match($0, /"link":\{"from":\{"host":"dmz","queue_id":"[0-9A-Za-z]+","
 EXPECTED=$(cat "$WORK/sim/dmz.log" "$WORK/sim/mx.log" | wc -l)
 READER=(--server "127.0.0.1:$PORT" --token-file "$WORK/etc/reader.token")
 
-echo "== waiting until the collector holds all $EXPECTED lines"
+echo "== waiting until the collector holds all $EXPECTED lines, indexed and correlated"
 for _ in $(seq 1 600); do
-  STORED=$("$BIN/maillens" "${READER[@]}" status --json 2>/dev/null |
-    grep -o '"lines": *"[0-9]*"' | grep -o '[0-9]*' | awk '{ n += $1 } END { print n + 0 }')
-  [ "${STORED:-0}" -ge "$EXPECTED" ] && break
+  STATUS=$("$BIN/maillens" "${READER[@]}" status --json 2>/dev/null || true)
+  STORED=$(echo "$STATUS" | grep -o '"lines": *"[0-9]*"' | grep -o '[0-9]*' |
+    awk '{ n += $1 } END { print n + 0 }')
+  # Acknowledged batches are durable in the collector's journal; the backlog is what its
+  # indexer has not applied yet.
+  if [ "${STORED:-0}" -ge "$EXPECTED" ] && echo "$STATUS" | grep -q '"index_backlog_batches": *"0"'; then
+    break
+  fi
   sleep 0.2
 done
 echo "   stored: ${STORED:-?} of $EXPECTED"

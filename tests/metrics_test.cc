@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/time/clock.h"
 #include "agent/shipper.h"
 #include "agent/tailer.h"
 #include "collector/metrics.h"
@@ -232,6 +233,7 @@ TEST_F(MetricsTest, BothEndpointsServeFamiliesThatMoveWithTheLines) {
 
   std::thread runner([&] { shipper.Run(); });
   ASSERT_TRUE(WaitAcked(shipper, 4));
+  ASSERT_TRUE(srv->WaitIndexed(absl::Now() + absl::Seconds(30)));  // stored and parsed
 
   // A query, so the query latency histogram has a series.
   {
@@ -273,6 +275,8 @@ TEST_F(MetricsTest, BothEndpointsServeFamiliesThatMoveWithTheLines) {
            {"maillens_collector_lines_truncated_total", "counter"},
            {"maillens_collector_batches_total", "counter"},
            {"maillens_collector_commit_duration_seconds", "histogram"},
+           {"maillens_collector_index_duration_seconds", "histogram"},
+           {"maillens_collector_index_backlog_bytes", "gauge"},
            {"maillens_collector_parsed_lines_total", "counter"},
            {"maillens_collector_store_bytes", "gauge"},
            {"maillens_collector_store_partitions", "gauge"},
@@ -304,6 +308,7 @@ TEST_F(MetricsTest, BothEndpointsServeFamiliesThatMoveWithTheLines) {
   // More lines, with an unparsed one and an unknown program: the counters move again.
   Append(4, std::size(kLines));
   ASSERT_TRUE(WaitAcked(shipper, std::size(kLines)));
+  ASSERT_TRUE(srv->WaitIndexed(absl::Now() + absl::Seconds(30)));
   std::string a2 = HttpGet(ametrics.port(), "/metrics");
   std::string c2 = HttpGet(cmetrics.port(), "/metrics");
   auto as2 = Samples(a2);

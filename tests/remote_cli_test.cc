@@ -162,6 +162,16 @@ class RemoteCliTest : public ::testing::Test {
       ASSERT_TRUE(ingest.Send(host, Lines(ReadAll(d / "sim" / (std::string(host) + ".log"))), 0,
                               ++fingerprint));
     }
+    // Acknowledged means durable in the collector's journal; it is searchable once indexed,
+    // which its status says.
+    bool indexed = false;
+    for (int i = 0; i < 600 && !indexed; ++i) {
+      Outcome status = Maillens(Remote(), {"status", "--json"});
+      indexed = status.exit_code == 0 &&
+                status.out.find("\"index_backlog_batches\": \"0\"") != std::string::npos;
+      if (!indexed) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_TRUE(indexed) << ReadAll(d / "collector.log");
   }
 
   // Starts maillens-collector with `conf`; *port is the port it listens on, 0 when it did
