@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Ingest over loopback: two agents, each reading a ~1M-line simulated maillog from its
-# beginning, to one collector with a durable store (as deployed); lines/s until the store
-# holds every line. Then one agent follows 1,000 lines/s for RATE_SECONDS while its RSS and
+# beginning, to one collector as deployed; lines/s until the collector has acknowledged every
+# line (durable in its ingest journal), and until its store holds every line indexed. Then one agent follows 1,000 lines/s for RATE_SECONDS while its RSS and
 # CPU are sampled from /proc. Figures and the command go to docs/PERFORMANCE.md.
 # Usage: bench/ingest.sh [BUILD_DIR] [RATE_SECONDS]   (Release build; scripts/setup.sh makes build/)
 # The work directory (about 2 GB) is on the disk under /var/tmp, not on a tmpfs, so the

@@ -31,6 +31,16 @@ class Writer {
     const uint64_t u = static_cast<uint64_t>(value);
     Varint((u << 1) ^ (0 - (u >> 63)));
   }
+  // See DecodeRepeated.
+  void Repeated(const std::string& s, const std::string& previous) {
+    if (s == previous) {
+      Varint(0);
+      return;
+    }
+    Varint(s.size() + 1);
+    out_->append(s);
+  }
+
   void Bytes(const std::string& s) {
     Varint(s.size());
     out_->append(s.data(), s.size());
@@ -187,9 +197,18 @@ class Reader {
     uint64_t length = 0;
     if (!Varint(&length)) return false;
     if (length > remaining()) return Fail("length past the end");
-    s->assign(pos_, static_cast<size_t>(length));
+    return Take(static_cast<size_t>(length), s);
+  }
+
+  // The next `length` bytes (checked by the caller to be there).
+  bool Take(size_t length, std::string* s) {
+    s->assign(pos_, length);
     pos_ += length;
     return true;
+  }
+
+  bool StartsWith(std::string_view prefix) const {
+    return remaining() >= prefix.size() && std::string_view(pos_, prefix.size()) == prefix;
   }
 
   bool Bool(bool* value) {
@@ -227,8 +246,25 @@ class Reader {
   size_t error_position_ = 0;
 };
 
-bool DecodeLine(Reader* r, LineRecord* line) {
-  return r->Bytes(&line->host) && r->Bytes(&line->file_path) && r->Varint(&line->fingerprint) &&
+// A string that usually repeats the previous line's (host, file path): varint 0 for "the same
+// as `previous`", else its length + 1 and its bytes.
+bool DecodeRepeated(Reader* r, const std::string& previous, std::string* s) {
+  uint64_t tag = 0;
+  if (!r->Varint(&tag)) return false;
+  if (tag == 0) {
+    *s = previous;
+    return true;
+  }
+  if (tag - 1 > r->remaining()) return r->Fail("length past the end");
+  if (tag - 1 == previous.size() && r->StartsWith(previous)) {
+    return r->Fail("a repeated string written out");  // would not re-encode the same
+  }
+  return r->Take(static_cast<size_t>(tag - 1), s);
+}
+
+bool DecodeLine(Reader* r, const LineRecord& previous, LineRecord* line) {
+  return DecodeRepeated(r, previous.host, &line->host) &&
+         DecodeRepeated(r, previous.file_path, &line->file_path) && r->Varint(&line->fingerprint) &&
          r->Varint(&line->offset) && r->Signed(&line->time_us) && r->Bytes(&line->raw);
 }
 
@@ -321,8 +357,9 @@ bool DecodeTask(Reader* r, JournalTask* task) {
   size_t n = 0;
   if (!r->Count(kMinLine, &n)) return false;
   task->lines.resize(n);
-  for (LineRecord& line : task->lines) {
-    if (!DecodeLine(r, &line)) return false;
+  const LineRecord none;
+  for (size_t i = 0; i < n; ++i) {
+    if (!DecodeLine(r, i == 0 ? none : task->lines[i - 1], &task->lines[i])) return false;
   }
   bool has_site = false;
   if (!r->Bytes(&task->host) || !r->Strings(&task->host_names) || !r->Bool(&has_site)) {
@@ -339,9 +376,12 @@ void EncodeJournalTask(const JournalTask& task, std::string* out) {
   Writer w(out);
   out->push_back(static_cast<char>(kJournalCodecVersion));
   w.Varint(task.lines.size());
+  const LineRecord none;
+  const LineRecord* previous = &none;
   for (const LineRecord& line : task.lines) {
-    w.Bytes(line.host);
-    w.Bytes(line.file_path);
+    w.Repeated(line.host, previous->host);
+    w.Repeated(line.file_path, previous->file_path);
+    previous = &line;
     w.Varint(line.fingerprint);
     w.Varint(line.offset);
     w.Signed(line.time_us);

@@ -8,7 +8,7 @@
 // presence byte is one byte 0 or 1, and every repeated thing is preceded by its count:
 //
 //   u8 version (1)
-//   JournalTask   count lines { host, file_path, fingerprint, offset, zz time_us, raw }
+//   JournalTask   count lines { host*, file_path*, fingerprint, offset, zz time_us, raw }
 //                 host
 //                 count host_names { string }
 //                 present site [SiteUpdate]
@@ -24,6 +24,9 @@
 //                 count messages { queue_name, queue_id, instance, zz arrival_us, zz size,
 //                                  sender, bool forced_expire,
 //                                  count recipients { address, delay_reason } }
+//
+// (*: varint 0 when the same as the previous line's, the first line's previous being "";
+// else the length + 1 and the bytes. A batch names its host and file once.)
 //
 // Any change to this layout, however small, needs a new version byte: journals written by an
 // older build are replayed by a newer one, and the decoder rejects a version it does not know

@@ -261,6 +261,44 @@ TEST(JournalCodecTest, EmptyTaskRoundTrips) {
   EXPECT_FALSE(decoded->site.has_value());
 }
 
+TEST(JournalCodecTest, ABatchNamesItsHostAndFileOnce) {
+  JournalTask task;
+  const std::string path(200, 'p');
+  for (int i = 0; i < 100; ++i) {
+    LineRecord line;
+    line.host = i < 50 ? "mx1" : "mx2";
+    line.file_path = i % 10 == 9 ? "/var/log/other.log" : path;
+    line.offset = static_cast<uint64_t>(i) * 10;
+    line.raw = "line";
+    task.lines.push_back(line);
+  }
+  const std::string encoded = Encode(task);
+  // Each line costs a few bytes beside its text; the path is written when it changes.
+  EXPECT_LT(encoded.size(), 100 * 12 + 25 * path.size());
+  absl::StatusOr<JournalTask> decoded = DecodeJournalTask(encoded);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ExpectSameTask(task, *decoded);
+
+  // A repeated string written out in full is not what the encoder writes: refused, so that
+  // every record that decodes re-encodes to the same bytes.
+  std::string spelled;
+  spelled.push_back(static_cast<char>(kJournalCodecVersion));
+  // Two lines: host "mx1", path as before (""), fingerprint 1, offset 2 and 3, time 0, raw
+  // "a" and "b"; the second spells "mx1" out again. Then host "", no names, no site.
+  const char kLines[] = {2,   4,   'm', 'x', '1', 0, 1, 2, 0,   1, 'a', 4,
+                         'm', 'x', '1', 0,   1,   3, 0, 1, 'b', 0, 0,   0};
+  spelled.append(kLines, sizeof kLines);
+  absl::StatusOr<JournalTask> refused = DecodeJournalTask(spelled);
+  EXPECT_TRUE(absl::IsDataLoss(refused.status())) << refused.status();
+  spelled[12] = '\x00';  // the second line's host as "the same as before"
+  spelled.erase(13, 3);
+  absl::StatusOr<JournalTask> accepted = DecodeJournalTask(spelled);
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  ASSERT_EQ(accepted->lines.size(), 2u);
+  EXPECT_EQ(accepted->lines[1].host, "mx1");
+  EXPECT_EQ(accepted->lines[1].raw, "b");
+}
+
 TEST(JournalCodecTest, TaskWithoutSiteRoundTrips) {
   JournalTask task = FullTask(/*big_line=*/false);
   task.site.reset();

@@ -111,7 +111,7 @@ struct ServerOptions {
   size_t writer_queue_bytes = 64 * 1024 * 1024;
   // Acknowledged batches the ingest journal may hold before the indexer has applied them
   // (DATA_DIR/journal). Past it, acknowledgements wait for the indexer.
-  size_t journal_max_bytes = 256 * 1024 * 1024;
+  size_t journal_max_bytes = size_t{1} << 30;
   // Threads running queries; each query opens its own read-only Store.
   int query_threads = 2;
   // How long SIGTERM-style shutdown waits for streams and queries before cancelling them.
