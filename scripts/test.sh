@@ -13,10 +13,10 @@ echo "== sanitizer build (clang, ASan+UBSan): parser tests and fuzzing"
 CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DMAILLENS_SANITIZE=ON -DMAILLENS_FUZZ=ON >/dev/null
 cmake --build build-asan -j"$(nproc)" --target core_test core_header_test core_smtpd_test \
-  core_queue_test parser_fuzz parser_corpus_test
+  core_queue_test parser_fuzz parser_corpus_test journal_codec_fuzz
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j"$(nproc)" \
-  -R '^(core_test|core_header_test|core_smtpd_test|core_queue_test|parser_fuzz|parser_corpus_test)$'
+  -R '^(core_test|core_header_test|core_smtpd_test|core_queue_test|parser_fuzz|parser_corpus_test|journal_codec_fuzz)$'
 
 echo "== release build: the whole suite"
 ctest --test-dir build --output-on-failure -j"$(nproc)"
