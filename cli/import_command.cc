@@ -54,7 +54,8 @@ int RunImport(const GlobalOptions& global, const std::vector<std::string>& args)
   }
   collector::StoreOptions store_options;
   store_options.dir = global.data_dir;
-  store_options.durable = false;  // an interrupted import is completed by running it again
+  store_options.durable = false;          // an interrupted import is completed by running it again
+  store_options.correlate_behind = true;  // correlating one batch while inserting the next
   auto store = collector::Store::Open(store_options);
   if (!store.ok()) {
     std::fprintf(stderr, "maillens import: %s\n", store.status().ToString().c_str());

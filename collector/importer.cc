@@ -64,6 +64,7 @@ absl::StatusOr<ImportStats> ImportFile(Store* store, const std::string& path,
     if (batch.size() >= options.batch_lines) MAILLENS_RETURN_IF_ERROR(flush());
   }
   MAILLENS_RETURN_IF_ERROR(flush());
+  MAILLENS_RETURN_IF_ERROR(store->Flush());  // the last batch correlated too
   if (!reader->status().ok()) {
     return absl::Status(reader->status().code(),
                         absl::StrCat(path, ": ", reader->status().message()));

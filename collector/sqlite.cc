@@ -17,8 +17,18 @@ constexpr char kReadPragmas[] = "PRAGMA mmap_size=4294967296;";
 
 }  // namespace
 
+void ConfigureSqlite() {
+  // SQLite counts its memory under one process-wide mutex by default; with several threads
+  // in SQLite at once (the import's correlator beside its inserts, the collector's indexer
+  // beside its queries) every malloc fought for it: the import took 8.4 s of CPU for 4.7 s of
+  // work. Only possible before SQLite initializes itself.
+  static const int kMemStatusOff = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)kMemStatusOff;
+}
+
 absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path, Mode mode,
                                                          bool durable) {
+  ConfigureSqlite();
   sqlite3* raw = nullptr;
   int flags =
       mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);

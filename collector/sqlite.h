@@ -29,6 +29,10 @@ struct StatementFinalizer {
 
 class Statement;
 
+// Process-wide SQLite settings (no memory statistics: their global mutex serialized threads).
+// Database::Open calls it; a program that calls sqlite3 itself first must call it before.
+void ConfigureSqlite();
+
 class Database {
  public:
   enum class Mode { kReadWrite, kReadOnly };

@@ -16,7 +16,9 @@
 // correlation a crash interrupted, so traces never miss a stored line.
 //
 // Thread-safety: Append and the correlator run on the caller's thread and must not be called
-// concurrently (the collector funnels them through one writer thread). Query methods open
+// concurrently (the collector funnels them through one writer thread); with
+// StoreOptions::correlate_behind the correlator runs on the store's own thread, one Append
+// behind, and is flushed before anything else touches it. Query methods open
 // their own read connections and may run on other threads beside the writer.
 #ifndef MAILLENS_COLLECTOR_STORE_H_
 #define MAILLENS_COLLECTOR_STORE_H_
@@ -27,16 +29,19 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "collector/correlator.h"
 #include "collector/site_state.h"
 #include "collector/sqlite.h"
 #include "core/event.h"
 #include "core/query_language.h"
+#include "core/status_macros.h"
 
 namespace maillens::collector {
 
@@ -99,6 +104,12 @@ struct StoreOptions {
   // Called for each line Append stores (not for duplicates), on Append's thread, with the
   // parsed event (its views point into the line and die with the call). For metrics.
   std::function<void(const core::Event&)> on_stored_event;
+  // Correlate on a thread of the store's own, one Append behind: Append returns once its lines
+  // are committed, while the correlation of the previous Append's lines finishes beside it
+  // (an import: parsing and inserting the next lines overlaps correlating the last ones).
+  // Flush() waits for it; every other method flushes first. An Append with site updates
+  // correlates in line, as without this.
+  bool correlate_behind = false;
 };
 
 class Store {
@@ -114,6 +125,9 @@ class Store {
   // catalog transaction (as RecordSite would, without a commit of their own).
   absl::StatusOr<AppendStats> Append(absl::Span<const LineRecord> lines,
                                      absl::Span<const SiteUpdate> sites = {});
+  // Waits until the lines of every Append are correlated (StoreOptions::correlate_behind);
+  // the correlation's error, if it failed (the next Append then correlates them from disk).
+  absl::Status Flush();
 
   // Declares names and addresses under which `host` appears in other hosts' relay= fields.
   absl::Status AddHostNames(const std::string& host, const std::vector<std::string>& names);
@@ -123,7 +137,10 @@ class Store {
   // The trace containing the message with queue ID or message-id `id` (the newest one when
   // several match). NotFound when nothing matches.
   absl::StatusOr<Trace> GetTrace(const std::string& id);
-  absl::StatusOr<Trace> TraceById(int64_t trace_id) { return correlator_->LoadTrace(trace_id); }
+  absl::StatusOr<Trace> TraceById(int64_t trace_id) {
+    MAILLENS_RETURN_IF_ERROR(Flush());
+    return correlator_->LoadTrace(trace_id);
+  }
   // Every trace with a message starting in [since_us, until_us).
   absl::StatusOr<std::vector<Trace>> TracesIn(int64_t since_us, int64_t until_us);
 
@@ -162,6 +179,13 @@ class Store {
   absl::StatusOr<int64_t> HostId(const std::string& name);
   absl::StatusOr<int64_t> FileId(int64_t host_id, const LineRecord& line);
   absl::Status CorrelatePending();
+  // In one catalog transaction: `observe` (which feeds the correlator), the correlator's
+  // writes, each day's watermark (last_id: day -> id of its last line correlated) and the
+  // site updates. On failure nothing of it is kept and the correlator is reset.
+  absl::Status CommitCorrelation(const std::function<absl::Status()>& observe,
+                                 const std::map<int64_t, int64_t>& last_id,
+                                 absl::Span<const SiteUpdate> sites);
+  void CorrelatorLoop();  // the correlate_behind thread
   absl::Status CorrelateDay(int64_t day, int64_t after_id);
   absl::Status OpenDatabase(const std::string& path, std::unique_ptr<Database>* out);
   // How partition `day` (opened) indexes addresses beside their words.
@@ -195,6 +219,25 @@ class Store {
   // Set when correlating an Append failed after its lines were committed: the watermark is
   // behind, and the next Append catches up from the stored lines first.
   bool correlation_behind_ = false;
+  std::set<int64_t> known_days_;  // days in the catalog's partitions table
+
+  // correlate_behind: the lines of one Append, handed to correlator_thread_, which owns the
+  // catalog and the correlator while it holds a batch (every user of either flushes first).
+  struct Correlation {
+    struct Line {
+      int64_t host_id;
+      int64_t time_us;
+      std::string raw;
+    };
+    std::vector<Line> lines;
+    std::map<int64_t, int64_t> last_id;  // day -> id of its last line
+  };
+  absl::Mutex pipe_mu_;
+  std::unique_ptr<Correlation> pipe_batch_ ABSL_GUARDED_BY(pipe_mu_);
+  bool pipe_busy_ ABSL_GUARDED_BY(pipe_mu_) = false;
+  bool pipe_stopping_ ABSL_GUARDED_BY(pipe_mu_) = false;
+  absl::Status pipe_error_ ABSL_GUARDED_BY(pipe_mu_);
+  std::thread correlator_thread_;
 };
 
 // UTC day number YYYYMMDD of a time.

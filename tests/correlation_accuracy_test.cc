@@ -174,6 +174,7 @@ TEST(CorrelationAccuracyTest, SimulatedSiteInEitherImportOrder) {
     collector::StoreOptions store_options;
     store_options.dir = data.string();
     store_options.durable = false;
+    store_options.correlate_behind = true;  // as maillens import
     auto store = collector::Store::Open(store_options);
     ASSERT_TRUE(store.ok()) << store.status();
     for (const std::string& host : order) {
