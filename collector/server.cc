@@ -427,12 +427,17 @@ class StoreWriter {
     return absl::OkStatus();
   }
 
+  // The store correlates one run behind (StoreOptions::correlate_behind): when Append of a
+  // run returns, its lines are committed and the run before it is wholly committed (lines,
+  // correlation, site updates), so that one is released then; the last run is flushed and
+  // released once the journal has nothing more.
   void IndexLoop() {
-    uint64_t applied = journal_->released_seq();
-    bool sessions_closed = applied >= replay_until_;  // then Start closed them
+    uint64_t released = journal_->released_seq();
+    uint64_t appended = released;  // records up to here are in the store, maybe not correlated
+    bool sessions_closed = released >= replay_until_;  // then Start closed them
     std::vector<JournalRecord> records;
     while (true) {
-      if (!sessions_closed && applied >= replay_until_) {
+      if (!sessions_closed && released >= replay_until_) {
         // Streams of a previous process are gone: their agents are offline until they
         // reconnect. After the replay of that process's journal, before anything new.
         absl::Status s = store_->CloseStaleAgentSessions();
@@ -441,30 +446,47 @@ class StoreWriter {
       }
       {
         absl::MutexLock lock(&index_mu_);
-        auto work = [this, applied]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_) {
-          return journal_->last_seq() > applied || index_stopping_;
+        auto work = [this, appended, released]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_) {
+          return journal_->last_seq() > appended || appended > released || index_stopping_;
         };
         index_mu_.Await(absl::Condition(&work));
-        if (journal_->last_seq() <= applied) return;  // stopping, and everything is indexed
+        if (journal_->last_seq() <= appended && appended == released) {
+          return;  // stopping, and everything is indexed
+        }
       }
-      records.clear();
-      absl::Status status = journal_->Read(applied, kMaxIndexBytes, &records);
-      uint64_t last = applied;
-      if (status.ok() && !records.empty()) {
-        last = records.back().seq;
-        status = Apply(records);
+      absl::Status status;
+      uint64_t done = released;  // committed wholly once `status` is OK
+      if (journal_->last_seq() <= appended) {
+        // Caught up: the last run's correlation.
+        status = store_->Flush();
+        done = appended;
+      } else {
+        records.clear();
+        status = journal_->Read(appended, kMaxIndexBytes, &records);
+        if (status.ok() && !records.empty()) {
+          status = Apply(records);
+          if (status.ok()) {
+            done = appended;
+            appended = records.back().seq;
+          }
+        }
       }
       if (status.ok()) {
-        // Applied and committed: released. A failure to record that only means a replay of
-        // these records after a restart, which stores nothing twice.
-        absl::Status released = journal_->Release(last);
-        if (!released.ok()) log_->warn("{}", Msg(released));
-        applied = last;
+        if (done > released) {
+          // A failure to record the release only means a replay of these records after a
+          // restart, which stores nothing twice.
+          absl::Status s = journal_->Release(done);
+          if (!s.ok()) log_->warn("{}", Msg(s));
+          released = done;
+        }
         absl::MutexLock lock(&index_mu_);
-        indexed_seq_ = last;
+        indexed_seq_ = released;
         index_error_.clear();
         continue;
       }
+      // Everything past the release is applied again (the store ignores lines it holds and
+      // correlates from disk what a failed correlation left behind).
+      appended = released;
       absl::MutexLock lock(&index_mu_);
       index_error_ = Msg(status);
       LogFailure(status);
@@ -1647,7 +1669,8 @@ absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(ServerOp
 
   StoreOptions store_options;
   store_options.dir = o.data_dir;
-  store_options.durable = true;  // an ack promises the batch survives a crash
+  store_options.durable = true;           // the journal's records are released once stored
+  store_options.correlate_behind = true;  // correlating a run while storing the next
   if (o.metrics != nullptr) {
     store_options.on_stored_event = [metrics = o.metrics](const core::Event& ev) {
       metrics->CountParsed(ev);

@@ -299,6 +299,9 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
       break;
     }
   }
+  for (const SiteUpdate& site : sites) {
+    if (host_ids_.count(site.host) == 0) known = false;
+  }
   if (known) {
     int64_t last_day = -1;
     std::vector<Row>* rows = nullptr;
@@ -326,6 +329,7 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
       MAILLENS_ASSIGN_OR_RETURN(int64_t file_id, FileId(host_id, line));
       by_day[DayOf(line.time_us)].push_back(Row{&line, host_id, file_id});
     }
+    for (const SiteUpdate& site : sites) MAILLENS_RETURN_IF_ERROR(HostId(site.host).status());
     MAILLENS_ASSIGN_OR_RETURN(Statement ensure, catalog_->Prepare(kEnsurePartition));
     for (const auto& [day, rows] : by_day) {
       ensure.Bind(1, day);
@@ -339,8 +343,10 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
     }
     for (const auto& [day, rows] : by_day) known_days_.insert(day);
   }
+  std::vector<int64_t> site_hosts;  // each site update's host, all in the catalog now
+  for (const SiteUpdate& site : sites) site_hosts.push_back(host_ids_.find(site.host)->second);
   // Correlated here, before returning (else by the correlator thread, behind the caller).
-  const bool in_line = !sites.empty() || !options_.correlate_behind;
+  const bool in_line = !options_.correlate_behind;
   if (in_line || correlation_behind_) MAILLENS_RETURN_IF_ERROR(Flush());
   if (correlation_behind_) {
     MAILLENS_RETURN_IF_ERROR(CorrelatePending());
@@ -412,9 +418,11 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
   if (!in_line) {
     // The lines are durable; the correlator thread correlates them while the caller goes on
     // to its next lines. It gets its own copy of them: `lines` is the caller's.
-    if (fresh.empty()) return stats;
+    if (fresh.empty() && sites.empty()) return stats;
     auto batch = std::make_unique<Correlation>();
     batch->last_id = std::move(last_id);
+    batch->sites.assign(sites.begin(), sites.end());
+    batch->site_hosts = std::move(site_hosts);
     batch->lines.reserve(fresh.size());
     for (const NewLine& n : fresh) {
       batch->lines.push_back(Correlation::Line{n.host_id, n.time_us, std::string(n.raw)});
@@ -434,7 +442,7 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
         }
         return absl::OkStatus();
       },
-      last_id, sites);
+      last_id, sites, site_hosts, Site());
   if (!s.ok()) {
     correlation_behind_ = true;
     return s;
@@ -444,12 +452,10 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
 
 absl::Status Store::CommitCorrelation(const std::function<absl::Status()>& observe,
                                       const std::map<int64_t, int64_t>& last_id,
-                                      absl::Span<const SiteUpdate> sites) {
+                                      absl::Span<const SiteUpdate> sites,
+                                      const std::vector<int64_t>& site_hosts,
+                                      const SiteDatabases& site_db) {
   if (last_id.empty() && sites.empty()) return absl::OkStatus();
-  std::vector<std::string> new_hosts;  // added by the transaction below, unless it rolls back
-  for (const SiteUpdate& site : sites) {
-    if (host_ids_.count(site.host) == 0) new_hosts.push_back(site.host);
-  }
   absl::Status s = [&]() -> absl::Status {
     MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(catalog_.get()));
     MAILLENS_RETURN_IF_ERROR(observe());
@@ -459,16 +465,12 @@ absl::Status Store::CommitCorrelation(const std::function<absl::Status()>& obser
       mark.Bind(1, id).Bind(2, day);
       MAILLENS_RETURN_IF_ERROR(mark.Run());
     }
-    for (const SiteUpdate& site : sites) {
-      MAILLENS_ASSIGN_OR_RETURN(int64_t host_id, HostId(site.host));
-      MAILLENS_RETURN_IF_ERROR(ApplySiteUpdate(Site(), host_id, site));
+    for (size_t i = 0; i < sites.size(); ++i) {
+      MAILLENS_RETURN_IF_ERROR(ApplySiteUpdate(site_db, site_hosts[i], sites[i]));
     }
     return txn.Commit();
   }();
-  if (!s.ok()) {
-    for (const std::string& host : new_hosts) host_ids_.erase(host);
-    correlator_->Reset();
-  }
+  if (!s.ok()) correlator_->Reset();
   return s;
 }
 
@@ -494,7 +496,7 @@ void Store::CorrelatorLoop() {
           }
           return absl::OkStatus();
         },
-        batch->last_id, {});
+        batch->last_id, batch->sites, batch->site_hosts, CorrelatorSite());
     absl::MutexLock lock(&pipe_mu_);
     pipe_busy_ = false;
     if (!s.ok() && pipe_error_.ok()) pipe_error_ = s;
@@ -753,6 +755,29 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
   }
   AddArchiveNotice(query.since_us, query.until_us, &result.notices);
   return result;
+}
+
+SiteDatabases Store::CorrelatorSite() {
+  SiteDatabases site;
+  site.catalog = catalog_.get();
+  site.dir = options_.dir;
+  site.days = HotDays(options_.dir);
+  // Its own read connections: the caller's thread writes through partitions_ meanwhile. They
+  // see every committed line, which is all a site update looks up (a gap's neighbours).
+  site.partition = [this](int64_t day) -> absl::StatusOr<Database*> {
+    auto it = correlator_partitions_.find(day);
+    if (it != correlator_partitions_.end()) return it->second.get();
+    const std::string path = PartitionPath(options_.dir, day);
+    if (!std::filesystem::exists(path)) {
+      return absl::NotFoundError(absl::StrCat("no partition for ", day));
+    }
+    MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Database> db,
+                              Database::Open(path, Database::Mode::kReadOnly, false));
+    Database* raw = db.get();
+    correlator_partitions_[day] = std::move(db);
+    return raw;
+  };
+  return site;
 }
 
 SiteDatabases Store::Site() {

@@ -106,9 +106,9 @@ struct StoreOptions {
   std::function<void(const core::Event&)> on_stored_event;
   // Correlate on a thread of the store's own, one Append behind: Append returns once its lines
   // are committed, while the correlation of the previous Append's lines finishes beside it
-  // (an import: parsing and inserting the next lines overlaps correlating the last ones).
-  // Flush() waits for it; every other method flushes first. An Append with site updates
-  // correlates in line, as without this.
+  // (an import: parsing and inserting the next lines overlaps correlating the last ones; the
+  // collector's indexer: the same with its runs of batches, whose site updates commit with
+  // their correlation). Flush() waits for it; every other method flushes first.
   bool correlate_behind = false;
 };
 
@@ -184,7 +184,11 @@ class Store {
   // site updates. On failure nothing of it is kept and the correlator is reset.
   absl::Status CommitCorrelation(const std::function<absl::Status()>& observe,
                                  const std::map<int64_t, int64_t>& last_id,
-                                 absl::Span<const SiteUpdate> sites);
+                                 absl::Span<const SiteUpdate> sites,
+                                 const std::vector<int64_t>& site_hosts,
+                                 const SiteDatabases& site_db);
+  // Site() for the correlator thread: partitions through its own read connections.
+  SiteDatabases CorrelatorSite();
   void CorrelatorLoop();  // the correlate_behind thread
   absl::Status CorrelateDay(int64_t day, int64_t after_id);
   absl::Status OpenDatabase(const std::string& path, std::unique_ptr<Database>* out);
@@ -231,7 +235,11 @@ class Store {
     };
     std::vector<Line> lines;
     std::map<int64_t, int64_t> last_id;  // day -> id of its last line
+    std::vector<SiteUpdate> sites;
+    std::vector<int64_t> site_hosts;  // host id of each site update
   };
+  // The correlator thread's read connections to partitions (CorrelatorSite).
+  std::map<int64_t, std::unique_ptr<Database>> correlator_partitions_;
   absl::Mutex pipe_mu_;
   std::unique_ptr<Correlation> pipe_batch_ ABSL_GUARDED_BY(pipe_mu_);
   bool pipe_busy_ ABSL_GUARDED_BY(pipe_mu_) = false;
