@@ -55,7 +55,10 @@ int main(int argc, char** argv) {
   std::string dir = argv[1];
   int n = argc > 2 ? std::atoi(argv[2]) : 200;
   std::vector<Sample> samples = PickSamples(dir, n);
-  auto store = maillens::collector::Store::Open(maillens::collector::StoreOptions{dir, true});
+  maillens::collector::StoreOptions options;
+  options.dir = dir;
+  options.read_only = true;
+  auto store = maillens::collector::Store::Open(options);
   if (!store.ok()) {
     std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
     return 1;

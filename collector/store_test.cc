@@ -29,7 +29,9 @@ class StoreTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
   std::unique_ptr<Store> OpenStore() {
-    auto store = Store::Open(StoreOptions{dir_.string(), false});
+    StoreOptions options;
+    options.dir = dir_.string();
+    auto store = Store::Open(options);
     EXPECT_TRUE(store.ok()) << store.status();
     return std::move(*store);
   }

@@ -23,7 +23,9 @@ class CorrelationCorpusTest : public ::testing::Test {
            ("maillens_corr_" + std::to_string(getpid()) + "_" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
-    auto store = Store::Open(StoreOptions{dir_.string(), false});
+    StoreOptions options;
+    options.dir = dir_.string();
+    auto store = Store::Open(options);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
   }

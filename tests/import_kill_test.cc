@@ -83,7 +83,10 @@ TEST(ImportKillTest, SigkillHalfwayThenRerunStoresEveryLineOnce) {
   status = Wait(StartImport(data, log));  // and once more: nothing new
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 
-  auto store = collector::Store::Open(collector::StoreOptions{data, true});
+  collector::StoreOptions options;
+  options.dir = data;
+  options.read_only = true;
+  auto store = collector::Store::Open(options);
   ASSERT_TRUE(store.ok()) << store.status();
   auto count = (*store)->CountLines();
   ASSERT_TRUE(count.ok()) << count.status();
