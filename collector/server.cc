@@ -266,12 +266,13 @@ class StoreWriter {
 
   StoreWriter(std::unique_ptr<Store> store, std::unique_ptr<IngestJournal> journal,
               size_t max_bytes, size_t journal_max_bytes, std::function<absl::Status()> fault,
-              Counters* counters, spdlog::logger* log)
+              std::function<absl::Status()> index_fault, Counters* counters, spdlog::logger* log)
       : store_(std::move(store)),
         journal_(std::move(journal)),
         max_bytes_(max_bytes),
         journal_max_bytes_(journal_max_bytes),
         fault_(std::move(fault)),
+        index_fault_(std::move(index_fault)),
         counters_(counters),
         log_(log) {
     replay_until_ = journal_->last_seq();
@@ -498,6 +499,7 @@ class StoreWriter {
 
   // Decodes `records` and applies them in one Store::Append.
   absl::Status Apply(const std::vector<JournalRecord>& records) {
+    if (index_fault_) MAILLENS_RETURN_IF_ERROR(index_fault_());
     std::vector<LineRecord> lines;
     std::vector<SiteUpdate> sites;
     for (const JournalRecord& record : records) {
@@ -548,6 +550,7 @@ class StoreWriter {
   const size_t max_bytes_;
   const size_t journal_max_bytes_;
   std::function<absl::Status()> fault_;
+  std::function<absl::Status()> index_fault_;
   CollectorMetrics* metrics_ = nullptr;  // borrowed, outlives the writer
   Counters* counters_;
   spdlog::logger* log_;
@@ -1692,9 +1695,9 @@ absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(ServerOp
 
   server->counters_ = std::make_unique<Counters>();
   server->auth_ = std::make_unique<Authenticator>(o.agent_tokens, o.reader_tokens);
-  server->writer_ = std::make_unique<StoreWriter>(std::move(store), std::move(journal),
-                                                  o.writer_queue_bytes, o.journal_max_bytes,
-                                                  o.append_fault, server->counters_.get(), log);
+  server->writer_ = std::make_unique<StoreWriter>(
+      std::move(store), std::move(journal), o.writer_queue_bytes, o.journal_max_bytes,
+      o.append_fault, o.index_fault, server->counters_.get(), log);
   server->query_pool_ = std::make_unique<QueryPool>(o.query_threads, kMaxQueuedQueries);
   server->ingest_ = std::make_unique<IngestServiceImpl>(
       &o, server->auth_.get(), server->writer_.get(), server->counters_.get(), log);

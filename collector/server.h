@@ -117,10 +117,14 @@ struct ServerOptions {
   // How long SIGTERM-style shutdown waits for streams and queries before cancelling them.
   absl::Duration shutdown_grace = absl::Seconds(30);
 
-  // Test hook: called by the writer before each Append; a non-OK status is treated as
-  // Append's result (nothing stored). Lets tests simulate a full disk, or hold a batch in
-  // flight by blocking.
+  // Test hook: called by the writer before it journals each group of batches; a non-OK
+  // status is treated as the journal's (nothing kept, the batches answered RETRY). Lets tests
+  // simulate a full disk, or hold a batch in flight by blocking.
   std::function<absl::Status()> append_fault;
+  // Test hook: called by the indexer before it applies each run of journaled batches; a
+  // non-OK status is treated as the store's (nothing of the run is released, and it is
+  // applied again a second later). Lets tests hold indexing behind the acknowledgements.
+  std::function<absl::Status()> index_fault;
 
   // Prometheus hooks (commit and query latency, parse outcomes, gaps, agents connected);
   // null: none. Borrowed; must outlive the server.

@@ -26,6 +26,7 @@
 #include "collector/store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "maillens/v1/status.grpc.pb.h"
 #include "spdlog/sinks/stdout_sinks.h"
 
 namespace maillens::collector {
@@ -825,6 +826,96 @@ TEST_F(ServerTest, AStoreFailureAcksRetryAndTheResendStoresEverything) {
   EXPECT_TRUE(client.Finish().ok());
   EXPECT_EQ(StoredLines(), 6u);
   EXPECT_EQ(server_->Stats().batches_retried, 1u);
+  server_.reset();  // before `disk_full` goes: the stream's end still passes the hook
+}
+
+// An ack means durable, not indexed: while the indexer is held, batches are acknowledged, the
+// backlog is shown, and the store does not have them yet; released, it has each line once.
+TEST_F(ServerTest, AcksDoNotWaitForIndexingAndTheBacklogIsShown) {
+  // Owned by the hook too: the indexer may call it after the test's body (a stream's end).
+  struct Hold {
+    absl::Mutex mu;
+    bool held = true;
+    void Set(bool h) {
+      absl::MutexLock lock(&mu);
+      held = h;
+    }
+  };
+  auto hold = std::make_shared<Hold>();
+  struct Release {  // however the test ends, the indexer is let go before the server stops
+    std::shared_ptr<Hold> hold;
+    ~Release() { hold->Set(false); }
+  } release{hold};
+  ServerOptions options = Options();
+  options.index_fault = [hold]() {
+    absl::MutexLock lock(&hold->mu);
+    hold->mu.Await(absl::Condition(
+        +[](bool* held) { return !*held; }, &hold->held));
+    return absl::OkStatus();
+  };
+  StartServer(std::move(options));
+  IngestClient client(Channel(), kAgentMx1);
+  for (int b = 0; b < 3; ++b) {
+    auto ack = client.Send(ConnectBatch(1 + b, 4, b * 4 * 100, b == 0 ? "mx1" : ""));
+    ASSERT_TRUE(ack.has_value());
+    ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+  }
+  // The indexer holds the first run; whatever it took, the rest is still waiting.
+  ServerStats stats = server_->Stats();
+  EXPECT_GE(stats.index_backlog_records, 1u);
+  EXPECT_GT(stats.index_backlog_bytes, 0u);
+  EXPECT_EQ(stats.lines_stored, 0u);
+  EXPECT_FALSE(server_->WaitIndexed(absl::Now() + absl::Milliseconds(200)));
+  {
+    auto stub = v1::StatusService::NewStub(Channel());
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", absl::StrCat("Bearer ", kReader));
+    v1::StatusResponse status;
+    ASSERT_TRUE(stub->GetStatus(&context, v1::StatusRequest(), &status).ok());
+    EXPECT_GE(status.ingest().index_backlog_batches(), 1u);
+    EXPECT_EQ(status.ingest().lines_since_start(), 12u);  // accepted
+  }
+  hold->Set(false);
+  EXPECT_EQ(StoredLines(), 12u);  // waits for indexing
+  EXPECT_EQ(server_->Stats().index_backlog_records, 0u);
+  EXPECT_EQ(server_->Stats().lines_stored, 12u);
+  EXPECT_TRUE(client.Finish().ok());
+}
+
+// The indexer fails (a full disk, say) after the batches were acknowledged: it keeps the
+// journal and tries again, and once it can, every line is stored exactly once.
+TEST_F(ServerTest, AnIndexingFailureIsRetriedAndLosesNothing) {
+  // Owned by the hook too: the indexer may call it after the test's body (a stream's end).
+  struct Fault {
+    std::atomic<int> failures{0};
+    std::atomic<bool> failing{true};
+  };
+  auto fault = std::make_shared<Fault>();
+  std::atomic<int>& failures = fault->failures;
+  std::atomic<bool>& failing = fault->failing;
+  ServerOptions options = Options();
+  options.index_fault = [fault]() {
+    if (!fault->failing) return absl::OkStatus();
+    ++fault->failures;
+    return absl::ResourceExhaustedError("database or disk is full (simulated)");
+  };
+  StartServer(std::move(options));
+  IngestClient client(Channel(), kAgentMx1);
+  for (int b = 0; b < 3; ++b) {
+    auto ack = client.Send(ConnectBatch(1 + b, 5, b * 5 * 100, b == 0 ? "mx1" : ""));
+    ASSERT_TRUE(ack.has_value());
+    ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (failures < 2 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_GE(failures.load(), 2);  // tried, failed, tried again a second later
+  EXPECT_EQ(server_->Stats().lines_stored, 0u);
+  EXPECT_GE(server_->Stats().index_backlog_records, 1u);
+  failing = false;
+  EXPECT_EQ(StoredLines(), 15u);
+  EXPECT_EQ(server_->Stats().lines_duplicate, 0u);
+  EXPECT_EQ(server_->Stats().index_backlog_records, 0u);
+  EXPECT_TRUE(client.Finish().ok());
 }
 
 // The writer is held inside its Append while Shutdown starts: the batch must be committed and
@@ -962,6 +1053,7 @@ TEST_F(ServerTest, BackpressureBoundsTheWriterQueueAndKeepsAckOrder) {
   EXPECT_TRUE(client.Finish().ok());
   EXPECT_EQ(StoredLines(), static_cast<uint64_t>(kBatches * kLines));
   EXPECT_LE(server_->Stats().peak_queued_bytes, 8u * 1024);
+  server_.reset();  // before `release` goes: the stream's end still passes the hook
 }
 
 TEST_F(ServerTest, PlaintextAndOpenRolesAreRefusedOffLoopback) {
