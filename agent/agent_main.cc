@@ -24,6 +24,7 @@
 #include "agent/shipper.h"
 #include "agent/tailer.h"
 #include "core/config.h"
+#include "core/listen_address.h"
 
 namespace {
 
@@ -80,11 +81,6 @@ std::string ShortHostName() {
   gethostname(buf, sizeof(buf) - 1);
   std::string name = buf;
   return name.substr(0, name.find('.'));
-}
-
-bool IsLoopbackTarget(const std::string& target) {
-  return target.rfind("127.", 0) == 0 || target.rfind("localhost", 0) == 0 ||
-         target.rfind("[::1]", 0) == 0;
 }
 
 int Fail(const std::string& message) {
@@ -187,7 +183,7 @@ int main(int argc, char** argv) {
   } else {
     auto allow = config->GetBool("allow_plaintext", false);
     if (!allow.ok()) return Fail(std::string(allow.status().message()));
-    if (!*allow && !IsLoopbackTarget(shipper_options.collector)) {
+    if (!*allow && !maillens::core::IsLoopbackListen(shipper_options.collector)) {
       return Fail("refusing to send logs in plaintext to " + shipper_options.collector +
                   ": set tls_ca (and tls_cert/tls_key for mutual TLS), or allow_plaintext = "
                   "true if this network is trusted");

@@ -9,6 +9,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "core/listen_address.h"
 
 namespace maillens::agent {
 
@@ -39,27 +40,7 @@ bool Matches(const std::string& pattern, const std::string& path) {
   return fnmatch(pattern.c_str(), path.c_str(), FNM_PATHNAME) == 0;
 }
 
-absl::Status CheckMetricsListen(const std::string& listen, bool allow_remote) {
-  if (listen.find(':') == std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "metrics_listen '", listen, "' is not HOST:PORT (for example 127.0.0.1:9412)"));
-  }
-  if (!allow_remote && !IsLoopbackListen(listen)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "refusing to serve metrics on ", listen,
-        ", which is not a loopback address: use 127.0.0.1:PORT and let Prometheus scrape "
-        "through a tunnel or proxy, or set metrics_allow_remote = true"));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
-
-bool IsLoopbackListen(const std::string& listen) {
-  if (!listen.empty() && listen[0] == '[') return listen.compare(0, 5, "[::1]") == 0;
-  std::string host = listen.substr(0, listen.rfind(':'));
-  return host.compare(0, 4, "127.") == 0 || absl::AsciiStrToLower(host) == "localhost";
-}
 
 std::vector<std::string> FileLabels(const std::vector<std::string>& patterns) {
   std::map<std::string, int> uses;
@@ -156,7 +137,7 @@ AgentMetrics::~AgentMetrics() { exposer_.reset(); }
 
 absl::Status AgentMetrics::Listen(const std::string& listen, bool allow_remote) {
   if (exposer_) return absl::FailedPreconditionError("metrics endpoint already listening");
-  if (absl::Status s = CheckMetricsListen(listen, allow_remote); !s.ok()) return s;
+  if (absl::Status s = core::CheckMetricsListen(listen, allow_remote, 9412); !s.ok()) return s;
   // The library reports a failure to bind by throwing.
   try {
     exposer_ = std::make_unique<prometheus::Exposer>(listen, /*num_threads=*/1);

@@ -39,10 +39,6 @@
 
 namespace maillens::agent {
 
-// Whether `listen` ("host:port", "[v6]:port") names a loopback address (127.0.0.0/8, ::1,
-// localhost).
-bool IsLoopbackListen(const std::string& listen);
-
 // The `file` label of each pattern in `patterns` (see the file comment), in order.
 std::vector<std::string> FileLabels(const std::vector<std::string>& patterns);
 

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "collector/retention.h"
 #include "collector/server.h"
+#include "core/listen_address.h"
 
 namespace maillens::collector {
 
@@ -79,32 +80,6 @@ uint64_t PartitionCount(const std::string& data_dir) {
 }  // namespace
 
 std::string_view DaemonLabel(std::string_view daemon) { return kDaemons[DaemonIndex(daemon)]; }
-
-bool IsLoopbackListen(const std::string& listen) {
-  if (!listen.empty() && listen[0] == '[') {
-    return listen.compare(0, 5, "[::1]") == 0;
-  }
-  std::string host = listen.substr(0, listen.rfind(':'));
-  return host.compare(0, 4, "127.") == 0 || absl::AsciiStrToLower(host) == "localhost";
-}
-
-namespace {
-
-absl::Status CheckMetricsListen(const std::string& listen, bool allow_remote) {
-  if (listen.empty() || listen.find(':') == std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "metrics_listen '", listen, "' is not HOST:PORT (for example 127.0.0.1:9411)"));
-  }
-  if (!allow_remote && !IsLoopbackListen(listen)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "refusing to serve metrics on ", listen,
-        ", which is not a loopback address: use 127.0.0.1:PORT and let Prometheus scrape "
-        "through a tunnel or proxy, or set metrics_allow_remote = true"));
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 // Brings the snapshot-fed series up to date before each scrape.
 class CollectorMetrics::Refresher : public prometheus::Collectable {
@@ -198,7 +173,7 @@ void CollectorMetrics::SetSource(std::function<ServerStats()> stats, std::string
 
 absl::Status CollectorMetrics::Listen(const std::string& listen, bool allow_remote) {
   if (exposer_) return absl::FailedPreconditionError("metrics endpoint already listening");
-  if (absl::Status s = CheckMetricsListen(listen, allow_remote); !s.ok()) return s;
+  if (absl::Status s = core::CheckMetricsListen(listen, allow_remote, 9411); !s.ok()) return s;
   // civetweb wants "[::1]:port" as "[::1]:port" and "host:port" as is; the library reports
   // failures to bind by throwing.
   try {

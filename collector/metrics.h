@@ -48,10 +48,6 @@ struct ServerStats;
 // one of the known mail-host programs, "other" otherwise. Bounded by construction.
 std::string_view DaemonLabel(std::string_view daemon);
 
-// Whether `listen` ("host:port", "[v6]:port") names a loopback address (127.0.0.0/8, ::1,
-// localhost). An empty host or 0.0.0.0 listens everywhere and is not loopback.
-bool IsLoopbackListen(const std::string& listen);
-
 class CollectorMetrics {
  public:
   CollectorMetrics();

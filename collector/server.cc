@@ -22,6 +22,7 @@
 #include "collector/query_proto.h"
 #include "collector/status_service.h"
 #include "collector/store.h"
+#include "core/listen_address.h"
 #include "core/parser.h"
 #include "core/query_language.h"
 #include "core/status_macros.h"
@@ -106,25 +107,6 @@ bool MaySpeakFor(std::string_view allowed, std::string_view host) {
   if (allowed == "*") return true;
   return absl::EqualsIgnoreCase(core::ToAbsl(allowed), core::ToAbsl(host)) ||
          absl::EqualsIgnoreCase(core::ToAbsl(FirstLabel(allowed)), core::ToAbsl(FirstLabel(host)));
-}
-
-// The host part of a listen address ("127.0.0.1:7411", "[::1]:7411", "unix:/run/x.sock").
-bool IsLoopbackAddress(std::string_view listen) {
-  if (absl::StartsWith(core::ToAbsl(listen), "unix:")) return true;
-  std::string_view host = listen;
-  for (std::string_view scheme : {"ipv4:", "ipv6:", "dns:"}) {
-    if (absl::StartsWith(core::ToAbsl(host), core::ToAbsl(scheme)))
-      host.remove_prefix(scheme.size());
-  }
-  if (!host.empty() && host.front() == '[') {
-    size_t end = host.find(']');
-    if (end == std::string_view::npos) return false;
-    host = host.substr(1, end - 1);
-  } else {
-    size_t colon = host.rfind(':');
-    if (colon != std::string_view::npos) host = host.substr(0, colon);
-  }
-  return host == "localhost" || host == "::1" || absl::StartsWith(core::ToAbsl(host), "127.");
 }
 
 // Compares without an early exit, so the time taken does not tell how much of a guess was
@@ -421,10 +403,11 @@ class StoreWriter {
       views.push_back((*encoded)[i]);
     }
     const absl::Time start = absl::Now();
-    MAILLENS_ASSIGN_OR_RETURN(uint64_t seq, journal_->Append(views));
+    MAILLENS_RETURN_IF_ERROR(journal_->Append(views).status());
     if (metrics_ != nullptr) metrics_->ObserveCommit(absl::Now() - start);
+    // Wakes the indexer: its wait reads the journal's last seq, and waits on index_mu_ are
+    // checked again when it is released.
     absl::MutexLock lock(&index_mu_);
-    journaled_seq_ = seq;
     return absl::OkStatus();
   }
 
@@ -570,10 +553,9 @@ class StoreWriter {
   std::function<void(const std::vector<LineRecord>&, const AppendStats&)> on_stored_;
 
   // The indexer's side. The journal has its own lock; index_mu_ orders the two threads'
-  // waits on it: the ingest thread signals new records (journaled_seq_), the indexer signals
+  // waits on it: the ingest thread signals new records (by releasing it), the indexer signals
   // progress (indexed_seq_) and shutdown is index_stopping_.
   absl::Mutex index_mu_;
-  uint64_t journaled_seq_ ABSL_GUARDED_BY(index_mu_) = 0;
   uint64_t indexed_seq_ ABSL_GUARDED_BY(index_mu_) = 0;
   bool index_stopping_ ABSL_GUARDED_BY(index_mu_) = false;
   std::string index_error_ ABSL_GUARDED_BY(index_mu_);
@@ -1623,7 +1605,7 @@ absl::Status ValidateOptions(const ServerOptions& o) {
     return absl::InvalidArgumentError(
         "tls_client_ca (mutual TLS) needs the server's own tls_cert and tls_key");
   }
-  const bool loopback = IsLoopbackAddress(o.listen);
+  const bool loopback = core::IsLoopbackListen(o.listen);
   if (o.tls_cert_pem.empty() && !loopback && !o.allow_plaintext) {
     return absl::FailedPreconditionError(absl::StrCat(
         "refusing to listen on ", o.listen,

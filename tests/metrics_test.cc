@@ -24,6 +24,7 @@
 #include "agent/tailer.h"
 #include "collector/metrics.h"
 #include "collector/server.h"
+#include "core/listen_address.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "maillens/v1/query.grpc.pb.h"
@@ -161,12 +162,12 @@ TEST(MetricsListenTest, RefusesNonLoopbackUnlessAllowed) {
     EXPECT_TRUE(absl::IsInvalidArgument(s)) << listen << ": " << s;
     EXPECT_THAT(std::string(s.message()), HasSubstr("metrics_allow_remote")) << listen;
   }
-  EXPECT_TRUE(collector::IsLoopbackListen("127.0.0.1:9411"));
-  EXPECT_TRUE(collector::IsLoopbackListen("[::1]:9411"));
-  EXPECT_TRUE(collector::IsLoopbackListen("localhost:9411"));
-  EXPECT_TRUE(agent::IsLoopbackListen("127.0.0.2:1"));
-  EXPECT_FALSE(agent::IsLoopbackListen("10.0.0.1:1"));
-  EXPECT_FALSE(agent::IsLoopbackListen("0.0.0.0:1"));
+  EXPECT_TRUE(core::IsLoopbackListen("127.0.0.1:9411"));
+  EXPECT_TRUE(core::IsLoopbackListen("[::1]:9411"));
+  EXPECT_TRUE(core::IsLoopbackListen("localhost:9411"));
+  EXPECT_TRUE(core::IsLoopbackListen("127.0.0.2:1"));
+  EXPECT_FALSE(core::IsLoopbackListen("10.0.0.1:1"));
+  EXPECT_FALSE(core::IsLoopbackListen("0.0.0.0:1"));
   // Allowed remote: it binds (0.0.0.0 with a free port).
   ASSERT_TRUE(metrics.Listen("0.0.0.0:0", /*allow_remote=*/true).ok());
   EXPECT_GT(metrics.port(), 0);
