@@ -647,6 +647,7 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
     std::string literal = core::LiteralOf(t);
     if (!literal.empty()) fts_words.push_back(literal);
   }
+  bool host_filter = false;  // `where` names the hosts
   if (per_target.count(static_cast<int>(core::FieldTerm::Target::kHost)) && !host_wildcard) {
     if (host_ids.empty()) {
       result.notices.push_back("no stored host has that name");
@@ -655,6 +656,7 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
     std::string list;
     for (int64_t id : host_ids) absl::StrAppend(&list, list.empty() ? "" : ",", id);
     absl::StrAppend(&where, " AND host_id IN (", list, ")");
+    host_filter = true;
   }
   const bool use_fts = !fts_words.empty() || !address_phrases.empty();
   if (use_fts) where += " AND id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)";
@@ -675,7 +677,6 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
   // Gaps and offline agents in the window: the answer may be missing lines.
   MAILLENS_RETURN_IF_ERROR(AddSiteNotices(catalog_.get(), query.since_us, query.until_us, host_ids,
                                           absl::ToUnixMicros(absl::Now()), &result.notices));
-  const bool host_filter = where.find("host_id") != std::string::npos;
   core::TimeContext time{core::TimeOptions()};
   for (auto it = days.rbegin(); it != days.rend() && !result.total_is_lower_bound; ++it) {
     int64_t day = *it;
@@ -701,11 +702,12 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
       // the window (the index's doclist), else let SQLite count; the lines are capped below.
       const bool whole_day =
           query.since_us <= DayStartUs(day) && query.until_us >= DayStartUs(day) + kDayUs;
-      std::string count_sql = use_fts && whole_day && !host_filter
+      const bool from_index = use_fts && whole_day && !host_filter;
+      std::string count_sql = from_index
                                   ? "SELECT count(*) FROM events_fts WHERE events_fts MATCH ?"
                                   : absl::StrCat("SELECT count(*) FROM events WHERE ", where);
       MAILLENS_ASSIGN_OR_RETURN(Statement count, db->Prepare(count_sql));
-      if (use_fts && whole_day && !host_filter) {
+      if (from_index) {
         count.BindText(1, match);
       } else {
         bind(count);
