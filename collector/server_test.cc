@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
+#include "collector/ingest_test_client.h"
 #include "collector/store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -80,44 +81,6 @@ v1::Batch ConnectBatch(uint64_t batch_id, int n, uint64_t first_offset = 0,
   }
   return batch;
 }
-
-// One agent stream, driven synchronously.
-class IngestClient {
- public:
-  IngestClient(const std::shared_ptr<grpc::Channel>& channel, const std::string& token)
-      : stub_(v1::IngestService::NewStub(channel)) {
-    if (!token.empty()) context_.AddMetadata("authorization", "Bearer " + token);
-    context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    stream_ = stub_->Stream(&context_);
-  }
-
-  bool Write(const v1::Batch& batch) { return stream_->Write(batch); }
-
-  std::optional<v1::Ack> Read() {
-    v1::Ack ack;
-    if (!stream_->Read(&ack)) return std::nullopt;
-    return ack;
-  }
-
-  // The ack of `batch`, or nullopt when the stream ended (Finish says why).
-  std::optional<v1::Ack> Send(const v1::Batch& batch) {
-    if (!Write(batch)) return std::nullopt;
-    return Read();
-  }
-
-  grpc::Status Finish() {
-    stream_->WritesDone();
-    v1::Ack ignored;
-    while (stream_->Read(&ignored)) {
-    }
-    return stream_->Finish();
-  }
-
- private:
-  std::unique_ptr<v1::IngestService::Stub> stub_;
-  grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::Batch, v1::Ack>> stream_;
-};
 
 class ServerTest : public ::testing::Test {
  protected:

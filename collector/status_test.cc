@@ -7,12 +7,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "collector/ingest_test_client.h"
 #include "collector/report.h"
 #include "collector/server.h"
 #include "collector/status_service.h"
@@ -78,36 +80,6 @@ v1::Batch BatchWithGap(uint64_t batch_id) {
   return batch;
 }
 
-class IngestClient {
- public:
-  IngestClient(const std::shared_ptr<grpc::Channel>& channel, const std::string& token)
-      : stub_(v1::IngestService::NewStub(channel)) {
-    context_.AddMetadata("authorization", "Bearer " + token);
-    context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    stream_ = stub_->Stream(&context_);
-  }
-
-  std::optional<v1::Ack> Send(const v1::Batch& batch) {
-    if (!stream_->Write(batch)) return std::nullopt;
-    v1::Ack ack;
-    if (!stream_->Read(&ack)) return std::nullopt;
-    return ack;
-  }
-
-  grpc::Status Finish() {
-    stream_->WritesDone();
-    v1::Ack ignored;
-    while (stream_->Read(&ignored)) {
-    }
-    return stream_->Finish();
-  }
-
- private:
-  std::unique_ptr<v1::IngestService::Stub> stub_;
-  grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::Batch, v1::Ack>> stream_;
-};
-
 class StatusTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -142,6 +114,17 @@ class StatusTest : public ::testing::Test {
     auto server = CollectorServer::Start(std::move(options));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
+  }
+
+  // One agent stream sends BatchWithGap(1) and ends; then the server stops, and what follows
+  // reads the data directory alone.
+  void IngestGapBatchAndStop() {
+    IngestClient client(Channel(), kAgentMx1);
+    auto ack = client.Send(BatchWithGap(1));
+    ASSERT_TRUE(ack.has_value());
+    ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+    EXPECT_TRUE(client.Finish().ok());
+    server_->Shutdown(absl::Seconds(10));
   }
 
   std::shared_ptr<grpc::Channel> Channel() {
@@ -448,6 +431,16 @@ std::string MaillensBin() {
   return ::testing::AssertionSuccess();
 }
 
+// `maillens --server` for the collector on `port`, with the reader's token (written to a file
+// in `dir`), or without one.
+std::string RemoteMaillens(const std::filesystem::path& dir, int port, bool with_token = true) {
+  std::string command = absl::StrCat("'", MaillensBin(), "' --server 127.0.0.1:", port);
+  if (!with_token) return command;
+  const std::filesystem::path token = dir / "reader.token";
+  std::ofstream(token) << kReader << "\n";
+  return absl::StrCat(command, " --token-file '", token.string(), "'");
+}
+
 // `maillens --server HOST:PORT status` asks the running collector.
 TEST_F(StatusTest, CliStatusFromTheCollector) {
   StartServer();
@@ -455,26 +448,15 @@ TEST_F(StatusTest, CliStatusFromTheCollector) {
   auto ack = client.Send(BatchWithGap(1));
   ASSERT_TRUE(ack.has_value());
   ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
-  std::string bin = MaillensBin();
-  ASSERT_TRUE(std::filesystem::exists(bin)) << bin << " is not built";
-  std::filesystem::path token = dir_ / "reader.token";
-  {
-    FILE* f = std::fopen(token.c_str(), "w");
-    ASSERT_NE(f, nullptr);
-    std::fprintf(f, "%s\n", kReader);
-    std::fclose(f);
-  }
+  ASSERT_TRUE(std::filesystem::exists(MaillensBin())) << MaillensBin() << " is not built";
   std::string output;
-  ASSERT_TRUE(RunCommand(absl::StrCat("'", bin, "' --server 127.0.0.1:", server_->port(),
-                                      " --token-file '", token.string(), "' status --json"),
-                         &output));
+  ASSERT_TRUE(RunCommand(RemoteMaillens(dir_, server_->port()) + " status --json", &output));
   EXPECT_THAT(output, HasSubstr("\"connected\": true")) << output;
   EXPECT_THAT(output, HasSubstr("\"lines_since_start\": \"7\"")) << output;
   EXPECT_THAT(output, HasSubstr("\"reason\": \"missing\"")) << output;
   // Without the token the collector refuses, and the command says so.
   output.clear();
-  EXPECT_FALSE(RunCommand(
-      absl::StrCat("'", bin, "' --server 127.0.0.1:", server_->port(), " status"), &output));
+  EXPECT_FALSE(RunCommand(RemoteMaillens(dir_, server_->port(), false) + " status", &output));
   EXPECT_THAT(output, HasSubstr("maillens status:")) << output;
   EXPECT_TRUE(client.Finish().ok());
 }
@@ -482,14 +464,7 @@ TEST_F(StatusTest, CliStatusFromTheCollector) {
 // `maillens --data DIR status` (the program, from MAILLENS_BIN_DIR) lists the gap.
 TEST_F(StatusTest, CliStatusFromADataDirectoryListsTheGap) {
   StartServer();
-  {
-    IngestClient client(Channel(), kAgentMx1);
-    auto ack = client.Send(BatchWithGap(1));
-    ASSERT_TRUE(ack.has_value());
-    ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
-    EXPECT_TRUE(client.Finish().ok());
-  }
-  server_->Shutdown(absl::Seconds(10));
+  ASSERT_NO_FATAL_FAILURE(IngestGapBatchAndStop());
   std::string bin = MaillensBin();
   ASSERT_TRUE(std::filesystem::exists(bin)) << bin << " is not built";
   for (const char* format : {"", " --json"}) {
@@ -515,14 +490,7 @@ namespace {
 
 TEST_F(StatusTest, ReportOverAGapOrAnOfflineSpanListsThem) {
   StartServer();
-  {
-    IngestClient client(Channel(), kAgentMx1);
-    auto ack = client.Send(BatchWithGap(1));
-    ASSERT_TRUE(ack.has_value());
-    ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
-    EXPECT_TRUE(client.Finish().ok());
-  }
-  server_->Shutdown(absl::Seconds(10));
+  ASSERT_NO_FATAL_FAILURE(IngestGapBatchAndStop());
   // The gap's window is seconds 4..30 of the day; the agent went offline when its stream
   // ended (now).
   std::vector<Gap> over = RecordedGaps(DataDir(), "", kMay1, kMay1 + 60 * kSecond);
@@ -680,32 +648,19 @@ TEST_F(StatusTest, QueueSnapshotIsReplacedAndJoinedWithItsTrace) {
 
   // The command line, from the collector: the message, its queue and the stale warning (the
   // snapshot, 55 s old, is older than 3 intervals of 5 s).
-  std::string bin = MaillensBin();
-  ASSERT_TRUE(std::filesystem::exists(bin)) << bin << " is not built";
-  std::filesystem::path token = dir_ / "reader.token";
-  {
-    FILE* f = std::fopen(token.c_str(), "w");
-    ASSERT_NE(f, nullptr);
-    std::fprintf(f, "%s\n", kReader);
-    std::fclose(f);
-  }
+  ASSERT_TRUE(std::filesystem::exists(MaillensBin())) << MaillensBin() << " is not built";
+  const std::string remote = RemoteMaillens(dir_, server_->port());
   std::string output;
-  ASSERT_TRUE(RunCommand(absl::StrCat("'", bin, "' --server 127.0.0.1:", server_->port(),
-                                      " --token-file '", token.string(), "' queue queue:hold"),
-                         &output));
+  ASSERT_TRUE(RunCommand(remote + " queue queue:hold", &output));
   EXPECT_THAT(output, HasSubstr("4VkT1b2c3dzA")) << output;
   EXPECT_THAT(output, HasSubstr("carol@example.com")) << output;
   EXPECT_THAT(output, HasSubstr("not reporting")) << output;
   output.clear();
-  ASSERT_TRUE(
-      RunCommand(absl::StrCat("'", bin, "' --server 127.0.0.1:", server_->port(), " --token-file '",
-                              token.string(), "' queue --json queue:deferred"),
-                 &output));
+  ASSERT_TRUE(RunCommand(remote + " queue --json queue:deferred", &output));
   EXPECT_THAT(output, Not(HasSubstr("4VkT1b2c3dzA"))) << output;
   // Without a reader token the collector refuses.
   output.clear();
-  EXPECT_FALSE(RunCommand(
-      absl::StrCat("'", bin, "' --server 127.0.0.1:", server_->port(), " queue"), &output));
+  EXPECT_FALSE(RunCommand(RemoteMaillens(dir_, server_->port(), false) + " queue", &output));
   EXPECT_TRUE(client.Finish().ok());
 }
 

@@ -144,14 +144,8 @@ TEST(DiskFullTest, IngestionPausesWhileFullAndEverythingArrivesAfterSpaceIsFreed
 
   MailLog log1((dir / "mx1").string(), "mx1");
   MailLog log2((dir / "mx2").string(), "mx2");
-  Child agent1("maillens-agent",
-               {"--config", WriteAgentConfig(dir.string(), port, "mx1", log1.live(),
-                                             (dir / "state-mx1").string(), 500)},
-               (dir / "agent-mx1.log").string());
-  Child agent2("maillens-agent",
-               {"--config", WriteAgentConfig(dir.string(), port, "mx2", log2.live(),
-                                             (dir / "state-mx2").string(), 500)},
-               (dir / "agent-mx2.log").string());
+  AgentChild agent1(dir.string(), port, "mx1", log1.live(), 500);
+  AgentChild agent2(dir.string(), port, "mx2", log2.live(), 500);
   agent1.Start();
   agent2.Start();
 

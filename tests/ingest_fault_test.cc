@@ -30,14 +30,8 @@ TEST(IngestFaultTest, KillsAndRotationsLoseNothingAndStoreNothingTwice) {
   MailLog log1((dir / "mx1").string(), "mx1");
   MailLog log2((dir / "mx2").string(), "mx2");
   // Small batches, so that kills land between batches in flight.
-  Child agent1("maillens-agent",
-               {"--config", WriteAgentConfig(dir.string(), port, "mx1", log1.live(),
-                                             (dir / "state-mx1").string(), 200)},
-               (dir / "agent-mx1.log").string());
-  Child agent2("maillens-agent",
-               {"--config", WriteAgentConfig(dir.string(), port, "mx2", log2.live(),
-                                             (dir / "state-mx2").string(), 200)},
-               (dir / "agent-mx2.log").string());
+  AgentChild agent1(dir.string(), port, "mx1", log1.live(), 200);
+  AgentChild agent2(dir.string(), port, "mx2", log2.live(), 200);
 
   // About 800 lines a second per host until told to stop.
   std::atomic<bool> writing{true};

@@ -173,6 +173,18 @@ inline std::string WriteAgentConfig(const std::string& dir, int port, const std:
   return path;
 }
 
+// The agent of `host` following `log`, with its configuration, state and log under `dir`;
+// started by Start().
+class AgentChild : public Child {
+ public:
+  AgentChild(const std::string& dir, int port, const std::string& host, const std::string& log,
+             int batch_lines)
+      : Child("maillens-agent",
+              {"--config",
+               WriteAgentConfig(dir, port, host, log, dir + "/state-" + host, batch_lines)},
+              dir + "/agent-" + host + ".log") {}
+};
+
 // One host's maillog. Every line is distinct (host, message number and line kind are in it),
 // so the store's contents can be compared with what was written line by line. Rotations are
 // done by the writer itself, as logrotate and `postfix logrotate` do them, between two lines.
