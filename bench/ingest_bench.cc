@@ -76,7 +76,10 @@ uint64_t Stored(const std::string& data, bool exact) {
   uint64_t total = 0;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(data + "/days", ec)) {
-    if (entry.path().extension() != ".db") continue;
+    // Partitions only (YYYYMMDD.db), not their full-text side files (YYYYMMDD.fts.db).
+    if (entry.path().filename().string().size() != 11 || entry.path().extension() != ".db") {
+      continue;
+    }
     sqlite3* db = nullptr;
     if (sqlite3_open_v2(entry.path().c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
       sqlite3_busy_timeout(db, 5000);

@@ -219,6 +219,14 @@ inline std::string_view ReportIndexMigration() {
   return *kSql;
 }
 
+// The full-text index of a partition's lines, in the partition (migration 1) or in its side
+// file. Contentless: the text lives in events.raw. Indexed per line: the program and the
+// message (the time and host are columns), so every word, address, queue ID and message-id is
+// found. One declaration for both places, so an index built in a side file can be copied
+// into a partition table by table (retention.cc, when a day is archived).
+inline constexpr char kCreateFtsTable[] =
+    "CREATE VIRTUAL TABLE events_fts USING fts5 (text, content='')";
+
 // days/YYYYMMDD.db: the lines of one UTC day and their full-text index.
 inline const std::vector<std::string_view>& PartitionMigrations() {
   static const std::vector<std::string_view> kMigrations = {
@@ -240,8 +248,7 @@ CREATE TABLE events (
 );
 CREATE INDEX events_ts ON events (ts_us);
 CREATE INDEX events_qid ON events (queue_id) WHERE queue_id IS NOT NULL;
--- Contentless: the text lives in events.raw. Indexed per line: the program and the message
--- (the time and host are columns), so every word, address, queue ID and message-id is found.
+-- kCreateFtsTable, as it was written when this migration was.
 CREATE VIRTUAL TABLE events_fts USING fts5 (text, content='');
 )sql",
       ReportIndexMigration(),
@@ -265,6 +272,37 @@ INSERT INTO features (name) SELECT 'field_address_tokens' WHERE NOT EXISTS (SELE
       // run (a collector commit writes its terms out anyway). About 3 % of an import.
       R"sql(
 INSERT INTO events_fts (events_fts, rank) VALUES ('hashsize', 16777216);
+)sql",
+  };
+  return kMigrations;
+}
+
+// A partition created by this version keeps its full-text index in a file of its own beside
+// it, days/YYYYMMDD.fts.db, so that the index is written on a thread of its own while the
+// lines go into the partition (one SQLite file has one writer). Such a partition has the
+// feature "fts_file" and no events_fts table; its connections attach the side file as `fts`,
+// where the unqualified name events_fts finds it. Archiving a day copies the index back into
+// the partition (retention.cc), so an archived or restored day is one file again.
+inline constexpr char kFtsFileFeature[] = "fts_file";
+
+inline std::string FtsFilePath(std::string_view partition_path) {
+  std::string_view stem = partition_path;
+  if (stem.size() > 3 && stem.substr(stem.size() - 3) == ".db") stem.remove_suffix(3);
+  return std::string(stem) + ".fts.db";
+}
+
+// days/YYYYMMDD.fts.db: the side file's index and how far it has got. Lines of the partition
+// with id <= indexed_id are in the index; the store indexes the rest when it opens the day.
+inline const std::vector<std::string_view>& FtsFileMigrations() {
+  static const std::vector<std::string_view> kMigrations = {
+      R"sql(
+CREATE VIRTUAL TABLE events_fts USING fts5 (text, content='');
+INSERT INTO events_fts (events_fts, rank) VALUES ('hashsize', 16777216);
+CREATE TABLE fts_state (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  indexed_id INTEGER NOT NULL
+);
+INSERT INTO fts_state (id, indexed_id) VALUES (1, 0);
 )sql",
   };
   return kMigrations;

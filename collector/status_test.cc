@@ -448,6 +448,7 @@ TEST_F(StatusTest, CliStatusFromTheCollector) {
   auto ack = client.Send(BatchWithGap(1));
   ASSERT_TRUE(ack.has_value());
   ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+  WaitIndexed();  // the gap is recorded with the batch's indexing, behind the ack
   ASSERT_TRUE(std::filesystem::exists(MaillensBin())) << MaillensBin() << " is not built";
   std::string output;
   ASSERT_TRUE(RunCommand(RemoteMaillens(dir_, server_->port()) + " status --json", &output));

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -31,6 +32,12 @@ constexpr char kInsertEvent[] =
     "INSERT OR IGNORE INTO events (ts_us, host_id, file_id, offset, kind, queue_id, sender, "
     "recipient, status, message_id, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 constexpr char kInsertFts[] = "INSERT INTO events_fts (rowid, text) VALUES (?, ?)";
+constexpr char kSelectIndexedId[] = "SELECT indexed_id FROM fts_state WHERE id = 1";
+constexpr char kSetIndexedId[] = "UPDATE fts_state SET indexed_id = ? WHERE id = 1";
+constexpr char kSelectLastId[] = "SELECT coalesce(max(id), 0) FROM events";
+constexpr char kSelectRawAfter[] =
+    "SELECT id, raw FROM events WHERE id > ? ORDER BY id LIMIT 20000";
+constexpr char kAttachFts[] = "ATTACH DATABASE ? AS fts";
 constexpr char kEnsurePartition[] = "INSERT OR IGNORE INTO partitions (day) VALUES (?)";
 constexpr char kSelectPartitions[] = "SELECT day, correlated_id FROM partitions ORDER BY day";
 constexpr char kSetCorrelated[] = "UPDATE partitions SET correlated_id = ? WHERE day = ?";
@@ -110,6 +117,37 @@ std::string_view IndexedText(const core::Event& ev, std::string_view raw) {
   return raw.substr(start);
 }
 
+// How a partition indexes addresses beside their words (Store::AddressIndex, which only the
+// store's own code sees: kept apart from it so these helpers need no Store).
+enum class AddressTokens { kNone, kCombined, kPerField };
+
+// The text the index holds of line `raw` (parsed as `ev`): IndexedText, and the address
+// tokens the partition's schema asks for. Returns a view of `raw` or of `*buffer`.
+std::string_view FtsText(const core::Event& ev, std::string_view raw, AddressTokens tokens,
+                         std::string* buffer) {
+  std::string_view text = IndexedText(ev, raw);
+  if (tokens == AddressTokens::kNone) return text;
+  buffer->assign(text);
+  for (core::Field field : {core::Field::kFrom, core::Field::kTo, core::Field::kOrigTo}) {
+    std::string_view address = ev.Get(field);
+    if (address.empty()) continue;
+    std::string_view prefix = tokens == AddressTokens::kCombined ? "ma"
+                              : field == core::Field::kFrom      ? "mf"
+                                                                 : "mt";
+    absl::StrAppend(buffer, " ", AddressToken(prefix, core::Lower(address)));
+  }
+  return *buffer;
+}
+
+absl::StatusOr<int64_t> SelectInt(Database* db, const char* sql) {
+  MAILLENS_ASSIGN_OR_RETURN(Statement select, db->Prepare(sql));
+  MAILLENS_ASSIGN_OR_RETURN(auto step, select.Step());
+  if (step != Statement::StepResult::kRow) {
+    return absl::DataLossError(absl::StrCat(db->path(), ": no row for '", sql, "'"));
+  }
+  return select.ColumnInt(0);
+}
+
 }  // namespace
 
 int64_t DayOf(int64_t time_us) {
@@ -129,14 +167,11 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
 }
 
 Store::~Store() {
-  if (!correlator_thread_.joinable()) return;
-  absl::Status s = Flush();  // what it fails to correlate, the next Open correlates from disk
+  // What they fail to correlate or index, the next Open correlates or indexes from disk.
+  absl::Status s = Flush();
   (void)s;
-  {
-    absl::MutexLock lock(&pipe_mu_);
-    pipe_stopping_ = true;
-  }
-  correlator_thread_.join();
+  correlator_worker_.reset();
+  fts_worker_.reset();
 }
 
 absl::Status Store::Init() {
@@ -160,9 +195,17 @@ absl::Status Store::Init() {
     host_ids_[std::string(hosts.ColumnText(1))] = hosts.ColumnInt(0);
   }
   correlator_ = std::make_unique<Correlator>(catalog_.get(), CorrelatorOptions());
-  if (!options_.read_only) MAILLENS_RETURN_IF_ERROR(CorrelatePending());
+  if (!options_.read_only) {
+    MAILLENS_RETURN_IF_ERROR(CorrelatePending());
+    // Opening a partition for writing indexes the lines a crash left out of its side file.
+    for (int64_t day : HotDays(options_.dir)) {
+      absl::StatusOr<Database*> db = Partition(day, /*create=*/false);
+      if (!db.ok() && !absl::IsNotFound(db.status())) return db.status();
+    }
+  }
   if (!options_.read_only && options_.correlate_behind) {
-    correlator_thread_ = std::thread([this] { CorrelatorLoop(); });
+    correlator_worker_ = std::make_unique<BehindWorker>();
+    fts_worker_ = std::make_unique<BehindWorker>();
   }
   return absl::OkStatus();
 }
@@ -193,18 +236,30 @@ absl::StatusOr<uint64_t> Store::CountLines() {
 absl::StatusOr<Database*> Store::Partition(int64_t day, bool create) {
   auto it = partitions_.find(day);
   if (it != partitions_.end() && !PartitionMovedAway(day)) return it->second.get();
+  // fts_files_ may change below: not while the indexing thread uses it.
+  if (!options_.read_only) (void)WaitFts();
   bool archived = false;
   MAILLENS_ASSIGN_OR_RETURN(std::string path, PartitionSource(day, create, &archived));
   if (archived) archived_read_.insert(day);
+  const bool fresh = !options_.read_only && !std::filesystem::exists(path);
   std::unique_ptr<Database> db;
   MAILLENS_RETURN_IF_ERROR(OpenDatabase(path, &db));
   if (!options_.read_only) {
     MAILLENS_RETURN_IF_ERROR(Migrate(db.get(), PartitionMigrations()));
   }
+  if (fresh) {
+    // A new partition keeps its full-text index in a side file (schema.h, kFtsFileFeature).
+    MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db.get()));
+    MAILLENS_RETURN_IF_ERROR(db->Exec("DROP TABLE events_fts"));
+    MAILLENS_RETURN_IF_ERROR(
+        db->Exec(absl::StrCat("INSERT INTO features (name) VALUES ('", kFtsFileFeature, "')")));
+    MAILLENS_RETURN_IF_ERROR(txn.Commit());
+  }
   Database* raw = db.get();
   partitions_[day] = std::move(db);
   // A partition of an older maillens has no features table: no features.
   AddressIndex index = AddressIndex::kWords;
+  bool fts_file = false;
   auto features = raw->Prepare("SELECT name FROM features");
   if (features.ok()) {
     while (true) {
@@ -215,10 +270,28 @@ absl::StatusOr<Database*> Store::Partition(int64_t day, bool create) {
         index = AddressIndex::kPerField;
       } else if (name == "address_tokens" && index == AddressIndex::kWords) {
         index = AddressIndex::kCombined;
+      } else if (name == kFtsFileFeature) {
+        fts_file = true;
       }
     }
   }
   address_index_[day] = index;
+  if (fts_file && options_.read_only) {
+    MAILLENS_ASSIGN_OR_RETURN(Statement attach, raw->Prepare(kAttachFts));
+    attach.BindText(1, FtsFilePath(path));
+    absl::Status s = attach.Run();
+    if (!s.ok()) {
+      partitions_.erase(day);
+      return absl::UnavailableError(
+          absl::StrCat("day ", day, ": cannot read its full-text index: ", s.message()));
+    }
+  } else if (fts_file) {
+    absl::Status s = OpenFtsFile(day, path);
+    if (!s.ok()) {
+      partitions_.erase(day);
+      return s;
+    }
+  }
   if (!options_.read_only && !options_.durable) {
     // An import: checkpoint the WAL every 40 MB instead of every 4 MB, so a page its
     // transactions keep changing (index B-trees, FTS5 segments) is copied back once, not in
@@ -231,6 +304,99 @@ absl::StatusOr<Database*> Store::Partition(int64_t day, bool create) {
 Store::AddressIndex Store::AddressIndexOf(int64_t day) const {
   auto it = address_index_.find(day);
   return it != address_index_.end() ? it->second : AddressIndex::kWords;
+}
+
+absl::Status Store::WaitFts() {
+  if (fts_worker_ == nullptr) return absl::OkStatus();
+  absl::Status s = fts_worker_->Wait();
+  if (!s.ok()) fts_behind_ = true;  // the next Append indexes the lines from disk
+  return s;
+}
+
+absl::Status Store::OpenFtsFile(int64_t day, const std::string& partition_path) {
+  std::unique_ptr<Database> fts;
+  MAILLENS_RETURN_IF_ERROR(OpenDatabase(FtsFilePath(partition_path), &fts));
+  MAILLENS_RETURN_IF_ERROR(Migrate(fts.get(), FtsFileMigrations()));
+  if (!options_.durable) {
+    // An import: as for the partition (below, in Partition).
+    MAILLENS_RETURN_IF_ERROR(fts->Exec("PRAGMA wal_autocheckpoint=10000"));
+  }
+  fts_files_[day] = std::move(fts);
+  return CatchUpFts(day);
+}
+
+absl::Status Store::CatchUpFts(int64_t day) {
+  Database* db = partitions_.at(day).get();
+  Database* fts = fts_files_.at(day).get();
+  MAILLENS_ASSIGN_OR_RETURN(int64_t indexed, SelectInt(fts, kSelectIndexedId));
+  MAILLENS_ASSIGN_OR_RETURN(int64_t last, SelectInt(db, kSelectLastId));
+  if (indexed == last) return absl::OkStatus();
+  if (indexed > last) {
+    // The index holds lines the partition lost (a machine crash took the partition's last
+    // commits, not the index's): its ids will be reused. Index the day anew.
+    MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(fts));
+    MAILLENS_RETURN_IF_ERROR(
+        fts->Exec("INSERT INTO events_fts (events_fts) VALUES ('delete-all')"));
+    MAILLENS_RETURN_IF_ERROR(fts->Exec("UPDATE fts_state SET indexed_id = 0 WHERE id = 1"));
+    MAILLENS_RETURN_IF_ERROR(txn.Commit());
+    indexed = 0;
+  }
+  MAILLENS_ASSIGN_OR_RETURN(Statement select, db->Prepare(kSelectRawAfter));
+  std::vector<std::string> raws;
+  std::vector<FtsLine> lines;
+  while (indexed < last) {
+    select.Bind(1, indexed);
+    raws.clear();
+    lines.clear();
+    std::vector<int64_t> ids;
+    while (true) {
+      MAILLENS_ASSIGN_OR_RETURN(auto step, select.Step());
+      if (step == Statement::StepResult::kDone) break;
+      ids.push_back(select.ColumnInt(0));
+      raws.emplace_back(select.ColumnText(1));
+    }
+    select.Reset();
+    if (ids.empty()) break;
+    for (size_t i = 0; i < ids.size(); ++i) lines.push_back(FtsLine{ids[i], raws[i]});
+    MAILLENS_RETURN_IF_ERROR(IndexIntoFtsFile(day, lines));
+    indexed = ids.back();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::IndexIntoFtsFile(int64_t day, absl::Span<const FtsLine> lines) {
+  if (lines.empty()) return absl::OkStatus();
+  Database* fts = fts_files_.at(day).get();
+  // A side file belongs to a partition created with field address tokens.
+  MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(fts));
+  MAILLENS_ASSIGN_OR_RETURN(Statement insert, fts->Prepare(kInsertFts));
+  core::TimeContext time{core::TimeOptions()};
+  std::string buffer;
+  for (const FtsLine& line : lines) {
+    core::Event ev = core::ParseLine(line.raw, &time);
+    insert.Bind(1, line.id).BindText(2, FtsText(ev, line.raw, AddressTokens::kPerField, &buffer));
+    MAILLENS_RETURN_IF_ERROR(insert.Run());
+  }
+  MAILLENS_ASSIGN_OR_RETURN(Statement mark, fts->Prepare(kSetIndexedId));
+  mark.Bind(1, lines.back().id);
+  MAILLENS_RETURN_IF_ERROR(mark.Run());
+  return txn.Commit();
+}
+
+absl::StatusOr<Database*> Store::SearchPartition(int64_t day) {
+  MAILLENS_ASSIGN_OR_RETURN(Database * db, Partition(day, /*create=*/false));
+  if (options_.read_only || fts_files_.count(day) == 0) return db;
+  auto it = search_partitions_.find(day);
+  if (it != search_partitions_.end()) return it->second.get();
+  const std::string path = PartitionPath(options_.dir, day);
+  MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Database> reader,
+                            Database::Open(path, Database::Mode::kReadOnly, false));
+  MAILLENS_ASSIGN_OR_RETURN(Statement attach, reader->Prepare(kAttachFts));
+  attach.BindText(1, FtsFilePath(path));
+  MAILLENS_RETURN_IF_ERROR(attach.Run());
+  Database* raw = reader.get();
+  search_partitions_[day] = std::move(reader);
+  return raw;
 }
 
 absl::StatusOr<int64_t> Store::HostId(const std::string& name) {
@@ -345,17 +511,25 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
   }
   std::vector<int64_t> site_hosts;  // each site update's host, all in the catalog now
   for (const SiteUpdate& site : sites) site_hosts.push_back(host_ids_.find(site.host)->second);
-  // Correlated here, before returning (else by the correlator thread, behind the caller).
+  // Correlated and indexed here, before returning (else on the store's threads, behind the
+  // caller).
   const bool in_line = !options_.correlate_behind;
   if (in_line || correlation_behind_) MAILLENS_RETURN_IF_ERROR(Flush());
   if (correlation_behind_) {
     MAILLENS_RETURN_IF_ERROR(CorrelatePending());
     correlation_behind_ = false;
   }
+  if (fts_behind_) {
+    MAILLENS_RETURN_IF_ERROR(WaitFts());
+    for (const auto& [day, unused] : fts_files_) MAILLENS_RETURN_IF_ERROR(CatchUpFts(day));
+    fts_behind_ = false;
+  }
   // New lines with their parse, for the correlator; views point into `lines`.
   struct NewLine {
     int64_t host_id;
     int64_t time_us;
+    int64_t day;
+    int64_t id;
     core::Event ev;
     std::string_view raw;
   };
@@ -367,8 +541,17 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
   for (const auto& [day, rows] : by_day) {
     MAILLENS_ASSIGN_OR_RETURN(Database * db, Partition(day, /*create=*/true));
     const AddressIndex address_index = AddressIndexOf(day);
+    const AddressTokens tokens = address_index == AddressIndex::kWords ? AddressTokens::kNone
+                                 : address_index == AddressIndex::kCombined
+                                     ? AddressTokens::kCombined
+                                     : AddressTokens::kPerField;
+    // Lines of a partition with a side file are indexed after they are committed.
+    const bool index_here = fts_files_.count(day) == 0;
     MAILLENS_ASSIGN_OR_RETURN(Statement insert, db->Prepare(kInsertEvent));
-    MAILLENS_ASSIGN_OR_RETURN(Statement fts, db->Prepare(kInsertFts));
+    std::optional<Statement> fts;
+    if (index_here) {
+      MAILLENS_ASSIGN_OR_RETURN(fts, db->Prepare(kInsertFts));
+    }
     MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
     for (const Row& row : rows) {
       const LineRecord& line = *row.line;
@@ -390,23 +573,12 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
         continue;
       }
       int64_t id = db->LastInsertRowId();
-      std::string_view text = IndexedText(ev, line.raw);
-      if (address_index != AddressIndex::kWords) {
-        indexed.assign(text);
-        for (core::Field field : {core::Field::kFrom, core::Field::kTo, core::Field::kOrigTo}) {
-          std::string_view address = ev.Get(field);
-          if (address.empty()) continue;
-          std::string_view prefix = address_index == AddressIndex::kCombined ? "ma"
-                                    : field == core::Field::kFrom            ? "mf"
-                                                                             : "mt";
-          absl::StrAppend(&indexed, " ", AddressToken(prefix, core::Lower(address)));
-        }
-        text = indexed;
+      if (index_here) {
+        fts->Bind(1, id).BindText(2, FtsText(ev, line.raw, tokens, &indexed));
+        MAILLENS_RETURN_IF_ERROR(fts->Run());
       }
-      fts.Bind(1, id).BindText(2, text);
-      MAILLENS_RETURN_IF_ERROR(fts.Run());
       last_id[day] = id;
-      fresh.push_back(NewLine{row.host_id, line.time_us, ev, line.raw});
+      fresh.push_back(NewLine{row.host_id, line.time_us, day, id, ev, line.raw});
       ++stats.stored;
       if (options_.on_stored_event) options_.on_stored_event(ev);
       if (ev.kind == core::Kind::kUnparsed || ev.kind == core::Kind::kMalformed) {
@@ -416,24 +588,51 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
     MAILLENS_RETURN_IF_ERROR(txn.Commit());
   }
   if (!in_line) {
-    // The lines are durable; the correlator thread correlates them while the caller goes on
-    // to its next lines. It gets its own copy of them: `lines` is the caller's.
+    // The lines are durable; the store's threads correlate and index them while the caller
+    // goes on to its next lines. They get their own copy of them: `lines` is the caller's.
     if (fresh.empty() && sites.empty()) return stats;
-    auto batch = std::make_unique<Correlation>();
+    auto batch = std::make_shared<Behind>();
     batch->last_id = std::move(last_id);
     batch->sites.assign(sites.begin(), sites.end());
     batch->site_hosts = std::move(site_hosts);
     batch->lines.reserve(fresh.size());
     for (const NewLine& n : fresh) {
-      batch->lines.push_back(Correlation::Line{n.host_id, n.time_us, std::string(n.raw)});
+      batch->lines.push_back(Behind::Line{n.host_id, n.time_us, n.day, n.id, std::string(n.raw)});
     }
-    MAILLENS_RETURN_IF_ERROR(Flush());  // one batch behind at most
-    absl::MutexLock lock(&pipe_mu_);
-    pipe_batch_ = std::move(batch);
+    // One batch behind at most. An index job that failed leaves fts_behind_ for the next
+    // Append, which then indexes from disk what is missing (this batch's lines included).
+    absl::Status indexed_status = WaitFts();
+    if (indexed_status.ok()) {
+      fts_worker_->Post([this, batch]() { return IndexBehind(*batch); });
+    }
+    absl::Status correlated = correlator_worker_->Wait();
+    if (!correlated.ok()) {
+      correlation_behind_ = true;  // its lines are stored: the next Append correlates them
+      return correlated;
+    }
+    correlator_worker_->Post([this, batch]() { return CorrelateBehind(*batch); });
+    if (!indexed_status.ok()) return indexed_status;
     return stats;
   }
-  // The lines are durable. Correlate them in one catalog transaction that also moves each
-  // day's watermark; if it fails, the stored lines are correlated from disk later.
+  // The lines are durable. Index them into side files, then correlate them in one catalog
+  // transaction that also moves each day's watermark; if either fails, the stored lines are
+  // indexed or correlated from disk later.
+  {
+    std::vector<FtsLine> day_lines;
+    for (size_t i = 0; i < fresh.size();) {
+      const int64_t day = fresh[i].day;
+      day_lines.clear();
+      for (; i < fresh.size() && fresh[i].day == day; ++i) {
+        day_lines.push_back(FtsLine{fresh[i].id, fresh[i].raw});
+      }
+      if (fts_files_.count(day) == 0) continue;
+      absl::Status s = IndexIntoFtsFile(day, day_lines);
+      if (!s.ok()) {
+        fts_behind_ = true;
+        return s;
+      }
+    }
+  }
   // The site updates ride in the same transaction: one durable commit instead of two.
   absl::Status s = CommitCorrelation(
       [&]() -> absl::Status {
@@ -448,6 +647,33 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
     return s;
   }
   return stats;
+}
+
+absl::Status Store::IndexBehind(const Behind& batch) {
+  std::vector<FtsLine> day_lines;
+  for (size_t i = 0; i < batch.lines.size();) {
+    const int64_t day = batch.lines[i].day;
+    day_lines.clear();
+    for (; i < batch.lines.size() && batch.lines[i].day == day; ++i) {
+      day_lines.push_back(FtsLine{batch.lines[i].id, batch.lines[i].raw});
+    }
+    if (fts_files_.count(day) == 0) continue;  // indexed with its lines
+    MAILLENS_RETURN_IF_ERROR(IndexIntoFtsFile(day, day_lines));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::CorrelateBehind(const Behind& batch) {
+  core::TimeContext time{core::TimeOptions()};
+  return CommitCorrelation(
+      [&]() -> absl::Status {
+        for (const Behind::Line& line : batch.lines) {
+          MAILLENS_RETURN_IF_ERROR(
+              correlator_->Observe(line.host_id, core::ParseLine(line.raw, &time), line.time_us));
+        }
+        return absl::OkStatus();
+      },
+      batch.last_id, batch.sites, batch.site_hosts, CorrelatorSite());
 }
 
 absl::Status Store::CommitCorrelation(const std::function<absl::Status()>& observe,
@@ -474,47 +700,13 @@ absl::Status Store::CommitCorrelation(const std::function<absl::Status()>& obser
   return s;
 }
 
-void Store::CorrelatorLoop() {
-  while (true) {
-    std::unique_ptr<Correlation> batch;
-    {
-      absl::MutexLock lock(&pipe_mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pipe_mu_) {
-        return pipe_batch_ != nullptr || pipe_stopping_;
-      };
-      pipe_mu_.Await(absl::Condition(&ready));
-      if (pipe_batch_ == nullptr) return;
-      pipe_busy_ = true;
-      batch = std::move(pipe_batch_);
-    }
-    core::TimeContext time{core::TimeOptions()};
-    absl::Status s = CommitCorrelation(
-        [&]() -> absl::Status {
-          for (const Correlation::Line& line : batch->lines) {
-            MAILLENS_RETURN_IF_ERROR(
-                correlator_->Observe(line.host_id, core::ParseLine(line.raw, &time), line.time_us));
-          }
-          return absl::OkStatus();
-        },
-        batch->last_id, batch->sites, batch->site_hosts, CorrelatorSite());
-    absl::MutexLock lock(&pipe_mu_);
-    pipe_busy_ = false;
-    if (!s.ok() && pipe_error_.ok()) pipe_error_ = s;
-  }
-}
-
 absl::Status Store::Flush() {
-  if (!correlator_thread_.joinable()) return absl::OkStatus();
-  absl::MutexLock lock(&pipe_mu_);
-  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pipe_mu_) {
-    return pipe_batch_ == nullptr && !pipe_busy_;
-  };
-  pipe_mu_.Await(absl::Condition(&idle));
-  absl::Status s = std::move(pipe_error_);
-  pipe_error_ = absl::OkStatus();
+  if (correlator_worker_ == nullptr) return absl::OkStatus();
+  absl::Status correlated = correlator_worker_->Wait();
   // Its lines are stored: the next Append correlates them from disk first.
-  if (!s.ok()) correlation_behind_ = true;
-  return s;
+  if (!correlated.ok()) correlation_behind_ = true;
+  absl::Status indexed = WaitFts();
+  return correlated.ok() ? indexed : correlated;
 }
 
 absl::Status Store::CorrelatePending() {
@@ -681,7 +873,7 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
   for (auto it = days.rbegin(); it != days.rend() && !result.total_is_lower_bound; ++it) {
     int64_t day = *it;
     if (day < first_day || day > last_day) continue;
-    MAILLENS_ASSIGN_OR_RETURN(Database * db, Partition(day, /*create=*/false));
+    MAILLENS_ASSIGN_OR_RETURN(Database * db, SearchPartition(day));
     const AddressIndex address_index = AddressIndexOf(day);
     std::vector<std::string> match_words = fts_words;
     const auto& addresses = address_index == AddressIndex::kPerField   ? field_tokens
@@ -904,8 +1096,11 @@ bool Store::PartitionMovedAway(int64_t day) {
   // A read connection keeps reading its (possibly unlinked) file, which is what it held.
   if (options_.read_only) return false;
   if (std::filesystem::exists(PartitionPath(options_.dir, day))) return false;
+  (void)WaitFts();  // the indexing thread may hold the side file's connection
   partitions_.erase(day);
   address_index_.erase(day);
+  fts_files_.erase(day);
+  search_partitions_.erase(day);
   return true;
 }
 

@@ -4,6 +4,8 @@
 // Layout of a data directory:
 //   catalog.db          hosts and their names, files, partitions, correlation state
 //   days/YYYYMMDD.db    one partition per UTC day: events + FTS5 index over the raw lines
+//   days/YYYYMMDD.fts.db the FTS5 index of a partition created since it moved to a file of
+//                        its own (collector/schema.h, kFtsFileFeature)
 //   archive/, cache/    days moved out of the hot window (collector/retention.h)
 //
 // Idempotent: a line is identified by (host, file fingerprint, byte offset); appending it again
@@ -15,11 +17,16 @@
 // per partition (partitions.correlated_id) records how far it got, and Open() finishes any
 // correlation a crash interrupted, so traces never miss a stored line.
 //
+// The full-text index of a partition with a side file is written after its lines, by the
+// same Append or on a thread behind it; it records how far it got (fts_state.indexed_id), and
+// opening the partition for writing indexes whatever a crash left out.
+//
 // Thread-safety: Append and the correlator run on the caller's thread and must not be called
 // concurrently (the collector funnels them through one writer thread); with
-// StoreOptions::correlate_behind the correlator runs on the store's own thread, one Append
-// behind, and is flushed before anything else touches it. Query methods open
-// their own read connections and may run on other threads beside the writer.
+// StoreOptions::correlate_behind the correlator and the side files' indexing run on threads
+// of the store's own, one Append behind, and are flushed before anything else touches them.
+// Query methods open their own read connections and may run on other threads beside the
+// writer.
 #ifndef MAILLENS_COLLECTOR_STORE_H_
 #define MAILLENS_COLLECTOR_STORE_H_
 
@@ -36,6 +43,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
+#include "collector/behind_worker.h"
 #include "collector/correlator.h"
 #include "collector/site_state.h"
 #include "collector/sqlite.h"
@@ -108,7 +116,8 @@ struct StoreOptions {
   // are committed, while the correlation of the previous Append's lines finishes beside it
   // (an import: parsing and inserting the next lines overlaps correlating the last ones; the
   // collector's indexer: the same with its runs of batches, whose site updates commit with
-  // their correlation). Flush() waits for it; every other method flushes first.
+  // their correlation). The full-text index of partitions with a side file is written on a
+  // second thread the same way. Flush() waits for both; every other method flushes first.
   bool correlate_behind = false;
 };
 
@@ -125,8 +134,9 @@ class Store {
   // catalog transaction (as RecordSite would, without a commit of their own).
   absl::StatusOr<AppendStats> Append(absl::Span<const LineRecord> lines,
                                      absl::Span<const SiteUpdate> sites = {});
-  // Waits until the lines of every Append are correlated (StoreOptions::correlate_behind);
-  // the correlation's error, if it failed (the next Append then correlates them from disk).
+  // Waits until the lines of every Append are correlated and full-text indexed
+  // (StoreOptions::correlate_behind); the error, if either failed (the next Append then
+  // correlates or indexes them from disk).
   absl::Status Flush();
 
   // Declares names and addresses under which `host` appears in other hosts' relay= fields.
@@ -176,6 +186,26 @@ class Store {
   explicit Store(StoreOptions options) : options_(std::move(options)) {}
   absl::Status Init();
   absl::StatusOr<Database*> Partition(int64_t day, bool create);
+  // A connection to partition `day` that sees its full-text index too: Partition(day), or for
+  // a writable store's partition with a side file, a read connection with the file attached
+  // (the writer's connection leaves it out: its BEGIN IMMEDIATE would lock the side file
+  // against the index's own writer).
+  absl::StatusOr<Database*> SearchPartition(int64_t day);
+  // Writable store, partition `day` (opened) with a side file: opens the file's connection
+  // (creating the file) and indexes the partition's lines it lacks.
+  absl::Status OpenFtsFile(int64_t day, const std::string& partition_path);
+  // Indexes into the side file of `day` the lines after its fts_state.indexed_id (all of
+  // them after a rebuild, when the index claims lines the partition does not have).
+  absl::Status CatchUpFts(int64_t day);
+  // Indexes `lines` (ids ascending) of day `day` into its side file in one transaction that
+  // also moves its fts_state.indexed_id.
+  struct FtsLine {
+    int64_t id;
+    std::string_view raw;
+  };
+  absl::Status IndexIntoFtsFile(int64_t day, absl::Span<const FtsLine> lines);
+  // Waits for the indexing thread (correlate_behind), noting its failure in fts_behind_.
+  absl::Status WaitFts();
   absl::StatusOr<int64_t> HostId(const std::string& name);
   absl::StatusOr<int64_t> FileId(int64_t host_id, const LineRecord& line);
   absl::Status CorrelatePending();
@@ -189,7 +219,6 @@ class Store {
                                  const SiteDatabases& site_db);
   // Site() for the correlator thread: partitions through its own read connections.
   SiteDatabases CorrelatorSite();
-  void CorrelatorLoop();  // the correlate_behind thread
   absl::Status CorrelateDay(int64_t day, int64_t after_id);
   absl::Status OpenDatabase(const std::string& path, std::unique_ptr<Database>* out);
   // How partition `day` (opened) indexes addresses beside their words.
@@ -223,29 +252,38 @@ class Store {
   // Set when correlating an Append failed after its lines were committed: the watermark is
   // behind, and the next Append catches up from the stored lines first.
   bool correlation_behind_ = false;
+  // The same for a side file's index: the next Append indexes what it lacks first.
+  bool fts_behind_ = false;
   std::set<int64_t> known_days_;  // days in the catalog's partitions table
+  // Writable store: the side files of partitions that have one (day -> connection). The
+  // indexing thread's while it runs a job; the map changes only while it waits.
+  std::map<int64_t, std::unique_ptr<Database>> fts_files_;
+  // Writable store: SearchPartition's read connections with the side file attached.
+  std::map<int64_t, std::unique_ptr<Database>> search_partitions_;
 
-  // correlate_behind: the lines of one Append, handed to correlator_thread_, which owns the
-  // catalog and the correlator while it holds a batch (every user of either flushes first).
-  struct Correlation {
+  // correlate_behind: the new lines of one Append, for the correlator's thread and the index's.
+  // The correlator thread owns the catalog and the correlator while it runs (every user of
+  // either flushes first).
+  struct Behind {
     struct Line {
       int64_t host_id;
       int64_t time_us;
+      int64_t day;
+      int64_t id;  // in the day's partition
       std::string raw;
     };
-    std::vector<Line> lines;
+    std::vector<Line> lines;             // by day, ids ascending within a day
     std::map<int64_t, int64_t> last_id;  // day -> id of its last line
     std::vector<SiteUpdate> sites;
     std::vector<int64_t> site_hosts;  // host id of each site update
   };
+  absl::Status CorrelateBehind(const Behind& batch);
+  absl::Status IndexBehind(const Behind& batch);
   // The correlator thread's read connections to partitions (CorrelatorSite).
   std::map<int64_t, std::unique_ptr<Database>> correlator_partitions_;
-  absl::Mutex pipe_mu_;
-  std::unique_ptr<Correlation> pipe_batch_ ABSL_GUARDED_BY(pipe_mu_);
-  bool pipe_busy_ ABSL_GUARDED_BY(pipe_mu_) = false;
-  bool pipe_stopping_ ABSL_GUARDED_BY(pipe_mu_) = false;
-  absl::Status pipe_error_ ABSL_GUARDED_BY(pipe_mu_);
-  std::thread correlator_thread_;
+  // Last: they stop (after their job) before anything their jobs use goes.
+  std::unique_ptr<BehindWorker> correlator_worker_;
+  std::unique_ptr<BehindWorker> fts_worker_;
 };
 
 // UTC day number YYYYMMDD of a time.

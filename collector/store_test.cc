@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "collector/schema.h"
+#include "collector/sqlite.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -28,9 +30,11 @@ class StoreTest : public ::testing::Test {
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
-  std::unique_ptr<Store> OpenStore() {
+  std::unique_ptr<Store> OpenStore(bool behind = false, bool read_only = false) {
     StoreOptions options;
     options.dir = dir_.string();
+    options.correlate_behind = behind;
+    options.read_only = read_only;
     auto store = Store::Open(options);
     EXPECT_TRUE(store.ok()) << store.status();
     return std::move(*store);
@@ -150,6 +154,102 @@ TEST_F(StoreTest, ExactAddressSearchFindsSenderRecipientAndOriginalRecipient) {
   auto result = store_->Search(words);
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(result->total, 2u);
+}
+
+// Lines "connect from WORD-I.example[192.0.2.I]", I from `first`, each a second apart.
+std::vector<std::string> ConnectLines(const std::string& word, int first, int n) {
+  std::vector<std::string> raws;
+  for (int i = first; i < first + n; ++i) {
+    raws.push_back("Nov 15 12:00:00 dmz postfix/smtpd[1]: connect from " + word + "-" +
+                   std::to_string(i) + ".example[192.0.2." + std::to_string(i % 250) + "]");
+  }
+  return raws;
+}
+
+uint64_t CountWord(Store* store, const std::string& word) {
+  SearchQuery q;
+  q.words = {word};
+  auto result = store->Search(q);
+  EXPECT_TRUE(result.ok()) << result.status();
+  return result.ok() ? result->total : 0;
+}
+
+TEST_F(StoreTest, NewPartitionKeepsItsIndexInASideFileWrittenBehind) {
+  store_ = OpenStore(/*behind=*/true);
+  // Several appends, so the index runs behind the lines more than once.
+  for (int part = 0; part < 4; ++part) {
+    ASSERT_TRUE(store_
+                    ->Append(FileLines("dmz", 10 + part, kNoon + part * 100 * 1000000LL,
+                                       ConnectLines("alpha", part * 100, 100)))
+                    .ok());
+  }
+  ASSERT_TRUE(store_->Append(FileLines("dmz", 2, kNoon, ConnectLines("beta", 0, 7))).ok());
+  EXPECT_EQ(CountWord(store_.get(), "alpha"), 400u);
+  EXPECT_EQ(CountWord(store_.get(), "beta"), 7u);
+  EXPECT_EQ(CountWord(store_.get(), "connect"), 407u);
+  store_.reset();
+  const std::string partition = (dir_ / "days" / "20231115.db").string();
+  ASSERT_TRUE(std::filesystem::exists(FtsFilePath(partition)));
+  {
+    auto db = Database::Open(partition, Database::Mode::kReadOnly);
+    ASSERT_TRUE(db.ok());
+    auto tables = (*db)->Prepare("SELECT count(*) FROM sqlite_master WHERE name = 'events_fts'");
+    ASSERT_TRUE(tables.ok());
+    ASSERT_TRUE(tables->Step().ok());
+    EXPECT_EQ(tables->ColumnInt(0), 0) << "the index is in the side file only";
+  }
+  // A read-only store (every query command) attaches the side file.
+  auto reader = OpenStore(false, /*read_only=*/true);
+  EXPECT_EQ(CountWord(reader.get(), "alpha"), 400u);
+  EXPECT_EQ(CountWord(reader.get(), "beta"), 7u);
+}
+
+// What a crash between a partition's commit and its index's leaves: the side file without the
+// last lines. Opening the store for writing indexes them, once.
+TEST_F(StoreTest, SideFileMissingTheLastLinesIsCaughtUpOnOpen) {
+  const std::string partition = (dir_ / "days" / "20231115.db").string();
+  const std::string fts = FtsFilePath(partition);
+  ASSERT_TRUE(store_->Append(FileLines("dmz", 1, kNoon, ConnectLines("alpha", 0, 30))).ok());
+  store_.reset();  // closed: the side file is whole, without its -wal
+  std::filesystem::copy_file(fts, fts + ".saved");
+  store_ = OpenStore();
+  ASSERT_TRUE(store_->Append(FileLines("dmz", 2, kNoon, ConnectLines("beta", 0, 20))).ok());
+  store_.reset();
+  std::filesystem::rename(fts + ".saved", fts);  // back to before the beta lines
+  auto reader = OpenStore(false, /*read_only=*/true);
+  EXPECT_EQ(CountWord(reader.get(), "beta"), 0u) << "the crash's state: beta not indexed";
+  reader.reset();
+  store_ = OpenStore(/*behind=*/true);
+  EXPECT_EQ(CountWord(store_.get(), "alpha"), 30u);
+  EXPECT_EQ(CountWord(store_.get(), "beta"), 20u);
+  EXPECT_EQ(CountWord(store_.get(), "connect"), 50u);
+  // And again: nothing is indexed twice.
+  store_ = OpenStore();
+  EXPECT_EQ(CountWord(store_.get(), "connect"), 50u);
+}
+
+// What a machine crash can leave when the partition lost commits its index kept: the index
+// claims ids the partition gives to other lines. The day is indexed anew.
+TEST_F(StoreTest, SideFileAheadOfItsPartitionIsRebuilt) {
+  const std::string partition = (dir_ / "days" / "20231115.db").string();
+  const std::string fts = FtsFilePath(partition);
+  ASSERT_TRUE(store_->Append(FileLines("dmz", 1, kNoon, ConnectLines("alpha", 0, 30))).ok());
+  ASSERT_TRUE(store_->Append(FileLines("dmz", 2, kNoon, ConnectLines("beta", 0, 20))).ok());
+  store_.reset();
+  const std::string saved = dir_.string() + ".fts.saved";
+  std::filesystem::copy_file(fts, saved, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::remove_all(dir_);
+  store_ = OpenStore();
+  ASSERT_TRUE(store_->Append(FileLines("dmz", 1, kNoon, ConnectLines("alpha", 0, 30))).ok());
+  store_.reset();
+  std::filesystem::rename(saved, fts);  // claims 50 lines; the partition has 30
+  store_ = OpenStore();
+  EXPECT_EQ(CountWord(store_.get(), "alpha"), 30u);
+  EXPECT_EQ(CountWord(store_.get(), "beta"), 0u);
+  EXPECT_EQ(CountWord(store_.get(), "connect"), 30u);
+  ASSERT_TRUE(store_->Append(FileLines("dmz", 3, kNoon, ConnectLines("gamma", 0, 5))).ok());
+  EXPECT_EQ(CountWord(store_.get(), "gamma"), 5u);
+  EXPECT_EQ(CountWord(store_.get(), "connect"), 35u);
 }
 
 TEST_F(StoreTest, TraceFollowsRelayHopAndBounceAcrossHostsInAnyOrder) {

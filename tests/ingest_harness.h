@@ -379,7 +379,10 @@ inline std::vector<std::string> Partitions(const std::string& data_dir) {
   std::vector<std::string> out;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(data_dir + "/days", ec)) {
-    if (entry.path().extension() == ".db") out.push_back(entry.path().string());
+    // Partitions (YYYYMMDD.db), not their full-text side files (YYYYMMDD.fts.db).
+    if (entry.path().filename().string().size() == 11 && entry.path().extension() == ".db") {
+      out.push_back(entry.path().string());
+    }
   }
   return out;
 }
