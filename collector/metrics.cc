@@ -5,8 +5,6 @@
 
 #include <algorithm>
 #include <exception>
-#include <filesystem>
-#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -67,15 +65,9 @@ prometheus::Gauge* NewGauge(prometheus::Registry& r, const std::string& name,
   return &prometheus::BuildGauge().Name(name).Help(help).Register(r).Add({});
 }
 
-uint64_t PartitionCount(const std::string& data_dir) {
-  std::error_code ec;
-  uint64_t n = 0;
-  for (std::filesystem::directory_iterator it(data_dir + "/days", ec), end; !ec && it != end;
-       it.increment(ec)) {
-    if (it->path().extension() == ".db") ++n;
-  }
-  return n;
-}
+// Partitions held hot, by retention's rule (days/YYYYMMDD.db): a partition's full-text index
+// file beside it (YYYYMMDD.fts.db, schema.h) ends in .db too and is not one.
+uint64_t PartitionCount(const std::string& data_dir) { return HotDays(data_dir).size(); }
 
 }  // namespace
 

@@ -18,12 +18,14 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "collector/schema.h"
 #include "collector/sqlite.h"
 #include "collector/store.h"
 #include "core/status_macros.h"
@@ -44,6 +46,19 @@ constexpr char kSelectDayStats[] =
     "FROM events";
 constexpr char kSelectDayHosts[] = "SELECT DISTINCT host_id FROM events";
 constexpr char kSelectHostName[] = "SELECT name FROM hosts WHERE id = ?";
+// Whether a partition keeps its full-text index in a side file (schema.h, kFtsFileFeature).
+// A partition of an older maillens has no features table, and never such a file.
+constexpr char kHasFeaturesTable[] =
+    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'features'";
+constexpr char kHasFeature[] = "SELECT 1 FROM features WHERE name = ?";
+constexpr char kDeleteFtsFileFeature[] = "DELETE FROM features WHERE name = ?";
+constexpr char kAttachFts[] = "ATTACH DATABASE ? AS fts";
+constexpr char kSelectIndexedId[] = "SELECT indexed_id FROM fts.fts_state WHERE id = 1";
+// The tables FTS5 keeps events_fts in (events_fts_data, _idx, _docsize, _config), as the side
+// file has them.
+constexpr char kSelectFtsShadowTables[] =
+    "SELECT name FROM fts.sqlite_master WHERE type = 'table' "
+    "AND name LIKE 'events\\_fts\\_%' ESCAPE '\\' ORDER BY name";
 
 std::atomic<RetentionProbe> g_probe{nullptr};
 
@@ -57,6 +72,10 @@ std::string ArchiveDir(const std::string& dir) { return dir + "/archive"; }
 std::string TmpDir(const std::string& dir) { return dir + "/archive/tmp"; }
 std::string HotPath(const std::string& dir, int64_t day) {
   return absl::StrCat(dir, "/days/", day, ".db");
+}
+// The hot partition's full-text index file, if it has one (schema.h, kFtsFileFeature).
+std::string HotFtsPath(const std::string& dir, int64_t day) {
+  return FtsFilePath(HotPath(dir, day));
 }
 std::string ManifestPath(const std::string& dir) { return dir + "/archive/MANIFEST"; }
 // Intent to remove day's hot partition once the manifest says so (see Recover).
@@ -284,13 +303,21 @@ absl::StatusOr<DayStats> HotDayStats(const std::string& dir, int64_t day) {
   return ReadDayStats(db.get());
 }
 
-// Removes a hot partition with its WAL and shared-memory files.
-absl::Status UnlinkHot(const std::string& dir, int64_t day) {
-  std::string path = HotPath(dir, day);
+// Removes an SQLite file with its WAL and shared-memory files; a missing one is fine.
+absl::Status UnlinkDatabase(const std::string& path) {
   for (const char* suffix : {"-wal", "-shm", ""}) {
     std::string p = path + suffix;
     if (unlink(p.c_str()) != 0 && errno != ENOENT) return Errno("cannot remove", p);
   }
+  return absl::OkStatus();
+}
+
+// Removes a hot partition and its full-text index file, each with its WAL and shared-memory
+// files. The partition goes first: it is the day (without it the side file is an orphan, which
+// Recover removes when a crash came between the two, see RecoverLocked).
+absl::Status UnlinkHot(const std::string& dir, int64_t day) {
+  MAILLENS_RETURN_IF_ERROR(UnlinkDatabase(HotPath(dir, day)));
+  MAILLENS_RETURN_IF_ERROR(UnlinkDatabase(HotFtsPath(dir, day)));
   return FsyncPath(dir + "/days", /*directory=*/true);
 }
 
@@ -397,6 +424,105 @@ absl::Status CheckArchiveFile(const std::string& dir, const ArchiveEntry& e) {
   return absl::OkStatus();
 }
 
+// Opens an archive work copy for writing in rollback-journal mode, which it keeps: the
+// archived file is then read read-only with no -wal or -shm file beside it.
+absl::StatusOr<std::unique_ptr<Database>> OpenWorkCopy(const std::string& path) {
+  MAILLENS_ASSIGN_OR_RETURN(auto db, Database::Open(path, Database::Mode::kReadWrite));
+  MAILLENS_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=DELETE"));
+  return db;
+}
+
+absl::StatusOr<bool> HasFtsFileFeature(Database* db) {
+  MAILLENS_ASSIGN_OR_RETURN(Statement table, db->Prepare(kHasFeaturesTable));
+  MAILLENS_ASSIGN_OR_RETURN(auto has_table, table.Step());
+  if (has_table != Statement::StepResult::kRow) return false;
+  MAILLENS_ASSIGN_OR_RETURN(Statement feature, db->Prepare(kHasFeature));
+  feature.BindText(1, kFtsFileFeature);
+  MAILLENS_ASSIGN_OR_RETURN(auto has_feature, feature.Step());
+  return has_feature == Statement::StepResult::kRow;
+}
+
+// Moves the full-text index of hot day `day` from its side file into `snapshot`, a copy of
+// its partition whose last line is `last_id`, so that the archived day is one file laid out
+// as a partition that keeps its index inside (kCreateFtsTable, the same declaration in both
+// places, so FTS5's tables are copied as they are). The side file is read through a copy of
+// its own (`side_copy`, VACUUM INTO, as the partition's snapshot): one transaction of it, so
+// its index and fts_state agree, and the hot file, which the store's indexing thread goes on
+// writing, is only ever read. FailedPrecondition (the day is archived on a later pass) when
+// the side file is missing or does not index exactly the snapshot's lines.
+absl::Status MoveIndexIntoSnapshot(const std::string& dir, int64_t day, const std::string& snapshot,
+                                   const std::string& side_copy, int64_t last_id) {
+  const std::string side = HotFtsPath(dir, day);
+  if (!fs::exists(side)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "day ", day, ": its full-text index file ", side, " is missing; archived on a later pass"));
+  }
+  {
+    MAILLENS_ASSIGN_OR_RETURN(auto src, Database::Open(side, Database::Mode::kReadOnly));
+    MAILLENS_ASSIGN_OR_RETURN(Statement vacuum, src->Prepare("VACUUM INTO ?"));
+    vacuum.BindText(1, side_copy);
+    MAILLENS_RETURN_IF_ERROR(vacuum.Run());
+  }
+  MAILLENS_ASSIGN_OR_RETURN(auto db, OpenWorkCopy(snapshot));
+  {
+    MAILLENS_ASSIGN_OR_RETURN(Statement attach, db->Prepare(kAttachFts));
+    attach.BindText(1, side_copy);
+    MAILLENS_RETURN_IF_ERROR(attach.Run());
+  }
+  int64_t indexed_id = 0;
+  {
+    MAILLENS_ASSIGN_OR_RETURN(Statement q, db->Prepare(kSelectIndexedId));
+    MAILLENS_ASSIGN_OR_RETURN(auto step, q.Step());
+    if (step == Statement::StepResult::kRow) indexed_id = q.ColumnInt(0);
+  }
+  if (indexed_id < last_id) {
+    return absl::FailedPreconditionError(absl::StrCat("day ", day, " is not fully indexed yet (",
+                                                      indexed_id, " of ", last_id,
+                                                      "); archived on a later pass"));
+  }
+  if (indexed_id > last_id) {
+    // Lines came after the partition's snapshot and were indexed before the side file's: an
+    // archive must not index lines it does not hold.
+    return absl::FailedPreconditionError(
+        absl::StrCat("day ", day, " got lines while it was archived (indexed to ", indexed_id,
+                     ", copied to ", last_id, "); archived on a later pass"));
+  }
+  std::vector<std::string> tables;
+  {
+    MAILLENS_ASSIGN_OR_RETURN(Statement q, db->Prepare(kSelectFtsShadowTables));
+    while (true) {
+      MAILLENS_ASSIGN_OR_RETURN(auto step, q.Step());
+      if (step == Statement::StepResult::kDone) break;
+      std::string name(q.ColumnText(0));
+      // Spliced into SQL below (a table name cannot be a parameter): FTS5's own names only.
+      if (!std::all_of(name.begin(), name.end(),
+                       [](char c) { return c == '_' || absl::ascii_islower(c); })) {
+        return absl::DataLossError(
+            absl::StrCat("day ", day, ": unexpected table '", name, "' in ", side));
+      }
+      tables.push_back(std::move(name));
+    }
+  }
+  if (tables.empty()) {
+    return absl::DataLossError(
+        absl::StrCat("day ", day, ": ", side, " holds no full-text index tables"));
+  }
+  MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db.get()));
+  MAILLENS_RETURN_IF_ERROR(db->Exec(kCreateFtsTable));
+  for (const std::string& table : tables) {
+    MAILLENS_RETURN_IF_ERROR(db->Exec(absl::StrCat("DELETE FROM main.", table)));
+    MAILLENS_RETURN_IF_ERROR(
+        db->Exec(absl::StrCat("INSERT INTO main.", table, " SELECT * FROM fts.", table)));
+  }
+  {
+    MAILLENS_ASSIGN_OR_RETURN(Statement feature, db->Prepare(kDeleteFtsFileFeature));
+    feature.BindText(1, kFtsFileFeature);
+    MAILLENS_RETURN_IF_ERROR(feature.Run());
+  }
+  MAILLENS_RETURN_IF_ERROR(txn.Commit());
+  return db->Exec("DETACH DATABASE fts");
+}
+
 absl::Status ArchiveDayLocked(const std::string& dir, int64_t day) {
   const std::string hot = HotPath(dir, day);
   if (!fs::exists(hot))
@@ -421,16 +547,21 @@ absl::Status ArchiveDayLocked(const std::string& dir, int64_t day) {
     }
   }
 
-  // 1. A consistent snapshot of the partition, finalised: FTS5 merged into one segment,
-  //    vacuumed, rollback journal (a read-only open then needs no -wal or -shm file).
+  // 1. A consistent snapshot of the partition, finalised: its full-text index inside (taken
+  //    from its side file, if it has one), FTS5 merged into one segment, vacuumed, rollback
+  //    journal (a read-only open then needs no -wal or -shm file).
   const std::string snapshot = absl::StrCat(TmpDir(dir), "/", day, ".db");
+  const std::string side_copy = FtsFilePath(snapshot);
   std::string gz_tmp;
   // Work files go whatever happens (after success they are renamed or removed already).
-  RemoveOnExit cleanup({snapshot, snapshot + "-journal", snapshot + "-wal", snapshot + "-shm"},
-                       &gz_tmp);
-  for (const char* suffix : {"", "-journal", "-wal", "-shm"}) {
-    MAILLENS_RETURN_IF_ERROR(UnlinkFile(snapshot + suffix));
+  std::vector<std::string> work_files;
+  for (const std::string& base : {snapshot, side_copy}) {
+    for (const char* suffix : {"", "-journal", "-wal", "-shm"}) {
+      work_files.push_back(base + suffix);
+      MAILLENS_RETURN_IF_ERROR(UnlinkFile(base + suffix));
+    }
   }
+  RemoveOnExit cleanup(work_files, &gz_tmp);
   {
     MAILLENS_ASSIGN_OR_RETURN(auto src, Database::Open(hot, Database::Mode::kReadOnly));
     MAILLENS_ASSIGN_OR_RETURN(Statement vacuum, src->Prepare("VACUUM INTO ?"));
@@ -438,16 +569,28 @@ absl::Status ArchiveDayLocked(const std::string& dir, int64_t day) {
     MAILLENS_RETURN_IF_ERROR(vacuum.Run());
   }
   DayStats stats;
-  std::vector<std::string> hosts;
+  bool fts_file = false;
   {
-    MAILLENS_ASSIGN_OR_RETURN(auto db, Database::Open(snapshot, Database::Mode::kReadWrite));
-    MAILLENS_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=DELETE"));
+    MAILLENS_ASSIGN_OR_RETURN(auto db, OpenWorkCopy(snapshot));
     MAILLENS_ASSIGN_OR_RETURN(stats, ReadDayStats(db.get()));
     if (stats.last_id > correlated) {
       return absl::FailedPreconditionError(
           absl::StrCat("day ", day, " is not fully correlated yet (", correlated, " of ",
                        stats.last_id, "); archived on a later pass"));
     }
+    MAILLENS_ASSIGN_OR_RETURN(fts_file, HasFtsFileFeature(db.get()));
+  }
+  if (fts_file) {
+    // On connections of its own: FTS5 caches an index's structure per connection, and the
+    // one that copied the index's tables must not be the one that optimises it.
+    MAILLENS_RETURN_IF_ERROR(MoveIndexIntoSnapshot(dir, day, snapshot, side_copy, stats.last_id));
+    for (const char* suffix : {"", "-journal", "-wal", "-shm"}) {
+      MAILLENS_RETURN_IF_ERROR(UnlinkFile(side_copy + suffix));
+    }
+  }
+  std::vector<std::string> hosts;
+  {
+    MAILLENS_ASSIGN_OR_RETURN(auto db, OpenWorkCopy(snapshot));
     MAILLENS_RETURN_IF_ERROR(db->Exec("INSERT INTO events_fts (events_fts) VALUES ('optimize')"));
     MAILLENS_RETURN_IF_ERROR(db->Exec("VACUUM"));
     MAILLENS_ASSIGN_OR_RETURN(Statement q, db->Prepare(kSelectDayHosts));
@@ -565,12 +708,17 @@ absl::Status RecoverLocked(const std::string& dir, spdlog::logger* log) {
       bool finish = false;
       if (absl::StartsWith(intent, "delete")) {
         finish = last_kind.count(day) && last_kind[day] == ArchiveEntry::Kind::kDelete;
-      } else if (auto it = live.find(day); it != live.end() && fs::exists(HotPath(dir, day))) {
-        // Only when the hot partition still holds exactly what was archived.
-        auto st = HotDayStats(dir, day);
-        finish = st.ok() && st->lines == it->second.lines && st->last_id == it->second.last_id;
+      } else if (auto it = live.find(day); it != live.end()) {
+        // Only when the hot partition still holds exactly what was archived; when it is gone
+        // already, what is left is its full-text index file (UnlinkHot's second step).
+        if (fs::exists(HotPath(dir, day))) {
+          auto st = HotDayStats(dir, day);
+          finish = st.ok() && st->lines == it->second.lines && st->last_id == it->second.last_id;
+        } else {
+          finish = true;
+        }
       }
-      if (finish && fs::exists(HotPath(dir, day))) {
+      if (finish && (fs::exists(HotPath(dir, day)) || fs::exists(HotFtsPath(dir, day)))) {
         Log(log)->info("retention: finishing the interrupted removal of hot day {}", day);
         MAILLENS_RETURN_IF_ERROR(UnlinkHot(dir, day));
       }
@@ -851,6 +999,9 @@ absl::Status RestoreDay(const std::string& dir, int64_t day) {
   MAILLENS_RETURN_IF_ERROR(CheckArchiveFile(dir, it->second));
   const std::string tmp = absl::StrCat(TmpDir(dir), "/", day, ".restore");
   MAILLENS_RETURN_IF_ERROR(Decompress(ArchiveDir(dir) + "/" + it->second.file, tmp));
+  // The archived day holds its full-text index inside; an index file left beside a removed
+  // partition (a crash in UnlinkHot) is stale and must not be taken for the restored day's.
+  MAILLENS_RETURN_IF_ERROR(UnlinkDatabase(HotFtsPath(dir, day)));
   if (rename(tmp.c_str(), HotPath(dir, day).c_str()) != 0) {
     return Errno("cannot rename to", HotPath(dir, day));
   }

@@ -2,7 +2,9 @@
 // queries still read, and deletion by policy.
 //
 // Layout beside the store (collector/store.h):
-//   archive/YYYYMMDD.db.gz     a finalised partition (FTS5 optimised, vacuumed), gzip
+//   archive/YYYYMMDD.db.gz     a finalised partition (FTS5 optimised, vacuumed), gzip; one
+//                              file with its full-text index inside, also for a day whose
+//                              hot partition keeps it in days/YYYYMMDD.fts.db (schema.h)
 //   archive/YYYYMMDD.N.db.gz   the day archived again (generation N >= 2, see "late lines")
 //   archive/MANIFEST           one line per event ("archive" or "delete"), chained by SHA-256
 //   archive/LOCK               flock(2): one archiver or restorer at a time, across processes
@@ -105,10 +107,12 @@ void SetRetentionProbeForTest(RetentionProbe probe);
 absl::Status RecoverArchive(const std::string& dir, spdlog::logger* log = nullptr);
 
 // Archives hot day `day` (see the header comment). FailedPrecondition when the day is not hot
-// or its lines are not all correlated yet (it is then left for a later pass).
+// or its lines are not all correlated yet, or not all indexed yet in its full-text index file
+// (it is then left for a later pass). The hot partition goes with its index file.
 absl::Status ArchiveDay(const std::string& dir, int64_t day);
 
-// Deletes `day` (hot partition and every archive file), recording it in the manifest.
+// Deletes `day` (hot partition, its full-text index file and every archive file), recording it
+// in the manifest.
 absl::Status DeleteDay(const std::string& dir, int64_t day);
 
 // One pass: recovery, then archive the days older than the hot window, delete the days
@@ -159,7 +163,7 @@ absl::StatusOr<std::vector<ArchiveEntry>> ReadManifest(const std::string& dir);
 // oldest day first.
 absl::StatusOr<std::vector<ArchiveEntry>> LiveArchive(const std::string& dir);
 
-// Days held hot (days/*.db) and days held in the archive, each sorted.
+// Days held hot (days/YYYYMMDD.db) and days held in the archive, each sorted.
 std::vector<int64_t> HotDays(const std::string& dir);
 std::vector<int64_t> ArchivedDays(const std::string& dir);
 // Both, each day once, sorted.
@@ -177,7 +181,9 @@ absl::StatusOr<std::string> ReadableDayPath(const std::string& dir, int64_t day,
                                             uint64_t cache_bytes = kDefaultArchiveCacheBytes);
 
 // Makes archived day `day` hot again (decompressed into days/, under the lock) so late lines
-// can be appended; a no-op when it is hot already. NotFound when it is not archived.
+// can be appended; a no-op when it is hot already. NotFound when it is not archived. The day
+// comes back as one file with its full-text index inside (a stale index file beside it is
+// removed first).
 absl::Status RestoreDay(const std::string& dir, int64_t day);
 
 // --- Admin ---------------------------------------------------------------------------------

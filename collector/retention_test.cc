@@ -1,8 +1,10 @@
 // Retention over a simulated month: days leave the hot window for the archive and are
 // deleted past the archive window or the disk budget; search, trace and report answer the
 // same over archived days as they did while hot; `archive verify` names a changed or missing
-// file; a late line makes its day hot again; and SIGKILL at random points of archiving and
-// deletion leaves every day hot, archived whole, or (by policy) gone.
+// file; a late line makes its day hot again; a day whose full-text index lives in a side file
+// is archived as one file with its index inside, and only once every line is indexed; and
+// SIGKILL at random points of archiving and deletion leaves every day hot, archived whole, or
+// (by policy) gone.
 #include "collector/retention.h"
 
 #include <signal.h>
@@ -517,6 +519,258 @@ TEST_F(RetentionTest, RunnerArchivesAtStart) {
   EXPECT_EQ(ArchivedDays(dir).size(), 31u);
 }
 
+// --- Days whose full-text index lives in a side file (schema.h, kFtsFileFeature) -----------
+
+// Lines of a day before the simulated month, so the store creates its partition now: with its
+// index in days/YYYYMMDD.fts.db. Three are to quokka.keeper@zoo.example, two say "wombatgate".
+std::vector<LineRecord> ZooLines(const std::string& date, uint64_t fingerprint) {
+  const std::vector<std::string> messages = {
+      "postfix/smtp[42]: 3AB1C2D3E4: to=<quokka.keeper@zoo.example>, "
+      "relay=mx.zoo.example[192.0.2.7]:25, delay=1.2, delays=0.1/0/0.5/0.6, dsn=2.0.0, "
+      "status=sent (250 2.0.0 Ok: queued as 4A1)",
+      "postfix/anvil[77]: statistics: wombatgate max connection rate 1/60s",
+      "postfix/smtp[42]: 3AB1C2D3E5: to=<quokka.keeper@zoo.example>, "
+      "relay=mx.zoo.example[192.0.2.7]:25, delay=0.9, delays=0.1/0/0.4/0.4, dsn=2.0.0, "
+      "status=sent (250 2.0.0 Ok: queued as 4A2)",
+      "postfix/smtp[43]: 3AB1C2D3E6: to=<numbat@zoo.example>, "
+      "relay=mx.zoo.example[192.0.2.7]:25, delay=0.5, delays=0.1/0/0.2/0.2, dsn=2.0.0, "
+      "status=sent (250 2.0.0 Ok: queued as 4A3)",
+      "postfix/smtp[44]: 3AB1C2D3E7: to=<quokka.keeper@zoo.example>, "
+      "relay=mx.zoo.example[192.0.2.7]:25, delay=300, delays=0.1/0/300/0, dsn=4.4.1, "
+      "status=deferred (connect to mx.zoo.example[192.0.2.7]:25: Connection timed out)",
+      "postfix/anvil[77]: statistics: wombatgate max cache size 2",
+  };
+  std::vector<LineRecord> lines;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    LineRecord l;
+    l.host = "mx";
+    l.file_path = "/var/log/zoo.log";
+    l.fingerprint = fingerprint;
+    l.offset = i * 1000;
+    const std::string stamp = absl::StrCat(date, "T10:00:0", i, ".000000+00:00");
+    l.time_us = Micros(stamp.c_str());
+    l.raw = absl::StrCat(stamp, " mx ", messages[i]);
+    lines.push_back(std::move(l));
+  }
+  return lines;
+}
+
+void AppendLines(const std::string& dir, const std::vector<LineRecord>& lines) {
+  StoreOptions options;
+  options.dir = dir;
+  auto store = Store::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto stats = (*store)->Append(lines);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->stored, lines.size());
+}  // closing the store finishes its indexing
+
+// total of a search for `word` (if not empty) and to:`to` (if not empty), with the lines.
+std::string Found(const std::string& dir, const std::string& word, const std::string& to) {
+  std::unique_ptr<Store> store = OpenReader(dir);
+  if (store == nullptr) return "no store";
+  SearchQuery q;
+  if (!word.empty()) q.words = {word};
+  q.to = to;
+  auto r = store->Search(q);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? Lines(*r) : r.status().ToString();
+}
+
+// One integer from a query on the database at `path`.
+int64_t QueryInt(const std::string& path, const std::string& sql) {
+  auto db = Database::Open(path, Database::Mode::kReadOnly);
+  EXPECT_TRUE(db.ok()) << db.status();
+  if (!db.ok()) return -1;
+  auto q = (*db)->Prepare(sql);
+  EXPECT_TRUE(q.ok()) << q.status();
+  if (!q.ok()) return -1;
+  auto step = q->Step();
+  EXPECT_TRUE(step.ok()) << step.status();
+  return step.ok() && *step == Statement::StepResult::kRow ? q->ColumnInt(0) : -1;
+}
+
+void ExecOn(const std::string& path, const std::string& sql) {
+  auto db = Database::Open(path, Database::Mode::kReadWrite);
+  ASSERT_TRUE(db.ok()) << db.status();
+  absl::Status s = (*db)->Exec(sql);
+  ASSERT_TRUE(s.ok()) << s;
+}
+
+bool AnyOf(const std::string& path) {
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    if (fs::exists(path + suffix)) return true;
+  }
+  return false;
+}
+
+constexpr char kQuokka[] = "quokka.keeper@zoo.example";
+
+TEST_F(RetentionTest, SideFileIndexIsArchivedInsideTheDayAndFoundAgain) {
+  const std::string dir = FreshCopy("fts_file");
+  const int64_t day = 20241220;
+  const std::string hot = dir + "/days/20241220.db";
+  const std::string side = dir + "/days/20241220.fts.db";
+  AppendLines(dir, ZooLines("2024-12-20", 0x20241220));
+  ASSERT_TRUE(fs::exists(hot));
+  ASSERT_TRUE(fs::exists(side)) << "the store did not give the new day an index file";
+  EXPECT_EQ(QueryInt(hot, "SELECT count(*) FROM features WHERE name = 'fts_file'"), 1);
+  EXPECT_EQ(QueryInt(hot, "SELECT count(*) FROM sqlite_master WHERE name = 'events_fts'"), 0);
+  EXPECT_EQ(HotDays(dir).front(), day);  // the side file is not a day of its own
+
+  const std::string word_hot = Found(dir, "wombatgate", "");
+  const std::string to_hot = Found(dir, "", kQuokka);
+  const std::string both_hot = Found(dir, "connection", kQuokka);
+  EXPECT_TRUE(absl::StartsWith(word_hot, "total=2\n")) << word_hot;
+  EXPECT_TRUE(absl::StartsWith(to_hot, "total=3\n")) << to_hot;
+  EXPECT_TRUE(absl::StartsWith(both_hot, "total=1\n")) << both_hot;
+
+  ASSERT_TRUE(ArchiveDay(dir, day).ok());
+  EXPECT_FALSE(AnyOf(hot));
+  EXPECT_FALSE(AnyOf(side));
+  EXPECT_TRUE(fs::is_empty(dir + "/archive/tmp"));
+  EXPECT_EQ(ArchivedDays(dir).front(), day);
+  // One file, laid out as a day that keeps its index inside.
+  bool archived = false;
+  auto cached = ReadableDayPath(dir, day, &archived);
+  ASSERT_TRUE(cached.ok()) << cached.status();
+  EXPECT_TRUE(archived);
+  EXPECT_EQ(QueryInt(*cached, "SELECT count(*) FROM features WHERE name = 'fts_file'"), 0);
+  EXPECT_EQ(QueryInt(*cached, "SELECT count(*) FROM sqlite_master WHERE name = 'events_fts'"), 1);
+  EXPECT_EQ(
+      QueryInt(*cached, "SELECT count(*) FROM events_fts WHERE events_fts MATCH 'wombatgate'"), 2);
+  {
+    // FTS5 checks its own structure (on a copy: the check writes).
+    const std::string copy = *root_ + "/fts_file_check.db";
+    fs::copy_file(*cached, copy, fs::copy_options::overwrite_existing);
+    ExecOn(copy, "INSERT INTO events_fts (events_fts) VALUES ('integrity-check')");
+    fs::remove(copy);
+  }
+  EXPECT_EQ(Found(dir, "wombatgate", ""), word_hot);
+  EXPECT_EQ(Found(dir, "", kQuokka), to_hot);
+  EXPECT_EQ(Found(dir, "connection", kQuokka), both_hot);
+
+  // A late line makes the day hot again, as one file, and is found with the old ones.
+  LineRecord late = ZooLines("2024-12-20", 0x1a7e)[0];
+  late.offset = 0;
+  late.time_us += 3600 * int64_t{1000000};
+  late.raw =
+      "2024-12-20T11:00:00.000000+00:00 mx postfix/smtp[45]: 3AB1C2D3E8: "
+      "to=<quokka.keeper@zoo.example>, relay=mx.zoo.example[192.0.2.7]:25, delay=0.4, "
+      "delays=0.1/0/0.1/0.2, dsn=2.0.0, status=sent (250 2.0.0 Ok: wombatgate late)";
+  AppendLines(dir, {late});
+  ASSERT_TRUE(fs::exists(hot));
+  EXPECT_FALSE(fs::exists(side));
+  EXPECT_EQ(QueryInt(hot, "SELECT count(*) FROM features WHERE name = 'fts_file'"), 0);
+  const std::string word_late = Found(dir, "wombatgate", "");
+  const std::string to_late = Found(dir, "", kQuokka);
+  EXPECT_TRUE(absl::StartsWith(word_late, "total=3\n")) << word_late;
+  EXPECT_TRUE(absl::StartsWith(to_late, "total=4\n")) << to_late;
+  EXPECT_TRUE(absl::StrContains(word_late, "wombatgate late")) << word_late;
+  EXPECT_TRUE(absl::StrContains(word_late, "max cache size")) << word_late;
+  EXPECT_TRUE(absl::StrContains(to_late, "3AB1C2D3E7")) << to_late;
+
+  // Archived again (generation 2) from the restored, one-file layout.
+  ASSERT_TRUE(ArchiveDay(dir, day).ok());
+  EXPECT_FALSE(AnyOf(hot));
+  EXPECT_TRUE(fs::exists(dir + "/archive/20241220.2.db.gz"));
+  EXPECT_EQ(Found(dir, "wombatgate", ""), word_late);
+  EXPECT_EQ(Found(dir, "", kQuokka), to_late);
+  auto verify = VerifyArchive(dir);
+  ASSERT_TRUE(verify.ok());
+  EXPECT_TRUE(verify->ok()) << absl::StrJoin(verify->problems, "; ");
+}
+
+TEST_F(RetentionTest, ArchiveWaitsUntilTheSideFileIndexesEveryLine) {
+  const std::string dir = FreshCopy("fts_behind");
+  const int64_t day = 20241221;
+  const std::string hot = dir + "/days/20241221.db";
+  const std::string side = dir + "/days/20241221.fts.db";
+  const std::vector<LineRecord> lines = ZooLines("2024-12-21", 0x20241221);
+  AppendLines(dir, lines);
+  ASSERT_TRUE(fs::exists(side));
+  const int64_t last_id = QueryInt(hot, "SELECT max(id) FROM events");
+  ASSERT_EQ(last_id, static_cast<int64_t>(lines.size()));
+  ASSERT_EQ(QueryInt(side, "SELECT indexed_id FROM fts_state"), last_id);
+
+  auto refused = [&](const char* what) {
+    absl::Status s = ArchiveDay(dir, day);
+    EXPECT_TRUE(absl::IsFailedPrecondition(s)) << what << ": " << s;
+    EXPECT_TRUE(absl::StrContains(s.message(), "later pass")) << s;
+    EXPECT_TRUE(fs::exists(hot)) << what;
+    EXPECT_TRUE(fs::exists(side)) << what;
+    EXPECT_TRUE(ArchivedDays(dir).empty()) << what;
+    EXPECT_FALSE(fs::exists(dir + "/archive/20241221.db.gz")) << what;
+    EXPECT_TRUE(fs::is_empty(dir + "/archive/tmp")) << what;
+  };
+  // The last line not indexed yet.
+  ExecOn(side, absl::StrCat("UPDATE fts_state SET indexed_id = ", last_id - 1));
+  refused("one line behind");
+  // Nothing indexed yet: the index empty too, as a side file the store has just created.
+  ExecOn(side, "INSERT INTO events_fts (events_fts) VALUES ('delete-all')");
+  ExecOn(side, "UPDATE fts_state SET indexed_id = 0");
+  refused("nothing indexed");
+
+  // The store indexes what is behind when it opens the day again (here for one more line).
+  LineRecord more = lines[1];
+  more.offset = 99000;
+  more.raw = "2024-12-21T12:00:00.000000+00:00 mx postfix/anvil[77]: statistics: wombatgate again";
+  AppendLines(dir, {more});
+  ASSERT_EQ(QueryInt(side, "SELECT indexed_id FROM fts_state"), last_id + 1);
+  // Archived then, like any old day.
+  ASSERT_TRUE(ArchiveDay(dir, day).ok());
+  EXPECT_FALSE(AnyOf(hot));
+  EXPECT_FALSE(AnyOf(side));
+  const std::string word = Found(dir, "wombatgate", "");
+  EXPECT_TRUE(absl::StartsWith(word, "total=3\n")) << word;
+  const std::string to = Found(dir, "", kQuokka);
+  EXPECT_TRUE(absl::StartsWith(to, "total=3\n")) << to;
+}
+
+// Every other way a hot day's files go or come back takes the side file along.
+TEST_F(RetentionTest, DeleteRecoverAndRestoreTakeTheSideFileAlong) {
+  const std::string dir = FreshCopy("fts_gone");
+  // Deleted by policy: both files go.
+  AppendLines(dir, ZooLines("2024-12-22", 0x20241222));
+  ASSERT_TRUE(fs::exists(dir + "/days/20241222.fts.db"));
+  ASSERT_TRUE(DeleteDay(dir, 20241222).ok());
+  EXPECT_FALSE(AnyOf(dir + "/days/20241222.db"));
+  EXPECT_FALSE(AnyOf(dir + "/days/20241222.fts.db"));
+
+  // A crash between removing an archived day's partition and its side file: recovery removes
+  // what is left. (The state as ArchiveDay leaves it before its last step.)
+  AppendLines(dir, ZooLines("2024-12-23", 0x20241223));
+  const std::string side = dir + "/days/20241223.fts.db";
+  const std::string kept = *root_ + "/fts_gone_side.db";
+  fs::copy_file(side, kept, fs::copy_options::overwrite_existing);
+  ASSERT_TRUE(ArchiveDay(dir, 20241223).ok());
+  ASSERT_FALSE(fs::exists(side));
+  fs::copy_file(kept, side);
+  auto live = LiveArchive(dir);
+  ASSERT_TRUE(live.ok());
+  ASSERT_FALSE(live->empty());
+  const ArchiveEntry& entry = live->front();
+  ASSERT_EQ(entry.day, 20241223);
+  {
+    std::ofstream(dir + "/archive/20241223.unlink-hot")
+        << "archive " << entry.lines << " " << entry.last_id << "\n";
+  }
+  ASSERT_TRUE(RecoverArchive(dir).ok());
+  EXPECT_FALSE(fs::exists(side));
+  EXPECT_FALSE(fs::exists(dir + "/archive/20241223.unlink-hot"));
+
+  // A stale side file beside an archived day does not survive its restoring: the day comes
+  // back as one file and answers from its own index.
+  fs::copy_file(kept, side, fs::copy_options::overwrite_existing);
+  ExecOn(side, "INSERT INTO events_fts (events_fts) VALUES ('delete-all')");
+  ASSERT_TRUE(RestoreDay(dir, 20241223).ok());
+  EXPECT_TRUE(fs::exists(dir + "/days/20241223.db"));
+  EXPECT_FALSE(fs::exists(side));
+  const std::string word = Found(dir, "wombatgate", "");
+  EXPECT_TRUE(absl::StartsWith(word, "total=2\n")) << word;
+  fs::remove(kept);
+}
+
 // The child's probe: SIGKILL itself at the N-th step of archiving or deletion.
 int g_kill_at = 0;
 void KillAtStep(const char*, int64_t) {
@@ -586,6 +840,14 @@ TEST_F(RetentionTest, KilledAtRandomPointsLeavesEveryDayWholeOrGone) {
       std::string name = f.path().filename().string();
       if (absl::EndsWith(name, ".db.gz") || absl::EndsWith(name, ".unlink-hot")) {
         EXPECT_TRUE(live_files.count(name)) << name << " left over in round " << rounds;
+      }
+    }
+    // No full-text index file without its partition.
+    for (const auto& f : fs::directory_iterator(dir + "/days")) {
+      std::string name = f.path().filename().string();
+      if (absl::EndsWith(name, ".fts.db")) {
+        EXPECT_TRUE(fs::exists(absl::StrCat(dir, "/days/", name.substr(0, 8), ".db")))
+            << name << " left over in round " << rounds;
       }
     }
     auto verify = VerifyArchive(dir);

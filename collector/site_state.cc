@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "collector/schema.h"
 #include "core/status_macros.h"
 #include "core/strings.h"
 
@@ -323,7 +324,9 @@ absl::StatusOr<SiteStatus> ReadSiteStatus(const SiteDatabases& db, int64_t now_u
   for (int64_t day : db.days) {
     PartitionState p;
     p.day = day;
-    p.bytes = FileBytes(absl::StrCat(db.dir, "/days/", day, ".db"));
+    // A partition's full-text index may live in a file of its own beside it (schema.h).
+    const std::string path = absl::StrCat(db.dir, "/days/", day, ".db");
+    p.bytes = FileBytes(path) + FileBytes(FtsFilePath(path));
     auto partition = db.partition(day);
     if (absl::IsNotFound(partition.status())) continue;
     if (!partition.ok()) return partition.status();
