@@ -30,6 +30,12 @@ constexpr char kUpdateMessage[] =
     "UPDATE messages SET first_us = ?, last_us = ?, end_us = ?, message_id = ?, sender = ?, "
     "size = ?, nrcpt = ?, client = ?, sasl_username = ?, origin = ?, disposition = ? "
     "WHERE id = ?";
+// The same when first_us and message_id are as stored: SQLite rewrites the entries of every
+// index on a column an UPDATE sets, changed or not, and those two are in four of the five.
+// Most writes of an instance only move last_us or add a detail.
+constexpr char kUpdateMessageDetails[] =
+    "UPDATE messages SET last_us = ?, end_us = ?, sender = ?, size = ?, nrcpt = ?, client = ?, "
+    "sasl_username = ?, origin = ?, disposition = ? WHERE id = ?";
 constexpr char kUpsertRecipient[] =
     "INSERT INTO recipients (message, recipient, orig_to, status, dsn, relay, reply, "
     "next_queue_id, next_form, time_us, delay, delays) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
@@ -133,6 +139,8 @@ absl::StatusOr<Correlator::Instance*> Correlator::LoadInstance(int64_t id) {
   m.sasl_username = std::string(select->ColumnText(14));
   m.origin = std::string(select->ColumnText(15));
   m.disposition = std::string(select->ColumnText(16));
+  inst->stored_first_us = m.first_us;
+  inst->stored_message_id = m.message_id;
   Instance* raw = inst.get();
   instances_[id] = std::move(inst);
   return raw;
@@ -649,31 +657,39 @@ absl::Status Correlator::AddLink(const Hop& hop, int64_t to) {
 }
 
 absl::Status Correlator::Flush() {
-  MAILLENS_ASSIGN_OR_RETURN(Statement * update, catalog_->Cached(kUpdateMessage));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * full, catalog_->Cached(kUpdateMessage));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * details, catalog_->Cached(kUpdateMessageDetails));
   for (auto& [id, inst] : instances_) {
     if (!inst->dirty) continue;
     const MessageInfo& m = inst->info;
-    update->Bind(1, m.first_us).Bind(2, m.last_us);
+    const bool keys_stored =
+        m.first_us == inst->stored_first_us && m.message_id == inst->stored_message_id;
+    Statement* update = keys_stored ? details : full;
+    int col = 1;
+    if (!keys_stored) update->Bind(col++, m.first_us);
+    update->Bind(col++, m.last_us);
     if (m.end_us) {
-      update->Bind(3, *m.end_us);
+      update->Bind(col++, *m.end_us);
     } else {
-      update->BindNull(3);
+      update->BindNull(col++);
     }
-    update->BindText(4, m.message_id);
+    if (!keys_stored) update->BindText(col++, m.message_id);
     if (m.has_sender) {
-      update->BindText(5, m.sender);
+      update->BindText(col++, m.sender);
     } else {
-      update->BindNull(5);
+      update->BindNull(col++);
     }
-    update->Bind(6, m.size)
-        .Bind(7, m.nrcpt)
-        .BindText(8, m.client)
-        .BindText(9, m.sasl_username)
-        .BindText(10, m.origin)
-        .BindText(11, m.disposition)
-        .Bind(12, id);
+    update->Bind(col++, m.size)
+        .Bind(col++, m.nrcpt)
+        .BindText(col++, m.client)
+        .BindText(col++, m.sasl_username)
+        .BindText(col++, m.origin)
+        .BindText(col++, m.disposition)
+        .Bind(col++, id);
     MAILLENS_RETURN_IF_ERROR(update->Run());
     inst->dirty = false;
+    inst->stored_first_us = m.first_us;
+    inst->stored_message_id = m.message_id;
   }
   // Bound the cache: everything is in the catalog now.
   if (instances_.size() > 200000) Reset();

@@ -131,6 +131,9 @@ class Correlator {
   struct Instance {
     MessageInfo info;
     bool dirty = false;
+    // As the catalog holds them (indexed columns: Flush leaves them out when unchanged).
+    int64_t stored_first_us = 0;
+    std::string stored_message_id;
   };
   using Key = std::tuple<int64_t, std::string, std::string>;  // host, instance, queue id
 

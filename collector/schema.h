@@ -285,6 +285,10 @@ INSERT INTO events_fts (events_fts, rank) VALUES ('hashsize', 16777216);
 // the partition (retention.cc), so an archived or restored day is one file again.
 inline constexpr char kFtsFileFeature[] = "fts_file";
 
+// A partition created by this version also has no events_qid index: a message's lines are
+// found through the full-text index, where every line of a queue ID holds it as a word.
+inline constexpr char kQidByFtsFeature[] = "qid_by_fts";
+
 inline std::string FtsFilePath(std::string_view partition_path) {
   std::string_view stem = partition_path;
   if (stem.size() > 3 && stem.substr(stem.size() - 3) == ".db") stem.remove_suffix(3);

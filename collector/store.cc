@@ -38,6 +38,14 @@ constexpr char kSelectLastId[] = "SELECT coalesce(max(id), 0) FROM events";
 constexpr char kSelectRawAfter[] =
     "SELECT id, raw FROM events WHERE id > ? ORDER BY id LIMIT 20000";
 constexpr char kAttachFts[] = "ATTACH DATABASE ? AS fts";
+constexpr char kSelectMessageLines[] =
+    "SELECT id, ts_us, raw FROM events WHERE queue_id = ? AND host_id = ? AND ts_us >= ? AND "
+    "ts_us <= ? ORDER BY ts_us, id";
+// A partition without events_qid (kQidByFtsFeature): the queue ID's lines from the index.
+constexpr char kSelectMessageLinesByFts[] =
+    "SELECT id, ts_us, raw FROM events WHERE queue_id = ? AND host_id = ? AND ts_us >= ? AND "
+    "ts_us <= ? AND id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?) "
+    "ORDER BY ts_us, id";
 constexpr char kEnsurePartition[] = "INSERT OR IGNORE INTO partitions (day) VALUES (?)";
 constexpr char kSelectPartitions[] = "SELECT day, correlated_id FROM partitions ORDER BY day";
 constexpr char kSetCorrelated[] = "UPDATE partitions SET correlated_id = ? WHERE day = ?";
@@ -188,6 +196,11 @@ absl::Status Store::Init() {
   }
   MAILLENS_RETURN_IF_ERROR(OpenDatabase(options_.dir + "/catalog.db", &catalog_));
   if (!options_.read_only) MAILLENS_RETURN_IF_ERROR(Migrate(catalog_.get(), CatalogMigrations()));
+  if (!options_.read_only && !options_.durable) {
+    // An import: as for its partitions (Partition). The correlator's indexes of message
+    // instances take random pages; about 5 % of an import's CPU.
+    MAILLENS_RETURN_IF_ERROR(catalog_->Exec("PRAGMA wal_autocheckpoint=10000"));
+  }
   MAILLENS_ASSIGN_OR_RETURN(Statement hosts, catalog_->Prepare(kSelectHosts));
   while (true) {
     MAILLENS_ASSIGN_OR_RETURN(auto step, hosts.Step());
@@ -250,9 +263,14 @@ absl::StatusOr<Database*> Store::Partition(int64_t day, bool create) {
   if (fresh) {
     // A new partition keeps its full-text index in a side file (schema.h, kFtsFileFeature).
     MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db.get()));
+    // Nor an index of queue IDs: the full-text index finds a message's lines (MessageLines),
+    // and that B-tree, in random order, was the import's costliest after the text's (8 % of
+    // its CPU, docs/PERFORMANCE.md).
     MAILLENS_RETURN_IF_ERROR(db->Exec("DROP TABLE events_fts"));
+    MAILLENS_RETURN_IF_ERROR(db->Exec("DROP INDEX events_qid"));
     MAILLENS_RETURN_IF_ERROR(
-        db->Exec(absl::StrCat("INSERT INTO features (name) VALUES ('", kFtsFileFeature, "')")));
+        db->Exec(absl::StrCat("INSERT INTO features (name) VALUES ('", kFtsFileFeature, "'), ('",
+                              kQidByFtsFeature, "')")));
     MAILLENS_RETURN_IF_ERROR(txn.Commit());
   }
   Database* raw = db.get();
@@ -272,6 +290,8 @@ absl::StatusOr<Database*> Store::Partition(int64_t day, bool create) {
         index = AddressIndex::kCombined;
       } else if (name == kFtsFileFeature) {
         fts_file = true;
+      } else if (name == kQidByFtsFeature) {
+        qid_by_fts_.insert(day);
       }
     }
   }
@@ -1051,15 +1071,15 @@ absl::StatusOr<std::vector<StoredLine>> Store::MessageLines(const MessageInfo& m
   int64_t until = message.end_us.value_or(message.last_us);
   for (int64_t day : Days()) {
     if (day < DayOf(message.first_us) || day > DayOf(until)) continue;
-    MAILLENS_ASSIGN_OR_RETURN(Database * db, Partition(day, /*create=*/false));
-    MAILLENS_ASSIGN_OR_RETURN(
-        Statement select,
-        db->Prepare("SELECT id, ts_us, raw FROM events WHERE queue_id = ? AND host_id = ? AND "
-                    "ts_us >= ? AND ts_us <= ? ORDER BY ts_us, id"));
+    MAILLENS_ASSIGN_OR_RETURN(Database * db, SearchPartition(day));
+    const bool by_fts = qid_by_fts_.count(day) > 0;
+    MAILLENS_ASSIGN_OR_RETURN(Statement select,
+                              db->Prepare(by_fts ? kSelectMessageLinesByFts : kSelectMessageLines));
     select.BindText(1, message.queue_id)
         .Bind(2, message.host_id)
         .Bind(3, message.first_us)
         .Bind(4, until);
+    if (by_fts) select.BindText(5, FtsQuery({message.queue_id}));
     while (true) {
       MAILLENS_ASSIGN_OR_RETURN(auto step, select.Step());
       if (step == Statement::StepResult::kDone) break;
@@ -1101,6 +1121,7 @@ bool Store::PartitionMovedAway(int64_t day) {
   address_index_.erase(day);
   fts_files_.erase(day);
   search_partitions_.erase(day);
+  qid_by_fts_.erase(day);
   return true;
 }
 

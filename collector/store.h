@@ -246,6 +246,7 @@ class Store {
   std::unique_ptr<Database> catalog_;
   std::map<int64_t, std::unique_ptr<Database>> partitions_;  // day -> connection
   std::map<int64_t, AddressIndex> address_index_;            // day -> AddressIndexOf(day)
+  std::set<int64_t> qid_by_fts_;                             // opened days with kQidByFtsFeature
   std::map<std::string, int64_t> host_ids_;
   std::map<std::pair<int64_t, uint64_t>, int64_t> file_ids_;  // (host, fingerprint) -> id
   std::unique_ptr<Correlator> correlator_;

@@ -252,6 +252,44 @@ TEST_F(StoreTest, SideFileAheadOfItsPartitionIsRebuilt) {
   EXPECT_EQ(CountWord(store_.get(), "connect"), 35u);
 }
 
+// A new partition has no index of queue IDs: a message's lines come from the full-text
+// index, and only its own host's lines of that queue ID within its lifetime.
+TEST_F(StoreTest, MessageLinesAreThoseOfItsQueueIdOnItsHost) {
+  store_ = OpenStore(/*behind=*/true);
+  ASSERT_TRUE(
+      store_
+          ->Append(FileLines(
+              "dmz", 1, kNoon,
+              {"Nov 15 12:00:00 dmz postfix/smtpd[1]: 4AB12C: client=a[192.0.2.1]",
+               "Nov 15 12:00:01 dmz postfix/qmgr[2]: 4AB12C: from=<a@example.org>, size=9, "
+               "nrcpt=1 (queue active)",
+               "Nov 15 12:00:02 dmz postfix/smtp[3]: 5CD34E: to=<b@example.org>, "
+               "relay=mx[192.0.2.9]"
+               ":25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as "
+               "4AB12C)",
+               "Nov 15 12:00:03 dmz postfix/smtp[3]: 4AB12C: to=<c@example.org>, relay=x[192.0.2.8]"
+               ":25, delay=2, delays=0/0/0/2, dsn=2.0.0, status=sent (250 ok)",
+               "Nov 15 12:00:04 dmz postfix/qmgr[2]: 4AB12C: removed"}))
+          .ok());
+  ASSERT_TRUE(
+      store_
+          ->Append(FileLines("mx", 2, kNoon,
+                             {"Nov 15 12:00:00 mx postfix/smtpd[1]: 4AB12C: client=dmz[192.0.2.2]",
+                              "Nov 15 12:00:01 mx postfix/qmgr[2]: 4AB12C: removed"}))
+          .ok());
+  auto view = store_->MessageAt("dmz", "4AB12C", kNoon + 1000000);
+  ASSERT_TRUE(view.ok()) << view.status();
+  ASSERT_TRUE(view->has_value());
+  auto lines = store_->MessageLines((*view)->message);
+  ASSERT_TRUE(lines.ok()) << lines.status();
+  std::vector<int64_t> seconds;
+  for (const StoredLine& line : *lines) {
+    EXPECT_EQ(line.host, "dmz");
+    seconds.push_back((line.time_us - kNoon) / 1000000);
+  }
+  EXPECT_THAT(seconds, ElementsAre(0, 1, 3, 4));
+}
+
 TEST_F(StoreTest, TraceFollowsRelayHopAndBounceAcrossHostsInAnyOrder) {
   auto dmz = FileLines(
       "dmz", 10, kNoon,
