@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
   options.dir = work + "/store";
   options.durable = false;
   options.correlate_behind = true;  // as maillens import
+  options.behind_depth = 4;
   auto store = maillens::collector::Store::Open(options);
   if (!store.ok()) {
     std::fprintf(stderr, "%s\n", store.status().ToString().c_str());

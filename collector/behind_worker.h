@@ -1,11 +1,17 @@
-// A thread that runs one job at a time behind its caller: the store hands it the correlation
-// and the full-text indexing of lines it has just committed, and goes on to the next lines.
+// A thread that runs jobs in order behind its caller: the store hands it the correlation and
+// the full-text indexing of lines it has just committed, and goes on to the next lines.
 //
-// Thread-safety: Post and Wait are for one caller thread (the store's writer). The job runs
-// on the worker's thread; whatever it touches, the caller leaves alone until Wait returns.
+// A job that fails stops the jobs after it: they are dropped until the caller has collected
+// the error (Post or Wait). A job's work is redone from disk by the caller then, from a
+// watermark the failed job did not move; a later job that ran would have moved it past lines
+// nobody handled.
+//
+// Thread-safety: Post and Wait are for one caller thread (the store's writer). Jobs run on the
+// worker's thread; whatever they touch, the caller leaves alone until Wait returns.
 #ifndef MAILLENS_COLLECTOR_BEHIND_WORKER_H_
 #define MAILLENS_COLLECTOR_BEHIND_WORKER_H_
 
+#include <deque>
 #include <functional>
 #include <thread>
 
@@ -19,8 +25,9 @@ class BehindWorker {
  public:
   using Job = std::function<absl::Status()>;
 
-  BehindWorker() : thread_([this] { Loop(); }) {}
-  // Runs the job in hand, if any, then stops.
+  // At most `depth` jobs posted and not yet finished (the one running included).
+  explicit BehindWorker(size_t depth = 1) : depth_(depth), thread_([this] { Loop(); }) {}
+  // Runs the jobs in hand, then stops.
   ~BehindWorker() {
     {
       absl::MutexLock lock(&mu_);
@@ -31,34 +38,52 @@ class BehindWorker {
   BehindWorker(const BehindWorker&) = delete;
   BehindWorker& operator=(const BehindWorker&) = delete;
 
-  // Waits until the job in hand has run; the first error of the jobs run since the last Wait.
+  // Waits until every job in hand has run (or was dropped); the first error since the last
+  // Post or Wait that returned one.
   absl::Status Wait() {
     absl::MutexLock lock(&mu_);
-    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !job_ && !busy_; };
+    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return jobs_.empty() && !busy_; };
     mu_.Await(absl::Condition(&idle));
+    return TakeError();
+  }
+
+  // Waits until fewer than `depth` jobs are in hand, then hands `job` over; but if a job
+  // failed, returns its error instead and drops `job` too.
+  absl::Status Post(Job job) {
+    absl::MutexLock lock(&mu_);
+    auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return !error_.ok() || jobs_.size() + (busy_ ? 1 : 0) < depth_;
+    };
+    mu_.Await(absl::Condition(&room));
+    if (!error_.ok()) {
+      auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return jobs_.empty() && !busy_; };
+      mu_.Await(absl::Condition(&idle));  // the dropped ones are gone
+      return TakeError();
+    }
+    jobs_.push_back(std::move(job));
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::Status TakeError() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     absl::Status s = std::move(error_);
     error_ = absl::OkStatus();
     return s;
   }
 
-  // Hands `job` over and returns. Call after Wait: one job in hand at a time.
-  void Post(Job job) {
-    absl::MutexLock lock(&mu_);
-    job_ = std::move(job);
-  }
-
- private:
   void Loop() {
     while (true) {
       Job job;
       {
         absl::MutexLock lock(&mu_);
-        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return job_ || stopping_; };
+        auto ready = [this]()
+                         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !jobs_.empty() || stopping_; };
         mu_.Await(absl::Condition(&ready));
-        if (!job_) return;
+        if (jobs_.empty()) return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+        if (!error_.ok()) continue;  // after a failure: dropped, redone from disk
         busy_ = true;
-        job = std::move(job_);
-        job_ = nullptr;
       }
       absl::Status s = job();
       absl::MutexLock lock(&mu_);
@@ -67,8 +92,9 @@ class BehindWorker {
     }
   }
 
+  const size_t depth_;
   absl::Mutex mu_;
-  Job job_ ABSL_GUARDED_BY(mu_);
+  std::deque<Job> jobs_ ABSL_GUARDED_BY(mu_);
   bool busy_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status error_ ABSL_GUARDED_BY(mu_);

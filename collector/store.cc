@@ -217,8 +217,8 @@ absl::Status Store::Init() {
     }
   }
   if (!options_.read_only && options_.correlate_behind) {
-    correlator_worker_ = std::make_unique<BehindWorker>();
-    fts_worker_ = std::make_unique<BehindWorker>();
+    correlator_worker_ = std::make_unique<BehindWorker>(options_.behind_depth);
+    fts_worker_ = std::make_unique<BehindWorker>(options_.behind_depth);
   }
   return absl::OkStatus();
 }
@@ -619,18 +619,17 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
     for (const NewLine& n : fresh) {
       batch->lines.push_back(Behind::Line{n.host_id, n.time_us, n.day, n.id, std::string(n.raw)});
     }
-    // One batch behind at most. An index job that failed leaves fts_behind_ for the next
-    // Append, which then indexes from disk what is missing (this batch's lines included).
-    absl::Status indexed_status = WaitFts();
-    if (indexed_status.ok()) {
-      fts_worker_->Post([this, batch]() { return IndexBehind(*batch); });
-    }
-    absl::Status correlated = correlator_worker_->Wait();
+    // At most behind_depth batches behind. A job that failed (this one is then dropped)
+    // leaves its lines to the next Append, which indexes or correlates them from disk.
+    absl::Status indexed_status =
+        fts_worker_->Post([this, batch]() { return IndexBehind(*batch); });
+    if (!indexed_status.ok()) fts_behind_ = true;
+    absl::Status correlated =
+        correlator_worker_->Post([this, batch]() { return CorrelateBehind(*batch); });
     if (!correlated.ok()) {
-      correlation_behind_ = true;  // its lines are stored: the next Append correlates them
+      correlation_behind_ = true;
       return correlated;
     }
-    correlator_worker_->Post([this, batch]() { return CorrelateBehind(*batch); });
     if (!indexed_status.ok()) return indexed_status;
     return stats;
   }

@@ -119,6 +119,11 @@ struct StoreOptions {
   // their correlation). The full-text index of partitions with a side file is written on a
   // second thread the same way. Flush() waits for both; every other method flushes first.
   bool correlate_behind = false;
+  // How many Appends those threads may be behind. More smooths out batches that take one
+  // thread longer than another (an import). The collector's indexer needs 1: it releases a
+  // run's journal records once the next Append has returned, which then means that the run
+  // is wholly indexed and correlated.
+  size_t behind_depth = 1;
 };
 
 class Store {

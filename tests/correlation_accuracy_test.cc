@@ -175,6 +175,7 @@ TEST(CorrelationAccuracyTest, SimulatedSiteInEitherImportOrder) {
     store_options.dir = data.string();
     store_options.durable = false;
     store_options.correlate_behind = true;  // as maillens import
+    store_options.behind_depth = 4;
     auto store = collector::Store::Open(store_options);
     ASSERT_TRUE(store.ok()) << store.status();
     for (const std::string& host : order) {
