@@ -90,6 +90,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   double ours = stats->read / secs;
+  store->reset();  // closed: the WAL files are checkpointed into the databases and removed
   uintmax_t bytes = 0;
   for (const auto& e : std::filesystem::recursive_directory_iterator(options.dir)) {
     if (e.is_regular_file()) bytes += e.file_size();

@@ -191,6 +191,9 @@ class Store {
   explicit Store(StoreOptions options) : options_(std::move(options)) {}
   absl::Status Init();
   absl::StatusOr<Database*> Partition(int64_t day, bool create);
+  // Writable store: writes a new day's partition and its side file from images of empty ones
+  // (made once per store), the side file first, so a partition's side file exists.
+  absl::Status CreatePartitionFiles(const std::string& partition_path);
   // A connection to partition `day` that sees its full-text index too: Partition(day), or for
   // a writable store's partition with a side file, a read connection with the file attached
   // (the writer's connection leaves it out: its BEGIN IMMEDIATE would lock the side file
@@ -252,6 +255,7 @@ class Store {
   std::map<int64_t, std::unique_ptr<Database>> partitions_;  // day -> connection
   std::map<int64_t, AddressIndex> address_index_;            // day -> AddressIndexOf(day)
   std::set<int64_t> qid_by_fts_;                             // opened days with kQidByFtsFeature
+  std::string partition_image_, fts_image_;  // CreatePartitionFiles'; empty until needed
   std::map<std::string, int64_t> host_ids_;
   std::map<std::pair<int64_t, uint64_t>, int64_t> file_ids_;  // (host, fingerprint) -> id
   std::unique_ptr<Correlator> correlator_;
