@@ -11,6 +11,9 @@
 #ifndef MAILLENS_COLLECTOR_BEHIND_WORKER_H_
 #define MAILLENS_COLLECTOR_BEHIND_WORKER_H_
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <deque>
 #include <functional>
 #include <thread>
@@ -21,12 +24,20 @@
 
 namespace maillens::collector {
 
+// Lowers the calling thread's scheduling priority to nice value `nice` (Linux: per thread):
+// work that may fall behind yields the CPU to work that must not. Best effort.
+inline void SetThreadNice(int nice) {
+  if (nice != 0) (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), nice);
+}
+
 class BehindWorker {
  public:
   using Job = std::function<absl::Status()>;
 
-  // At most `depth` jobs posted and not yet finished (the one running included).
-  explicit BehindWorker(size_t depth = 1) : depth_(depth), thread_([this] { Loop(); }) {}
+  // At most `depth` jobs posted and not yet finished (the one running included); the thread
+  // runs at nice value `nice` (SetThreadNice).
+  explicit BehindWorker(size_t depth = 1, int nice = 0)
+      : depth_(depth), nice_(nice), thread_([this] { Loop(); }) {}
   // Runs the jobs in hand, then stops.
   ~BehindWorker() {
     {
@@ -72,6 +83,7 @@ class BehindWorker {
   }
 
   void Loop() {
+    SetThreadNice(nice_);
     while (true) {
       Job job;
       {
@@ -93,6 +105,7 @@ class BehindWorker {
   }
 
   const size_t depth_;
+  const int nice_;
   absl::Mutex mu_;
   std::deque<Job> jobs_ ABSL_GUARDED_BY(mu_);
   bool busy_ ABSL_GUARDED_BY(mu_) = false;

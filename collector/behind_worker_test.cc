@@ -1,5 +1,6 @@
 #include "collector/behind_worker.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -90,6 +91,22 @@ TEST(BehindWorkerTest, AFailureDropsTheJobsBehindItUntilTheCallerHasSeenIt) {
   if (posted.ok()) posted = worker.Wait();  // the failure came after this Post took its job
   EXPECT_TRUE(absl::IsInternal(posted)) << posted;
   EXPECT_EQ(ran, std::vector<int>({1, 4})) << "job 5 ran after the failure";
+}
+
+TEST(BehindWorkerTest, RunsAtItsNiceValue) {
+  const int own = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+  const int nice = std::min(own + 5, 19);  // lower than ours: allowed without privileges
+  BehindWorker worker(1, nice);
+  int seen = -100;
+  ASSERT_TRUE(worker
+                  .Post([&seen]() {
+                    seen = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  ASSERT_TRUE(worker.Wait().ok());
+  EXPECT_EQ(seen, nice);
+  EXPECT_EQ(getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())), own) << "only its thread";
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "collector/behind_worker.h"
 #include "collector/ingest_journal.h"
 #include "collector/journal_codec.h"
 #include "collector/metrics.h"
@@ -62,6 +63,10 @@ struct Counters {
 
 namespace {
 
+// The indexer and the store's threads behind it run at this nice value: when both want the
+// CPU, acknowledging the agents' batches (the ingest thread, at 0) goes first, and indexing
+// catches up after the burst (docs/PERFORMANCE.md, ingest).
+constexpr int kIndexNice = 5;
 constexpr size_t kMaxHostNameBytes = 253;
 constexpr size_t kMaxHostNames = 256;  // addresses + aliases one agent may announce
 constexpr size_t kMinTokenBytes = 16;
@@ -416,6 +421,7 @@ class StoreWriter {
   // correlation, site updates), so that one is released then; the last run is flushed and
   // released once the journal has nothing more.
   void IndexLoop() {
+    SetThreadNice(kIndexNice);
     uint64_t released = journal_->released_seq();
     uint64_t appended = released;  // records up to here are in the store, maybe not correlated
     bool sessions_closed = released >= replay_until_;  // then Start closed them
@@ -1656,6 +1662,7 @@ absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(ServerOp
   store_options.dir = o.data_dir;
   store_options.durable = true;           // the journal's records are released once stored
   store_options.correlate_behind = true;  // correlating a run while storing the next
+  store_options.behind_nice = kIndexNice;
   if (o.metrics != nullptr) {
     store_options.on_stored_event = [metrics = o.metrics](const core::Event& ev) {
       metrics->CountParsed(ev);

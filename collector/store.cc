@@ -295,10 +295,17 @@ absl::Status Store::Init() {
       absl::StatusOr<Database*> db = Partition(day, /*create=*/false);
       if (!db.ok() && !absl::IsNotFound(db.status())) return db.status();
     }
+    // Opened again when used: a collector keeping months hot would otherwise hold six files
+    // open per day from the start.
+    partitions_.clear();
+    fts_files_.clear();
+    address_index_.clear();
+    qid_by_fts_.clear();
   }
   if (!options_.read_only && options_.correlate_behind) {
-    correlator_worker_ = std::make_unique<BehindWorker>(options_.behind_depth);
-    fts_worker_ = std::make_unique<BehindWorker>(options_.behind_depth);
+    correlator_worker_ =
+        std::make_unique<BehindWorker>(options_.behind_depth, options_.behind_nice);
+    fts_worker_ = std::make_unique<BehindWorker>(options_.behind_depth, options_.behind_nice);
   }
   return absl::OkStatus();
 }
@@ -723,22 +730,21 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
   }
   // The lines are durable. Index them into side files, then correlate them in one catalog
   // transaction that also moves each day's watermark; if either fails, the stored lines are
-  // indexed or correlated from disk later.
+  // indexed or correlated from disk later (so a failed index does not skip the correlation,
+  // whose watermark the next batch would move past these lines).
+  absl::Status indexed_status;
   {
     std::vector<FtsLine> day_lines;
-    for (size_t i = 0; i < fresh.size();) {
+    for (size_t i = 0; i < fresh.size() && indexed_status.ok();) {
       const int64_t day = fresh[i].day;
       day_lines.clear();
       for (; i < fresh.size() && fresh[i].day == day; ++i) {
         day_lines.push_back(FtsLine{fresh[i].id, fresh[i].raw});
       }
       if (fts_files_.count(day) == 0) continue;
-      absl::Status s = IndexIntoFtsFile(day, day_lines);
-      if (!s.ok()) {
-        fts_behind_ = true;
-        return s;
-      }
+      indexed_status = IndexIntoFtsFile(day, day_lines);
     }
+    if (!indexed_status.ok()) fts_behind_ = true;
   }
   // The site updates ride in the same transaction: one durable commit instead of two.
   absl::Status s = CommitCorrelation(
@@ -753,6 +759,7 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
     correlation_behind_ = true;
     return s;
   }
+  if (!indexed_status.ok()) return indexed_status;
   return stats;
 }
 

@@ -124,6 +124,9 @@ struct StoreOptions {
   // run's journal records once the next Append has returned, which then means that the run
   // is wholly indexed and correlated.
   size_t behind_depth = 1;
+  // Nice value of those threads (collector/behind_worker.h, SetThreadNice): the collector's
+  // indexing yields the CPU to acknowledging the agents' batches.
+  int behind_nice = 0;
 };
 
 class Store {
