@@ -52,7 +52,6 @@ constexpr char kHasFeaturesTable[] =
     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'features'";
 constexpr char kHasFeature[] = "SELECT 1 FROM features WHERE name = ?";
 constexpr char kDeleteFtsFileFeature[] = "DELETE FROM features WHERE name = ?";
-constexpr char kAttachFts[] = "ATTACH DATABASE ? AS fts";
 constexpr char kSelectIndexedId[] = "SELECT indexed_id FROM fts.fts_state WHERE id = 1";
 // The tables FTS5 keeps events_fts in (events_fts_data, _idx, _docsize, _config), as the side
 // file has them.

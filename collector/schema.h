@@ -289,6 +289,9 @@ inline constexpr char kFtsFileFeature[] = "fts_file";
 // found through the full-text index, where every line of a queue ID holds it as a word.
 inline constexpr char kQidByFtsFeature[] = "qid_by_fts";
 
+// Attaches a side file (the parameter: its path) to a partition's connection.
+inline constexpr char kAttachFts[] = "ATTACH DATABASE ? AS fts";
+
 inline std::string FtsFilePath(std::string_view partition_path) {
   std::string_view stem = partition_path;
   if (stem.size() > 3 && stem.substr(stem.size() - 3) == ".db") stem.remove_suffix(3);

@@ -39,7 +39,6 @@ constexpr char kSetIndexedId[] = "UPDATE fts_state SET indexed_id = ? WHERE id =
 constexpr char kSelectLastId[] = "SELECT coalesce(max(id), 0) FROM events";
 constexpr char kSelectRawAfter[] =
     "SELECT id, raw FROM events WHERE id > ? ORDER BY id LIMIT 20000";
-constexpr char kAttachFts[] = "ATTACH DATABASE ? AS fts";
 constexpr char kSelectMessageLines[] =
     "SELECT id, ts_us, raw FROM events WHERE queue_id = ? AND host_id = ? AND ts_us >= ? AND "
     "ts_us <= ? ORDER BY ts_us, id";
