@@ -84,6 +84,10 @@ absl::StatusOr<std::string> EmptyDatabaseImage(const std::vector<std::string_vie
                                                std::string_view finish) {
   MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Database> db,
                             Database::Open(":memory:", Database::Mode::kReadWrite, false));
+  // 16 KB pages, SQLite's default 4 KB: a commit writes a quarter as many WAL frames, and FTS5
+  // segments and raw lines need fewer overflow pages. The simulated relay imported at
+  // 110-113k lines/s with 4 KB, 125-130k with 16 KB, 133k with 32 KB (docs/PERFORMANCE.md).
+  MAILLENS_RETURN_IF_ERROR(db->Exec("PRAGMA page_size=16384"));
   MAILLENS_RETURN_IF_ERROR(Migrate(db.get(), migrations));
   if (!finish.empty()) MAILLENS_RETURN_IF_ERROR(db->Exec(finish));
   sqlite3_int64 size = 0;
