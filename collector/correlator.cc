@@ -22,10 +22,13 @@ constexpr char kSelectMessage[] =
     "SELECT m.id, m.trace_id, m.host_id, h.name, m.instance, m.queue_id, m.first_us, m.last_us, "
     "m.end_us, m.message_id, m.sender, m.size, m.nrcpt, m.client, m.sasl_username, m.origin, "
     "m.disposition FROM messages m JOIN hosts h ON h.id = m.host_id WHERE m.id = ?";
+// A new instance is its own trace: its id is chosen here (the correlator is the only writer of
+// messages), so that one INSERT writes it whole.
 constexpr char kInsertMessage[] =
-    "INSERT INTO messages (trace_id, host_id, instance, queue_id, first_us, last_us) "
-    "VALUES (0, ?, ?, ?, ?, ?)";
-constexpr char kSetOwnTrace[] = "UPDATE messages SET trace_id = id WHERE id = ?";
+    "INSERT INTO messages (id, trace_id, host_id, instance, queue_id, first_us, last_us) "
+    "VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?5)";
+constexpr char kSelectLastMessageId[] = "SELECT coalesce(max(id), 0) FROM messages";
+constexpr char kSelectHostNameById[] = "SELECT name FROM hosts WHERE id = ?";
 constexpr char kUpdateMessage[] =
     "UPDATE messages SET first_us = ?, last_us = ?, end_us = ?, message_id = ?, sender = ?, "
     "size = ?, nrcpt = ?, client = ?, sasl_username = ?, origin = ?, disposition = ? "
@@ -108,6 +111,8 @@ Correlator::Correlator(Database* catalog, CorrelatorOptions options)
 void Correlator::Reset() {
   by_key_.clear();
   instances_.clear();
+  dirty_.clear();
+  next_id_ = 0;  // a rolled-back transaction gives its ids back
 }
 
 absl::StatusOr<Correlator::Instance*> Correlator::LoadInstance(int64_t id) {
@@ -144,6 +149,27 @@ absl::StatusOr<Correlator::Instance*> Correlator::LoadInstance(int64_t id) {
   Instance* raw = inst.get();
   instances_[id] = std::move(inst);
   return raw;
+}
+
+void Correlator::MarkDirty(Instance* inst) {
+  if (inst->dirty) return;
+  inst->dirty = true;
+  dirty_.push_back(inst->info.id);
+}
+
+absl::StatusOr<std::string> Correlator::HostName(int64_t host_id) {
+  auto it = host_names_.find(host_id);
+  if (it != host_names_.end()) return it->second;
+  MAILLENS_ASSIGN_OR_RETURN(Statement * select, catalog_->Cached(kSelectHostNameById));
+  select->Bind(1, host_id);
+  MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+  if (step != Statement::StepResult::kRow) {
+    return absl::NotFoundError(absl::StrCat("host ", host_id, " not in catalog"));
+  }
+  std::string name(select->ColumnText(0));
+  select->Reset();
+  host_names_[host_id] = name;
+  return name;
 }
 
 absl::StatusOr<Correlator::Instance*> Correlator::FindOrCreate(int64_t host_id,
@@ -184,20 +210,37 @@ absl::StatusOr<Correlator::Instance*> Correlator::FindOrCreate(int64_t host_id,
   // it unless the previous instance still covers it or it ends an earlier life of the ID.
   if (after != nullptr && !is_removed && after->info.first_us - t <= options_.instance_gap_us) {
     after->info.first_us = t;
-    after->dirty = true;
+    MarkDirty(after);
     std::sort(ids.begin(), ids.end(), [this](int64_t a, int64_t b) {
       return instances_[a]->info.first_us < instances_[b]->info.first_us;
     });
     return after;
   }
+  if (next_id_ == 0) {
+    MAILLENS_ASSIGN_OR_RETURN(Statement * last, catalog_->Cached(kSelectLastMessageId));
+    MAILLENS_ASSIGN_OR_RETURN(auto step, last->Step());
+    next_id_ = (step == Statement::StepResult::kRow ? last->ColumnInt(0) : 0) + 1;
+    last->Reset();
+  }
+  const int64_t id = next_id_;
   MAILLENS_ASSIGN_OR_RETURN(Statement * insert, catalog_->Cached(kInsertMessage));
-  insert->Bind(1, host_id).BindText(2, inst_name).BindText(3, queue_id).Bind(4, t).Bind(5, t);
+  insert->Bind(1, id).Bind(2, host_id).BindText(3, inst_name).BindText(4, queue_id).Bind(5, t);
   MAILLENS_RETURN_IF_ERROR(insert->Run());
-  int64_t id = catalog_->LastInsertRowId();
-  MAILLENS_ASSIGN_OR_RETURN(Statement * own, catalog_->Cached(kSetOwnTrace));
-  own->Bind(1, id);
-  MAILLENS_RETURN_IF_ERROR(own->Run());
-  MAILLENS_ASSIGN_OR_RETURN(Instance * created, LoadInstance(id));
+  ++next_id_;
+  // As LoadInstance would read it back.
+  auto fresh = std::make_unique<Instance>();
+  MessageInfo& m = fresh->info;
+  m.id = id;
+  m.trace_id = id;
+  m.host_id = host_id;
+  MAILLENS_ASSIGN_OR_RETURN(m.host, HostName(host_id));
+  m.instance = std::string(inst_name);
+  m.queue_id = std::string(queue_id);
+  m.first_us = t;
+  m.last_us = t;
+  fresh->stored_first_us = t;
+  Instance* created = fresh.get();
+  instances_[id] = std::move(fresh);
   ids.push_back(id);
   std::sort(ids.begin(), ids.end(), [this](int64_t a, int64_t b) {
     return instances_[a]->info.first_us < instances_[b]->info.first_us;
@@ -219,7 +262,7 @@ absl::Status Correlator::Observe(int64_t host_id, const core::Event& ev, int64_t
   MAILLENS_ASSIGN_OR_RETURN(
       Instance * inst, FindOrCreate(host_id, InstanceOf(ev.program), ev.queue_id, t, is_removed));
   MessageInfo& m = inst->info;
-  inst->dirty = true;
+  MarkDirty(inst);
   m.last_us = std::max(m.last_us, t);
   m.first_us = std::min(m.first_us, t);
   if (is_removed && (!m.end_us || *m.end_us < t)) {
@@ -659,8 +702,10 @@ absl::Status Correlator::AddLink(const Hop& hop, int64_t to) {
 absl::Status Correlator::Flush() {
   MAILLENS_ASSIGN_OR_RETURN(Statement * full, catalog_->Cached(kUpdateMessage));
   MAILLENS_ASSIGN_OR_RETURN(Statement * details, catalog_->Cached(kUpdateMessageDetails));
-  for (auto& [id, inst] : instances_) {
-    if (!inst->dirty) continue;
+  // In id order, as the catalog's rows lie.
+  std::sort(dirty_.begin(), dirty_.end());
+  for (int64_t id : dirty_) {
+    Instance* inst = instances_.at(id).get();
     const MessageInfo& m = inst->info;
     const bool keys_stored =
         m.first_us == inst->stored_first_us && m.message_id == inst->stored_message_id;
@@ -691,6 +736,7 @@ absl::Status Correlator::Flush() {
     inst->stored_first_us = m.first_us;
     inst->stored_message_id = m.message_id;
   }
+  dirty_.clear();
   // Bound the cache: everything is in the catalog now.
   if (instances_.size() > 200000) Reset();
   return absl::OkStatus();

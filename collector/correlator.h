@@ -154,6 +154,9 @@ class Correlator {
                                          std::string_view queue_id, int64_t time_us,
                                          bool is_removed);
   absl::StatusOr<Instance*> LoadInstance(int64_t id);
+  absl::StatusOr<std::string> HostName(int64_t host_id);
+  // Notes that Flush must write `inst` (Flush visits these, not the whole cache).
+  void MarkDirty(Instance* inst);
   absl::Status OnCreated(Instance* instance);
   absl::Status OnMessageId(Instance* instance);
   absl::Status ObserveDelivery(Instance* instance, const core::Event& ev, int64_t time_us);
@@ -183,6 +186,9 @@ class Correlator {
   CorrelatorOptions options_;
   std::map<Key, std::vector<int64_t>> by_key_;              // cache: instance ids per key
   std::map<int64_t, std::unique_ptr<Instance>> instances_;  // cache by id
+  std::map<int64_t, std::string> host_names_;               // cache: host id -> name
+  int64_t next_id_ = 0;         // id of the next new instance; 0: read max(id) first
+  std::vector<int64_t> dirty_;  // ids of the instances with dirty set
 };
 
 }  // namespace maillens::collector
