@@ -7,8 +7,9 @@
 #include "absl/strings/str_cat.h"
 #include "collector/line_reader.h"
 #include "core/file_fingerprint.h"
-#include "core/parser.h"
 #include "core/status_macros.h"
+#include "core/syslog_header.h"
+#include "core/time_context.h"
 
 namespace maillens::collector {
 
@@ -49,12 +50,21 @@ absl::StatusOr<ImportStats> ImportFile(Store* store, const std::string& path,
       first = false;
     }
     ++stats.read;
-    core::Event ev = core::ParseLine(line, &time);
-    if (ev.ts_form != core::TimestampForm::kNone) last_time = ev.time_us;
+    // The header is all the importer needs (the store parses the rest): the time, as
+    // core::ParseLine resolves it, and the host.
+    core::SyslogHeader header;
+    std::string_view host;
+    if (core::ParseSyslogHeader(line, &header)) {
+      host = header.host;
+      if (header.ts_form == core::TimestampForm::kClassic) {
+        last_time = time.ResolveClassic(header.month, header.day, header.hour, header.minute,
+                                        header.second, header.micros);
+      } else if (header.ts_form == core::TimestampForm::kRfc3339) {
+        last_time = header.utc_us;
+      }
+    }
     LineRecord rec;
-    rec.host = !options.host.empty() ? options.host
-               : !ev.host.empty()    ? std::string(ev.host)
-                                     : "unknown";
+    rec.host = !options.host.empty() ? options.host : !host.empty() ? std::string(host) : "unknown";
     rec.file_path = path;
     rec.fingerprint = fingerprint;
     rec.offset = offset;

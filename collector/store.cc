@@ -197,7 +197,13 @@ std::string AddressToken(std::string_view prefix, std::string_view lowered_addre
     h ^= c;
     h *= 1099511628211ULL;
   }
-  return absl::StrFormat("%s%016x", prefix, h);
+  // Formatted by hand: this runs for most lines of a relay's log (StrFormat cost the index
+  // thread about 3 % of its time).
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string token(prefix.size() + 16, '0');
+  std::copy(prefix.begin(), prefix.end(), token.begin());
+  for (size_t i = token.size(); i > prefix.size(); --i, h >>= 4) token[i - 1] = kHex[h & 0xf];
+  return token;
 }
 
 // What the full-text index holds of a line: the program and the message. The time and the
