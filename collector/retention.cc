@@ -95,33 +95,6 @@ absl::Status FsyncPath(const std::string& path, bool directory) {
   return absl::OkStatus();
 }
 
-// Writes `data` to `path` by way of a temp file in the same directory: fsync, rename, fsync
-// of the directory. Readers see the old or the new contents, never a mix.
-absl::Status WriteFileAtomic(const std::string& path, std::string_view data) {
-  std::string tmp = absl::StrCat(path, ".tmp");
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("cannot create", tmp);
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      absl::Status s = Errno("cannot write", tmp);
-      close(fd);
-      return s;
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (fsync(fd) != 0) {
-    absl::Status s = Errno("cannot fsync", tmp);
-    close(fd);
-    return s;
-  }
-  close(fd);
-  if (rename(tmp.c_str(), path.c_str()) != 0) return Errno("cannot rename to", path);
-  return FsyncPath(fs::path(path).parent_path().string(), /*directory=*/true);
-}
-
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
@@ -300,15 +273,6 @@ absl::StatusOr<DayStats> ReadDayStats(Database* db) {
 absl::StatusOr<DayStats> HotDayStats(const std::string& dir, int64_t day) {
   MAILLENS_ASSIGN_OR_RETURN(auto db, Database::Open(HotPath(dir, day), Database::Mode::kReadOnly));
   return ReadDayStats(db.get());
-}
-
-// Removes an SQLite file with its WAL and shared-memory files; a missing one is fine.
-absl::Status UnlinkDatabase(const std::string& path) {
-  for (const char* suffix : {"-wal", "-shm", ""}) {
-    std::string p = path + suffix;
-    if (unlink(p.c_str()) != 0 && errno != ENOENT) return Errno("cannot remove", p);
-  }
-  return absl::OkStatus();
 }
 
 // Removes a hot partition and its full-text index file, each with its WAL and shared-memory
@@ -784,6 +748,42 @@ void TrimCache(const std::string& cache, const std::string& keep, uint64_t limit
 }
 
 }  // namespace
+
+// Writes `data` to `path` by way of a temp file in the same directory: fsync, rename, fsync
+// of the directory. Readers see the old or the new contents, never a mix.
+absl::Status WriteFileAtomic(const std::string& path, std::string_view data) {
+  std::string tmp = absl::StrCat(path, ".tmp");
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno("cannot create", tmp);
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      absl::Status s = Errno("cannot write", tmp);
+      close(fd);
+      return s;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0) {
+    absl::Status s = Errno("cannot fsync", tmp);
+    close(fd);
+    return s;
+  }
+  close(fd);
+  if (rename(tmp.c_str(), path.c_str()) != 0) return Errno("cannot rename to", path);
+  return FsyncPath(fs::path(path).parent_path().string(), /*directory=*/true);
+}
+
+// Removes an SQLite file with its WAL and shared-memory files; a missing one is fine.
+absl::Status UnlinkDatabase(const std::string& path) {
+  for (const char* suffix : {"-wal", "-shm", ""}) {
+    std::string p = path + suffix;
+    if (unlink(p.c_str()) != 0 && errno != ENOENT) return Errno("cannot remove", p);
+  }
+  return absl::OkStatus();
+}
 
 void SetRetentionProbeForTest(RetentionProbe probe) { g_probe.store(probe); }
 

@@ -163,6 +163,14 @@ absl::StatusOr<std::vector<ArchiveEntry>> ReadManifest(const std::string& dir);
 // oldest day first.
 absl::StatusOr<std::vector<ArchiveEntry>> LiveArchive(const std::string& dir);
 
+// --- Files ---------------------------------------------------------------------------------
+
+// Writes `data` to `path` by way of a temp file in the same directory: fsync, rename, fsync
+// of the directory. Readers see the old or the new contents, never a mix.
+absl::Status WriteFileAtomic(const std::string& path, std::string_view data);
+// Removes an SQLite file with its WAL and shared-memory files; a missing one is fine.
+absl::Status UnlinkDatabase(const std::string& path);
+
 // Days held hot (days/YYYYMMDD.db) and days held in the archive, each sorted.
 std::vector<int64_t> HotDays(const std::string& dir);
 std::vector<int64_t> ArchivedDays(const std::string& dir);

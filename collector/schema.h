@@ -285,10 +285,6 @@ INSERT INTO events_fts (events_fts, rank) VALUES ('hashsize', 16777216);
 // the partition (retention.cc), so an archived or restored day is one file again.
 inline constexpr char kFtsFileFeature[] = "fts_file";
 
-// A partition created by this version also has no events_qid index: a message's lines are
-// found through the full-text index, where every line of a queue ID holds it as a word.
-inline constexpr char kQidByFtsFeature[] = "qid_by_fts";
-
 // Attaches a side file (the parameter: its path) to a partition's connection.
 inline constexpr char kAttachFts[] = "ATTACH DATABASE ? AS fts";
 
@@ -301,17 +297,15 @@ inline std::string FtsFilePath(std::string_view partition_path) {
 // days/YYYYMMDD.fts.db: the side file's index and how far it has got. Lines of the partition
 // with id <= indexed_id are in the index; the store indexes the rest when it opens the day.
 inline const std::vector<std::string_view>& FtsFileMigrations() {
-  static const std::vector<std::string_view> kMigrations = {
-      R"sql(
-CREATE VIRTUAL TABLE events_fts USING fts5 (text, content='');
+  static const std::string* kFirst = new std::string(absl::StrCat(kCreateFtsTable, ";", R"sql(
 INSERT INTO events_fts (events_fts, rank) VALUES ('hashsize', 16777216);
 CREATE TABLE fts_state (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   indexed_id INTEGER NOT NULL
 );
 INSERT INTO fts_state (id, indexed_id) VALUES (1, 0);
-)sql",
-  };
+)sql"));
+  static const std::vector<std::string_view> kMigrations = {*kFirst};
   return kMigrations;
 }
 

@@ -1,8 +1,6 @@
 #include "collector/store.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -39,11 +37,9 @@ constexpr char kSetIndexedId[] = "UPDATE fts_state SET indexed_id = ? WHERE id =
 constexpr char kSelectLastId[] = "SELECT coalesce(max(id), 0) FROM events";
 constexpr char kSelectRawAfter[] =
     "SELECT id, raw FROM events WHERE id > ? ORDER BY id LIMIT 20000";
+// A message's lines: its queue ID's among the index's hits for it (every line of the queue ID
+// holds it as a word; a partition created since 2026-12-04 has no events_qid index).
 constexpr char kSelectMessageLines[] =
-    "SELECT id, ts_us, raw FROM events WHERE queue_id = ? AND host_id = ? AND ts_us >= ? AND "
-    "ts_us <= ? ORDER BY ts_us, id";
-// A partition without events_qid (kQidByFtsFeature): the queue ID's lines from the index.
-constexpr char kSelectMessageLinesByFts[] =
     "SELECT id, ts_us, raw FROM events WHERE queue_id = ? AND host_id = ? AND ts_us >= ? AND "
     "ts_us <= ? AND id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?) "
     "ORDER BY ts_us, id";
@@ -105,59 +101,6 @@ absl::StatusOr<std::string> EmptyDatabaseImage(const std::vector<std::string_vie
   return image;
 }
 
-absl::Status ErrnoStatus(const std::string& what) {
-  return absl::UnavailableError(absl::StrCat(what, ": ", std::strerror(errno)));
-}
-
-// Writes `image` as the new database file `path`: beside it, fsynced, then renamed into place,
-// so that `path` holds nothing or all of it. The -wal and -shm files of an earlier file of
-// that name, if any were left, go first: SQLite would take them for the new file's.
-absl::Status WriteNewDatabase(const std::string& path, const std::string& image) {
-  for (const char* suffix : {"-wal", "-shm"}) {
-    const std::string stale = path + suffix;
-    if (unlink(stale.c_str()) != 0 && errno != ENOENT) {
-      return ErrnoStatus(absl::StrCat("cannot remove ", stale));
-    }
-  }
-  const std::string tmp = path + ".new";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoStatus(absl::StrCat("cannot create ", tmp));
-  size_t done = 0;
-  while (done < image.size()) {
-    ssize_t n = write(fd, image.data() + done, image.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      absl::Status s = ErrnoStatus(absl::StrCat("cannot write ", tmp));
-      close(fd);
-      unlink(tmp.c_str());
-      return s;
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (fdatasync(fd) != 0) {
-    absl::Status s = ErrnoStatus(absl::StrCat("cannot sync ", tmp));
-    close(fd);
-    unlink(tmp.c_str());
-    return s;
-  }
-  close(fd);
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    absl::Status s = ErrnoStatus(absl::StrCat("cannot rename ", tmp));
-    unlink(tmp.c_str());
-    return s;
-  }
-  return absl::OkStatus();
-}
-
-absl::Status SyncDirectory(const std::string& dir) {
-  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(absl::StrCat("cannot open ", dir));
-  int rc = fsync(fd);
-  close(fd);
-  if (rc != 0) return ErrnoStatus(absl::StrCat("cannot sync ", dir));
-  return absl::OkStatus();
-}
-
 std::string PartitionPath(const std::string& dir, int64_t day) {
   return absl::StrCat(dir, "/days/", day, ".db");
 }
@@ -214,23 +157,19 @@ std::string_view IndexedText(const core::Event& ev, std::string_view raw) {
   return raw.substr(start);
 }
 
-// How a partition indexes addresses beside their words (Store::AddressIndex, which only the
-// store's own code sees: kept apart from it so these helpers need no Store).
-enum class AddressTokens { kNone, kCombined, kPerField };
-
 // The text the index holds of line `raw` (parsed as `ev`): IndexedText, and the address
-// tokens the partition's schema asks for. Returns a view of `raw` or of `*buffer`.
-std::string_view FtsText(const core::Event& ev, std::string_view raw, AddressTokens tokens,
+// tokens of the partition's kind. Returns a view of `raw` or of `*buffer`.
+std::string_view FtsText(const core::Event& ev, std::string_view raw, AddressIndex tokens,
                          std::string* buffer) {
   std::string_view text = IndexedText(ev, raw);
-  if (tokens == AddressTokens::kNone) return text;
+  if (tokens == AddressIndex::kWords) return text;
   buffer->assign(text);
   for (core::Field field : {core::Field::kFrom, core::Field::kTo, core::Field::kOrigTo}) {
     std::string_view address = ev.Get(field);
     if (address.empty()) continue;
-    std::string_view prefix = tokens == AddressTokens::kCombined ? "ma"
-                              : field == core::Field::kFrom      ? "mf"
-                                                                 : "mt";
+    std::string_view prefix = tokens == AddressIndex::kCombined ? "ma"
+                              : field == core::Field::kFrom     ? "mf"
+                                                                : "mt";
     absl::StrAppend(buffer, " ", AddressToken(prefix, core::Lower(address)));
   }
   return *buffer;
@@ -309,7 +248,6 @@ absl::Status Store::Init() {
     partitions_.clear();
     fts_files_.clear();
     address_index_.clear();
-    qid_by_fts_.clear();
   }
   if (!options_.read_only && options_.correlate_behind) {
     correlator_worker_ =
@@ -345,20 +283,26 @@ absl::StatusOr<uint64_t> Store::CountLines() {
 absl::Status Store::CreatePartitionFiles(const std::string& partition_path) {
   if (partition_image_.empty()) {
     // A new partition keeps its full-text index in a side file (kFtsFileFeature), and has no
-    // index of queue IDs (kQidByFtsFeature): the full-text index finds a message's lines, and
-    // that B-tree, in random order, was an import's costliest after the text's (8 % of its
-    // CPU, docs/PERFORMANCE.md).
+    // index of queue IDs: the full-text index finds a message's lines (MessageLines), and that
+    // B-tree, in random order, was an import's costliest after the text's (8 % of its CPU,
+    // docs/PERFORMANCE.md).
     MAILLENS_ASSIGN_OR_RETURN(
         partition_image_,
         EmptyDatabaseImage(PartitionMigrations(),
                            absl::StrCat("DROP TABLE events_fts; DROP INDEX events_qid; "
                                         "INSERT INTO features (name) VALUES ('",
-                                        kFtsFileFeature, "'), ('", kQidByFtsFeature, "');")));
+                                        kFtsFileFeature, "');")));
     MAILLENS_ASSIGN_OR_RETURN(fts_image_, EmptyDatabaseImage(FtsFileMigrations(), ""));
   }
-  MAILLENS_RETURN_IF_ERROR(WriteNewDatabase(FtsFilePath(partition_path), fts_image_));
-  MAILLENS_RETURN_IF_ERROR(WriteNewDatabase(partition_path, partition_image_));
-  return SyncDirectory(std::filesystem::path(partition_path).parent_path().string());
+  // The side file first, so a partition's side file exists. A -wal or -shm left by an earlier
+  // file of the same name would be taken for the new file's: they go first.
+  for (const auto& [path, image] :
+       {std::pair<std::string, const std::string*>(FtsFilePath(partition_path), &fts_image_),
+        {partition_path, &partition_image_}}) {
+    MAILLENS_RETURN_IF_ERROR(UnlinkDatabase(path));
+    MAILLENS_RETURN_IF_ERROR(WriteFileAtomic(path, *image));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Database*> Store::Partition(int64_t day, bool create) {
@@ -394,8 +338,6 @@ absl::StatusOr<Database*> Store::Partition(int64_t day, bool create) {
         index = AddressIndex::kCombined;
       } else if (name == kFtsFileFeature) {
         fts_file = true;
-      } else if (name == kQidByFtsFeature) {
-        qid_by_fts_.insert(day);
       }
     }
   }
@@ -425,7 +367,7 @@ absl::StatusOr<Database*> Store::Partition(int64_t day, bool create) {
   return raw;
 }
 
-Store::AddressIndex Store::AddressIndexOf(int64_t day) const {
+AddressIndex Store::AddressIndexOf(int64_t day) const {
   auto it = address_index_.find(day);
   return it != address_index_.end() ? it->second : AddressIndex::kWords;
 }
@@ -498,7 +440,7 @@ absl::Status Store::IndexIntoFtsFile(int64_t day, absl::Span<const FtsLine> line
   std::string buffer;
   for (const FtsLine& line : lines) {
     core::Event ev = core::ParseLine(line.raw, &time);
-    insert.Bind(1, line.id).BindText(2, FtsText(ev, line.raw, AddressTokens::kPerField, &buffer));
+    insert.Bind(1, line.id).BindText(2, FtsText(ev, line.raw, AddressIndex::kPerField, &buffer));
     MAILLENS_RETURN_IF_ERROR(insert.Run());
   }
   MAILLENS_ASSIGN_OR_RETURN(Statement mark, fts->Prepare(kSetIndexedId));
@@ -648,27 +590,25 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
     for (const auto& [day, unused] : fts_files_) MAILLENS_RETURN_IF_ERROR(CatchUpFts(day));
     fts_behind_ = false;
   }
-  // New lines with their parse, for the correlator; views point into `lines`.
+  // New lines; views point into `lines`. Their parse is kept only for a correlation in line
+  // (an Event is large: copying one per line cost the importing thread for nothing).
   struct NewLine {
     int64_t host_id;
     int64_t time_us;
     int64_t day;
     int64_t id;
-    core::Event ev;
     std::string_view raw;
   };
   std::vector<NewLine> fresh;
-  fresh.reserve(lines.size());         // an Event is large: no copies on growth
+  fresh.reserve(lines.size());
+  std::vector<core::Event> parsed;  // in_line: fresh[i]'s parse
+  if (in_line) parsed.reserve(lines.size());
   std::map<int64_t, int64_t> last_id;  // day -> id of its last new line
   core::TimeContext time{core::TimeOptions()};
   std::string indexed;  // a line's indexed text with its address tokens
   for (const auto& [day, rows] : by_day) {
     MAILLENS_ASSIGN_OR_RETURN(Database * db, Partition(day, /*create=*/true));
     const AddressIndex address_index = AddressIndexOf(day);
-    const AddressTokens tokens = address_index == AddressIndex::kWords ? AddressTokens::kNone
-                                 : address_index == AddressIndex::kCombined
-                                     ? AddressTokens::kCombined
-                                     : AddressTokens::kPerField;
     // Lines of a partition with a side file are indexed after they are committed.
     const bool index_here = fts_files_.count(day) == 0;
     MAILLENS_ASSIGN_OR_RETURN(Statement insert, db->Prepare(kInsertEvent));
@@ -698,11 +638,12 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
       }
       int64_t id = db->LastInsertRowId();
       if (index_here) {
-        fts->Bind(1, id).BindText(2, FtsText(ev, line.raw, tokens, &indexed));
+        fts->Bind(1, id).BindText(2, FtsText(ev, line.raw, address_index, &indexed));
         MAILLENS_RETURN_IF_ERROR(fts->Run());
       }
       last_id[day] = id;
-      fresh.push_back(NewLine{row.host_id, line.time_us, day, id, ev, line.raw});
+      fresh.push_back(NewLine{row.host_id, line.time_us, day, id, line.raw});
+      if (in_line) parsed.push_back(ev);
       ++stats.stored;
       if (options_.on_stored_event) options_.on_stored_event(ev);
       if (ev.kind == core::Kind::kUnparsed || ev.kind == core::Kind::kMalformed) {
@@ -726,7 +667,7 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
     // At most behind_depth batches behind. A job that failed (this one is then dropped)
     // leaves its lines to the next Append, which indexes or correlates them from disk.
     absl::Status indexed_status =
-        fts_worker_->Post([this, batch]() { return IndexBehind(*batch); });
+        fts_worker_->Post([this, batch]() { return IndexInSideFiles(batch->lines); });
     if (!indexed_status.ok()) fts_behind_ = true;
     absl::Status correlated =
         correlator_worker_->Post([this, batch]() { return CorrelateBehind(*batch); });
@@ -741,25 +682,14 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
   // transaction that also moves each day's watermark; if either fails, the stored lines are
   // indexed or correlated from disk later (so a failed index does not skip the correlation,
   // whose watermark the next batch would move past these lines).
-  absl::Status indexed_status;
-  {
-    std::vector<FtsLine> day_lines;
-    for (size_t i = 0; i < fresh.size() && indexed_status.ok();) {
-      const int64_t day = fresh[i].day;
-      day_lines.clear();
-      for (; i < fresh.size() && fresh[i].day == day; ++i) {
-        day_lines.push_back(FtsLine{fresh[i].id, fresh[i].raw});
-      }
-      if (fts_files_.count(day) == 0) continue;
-      indexed_status = IndexIntoFtsFile(day, day_lines);
-    }
-    if (!indexed_status.ok()) fts_behind_ = true;
-  }
+  absl::Status indexed_status = IndexInSideFiles(fresh);
+  if (!indexed_status.ok()) fts_behind_ = true;
   // The site updates ride in the same transaction: one durable commit instead of two.
   absl::Status s = CommitCorrelation(
       [&]() -> absl::Status {
-        for (const NewLine& n : fresh) {
-          MAILLENS_RETURN_IF_ERROR(correlator_->Observe(n.host_id, n.ev, n.time_us));
+        for (size_t i = 0; i < fresh.size(); ++i) {
+          MAILLENS_RETURN_IF_ERROR(
+              correlator_->Observe(fresh[i].host_id, parsed[i], fresh[i].time_us));
         }
         return absl::OkStatus();
       },
@@ -772,13 +702,14 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
   return stats;
 }
 
-absl::Status Store::IndexBehind(const Behind& batch) {
+template <typename Lines>
+absl::Status Store::IndexInSideFiles(const Lines& lines) {
   std::vector<FtsLine> day_lines;
-  for (size_t i = 0; i < batch.lines.size();) {
-    const int64_t day = batch.lines[i].day;
+  for (size_t i = 0; i < lines.size();) {
+    const int64_t day = lines[i].day;
     day_lines.clear();
-    for (; i < batch.lines.size() && batch.lines[i].day == day; ++i) {
-      day_lines.push_back(FtsLine{batch.lines[i].id, batch.lines[i].raw});
+    for (; i < lines.size() && lines[i].day == day; ++i) {
+      day_lines.push_back(FtsLine{lines[i].id, lines[i].raw});
     }
     if (fts_files_.count(day) == 0) continue;  // indexed with its lines
     MAILLENS_RETURN_IF_ERROR(IndexIntoFtsFile(day, day_lines));
@@ -1175,14 +1106,12 @@ absl::StatusOr<std::vector<StoredLine>> Store::MessageLines(const MessageInfo& m
   for (int64_t day : Days()) {
     if (day < DayOf(message.first_us) || day > DayOf(until)) continue;
     MAILLENS_ASSIGN_OR_RETURN(Database * db, SearchPartition(day));
-    const bool by_fts = qid_by_fts_.count(day) > 0;
-    MAILLENS_ASSIGN_OR_RETURN(Statement select,
-                              db->Prepare(by_fts ? kSelectMessageLinesByFts : kSelectMessageLines));
+    MAILLENS_ASSIGN_OR_RETURN(Statement select, db->Prepare(kSelectMessageLines));
     select.BindText(1, message.queue_id)
         .Bind(2, message.host_id)
         .Bind(3, message.first_us)
         .Bind(4, until);
-    if (by_fts) select.BindText(5, FtsQuery({message.queue_id}));
+    select.BindText(5, FtsQuery({message.queue_id}));
     while (true) {
       MAILLENS_ASSIGN_OR_RETURN(auto step, select.Step());
       if (step == Statement::StepResult::kDone) break;
@@ -1224,7 +1153,6 @@ bool Store::PartitionMovedAway(int64_t day) {
   address_index_.erase(day);
   fts_files_.erase(day);
   search_partitions_.erase(day);
-  qid_by_fts_.erase(day);
   return true;
 }
 

@@ -102,6 +102,13 @@ struct SearchResult {
   std::vector<std::string> notices;
 };
 
+// How a partition's full-text index holds addresses beside their words.
+enum class AddressIndex {
+  kWords,     // words only: an address is found as a phrase
+  kCombined,  // plus one token per address, whatever its field (schema 3)
+  kPerField,  // plus one token per address and field: from=, or to=/orig_to= (schema 4)
+};
+
 struct StoreOptions {
   std::string dir;
   bool read_only = false;
@@ -233,11 +240,6 @@ class Store {
   absl::Status CorrelateDay(int64_t day, int64_t after_id);
   absl::Status OpenDatabase(const std::string& path, std::unique_ptr<Database>* out);
   // How partition `day` (opened) indexes addresses beside their words.
-  enum class AddressIndex {
-    kWords,     // words only: an address is found as a phrase
-    kCombined,  // plus one token per address, whatever its field (schema 3)
-    kPerField,  // plus one token per address and field: from=, or to=/orig_to= (schema 4)
-  };
   AddressIndex AddressIndexOf(int64_t day) const;
   SiteDatabases Site();
 
@@ -257,7 +259,6 @@ class Store {
   std::unique_ptr<Database> catalog_;
   std::map<int64_t, std::unique_ptr<Database>> partitions_;  // day -> connection
   std::map<int64_t, AddressIndex> address_index_;            // day -> AddressIndexOf(day)
-  std::set<int64_t> qid_by_fts_;                             // opened days with kQidByFtsFeature
   std::string partition_image_, fts_image_;  // CreatePartitionFiles'; empty until needed
   std::map<std::string, int64_t> host_ids_;
   std::map<std::pair<int64_t, uint64_t>, int64_t> file_ids_;  // (host, fingerprint) -> id
@@ -291,7 +292,10 @@ class Store {
     std::vector<int64_t> site_hosts;  // host id of each site update
   };
   absl::Status CorrelateBehind(const Behind& batch);
-  absl::Status IndexBehind(const Behind& batch);
+  // Indexes `lines` (by day, ids ascending within a day; each has day, id and raw) of days
+  // with a side file into it; other days' lines were indexed with them.
+  template <typename Lines>
+  absl::Status IndexInSideFiles(const Lines& lines);
   // The correlator thread's read connections to partitions (CorrelatorSite).
   std::map<int64_t, std::unique_ptr<Database>> correlator_partitions_;
   // Last: they stop (after their job) before anything their jobs use goes.

@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "collector/retention.h"
 #include "collector/schema.h"
 #include "collector/sqlite.h"
 #include "collector/store.h"
@@ -44,10 +45,8 @@ int Wait(pid_t pid) {
 
 // Whether some partition in `data` has lines its full-text side file does not index yet.
 bool IndexBehind(const std::string& data) {
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(data + "/days", ec)) {
-    const std::string path = entry.path().string();
-    if (entry.path().filename().string().size() != 11) continue;  // YYYYMMDD.db
+  for (int64_t d : collector::HotDays(data)) {
+    const std::string path = data + "/days/" + std::to_string(d) + ".db";
     auto day = collector::Database::Open(path, collector::Database::Mode::kReadOnly);
     auto fts = collector::Database::Open(collector::FtsFilePath(path),
                                          collector::Database::Mode::kReadOnly);
