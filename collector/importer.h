@@ -19,7 +19,7 @@ struct ImportOptions {
   int year = 0;      // year of the first classic stamp; 0: inferred from the file's mtime
   absl::TimeZone zone = absl::UTCTimeZone();
   // Lines per Store::Append (one transaction). Small enough that the store's threads, which
-  // index and correlate one batch behind, overlap it for most of a file: pixelpark's day
+  // index and correlate behind it, overlap it for most of a file: pixelpark's day
   // imported at 130k lines/s with 20,000 and 180k with 5,000 (docs/PERFORMANCE.md).
   size_t batch_lines = 5000;
   // Called after each batch with the bytes read so far (progress display).

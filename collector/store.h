@@ -24,7 +24,8 @@
 // Thread-safety: Append and the correlator run on the caller's thread and must not be called
 // concurrently (the collector funnels them through one writer thread); with
 // StoreOptions::correlate_behind the correlator and the side files' indexing run on threads
-// of the store's own, one Append behind, and are flushed before anything else touches them.
+// of the store's own, up to StoreOptions::behind_depth Appends behind, and are flushed
+// before anything else touches them.
 // Query methods open their own read connections and may run on other threads beside the
 // writer.
 #ifndef MAILLENS_COLLECTOR_STORE_H_
@@ -119,7 +120,7 @@ struct StoreOptions {
   // Called for each line Append stores (not for duplicates), on Append's thread, with the
   // parsed event (its views point into the line and die with the call). For metrics.
   std::function<void(const core::Event&)> on_stored_event;
-  // Correlate on a thread of the store's own, one Append behind: Append returns once its lines
+  // Correlate on a thread of the store's own, behind Append: Append returns once its lines
   // are committed, while the correlation of the previous Append's lines finishes beside it
   // (an import: parsing and inserting the next lines overlaps correlating the last ones; the
   // collector's indexer: the same with its runs of batches, whose site updates commit with
