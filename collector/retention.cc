@@ -752,28 +752,52 @@ void TrimCache(const std::string& cache, const std::string& keep, uint64_t limit
 // Writes `data` to `path` by way of a temp file in the same directory: fsync, rename, fsync
 // of the directory. Readers see the old or the new contents, never a mix.
 absl::Status WriteFileAtomic(const std::string& path, std::string_view data) {
-  std::string tmp = absl::StrCat(path, ".tmp");
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("cannot create", tmp);
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      absl::Status s = Errno("cannot write", tmp);
-      close(fd);
-      return s;
+  return WriteFilesAtomic({{path, data}});
+}
+
+absl::Status WriteFilesAtomic(absl::Span<const std::pair<std::string, std::string_view>> files) {
+  // Every temp file is written and sent to the disk before the first fsync, so the disk gets
+  // them in one go instead of one wait each (an import writes two files per new day).
+  std::vector<int> fds;
+  absl::Status status;
+  for (const auto& [path, data] : files) {
+    std::string tmp = absl::StrCat(path, ".tmp");
+    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      status = Errno("cannot create", tmp);
+      break;
     }
-    done += static_cast<size_t>(n);
+    fds.push_back(fd);
+    size_t done = 0;
+    while (done < data.size()) {
+      ssize_t n = write(fd, data.data() + done, data.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) break;
+      done += static_cast<size_t>(n);
+    }
+    if (done < data.size()) {
+      status = Errno("cannot write", tmp);
+      break;
+    }
+    (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
   }
-  if (fsync(fd) != 0) {
-    absl::Status s = Errno("cannot fsync", tmp);
-    close(fd);
-    return s;
+  for (size_t i = 0; i < fds.size(); ++i) {
+    if (status.ok() && fsync(fds[i]) != 0) status = Errno("cannot fsync", files[i].first + ".tmp");
+    close(fds[i]);
   }
-  close(fd);
-  if (rename(tmp.c_str(), path.c_str()) != 0) return Errno("cannot rename to", path);
-  return FsyncPath(fs::path(path).parent_path().string(), /*directory=*/true);
+  if (!status.ok()) {
+    for (size_t i = 0; i < fds.size(); ++i) unlink((files[i].first + ".tmp").c_str());
+    return status;
+  }
+  std::set<std::string> dirs;
+  for (const auto& [path, data] : files) {
+    if (rename((path + ".tmp").c_str(), path.c_str()) != 0) return Errno("cannot rename to", path);
+    dirs.insert(fs::path(path).parent_path().string());
+  }
+  for (const std::string& dir : dirs) {
+    MAILLENS_RETURN_IF_ERROR(FsyncPath(dir, /*directory=*/true));
+  }
+  return absl::OkStatus();
 }
 
 // Removes an SQLite file with its WAL and shared-memory files; a missing one is fine.

@@ -49,6 +49,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -56,6 +57,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "spdlog/logger.h"
 
 namespace maillens::collector {
@@ -168,6 +170,10 @@ absl::StatusOr<std::vector<ArchiveEntry>> LiveArchive(const std::string& dir);
 // Writes `data` to `path` by way of a temp file in the same directory: fsync, rename, fsync
 // of the directory. Readers see the old or the new contents, never a mix.
 absl::Status WriteFileAtomic(const std::string& path, std::string_view data);
+// WriteFileAtomic for several files at once: one wait for the disk, each file renamed in
+// order (a crash may leave the first ones renamed, not the later ones), each directory
+// fsynced once.
+absl::Status WriteFilesAtomic(absl::Span<const std::pair<std::string, std::string_view>> files);
 // Removes an SQLite file with its WAL and shared-memory files; a missing one is fine.
 absl::Status UnlinkDatabase(const std::string& path);
 

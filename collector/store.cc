@@ -6,8 +6,10 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <optional>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -43,9 +45,11 @@ constexpr char kSelectMessageLines[] =
     "SELECT id, ts_us, raw FROM events WHERE queue_id = ? AND host_id = ? AND ts_us >= ? AND "
     "ts_us <= ? AND id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?) "
     "ORDER BY ts_us, id";
-constexpr char kEnsurePartition[] = "INSERT OR IGNORE INTO partitions (day) VALUES (?)";
 constexpr char kSelectPartitions[] = "SELECT day, correlated_id FROM partitions ORDER BY day";
-constexpr char kSetCorrelated[] = "UPDATE partitions SET correlated_id = ? WHERE day = ?";
+// A day's row is made by its first correlation (Append).
+constexpr char kSetCorrelated[] =
+    "INSERT INTO partitions (day, correlated_id) VALUES (?2, ?1) "
+    "ON CONFLICT (day) DO UPDATE SET correlated_id = excluded.correlated_id";
 constexpr char kSelectEventsAfter[] =
     "SELECT id, ts_us, host_id, raw FROM events WHERE id > ? ORDER BY id LIMIT 20000";
 constexpr char kInsertHostName[] =
@@ -85,7 +89,11 @@ absl::StatusOr<std::string> EmptyDatabaseImage(const std::vector<std::string_vie
   // 110-113k lines/s with 4 KB, 125-130k with 16 KB, 133k with 32 KB (docs/PERFORMANCE.md).
   MAILLENS_RETURN_IF_ERROR(db->Exec("PRAGMA page_size=16384"));
   MAILLENS_RETURN_IF_ERROR(Migrate(db.get(), migrations));
-  if (!finish.empty()) MAILLENS_RETURN_IF_ERROR(db->Exec(finish));
+  if (!finish.empty()) {
+    MAILLENS_RETURN_IF_ERROR(db->Exec(finish));
+    // The pages `finish` freed would be written with every new day.
+    MAILLENS_RETURN_IF_ERROR(db->Exec("VACUUM"));
+  }
   sqlite3_int64 size = 0;
   unsigned char* bytes = sqlite3_serialize(db->raw(), "main", &size, 0);
   if (bytes == nullptr || size < 100) {
@@ -99,6 +107,33 @@ absl::StatusOr<std::string> EmptyDatabaseImage(const std::vector<std::string_vie
   image[18] = 2;
   image[19] = 2;
   return image;
+}
+
+// An in-memory database holding `image` (EmptyDatabaseImage's), to be filled and written
+// whole with ImageOf.
+absl::StatusOr<std::unique_ptr<Database>> DatabaseFromImage(std::string_view image) {
+  MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Database> db,
+                            Database::Open(":memory:", Database::Mode::kReadWrite, false));
+  auto* bytes = static_cast<unsigned char*>(sqlite3_malloc64(image.size()));
+  if (bytes == nullptr) return absl::ResourceExhaustedError("out of memory for a new day");
+  std::memcpy(bytes, image.data(), image.size());
+  bytes[18] = 1;  // rollback journal: a database in memory has no WAL
+  bytes[19] = 1;
+  int rc = sqlite3_deserialize(db->raw(), "main", bytes, image.size(), image.size(),
+                               SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE);
+  if (rc != SQLITE_OK) return db->Error("load the image of an empty day");
+  return db;
+}
+
+// The file image of in-memory database `db` (DatabaseFromImage's), marked WAL as the store's
+// files are: a view of the database's own memory, which `db` must not be used after.
+absl::StatusOr<std::string_view> FinalImageOf(Database* db) {
+  sqlite3_int64 size = 0;
+  unsigned char* bytes = sqlite3_serialize(db->raw(), "main", &size, SQLITE_SERIALIZE_NOCOPY);
+  if (bytes == nullptr || size < 100) return db->Error("serialize a new day");
+  bytes[18] = 2;
+  bytes[19] = 2;
+  return std::string_view(reinterpret_cast<const char*>(bytes), static_cast<size_t>(size));
 }
 
 std::string PartitionPath(const std::string& dir, int64_t day) {
@@ -208,6 +243,7 @@ Store::~Store() {
   (void)s;
   correlator_worker_.reset();
   fts_worker_.reset();
+  days_worker_.reset();
 }
 
 absl::Status Store::Init() {
@@ -246,13 +282,19 @@ absl::Status Store::Init() {
     // Opened again when used: a collector keeping months hot would otherwise hold six files
     // open per day from the start.
     partitions_.clear();
-    fts_files_.clear();
+    {
+      absl::MutexLock lock(&fts_files_mu_);
+      fts_files_.clear();
+    }
     address_index_.clear();
   }
   if (!options_.read_only && options_.correlate_behind) {
     correlator_worker_ =
         std::make_unique<BehindWorker>(options_.behind_depth, options_.behind_nice);
     fts_worker_ = std::make_unique<BehindWorker>(options_.behind_depth, options_.behind_nice);
+    if (!options_.durable) {
+      days_worker_ = std::make_unique<BehindWorker>(options_.behind_depth, options_.behind_nice);
+    }
   }
   return absl::OkStatus();
 }
@@ -270,6 +312,7 @@ absl::Status Store::OpenDatabase(const std::string& path, std::unique_ptr<Databa
 }
 
 absl::StatusOr<uint64_t> Store::CountLines() {
+  MAILLENS_RETURN_IF_ERROR(Flush());  // new days may be written behind
   uint64_t total = 0;
   for (int64_t day : Days()) {
     MAILLENS_ASSIGN_OR_RETURN(Database * db, Partition(day, /*create=*/false));
@@ -280,7 +323,7 @@ absl::StatusOr<uint64_t> Store::CountLines() {
   return total;
 }
 
-absl::Status Store::CreatePartitionFiles(const std::string& partition_path) {
+absl::Status Store::MakeImages() {
   if (partition_image_.empty()) {
     // A new partition keeps its full-text index in a side file (kFtsFileFeature), and has no
     // index of queue IDs: the full-text index finds a message's lines (MessageLines), and that
@@ -294,6 +337,11 @@ absl::Status Store::CreatePartitionFiles(const std::string& partition_path) {
                                         kFtsFileFeature, "');")));
     MAILLENS_ASSIGN_OR_RETURN(fts_image_, EmptyDatabaseImage(FtsFileMigrations(), ""));
   }
+  return absl::OkStatus();
+}
+
+absl::Status Store::CreatePartitionFiles(const std::string& partition_path) {
+  MAILLENS_RETURN_IF_ERROR(MakeImages());
   // The side file first, so a partition's side file exists. A -wal or -shm left by an earlier
   // file of the same name would be taken for the new file's: they go first.
   for (const auto& [path, image] :
@@ -305,11 +353,66 @@ absl::Status Store::CreatePartitionFiles(const std::string& partition_path) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::optional<Store::NewDay>> Store::StartNewDay(int64_t day) {
+  // Its file may be on its way (written behind).
+  AwaitWrite(day);
+  if (partitions_.count(day) != 0 && !PartitionMovedAway(day)) return std::nullopt;
+  bool archived = false;
+  MAILLENS_ASSIGN_OR_RETURN(std::string path, PartitionSource(day, /*create=*/true, &archived));
+  if (std::filesystem::exists(path)) return std::nullopt;
+  MAILLENS_RETURN_IF_ERROR(MakeImages());
+  NewDay new_day;
+  MAILLENS_ASSIGN_OR_RETURN(new_day.partition, DatabaseFromImage(partition_image_));
+  MAILLENS_ASSIGN_OR_RETURN(new_day.fts, DatabaseFromImage(fts_image_));
+  return new_day;
+}
+
+absl::Status Store::WriteNewDays(const std::vector<std::pair<int64_t, NewDay>>& days) {
+  if (days.empty()) return absl::OkStatus();
+  std::vector<std::pair<std::string, std::string_view>> files;
+  for (const auto& [day, new_day] : days) {
+    const std::string path = PartitionPath(options_.dir, day);
+    // As CreatePartitionFiles: the side file first; a -wal or -shm of an earlier file of the
+    // same name goes before.
+    for (const auto& [file, db] :
+         {std::pair<std::string, Database*>(FtsFilePath(path), new_day.fts.get()),
+          {path, new_day.partition.get()}}) {
+      MAILLENS_ASSIGN_OR_RETURN(std::string_view image, FinalImageOf(db));
+      MAILLENS_RETURN_IF_ERROR(UnlinkDatabase(file));
+      files.emplace_back(file, image);
+    }
+  }
+  return WriteFilesAtomic(files);
+}
+
+absl::Status Store::IndexAndWriteNewDays(const std::vector<Behind::Line>& lines,
+                                         std::vector<std::pair<int64_t, NewDay>>& days) {
+  core::TimeContext time{core::TimeOptions()};
+  std::string buffer;
+  for (auto& [day, new_day] : days) {
+    Database* fts = new_day.fts.get();
+    MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(fts));
+    MAILLENS_ASSIGN_OR_RETURN(Statement insert, fts->Prepare(kInsertFts));
+    int64_t last = 0;
+    for (const Behind::Line& line : lines) {
+      if (line.day != day) continue;
+      core::Event ev = core::ParseLine(line.raw, &time);
+      insert.Bind(1, line.id).BindText(2, FtsText(ev, line.raw, AddressIndex::kPerField, &buffer));
+      MAILLENS_RETURN_IF_ERROR(insert.Run());
+      last = line.id;
+    }
+    MAILLENS_ASSIGN_OR_RETURN(Statement mark, fts->Prepare(kSetIndexedId));
+    mark.Bind(1, last);
+    MAILLENS_RETURN_IF_ERROR(mark.Run());
+    MAILLENS_RETURN_IF_ERROR(txn.Commit());
+  }
+  return WriteNewDays(days);
+}
+
 absl::StatusOr<Database*> Store::Partition(int64_t day, bool create) {
   auto it = partitions_.find(day);
   if (it != partitions_.end() && !PartitionMovedAway(day)) return it->second.get();
-  // fts_files_ may change below: not while the indexing thread uses it.
-  if (!options_.read_only) (void)WaitFts();
+  AwaitWrite(day);
   bool archived = false;
   MAILLENS_ASSIGN_OR_RETURN(std::string path, PartitionSource(day, create, &archived));
   if (archived) archived_read_.insert(day);
@@ -372,11 +475,27 @@ AddressIndex Store::AddressIndexOf(int64_t day) const {
   return it != address_index_.end() ? it->second : AddressIndex::kWords;
 }
 
+Database* Store::FtsFile(int64_t day) {
+  absl::MutexLock lock(&fts_files_mu_);
+  auto it = fts_files_.find(day);
+  return it == fts_files_.end() ? nullptr : it->second.get();
+}
+
 absl::Status Store::WaitFts() {
-  if (fts_worker_ == nullptr) return absl::OkStatus();
+  absl::Status written = days_worker_ != nullptr ? days_worker_->Wait() : absl::OkStatus();
+  writing_days_.clear();
+  if (fts_worker_ == nullptr) return written;
   absl::Status s = fts_worker_->Wait();
   if (!s.ok()) fts_behind_ = true;  // the next Append indexes the lines from disk
-  return s;
+  return written.ok() ? s : written;
+}
+
+void Store::AwaitWrite(int64_t day) {
+  auto writing = writing_days_.find(day);
+  if (writing == writing_days_.end()) return;
+  // Written, or the write failed (the error comes with the next Append or Flush).
+  writing->second.wait();
+  writing_days_.erase(writing);
 }
 
 absl::Status Store::OpenFtsFile(int64_t day, const std::string& partition_path) {
@@ -387,13 +506,17 @@ absl::Status Store::OpenFtsFile(int64_t day, const std::string& partition_path) 
     // An import: as for the partition (below, in Partition).
     MAILLENS_RETURN_IF_ERROR(fts->Exec("PRAGMA wal_autocheckpoint=10000"));
   }
-  fts_files_[day] = std::move(fts);
+  {
+    // The indexing thread may be looking up another day.
+    absl::MutexLock lock(&fts_files_mu_);
+    fts_files_[day] = std::move(fts);
+  }
   return CatchUpFts(day);
 }
 
 absl::Status Store::CatchUpFts(int64_t day) {
   Database* db = partitions_.at(day).get();
-  Database* fts = fts_files_.at(day).get();
+  Database* fts = FtsFile(day);
   MAILLENS_ASSIGN_OR_RETURN(int64_t indexed, SelectInt(fts, kSelectIndexedId));
   MAILLENS_ASSIGN_OR_RETURN(int64_t last, SelectInt(db, kSelectLastId));
   if (indexed == last) return absl::OkStatus();
@@ -432,7 +555,7 @@ absl::Status Store::CatchUpFts(int64_t day) {
 
 absl::Status Store::IndexIntoFtsFile(int64_t day, absl::Span<const FtsLine> lines) {
   if (lines.empty()) return absl::OkStatus();
-  Database* fts = fts_files_.at(day).get();
+  Database* fts = FtsFile(day);
   // A side file belongs to a partition created with field address tokens.
   MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(fts));
   MAILLENS_ASSIGN_OR_RETURN(Statement insert, fts->Prepare(kInsertFts));
@@ -547,10 +670,11 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
       }
       rows->push_back(Row{&line, host_id, file_id});
     }
-    for (const auto& [day, unused] : by_day) {
-      if (known_days_.count(day) == 0) known = false;
-    }
   }
+  // A new day needs nothing of the catalog first: its row in `partitions` comes with its
+  // first correlation (kSetCorrelated), and until then CorrelatePending takes its file for
+  // one correlated from the start. Waiting here for the store's threads cost an import of
+  // sparse logs an eighth of its time.
   if (!known) {
     // The catalog is the correlator's too: wait for a correlation running behind.
     MAILLENS_RETURN_IF_ERROR(Flush());
@@ -562,24 +686,21 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
       by_day[DayOf(line.time_us)].push_back(Row{&line, host_id, file_id});
     }
     for (const SiteUpdate& site : sites) MAILLENS_RETURN_IF_ERROR(HostId(site.host).status());
-    MAILLENS_ASSIGN_OR_RETURN(Statement ensure, catalog_->Prepare(kEnsurePartition));
-    for (const auto& [day, rows] : by_day) {
-      ensure.Bind(1, day);
-      MAILLENS_RETURN_IF_ERROR(ensure.Run());
-    }
     absl::Status s = txn.Commit();
     if (!s.ok()) {
       host_ids_.clear();
       file_ids_.clear();
       return s;
     }
-    for (const auto& [day, rows] : by_day) known_days_.insert(day);
   }
   std::vector<int64_t> site_hosts;  // each site update's host, all in the catalog now
   for (const SiteUpdate& site : sites) site_hosts.push_back(host_ids_.find(site.host)->second);
   // Correlated and indexed here, before returning (else on the store's threads, behind the
   // caller).
   const bool in_line = !options_.correlate_behind;
+  // An import (correlating behind, not durable) writes its new days' files on the indexing
+  // thread; the collector, whose batches are acknowledged on return, before returning.
+  const bool write_behind = days_worker_ != nullptr;
   if (in_line || correlation_behind_) MAILLENS_RETURN_IF_ERROR(Flush());
   if (correlation_behind_) {
     MAILLENS_RETURN_IF_ERROR(CorrelatePending());
@@ -606,15 +727,49 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
   std::map<int64_t, int64_t> last_id;  // day -> id of its last new line
   core::TimeContext time{core::TimeOptions()};
   std::string indexed;  // a line's indexed text with its address tokens
+  std::vector<std::pair<int64_t, NewDay>> new_days;  // written after the loop, at once
+  // A failure in the loop may leave the batch's earlier days committed, neither correlated
+  // nor indexed: the next Append does both from disk.
+  absl::Cleanup catch_up_later = [this] {
+    correlation_behind_ = true;
+    fts_behind_ = true;
+  };
   for (const auto& [day, rows] : by_day) {
-    MAILLENS_ASSIGN_OR_RETURN(Database * db, Partition(day, /*create=*/true));
-    const AddressIndex address_index = AddressIndexOf(day);
-    // Lines of a partition with a side file are indexed after they are committed.
-    const bool index_here = fts_files_.count(day) == 0;
+    // A day with no file yet is built in memory, indexed with its lines, and written whole:
+    // no WAL, shared memory or connection of its own to open, checkpoint and close. An
+    // import of months of sparse logs creates a day every few hundred lines; a day created
+    // through files cost 6.4 ms (docs/PERFORMANCE.md).
+    // The day of the batch's last line goes on in the next batch, most likely: as a file
+    // now, which the next batch finds open, rather than in memory for a write it would wait
+    // for.
+    std::optional<NewDay> new_day;
+    if (day != DayOf(lines.back().time_us)) {
+      MAILLENS_ASSIGN_OR_RETURN(new_day, StartNewDay(day));
+    }
+    Database* db = nullptr;
+    Database* fts_db = nullptr;  // where this day's lines are indexed with them, if anywhere
+    AddressIndex address_index = AddressIndex::kPerField;
+    if (new_day.has_value()) {
+      db = new_day->partition.get();
+      // Writing behind: the indexing thread indexes the new day's lines and writes it.
+      if (!write_behind) fts_db = new_day->fts.get();
+    } else {
+      MAILLENS_ASSIGN_OR_RETURN(db, Partition(day, /*create=*/true));
+      address_index = AddressIndexOf(day);
+      // Lines of a partition with a side file are indexed after they are committed.
+      if (fts_files_.count(day) == 0) fts_db = db;
+    }
+    const bool index_here = fts_db != nullptr;
     MAILLENS_ASSIGN_OR_RETURN(Statement insert, db->Prepare(kInsertEvent));
     std::optional<Statement> fts;
     if (index_here) {
-      MAILLENS_ASSIGN_OR_RETURN(fts, db->Prepare(kInsertFts));
+      MAILLENS_ASSIGN_OR_RETURN(fts, fts_db->Prepare(kInsertFts));
+    }
+    std::optional<Transaction> fts_txn;
+    if (new_day.has_value() && !write_behind) {
+      absl::StatusOr<Transaction> begun = Transaction::Begin(fts_db);
+      if (!begun.ok()) return begun.status();
+      fts_txn.emplace(std::move(*begun));
     }
     MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
     for (const Row& row : rows) {
@@ -651,7 +806,16 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
       }
     }
     MAILLENS_RETURN_IF_ERROR(txn.Commit());
+    if (fts_txn.has_value()) {
+      MAILLENS_ASSIGN_OR_RETURN(Statement mark, fts_db->Prepare(kSetIndexedId));
+      mark.Bind(1, last_id[day]);
+      MAILLENS_RETURN_IF_ERROR(mark.Run());
+      MAILLENS_RETURN_IF_ERROR(fts_txn->Commit());
+    }
+    if (new_day.has_value()) new_days.emplace_back(day, std::move(*new_day));
   }
+  if (!write_behind) MAILLENS_RETURN_IF_ERROR(WriteNewDays(new_days));
+  std::move(catch_up_later).Cancel();
   if (!in_line) {
     // The lines are durable; the store's threads correlate and index them while the caller
     // goes on to its next lines. They get their own copy of them: `lines` is the caller's.
@@ -666,11 +830,41 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
     }
     // At most behind_depth batches behind. A job that failed (this one is then dropped)
     // leaves its lines to the next Append, which indexes or correlates them from disk.
-    absl::Status indexed_status =
-        fts_worker_->Post([this, batch]() { return IndexInSideFiles(batch->lines); });
+    // New days go to disk first; the correlation waits for them, so that no correlation
+    // refers to lines a failed write lost (DaysWritten says why if its job never ran).
+    std::shared_future<absl::Status> written;
+    std::shared_ptr<DaysWritten> write;
+    if (write_behind && !new_days.empty()) {
+      write = std::make_shared<DaysWritten>();
+      write->days = std::move(new_days);
+      written = write->done.get_future().share();
+      for (const auto& [day, unused] : write->days) writing_days_[day] = written;
+    }
+    // Their own thread: behind the index of earlier batches, a day coming back in the next
+    // batch would wait for all of it.
+    std::set<int64_t> new_day_set;
+    absl::Status written_status;
+    if (write != nullptr) {
+      for (const auto& [day, unused] : write->days) new_day_set.insert(day);
+      written_status = days_worker_->Post([this, batch, write]() {
+        if (options_.on_behind_job) options_.on_behind_job("days");
+        absl::Status s = IndexAndWriteNewDays(batch->lines, write->days);
+        write->Set(s);
+        return s;
+      });
+    }
+    // The writer may open a day written behind before this job runs: that day's lines of
+    // this batch are indexed already.
+    absl::Status indexed_status = fts_worker_->Post([this, batch, new_day_set]() {
+      if (options_.on_behind_job) options_.on_behind_job("index");
+      return IndexInSideFiles(batch->lines, new_day_set);
+    });
     if (!indexed_status.ok()) fts_behind_ = true;
-    absl::Status correlated =
-        correlator_worker_->Post([this, batch]() { return CorrelateBehind(*batch); });
+    if (indexed_status.ok()) indexed_status = written_status;
+    absl::Status correlated = correlator_worker_->Post([this, batch, written]() {
+      if (written.valid()) MAILLENS_RETURN_IF_ERROR(written.get());
+      return CorrelateBehind(*batch);
+    });
     if (!correlated.ok()) {
       correlation_behind_ = true;
       return correlated;
@@ -682,7 +876,7 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
   // transaction that also moves each day's watermark; if either fails, the stored lines are
   // indexed or correlated from disk later (so a failed index does not skip the correlation,
   // whose watermark the next batch would move past these lines).
-  absl::Status indexed_status = IndexInSideFiles(fresh);
+  absl::Status indexed_status = IndexInSideFiles(fresh, {});
   if (!indexed_status.ok()) fts_behind_ = true;
   // The site updates ride in the same transaction: one durable commit instead of two.
   absl::Status s = CommitCorrelation(
@@ -703,7 +897,7 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
 }
 
 template <typename Lines>
-absl::Status Store::IndexInSideFiles(const Lines& lines) {
+absl::Status Store::IndexInSideFiles(const Lines& lines, const std::set<int64_t>& skip_days) {
   std::vector<FtsLine> day_lines;
   for (size_t i = 0; i < lines.size();) {
     const int64_t day = lines[i].day;
@@ -711,7 +905,8 @@ absl::Status Store::IndexInSideFiles(const Lines& lines) {
     for (; i < lines.size() && lines[i].day == day; ++i) {
       day_lines.push_back(FtsLine{lines[i].id, lines[i].raw});
     }
-    if (fts_files_.count(day) == 0) continue;  // indexed with its lines
+    // Indexed with its lines: a partition without a side file, or a new day.
+    if (FtsFile(day) == nullptr || skip_days.count(day) != 0) continue;
     MAILLENS_RETURN_IF_ERROR(IndexIntoFtsFile(day, day_lines));
   }
   return absl::OkStatus();
@@ -764,13 +959,16 @@ absl::Status Store::Flush() {
 }
 
 absl::Status Store::CorrelatePending() {
-  std::vector<std::pair<int64_t, int64_t>> marks;
+  std::map<int64_t, int64_t> marks;  // day -> correlated_id
+  // A day not in the catalog yet was never correlated (its row comes with its first
+  // correlation).
+  for (int64_t day : HotDays(options_.dir)) marks[day] = 0;
   {
     MAILLENS_ASSIGN_OR_RETURN(Statement select, catalog_->Prepare(kSelectPartitions));
     while (true) {
       MAILLENS_ASSIGN_OR_RETURN(auto step, select.Step());
       if (step == Statement::StepResult::kDone) break;
-      marks.emplace_back(select.ColumnInt(0), select.ColumnInt(1));
+      marks[select.ColumnInt(0)] = select.ColumnInt(1);
     }
   }
   for (const auto& [day, after] : marks) {
@@ -1151,7 +1349,10 @@ bool Store::PartitionMovedAway(int64_t day) {
   (void)WaitFts();  // the indexing thread may hold the side file's connection
   partitions_.erase(day);
   address_index_.erase(day);
-  fts_files_.erase(day);
+  {
+    absl::MutexLock lock(&fts_files_mu_);
+    fts_files_.erase(day);
+  }
   search_partitions_.erase(day);
   return true;
 }

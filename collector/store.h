@@ -33,6 +33,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <set>
@@ -126,6 +127,7 @@ struct StoreOptions {
   // collector's indexer: the same with its runs of batches, whose site updates commit with
   // their correlation). The full-text index of partitions with a side file is written on a
   // second thread the same way. Flush() waits for both; every other method flushes first.
+  // An import (not durable) writes the files of new days on a third (Append).
   bool correlate_behind = false;
   // How many Appends those threads may be behind. More smooths out batches that take one
   // thread longer than another (an import). The collector's indexer needs 1: it releases a
@@ -135,6 +137,9 @@ struct StoreOptions {
   // Nice value of those threads (collector/behind_worker.h, SetThreadNice): the collector's
   // indexing yields the CPU to acknowledging the agents' batches.
   int behind_nice = 0;
+  // Tests: called on those threads as a job starts, with "days" (writing new days) or
+  // "index" (indexing into side files), to hold a job back.
+  std::function<void(std::string_view job)> on_behind_job;
 };
 
 class Store {
@@ -205,6 +210,19 @@ class Store {
   // Writable store: writes a new day's partition and its side file from images of empty ones
   // (made once per store), the side file first, so a partition's side file exists.
   absl::Status CreatePartitionFiles(const std::string& partition_path);
+  // Makes partition_image_ and fts_image_ if they are not made yet.
+  absl::Status MakeImages();
+  // A day with no file yet (nor an archive, which PartitionSource restores): its partition
+  // and side file as in-memory databases made from the images, for Append to fill and
+  // WriteNewDay to write whole. The day's later lines go through Partition() as usual.
+  struct NewDay {
+    std::unique_ptr<Database> partition, fts;
+  };
+  // NewDay for `day`, or nullopt when its partition has a file (or an open connection).
+  absl::StatusOr<std::optional<NewDay>> StartNewDay(int64_t day);
+  // Writes both files of each new day (day -> NewDay), the side file first, atomically
+  // (WriteFilesAtomic). The days' databases are spent: not to be used after.
+  absl::Status WriteNewDays(const std::vector<std::pair<int64_t, NewDay>>& days);
   // A connection to partition `day` that sees its full-text index too: Partition(day), or for
   // a writable store's partition with a side file, a read connection with the file attached
   // (the writer's connection leaves it out: its BEGIN IMMEDIATE would lock the side file
@@ -223,8 +241,11 @@ class Store {
     std::string_view raw;
   };
   absl::Status IndexIntoFtsFile(int64_t day, absl::Span<const FtsLine> lines);
-  // Waits for the indexing thread (correlate_behind), noting its failure in fts_behind_.
+  // Waits for the indexing thread and the new days' (correlate_behind), noting a failed
+  // index in fts_behind_.
   absl::Status WaitFts();
+  // Waits until the new day `day`, if written behind, is written (or failed to be).
+  void AwaitWrite(int64_t day);
   absl::StatusOr<int64_t> HostId(const std::string& name);
   absl::StatusOr<int64_t> FileId(int64_t host_id, const LineRecord& line);
   absl::Status CorrelatePending();
@@ -269,10 +290,14 @@ class Store {
   bool correlation_behind_ = false;
   // The same for a side file's index: the next Append indexes what it lacks first.
   bool fts_behind_ = false;
-  std::set<int64_t> known_days_;  // days in the catalog's partitions table
-  // Writable store: the side files of partitions that have one (day -> connection). The
-  // indexing thread's while it runs a job; the map changes only while it waits.
-  std::map<int64_t, std::unique_ptr<Database>> fts_files_;
+  // Writable store: the side files of partitions that have one (day -> connection). A
+  // connection is the indexing thread's while it runs a job. The writer adds a day (a day
+  // opened; the indexing thread has no lines of it in hand) under fts_files_mu_, and removes
+  // one only while the thread waits; the thread looks days up with FtsFile.
+  absl::Mutex fts_files_mu_;
+  std::map<int64_t, std::unique_ptr<Database>> fts_files_ ABSL_GUARDED_BY(fts_files_mu_);
+  // The side file's connection of `day`, or null.
+  Database* FtsFile(int64_t day);
   // Writable store: SearchPartition's read connections with the side file attached.
   std::map<int64_t, std::unique_ptr<Database>> search_partitions_;
 
@@ -293,15 +318,40 @@ class Store {
     std::vector<int64_t> site_hosts;  // host id of each site update
   };
   absl::Status CorrelateBehind(const Behind& batch);
+  // Written behind (an import): the new days of one Append, the job that writes them, and
+  // its outcome for the correlation of the same lines. Set to an error if the job is dropped
+  // (after an earlier one failed) before it ran.
+  struct DaysWritten {
+    std::vector<std::pair<int64_t, NewDay>> days;
+    std::promise<absl::Status> done;
+    bool set = false;
+    void Set(absl::Status s) {
+      if (set) return;
+      done.set_value(std::move(s));
+      set = true;
+    }
+    ~DaysWritten() {
+      Set(absl::AbortedError("the new days were not written: an earlier job failed"));
+    }
+  };
+  // Indexes into each new day's side file (in memory) its lines among `lines`, then writes
+  // the days (WriteNewDays).
+  absl::Status IndexAndWriteNewDays(const std::vector<Behind::Line>& lines,
+                                    std::vector<std::pair<int64_t, NewDay>>& days);
+  // Days whose files the indexing thread is writing: day -> DaysWritten's outcome (cleared
+  // by WaitFts).
+  std::map<int64_t, std::shared_future<absl::Status>> writing_days_;
   // Indexes `lines` (by day, ids ascending within a day; each has day, id and raw) of days
-  // with a side file into it; other days' lines were indexed with them.
+  // with a side file into it, but for `skip_days`; other days' lines were indexed with them.
   template <typename Lines>
-  absl::Status IndexInSideFiles(const Lines& lines);
+  absl::Status IndexInSideFiles(const Lines& lines, const std::set<int64_t>& skip_days);
   // The correlator thread's read connections to partitions (CorrelatorSite).
   std::map<int64_t, std::unique_ptr<Database>> correlator_partitions_;
   // Last: they stop (after their job) before anything their jobs use goes.
   std::unique_ptr<BehindWorker> correlator_worker_;
   std::unique_ptr<BehindWorker> fts_worker_;
+  // An import's (not durable): indexes and writes new days (DaysWritten).
+  std::unique_ptr<BehindWorker> days_worker_;
 };
 
 // UTC day number YYYYMMDD of a time.

@@ -2,10 +2,14 @@
 
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "collector/schema.h"
 #include "collector/sqlite.h"
 #include "gmock/gmock.h"
@@ -27,14 +31,17 @@ class StoreTest : public ::testing::Test {
     store_ = OpenStore();
   }
   void TearDown() override {
+    if (!index_released_.HasBeenNotified()) index_released_.Notify();  // a test that failed
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
-  std::unique_ptr<Store> OpenStore(bool behind = false, bool read_only = false) {
+  std::unique_ptr<Store> OpenStore(bool behind = false, bool read_only = false,
+                                   bool durable = true) {
     StoreOptions options;
     options.dir = dir_.string();
     options.correlate_behind = behind;
     options.read_only = read_only;
+    options.durable = durable;
     auto store = Store::Open(options);
     EXPECT_TRUE(store.ok()) << store.status();
     return std::move(*store);
@@ -63,6 +70,7 @@ class StoreTest : public ::testing::Test {
 
   std::filesystem::path dir_;
   std::unique_ptr<Store> store_;
+  absl::Notification index_released_;
 };
 
 constexpr int64_t kNoon = 1700049600LL * 1000000;  // 2023-11-15 12:00:00 UTC
@@ -251,6 +259,113 @@ TEST_F(StoreTest, SideFileAheadOfItsPartitionIsRebuilt) {
   EXPECT_EQ(CountWord(store_.get(), "gamma"), 5u);
   EXPECT_EQ(CountWord(store_.get(), "connect"), 35u);
 }
+
+// Batches of lines over many days, as an import of sparse logs: a day with no file yet is
+// built in memory and written whole (behind the caller for an import), one that goes on
+// into the next batch through its files. Checked for the collector's store (durable, new
+// days written before Append returns) and an import's (written behind).
+class SparseDaysTest : public StoreTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(SparseDaysTest, EveryLineIsStoredIndexedAndCorrelatedOnce) {
+  const bool import = GetParam();
+  if (import) {
+    // The races made certain: a new day's write takes longer than the next Append, and the
+    // side files' index runs after the writer has opened the days written behind.
+    StoreOptions options;
+    options.dir = dir_.string();
+    options.correlate_behind = true;
+    options.durable = false;
+    options.behind_depth = 8;
+    options.on_behind_job = [this](std::string_view job) {
+      if (job == "days") std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (job == "index") index_released_.WaitForNotification();
+    };
+    auto store = Store::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+  } else {
+    store_ = OpenStore(/*behind=*/true);
+  }
+  constexpr int64_t kDayUs = 86400LL * 1000000;
+  int next = 0;         // message number
+  uint64_t offset = 0;  // in the one file all lines come from
+  // A batch: two messages (four lines each) on each day of `days` (offsets from 2023-11-15),
+  // in that order; the last day listed is the one the batch ends in.
+  auto batch = [&](const std::vector<int>& days) {
+    std::vector<LineRecord> lines;
+    for (int d : days) {
+      for (int m = 0; m < 2; ++m, ++next) {
+        char qid[16];
+        std::snprintf(qid, sizeof(qid), "%010X", 0x20000000 + next);
+        const std::string n = std::to_string(next);
+        std::vector<std::string> raws = {
+            std::string("Nov 15 12:00:00 mx postfix/pickup[11]: ") + qid + ": uid=1000 from=<u" +
+                n + "@example.org>",
+            std::string("Nov 15 12:00:00 mx postfix/qmgr[12]: ") + qid + ": from=<u" + n +
+                "@example.org>, size=1000, nrcpt=1 (queue active)",
+            std::string("Nov 15 12:00:01 mx postfix/local[13]: ") + qid + ": to=<r" + n +
+                "@example.org>, relay=local, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent "
+                "(delivered to mailbox)",
+            std::string("Nov 15 12:00:01 mx postfix/qmgr[12]: ") + qid + ": removed"};
+        for (LineRecord& r : FileLines("mx", 7, kNoon + d * kDayUs + m * 60000000LL, raws)) {
+          r.offset += offset;
+          lines.push_back(std::move(r));
+        }
+        offset = lines.back().offset + lines.back().raw.size() + 1;
+      }
+    }
+    auto appended = store_->Append(lines);
+    ASSERT_TRUE(appended.ok()) << appended.status();
+    EXPECT_EQ(appended->stored, lines.size());
+  };
+  batch({0, 1, 2, 3});  // days 0-2 new in memory, day 3 through its files
+  batch({1, 4, 5});     // day 1 again (written by the batch before), 4 new, 5 goes on...
+  batch({5, 1, 6, 7});  // ...here, with day 1 once more
+  batch({8, 9, 10, 11});
+  batch({8, 12});  // day 8 again, right behind its write
+  index_released_.Notify();
+  const int messages = next;
+  auto check = [&](Store* store, const std::string& when) {
+    EXPECT_EQ(CountWord(store, "removed"), static_cast<uint64_t>(messages)) << when;
+    EXPECT_EQ(CountWord(store, "delivered"), static_cast<uint64_t>(messages)) << when;
+    for (int i = 0; i < messages; ++i) {
+      SearchQuery q;
+      q.to = "r" + std::to_string(i) + "@example.org";
+      auto found = store->Search(q);
+      ASSERT_TRUE(found.ok()) << found.status();
+      EXPECT_EQ(found->total, 1u) << q.to << " " << when;
+    }
+    auto traces = store->TracesIn(INT64_MIN, INT64_MAX);
+    ASSERT_TRUE(traces.ok()) << traces.status();
+    EXPECT_EQ(traces->size(), static_cast<size_t>(messages)) << when;
+    for (const Trace& t : *traces) {
+      ASSERT_EQ(t.messages.size(), 1u);
+      ASSERT_EQ(t.recipients.size(), 1u);
+      EXPECT_EQ(t.recipients[0].status, "sent");
+    }
+  };
+  check(store_.get(), "right after");
+  auto count = store_->CountLines();
+  ASSERT_TRUE(count.ok()) << count.status();
+  EXPECT_EQ(*count, 4u * messages);
+  store_.reset();
+  for (int d = 0; d <= 12; ++d) {
+    const std::string day = std::to_string(DayOf(kNoon + d * kDayUs));
+    EXPECT_TRUE(std::filesystem::exists(dir_ / "days" / (day + ".db"))) << day;
+    EXPECT_TRUE(std::filesystem::exists(dir_ / "days" / (day + ".fts.db"))) << day;
+    EXPECT_FALSE(std::filesystem::exists(dir_ / "days" / (day + ".db.tmp"))) << day;
+  }
+  auto reader = OpenStore(false, /*read_only=*/true);
+  check(reader.get(), "read-only");
+  reader.reset();
+  store_ = OpenStore(/*behind=*/true, /*read_only=*/false, /*durable=*/!import);
+  check(store_.get(), "reopened");  // nothing indexed or correlated twice on opening
+}
+
+INSTANTIATE_TEST_SUITE_P(CollectorAndImport, SparseDaysTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Import" : "Collector";
+                         });
 
 // A new partition has no index of queue IDs: a message's lines come from the full-text
 // index, and only its own host's lines of that queue ID within its lifetime.

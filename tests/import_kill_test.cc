@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -59,22 +60,27 @@ bool IndexBehind(const std::string& data) {
   return false;
 }
 
-TEST(ImportKillTest, SigkillHalfwayThenRerunStoresEveryLineOnce) {
+// Kills `maillens import` of `messages` delivered messages (four lines each), one every
+// `spacing_s` seconds from 2024-03-01, three times, then runs it to the end and once more, and
+// checks that every line is stored, indexed and correlated exactly once.
+void KillImportAndRerun(int messages, int spacing_s) {
   namespace fs = std::filesystem;
-  fs::path dir = fs::temp_directory_path() / ("maillens_kill_" + std::to_string(getpid()));
+  fs::path dir = fs::temp_directory_path() /
+                 ("maillens_kill_" + std::to_string(getpid()) + "_" + std::to_string(spacing_s));
   fs::remove_all(dir);
   fs::create_directories(dir);
   std::string log = (dir / "mail.log").string();
   std::string data = (dir / "data").string();
-  constexpr int kMessages = 40000;  // 4 lines each, across two days
+  const int kMessages = messages;
   {
     std::ofstream out(log);
+    const time_t start = 1709251200;  // 2024-03-01 00:00:00 UTC
     for (int i = 0; i < kMessages; ++i) {
-      int sec = i * 4;  // 160,000 s: crosses midnight
-      int day = 1 + sec / 86400;
-      int h = sec / 3600 % 24, m = sec / 60 % 60, s = sec % 60;
-      char stamp[32], qid[16];
-      std::snprintf(stamp, sizeof(stamp), "Mar %2d %02d:%02d:%02d", day, h, m, s);
+      time_t t = start + static_cast<time_t>(i) * spacing_s;
+      struct tm tm;
+      gmtime_r(&t, &tm);
+      char stamp[40], qid[16];
+      std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S+00:00", &tm);
       std::snprintf(qid, sizeof(qid), "%010X", 0x10000000 + i);
       out << stamp << " mx postfix/pickup[11]: " << qid << ": uid=1000 from=<u" << i
           << "@example.org>\n"
@@ -101,6 +107,7 @@ TEST(ImportKillTest, SigkillHalfwayThenRerunStoresEveryLineOnce) {
   // Timing decides whether a kill falls between a partition's commit and its index's.
   std::printf("kills: %d mid-import, %d leaving the full-text index behind its lines\n", killed,
               index_behind);
+  std::fflush(stdout);  // before the forks below copy the buffer
   int status = Wait(StartImport(data, log));
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   status = Wait(StartImport(data, log));  // and once more: nothing new
@@ -142,6 +149,17 @@ TEST(ImportKillTest, SigkillHalfwayThenRerunStoresEveryLineOnce) {
   }
   store->reset();
   fs::remove_all(dir);
+}
+
+// Two days of dense lines: each import batch is of one or two days, written through their
+// files.
+TEST(ImportKillTest, SigkillHalfwayThenRerunStoresEveryLineOnce) { KillImportAndRerun(40000, 4); }
+
+// Ten months of sparse lines, 267 a day: each import batch makes about 19 new days, built in
+// memory and written behind the import, so the kills also fall between a day's lines and
+// its files, and between its files and its correlation.
+TEST(ImportKillTest, SparseDaysSigkillHalfwayThenRerunStoresEveryLineOnce) {
+  KillImportAndRerun(20000, 1296);
 }
 
 }  // namespace
