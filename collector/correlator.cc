@@ -16,7 +16,7 @@ namespace maillens::collector {
 namespace {
 
 constexpr char kSelectByKey[] =
-    "SELECT id FROM messages WHERE host_id = ? AND instance = ? AND queue_id = ? "
+    "SELECT id FROM messages WHERE queue_id = ?3 AND host_id = ?1 AND instance = ?2 "
     "ORDER BY first_us";
 constexpr char kSelectMessage[] =
     "SELECT m.id, m.trace_id, m.host_id, h.name, m.instance, m.queue_id, m.first_us, m.last_us, "
@@ -724,13 +724,14 @@ absl::Status Correlator::Flush() {
     } else {
       update->BindNull(col++);
     }
-    update->Bind(col++, m.size)
-        .Bind(col++, m.nrcpt)
-        .BindText(col++, m.client)
-        .BindText(col++, m.sasl_username)
-        .BindText(col++, m.origin)
-        .BindText(col++, m.disposition)
-        .Bind(col++, id);
+    // One call per statement: the column numbers count up in order.
+    update->Bind(col++, m.size);
+    update->Bind(col++, m.nrcpt);
+    update->BindText(col++, m.client);
+    update->BindText(col++, m.sasl_username);
+    update->BindText(col++, m.origin);
+    update->BindText(col++, m.disposition);
+    update->Bind(col++, id);
     MAILLENS_RETURN_IF_ERROR(update->Run());
     inst->dirty = false;
     inst->stored_first_us = m.first_us;
