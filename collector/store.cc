@@ -698,8 +698,8 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
   // Correlated and indexed here, before returning (else on the store's threads, behind the
   // caller).
   const bool in_line = !options_.correlate_behind;
-  // An import (correlating behind, not durable) writes its new days' files on the indexing
-  // thread; the collector, whose batches are acknowledged on return, before returning.
+  // An import (correlating behind, not durable) writes its new days' files on a thread of
+  // their own; the collector, whose batches are acknowledged on return, before returning.
   const bool write_behind = days_worker_ != nullptr;
   if (in_line || correlation_behind_) MAILLENS_RETURN_IF_ERROR(Flush());
   if (correlation_behind_) {
@@ -751,7 +751,7 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
     AddressIndex address_index = AddressIndex::kPerField;
     if (new_day.has_value()) {
       db = new_day->partition.get();
-      // Writing behind: the indexing thread indexes the new day's lines and writes it.
+      // Writing behind: the new days' thread (days_worker_) indexes its lines and writes it.
       if (!write_behind) fts_db = new_day->fts.get();
     } else {
       MAILLENS_ASSIGN_OR_RETURN(db, Partition(day, /*create=*/true));
@@ -817,8 +817,9 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
   if (!write_behind) MAILLENS_RETURN_IF_ERROR(WriteNewDays(new_days));
   std::move(catch_up_later).Cancel();
   if (!in_line) {
-    // The lines are durable; the store's threads correlate and index them while the caller
-    // goes on to its next lines. They get their own copy of them: `lines` is the caller's.
+    // The lines are committed (but for new days written behind, on their way); the store's
+    // threads correlate and index them while the caller goes on to its next lines. They get their
+    // own copy of them: `lines` is the caller's.
     if (fresh.empty() && sites.empty()) return stats;
     auto batch = std::make_shared<Behind>();
     batch->last_id = std::move(last_id);

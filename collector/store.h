@@ -338,7 +338,7 @@ class Store {
   // the days (WriteNewDays).
   absl::Status IndexAndWriteNewDays(const std::vector<Behind::Line>& lines,
                                     std::vector<std::pair<int64_t, NewDay>>& days);
-  // Days whose files the indexing thread is writing: day -> DaysWritten's outcome (cleared
+  // Days whose files the new days' thread is writing: day -> DaysWritten's outcome (cleared
   // by WaitFts).
   std::map<int64_t, std::shared_future<absl::Status>> writing_days_;
   // Indexes `lines` (by day, ids ascending within a day; each has day, id and raw) of days
