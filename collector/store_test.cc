@@ -367,6 +367,68 @@ INSTANTIATE_TEST_SUITE_P(CollectorAndImport, SparseDaysTest, ::testing::Bool(),
                            return info.param ? "Import" : "Collector";
                          });
 
+// An import whose new day cannot be written (here a directory where the side file's temp
+// file goes): the error comes out of the store, no trace claims the day's lost lines, and
+// importing them again stores, indexes and correlates them once.
+TEST_F(StoreTest, FailedWriteOfANewDayLosesNothingSilently) {
+  StoreOptions options;
+  options.dir = dir_.string();
+  options.correlate_behind = true;
+  options.durable = false;
+  options.behind_depth = 4;
+  auto opened = Store::Open(options);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  store_ = std::move(*opened);
+  constexpr int64_t kDayUs = 86400LL * 1000000;
+  // One message on day 0 (new, built in memory: not the batch's last day), one on day 1.
+  std::vector<LineRecord> lines;
+  uint64_t offset = 0;
+  for (int d : {0, 1}) {
+    const std::string qid = d == 0 ? "5A5A5A5A50" : "5A5A5A5A51";
+    const std::string n = std::to_string(d);
+    std::vector<std::string> raws = {
+        "Nov 15 12:00:00 mx postfix/pickup[11]: " + qid + ": uid=1000 from=<u" + n +
+            "@example.org>",
+        "Nov 15 12:00:01 mx postfix/local[13]: " + qid + ": to=<lost" + n +
+            "@example.org>, relay=local, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent "
+            "(delivered to mailbox)",
+        "Nov 15 12:00:01 mx postfix/qmgr[12]: " + qid + ": removed"};
+    for (LineRecord& r : FileLines("mx", 9, kNoon + d * kDayUs, raws)) {
+      r.offset += offset;
+      lines.push_back(std::move(r));
+    }
+    offset = lines.back().offset + lines.back().raw.size() + 1;
+  }
+  const std::string day0 = std::to_string(DayOf(kNoon));
+  const auto blocker = dir_ / "days" / (day0 + ".fts.db.tmp");
+  std::filesystem::create_directories(blocker);
+  auto appended = store_->Append(lines);
+  ASSERT_TRUE(appended.ok()) << appended.status();  // written behind: the error comes later
+  absl::Status flushed = store_->Flush();
+  EXPECT_FALSE(flushed.ok()) << "the failed write of day " << day0 << " went unreported";
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "days" / (day0 + ".db")));
+  EXPECT_TRUE(absl::IsNotFound(store_->GetTrace("5A5A5A5A50").status()))
+      << "a trace claims lines that were never written";
+  // The import again, once the disk is fine.
+  std::filesystem::remove(blocker);
+  appended = store_->Append(lines);
+  ASSERT_TRUE(appended.ok()) << appended.status();
+  EXPECT_EQ(appended->stored, 3u);  // day 0's lines; day 1's were stored
+  EXPECT_EQ(appended->duplicates, 3u);
+  ASSERT_TRUE(store_->Flush().ok());
+  for (const char* qid : {"5A5A5A5A50", "5A5A5A5A51"}) {
+    auto trace = store_->GetTrace(qid);
+    ASSERT_TRUE(trace.ok()) << qid << ": " << trace.status();
+    EXPECT_EQ(trace->messages.size(), 1u) << qid;
+    ASSERT_EQ(trace->recipients.size(), 1u) << qid;
+    EXPECT_EQ(trace->recipients[0].status, "sent") << qid;
+  }
+  EXPECT_EQ(CountWord(store_.get(), "removed"), 2u);
+  auto traces = store_->TracesIn(INT64_MIN, INT64_MAX);
+  ASSERT_TRUE(traces.ok()) << traces.status();
+  EXPECT_EQ(traces->size(), 2u);
+}
+
 // A new partition has no index of queue IDs: a message's lines come from the full-text
 // index, and only its own host's lines of that queue ID within its lifetime.
 TEST_F(StoreTest, MessageLinesAreThoseOfItsQueueIdOnItsHost) {
