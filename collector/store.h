@@ -214,7 +214,7 @@ class Store {
   absl::Status MakeImages();
   // A day with no file yet (nor an archive, which PartitionSource restores): its partition
   // and side file as in-memory databases made from the images, for Append to fill and
-  // WriteNewDay to write whole. The day's later lines go through Partition() as usual.
+  // WriteNewDays to write whole. The day's later lines go through Partition() as usual.
   struct NewDay {
     std::unique_ptr<Database> partition, fts;
   };
