@@ -110,7 +110,7 @@ absl::StatusOr<std::string> EmptyDatabaseImage(const std::vector<std::string_vie
 }
 
 // An in-memory database holding `image` (EmptyDatabaseImage's), to be filled and written
-// whole with ImageOf.
+// whole with FinalImageOf.
 absl::StatusOr<std::unique_ptr<Database>> DatabaseFromImage(std::string_view image) {
   MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Database> db,
                             Database::Open(":memory:", Database::Mode::kReadWrite, false));
@@ -385,26 +385,16 @@ absl::Status Store::WriteNewDays(const std::vector<std::pair<int64_t, NewDay>>& 
   return WriteFilesAtomic(files);
 }
 
-absl::Status Store::IndexAndWriteNewDays(const std::vector<Behind::Line>& lines,
+template <typename Lines>
+absl::Status Store::IndexAndWriteNewDays(const Lines& lines,
                                          std::vector<std::pair<int64_t, NewDay>>& days) {
-  core::TimeContext time{core::TimeOptions()};
-  std::string buffer;
+  std::vector<FtsLine> day_lines;
   for (auto& [day, new_day] : days) {
-    Database* fts = new_day.fts.get();
-    MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(fts));
-    MAILLENS_ASSIGN_OR_RETURN(Statement insert, fts->Prepare(kInsertFts));
-    int64_t last = 0;
-    for (const Behind::Line& line : lines) {
-      if (line.day != day) continue;
-      core::Event ev = core::ParseLine(line.raw, &time);
-      insert.Bind(1, line.id).BindText(2, FtsText(ev, line.raw, AddressIndex::kPerField, &buffer));
-      MAILLENS_RETURN_IF_ERROR(insert.Run());
-      last = line.id;
+    day_lines.clear();
+    for (const auto& line : lines) {
+      if (line.day == day) day_lines.push_back(FtsLine{line.id, line.raw});
     }
-    MAILLENS_ASSIGN_OR_RETURN(Statement mark, fts->Prepare(kSetIndexedId));
-    mark.Bind(1, last);
-    MAILLENS_RETURN_IF_ERROR(mark.Run());
-    MAILLENS_RETURN_IF_ERROR(txn.Commit());
+    MAILLENS_RETURN_IF_ERROR(IndexIntoSideFile(new_day.fts.get(), day_lines));
   }
   return WriteNewDays(days);
 }
@@ -547,15 +537,14 @@ absl::Status Store::CatchUpFts(int64_t day) {
     select.Reset();
     if (ids.empty()) break;
     for (size_t i = 0; i < ids.size(); ++i) lines.push_back(FtsLine{ids[i], raws[i]});
-    MAILLENS_RETURN_IF_ERROR(IndexIntoFtsFile(day, lines));
+    MAILLENS_RETURN_IF_ERROR(IndexIntoSideFile(fts, lines));
     indexed = ids.back();
   }
   return absl::OkStatus();
 }
 
-absl::Status Store::IndexIntoFtsFile(int64_t day, absl::Span<const FtsLine> lines) {
+absl::Status Store::IndexIntoSideFile(Database* fts, absl::Span<const FtsLine> lines) {
   if (lines.empty()) return absl::OkStatus();
-  Database* fts = FtsFile(day);
   // A side file belongs to a partition created with field address tokens.
   MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(fts));
   MAILLENS_ASSIGN_OR_RETURN(Statement insert, fts->Prepare(kInsertFts));
@@ -750,9 +739,9 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
     Database* fts_db = nullptr;  // where this day's lines are indexed with them, if anywhere
     AddressIndex address_index = AddressIndex::kPerField;
     if (new_day.has_value()) {
+      // Its lines are indexed into its side file with the day's write (IndexAndWriteNewDays):
+      // after this loop, or by the new days' thread (days_worker_).
       db = new_day->partition.get();
-      // Writing behind: the new days' thread (days_worker_) indexes its lines and writes it.
-      if (!write_behind) fts_db = new_day->fts.get();
     } else {
       MAILLENS_ASSIGN_OR_RETURN(db, Partition(day, /*create=*/true));
       address_index = AddressIndexOf(day);
@@ -764,12 +753,6 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
     std::optional<Statement> fts;
     if (index_here) {
       MAILLENS_ASSIGN_OR_RETURN(fts, fts_db->Prepare(kInsertFts));
-    }
-    std::optional<Transaction> fts_txn;
-    if (new_day.has_value() && !write_behind) {
-      absl::StatusOr<Transaction> begun = Transaction::Begin(fts_db);
-      if (!begun.ok()) return begun.status();
-      fts_txn.emplace(std::move(*begun));
     }
     MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
     for (const Row& row : rows) {
@@ -806,15 +789,9 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
       }
     }
     MAILLENS_RETURN_IF_ERROR(txn.Commit());
-    if (fts_txn.has_value()) {
-      MAILLENS_ASSIGN_OR_RETURN(Statement mark, fts_db->Prepare(kSetIndexedId));
-      mark.Bind(1, last_id[day]);
-      MAILLENS_RETURN_IF_ERROR(mark.Run());
-      MAILLENS_RETURN_IF_ERROR(fts_txn->Commit());
-    }
     if (new_day.has_value()) new_days.emplace_back(day, std::move(*new_day));
   }
-  if (!write_behind) MAILLENS_RETURN_IF_ERROR(WriteNewDays(new_days));
+  if (!write_behind) MAILLENS_RETURN_IF_ERROR(IndexAndWriteNewDays(fresh, new_days));
   std::move(catch_up_later).Cancel();
   if (!in_line) {
     // The lines are committed (but for new days written behind, on their way); the store's
@@ -907,8 +884,9 @@ absl::Status Store::IndexInSideFiles(const Lines& lines, const std::set<int64_t>
       day_lines.push_back(FtsLine{lines[i].id, lines[i].raw});
     }
     // Indexed with its lines: a partition without a side file, or a new day.
-    if (FtsFile(day) == nullptr || skip_days.count(day) != 0) continue;
-    MAILLENS_RETURN_IF_ERROR(IndexIntoFtsFile(day, day_lines));
+    Database* fts = FtsFile(day);
+    if (fts == nullptr || skip_days.count(day) != 0) continue;
+    MAILLENS_RETURN_IF_ERROR(IndexIntoSideFile(fts, day_lines));
   }
   return absl::OkStatus();
 }

@@ -234,13 +234,13 @@ class Store {
   // Indexes into the side file of `day` the lines after its fts_state.indexed_id (all of
   // them after a rebuild, when the index claims lines the partition does not have).
   absl::Status CatchUpFts(int64_t day);
-  // Indexes `lines` (ids ascending) of day `day` into its side file in one transaction that
-  // also moves its fts_state.indexed_id.
   struct FtsLine {
     int64_t id;
     std::string_view raw;
   };
-  absl::Status IndexIntoFtsFile(int64_t day, absl::Span<const FtsLine> lines);
+  // Indexes `lines` (ids ascending) into side file `fts` (a day's, or a new day's in memory)
+  // in one transaction that also moves its fts_state.indexed_id.
+  absl::Status IndexIntoSideFile(Database* fts, absl::Span<const FtsLine> lines);
   // Waits for the indexing thread and the new days' (correlate_behind), noting a failed
   // index in fts_behind_.
   absl::Status WaitFts();
@@ -334,9 +334,10 @@ class Store {
       Set(absl::AbortedError("the new days were not written: an earlier job failed"));
     }
   };
-  // Indexes into each new day's side file (in memory) its lines among `lines`, then writes
-  // the days (WriteNewDays).
-  absl::Status IndexAndWriteNewDays(const std::vector<Behind::Line>& lines,
+  // Indexes into each new day's side file (in memory) its lines among `lines` (each has day,
+  // id and raw), then writes the days (WriteNewDays).
+  template <typename Lines>
+  absl::Status IndexAndWriteNewDays(const Lines& lines,
                                     std::vector<std::pair<int64_t, NewDay>>& days);
   // Days whose files the new days' thread is writing: day -> DaysWritten's outcome (cleared
   // by WaitFts).
