@@ -77,17 +77,19 @@ absl::Status Migrate(Database* db, const std::vector<std::string_view>& migratio
 }
 
 // The bytes of an empty database with `migrations` applied and then `finish`, as a file of
-// the store is: in WAL mode. New partitions and their side files are written from it, at the
-// cost of a write and an fsync; migrating each new file took 5 transactions and a switch to
-// WAL with its own fsyncs, about 13 ms of CPU and disk per new day (docs/PERFORMANCE.md).
+// the store is: in WAL mode, with pages of `page_size` bytes. New partitions and their side files
+// are written from it, at the cost of a write and an fsync; migrating each new file took 5
+// transactions and a switch to WAL with its own fsyncs, about 13 ms of CPU and disk per new day
+// (docs/PERFORMANCE.md).
 absl::StatusOr<std::string> EmptyDatabaseImage(const std::vector<std::string_view>& migrations,
-                                               std::string_view finish) {
+                                               std::string_view finish, int page_size = 16384) {
   MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Database> db,
                             Database::Open(":memory:", Database::Mode::kReadWrite, false));
-  // 16 KB pages, SQLite's default 4 KB: a commit writes a quarter as many WAL frames, and FTS5
-  // segments and raw lines need fewer overflow pages. The simulated relay imported at
-  // 110-113k lines/s with 4 KB, 125-130k with 16 KB, 133k with 32 KB (docs/PERFORMANCE.md).
-  MAILLENS_RETURN_IF_ERROR(db->Exec("PRAGMA page_size=16384"));
+  // A day's files take 16 KB pages, SQLite's default 4 KB: a commit writes a quarter as many
+  // WAL frames, and FTS5 segments and raw lines need fewer overflow pages. The simulated relay
+  // imported at 110-113k lines/s with 4 KB, 125-130k with 16 KB, 133k with 32 KB
+  // (docs/PERFORMANCE.md). A day written whole from memory takes 4 KB (MakeImages).
+  MAILLENS_RETURN_IF_ERROR(db->Exec(absl::StrCat("PRAGMA page_size=", page_size)));
   MAILLENS_RETURN_IF_ERROR(Migrate(db.get(), migrations));
   if (!finish.empty()) {
     MAILLENS_RETURN_IF_ERROR(db->Exec(finish));
@@ -336,6 +338,16 @@ absl::Status Store::MakeImages() {
                                         "INSERT INTO features (name) VALUES ('",
                                         kFtsFileFeature, "');")));
     MAILLENS_ASSIGN_OR_RETURN(fts_image_, EmptyDatabaseImage(FtsFileMigrations(), ""));
+    // A day built in memory (StartNewDay) is one file: its index inline, as in a partition of
+    // an older maillens, and 4 KB pages. Such a day holds at most a batch's lines, most often a
+    // quiet host's whole day; an import of months of sparse logs writes one every few hundred
+    // lines. As two files of 16 KB pages it cost 1.4 ms of the storing thread's CPU per day in
+    // copies, page faults and schema loads, and more on the writing thread: all_lines.txt
+    // imported at 0.47-0.59x the bare FTS5 insert, with 4 KB pages at 0.62-0.70x, as one file
+    // of 4 KB pages at 0.83-0.96x (docs/PERFORMANCE.md). Later lines of such a day are indexed
+    // as they are stored, by the thread that stores them, as an older partition's are.
+    MAILLENS_ASSIGN_OR_RETURN(
+        new_day_image_, EmptyDatabaseImage(PartitionMigrations(), "DROP INDEX events_qid;", 4096));
   }
   return absl::OkStatus();
 }
@@ -362,8 +374,7 @@ absl::StatusOr<std::optional<Store::NewDay>> Store::StartNewDay(int64_t day) {
   if (std::filesystem::exists(path)) return std::nullopt;
   MAILLENS_RETURN_IF_ERROR(MakeImages());
   NewDay new_day;
-  MAILLENS_ASSIGN_OR_RETURN(new_day.partition, DatabaseFromImage(partition_image_));
-  MAILLENS_ASSIGN_OR_RETURN(new_day.fts, DatabaseFromImage(fts_image_));
+  MAILLENS_ASSIGN_OR_RETURN(new_day.partition, DatabaseFromImage(new_day_image_));
   return new_day;
 }
 
@@ -372,15 +383,12 @@ absl::Status Store::WriteNewDays(const std::vector<std::pair<int64_t, NewDay>>& 
   std::vector<std::pair<std::string, std::string_view>> files;
   for (const auto& [day, new_day] : days) {
     const std::string path = PartitionPath(options_.dir, day);
-    // As CreatePartitionFiles: the side file first; a -wal or -shm of an earlier file of the
-    // same name goes before.
-    for (const auto& [file, db] :
-         {std::pair<std::string, Database*>(FtsFilePath(path), new_day.fts.get()),
-          {path, new_day.partition.get()}}) {
-      MAILLENS_ASSIGN_OR_RETURN(std::string_view image, FinalImageOf(db));
-      MAILLENS_RETURN_IF_ERROR(UnlinkDatabase(file));
-      files.emplace_back(file, image);
-    }
+    MAILLENS_ASSIGN_OR_RETURN(std::string_view image, FinalImageOf(new_day.partition.get()));
+    // A -wal or -shm of an earlier file of the same name would be taken for the new file's,
+    // and a side file left by one (a crash between the two writes) is no longer anyone's.
+    MAILLENS_RETURN_IF_ERROR(UnlinkDatabase(path));
+    MAILLENS_RETURN_IF_ERROR(UnlinkDatabase(FtsFilePath(path)));
+    files.emplace_back(path, image);
   }
   return WriteFilesAtomic(files);
 }
@@ -394,7 +402,7 @@ absl::Status Store::IndexAndWriteNewDays(const Lines& lines,
     for (const auto& line : lines) {
       if (line.day == day) day_lines.push_back(FtsLine{line.id, line.raw});
     }
-    MAILLENS_RETURN_IF_ERROR(IndexIntoSideFile(new_day.fts.get(), day_lines));
+    MAILLENS_RETURN_IF_ERROR(IndexLines(new_day.partition.get(), day_lines, /*side_file=*/false));
   }
   return WriteNewDays(days);
 }
@@ -537,27 +545,29 @@ absl::Status Store::CatchUpFts(int64_t day) {
     select.Reset();
     if (ids.empty()) break;
     for (size_t i = 0; i < ids.size(); ++i) lines.push_back(FtsLine{ids[i], raws[i]});
-    MAILLENS_RETURN_IF_ERROR(IndexIntoSideFile(fts, lines));
+    MAILLENS_RETURN_IF_ERROR(IndexLines(fts, lines, /*side_file=*/true));
     indexed = ids.back();
   }
   return absl::OkStatus();
 }
 
-absl::Status Store::IndexIntoSideFile(Database* fts, absl::Span<const FtsLine> lines) {
+absl::Status Store::IndexLines(Database* fts, absl::Span<const FtsLine> lines, bool side_file) {
   if (lines.empty()) return absl::OkStatus();
   // A side file belongs to a partition created with field address tokens.
   MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(fts));
-  MAILLENS_ASSIGN_OR_RETURN(Statement insert, fts->Prepare(kInsertFts));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * insert, fts->Cached(kInsertFts));
   core::TimeContext time{core::TimeOptions()};
   std::string buffer;
   for (const FtsLine& line : lines) {
     core::Event ev = core::ParseLine(line.raw, &time);
-    insert.Bind(1, line.id).BindText(2, FtsText(ev, line.raw, AddressIndex::kPerField, &buffer));
-    MAILLENS_RETURN_IF_ERROR(insert.Run());
+    insert->Bind(1, line.id).BindText(2, FtsText(ev, line.raw, AddressIndex::kPerField, &buffer));
+    MAILLENS_RETURN_IF_ERROR(insert->Run());
   }
-  MAILLENS_ASSIGN_OR_RETURN(Statement mark, fts->Prepare(kSetIndexedId));
-  mark.Bind(1, lines.back().id);
-  MAILLENS_RETURN_IF_ERROR(mark.Run());
+  if (side_file) {
+    MAILLENS_ASSIGN_OR_RETURN(Statement * mark, fts->Cached(kSetIndexedId));
+    mark->Bind(1, lines.back().id);
+    MAILLENS_RETURN_IF_ERROR(mark->Run());
+  }
   return txn.Commit();
 }
 
@@ -739,8 +749,8 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
     Database* fts_db = nullptr;  // where this day's lines are indexed with them, if anywhere
     AddressIndex address_index = AddressIndex::kPerField;
     if (new_day.has_value()) {
-      // Its lines are indexed into its side file with the day's write (IndexAndWriteNewDays):
-      // after this loop, or by the new days' thread (days_worker_).
+      // Its lines are indexed into it before the day's write (IndexAndWriteNewDays): after
+      // this loop, or by the new days' thread (days_worker_).
       db = new_day->partition.get();
     } else {
       MAILLENS_ASSIGN_OR_RETURN(db, Partition(day, /*create=*/true));
@@ -749,10 +759,11 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
       if (fts_files_.count(day) == 0) fts_db = db;
     }
     const bool index_here = fts_db != nullptr;
-    MAILLENS_ASSIGN_OR_RETURN(Statement insert, db->Prepare(kInsertEvent));
-    std::optional<Statement> fts;
+    MAILLENS_ASSIGN_OR_RETURN(Statement * cached_insert, db->Cached(kInsertEvent));
+    Statement& insert = *cached_insert;
+    Statement* fts = nullptr;
     if (index_here) {
-      MAILLENS_ASSIGN_OR_RETURN(fts, fts_db->Prepare(kInsertFts));
+      MAILLENS_ASSIGN_OR_RETURN(fts, fts_db->Cached(kInsertFts));
     }
     MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
     for (const Row& row : rows) {
@@ -886,7 +897,7 @@ absl::Status Store::IndexInSideFiles(const Lines& lines, const std::set<int64_t>
     // Indexed with its lines: a partition without a side file, or a new day.
     Database* fts = FtsFile(day);
     if (fts == nullptr || skip_days.count(day) != 0) continue;
-    MAILLENS_RETURN_IF_ERROR(IndexIntoSideFile(fts, day_lines));
+    MAILLENS_RETURN_IF_ERROR(IndexLines(fts, day_lines, /*side_file=*/true));
   }
   return absl::OkStatus();
 }

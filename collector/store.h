@@ -210,18 +210,19 @@ class Store {
   // Writable store: writes a new day's partition and its side file from images of empty ones
   // (made once per store), the side file first, so a partition's side file exists.
   absl::Status CreatePartitionFiles(const std::string& partition_path);
-  // Makes partition_image_ and fts_image_ if they are not made yet.
+  // Makes partition_image_, fts_image_ and new_day_image_ if they are not made yet.
   absl::Status MakeImages();
-  // A day with no file yet (nor an archive, which PartitionSource restores): its partition
-  // and side file as in-memory databases made from the images, for Append to fill and
-  // WriteNewDays to write whole. The day's later lines go through Partition() as usual.
+  // A day with no file yet (nor an archive, which PartitionSource restores): its partition as
+  // an in-memory database made from new_day_image_ (one file, its full-text index inline),
+  // for Append to fill and WriteNewDays to write whole. The day's later lines go through
+  // Partition() as usual.
   struct NewDay {
-    std::unique_ptr<Database> partition, fts;
+    std::unique_ptr<Database> partition;
   };
   // NewDay for `day`, or nullopt when its partition has a file (or an open connection).
   absl::StatusOr<std::optional<NewDay>> StartNewDay(int64_t day);
-  // Writes both files of each new day (day -> NewDay), the side file first, atomically
-  // (WriteFilesAtomic). The days' databases are spent: not to be used after.
+  // Writes the partition of each new day (day -> NewDay), all at once (WriteFilesAtomic).
+  // The days' databases are spent: not to be used after.
   absl::Status WriteNewDays(const std::vector<std::pair<int64_t, NewDay>>& days);
   // A connection to partition `day` that sees its full-text index too: Partition(day), or for
   // a writable store's partition with a side file, a read connection with the file attached
@@ -238,9 +239,9 @@ class Store {
     int64_t id;
     std::string_view raw;
   };
-  // Indexes `lines` (ids ascending) into side file `fts` (a day's, or a new day's in memory)
-  // in one transaction that also moves its fts_state.indexed_id.
-  absl::Status IndexIntoSideFile(Database* fts, absl::Span<const FtsLine> lines);
+  // Indexes `lines` (ids ascending) into `fts` in one transaction: a day's side file, whose
+  // fts_state.indexed_id it moves too, or (side_file false) a new day's partition in memory.
+  absl::Status IndexLines(Database* fts, absl::Span<const FtsLine> lines, bool side_file);
   // Waits for the indexing thread and the new days' (correlate_behind), noting a failed
   // index in fts_behind_.
   absl::Status WaitFts();
@@ -282,6 +283,7 @@ class Store {
   std::map<int64_t, std::unique_ptr<Database>> partitions_;  // day -> connection
   std::map<int64_t, AddressIndex> address_index_;            // day -> AddressIndexOf(day)
   std::string partition_image_, fts_image_;  // CreatePartitionFiles'; empty until needed
+  std::string new_day_image_;                // StartNewDay's; empty until needed
   std::map<std::string, int64_t> host_ids_;
   std::map<std::pair<int64_t, uint64_t>, int64_t> file_ids_;  // (host, fingerprint) -> id
   std::unique_ptr<Correlator> correlator_;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -349,10 +350,15 @@ TEST_P(SparseDaysTest, EveryLineIsStoredIndexedAndCorrelatedOnce) {
   ASSERT_TRUE(count.ok()) << count.status();
   EXPECT_EQ(*count, 4u * messages);
   store_.reset();
+  // A day built in memory is one file, its index inline; the day of a batch's last line has
+  // its index in a side file.
+  const std::set<int> through_files = {3, 5, 7, 11, 12};
   for (int d = 0; d <= 12; ++d) {
     const std::string day = std::to_string(DayOf(kNoon + d * kDayUs));
     EXPECT_TRUE(std::filesystem::exists(dir_ / "days" / (day + ".db"))) << day;
-    EXPECT_TRUE(std::filesystem::exists(dir_ / "days" / (day + ".fts.db"))) << day;
+    EXPECT_EQ(std::filesystem::exists(dir_ / "days" / (day + ".fts.db")),
+              through_files.count(d) != 0)
+        << day;
     EXPECT_FALSE(std::filesystem::exists(dir_ / "days" / (day + ".db.tmp"))) << day;
   }
   auto reader = OpenStore(false, /*read_only=*/true);
@@ -367,8 +373,7 @@ INSTANTIATE_TEST_SUITE_P(CollectorAndImport, SparseDaysTest, ::testing::Bool(),
                            return info.param ? "Import" : "Collector";
                          });
 
-// An import whose new day cannot be written (here a directory where the side file's temp
-// file goes): the error comes out of the store, no trace claims the day's lost lines, and
+// An import whose new day cannot be written (here a directory where its temp file goes): the error comes out of the store, no trace claims the day's lost lines, and
 // importing them again stores, indexes and correlates them once.
 TEST_F(StoreTest, FailedWriteOfANewDayLosesNothingSilently) {
   StoreOptions options;
@@ -400,7 +405,7 @@ TEST_F(StoreTest, FailedWriteOfANewDayLosesNothingSilently) {
     offset = lines.back().offset + lines.back().raw.size() + 1;
   }
   const std::string day0 = std::to_string(DayOf(kNoon));
-  const auto blocker = dir_ / "days" / (day0 + ".fts.db.tmp");
+  const auto blocker = dir_ / "days" / (day0 + ".db.tmp");
   std::filesystem::create_directories(blocker);
   auto appended = store_->Append(lines);
   ASSERT_TRUE(appended.ok()) << appended.status();  // written behind: the error comes later
