@@ -831,10 +831,8 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
     }
     // Their own thread: behind the index of earlier batches, a day coming back in the next
     // batch would wait for all of it.
-    std::set<int64_t> new_day_set;
     absl::Status written_status;
     if (write != nullptr) {
-      for (const auto& [day, unused] : write->days) new_day_set.insert(day);
       written_status = days_worker_->Post([this, batch, write]() {
         if (options_.on_behind_job) options_.on_behind_job("days");
         absl::Status s = IndexAndWriteNewDays(batch->lines, write->days);
@@ -842,11 +840,10 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
         return s;
       });
     }
-    // The writer may open a day written behind before this job runs: that day's lines of
-    // this batch are indexed already.
-    absl::Status indexed_status = fts_worker_->Post([this, batch, new_day_set]() {
+    // A day written whole has no side file: its lines are indexed with its write.
+    absl::Status indexed_status = fts_worker_->Post([this, batch]() {
       if (options_.on_behind_job) options_.on_behind_job("index");
-      return IndexInSideFiles(batch->lines, new_day_set);
+      return IndexInSideFiles(batch->lines);
     });
     if (!indexed_status.ok()) fts_behind_ = true;
     if (indexed_status.ok()) indexed_status = written_status;
@@ -865,7 +862,7 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
   // transaction that also moves each day's watermark; if either fails, the stored lines are
   // indexed or correlated from disk later (so a failed index does not skip the correlation,
   // whose watermark the next batch would move past these lines).
-  absl::Status indexed_status = IndexInSideFiles(fresh, {});
+  absl::Status indexed_status = IndexInSideFiles(fresh);
   if (!indexed_status.ok()) fts_behind_ = true;
   // The site updates ride in the same transaction: one durable commit instead of two.
   absl::Status s = CommitCorrelation(
@@ -886,7 +883,7 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
 }
 
 template <typename Lines>
-absl::Status Store::IndexInSideFiles(const Lines& lines, const std::set<int64_t>& skip_days) {
+absl::Status Store::IndexInSideFiles(const Lines& lines) {
   std::vector<FtsLine> day_lines;
   for (size_t i = 0; i < lines.size();) {
     const int64_t day = lines[i].day;
@@ -896,7 +893,7 @@ absl::Status Store::IndexInSideFiles(const Lines& lines, const std::set<int64_t>
     }
     // Indexed with its lines: a partition without a side file, or a new day.
     Database* fts = FtsFile(day);
-    if (fts == nullptr || skip_days.count(day) != 0) continue;
+    if (fts == nullptr) continue;
     MAILLENS_RETURN_IF_ERROR(IndexLines(fts, day_lines, /*side_file=*/true));
   }
   return absl::OkStatus();

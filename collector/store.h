@@ -345,9 +345,10 @@ class Store {
   // by WaitFts).
   std::map<int64_t, std::shared_future<absl::Status>> writing_days_;
   // Indexes `lines` (by day, ids ascending within a day; each has day, id and raw) of days
-  // with a side file into it, but for `skip_days`; other days' lines were indexed with them.
+  // with a side file into it; other days' lines were indexed with them (a day written whole,
+  // an older partition).
   template <typename Lines>
-  absl::Status IndexInSideFiles(const Lines& lines, const std::set<int64_t>& skip_days);
+  absl::Status IndexInSideFiles(const Lines& lines);
   // The correlator thread's read connections to partitions (CorrelatorSite).
   std::map<int64_t, std::unique_ptr<Database>> correlator_partitions_;
   // Last: they stop (after their job) before anything their jobs use goes.
