@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
 #include <thread>
@@ -373,8 +374,9 @@ INSTANTIATE_TEST_SUITE_P(CollectorAndImport, SparseDaysTest, ::testing::Bool(),
                            return info.param ? "Import" : "Collector";
                          });
 
-// An import whose new day cannot be written (here a directory where its temp file goes): the error comes out of the store, no trace claims the day's lost lines, and
-// importing them again stores, indexes and correlates them once.
+// An import whose new day cannot be written (here a directory where its temp file goes): the error
+// comes out of the store, no trace claims the day's lost lines, and importing them again stores,
+// indexes and correlates them once.
 TEST_F(StoreTest, FailedWriteOfANewDayLosesNothingSilently) {
   StoreOptions options;
   options.dir = dir_.string();
@@ -432,6 +434,39 @@ TEST_F(StoreTest, FailedWriteOfANewDayLosesNothingSilently) {
   auto traces = store_->TracesIn(INT64_MIN, INT64_MAX);
   ASSERT_TRUE(traces.ok()) << traces.status();
   EXPECT_EQ(traces->size(), 2u);
+}
+
+// A day written whole is one file. A side file of the same day left by an earlier one (a
+// crash between a day's two files, or a removed partition's) is removed with the write, not
+// taken for the day's index: the day is searched through its own, also after reopening.
+TEST_F(StoreTest, DayWrittenWholeRemovesAStaleSideFile) {
+  constexpr int64_t kDayUs = 86400LL * 1000000;
+  const std::string day0 = std::to_string(DayOf(kNoon));
+  const auto stale = dir_ / "days" / (day0 + ".fts.db");
+  store_ = OpenStore(/*behind=*/true);
+  {
+    std::ofstream out(stale, std::ios::binary);
+    out << "left over: not an index of this day";
+  }
+  // Day 0 is not the batch's last day: built in memory and written whole.
+  std::vector<LineRecord> lines = FileLines(
+      "mx", 3, kNoon, {"Nov 15 12:00:00 mx postfix/anvil[7]: statistics: platypusgate rate"});
+  for (LineRecord& r :
+       FileLines("mx", 3, kNoon + kDayUs, {"Nov 16 12:00:00 mx postfix/anvil[7]: statistics"})) {
+    r.offset += 100;
+    lines.push_back(std::move(r));
+  }
+  auto appended = store_->Append(lines);
+  ASSERT_TRUE(appended.ok()) << appended.status();
+  EXPECT_EQ(appended->stored, 2u);
+  ASSERT_TRUE(store_->Flush().ok());
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "days" / (day0 + ".db")));
+  EXPECT_FALSE(std::filesystem::exists(stale));
+  EXPECT_EQ(CountWord(store_.get(), "platypusgate"), 1u);
+  store_.reset();
+  store_ = OpenStore(/*behind=*/true);
+  EXPECT_EQ(CountWord(store_.get(), "platypusgate"), 1u);
+  EXPECT_EQ(CountWord(store_.get(), "statistics"), 2u);
 }
 
 // A new partition has no index of queue IDs: a message's lines come from the full-text
