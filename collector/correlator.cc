@@ -724,7 +724,8 @@ absl::Status Correlator::Flush() {
     } else {
       update->BindNull(col++);
     }
-    // One call per statement: the column numbers count up in order.
+    // One call per statement: GCC's -Wsequence-point takes `col++` in chained calls for
+    // unsequenced (C++17 sequences them).
     update->Bind(col++, m.size);
     update->Bind(col++, m.nrcpt);
     update->BindText(col++, m.client);

@@ -78,9 +78,9 @@ absl::Status Migrate(Database* db, const std::vector<std::string_view>& migratio
 
 // The bytes of an empty database with `migrations` applied and then `finish`, as a file of
 // the store is: in WAL mode, with pages of `page_size` bytes. New partitions and their side files
-// are written from it, at the cost of a write and an fsync; migrating each new file took 5
-// transactions and a switch to WAL with its own fsyncs, about 13 ms of CPU and disk per new day
-// (docs/PERFORMANCE.md).
+// are written from it, at the cost of a write and an fsync, and a day built in memory starts
+// from it; migrating each new file took 5 transactions and a switch to WAL with its own fsyncs,
+// about 13 ms of CPU and disk per new day (docs/PERFORMANCE.md).
 absl::StatusOr<std::string> EmptyDatabaseImage(const std::vector<std::string_view>& migrations,
                                                std::string_view finish, int page_size = 16384) {
   MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Database> db,
@@ -342,9 +342,9 @@ absl::Status Store::MakeImages() {
     // an older maillens, and 4 KB pages. Such a day holds at most a batch's lines, most often a
     // quiet host's whole day; an import of months of sparse logs writes one every few hundred
     // lines. As two files of 16 KB pages it cost 1.4 ms of the storing thread's CPU per day in
-    // copies, page faults and schema loads, and more on the writing thread: all_lines.txt
-    // imported at 0.47-0.59x the bare FTS5 insert, with 4 KB pages at 0.62-0.70x, as one file
-    // of 4 KB pages at 0.83-0.96x (docs/PERFORMANCE.md). Later lines of such a day are indexed
+    // copies, page faults and schema loads, and 1.7 ms of the writing thread's: all_lines.txt
+    // imported at 0.47-0.60x the bare FTS5 insert, with 4 KB pages at 0.62-0.70x, as one file
+    // of 4 KB pages at 0.81-0.97x (docs/PERFORMANCE.md). Later lines of such a day are indexed
     // as they are stored, by the thread that stores them, as an older partition's are.
     MAILLENS_ASSIGN_OR_RETURN(
         new_day_image_, EmptyDatabaseImage(PartitionMigrations(), "DROP INDEX events_qid;", 4096));
@@ -551,11 +551,12 @@ absl::Status Store::CatchUpFts(int64_t day) {
   return absl::OkStatus();
 }
 
-absl::Status Store::IndexLines(Database* fts, absl::Span<const FtsLine> lines, bool side_file) {
+absl::Status Store::IndexLines(Database* db, absl::Span<const FtsLine> lines, bool side_file) {
   if (lines.empty()) return absl::OkStatus();
-  // A side file belongs to a partition created with field address tokens.
-  MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(fts));
-  MAILLENS_ASSIGN_OR_RETURN(Statement * insert, fts->Cached(kInsertFts));
+  // A side file, and a day written whole, belong to a partition created with field address
+  // tokens.
+  MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * insert, db->Cached(kInsertFts));
   core::TimeContext time{core::TimeOptions()};
   std::string buffer;
   for (const FtsLine& line : lines) {
@@ -564,7 +565,7 @@ absl::Status Store::IndexLines(Database* fts, absl::Span<const FtsLine> lines, b
     MAILLENS_RETURN_IF_ERROR(insert->Run());
   }
   if (side_file) {
-    MAILLENS_ASSIGN_OR_RETURN(Statement * mark, fts->Cached(kSetIndexedId));
+    MAILLENS_ASSIGN_OR_RETURN(Statement * mark, db->Cached(kSetIndexedId));
     mark->Bind(1, lines.back().id);
     MAILLENS_RETURN_IF_ERROR(mark->Run());
   }
@@ -573,7 +574,7 @@ absl::Status Store::IndexLines(Database* fts, absl::Span<const FtsLine> lines, b
 
 absl::StatusOr<Database*> Store::SearchPartition(int64_t day) {
   MAILLENS_ASSIGN_OR_RETURN(Database * db, Partition(day, /*create=*/false));
-  if (options_.read_only || fts_files_.count(day) == 0) return db;
+  if (options_.read_only || FtsFile(day) == nullptr) return db;
   auto it = search_partitions_.find(day);
   if (it != search_partitions_.end()) return it->second.get();
   const std::string path = PartitionPath(options_.dir, day);
@@ -746,7 +747,7 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
       MAILLENS_ASSIGN_OR_RETURN(new_day, StartNewDay(day));
     }
     Database* db = nullptr;
-    Database* fts_db = nullptr;  // where this day's lines are indexed with them, if anywhere
+    bool index_here = false;  // the lines indexed as they are stored, in the partition
     AddressIndex address_index = AddressIndex::kPerField;
     if (new_day.has_value()) {
       // Its lines are indexed into it before the day's write (IndexAndWriteNewDays): after
@@ -756,14 +757,13 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
       MAILLENS_ASSIGN_OR_RETURN(db, Partition(day, /*create=*/true));
       address_index = AddressIndexOf(day);
       // Lines of a partition with a side file are indexed after they are committed.
-      if (fts_files_.count(day) == 0) fts_db = db;
+      index_here = FtsFile(day) == nullptr;
     }
-    const bool index_here = fts_db != nullptr;
     MAILLENS_ASSIGN_OR_RETURN(Statement * cached_insert, db->Cached(kInsertEvent));
     Statement& insert = *cached_insert;
     Statement* fts = nullptr;
     if (index_here) {
-      MAILLENS_ASSIGN_OR_RETURN(fts, fts_db->Cached(kInsertFts));
+      MAILLENS_ASSIGN_OR_RETURN(fts, db->Cached(kInsertFts));
     }
     MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
     for (const Row& row : rows) {

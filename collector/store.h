@@ -239,9 +239,9 @@ class Store {
     int64_t id;
     std::string_view raw;
   };
-  // Indexes `lines` (ids ascending) into `fts` in one transaction: a day's side file, whose
+  // Indexes `lines` (ids ascending) into `db` in one transaction: a day's side file, whose
   // fts_state.indexed_id it moves too, or (side_file false) a new day's partition in memory.
-  absl::Status IndexLines(Database* fts, absl::Span<const FtsLine> lines, bool side_file);
+  absl::Status IndexLines(Database* db, absl::Span<const FtsLine> lines, bool side_file);
   // Waits for the indexing thread and the new days' (correlate_behind), noting a failed
   // index in fts_behind_.
   absl::Status WaitFts();
@@ -336,7 +336,7 @@ class Store {
       Set(absl::AbortedError("the new days were not written: an earlier job failed"));
     }
   };
-  // Indexes into each new day's side file (in memory) its lines among `lines` (each has day,
+  // Indexes into each new day's partition (in memory) its lines among `lines` (each has day,
   // id and raw), then writes the days (WriteNewDays).
   template <typename Lines>
   absl::Status IndexAndWriteNewDays(const Lines& lines,
