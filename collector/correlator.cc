@@ -69,6 +69,19 @@ constexpr char kSelectPending[] =
     "pending "
     "WHERE queue_id = ? AND time_us >= ? AND time_us <= ?";
 constexpr char kDeletePending[] = "DELETE FROM pending WHERE id = ?";
+// Hops that a site change may settle: not bounces, not tied to their host by the reply's form.
+constexpr char kSelectPendingSince[] =
+    "SELECT id, from_message, from_host, queue_id, relay_host, relay_ip, kind, time_us FROM "
+    "pending WHERE time_us >= ? AND same_host = 0 AND kind != 'bounce' ORDER BY id";
+// Re-injections decided by the loopback rule (same_host = 0: not by the reply's form).
+constexpr char kSelectLoopbackReinjects[] =
+    "SELECT from_message, to_message, time_us, from_host, relay_host, relay_ip FROM links "
+    "WHERE kind = 'reinject' AND same_host = 0 AND time_us >= ?";
+// Hosts and their declared names: a change is what lets a pending hop find its far side.
+constexpr char kSelectSite[] =
+    "SELECT (SELECT coalesce(max(id), 0) FROM hosts) || ' ' || (SELECT coalesce(group_concat("
+    "name || '=' || host_id, ' '), '') FROM (SELECT name, host_id FROM host_names ORDER BY name))";
+constexpr char kSelectNewestFirst[] = "SELECT coalesce(max(first_us), 0) FROM messages";
 constexpr char kSelectHostName[] = "SELECT host_id FROM host_names WHERE name = ?";
 constexpr char kSelectHostIdByName[] = "SELECT id FROM hosts WHERE lower(name) = ?";
 constexpr char kInsertLink[] =
@@ -109,6 +122,13 @@ Correlator::Correlator(Database* catalog, CorrelatorOptions options)
     : catalog_(catalog), options_(options) {}
 
 void Correlator::Reset() {
+  ClearCache();
+  // A rolled-back transaction may have held a Recheck: look at the site afresh.
+  site_.clear();
+  site_checked_ = false;
+}
+
+void Correlator::ClearCache() {
   by_key_.clear();
   instances_.clear();
   dirty_.clear();
@@ -175,7 +195,8 @@ absl::StatusOr<std::string> Correlator::HostName(int64_t host_id) {
 absl::StatusOr<Correlator::Instance*> Correlator::FindOrCreate(int64_t host_id,
                                                                std::string_view inst_name,
                                                                std::string_view queue_id, int64_t t,
-                                                               bool is_removed) {
+                                                               bool is_removed, bool* created) {
+  *created = false;
   Key key{host_id, std::string(inst_name), std::string(queue_id)};
   auto it = by_key_.find(key);
   if (it == by_key_.end()) {
@@ -239,17 +260,22 @@ absl::StatusOr<Correlator::Instance*> Correlator::FindOrCreate(int64_t host_id,
   m.first_us = t;
   m.last_us = t;
   fresh->stored_first_us = t;
-  Instance* created = fresh.get();
+  Instance* fresh_instance = fresh.get();
   instances_[id] = std::move(fresh);
   ids.push_back(id);
   std::sort(ids.begin(), ids.end(), [this](int64_t a, int64_t b) {
     return instances_[a]->info.first_us < instances_[b]->info.first_us;
   });
-  MAILLENS_RETURN_IF_ERROR(OnCreated(created));
-  return created;
+  *created = true;
+  return fresh_instance;
 }
 
 absl::Status Correlator::Observe(int64_t host_id, const core::Event& ev, int64_t t) {
+  // Once per batch, whatever its lines: a host or name declared since may settle pending hops.
+  if (!site_checked_) {
+    site_checked_ = true;
+    MAILLENS_RETURN_IF_ERROR(CheckSite());
+  }
   if (!core::StartsWith(ev.program, "postfix")) return absl::OkStatus();
   if (ev.queue_id_form != core::QueueIdForm::kShort &&
       ev.queue_id_form != core::QueueIdForm::kLong) {
@@ -259,9 +285,13 @@ absl::Status Correlator::Observe(int64_t host_id, const core::Event& ev, int64_t
   using core::Kind;
   bool is_removed = ev.kind == Kind::kRemoved ||
                     (ev.kind == Kind::kPostsuper && ev.Get(Field::kDetail) == "removed");
-  MAILLENS_ASSIGN_OR_RETURN(
-      Instance * inst, FindOrCreate(host_id, InstanceOf(ev.program), ev.queue_id, t, is_removed));
+  bool created = false;
+  MAILLENS_ASSIGN_OR_RETURN(Instance * inst, FindOrCreate(host_id, InstanceOf(ev.program),
+                                                          ev.queue_id, t, is_removed, &created));
   MessageInfo& m = inst->info;
+  // Pending hops into this instance are looked at after the line's facts are taken in: a
+  // re-injection over loopback is recognised by its arrival through smtpd (the client= line).
+  bool look_at_pending = created;
   MarkDirty(inst);
   m.last_us = std::max(m.last_us, t);
   m.first_us = std::min(m.first_us, t);
@@ -273,7 +303,10 @@ absl::Status Correlator::Observe(int64_t host_id, const core::Event& ev, int64_t
     case Kind::kClient:
       m.client = std::string(ev.Get(Field::kClient));
       if (ev.Has(Field::kSaslUsername)) m.sasl_username = std::string(ev.Get(Field::kSaslUsername));
-      if (m.origin.empty()) m.origin = "smtpd";
+      if (m.origin.empty()) {
+        m.origin = "smtpd";
+        look_at_pending = true;  // lines out of order: it may be a re-injection after all
+      }
       break;
     case Kind::kPickup:
       m.origin = "pickup";
@@ -285,7 +318,10 @@ absl::Status Correlator::Observe(int64_t host_id, const core::Event& ev, int64_t
     case Kind::kMessageId:
       if (ev.Has(Field::kMessageId) && m.message_id.empty()) {
         m.message_id = std::string(ev.Get(Field::kMessageId));
-        if (!m.message_id.empty()) MAILLENS_RETURN_IF_ERROR(OnMessageId(inst));
+        if (!m.message_id.empty()) {
+          MAILLENS_RETURN_IF_ERROR(CheckIncoming(inst));
+          look_at_pending = true;
+        }
       }
       break;
     case Kind::kQueued:
@@ -347,6 +383,7 @@ absl::Status Correlator::Observe(int64_t host_id, const core::Event& ev, int64_t
     default:
       break;
   }
+  if (look_at_pending) MAILLENS_RETURN_IF_ERROR(OnCreated(inst));
   return absl::OkStatus();
 }
 
@@ -386,15 +423,12 @@ absl::Status Correlator::ObserveDelivery(Instance* inst, const core::Event& ev, 
   // A hand-off over a socket (LMTP to Dovecot: relay=host[private/dovecot-lmtp]) is final
   // delivery; the reply's session ID stays on the recipient as an external reference.
   if (relay_ip.find('/') != std::string_view::npos) return absl::OkStatus();
+  // The reply's form ties these to this host. A bare loopback address does not: it may be a
+  // content filter, another of our hosts on the same machine (whose log may come later), or a
+  // foreign MTA behind a tunnel; LinkKind decides when the far side is seen.
   bool same_host = ev.queued_as_form == NextHopForm::kContentFilter ||
                    ev.queued_as_form == NextHopForm::kAmavis ||
                    ev.queued_as_form == NextHopForm::kForwarded || relay_host == "localhost";
-  if (!same_host && IsLoopback(relay_ip)) {
-    // Loopback is this host (a content filter on 127.0.0.1:10025) unless the name or address
-    // names another of our hosts: several Postfix hosts on loopback addresses of one machine.
-    MAILLENS_ASSIGN_OR_RETURN(int64_t named, RelayHost(relay_host, relay_ip));
-    same_host = named == 0 || named == m.host_id;
-  }
   Hop hop;
   hop.from = m.id;
   hop.from_host = m.host_id;
@@ -446,53 +480,70 @@ absl::StatusOr<std::string> Correlator::MessageIdOf(int64_t id) {
   return inst->info.message_id;
 }
 
+absl::StatusOr<std::string> Correlator::LinkKind(const Hop& hop, const MessageInfo& cand,
+                                                 std::string_view from_msgid) {
+  const bool on_sender = cand.host_id == hop.from_host;
+  if (hop.kind == "bounce") return std::string(on_sender ? "bounce" : "");
+  if (hop.same_host) return std::string(on_sender ? "reinject" : "");
+  MAILLENS_ASSIGN_OR_RETURN(int64_t named, RelayHost(hop.relay_host, hop.relay_ip));
+  if (IsLoopback(hop.relay_ip) && (named == 0 || named == hop.from_host)) {
+    // A loopback address no other host claims. It is this host's content filter (or a second
+    // Postfix instance) only if the queue ID comes back in here through smtpd; until then it
+    // may as well be one of our hosts not seen yet, or a foreign MTA behind a tunnel.
+    if (on_sender) return std::string(cand.origin == "smtpd" ? "reinject" : "");
+  } else if (named != 0 && named == cand.host_id) {
+    return std::string("relay");
+  }
+  // A relay we cannot map joins only on the Message-ID, and only an instance on another host
+  // that has no predecessor yet: the same message also reaches foreign servers whose queue IDs
+  // can equal ours, and it must not loop back onto its own earlier hop.
+  if (from_msgid.empty() || on_sender || cand.message_id != from_msgid) return std::string();
+  MAILLENS_ASSIGN_OR_RETURN(bool has_predecessor, HasPredecessor(cand.id));
+  return std::string(has_predecessor ? "" : "relay");
+}
+
 absl::Status Correlator::TryLinkForward(const Hop& hop) {
+  MAILLENS_ASSIGN_OR_RETURN(bool linked, FindLink(hop));
+  return linked ? absl::OkStatus() : Park(hop);
+}
+
+absl::StatusOr<bool> Correlator::FindLink(const Hop& hop) {
   const int64_t t = hop.time_us;
   MAILLENS_ASSIGN_OR_RETURN(Statement * select, catalog_->Cached(kSelectCandidates));
   select->BindText(1, hop.queue_id)
       .Bind(2, t - options_.hop_window_us - options_.skew_us)
       .Bind(3, t + options_.skew_us)
       .Bind(4, hop.from);
-  std::vector<std::pair<int64_t, int64_t>> candidates;  // (id, host)
+  std::vector<int64_t> candidates;
   while (true) {
     MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
     if (step == Statement::StepResult::kDone) break;
-    candidates.emplace_back(select->ColumnInt(0), select->ColumnInt(1));
+    candidates.push_back(select->ColumnInt(0));
   }
   select->Reset();
   // The receiving instance is born around the hand-off: one that had already ended before it
   // is an earlier life of a reused queue ID. Of the rest, the nearest in time wins.
-  std::vector<std::tuple<int64_t, int64_t, int64_t>> ranked;  // (distance, id, host)
+  std::vector<std::pair<int64_t, int64_t>> ranked;  // (distance, id)
   MAILLENS_ASSIGN_OR_RETURN(std::string from_msgid, MessageIdOf(hop.from));
-  for (const auto& [cand_id, cand_host] : candidates) {
+  for (int64_t cand_id : candidates) {
     MAILLENS_ASSIGN_OR_RETURN(Instance * cand, LoadInstance(cand_id));
     if (cand->info.end_us && *cand->info.end_us < t - options_.skew_us) continue;
     // Postfix passes the Message-ID on unchanged: two different ones are two messages.
     // (A bounce is a new message with a Message-ID of its own.)
     if (hop.kind != "bounce" && Contradicts(from_msgid, cand->info.message_id)) continue;
-    ranked.emplace_back(std::abs(cand->info.first_us - t), cand_id, cand_host);
+    ranked.emplace_back(std::abs(cand->info.first_us - t), cand_id);
   }
   std::sort(ranked.begin(), ranked.end());
-  for (const auto& [distance, cand_id, cand_host] : ranked) {
-    bool link = false;
-    if (hop.same_host) {
-      link = cand_host == hop.from_host;
-    } else {
-      MAILLENS_ASSIGN_OR_RETURN(bool mapped, Maps(hop.relay_host, hop.relay_ip, cand_host));
-      if (mapped) {
-        link = true;
-      } else if (!from_msgid.empty()) {
-        // An unmapped relay joins only on the Message-ID, and only an instance that has no
-        // predecessor yet: the same message also reaches foreign servers whose queue IDs can
-        // equal ours, and it must not loop back onto its own earlier hop.
-        MAILLENS_ASSIGN_OR_RETURN(std::string cand_msgid, MessageIdOf(cand_id));
-        MAILLENS_ASSIGN_OR_RETURN(bool has_predecessor, HasPredecessor(cand_id));
-        link = cand_msgid == from_msgid && cand_host != hop.from_host && !has_predecessor;
-      }
-    }
-    if (link) return AddLink(hop, cand_id);
+  for (const auto& [distance, cand_id] : ranked) {
+    MAILLENS_ASSIGN_OR_RETURN(Instance * cand, LoadInstance(cand_id));
+    MAILLENS_ASSIGN_OR_RETURN(std::string kind, LinkKind(hop, cand->info, from_msgid));
+    if (kind.empty()) continue;
+    Hop linked = hop;
+    linked.kind = kind;
+    MAILLENS_RETURN_IF_ERROR(AddLink(linked, cand_id));
+    return true;
   }
-  return Park(hop);
+  return false;
 }
 
 absl::StatusOr<std::vector<Correlator::Hop>> Correlator::IncomingHops(int64_t to) {
@@ -578,21 +629,11 @@ absl::Status Correlator::OnCreated(Instance* inst) {
     if (m.end_us && *m.end_us < hop.time_us - options_.skew_us) continue;
     MAILLENS_ASSIGN_OR_RETURN(std::string hop_msgid, MessageIdOf(hop.from));
     if (hop.kind != "bounce" && Contradicts(hop_msgid, m.message_id)) continue;
-    bool link = false;
-    if (hop.same_host) {
-      link = hop.from_host == m.host_id;
-    } else {
-      MAILLENS_ASSIGN_OR_RETURN(bool mapped, Maps(hop.relay_host, hop.relay_ip, m.host_id));
-      if (mapped) {
-        link = true;
-      } else if (!m.message_id.empty() && hop.from_host != m.host_id) {
-        MAILLENS_ASSIGN_OR_RETURN(std::string from_msgid, MessageIdOf(hop.from));
-        MAILLENS_ASSIGN_OR_RETURN(bool has_predecessor, HasPredecessor(m.id));
-        link = from_msgid == m.message_id && !has_predecessor;
-      }
-    }
-    if (!link) continue;
-    MAILLENS_RETURN_IF_ERROR(AddLink(hop, m.id));
+    MAILLENS_ASSIGN_OR_RETURN(std::string kind, LinkKind(hop, m, hop_msgid));
+    if (kind.empty()) continue;
+    Hop linked = hop;
+    linked.kind = kind;
+    MAILLENS_RETURN_IF_ERROR(AddLink(linked, m.id));
     MAILLENS_ASSIGN_OR_RETURN(Statement * del, catalog_->Cached(kDeletePending));
     del->Bind(1, pending_id);
     MAILLENS_RETURN_IF_ERROR(del->Run());
@@ -600,9 +641,81 @@ absl::Status Correlator::OnCreated(Instance* inst) {
   return absl::OkStatus();
 }
 
-absl::Status Correlator::OnMessageId(Instance* inst) {
-  MAILLENS_RETURN_IF_ERROR(CheckIncoming(inst));
-  return OnCreated(inst);
+absl::Status Correlator::CheckSite() {
+  MAILLENS_ASSIGN_OR_RETURN(Statement * select, catalog_->Cached(kSelectSite));
+  MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+  std::string site = step == Statement::StepResult::kRow ? std::string(select->ColumnText(0)) : "";
+  select->Reset();
+  if (site == site_) return absl::OkStatus();
+  // Not known to this process yet (a restart may have missed a change) or changed: a hop that
+  // waited for a host, a name or an address may find its far side among instances already
+  // seen.
+  MAILLENS_ASSIGN_OR_RETURN(Statement * newest, catalog_->Cached(kSelectNewestFirst));
+  MAILLENS_ASSIGN_OR_RETURN(step, newest->Step());
+  const int64_t newest_us = step == Statement::StepResult::kRow ? newest->ColumnInt(0) : 0;
+  newest->Reset();
+  MAILLENS_RETURN_IF_ERROR(Recheck(newest_us - options_.recheck_window_us));
+  site_ = std::move(site);
+  return absl::OkStatus();
+}
+
+absl::Status Correlator::Recheck(int64_t since_us) {
+  // Re-injections decided by the loopback rule whose address another host now claims: the
+  // queue ID came back in by chance, the hop went to that host.
+  MAILLENS_ASSIGN_OR_RETURN(Statement * links, catalog_->Cached(kSelectLoopbackReinjects));
+  links->Bind(1, since_us);
+  std::map<int64_t, std::vector<Hop>> claimed;  // to -> hops
+  while (true) {
+    MAILLENS_ASSIGN_OR_RETURN(auto step, links->Step());
+    if (step == Statement::StepResult::kDone) break;
+    Hop hop;
+    hop.from = links->ColumnInt(0);
+    hop.kind = "relay";
+    hop.time_us = links->ColumnInt(2);
+    hop.from_host = links->ColumnInt(3);
+    hop.relay_host = std::string(links->ColumnText(4));
+    hop.relay_ip = std::string(links->ColumnText(5));
+    claimed[links->ColumnInt(1)].push_back(std::move(hop));
+  }
+  links->Reset();
+  for (auto& [to, hops] : claimed) {
+    std::vector<Hop> wrong;
+    for (Hop& hop : hops) {
+      MAILLENS_ASSIGN_OR_RETURN(int64_t named, RelayHost(hop.relay_host, hop.relay_ip));
+      if (named != 0 && named != hop.from_host) wrong.push_back(std::move(hop));
+    }
+    if (wrong.empty()) continue;
+    MAILLENS_ASSIGN_OR_RETURN(Instance * target, LoadInstance(to));
+    for (Hop& hop : wrong) hop.queue_id = target->info.queue_id;
+    MAILLENS_RETURN_IF_ERROR(Unlink(to, wrong));
+    for (const Hop& hop : wrong) MAILLENS_RETURN_IF_ERROR(TryLinkForward(hop));
+  }
+  // Pending hops: each tries its candidates again, as when it was first seen.
+  MAILLENS_ASSIGN_OR_RETURN(Statement * select, catalog_->Cached(kSelectPendingSince));
+  select->Bind(1, since_us);
+  std::vector<std::pair<int64_t, Hop>> rows;  // (pending id, hop)
+  while (true) {
+    MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+    if (step == Statement::StepResult::kDone) break;
+    Hop hop;
+    hop.from = select->ColumnInt(1);
+    hop.from_host = select->ColumnInt(2);
+    hop.queue_id = std::string(select->ColumnText(3));
+    hop.relay_host = std::string(select->ColumnText(4));
+    hop.relay_ip = std::string(select->ColumnText(5));
+    hop.kind = std::string(select->ColumnText(6));
+    hop.time_us = select->ColumnInt(7);
+    rows.emplace_back(select->ColumnInt(0), std::move(hop));
+  }
+  select->Reset();
+  MAILLENS_ASSIGN_OR_RETURN(Statement * del, catalog_->Cached(kDeletePending));
+  for (const auto& [pending_id, hop] : rows) {
+    MAILLENS_ASSIGN_OR_RETURN(bool linked, FindLink(hop));
+    if (!linked) continue;
+    del->Bind(1, pending_id);
+    MAILLENS_RETURN_IF_ERROR(del->Run());
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Correlator::CheckIncoming(Instance* inst) {
@@ -668,7 +781,8 @@ absl::Status Correlator::AddLink(const Hop& hop, int64_t to) {
     MAILLENS_ASSIGN_OR_RETURN(std::vector<Hop> incoming, IncomingHops(to));
     std::vector<Hop> weaker;
     for (const Hop& h : incoming) {
-      if (h.kind == "bounce" || h.same_host || h.from == hop.from) continue;
+      // Bounces and re-injections (by the reply's form or by the loopback rule) stand.
+      if (h.kind != "relay" || h.same_host || h.from == hop.from) continue;
       MAILLENS_ASSIGN_OR_RETURN(bool mapped, Maps(h.relay_host, h.relay_ip, target->info.host_id));
       if (!mapped) weaker.push_back(h);
     }
@@ -739,8 +853,9 @@ absl::Status Correlator::Flush() {
     inst->stored_message_id = m.message_id;
   }
   dirty_.clear();
+  site_checked_ = false;  // the next batch looks at the site again
   // Bound the cache: everything is in the catalog now.
-  if (instances_.size() > 200000) Reset();
+  if (instances_.size() > 200000) ClearCache();
   return absl::OkStatus();
 }
 

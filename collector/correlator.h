@@ -12,6 +12,10 @@
 // A `queued as` in a foreign MTA's reply form (Exim, Sendmail, Microsoft, Gmail) is kept as an
 // external hop on the recipient and never linked. Links whose other side has not been seen yet
 // wait in the `pending` table and are made when it arrives, so arrival order does not matter.
+// No verdict before the evidence: a relay to a loopback address is a re-injection only once the
+// queue ID is seen coming back into the same host through its smtpd, and a pending hop is
+// re-examined when its queue ID appears and when a host, name or address appears (the site
+// changes), so a host whose log arrives later still gets its hops.
 // All state lives in the catalog database; an in-memory cache of instances is only a cache.
 //
 // Thread-compatible: used by the store's single writer, inside its catalog transaction.
@@ -103,6 +107,11 @@ struct CorrelatorOptions {
   // "sent"; a transfer takes seconds, minutes for a large message on a slow link.
   int64_t hop_window_us = 10 * 60 * 1000000LL;
   int64_t instance_gap_us = 24 * 3600 * 1000000LL;  // silence that ends an unclosed instance
+  // When a host, a host name or an address appears, the pending hops of this span before the
+  // newest instance are tried again (a pending hop is always tried again when its queue ID
+  // appears, which costs one indexed lookup). Bounds the work of a site change; older hops
+  // stay as they are, external or waiting for their queue ID.
+  int64_t recheck_window_us = 7 * 24 * 3600 * 1000000LL;
 };
 
 class Correlator {
@@ -117,6 +126,10 @@ class Correlator {
   absl::Status Flush();
   // Forgets cached state (after a rolled-back transaction).
   void Reset();
+  // Tries again every pending hop handed off at or after `since_us`, and undoes re-injection
+  // links over loopback whose address another host now claims. Done on its own when the site
+  // changes (within recheck_window_us); call within a catalog transaction, then Flush().
+  absl::Status Recheck(int64_t since_us);
 
   // Reads.
   absl::StatusOr<Trace> LoadTrace(int64_t trace_id);
@@ -138,7 +151,9 @@ class Correlator {
   using Key = std::tuple<int64_t, std::string, std::string>;  // host, instance, queue id
 
   // A hand-off seen on the sending side: enough to link it now, park it in `pending`, or
-  // park it again if a link made from it proves wrong.
+  // park it again if a link made from it proves wrong. `kind` is "bounce", "reinject" or
+  // "relay" as seen by the sender; a relay to a loopback address becomes a re-injection only
+  // when linked to an instance on the sender's host (LinkKind).
   struct Hop {
     int64_t from = 0;
     int64_t from_host = 0;
@@ -146,21 +161,37 @@ class Correlator {
     std::string relay_host;
     std::string relay_ip;
     std::string kind;
+    // The far side is on the sender's host whatever relay= says: the reply's form names a
+    // content filter or local(8) forwarding, or it is a bounce notice.
     bool same_host = false;
     int64_t time_us = 0;
   };
 
+  // The instance a line of `queue_id` at `time_us` belongs to; `*created` says whether it is
+  // new (its pending hops are looked at once the line's facts are known: OnCreated).
   absl::StatusOr<Instance*> FindOrCreate(int64_t host_id, std::string_view inst,
                                          std::string_view queue_id, int64_t time_us,
-                                         bool is_removed);
+                                         bool is_removed, bool* created);
   absl::StatusOr<Instance*> LoadInstance(int64_t id);
   absl::StatusOr<std::string> HostName(int64_t host_id);
   // Notes that Flush must write `inst` (Flush visits these, not the whole cache).
   void MarkDirty(Instance* inst);
+  // Tries the pending hops with the queue ID of `instance` (new, or one that just learned its
+  // message-id or that it came in through smtpd) against it.
   absl::Status OnCreated(Instance* instance);
-  absl::Status OnMessageId(Instance* instance);
   absl::Status ObserveDelivery(Instance* instance, const core::Event& ev, int64_t time_us);
+  // Links `hop` to its far side when the evidence is there, else parks it in `pending`.
   absl::Status TryLinkForward(const Hop& hop);
+  // Links `hop` to the best candidate, if one qualifies; true when linked.
+  absl::StatusOr<bool> FindLink(const Hop& hop);
+  // The kind of link `hop` makes into candidate `cand` ("relay", "reinject", "bounce"), or ""
+  // when the evidence does not join them. `from_msgid` is the sender's Message-ID.
+  absl::StatusOr<std::string> LinkKind(const Hop& hop, const MessageInfo& cand,
+                                       std::string_view from_msgid);
+  // Once per batch: when a host, a declared name or address has appeared since the last look
+  // (or on the first look of this process), Recheck the recent window.
+  absl::Status CheckSite();
+  void ClearCache();
   absl::Status Park(const Hop& hop);
   // The hops linked into `to`, with the evidence each link was made on.
   absl::StatusOr<std::vector<Hop>> IncomingHops(int64_t to);
@@ -189,6 +220,10 @@ class Correlator {
   std::map<int64_t, std::string> host_names_;               // cache: host id -> name
   int64_t next_id_ = 0;         // id of the next new instance; 0: read max(id) first
   std::vector<int64_t> dirty_;  // ids of the instances with dirty set
+  // The hosts and their declared names as last looked at (empty: not yet in this process);
+  // kept across cache clears, forgotten by Reset (a rollback undoes the Recheck it caused).
+  std::string site_;
+  bool site_checked_ = false;  // looked at in the current batch (since the last Flush)
 };
 
 }  // namespace maillens::collector

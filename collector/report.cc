@@ -862,9 +862,11 @@ void ReportBuilder::Classify() {
       r.cls = RowClass::kForwarded;
     } else if (linked == kLinkReinject || r.next_form == Form::kContentFilter) {
       r.cls = RowClass::kContentFilter;
-    } else if (r.loopback && (!r.next_queue_id.empty() || r.says_discard)) {
-      // A hand-off over loopback that answers with a queue ID is a content filter whose
-      // re-injection we have not seen; one that answers "discarded" dropped the message.
+    } else if (r.says_discard) {
+      // A hand-off over loopback that answers "discarded": a content filter dropped it. One
+      // that answers with a queue ID is a content filter only when its re-injection was seen
+      // (the reinject link above): a foreign MTA on a loopback address (a tunnel to a
+      // smarthost) answers the same, and its mail is delivered (docs/CORRELATION.md).
       r.cls = RowClass::kContentFilter;
     }
     r.cf_discarded = r.cls == RowClass::kContentFilter && linked == 0 && r.says_discard;

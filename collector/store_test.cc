@@ -627,5 +627,136 @@ TEST_F(StoreTest, QueueIdReuseOnOneHostStartsANewInstance) {
   EXPECT_EQ(traces->size(), 2u);
 }
 
+// The kinds of the links of the trace of `key`, and its instances as host:queue-id.
+std::pair<std::vector<std::string>, std::vector<std::string>> LinksAndHops(Store* store,
+                                                                           const std::string& key) {
+  std::vector<std::string> links, hops;
+  auto trace = store->GetTrace(key);
+  EXPECT_TRUE(trace.ok()) << trace.status();
+  if (!trace.ok()) return {links, hops};
+  for (const LinkInfo& l : trace->links) links.push_back(l.kind);
+  for (const MessageInfo& m : trace->messages) hops.push_back(m.host + ":" + m.queue_id);
+  return {links, hops};
+}
+
+// The dmz's log before mx's: its relay to mx.example.test[127.0.0.3] names no host yet, and a
+// loopback address no host claims is no verdict (it was taken for a content filter on the dmz
+// and never linked). It waits, and links when mx's instance appears; the filter on
+// 127.0.0.1:10024, answering like any Postfix, is a re-injection because the queue ID comes
+// back into the dmz through smtpd.
+TEST_F(StoreTest, LoopbackRelayWaitsForAHostWhoseLogComesLater) {
+  auto dmz = FileLines(
+      "dmz", 40, kNoon,
+      {"Nov 15 12:00:00 dmz postfix/smtpd[11]: 1A1A1A1A1A: client=ext[127.0.0.4]",
+       "Nov 15 12:00:01 dmz postfix/qmgr[13]: 1A1A1A1A1A: from=<carol@partner.example>, "
+       "size=2048, nrcpt=1 (queue active)",
+       "Nov 15 12:00:02 dmz postfix/smtp[14]: 1A1A1A1A1A: to=<bob@example.test>, "
+       "relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent "
+       "(250 2.0.0 Ok: queued as 2B2B2B2B2B)",
+       "Nov 15 12:00:03 dmz postfix/qmgr[13]: 1A1A1A1A1A: removed",
+       "Nov 15 12:00:04 dmz postfix/smtpd[15]: 2B2B2B2B2B: client=localhost[127.0.0.1]",
+       "Nov 15 12:00:05 dmz postfix/qmgr[13]: 2B2B2B2B2B: from=<carol@partner.example>, "
+       "size=2100, nrcpt=1 (queue active)",
+       "Nov 15 12:00:06 dmz postfix/smtp[14]: 2B2B2B2B2B: to=<bob@example.test>, "
+       "relay=mx.example.test[127.0.0.3]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent "
+       "(250 2.0.0 Ok: queued as 3C3C3C3C3C)",
+       "Nov 15 12:00:07 dmz postfix/qmgr[13]: 2B2B2B2B2B: removed"});
+  auto mx = FileLines(
+      "mx", 41, kNoon + 5000000,
+      {"Nov 15 12:00:05 mx postfix/smtpd[21]: 3C3C3C3C3C: client=dmz.example.test[127.0.0.2]",
+       "Nov 15 12:00:06 mx postfix/qmgr[23]: 3C3C3C3C3C: from=<carol@partner.example>, "
+       "size=2300, nrcpt=1 (queue active)",
+       "Nov 15 12:00:07 mx postfix/local[24]: 3C3C3C3C3C: to=<bob@example.test>, relay=local, "
+       "delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (delivered to mailbox)",
+       "Nov 15 12:00:08 mx postfix/qmgr[23]: 3C3C3C3C3C: removed"});
+  ASSERT_TRUE(store_->Append(dmz).ok());
+  ASSERT_TRUE(store_->Append(mx).ok());
+  auto [links, hops] = LinksAndHops(store_.get(), "1A1A1A1A1A");
+  EXPECT_THAT(hops, UnorderedElementsAre("dmz:1A1A1A1A1A", "dmz:2B2B2B2B2B", "mx:3C3C3C3C3C"));
+  EXPECT_THAT(links, UnorderedElementsAre("reinject", "relay"));
+}
+
+// A foreign MTA on a loopback address (a tunnel to a smarthost): its "queued as" is an
+// external hop. The same queue ID on the sender's host is not its re-injection unless it
+// arrived there through smtpd with a Message-ID that does not contradict the sender's.
+TEST_F(StoreTest, LoopbackHopToAForeignMtaIsNotAReinjection) {
+  auto dmz = FileLines(
+      "dmz", 50, kNoon,
+      {"Nov 15 12:00:00 dmz postfix/smtpd[11]: 4D4D4D4D4D: client=mx[127.0.0.3]",
+       "Nov 15 12:00:01 dmz postfix/cleanup[12]: 4D4D4D4D4D: message-id=<out1@example.test>",
+       "Nov 15 12:00:02 dmz postfix/smtp[14]: 4D4D4D4D4D: to=<al@partner.test>, "
+       "relay=mta.partner.test[127.0.0.4]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent "
+       "(250 2.0.0 Ok: queued as 5E5E5E5E5E)",
+       "Nov 15 12:00:03 dmz postfix/qmgr[13]: 4D4D4D4D4D: removed",
+       // Two later instances with the ID the foreign MTA named: by pickup, and by smtpd but
+       // another message.
+       "Nov 15 12:00:04 dmz postfix/pickup[16]: 5E5E5E5E5E: uid=0 from=<root>",
+       "Nov 15 12:00:05 dmz postfix/qmgr[13]: 5E5E5E5E5E: removed",
+       "Nov 15 12:00:06 dmz postfix/smtpd[11]: 5E5E5E5E5E: client=mx[127.0.0.3]",
+       "Nov 15 12:00:07 dmz postfix/cleanup[12]: 5E5E5E5E5E: message-id=<other@example.test>"});
+  ASSERT_TRUE(store_->Append(dmz).ok());
+  auto [links, hops] = LinksAndHops(store_.get(), "4D4D4D4D4D");
+  EXPECT_THAT(hops, ElementsAre("dmz:4D4D4D4D4D"));
+  EXPECT_THAT(links, ElementsAre());
+  auto trace = store_->GetTrace("4D4D4D4D4D");
+  ASSERT_TRUE(trace.ok());
+  ASSERT_EQ(trace->recipients.size(), 1u);
+  EXPECT_EQ(trace->recipients[0].status, "sent");
+  EXPECT_EQ(trace->recipients[0].next_queue_id, "5E5E5E5E5E");
+}
+
+// Names and addresses declared after both sides are stored (an agent announcing its addresses,
+// or an alias added later): the pending hop is tried again when the next batch is correlated.
+TEST_F(StoreTest, DeclaredAddressLinksAPendingHopAtTheNextBatch) {
+  auto dmz = FileLines(
+      "dmz", 60, kNoon,
+      {"Nov 15 12:00:00 dmz postfix/smtpd[11]: 6F6F6F6F6F: client=ext[198.51.100.7]",
+       "Nov 15 12:00:01 dmz postfix/smtp[14]: 6F6F6F6F6F: to=<bob@example.test>, "
+       "relay=gw.internal.test[127.0.0.9]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent "
+       "(250 2.0.0 Ok: queued as 7A7A7A7A7A)",
+       "Nov 15 12:00:02 dmz postfix/qmgr[13]: 6F6F6F6F6F: removed"});
+  auto mx = FileLines("mx", 61, kNoon + 1000000,
+                      {"Nov 15 12:00:01 mx postfix/smtpd[21]: 7A7A7A7A7A: client=dmz[127.0.0.2]",
+                       "Nov 15 12:00:02 mx postfix/qmgr[23]: 7A7A7A7A7A: removed"});
+  ASSERT_TRUE(store_->Append(dmz).ok());
+  ASSERT_TRUE(store_->Append(mx).ok());
+  EXPECT_THAT(LinksAndHops(store_.get(), "6F6F6F6F6F").second, ElementsAre("dmz:6F6F6F6F6F"));
+  ASSERT_TRUE(store_->AddHostNames("mx", {"127.0.0.9"}).ok());
+  auto later = FileLines("dmz", 62, kNoon + 60000000,
+                         {"Nov 15 12:01:00 dmz postfix/anvil[17]: statistics: max connection "
+                          "rate 1/60s for (smtp:198.51.100.7) at Nov 15 12:00:00"});
+  ASSERT_TRUE(store_->Append(later).ok());
+  auto [links, hops] = LinksAndHops(store_.get(), "6F6F6F6F6F");
+  EXPECT_THAT(hops, UnorderedElementsAre("dmz:6F6F6F6F6F", "mx:7A7A7A7A7A"));
+  EXPECT_THAT(links, ElementsAre("relay"));
+}
+
+// A re-injection decided by the loopback rule is undone when another host claims the address
+// and holds the queue ID: the hop went there, the ID came back into the sender by chance.
+TEST_F(StoreTest, LoopbackReinjectionGivesWayWhenAnotherHostClaimsTheAddress) {
+  auto dmz =
+      FileLines("dmz", 70, kNoon,
+                {"Nov 15 12:00:00 dmz postfix/smtpd[11]: 8B8B8B8B8B: client=ext[198.51.100.7]",
+                 "Nov 15 12:00:01 dmz postfix/smtp[14]: 8B8B8B8B8B: to=<bob@example.test>, "
+                 "relay=127.0.0.3[127.0.0.3]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent "
+                 "(250 2.0.0 Ok: queued as 9C9C9C9C9C)",
+                 "Nov 15 12:00:02 dmz postfix/qmgr[13]: 8B8B8B8B8B: removed",
+                 "Nov 15 12:00:02 dmz postfix/smtpd[11]: 9C9C9C9C9C: client=localhost[127.0.0.1]"});
+  ASSERT_TRUE(store_->Append(dmz).ok());
+  EXPECT_THAT(LinksAndHops(store_.get(), "8B8B8B8B8B").first, ElementsAre("reinject"));
+  auto mx = FileLines("mx", 71, kNoon + 1000000,
+                      {"Nov 15 12:00:01 mx postfix/smtpd[21]: 9C9C9C9C9C: client=dmz[127.0.0.2]",
+                       "Nov 15 12:00:02 mx postfix/qmgr[23]: 9C9C9C9C9C: removed"});
+  ASSERT_TRUE(store_->Append(mx).ok());
+  ASSERT_TRUE(store_->AddHostNames("mx", {"127.0.0.3"}).ok());
+  auto later = FileLines("mx", 72, kNoon + 60000000,
+                         {"Nov 15 12:01:00 mx postfix/anvil[27]: statistics: max connection "
+                          "rate 1/60s for (smtp:127.0.0.2) at Nov 15 12:00:00"});
+  ASSERT_TRUE(store_->Append(later).ok());
+  auto [links, hops] = LinksAndHops(store_.get(), "8B8B8B8B8B");
+  EXPECT_THAT(hops, UnorderedElementsAre("dmz:8B8B8B8B8B", "mx:9C9C9C9C9C"));
+  EXPECT_THAT(links, ElementsAre("relay"));
+}
+
 }  // namespace
 }  // namespace maillens::collector
