@@ -1,5 +1,7 @@
 #include "cli/archive_command.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -21,9 +23,14 @@ constexpr char kUsage[] =
     "usage: maillens [--data DIR] archive list\n"
     "       maillens [--data DIR] archive verify\n"
     "       maillens [--data DIR] archive export DAY [--host H] [--output DIR]\n"
+    "       maillens [--data DIR] archive repair [--yes]\n"
     "  list    archived days: time range, hosts, lines, file size and SHA-256\n"
-    "  verify  checks every archive file against its SHA-256 and the manifest's chain; names\n"
-    "          the day of any changed or missing file (exit 1)\n"
+    "  verify  checks the manifest (its lines, their chain and order, its end against the head\n"
+    "          recorded in archive/HEAD and DIR/archive.head), every archive file against its\n"
+    "          SHA-256, and the cached copies; names the day of each problem (exit 1)\n"
+    "  repair  rebuilds a manifest that cannot be trusted from the archive files, after you\n"
+    "          confirm (--yes: without asking; needed without a terminal); the old manifest is\n"
+    "          kept, files it cannot list go to archive/orphans/, nothing is deleted\n"
     "  export  the original lines of DAY (YYYYMMDD or YYYY-MM-DD, hot or archived), per host,\n"
     "          in file and offset order: to stdout, or with --output DIR one DIR/HOST.log each\n"
     "Archiving itself runs in the collector (hot_days in its config).\n";
@@ -77,6 +84,7 @@ int Verify(const std::string& dir) {
   for (const std::string& problem : result->problems) {
     std::printf("FAILED %s\n", problem.c_str());
   }
+  for (const std::string& note : result->notes) std::printf("note: %s\n", note.c_str());
   if (!result->ok()) {
     std::printf("archive verify: %zu problems in %s/archive\n", result->problems.size(),
                 dir.c_str());
@@ -148,6 +156,73 @@ int Export(const std::string& dir, const std::vector<std::string>& args) {
   return 0;
 }
 
+int Repair(const std::string& dir, const std::vector<std::string>& args) {
+  bool yes = false;
+  ArgParser parser("archive repair", kUsage);
+  parser.Flag("yes", &yes);
+  std::vector<std::string> positional;
+  int exit_code;
+  if (!parser.Parse(args, &positional, &exit_code)) return exit_code;
+  if (!positional.empty()) {
+    std::fprintf(stderr, "maillens archive repair: unexpected argument '%s'\n%s",
+                 positional[0].c_str(), kUsage);
+    return 2;
+  }
+  auto plan = collector::PlanArchiveRepair(dir);
+  if (!plan.ok()) return Fail(plan.status());
+  if (!plan->needed) {
+    auto verify = collector::VerifyArchive(dir);
+    if (verify.ok() && !verify->ok()) {
+      std::printf(
+          "archive repair: the manifest can be trusted; what 'archive verify' reports is not "
+          "the manifest's to repair (a changed or missing archive file: restore it from a "
+          "backup)\n");
+      return 1;
+    }
+    std::printf("archive repair: the manifest can be trusted; nothing to repair\n");
+    return 0;
+  }
+  std::printf("The manifest of %s/archive cannot be trusted:\n", dir.c_str());
+  for (const std::string& p : plan->problems) std::printf("  %s\n", p.c_str());
+  std::printf("A new manifest would list %zu archived days", plan->entries.size());
+  if (!plan->entries.empty()) {
+    std::printf(" (%lld..%lld)", static_cast<long long>(plan->entries.front().day),
+                static_cast<long long>(plan->entries.back().day));
+  }
+  std::printf(
+      ", read from their files, and an entry recording this repair; the old manifest "
+      "is kept beside it.\n");
+  for (const std::string& s : plan->set_aside) {
+    std::printf("  set aside in archive/orphans/: %s\n", s.c_str());
+  }
+  if (!yes) {
+    if (!isatty(STDIN_FILENO)) {
+      std::fprintf(stderr,
+                   "maillens archive repair: not repairing without confirmation: run it in a "
+                   "terminal, or pass --yes\n");
+      return 1;
+    }
+    std::printf("Rebuild the manifest? [y/N] ");
+    std::fflush(stdout);
+    char answer[16] = {0};
+    if (std::fgets(answer, sizeof answer, stdin) == nullptr ||
+        (answer[0] != 'y' && answer[0] != 'Y')) {
+      std::printf("nothing changed\n");
+      return 1;
+    }
+  }
+  absl::Status s = collector::RepairArchive(dir, *plan);
+  if (!s.ok()) return Fail(s);
+  auto verify = collector::VerifyArchive(dir);
+  if (!verify.ok()) return Fail(verify.status());
+  std::printf("archive repair: the manifest was rebuilt with %llu entries; chain head %s\n",
+              static_cast<unsigned long long>(verify->entries), verify->head.c_str());
+  for (const std::string& problem : verify->problems) {
+    std::printf("FAILED %s\n", problem.c_str());
+  }
+  return verify->ok() ? 0 : 1;
+}
+
 }  // namespace
 
 int RunArchive(const GlobalOptions& global, const std::vector<std::string>& args) {
@@ -170,6 +245,7 @@ int RunArchive(const GlobalOptions& global, const std::vector<std::string>& args
     return sub == "list" ? List(global.data_dir) : Verify(global.data_dir);
   }
   if (sub == "export") return Export(global.data_dir, rest);
+  if (sub == "repair") return Repair(global.data_dir, rest);
   std::fprintf(stderr, "maillens archive: unknown subcommand '%s'\n%s", sub.c_str(), kUsage);
   return 2;
 }

@@ -13,6 +13,7 @@
 #include "cli/query_source.h"
 #include "cli/store_commands.h"
 #include "cli/table.h"
+#include "collector/retention.h"
 #include "collector/store.h"
 #include "core/json.h"
 #include "core/parser.h"
@@ -537,8 +538,11 @@ int RunSearch(const GlobalOptions& global, const std::vector<std::string>& args)
     return 1;
   }
   const collector::SearchResult* result = &answer->result;
+  // An answer that left archived days out (collector/retention.h) is never a success.
+  bool incomplete = false;
   for (const std::string& notice : result->notices) {
     std::fprintf(stderr, "note: %s\n", notice.c_str());
+    incomplete |= collector::IsUnreadableArchiveNotice(notice);
   }
   if (per_line) {
     PrintLines(result->lines, json, csv);
@@ -560,6 +564,7 @@ int RunSearch(const GlobalOptions& global, const std::vector<std::string>& args)
     std::fprintf(stderr, "%llu matching line%s\n", static_cast<unsigned long long>(result->total),
                  result->total == 1 ? "" : "s");
   }
+  if (incomplete) return 3;
   return result->total > 0 ? 0 : 1;
 }
 
@@ -616,10 +621,12 @@ int RunTrace(const GlobalOptions& global, const std::vector<std::string>& args) 
   } else {
     PrintTraceText(*trace, raw);
   }
+  bool incomplete = false;  // archived days left out: never a success
   for (const std::string& notice : trace->notices) {
     std::fprintf(stderr, "note: %s\n", notice.c_str());
+    incomplete |= collector::IsUnreadableArchiveNotice(notice);
   }
-  return 0;
+  return incomplete ? 3 : 0;
 }
 
 }  // namespace maillens::cli

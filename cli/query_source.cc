@@ -49,7 +49,7 @@ class LocalSource final : public QuerySource {
     MAILLENS_ASSIGN_OR_RETURN(answer.trace, store_->GetTrace(id));
     if (with_lines) {
       MAILLENS_ASSIGN_OR_RETURN(answer.lines, collector::TraceLines(store_.get(), answer.trace));
-      answer.notices = collector::ArchiveReadNotices(*store_);
+      answer.notices = collector::ArchiveReadNotices(*store_, &answer.trace);
     }
     return answer;
   }

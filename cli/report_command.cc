@@ -9,6 +9,7 @@
 #include "cli/store_commands.h"
 #include "cli/table.h"
 #include "collector/report.h"
+#include "collector/retention.h"
 #include "core/query_language.h"
 
 namespace maillens::cli {
@@ -123,6 +124,13 @@ int RunReport(const GlobalOptions& global, const std::vector<std::string>& args)
     return 1;
   }
   if (!output.empty()) std::fprintf(stderr, "wrote %s\n", output.c_str());
+  // An answer that left archived days out (collector/retention.h) is never a success.
+  for (const std::string& notice : report->notices) {
+    if (collector::IsUnreadableArchiveNotice(notice)) {
+      std::fprintf(stderr, "maillens report: %s\n", notice.c_str());
+      return 3;
+    }
+  }
   return 0;
 }
 

@@ -1,10 +1,12 @@
 #include "collector/query_proto.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "collector/retention.h"
 #include "core/parser.h"
 #include "core/status_macros.h"
 
@@ -47,11 +49,25 @@ absl::StatusOr<SearchAnswer> SearchWithTraces(Store* store, const SearchQuery& q
   return answer;
 }
 
-std::vector<std::string> ArchiveReadNotices(const Store& store) {
+std::vector<std::string> ArchiveReadNotices(const Store& store, const Trace* trace) {
+  std::vector<std::string> notices;
+  if (trace != nullptr && !trace->messages.empty()) {
+    // The days MessageLines reads; archived ones the archive cannot vouch for are named.
+    int64_t first = INT64_MAX, last = INT64_MIN;
+    for (const MessageInfo& m : trace->messages) {
+      first = std::min(first, DayOf(m.first_us));
+      last = std::max(last, DayOf(m.end_us.value_or(m.last_us)));
+    }
+    if (std::string unread = UnreadableArchiveNotice(store.dir(), first, last); !unread.empty()) {
+      notices.push_back(std::move(unread));
+    }
+  }
   std::vector<int64_t> archived = store.ArchivedDaysRead();
-  if (archived.empty()) return {};
-  return {absl::StrCat("lines of ", archived.size(), archived.size() == 1 ? " day" : " days", " (",
-                       absl::StrJoin(archived, ", "), ") read from the archive")};
+  if (archived.empty()) return notices;
+  notices.push_back(absl::StrCat("lines of ", archived.size(),
+                                 archived.size() == 1 ? " day" : " days", " (",
+                                 absl::StrJoin(archived, ", "), ") read from the archive"));
+  return notices;
 }
 
 absl::StatusOr<std::map<int64_t, std::vector<StoredLine>>> TraceLines(Store* store,

@@ -37,7 +37,9 @@ absl::StatusOr<std::map<int64_t, std::vector<StoredLine>>> TraceLines(Store* sto
 
 // "lines of N days (…) read from the archive" when `store` has read archived days, else
 // nothing: the same note from a local store and through the collector.
-std::vector<std::string> ArchiveReadNotices(const Store& store);
+// With `trace` (whose lines were read), also the notice naming archived days of its messages
+// that could not be read (collector/retention.h, UnreadableArchiveNotice).
+std::vector<std::string> ArchiveReadNotices(const Store& store, const Trace* trace = nullptr);
 
 void ToProto(const StoredLine& in, v1::StoredLine* out);
 void ToProto(const MessageInfo& in, v1::MessageInfo* out);

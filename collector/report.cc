@@ -579,6 +579,10 @@ absl::StatusOr<std::string> ReportBuilder::DayPath(int64_t day) const {
 void ReportBuilder::AddArchiveNotice() {
   int64_t first = options_.since_us == INT64_MIN ? 0 : DayOf(options_.since_us);
   int64_t last = options_.until_us == INT64_MAX ? 99999999 : DayOf(options_.until_us - 1);
+  // Archived days left out because the manifest cannot be trusted: named, never silent.
+  if (std::string unread = UnreadableArchiveNotice(dir_, first, last); !unread.empty()) {
+    report_.notices.push_back(std::move(unread));
+  }
   std::vector<int64_t> read;
   for (int64_t day : ArchivedDays(dir_)) {
     if (day >= first && day <= last &&

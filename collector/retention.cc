@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -148,7 +149,15 @@ std::string Hex(const unsigned char* data, size_t n) {
 }
 
 const char* KindName(ArchiveEntry::Kind kind) {
-  return kind == ArchiveEntry::Kind::kArchive ? "archive" : "delete";
+  switch (kind) {
+    case ArchiveEntry::Kind::kArchive:
+      return "archive";
+    case ArchiveEntry::Kind::kDelete:
+      return "delete";
+    case ArchiveEntry::Kind::kRepair:
+      return "repair";
+  }
+  return "?";
 }
 
 // The fields of a manifest line the chain covers (everything but the chain itself).
@@ -172,6 +181,8 @@ bool ParseEntry(const std::string& line, ArchiveEntry* e) {
     e->kind = ArchiveEntry::Kind::kArchive;
   } else if (f[1] == "delete") {
     e->kind = ArchiveEntry::Kind::kDelete;
+  } else if (f[1] == "repair") {
+    e->kind = ArchiveEntry::Kind::kRepair;
   } else {
     return false;
   }
@@ -190,24 +201,35 @@ bool ParseEntry(const std::string& line, ArchiveEntry* e) {
   return e->file.find('/') == std::string::npos && e->file != "." && e->file != "..";
 }
 
-struct ParsedManifest {
-  std::vector<ArchiveEntry> entries;
-  std::vector<std::string> problems;  // malformed lines, by line number
+// One line of the manifest as read: an entry, or a malformed line with what could be read of
+// its sequence number and day (to name them).
+struct ManifestLine {
+  int number = 0;  // line number in the file, from 1
+  bool ok = false;
+  ArchiveEntry entry;  // ok
+  int64_t seq = 0;     // 0: unknown
+  int64_t day = 0;     // 0: unknown
 };
 
-ParsedManifest ParseManifest(const std::string& text) {
-  ParsedManifest out;
+std::vector<ManifestLine> ParseManifest(const std::string& text) {
+  std::vector<ManifestLine> out;
   int number = 0;
   for (absl::string_view piece : absl::StrSplit(text, '\n')) {
     ++number;
     std::string line(piece);
     if (line.empty() || line.front() == '#') continue;
-    ArchiveEntry e;
-    if (!ParseEntry(line, &e)) {
-      out.problems.push_back(absl::StrCat("MANIFEST line ", number, " is malformed"));
-      continue;
+    ManifestLine m;
+    m.number = number;
+    m.ok = ParseEntry(line, &m.entry);
+    if (m.ok) {
+      m.seq = m.entry.seq;
+      m.day = m.entry.day;
+    } else {
+      std::vector<absl::string_view> f = absl::StrSplit(line, '\t');
+      if (f.empty() || !absl::SimpleAtoi(f[0], &m.seq)) m.seq = 0;
+      if (f.size() < 3 || !absl::SimpleAtoi(f[2], &m.day)) m.day = 0;
     }
-    out.entries.push_back(std::move(e));
+    out.push_back(std::move(m));
   }
   return out;
 }
@@ -218,24 +240,341 @@ std::string RenderManifest(const std::vector<ArchiveEntry>& entries) {
   return text;
 }
 
-// Appends `e` (seq and chain filled in here) by rewriting the manifest atomically.
+// --- Trust (see "Trust" in retention.h) ------------------------------------------------------
+
+std::string HeadPath(const std::string& dir) { return dir + "/archive/HEAD"; }
+// The head an append is about to commit, written before the manifest (see AppendEntry).
+std::string NextHeadPath(const std::string& dir) { return dir + "/archive/HEAD.next"; }
+std::string OrphansDir(const std::string& dir) { return dir + "/archive/orphans"; }
+// A second copy of the head, outside archive/: a manifest removed or rewritten together with
+// archive/HEAD (archive/ restored from an older backup, cleaned by hand) is still told. Not
+// in the catalog: the store's writer is the catalog's only writer (a commit beside it made
+// the writer's next transaction fail, WriterConnectionSurvivesItsDayBeingArchived).
+std::string OutsideHeadPath(const std::string& dir) { return dir + "/archive.head"; }
+
+constexpr char kHeadHeader[] =
+    "# maillens archive head v1: entries chain last_kind last_day (of archive/MANIFEST's last "
+    "entry, recorded outside it; collector/retention.h)\n";
+// Where the manifest ends: its entry count and last chain hash, and (to name it when it goes
+// missing) the last entry's kind and day.
+struct Head {
+  int64_t entries = 0;
+  std::string chain;  // empty when there are no entries
+  std::string last_kind;
+  int64_t last_day = 0;
+  bool Same(const Head& o) const { return entries == o.entries && chain == o.chain; }
+};
+
+Head HeadOf(const std::vector<ArchiveEntry>& entries) {
+  Head h;
+  h.entries = static_cast<int64_t>(entries.size());
+  if (!entries.empty()) {
+    h.chain = entries.back().chain;
+    h.last_kind = KindName(entries.back().kind);
+    h.last_day = entries.back().day;
+  }
+  return h;
+}
+
+std::string RenderHead(const Head& h) {
+  return absl::StrCat(kHeadHeader, h.entries, "\t", h.chain.empty() ? "-" : h.chain, "\t",
+                      h.last_kind.empty() ? "-" : h.last_kind, "\t", h.last_day, "\n");
+}
+
+bool ParseHead(const std::string& text, Head* h) {
+  for (absl::string_view piece : absl::StrSplit(text, '\n')) {
+    if (piece.empty() || piece.front() == '#') continue;
+    std::vector<std::string> f = absl::StrSplit(piece, '\t');
+    if (f.size() != 4 || !absl::SimpleAtoi(f[0], &h->entries) ||
+        !absl::SimpleAtoi(f[3], &h->last_day) || h->entries < 0) {
+      return false;
+    }
+    h->chain = f[1] == "-" ? "" : f[1];
+    h->last_kind = f[2] == "-" ? "" : f[2];
+    return (h->entries == 0) == h->chain.empty();
+  }
+  return false;
+}
+
+std::string DescribeLast(const Head& h) {
+  if (h.entries == 0) return "";
+  return absl::StrCat(" (the last one the ", h.last_kind, " of day ", h.last_day, ")");
+}
+
+// Records `h` outside archive/ (atomically, as the manifest).
+absl::Status WriteOutsideHead(const std::string& dir, const Head& h) {
+  return WriteFileAtomic(OutsideHeadPath(dir), RenderHead(h));
+}
+
+// The day and generation of an archive file's name (YYYYMMDD.db.gz, YYYYMMDD.N.db.gz).
+bool ParseArchiveFileName(const std::string& name, int64_t* day, int* generation) {
+  if (!absl::EndsWith(name, ".db.gz") || name.size() < 14) return false;
+  std::string stem = name.substr(0, name.size() - 6);
+  if (!absl::SimpleAtoi(stem.substr(0, 8), day) || *day < 19700101) return false;
+  if (stem.size() == 8) {
+    *generation = 1;
+    return true;
+  }
+  return stem[8] == '.' && absl::SimpleAtoi(stem.substr(9), generation) && *generation >= 2;
+}
+
+// The archive files in archive/ (not orphans/ or tmp/), by name.
+std::set<std::string> ArchiveFileNames(const std::string& dir) {
+  std::set<std::string> names;
+  std::error_code ec;
+  for (const auto& f : fs::directory_iterator(ArchiveDir(dir), ec)) {
+    std::string name = f.path().filename().string();
+    int64_t day;
+    int generation;
+    if (f.is_regular_file(ec) && ParseArchiveFileName(name, &day, &generation)) names.insert(name);
+  }
+  return names;
+}
+
+// What the manifest says and whether it can be trusted: well formed, each entry chained to
+// the one numbered before it, in order, and ending where the head recorded outside it says.
+struct ManifestState {
+  bool exists = false;
+  int64_t max_seq = 0;                // the highest entry number on any line, malformed ones too
+  bool line_problems = false;         // CheckLines found some
+  std::vector<ArchiveEntry> entries;  // its well-formed lines, in file order
+  std::vector<std::string> problems;  // why it cannot be trusted, each naming the day
+  // Archive files no entry names: an archiving step's file whose entry a crash kept out (its
+  // day is still hot), or a file from elsewhere. Never a trust problem by themselves.
+  std::vector<std::string> stray_files;
+  Head head;  // of `entries`
+  std::optional<Head> head_file, next_head, outside_head;
+  bool trusted() const { return problems.empty(); }
+};
+
+std::string StrayProblem(const std::string& name) {
+  int64_t day = 0;
+  int generation = 0;
+  ParseArchiveFileName(name, &day, &generation);
+  return absl::StrCat("day ", day, ": archive file ", name, " is named by no manifest entry");
+}
+
+// Sequence numbers and chain hashes of the manifest's lines.
+void CheckLines(const std::vector<ManifestLine>& lines, std::vector<std::string>* problems) {
+  std::map<int64_t, const ManifestLine*> by_seq;
+  int64_t max_seq = 0;
+  for (const ManifestLine& m : lines) {
+    if (m.seq > 0) {
+      by_seq.emplace(m.seq, &m);
+      max_seq = std::max(max_seq, m.seq);
+    }
+  }
+  auto day_of = [&](int64_t seq) -> std::string {
+    auto it = by_seq.find(seq);
+    return it == by_seq.end() || it->second->day == 0 ? std::string("?")
+                                                      : absl::StrCat(it->second->day);
+  };
+  // Entries missing from the numbering: a line removed (the head check catches the last one).
+  for (int64_t seq = 1; seq <= max_seq; ++seq) {
+    if (by_seq.count(seq)) continue;
+    int64_t end = seq;
+    while (end + 1 <= max_seq && !by_seq.count(end + 1)) ++end;
+    // The neighbours' days are not the missing entry's: "of DAY", never "day DAY".
+    std::string where = seq == 1 ? absl::StrCat("before entry ", end + 1, " of ", day_of(end + 1))
+                                 : absl::StrCat("between entry ", seq - 1, " of ", day_of(seq - 1),
+                                                " and entry ", end + 1, " of ", day_of(end + 1));
+    problems->push_back(absl::StrCat(
+        seq == end ? absl::StrCat("manifest entry ", seq, " is")
+                   : absl::StrCat("manifest entries ", seq, "..", end, " are"),
+        " missing (", where, "): removed; an archive file named by no entry below names its day"));
+    seq = end;
+  }
+  int64_t previous_seq = 0;
+  int64_t previous_day = 0;
+  for (const ManifestLine& m : lines) {
+    if (!m.ok) {
+      problems->push_back(absl::StrCat(
+          m.day != 0 ? absl::StrCat("day ", m.day, ": ") : std::string(), "MANIFEST line ",
+          m.number, m.seq > 0 ? absl::StrCat(" (entry ", m.seq, ")") : std::string(),
+          " is malformed"));
+    } else {
+      const ArchiveEntry& e = m.entry;
+      if (e.seq <= previous_seq) {
+        problems->push_back(absl::StrCat("day ", e.day, ": manifest entry ", e.seq,
+                                         " is out of order (found after entry ", previous_seq,
+                                         " of ", previous_day, "): lines were moved"));
+      }
+      // Checked against the entry numbered before it wherever that stands, so a changed
+      // entry is named, not the one after it, and a removed or moved line is not taken for a
+      // changed one.
+      const ManifestLine* before = nullptr;
+      if (e.seq > 1) {
+        auto it = by_seq.find(e.seq - 1);
+        if (it != by_seq.end()) before = it->second;
+      }
+      if (e.seq == 1 || (before != nullptr && before->ok)) {
+        if (ChainOf(e.seq == 1 ? "" : before->entry.chain, e) != e.chain) {
+          problems->push_back(absl::StrCat("day ", e.day, ": manifest entry ", e.seq,
+                                           " does not match its chain hash (the entry was "
+                                           "changed)"));
+        }
+      }
+    }
+    if (m.seq > 0) {
+      previous_seq = std::max(previous_seq, m.seq);
+      if (previous_seq == m.seq) previous_day = m.day;
+    }
+  }
+}
+
+// How the manifest's end differs from `h`, recorded in `where`; empty when the lines' own
+// problems (a malformed or removed line before an intact end) say it already.
+std::string HeadMismatch(const ManifestState& st, const Head& h, const std::string& where) {
+  if (st.exists && st.line_problems && st.max_seq == h.entries) return "";
+  if (!st.exists) {
+    return absl::StrCat("archive/MANIFEST is missing; ", where, " records ", h.entries, " entries",
+                        DescribeLast(h));
+  }
+  if (st.head.entries < h.entries) {
+    // Named by its day only when the last entry is the one gone; a line removed before it is
+    // named by the numbering (CheckLines) and its archive file.
+    if (st.entries.empty() || st.entries.back().seq < h.entries) {
+      return absl::StrCat("day ", h.last_day, ": manifest entry ", h.entries, " (the ", h.last_kind,
+                          " of day ", h.last_day,
+                          ") was removed from its end: ", "the manifest holds ", st.head.entries,
+                          " entries, ", where, " records ", h.entries);
+    }
+    return absl::StrCat("the manifest holds ", st.head.entries, " entries, ", where, " records ",
+                        h.entries, ": entries were removed");
+  }
+  if (st.head.entries > h.entries) {
+    return absl::StrCat("day ", st.head.last_day, ": the manifest holds ", st.head.entries,
+                        " entries, ", where, " records only ", h.entries, DescribeLast(h),
+                        ": entries were added outside maillens");
+  }
+  return absl::StrCat("day ", st.head.last_day, ": the manifest's last entry does not match ",
+                      where, "'s chain hash: the manifest was rewritten");
+}
+
+absl::Status ReadHeadFile(const std::string& path, std::optional<Head>* out,
+                          std::vector<std::string>* problems) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return absl::OkStatus();
+  MAILLENS_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path));
+  Head h;
+  if (!ParseHead(text, &h)) {
+    problems->push_back(absl::StrCat(path, " is malformed"));
+    return absl::OkStatus();
+  }
+  *out = std::move(h);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ManifestState> CheckManifest(const std::string& dir) {
+  ManifestState st;
+  std::error_code ec;
+  st.exists = fs::exists(ManifestPath(dir), ec);
+  if (st.exists) {
+    MAILLENS_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(ManifestPath(dir)));
+    std::vector<ManifestLine> lines = ParseManifest(text);
+    CheckLines(lines, &st.problems);
+    st.line_problems = !st.problems.empty();
+    for (ManifestLine& m : lines) {
+      st.max_seq = std::max(st.max_seq, m.seq);
+      if (m.ok) st.entries.push_back(std::move(m.entry));
+    }
+  }
+  st.head = HeadOf(st.entries);
+  MAILLENS_RETURN_IF_ERROR(ReadHeadFile(HeadPath(dir), &st.head_file, &st.problems));
+  MAILLENS_RETURN_IF_ERROR(ReadHeadFile(NextHeadPath(dir), &st.next_head, &st.problems));
+  MAILLENS_RETURN_IF_ERROR(ReadHeadFile(OutsideHeadPath(dir), &st.outside_head, &st.problems));
+
+  std::set<std::string> named;
+  for (const ArchiveEntry& e : st.entries) {
+    if (!e.file.empty()) named.insert(e.file);
+  }
+  const std::set<std::string> files = ArchiveFileNames(dir);
+  for (const std::string& name : files) {
+    if (!named.count(name)) st.stray_files.push_back(name);
+  }
+
+  if (!st.head_file && !st.next_head && !st.outside_head) {
+    // No head recorded: nothing was archived yet, or by a maillens before heads (the next
+    // retention pass records one). Archive files without a manifest are then the only sign.
+    if (!st.exists && !files.empty()) {
+      st.problems.push_back(absl::StrCat("archive/MANIFEST is missing but ", files.size(),
+                                         " archive files are there"));
+    }
+  } else {
+    // The manifest ends at HEAD, or at HEAD.next when a crash came after the manifest's
+    // rename and before HEAD's (RecoverLocked then moves HEAD on).
+    const bool at_head = st.head_file && st.head_file->Same(st.head);
+    const bool at_next = st.next_head && st.next_head->Same(st.head);
+    std::vector<std::string> mismatches;
+    if ((st.head_file || st.next_head) && !at_head && !at_next) {
+      mismatches.push_back(HeadMismatch(st, st.head_file ? *st.head_file : *st.next_head,
+                                        st.head_file ? "archive/HEAD" : "archive/HEAD.next"));
+    }
+    // The copy outside archive/ is written after the manifest: it may be behind (a crash, a
+    // failed write) but then names an entry of this manifest; never ahead of it or elsewhere.
+    if (st.outside_head) {
+      const Head& c = *st.outside_head;
+      const bool behind =
+          c.entries == 0 || (c.entries <= st.head.entries &&
+                             st.entries[static_cast<size_t>(c.entries - 1)].chain == c.chain);
+      if (!behind) mismatches.push_back(HeadMismatch(st, c, "archive.head"));
+    }
+    // An empty one is explained by the lines' problems, which leave the manifest untrusted.
+    for (std::string& m : mismatches) {
+      if (!m.empty()) st.problems.push_back(std::move(m));
+    }
+  }
+  if (!st.trusted()) {
+    for (const std::string& name : st.stray_files) st.problems.push_back(StrayProblem(name));
+  }
+  return st;
+}
+
+absl::Status UntrustedError(const ManifestState& st) {
+  return absl::DataLossError(absl::StrCat(
+      "the archive's manifest cannot be trusted: ", st.problems.front(),
+      st.problems.size() > 1 ? absl::StrCat(" (and ", st.problems.size() - 1, " more)") : "",
+      "; nothing is read from, archived into or deleted from the archive until it is "
+      "repaired: run 'maillens archive verify', then 'maillens archive repair'"));
+}
+
+// The manifest's entries, when it can be trusted.
+absl::StatusOr<std::vector<ArchiveEntry>> ReadEntries(const std::string& dir) {
+  MAILLENS_ASSIGN_OR_RETURN(ManifestState st, CheckManifest(dir));
+  if (!st.trusted()) return UntrustedError(st);
+  return std::move(st.entries);
+}
+
+// Writes the manifest `entries` with its head. HEAD.next first, then the manifest (the commit
+// point), then the copy outside archive/, then HEAD: a crash between any two leaves a state
+// CheckManifest accepts and RecoverLocked completes.
+absl::Status WriteManifest(const std::string& dir, const std::vector<ArchiveEntry>& entries) {
+  const Head head = HeadOf(entries);
+  MAILLENS_RETURN_IF_ERROR(WriteFileAtomic(NextHeadPath(dir), RenderHead(head)));
+  MAILLENS_RETURN_IF_ERROR(WriteFileAtomic(ManifestPath(dir), RenderManifest(entries)));
+  // Committed. A copy that cannot be written now stays behind, which CheckManifest accepts,
+  // until RecoverLocked brings it up to date; failing here would only leave the step half
+  // finished.
+  (void)WriteOutsideHead(dir, head);
+  if (rename(NextHeadPath(dir).c_str(), HeadPath(dir).c_str()) != 0) {
+    return Errno("cannot rename to", HeadPath(dir));
+  }
+  return FsyncPath(ArchiveDir(dir), /*directory=*/true);
+}
+
+// Appends `e` (seq and chain filled in here) to the trusted `entries`.
 absl::Status AppendEntry(const std::string& dir, std::vector<ArchiveEntry> entries,
                          ArchiveEntry e) {
+  // HEAD.next is taken for the manifest's end only beside a HEAD it may follow: the first
+  // append, or the first of an archive older than heads, records where the manifest stands.
+  std::error_code ec;
+  if (!fs::exists(HeadPath(dir), ec)) {
+    MAILLENS_RETURN_IF_ERROR(WriteFileAtomic(HeadPath(dir), RenderHead(HeadOf(entries))));
+  }
   e.seq = entries.empty() ? 1 : entries.back().seq + 1;
   e.chain = ChainOf(entries.empty() ? "" : entries.back().chain, e);
   entries.push_back(std::move(e));
-  return WriteFileAtomic(ManifestPath(dir), RenderManifest(entries));
-}
-
-absl::StatusOr<std::vector<ArchiveEntry>> ReadEntries(const std::string& dir) {
-  if (!fs::exists(ManifestPath(dir))) return std::vector<ArchiveEntry>();
-  MAILLENS_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(ManifestPath(dir)));
-  ParsedManifest parsed = ParseManifest(text);
-  if (!parsed.problems.empty()) {
-    return absl::DataLossError(absl::StrCat(ManifestPath(dir), ": ", parsed.problems.front(),
-                                            "; run 'maillens archive verify'"));
-  }
-  return parsed.entries;
+  return WriteManifest(dir, entries);
 }
 
 std::map<int64_t, ArchiveEntry> LiveMap(const std::vector<ArchiveEntry>& entries) {
@@ -243,7 +582,7 @@ std::map<int64_t, ArchiveEntry> LiveMap(const std::vector<ArchiveEntry>& entries
   for (const ArchiveEntry& e : entries) {
     if (e.kind == ArchiveEntry::Kind::kArchive) {
       live[e.day] = e;
-    } else {
+    } else if (e.kind == ArchiveEntry::Kind::kDelete) {
       live.erase(e.day);
     }
   }
@@ -649,14 +988,67 @@ absl::Status DeleteDayLocked(const std::string& dir, int64_t day) {
   return UnlinkFile(IntentPath(dir, day));
 }
 
+// Moves archive file `name` into archive/orphans/, beside whatever is there already.
+absl::Status MoveToOrphans(const std::string& dir, const std::string& name) {
+  std::error_code ec;
+  fs::create_directories(OrphansDir(dir), ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create ", OrphansDir(dir), ": ", ec.message()));
+  }
+  std::string to = absl::StrCat(OrphansDir(dir), "/", name);
+  for (int i = 2; fs::exists(to, ec); ++i) to = absl::StrCat(OrphansDir(dir), "/", name, ".", i);
+  const std::string from = absl::StrCat(ArchiveDir(dir), "/", name);
+  if (rename(from.c_str(), to.c_str()) != 0) return Errno("cannot move to", to);
+  MAILLENS_RETURN_IF_ERROR(FsyncPath(OrphansDir(dir), /*directory=*/true));
+  return FsyncPath(ArchiveDir(dir), /*directory=*/true);
+}
+
+// Brings archive/HEAD and the copy outside archive/ to the end of the trusted manifest: after a
+// crash inside WriteManifest, or when no head was recorded yet (an archive of a maillens
+// before heads, which is trusted as it is found then).
+absl::Status FinishHead(const std::string& dir, const ManifestState& st, spdlog::logger* log) {
+  const bool recorded = st.head_file || st.next_head || st.outside_head;
+  if (!recorded && st.head.entries == 0) return absl::OkStatus();  // nothing archived yet
+  if (!st.head_file || !st.head_file->Same(st.head)) {
+    if (!recorded) {
+      Log(log)->info("retention: recording the archive's head ({} entries) in {} and {}",
+                     st.head.entries, HeadPath(dir), OutsideHeadPath(dir));
+    }
+    MAILLENS_RETURN_IF_ERROR(WriteFileAtomic(HeadPath(dir), RenderHead(st.head)));
+  }
+  if (st.next_head) MAILLENS_RETURN_IF_ERROR(UnlinkFile(NextHeadPath(dir)));
+  if (!st.outside_head || !st.outside_head->Same(st.head)) {
+    absl::Status s = WriteOutsideHead(dir, st.head);
+    if (!s.ok()) {
+      Log(log)->warn("retention: cannot record the archive's head in {}: {}", OutsideHeadPath(dir),
+                     std::string(s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RecoverLocked(const std::string& dir, spdlog::logger* log) {
   std::error_code ec;
-  // Work files of an interrupted step: their step never committed.
+  // Work files of an interrupted step: their step never committed (a compressed day there
+  // was never renamed into archive/, and its day is still hot).
   for (const auto& f : fs::directory_iterator(TmpDir(dir), ec)) fs::remove(f.path(), ec);
-  MAILLENS_ASSIGN_OR_RETURN(std::vector<ArchiveEntry> entries, ReadEntries(dir));
+  // Nothing else is touched unless the manifest can be trusted: what it cannot vouch for is
+  // never removed.
+  MAILLENS_ASSIGN_OR_RETURN(ManifestState st, CheckManifest(dir));
+  if (!st.trusted()) return UntrustedError(st);
+  MAILLENS_RETURN_IF_ERROR(FinishHead(dir, st, log));
+  const std::vector<ArchiveEntry>& entries = st.entries;
   std::map<int64_t, ArchiveEntry> live = LiveMap(entries);
   std::map<int64_t, ArchiveEntry::Kind> last_kind;
-  for (const ArchiveEntry& e : entries) last_kind[e.day] = e.kind;
+  std::map<int64_t, int> last_generation;
+  std::set<std::string> named_files;
+  for (const ArchiveEntry& e : entries) {
+    if (e.kind == ArchiveEntry::Kind::kRepair) continue;
+    last_kind[e.day] = e.kind;
+    last_generation[e.day] = std::max(last_generation[e.day], e.generation);
+    if (!e.file.empty()) named_files.insert(e.file);
+  }
   std::set<std::string> live_files;
   for (const auto& [day, e] : live) live_files.insert(e.file);
 
@@ -687,10 +1079,28 @@ absl::Status RecoverLocked(const std::string& dir, spdlog::logger* log) {
       }
       MAILLENS_RETURN_IF_ERROR(UnlinkFile(p.string()));
     } else if (absl::EndsWith(name, ".db.gz") && live_files.count(name) == 0) {
-      // Renamed in before a crash kept its manifest entry from being written, superseded,
-      // or of a deleted day.
-      Log(log)->info("retention: removing {} (not live in the manifest)", name);
-      MAILLENS_RETURN_IF_ERROR(UnlinkFile(p.string()));
+      int64_t day = 0;
+      int generation = 0;
+      const bool parsed = ParseArchiveFileName(name, &day, &generation);
+      if (named_files.count(name)) {
+        // Superseded by a later generation, or of a deleted day: the manifest says so.
+        Log(log)->info("retention: removing {} (superseded or deleted in the manifest)", name);
+        MAILLENS_RETURN_IF_ERROR(UnlinkFile(p.string()));
+      } else if (parsed && generation > last_generation[day] && fs::exists(HotPath(dir, day))) {
+        // Renamed in before a crash kept its manifest entry from being written: the day is
+        // still hot, and this file holds nothing the hot partition does not.
+        Log(log)->info(
+            "retention: removing {} (its day is still hot; its archiving was "
+            "interrupted)",
+            name);
+        MAILLENS_RETURN_IF_ERROR(UnlinkFile(p.string()));
+      } else {
+        // Not the manifest's, not an interrupted step's: kept aside for the admin, never
+        // removed.
+        Log(log)->warn("retention: {} is named by no manifest entry; moved to {}", name,
+                       OrphansDir(dir));
+        MAILLENS_RETURN_IF_ERROR(MoveToOrphans(dir, name));
+      }
     } else if (absl::EndsWith(name, ".tmp")) {
       MAILLENS_RETURN_IF_ERROR(UnlinkFile(p.string()));
     }
@@ -721,6 +1131,18 @@ std::vector<int64_t> DayFiles(const std::string& dir) {
   return days;
 }
 
+// The SHA-256 of a cached copy as extracted, beside it: a copy changed since is extracted
+// again rather than read (ReadableDayPath) and named by VerifyArchive.
+std::string CacheSumPath(const std::string& cached) { return cached + ".sha256"; }
+
+// Whether cached copy `cached` still has the SHA-256 it was extracted with.
+bool CachedCopyIntact(const std::string& cached) {
+  auto expected = ReadWholeFile(CacheSumPath(cached));
+  if (!expected.ok()) return false;
+  auto sha = Sha256File(cached);
+  return sha.ok() && absl::StripAsciiWhitespace(*expected) == *sha;
+}
+
 // Trims cache/ to `limit` bytes, least recently used first; `keep` stays.
 void TrimCache(const std::string& cache, const std::string& keep, uint64_t limit) {
   struct Item {
@@ -743,6 +1165,7 @@ void TrimCache(const std::string& cache, const std::string& keep, uint64_t limit
     if (total <= limit) break;
     if (item.path.string() == keep) continue;
     fs::remove(item.path, ec);
+    fs::remove(CacheSumPath(item.path.string()), ec);
     total -= item.bytes;
   }
 }
@@ -957,9 +1380,62 @@ std::vector<int64_t> HotDays(const std::string& dir) { return DayFiles(dir); }
 std::vector<int64_t> ArchivedDays(const std::string& dir) {
   std::vector<int64_t> days;
   auto live = LiveArchive(dir);
-  if (!live.ok()) return days;
+  if (!live.ok()) return days;  // UnreadableArchive names them
   for (const ArchiveEntry& e : *live) days.push_back(e.day);
   return days;
+}
+
+ArchiveReadProblem UnreadableArchive(const std::string& dir) {
+  ArchiveReadProblem out;
+  absl::StatusOr<ManifestState> st = CheckManifest(dir);
+  if (!st.ok()) {
+    out.reason = std::string(st.status().message());
+    return out;
+  }
+  if (st->trusted()) return out;
+  out.reason = std::string(UntrustedError(*st).message());
+  std::set<int64_t> days;
+  for (const auto& [day, e] : LiveMap(st->entries)) days.insert(day);
+  for (const std::string& name : ArchiveFileNames(dir)) {
+    int64_t day = 0;
+    int generation = 0;
+    if (ParseArchiveFileName(name, &day, &generation)) days.insert(day);
+  }
+  // A hot partition holds all its day's lines (see "Late lines"): those days are read.
+  for (int64_t day : HotDays(dir)) days.erase(day);
+  out.days.assign(days.begin(), days.end());
+  return out;
+}
+
+std::string UnreadableArchiveNotice(const std::string& dir, int64_t first_day, int64_t last_day) {
+  ArchiveReadProblem problem = UnreadableArchive(dir);
+  if (problem.reason.empty()) return "";
+  std::vector<int64_t> days;
+  for (int64_t day : problem.days) {
+    if (day >= first_day && day <= last_day) days.push_back(day);
+  }
+  if (days.empty() && !problem.days.empty()) return "";  // none in the window
+  // Contiguous days as one range: a year of them stays one line.
+  std::string named;
+  for (size_t i = 0; i < days.size();) {
+    size_t j = i;
+    while (j + 1 < days.size() && DayOf(DayStartUs(days[j]) + kDayUs) == days[j + 1]) {
+      ++j;
+    }
+    absl::StrAppend(&named, named.empty() ? "" : ", ", days[i],
+                    j > i ? absl::StrCat("..", days[j]) : "");
+    i = j + 1;
+  }
+  return absl::StrCat(
+      kUnreadableArchiveNotice,
+      days.empty() ? std::string("which days is not known")
+                   : absl::StrCat(days.size(), days.size() == 1 ? " day (" : " days (", named, ")"),
+      " left out of this answer: ", problem.reason);
+}
+
+bool IsUnreadableArchiveNotice(std::string_view notice) {
+  return absl::StartsWith(absl::string_view(notice.data(), notice.size()),
+                          kUnreadableArchiveNotice);
 }
 
 std::vector<int64_t> AllDays(const std::string& dir) {
@@ -974,8 +1450,13 @@ absl::StatusOr<std::string> ReadableDayPath(const std::string& dir, int64_t day,
   if (archived) *archived = false;
   std::string hot = HotPath(dir, day);
   if (fs::exists(hot)) return hot;
-  MAILLENS_ASSIGN_OR_RETURN(std::vector<ArchiveEntry> entries, ReadEntries(dir));
-  std::map<int64_t, ArchiveEntry> live = LiveMap(entries);
+  absl::StatusOr<std::vector<ArchiveEntry>> entries = ReadEntries(dir);
+  if (!entries.ok()) {
+    return absl::Status(entries.status().code(),
+                        absl::StrCat("day ", day, " cannot be read from the archive: ",
+                                     entries.status().message()));
+  }
+  std::map<int64_t, ArchiveEntry> live = LiveMap(*entries);
   auto it = live.find(day);
   if (it == live.end()) {
     // Archived between our two looks: the hot partition was removed after the manifest
@@ -987,7 +1468,9 @@ absl::StatusOr<std::string> ReadableDayPath(const std::string& dir, int64_t day,
   if (archived) *archived = true;
   const std::string cache = dir + "/cache";
   const std::string cached = absl::StrCat(cache, "/", day, ".", e.sha256.substr(0, 16), ".db");
-  if (fs::exists(cached)) {
+  // A copy is read only while it is what was extracted from the archive file (which was
+  // checked then): one changed since (an edit, a disk error) is extracted again.
+  if (fs::exists(cached) && CachedCopyIntact(cached)) {
     // Marks the use for the LRU trim.
     utimensat(AT_FDCWD, cached.c_str(), nullptr, 0);
     return cached;
@@ -1002,12 +1485,23 @@ absl::StatusOr<std::string> ReadableDayPath(const std::string& dir, int64_t day,
   std::ostringstream tid;
   tid << std::this_thread::get_id();
   const std::string tmp = absl::StrCat(cache, "/.", day, ".", getpid(), ".", tid.str(), ".tmp");
+  const std::string sum_tmp = tmp + ".sha256";
   MAILLENS_RETURN_IF_ERROR(Decompress(ArchiveDir(dir) + "/" + e.file, tmp));
-  if (rename(tmp.c_str(), cached.c_str()) != 0) {
-    absl::Status s = Errno("cannot rename to", cached);
-    unlink(tmp.c_str());
-    return s;
+  RemoveOnExit cleanup({tmp, sum_tmp}, nullptr);
+  MAILLENS_ASSIGN_OR_RETURN(std::string sum, Sha256File(tmp));
+  {
+    // The checksum goes in first: it is the same for every extraction of this archive file,
+    // so a reader between the two renames finds an old copy not matching it and extracts
+    // again, never a changed copy taken for good.
+    std::ofstream out(sum_tmp, std::ios::binary | std::ios::trunc);
+    out << sum << "\n";
+    out.close();
+    if (!out) return absl::UnavailableError(absl::StrCat("cannot write ", sum_tmp));
   }
+  if (rename(sum_tmp.c_str(), CacheSumPath(cached).c_str()) != 0) {
+    return Errno("cannot rename to", CacheSumPath(cached));
+  }
+  if (rename(tmp.c_str(), cached.c_str()) != 0) return Errno("cannot rename to", cached);
   TrimCache(cache, cached, cache_bytes);
   return cached;
 }
@@ -1033,28 +1527,38 @@ absl::Status RestoreDay(const std::string& dir, int64_t day) {
 
 absl::StatusOr<VerifyResult> VerifyArchive(const std::string& dir) {
   VerifyResult result;
-  if (!fs::exists(ManifestPath(dir))) return result;
-  MAILLENS_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(ManifestPath(dir)));
-  ParsedManifest parsed = ParseManifest(text);
-  result.problems = parsed.problems;
-  std::string previous;
-  int64_t expected_seq = 1;
-  for (const ArchiveEntry& e : parsed.entries) {
-    if (e.seq != expected_seq) {
-      result.problems.push_back(absl::StrCat("day ", e.day, ": manifest entry ", e.seq,
-                                             " follows entry ", expected_seq - 1,
-                                             " (an entry was removed or reordered)"));
+  MAILLENS_ASSIGN_OR_RETURN(ManifestState st, CheckManifest(dir));
+  result.problems = st.problems;
+  result.head = st.head.chain;
+  result.entries = static_cast<uint64_t>(st.head.entries);
+  if (st.trusted()) {
+    for (const std::string& name : st.stray_files) {
+      result.problems.push_back(
+          absl::StrCat(StrayProblem(name),
+                       " (the next retention pass removes it if its day is still hot, else "
+                       "moves it to archive/orphans/)"));
     }
-    expected_seq = e.seq + 1;
-    if (ChainOf(previous, e) != e.chain) {
-      result.problems.push_back(absl::StrCat("day ", e.day, ": manifest entry ", e.seq,
-                                             " does not match its chain hash (the entry, or "
-                                             "one before it, was changed)"));
-    }
-    previous = e.chain;
   }
-  result.head = previous;
-  for (const auto& [day, e] : LiveMap(parsed.entries)) {
+  if (!st.head_file && !st.outside_head && st.head.entries > 0) {
+    result.notes.push_back(
+        "no head is recorded outside the manifest yet (the collector's next retention pass "
+        "records it): a removed last entry cannot be told until then");
+  }
+  {
+    std::error_code ec;
+    size_t orphans = 0;
+    for (const auto& f : fs::directory_iterator(OrphansDir(dir), ec)) {
+      orphans += f.is_regular_file(ec) ? 1 : 0;
+    }
+    if (orphans > 0) {
+      result.notes.push_back(absl::StrCat(orphans, " files in ", OrphansDir(dir),
+                                          " (kept aside: named by no manifest entry)"));
+    }
+  }
+  // Files of the entries as read, even from a manifest that cannot be trusted: a changed or
+  // missing file is named either way.
+  std::map<int64_t, ArchiveEntry> live = LiveMap(st.entries);
+  for (const auto& [day, e] : live) {
     ++result.files_checked;
     absl::Status s = CheckArchiveFile(dir, e);
     if (!s.ok()) {
@@ -1065,7 +1569,170 @@ absl::StatusOr<VerifyResult> VerifyArchive(const std::string& dir) {
               : absl::StrCat("day ", day, ": ", e.file, " is missing"));
     }
   }
+  // Cached copies of the live files, against the SHA-256 they were extracted with.
+  std::error_code ec;
+  for (const auto& f : fs::directory_iterator(dir + "/cache", ec)) {
+    const std::string path = f.path().string();
+    const std::string name = f.path().filename().string();
+    int64_t day = 0;
+    if (f.path().extension() != ".db" || name.size() < 9 ||
+        !absl::SimpleAtoi(name.substr(0, 8), &day) || !fs::exists(CacheSumPath(path), ec)) {
+      continue;
+    }
+    auto it = live.find(day);
+    if (it == live.end() || name != absl::StrCat(day, ".", it->second.sha256.substr(0, 16), ".db"))
+      continue;  // of an earlier generation: never read again, trimmed in time
+    if (!CachedCopyIntact(path)) {
+      result.problems.push_back(absl::StrCat("day ", day, ": its cached copy ", path,
+                                             " was changed since it was extracted (it is "
+                                             "extracted again when next read)"));
+    }
+  }
   return result;
+}
+
+absl::StatusOr<RepairPlan> PlanArchiveRepair(const std::string& dir) {
+  RepairPlan plan;
+  MAILLENS_ASSIGN_OR_RETURN(VerifyResult verify, VerifyArchive(dir));
+  MAILLENS_ASSIGN_OR_RETURN(ManifestState st, CheckManifest(dir));
+  if (st.trusted()) return plan;
+  plan.needed = true;
+  plan.problems = verify.problems;
+  // The newest generation of each day is its day; older ones were superseded.
+  std::map<int64_t, std::pair<int, std::string>> newest;  // day -> generation, file
+  std::vector<std::pair<int64_t, std::string>> older;
+  for (const std::string& name : ArchiveFileNames(dir)) {
+    int64_t day = 0;
+    int generation = 0;
+    ParseArchiveFileName(name, &day, &generation);
+    auto it = newest.find(day);
+    if (it == newest.end()) {
+      newest[day] = {generation, name};
+    } else if (generation > it->second.first) {
+      older.emplace_back(day, it->second.second);
+      it->second = {generation, name};
+    } else {
+      older.emplace_back(day, name);
+    }
+  }
+  for (const auto& [day, name] : older) {
+    plan.set_aside_files.push_back(name);
+    plan.set_aside.push_back(
+        absl::StrCat(name, ": an older generation of day ", day, " (superseded)"));
+  }
+  MAILLENS_ASSIGN_OR_RETURN(auto catalog,
+                            Database::Open(dir + "/catalog.db", Database::Mode::kReadOnly));
+  const std::string work = absl::StrCat(dir, "/cache/.repair-", getpid(), ".db");
+  std::error_code ec;
+  fs::create_directories(dir + "/cache", ec);
+  RemoveOnExit cleanup({work}, nullptr);
+  for (const auto& [day, file] : newest) {
+    const std::string& name = file.second;
+    ArchiveEntry e;
+    e.kind = ArchiveEntry::Kind::kArchive;
+    e.day = day;
+    e.generation = file.first;
+    e.file = name;
+    // What it holds, read as the archive was written (ArchiveDayLocked).
+    absl::Status read = [&]() -> absl::Status {
+      MAILLENS_ASSIGN_OR_RETURN(e.sha256, Sha256File(ArchiveDir(dir) + "/" + name));
+      MAILLENS_RETURN_IF_ERROR(Decompress(ArchiveDir(dir) + "/" + name, work));
+      MAILLENS_ASSIGN_OR_RETURN(auto db, Database::Open(work, Database::Mode::kReadOnly));
+      MAILLENS_ASSIGN_OR_RETURN(DayStats stats, ReadDayStats(db.get()));
+      e.first_us = stats.first_us;
+      e.last_us = stats.last_us;
+      e.lines = stats.lines;
+      e.last_id = stats.last_id;
+      MAILLENS_ASSIGN_OR_RETURN(Statement q, db->Prepare(kSelectDayHosts));
+      MAILLENS_ASSIGN_OR_RETURN(Statement host, catalog->Prepare(kSelectHostName));
+      while (true) {
+        MAILLENS_ASSIGN_OR_RETURN(auto step, q.Step());
+        if (step == Statement::StepResult::kDone) break;
+        host.Bind(1, q.ColumnInt(0));
+        MAILLENS_ASSIGN_OR_RETURN(auto hstep, host.Step());
+        e.hosts.push_back(hstep == Statement::StepResult::kRow ? std::string(host.ColumnText(0))
+                                                               : absl::StrCat("#", q.ColumnInt(0)));
+        host.Reset();
+      }
+      std::sort(e.hosts.begin(), e.hosts.end());
+      if (stats.lines > 0 && DayOf(stats.first_us) != day) {
+        return absl::DataLossError(absl::StrCat("holds lines of day ", DayOf(stats.first_us)));
+      }
+      return absl::OkStatus();
+    }();
+    (void)UnlinkDatabase(work);
+    if (!read.ok()) {
+      plan.set_aside_files.push_back(name);
+      plan.set_aside.push_back(
+          absl::StrCat(name, ": cannot be read as day ", day, ": ", read.message()));
+      continue;
+    }
+    plan.entries.push_back(std::move(e));
+  }
+  return plan;
+}
+
+absl::Status RepairArchive(const std::string& dir, const RepairPlan& plan) {
+  MAILLENS_ASSIGN_OR_RETURN(ArchiveLock lock, ArchiveLock::Take(dir));
+  MAILLENS_ASSIGN_OR_RETURN(ManifestState st, CheckManifest(dir));
+  if (st.trusted()) {
+    return absl::FailedPreconditionError("the manifest can be trusted now; nothing repaired");
+  }
+  // The plan holds only while the files are the ones it read.
+  std::set<std::string> planned(plan.set_aside_files.begin(), plan.set_aside_files.end());
+  for (const ArchiveEntry& e : plan.entries) {
+    planned.insert(e.file);
+    MAILLENS_ASSIGN_OR_RETURN(std::string sha, Sha256File(ArchiveDir(dir) + "/" + e.file));
+    if (sha != e.sha256) {
+      return absl::AbortedError(
+          absl::StrCat(e.file, " changed since the repair was planned; run it again"));
+    }
+  }
+  if (planned != ArchiveFileNames(dir)) {
+    return absl::AbortedError(
+        "the archive's files changed since the repair was planned; run it "
+        "again");
+  }
+  for (const std::string& name : plan.set_aside_files) {
+    MAILLENS_RETURN_IF_ERROR(MoveToOrphans(dir, name));
+  }
+  ArchiveEntry repair;
+  repair.kind = ArchiveEntry::Kind::kRepair;
+  const int64_t now_us = absl::ToUnixMicros(absl::Now());
+  repair.day = DayOf(now_us);
+  repair.first_us = repair.last_us = now_us;
+  repair.lines = plan.entries.size();
+  std::error_code ec;
+  if (st.exists) {
+    MAILLENS_ASSIGN_OR_RETURN(repair.sha256, Sha256File(ManifestPath(dir)));
+    // Kept for the record: what was there before the repair, chained to the new manifest by
+    // the repair entry's SHA-256.
+    const std::string kept = absl::StrCat(
+        ManifestPath(dir), ".damaged-",
+        absl::FormatTime("%Y%m%dT%H%M%SZ", absl::FromUnixMicros(now_us), absl::UTCTimeZone()));
+    if (rename(ManifestPath(dir).c_str(), kept.c_str()) != 0)
+      return Errno("cannot rename to", kept);
+  }
+  std::vector<ArchiveEntry> entries;
+  for (const ArchiveEntry& planned_entry : plan.entries) {
+    ArchiveEntry e = planned_entry;
+    e.seq = static_cast<int64_t>(entries.size()) + 1;
+    e.chain = ChainOf(entries.empty() ? "" : entries.back().chain, e);
+    entries.push_back(std::move(e));
+  }
+  repair.seq = static_cast<int64_t>(entries.size()) + 1;
+  repair.chain = ChainOf(entries.empty() ? "" : entries.back().chain, repair);
+  entries.push_back(std::move(repair));
+  MAILLENS_RETURN_IF_ERROR(WriteManifest(dir, entries));
+  // WriteManifest leaves a copy it cannot write behind; the old one here is not behind but
+  // elsewhere, which would leave the repaired manifest untrusted.
+  absl::Status outside = WriteOutsideHead(dir, HeadOf(entries));
+  if (!outside.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("the manifest was rebuilt, but its head could not be recorded in ",
+                     OutsideHeadPath(dir), " (run the repair again): ", outside.message()));
+  }
+  return absl::OkStatus();
 }
 
 RetentionRunner::RetentionRunner(std::string dir, RetentionPolicy policy, absl::Duration interval,

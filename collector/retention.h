@@ -77,7 +77,9 @@ struct RetentionPolicy {
 
 // One manifest line.
 struct ArchiveEntry {
-  enum class Kind { kArchive, kDelete };
+  // kRepair: `maillens archive repair` rebuilt the manifest from the archive files (day: when,
+  // lines: the files listed, sha256: of the manifest it replaced, "-" when there was none).
+  enum class Kind { kArchive, kDelete, kRepair };
   int64_t seq = 0;
   Kind kind = Kind::kArchive;
   int64_t day = 0;
@@ -177,9 +179,27 @@ absl::Status WriteFilesAtomic(absl::Span<const std::pair<std::string, std::strin
 // Removes an SQLite file with its WAL and shared-memory files; a missing one is fine.
 absl::Status UnlinkDatabase(const std::string& path);
 
-// Days held hot (days/YYYYMMDD.db) and days held in the archive, each sorted.
+// Days held hot (days/YYYYMMDD.db) and days held in the archive, each sorted. ArchivedDays
+// lists only what a trusted manifest holds; UnreadableArchive names the rest.
 std::vector<int64_t> HotDays(const std::string& dir);
 std::vector<int64_t> ArchivedDays(const std::string& dir);
+
+// Archived days that are not read because the manifest cannot be trusted (see "Trust"): the
+// days of its readable entries and of the archive files, less the hot days. `reason` is empty
+// when the archive can be read; `days` may be empty beside a reason (which days is unknown).
+struct ArchiveReadProblem {
+  std::vector<int64_t> days;
+  std::string reason;
+};
+ArchiveReadProblem UnreadableArchive(const std::string& dir);
+
+// A query's notice that archived days within [first_day, last_day] (YYYYMMDD) were left out
+// of its answer (UnreadableArchive), naming them; empty when none were. It starts with
+// kUnreadableArchiveNotice, by which the CLI, locally or through a collector, tells it from
+// the other notices and exits non-zero (an incomplete answer is never silent).
+inline constexpr char kUnreadableArchiveNotice[] = "archived days not read: ";
+std::string UnreadableArchiveNotice(const std::string& dir, int64_t first_day, int64_t last_day);
+bool IsUnreadableArchiveNotice(std::string_view notice);
 // Both, each day once, sorted.
 std::vector<int64_t> AllDays(const std::string& dir);
 
@@ -204,13 +224,38 @@ absl::Status RestoreDay(const std::string& dir, int64_t day);
 
 struct VerifyResult {
   uint64_t files_checked = 0;
+  uint64_t entries = 0;               // manifest entries read
   std::string head;                   // the last entry's chain hash
   std::vector<std::string> problems;  // each names the day (and line) concerned
+  std::vector<std::string> notes;     // worth knowing, not a failure
   bool ok() const { return problems.empty(); }
 };
 
-// Checks the chain of every manifest line and the SHA-256 of every live archive file.
+// Checks the manifest (see "Trust": its lines, their order and chain, its end against the
+// recorded head), the SHA-256 of every live archive file, archive files no entry names, and
+// the cached copies of archived days against the SHA-256 they were extracted with.
 absl::StatusOr<VerifyResult> VerifyArchive(const std::string& dir);
+
+// A manifest rebuilt from the archive files, for a manifest that cannot be trusted.
+struct RepairPlan {
+  bool needed = false;                       // false: the manifest can be trusted as it is
+  std::vector<std::string> problems;         // why it cannot (VerifyArchive's problems)
+  std::vector<ArchiveEntry> entries;         // one kArchive per day, from its newest file
+  std::vector<std::string> set_aside;        // files moved to archive/orphans/, each with why
+  std::vector<std::string> set_aside_files;  // their names
+};
+
+// Reads every archive file (decompressed into cache/, then removed) for its day's line count,
+// time range, last row id and hosts. Changes nothing. A day's older generations and a file
+// that cannot be read as a day are set aside, never listed or removed.
+absl::StatusOr<RepairPlan> PlanArchiveRepair(const std::string& dir);
+
+// Carries out `plan` under the archive lock: the old manifest is kept as
+// archive/MANIFEST.damaged-TIME, the set-aside files go to archive/orphans/, and the new
+// manifest (the plan's entries and a kRepair entry) is written with its head. Aborted when
+// the archive files changed since the plan; FailedPrecondition when the manifest can be
+// trusted by then.
+absl::Status RepairArchive(const std::string& dir, const RepairPlan& plan);
 
 // The original lines of day `day` (hot or archived), host by host (by name), each host's
 // lines ordered by file and byte offset, as they were in the maillogs. `host` (not empty)

@@ -4,7 +4,10 @@
 // file; a late line makes its day hot again; a day whose full-text index lives in a side file
 // is archived as one file with its index inside, and only once every line is indexed; and
 // SIGKILL at random points of archiving and deletion leaves every day hot, archived whole, or
-// (by policy) gone.
+// (by policy) gone. A manifest removed, cut short, reordered, malformed or rewritten with its
+// head is named by `archive verify`, makes queries over the archived days fail loudly, and
+// never makes retention remove an archive file; `archive repair` rebuilds it; a cached copy
+// edited is extracted again.
 #include "collector/retention.h"
 
 #include <signal.h>
@@ -27,6 +30,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "collector/query_proto.h"
 #include "collector/report.h"
@@ -771,6 +775,293 @@ TEST_F(RetentionTest, DeleteRecoverAndRestoreTakeTheSideFileAlong) {
   fs::remove(kept);
 }
 
+// --- The archive's trust (retention.h, "Trust") ---------------------------------------------
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void WriteAll(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+}
+
+// The manifest's entry lines (comments left out).
+std::vector<std::string> EntryLines(const std::string& dir) {
+  std::vector<std::string> lines;
+  std::istringstream in(ReadAll(dir + "/archive/MANIFEST"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line[0] != '#') lines.push_back(line);
+  }
+  return lines;
+}
+
+void WriteEntryLines(const std::string& dir, const std::vector<std::string>& lines) {
+  WriteAll(dir + "/archive/MANIFEST", "# a manifest edited by hand\n" + absl::StrJoin(lines, "\n") +
+                                          (lines.empty() ? "" : "\n"));
+}
+
+// The day field of an entry line.
+std::string DayOfLine(const std::string& line) {
+  std::vector<std::string> f = absl::StrSplit(line, '\t');
+  return f.size() > 2 ? f[2] : "";
+}
+
+// Archive files in archive/ with their sizes.
+std::map<std::string, uintmax_t> ArchiveFilesIn(const std::string& dir) {
+  std::map<std::string, uintmax_t> files;
+  for (const auto& f : fs::directory_iterator(dir + "/archive")) {
+    std::string name = f.path().filename().string();
+    if (absl::EndsWith(name, ".db.gz")) files[name] = fs::file_size(f.path());
+  }
+  return files;
+}
+
+// `maillens --data DIR ARGS` with stdin from /dev/null; stdout and stderr together.
+std::string Cli(const std::string& dir, const std::string& args, int* status) {
+  return RunOutput(absl::StrCat(BinDir(), "/maillens --data ", dir, " ", args, " < /dev/null 2>&1"),
+                   status);
+}
+
+// Policies a retention pass would delete by: keep everything (recovery only) and keep 20
+// days (deletes the 11 oldest archived days).
+void RetentionDeletesNoArchiveFile(const std::string& dir, const std::string& what) {
+  const std::map<std::string, uintmax_t> before = ArchiveFilesIn(dir);
+  ASSERT_FALSE(before.empty()) << what;
+  for (int archive_days : {0, 20}) {
+    RetentionPolicy policy;
+    policy.hot_days = 3;
+    policy.archive_days = archive_days;
+    auto stats = RunRetention(dir, policy, kNow);
+    EXPECT_FALSE(stats.ok()) << what << ": a pass over an untrusted manifest went ahead";
+    EXPECT_EQ(ArchiveFilesIn(dir), before)
+        << what << ": the pass (archive_days " << archive_days << ") removed archive files";
+  }
+  EXPECT_FALSE(RecoverArchive(dir).ok()) << what;
+  EXPECT_EQ(ArchiveFilesIn(dir), before) << what;
+}
+
+class ArchiveTrustTest : public RetentionTest {
+ protected:
+  // A copy of the month with 28 days archived (hot_days 3), archived once for all tests.
+  std::string ArchivedCopy(const std::string& name) {
+    const std::string archived = *root_ + "/archived_base";
+    if (!fs::exists(archived)) {
+      const std::string tmp = FreshCopy("archived_base.tmp");
+      RetentionPolicy policy;
+      policy.hot_days = 3;
+      auto stats = RunRetention(tmp, policy, kNow);
+      EXPECT_TRUE(stats.ok()) << stats.status();
+      fs::rename(tmp, archived);
+    }
+    const std::string dir = *root_ + "/" + name;
+    fs::remove_all(dir);
+    fs::copy(archived, dir, fs::copy_options::recursive);
+    return dir;
+  }
+};
+
+TEST_F(ArchiveTrustTest, MissingManifestIsReportedAndNothingIsDeleted) {
+  const std::string dir = ArchivedCopy("no_manifest");
+  int status = -1;
+  std::string out = Cli(dir, "search status:sent since:2025-01-05 until:2025-01-06", &status);
+  ASSERT_EQ(status, 0) << out;
+  const std::string answer_before = out;
+  // A message of that day, to trace: "DATE TIME HOST QUEUE-ID ..." on its row.
+  std::vector<std::string> row;
+  for (absl::string_view line : absl::StrSplit(out, '\n')) {
+    if (absl::StartsWith(line, "2025-01-05 ")) {
+      row = absl::StrSplit(line, ' ', absl::SkipEmpty());
+      break;
+    }
+  }
+  ASSERT_GE(row.size(), 4u) << out;
+  const std::string trace = absl::StrCat("trace ", row[3], " --raw");
+  out = Cli(dir, trace, &status);
+  ASSERT_EQ(status, 0) << out;
+  ASSERT_TRUE(fs::remove(dir + "/archive/MANIFEST"));
+  out = Cli(dir, trace, &status);
+  EXPECT_EQ(status, 3) << out;
+  EXPECT_TRUE(absl::StrContains(out, "archived days not read: 1 day (20250105)")) << out;
+
+  out = Cli(dir, "archive verify", &status);
+  EXPECT_EQ(status, 1) << out;
+  EXPECT_TRUE(absl::StrContains(out, "MANIFEST is missing")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "day 20250105")) << out;
+  EXPECT_FALSE(absl::StrContains(out, "archive verify: ok")) << out;
+
+  // A search over archived days says which it left out and fails; one over hot days only
+  // is not disturbed.
+  out = Cli(dir, "search status:sent since:2025-01-05 until:2025-01-06", &status);
+  EXPECT_EQ(status, 3) << out;
+  EXPECT_TRUE(absl::StrContains(out, "archived days not read: 1 day (20250105)")) << out;
+  out = Cli(dir, "search status:sent since:2025-01-29", &status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_FALSE(absl::StrContains(out, "not read")) << out;
+  out = Cli(dir, "report --since 2025-01-02 --until 2025-01-30", &status);
+  EXPECT_EQ(status, 3) << out;
+  EXPECT_TRUE(absl::StrContains(out, "20250102..20250127")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "site: 2 hosts")) << out.substr(0, 500);  // what it read
+
+  RetentionDeletesNoArchiveFile(dir, "manifest missing");
+
+  // Repaired after confirmation: refused without a terminal, then with --yes.
+  out = Cli(dir, "archive repair", &status);
+  EXPECT_EQ(status, 1) << out;
+  EXPECT_TRUE(absl::StrContains(out, "--yes")) << out;
+  EXPECT_FALSE(fs::exists(dir + "/archive/MANIFEST"));
+  out = Cli(dir, "archive repair --yes", &status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_TRUE(absl::StrContains(out, "rebuilt with 29 entries")) << out;
+  std::vector<std::string> lines = EntryLines(dir);
+  ASSERT_EQ(lines.size(), 29u);
+  EXPECT_TRUE(absl::StrContains(lines.back(), "\trepair\t")) << lines.back();
+  out = Cli(dir, "archive verify", &status);
+  EXPECT_EQ(status, 0) << out;
+  out = Cli(dir, "search status:sent since:2025-01-05 until:2025-01-06", &status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_EQ(out, answer_before);
+  // Retention works again, by its rules.
+  RetentionPolicy policy;
+  policy.hot_days = 3;
+  policy.archive_days = 20;
+  auto stats = RunRetention(dir, policy, kNow);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->deleted.size(), 11u);
+  out = Cli(dir, "archive verify", &status);
+  EXPECT_EQ(status, 0) << out;
+}
+
+TEST_F(ArchiveTrustTest, RemovedLineIsNamedByItsDayAndItsFileIsKept) {
+  for (const char* which : {"first", "middle", "last"}) {
+    SCOPED_TRACE(which);
+    const std::string dir = ArchivedCopy(absl::StrCat("removed_", which));
+    std::vector<std::string> lines = EntryLines(dir);
+    ASSERT_EQ(lines.size(), 28u);
+    const size_t at = which == std::string("first") ? 0 : which == std::string("middle") ? 13 : 27;
+    const std::string day = DayOfLine(lines[at]);
+    const std::string next_day = at + 1 < lines.size() ? DayOfLine(lines[at + 1]) : "";
+    lines.erase(lines.begin() + at);
+    WriteEntryLines(dir, lines);
+
+    int status = -1;
+    std::string out = Cli(dir, "archive verify", &status);
+    EXPECT_EQ(status, 1) << out;
+    EXPECT_TRUE(absl::StrContains(out, "FAILED day " + day)) << out;
+    if (!next_day.empty()) {
+      EXPECT_FALSE(absl::StrContains(out, "day " + next_day)) << "names the wrong day:\n" << out;
+    }
+    out = Cli(dir,
+              absl::StrCat("search status:sent since:", day.substr(0, 4), "-", day.substr(4, 2),
+                           "-", day.substr(6, 2)),
+              &status);
+    EXPECT_EQ(status, 3) << out;
+    EXPECT_TRUE(absl::StrContains(out, "archived days not read")) << out;
+    EXPECT_TRUE(absl::StrContains(out, day)) << out;
+    RetentionDeletesNoArchiveFile(dir, absl::StrCat(which, " line removed"));
+  }
+}
+
+TEST_F(ArchiveTrustTest, MalformedOrReorderedLinesAreNamedAndQueriesFailLoudly) {
+  {
+    const std::string dir = ArchivedCopy("malformed");
+    std::vector<std::string> lines = EntryLines(dir);
+    const std::string day = DayOfLine(lines[9]);
+    lines[9] = absl::StrCat("10\tarchive\t", day, "\tgarbage");
+    WriteEntryLines(dir, lines);
+    int status = -1;
+    std::string out = Cli(dir, "archive verify", &status);
+    EXPECT_EQ(status, 1) << out;
+    EXPECT_TRUE(absl::StrContains(out, absl::StrCat("day ", day, ": MANIFEST line 11"))) << out;
+    out = Cli(dir, "search status:sent since:2025-01-05 until:2025-01-06", &status);
+    EXPECT_EQ(status, 3) << out;
+    EXPECT_TRUE(absl::StrContains(out, "20250105")) << out;
+    out = Cli(dir, "report --since 2025-01-05 --until 2025-01-06", &status);
+    EXPECT_EQ(status, 3) << out;
+    EXPECT_TRUE(absl::StrContains(out, "20250105")) << out;
+    RetentionDeletesNoArchiveFile(dir, "malformed line");
+  }
+  {
+    const std::string dir = ArchivedCopy("reordered");
+    std::vector<std::string> lines = EntryLines(dir);
+    std::swap(lines[5], lines[6]);
+    WriteEntryLines(dir, lines);
+    int status = -1;
+    std::string out = Cli(dir, "archive verify", &status);
+    EXPECT_EQ(status, 1) << out;
+    EXPECT_TRUE(absl::StrContains(out, absl::StrCat("day ", DayOfLine(lines[6]),
+                                                    ": manifest "
+                                                    "entry 6 is out of order")))
+        << out;
+    RetentionDeletesNoArchiveFile(dir, "reordered lines");
+  }
+}
+
+TEST_F(ArchiveTrustTest, ManifestAndHeadCutShortTogetherAreCaughtByTheCopyOutside) {
+  const std::string dir = ArchivedCopy("head_and_manifest");
+  std::vector<std::string> lines = EntryLines(dir);
+  const std::string day = DayOfLine(lines.back());
+  lines.pop_back();
+  WriteEntryLines(dir, lines);
+  // archive/HEAD rewritten to match: only the copy outside archive/ still knows.
+  std::vector<std::string> f = absl::StrSplit(lines.back(), '\t');
+  ASSERT_EQ(f.size(), 12u);
+  WriteAll(dir + "/archive/HEAD",
+           absl::StrCat(lines.size(), "\t", f[11], "\tarchive\t", f[2], "\n"));
+  int status = -1;
+  std::string out = Cli(dir, "archive verify", &status);
+  EXPECT_EQ(status, 1) << out;
+  EXPECT_TRUE(absl::StrContains(out, "FAILED day " + day)) << out;
+  EXPECT_TRUE(absl::StrContains(out, "archive.head records 28")) << out;
+  RetentionDeletesNoArchiveFile(dir, "manifest and head cut short");
+}
+
+TEST_F(ArchiveTrustTest, FileNamedByNoEntryIsKeptAside) {
+  const std::string dir = ArchivedCopy("stray");
+  // A day that is not hot and not in the manifest, e.g. copied back from a backup.
+  fs::copy_file(dir + "/archive/20250110.db.gz", dir + "/archive/20241201.db.gz");
+  int status = -1;
+  std::string out = Cli(dir, "archive verify", &status);
+  EXPECT_EQ(status, 1) << out;
+  EXPECT_TRUE(absl::StrContains(out, "day 20241201: archive file 20241201.db.gz")) << out;
+  ASSERT_TRUE(RecoverArchive(dir).ok());
+  EXPECT_FALSE(fs::exists(dir + "/archive/20241201.db.gz"));
+  EXPECT_TRUE(fs::exists(dir + "/archive/orphans/20241201.db.gz"));
+  out = Cli(dir, "archive verify", &status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_TRUE(absl::StrContains(out, "archive/orphans")) << out;
+}
+
+TEST_F(ArchiveTrustTest, ChangedCachedCopyIsExtractedAgainAndNamedByVerify) {
+  const std::string dir = ArchivedCopy("cache");
+  int status = -1;
+  const std::string search =
+      "search --lines connect since:2025-01-07 until:2025-01-08 --limit 5000";
+  const std::string answer = Cli(dir, search, &status);
+  ASSERT_EQ(status, 0) << answer;
+  const std::string exported = Cli(dir, "archive export 20250107", &status);
+  ASSERT_EQ(status, 0);
+  ASSERT_GT(exported.size(), 10000u);
+  std::string cached;
+  for (const auto& f : fs::directory_iterator(dir + "/cache")) {
+    std::string name = f.path().filename().string();
+    if (absl::StartsWith(name, "20250107.") && absl::EndsWith(name, ".db")) cached = f.path();
+  }
+  ASSERT_FALSE(cached.empty());
+  // Edited in place: lines gone, one rewritten.
+  ExecOn(cached,
+         "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE raw LIKE '%connect%' "
+         "LIMIT 20); UPDATE events SET raw = 'edited' WHERE id = (SELECT max(id) FROM events)");
+  std::string out = Cli(dir, "archive verify", &status);
+  EXPECT_EQ(status, 1) << out;
+  EXPECT_TRUE(absl::StrContains(out, "day 20250107: its cached copy")) << out;
+  EXPECT_EQ(Cli(dir, search, &status), answer);
+  EXPECT_EQ(Cli(dir, "archive export 20250107", &status), exported);
+  out = Cli(dir, "archive verify", &status);  // extracted again by the search
+  EXPECT_EQ(status, 0) << out;
+}
+
 // The child's probe: SIGKILL itself at the N-th step of archiving or deletion.
 int g_kill_at = 0;
 void KillAtStep(const char*, int64_t) {
@@ -786,7 +1077,7 @@ TEST_F(RetentionTest, KilledAtRandomPointsLeavesEveryDayWholeOrGone) {
   const int64_t keep_start = DayOf(kNow - 24 * kDayUs);
   const int64_t hot_start = DayOf(kNow - 2 * kDayUs);
   std::mt19937 rng(20250130);
-  int killed = 0, rounds = 0, refreshed = 0;
+  int killed = 0, rounds = 0, refreshed = 0, damaged_rounds = 0;
   auto started = std::chrono::steady_clock::now();
   for (; rounds < 16; ++rounds) {
     // Half the rounds kill at an exact step (probe), half at a random moment (timer), which
@@ -850,10 +1141,48 @@ TEST_F(RetentionTest, KilledAtRandomPointsLeavesEveryDayWholeOrGone) {
             << name << " left over in round " << rounds;
       }
     }
+    // A crash never leaves a file set aside, nor a head half moved.
+    EXPECT_FALSE(fs::exists(dir + "/archive/orphans")) << "round " << rounds;
+    EXPECT_FALSE(fs::exists(dir + "/archive/HEAD.next")) << "round " << rounds;
     auto verify = VerifyArchive(dir);
     ASSERT_TRUE(verify.ok());
     EXPECT_TRUE(verify->ok()) << "round " << rounds << ": "
                               << absl::StrJoin(verify->problems, "; ");
+    // Every third round the manifest is removed or damaged before a pass, which is killed
+    // at a random moment or not: the pass refuses, and every archive file stays. Then the
+    // manifest is put back (as from a backup) and the rounds go on.
+    if (std::vector<std::string> lines = EntryLines(dir); rounds % 3 == 1 && !lines.empty()) {
+      const std::string saved = ReadAll(dir + "/archive/MANIFEST");
+      const std::map<std::string, uintmax_t> files = ArchiveFilesIn(dir);
+      const int damage = (rounds / 3) % 4;
+      if (damage == 0) {
+        fs::remove(dir + "/archive/MANIFEST");
+      } else if (damage == 1) {
+        lines.erase(lines.begin() + static_cast<long>(rng() % lines.size()));
+      } else if (damage == 2) {
+        lines.pop_back();
+      } else {
+        lines[rng() % lines.size()] += "\tjunk";
+      }
+      if (damage != 0) WriteEntryLines(dir, lines);
+      pid_t damaged = fork();
+      ASSERT_GE(damaged, 0);
+      if (damaged == 0) _exit(RunRetention(dir, policy, kNow).ok() ? 0 : 3);
+      usleep(std::uniform_int_distribution<int>(0, 100000)(rng));
+      kill(damaged, SIGKILL);
+      int dstatus = 0;
+      waitpid(damaged, &dstatus, 0);
+      EXPECT_TRUE(WIFSIGNALED(dstatus) || WEXITSTATUS(dstatus) == 3)
+          << "a pass over a damaged manifest (" << damage << ") succeeded in round " << rounds;
+      EXPECT_EQ(ArchiveFilesIn(dir), files)
+          << "archive files changed over a damaged manifest (" << damage << ") in round " << rounds;
+      EXPECT_FALSE(VerifyArchive(dir)->ok()) << "damage " << damage << " not seen";
+      WriteAll(dir + "/archive/MANIFEST", saved);
+      verify = VerifyArchive(dir);
+      ASSERT_TRUE(verify.ok());
+      EXPECT_TRUE(verify->ok()) << absl::StrJoin(verify->problems, "; ");
+      ++damaged_rounds;
+    }
     // All done: start over from the hot month so later rounds kill mid-work again.
     bool done = true;
     for (int64_t day : hot) done &= day >= hot_start;
@@ -865,7 +1194,9 @@ TEST_F(RetentionTest, KilledAtRandomPointsLeavesEveryDayWholeOrGone) {
     if (std::chrono::steady_clock::now() - started > std::chrono::seconds(40)) break;
   }
   EXPECT_GE(killed, rounds / 3) << "too few rounds were killed mid-work to mean anything";
-  std::printf("kill test: %d rounds, %d killed, %d fresh copies\n", rounds, killed, refreshed);
+  EXPECT_GE(damaged_rounds, 3) << "too few rounds damaged the manifest";
+  std::printf("kill test: %d rounds, %d killed, %d fresh copies, %d with a damaged manifest\n",
+              rounds, killed, refreshed, damaged_rounds);
 }
 
 }  // namespace

@@ -1111,7 +1111,7 @@ absl::Status RunTrace(const std::string& data_dir, const v1::TraceRequest& reque
   if (request.with_lines()) {
     MAILLENS_ASSIGN_OR_RETURN(auto lines, TraceLines(store.get(), trace));
     ToProto(lines, response->mutable_lines());
-    for (std::string& notice : ArchiveReadNotices(*store)) {
+    for (std::string& notice : ArchiveReadNotices(*store, &trace)) {
       response->add_notices(std::move(notice));
     }
   }

@@ -1097,6 +1097,7 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
   std::vector<int64_t> days = Days();
   if (days.empty()) {
     result.notices.push_back("the store holds no lines yet");
+    AddArchiveNotice(query.since_us, query.until_us, &result.notices);  // days it cannot read
     return result;
   }
   int64_t first_day = query.since_us == INT64_MIN ? 0 : DayOf(query.since_us);
@@ -1349,6 +1350,10 @@ void Store::AddArchiveNotice(int64_t since_us, int64_t until_us,
   if (!options_.read_only) return;
   int64_t first = since_us == INT64_MIN ? 0 : DayOf(since_us);
   int64_t last = until_us == INT64_MAX ? 99999999 : DayOf(until_us - 1);
+  // Archived days left out because the manifest cannot be trusted: named, never silent.
+  if (std::string unread = UnreadableArchiveNotice(options_.dir, first, last); !unread.empty()) {
+    notices->push_back(std::move(unread));
+  }
   std::vector<int64_t> read;
   for (int64_t day : ArchivedDays(options_.dir)) {
     if (day >= first && day <= last && !std::filesystem::exists(PartitionPath(options_.dir, day))) {

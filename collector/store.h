@@ -191,6 +191,8 @@ class Store {
   std::vector<int64_t> ArchivedDaysRead() const {
     return std::vector<int64_t>(archived_read_.begin(), archived_read_.end());
   }
+  // The data directory (for the archive's notices, collector/retention.h).
+  const std::string& dir() const { return options_.dir; }
 
   // Lines stored in all partitions.
   absl::StatusOr<uint64_t> CountLines();
