@@ -287,6 +287,8 @@ constexpr Foreign kForeign[] = {
     {"old-partner.test", Form::kDead, 0, "mx.old-partner.test", "94.130.40", "", "", ""},
 };
 constexpr int kForeignCount = sizeof(kForeign) / sizeof(kForeign[0]);
+// partner.test's MX with SimulatorOptions::loopback_hosts: a foreign Postfix on loopback.
+constexpr char kLoopbackForeignIp[] = "127.0.0.25";
 
 const std::vector<std::string>& LocalUsers() {
   static const std::vector<std::string>* users = [] {
@@ -584,15 +586,15 @@ Sim::Sim(const SimulatorOptions& options, SimulatorSink* sink, uint64_t seed)
     h.skew_us = absl::ToInt64Microseconds(list[i].skew);
     if (h.opt.name == "dmz") {
       h.role = Role::kDmz;
-      h.ip = "10.1.0.2";
+      h.ip = options.loopback_hosts ? "127.0.0.2" : "10.1.0.2";
       dmz_ = h.index;
     } else if (h.opt.name == "mx") {
       h.role = Role::kMx;
-      h.ip = "10.1.0.3";
+      h.ip = options.loopback_hosts ? "127.0.0.3" : "10.1.0.3";
       mx_ = h.index;
     } else {
       h.role = Role::kOut;
-      h.ip = "10.1.0.4";
+      h.ip = options.loopback_hosts ? "127.0.0.4" : "10.1.0.4";
       out_ = h.index;
     }
     h.fqdn = absl::StrCat(h.opt.name, ".", kDomain);
@@ -1529,14 +1531,14 @@ void Sim::ExecuteGroup(Instance* in, const Content& c, const std::vector<Accepte
                         ", Queue-ID: ", in->queue_id, ", Message-ID: <", c.message_id,
                         ">, mail_id: ", mail_id, ", Hits: ", hits, ", size: ", c.size,
                         ", queued_as: ", q2->queue_id, ", ", (g.done - g.setup) / kMs, " ms"));
+      // The option's plain replies (and only with it: default runs keep their bytes).
+      const bool plain = options_.loopback_hosts && rng_.Chance(0.5);
       Deliveries(in, acc, g, arrival, pass.active, "127.0.0.1[127.0.0.1]:10024",
                  "postfix/amavis/smtp", pid,
                  [&](int, Outcome, std::string* dsn, std::string* text) {
                    *dsn = "2.0.0";
-                   *text = absl::StrCat(
-                       "250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 "
-                       "Ok: queued as ",
-                       q2->queue_id);
+                   *text = absl::StrCat(plain ? "" : "250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): ",
+                                        "250 2.0.0 Ok: queued as ", q2->queue_id);
                  });
       links_.push_back(
           Link{in, q2, "reinject", in->rcpts[acc[g.rcpts[0]].truth].status == std::string("sent")});
@@ -1629,7 +1631,11 @@ void Sim::ExecuteGroup(Instance* in, const Content& c, const std::vector<Accepte
       const int m = g.dest.mta;
       std::string mx;
       Form form;
-      if (m >= 0) {
+      if (m >= 0 && options_.loopback_hosts &&
+          kForeign[m].domain == std::string_view("partner.test")) {
+        mx = absl::StrCat(kForeign[m].mx, "[", kLoopbackForeignIp, "]");
+        form = kForeign[m].form;
+      } else if (m >= 0) {
         mx = absl::StrCat(kForeign[m].mx, "[", kForeign[m].mx_net, ".", rng_.Range(2, 250), "]");
         form = kForeign[m].form;
       } else {

@@ -102,6 +102,14 @@ struct SimulatorOptions {
   // ID on one of our hosts: a join on queue ID alone would link it wrongly.
   double foreign_collision_rate = 0.3;
 
+  // The site on loopback addresses of one machine (a lab, or Postfix instances side by side):
+  // dmz 127.0.0.2, mx 127.0.0.3, out 127.0.0.4; partner.test's MX, a foreign Postfix, is
+  // reached on 127.0.0.25 (a tunnel to a smarthost: loopback, yet not ours); and half of
+  // amavis's replies are a plain "250 2.0.0 Ok: queued as X" (as from a filter that does not
+  // name the MTA it re-injected into), so only the re-injection through smtpd shows they are
+  // a content filter.
+  bool loopback_hosts = false;
+
   bool dovecot_lines = true;  // dovecot's "saved mail to INBOX" beside each LMTP delivery
   // Write only lines up to start + duration (true time), as a log snapshot would; instances
   // still queued then keep their last status. Off: every message runs to completion.

@@ -37,7 +37,9 @@ constexpr char kUsage[] =
     "  --unknown-rate P  --defer-rate P  --expire-rate P  --reject-rate P\n"
     "                         per-recipient fates (0.03 0.04 0.008 0.03)\n"
     "  --no-cut               let every message finish, even after the end of the span\n"
-    "  --no-dovecot           no dovecot lines beside LMTP deliveries\n";
+    "  --no-dovecot           no dovecot lines beside LMTP deliveries\n"
+    "  --loopback             hosts on 127.0.0.2-4 of one machine, partner.test's MX on\n"
+    "                         127.0.0.25, half of amavis's replies without its MTA prefix\n";
 
 bool Fail(const std::string& message) {
   std::fprintf(stderr, "maillens-simulate: %s\n", message.c_str());
@@ -105,8 +107,8 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < args.size() && ok; ++i) {
     std::string flag = args[i], value;
     const size_t eq = flag.find('=');
-    const bool boolean =
-        flag == "--no-cut" || flag == "--no-dovecot" || flag == "--help" || flag == "-h";
+    const bool boolean = flag == "--no-cut" || flag == "--no-dovecot" || flag == "--loopback" ||
+                         flag == "--help" || flag == "-h";
     if (flag.rfind("--", 0) == 0 && eq != std::string::npos) {
       value = flag.substr(eq + 1);
       flag = flag.substr(0, eq);
@@ -169,6 +171,8 @@ int main(int argc, char** argv) {
       options.cut_at_end = false;
     } else if (flag == "--no-dovecot") {
       options.dovecot_lines = false;
+    } else if (flag == "--loopback") {
+      options.loopback_hosts = true;
     } else {
       ok = Fail(absl::StrCat("unknown option '", flag, "'"));
     }

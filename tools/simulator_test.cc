@@ -645,5 +645,47 @@ TEST(SimulatorTest, RejectsBadOptions) {
   EXPECT_TRUE(sink.lines.empty());
 }
 
+// loopback_hosts: our hosts relay to each other on 127.0.0.x and never on their private
+// addresses, partner.test's MX (a foreign Postfix) answers on 127.0.0.25 and stays an external,
+// and some of amavis's replies are a plain "queued as" while the truth still calls them
+// re-injections. Without the option, none of it.
+TEST(SimulatorTest, LoopbackHostsRelayOnLoopbackAddresses) {
+  auto count = [](const Output& out, const std::vector<std::string>& words) {
+    int n = 0;
+    for (const auto& host : out.lines) {
+      for (const std::string& line : host) {
+        bool all = true;
+        for (const std::string& w : words) all = all && line.find(w) != std::string::npos;
+        n += all;
+      }
+    }
+    return n;
+  };
+  SimulatorOptions o = NewYearOptions(30000);
+  o.loopback_hosts = true;
+  const Output out = RunSim(o);
+  EXPECT_GT(count(out, {"relay=mx.example.test[127.0.0.3]:25", "queued as"}), 0);
+  EXPECT_GT(count(out, {"relay=dmz.example.test[127.0.0.2]:25", "queued as"}), 0);
+  EXPECT_EQ(count(out, {"[10.1.0."}), 0);
+  EXPECT_GT(count(out, {"relay=mx.partner.test[127.0.0.25]:25", "status=sent", "queued as"}), 0);
+  EXPECT_GT(count(out, {"relay=127.0.0.1[127.0.0.1]:10024", "status=sent (250 2.0.0 Ok: queued"}),
+            0);
+  EXPECT_GT(count(out, {"relay=127.0.0.1[127.0.0.1]:10024", "from MTA(smtp:"}), 0);
+  int loopback_externals = 0;
+  for (const Json& j : out.truth) {
+    // The truth names the relay without its address: partner.test's MX is the one on loopback.
+    if (j.Has("external") && j["external"]["relay"].s == "mx.partner.test") {
+      ++loopback_externals;
+    }
+  }
+  EXPECT_GT(loopback_externals, 0);
+
+  const Output plain = RunSim(NewYearOptions(30000));
+  EXPECT_EQ(count(plain, {"127.0.0.2"}), 0);
+  EXPECT_EQ(count(plain, {"127.0.0.25"}), 0);
+  EXPECT_EQ(count(plain, {"relay=127.0.0.1[127.0.0.1]:10024", "status=sent (250 2.0.0 Ok: queued"}),
+            0);
+}
+
 }  // namespace
 }  // namespace maillens::tools
