@@ -1509,8 +1509,24 @@ absl::StatusOr<std::string> ReadableDayPath(const std::string& dir, int64_t day,
 absl::Status RestoreDay(const std::string& dir, int64_t day) {
   MAILLENS_ASSIGN_OR_RETURN(ArchiveLock lock, ArchiveLock::Take(dir));
   if (fs::exists(HotPath(dir, day))) return absl::OkStatus();
-  MAILLENS_ASSIGN_OR_RETURN(std::vector<ArchiveEntry> entries, ReadEntries(dir));
-  std::map<int64_t, ArchiveEntry> live = LiveMap(entries);
+  MAILLENS_ASSIGN_OR_RETURN(ManifestState st, CheckManifest(dir));
+  std::map<int64_t, ArchiveEntry> live = LiveMap(st.entries);
+  if (!st.trusted()) {
+    // A day the archive may hold is not started anew beside it: the next pass would archive
+    // the new partition over its file. Any other day is new, and its lines are stored.
+    bool maybe_archived = live.count(day) > 0;
+    for (const std::string& name : ArchiveFileNames(dir)) {
+      int64_t file_day = 0;
+      int generation = 0;
+      maybe_archived |= ParseArchiveFileName(name, &file_day, &generation) && file_day == day;
+    }
+    if (!maybe_archived) {
+      return absl::NotFoundError(absl::StrCat("day ", day, " is not archived"));
+    }
+    absl::Status untrusted = UntrustedError(st);
+    return absl::Status(untrusted.code(), absl::StrCat("a line for archived day ", day,
+                                                       " cannot be stored: ", untrusted.message()));
+  }
   auto it = live.find(day);
   if (it == live.end()) return absl::NotFoundError(absl::StrCat("day ", day, " is not archived"));
   MAILLENS_RETURN_IF_ERROR(CheckArchiveFile(dir, it->second));

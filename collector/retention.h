@@ -6,26 +6,54 @@
 //                              file with its full-text index inside, also for a day whose
 //                              hot partition keeps it in days/YYYYMMDD.fts.db (schema.h)
 //   archive/YYYYMMDD.N.db.gz   the day archived again (generation N >= 2, see "late lines")
-//   archive/MANIFEST           one line per event ("archive" or "delete"), chained by SHA-256
+//   archive/MANIFEST           one line per event ("archive", "delete", "repair"), chained by
+//                              SHA-256
+//   archive/HEAD               where the manifest ends (entry count, last chain hash, last
+//                              entry's kind and day); HEAD.next while an append is committed
+//   archive.head               the same, outside archive/ (DATA_DIR/archive.head)
+//   archive/orphans/           archive files no trusted manifest names, kept aside, never
+//                              removed by maillens
 //   archive/LOCK               flock(2): one archiver or restorer at a time, across processes
 //   archive/tmp/               work files; whatever is left there after a crash is dropped
-//   cache/                     decompressed archived days, read-only, bounded (LRU by mtime)
+//   cache/                     decompressed archived days (DAY.SHA16.db, with DAY.SHA16.db.sha256
+//                              holding the copy's SHA-256 as extracted), read-only, bounded
+//                              (LRU by mtime)
 //
 // Manifest. Each line holds: sequence number, kind, day, file, generation, time range, line
 // count, last row id, hosts, the SHA-256 of the archive file and the chain hash, which is the
-// SHA-256 of the previous line's chain hash followed by this line's fields. Changing, removing
-// or reordering a line breaks the chain from there on; changing an archive file breaks its
-// SHA-256. `maillens archive verify` checks both and names the day. The chain has no secret:
-// someone able to rewrite the whole manifest can forge it, so the head hash (printed by
-// verify and list) is worth recording elsewhere.
+// SHA-256 of the previous line's chain hash followed by this line's fields. Changing an
+// archive file breaks its SHA-256; `maillens archive verify` checks it and names the day.
+//
+// Trust. Retention deletes by what the manifest says, so nothing acts on a manifest that
+// cannot be trusted (docs/STORAGE.md, "Archive trust model"). It is trusted when every line
+// is well formed, numbered 1, 2, ... in order, chained to the entry numbered before it, and
+// it ends where archive/HEAD (or HEAD.next, in an append's crash window) says, with
+// archive.head naming its end or an earlier entry of it (the copy is written after the
+// commit, so it may lag). A missing manifest, a line removed (first, middle or last), changed,
+// malformed or moved, or a manifest cut short together with HEAD is told, by the day
+// concerned (a removed line's day through its archive file, which no entry names then). An
+// archive with no head recorded (of an older maillens) is trusted as found and recovery
+// records its head; one with archive files but neither manifest nor head is not. The chain
+// has no secret: this guards against a manifest lost, cut short, edited or restored from an
+// older backup, not against someone rewriting manifest and both heads on purpose.
+// While the manifest cannot be trusted: recovery, archiving, deletion and restoring refuse
+// (the pass fails with the reason, and a late line for a day the archive may hold is
+// refused, while new days are stored); ArchivedDays lists nothing and UnreadableArchive names
+// the days a query then leaves out (its notice makes the CLI exit 3); `maillens archive
+// repair` rebuilds the manifest from the files once the admin confirms, ending it with a
+// "repair" entry. An archive file is removed only when a trusted manifest says it was
+// superseded or its day deleted, or when it is an interrupted archiving step's (a generation
+// newer than any entry, its day still hot); any other file no entry names goes to orphans/.
+// A cached copy is read only while it has the SHA-256 it was extracted with; otherwise it
+// is extracted again from its archive file, which is checked against the manifest first.
 //
 // Crash safety. Every file is written to archive/tmp, fsynced and renamed into place, and the
-// directory fsynced. The manifest is rewritten the same way: appending its entry is the
-// commit point of archiving or deleting a day. Before it, the day is still hot (the new
-// archive file is an orphan that Recover() removes); after it, the day is archived, and
-// removing the hot partition (or, for a deletion, the file) is finished by Recover() if a
-// crash interrupted it. So a SIGKILL at any point leaves a day hot, or archived whole, or
-// (deletion by policy) gone — never half-written.
+// directory fsynced. The manifest is rewritten the same way (HEAD.next before it, archive.head
+// and HEAD after it): appending its entry is the commit point of archiving or deleting a day.
+// Before it, the day is still hot (the new archive file is an orphan that Recover() removes); after
+// it, the day is archived, and removing the hot partition (or, for a deletion, the file) is
+// finished by Recover() if a crash interrupted it. So a SIGKILL at any point leaves a day hot, or
+// archived whole, or (deletion by policy) gone — never half-written.
 //
 // Late lines. The collector's writer only writes recent days, and only days older than the
 // hot window are archived. A line that still arrives for an archived day (an agent offline for

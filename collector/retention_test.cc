@@ -1017,6 +1017,38 @@ TEST_F(ArchiveTrustTest, ManifestAndHeadCutShortTogetherAreCaughtByTheCopyOutsid
   RetentionDeletesNoArchiveFile(dir, "manifest and head cut short");
 }
 
+// The collector's writer beside a manifest that cannot be trusted: a new day's lines are
+// stored, a line for an archived day is refused (not started anew over its archive file).
+TEST_F(ArchiveTrustTest, WriterStoresNewDaysAndRefusesArchivedOnesWithoutAManifest) {
+  const std::string dir = ArchivedCopy("writer_untrusted");
+  ASSERT_TRUE(fs::remove(dir + "/archive/MANIFEST"));
+  const std::map<std::string, uintmax_t> files = ArchiveFilesIn(dir);
+  StoreOptions options;
+  options.dir = dir;
+  auto store = Store::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto line = [](const char* day, const char* text) {
+    LineRecord l;
+    l.host = "mx";
+    l.file_path = "/var/log/untrusted.log";
+    l.fingerprint = 0x7105;
+    l.offset = static_cast<uint64_t>(Micros(day) / 1000000);
+    l.time_us = Micros(day);
+    l.raw =
+        absl::StrCat(std::string(day).substr(0, 19), ".000000+00:00 mx postfix/anvil[9]: ", text);
+    return l;
+  };
+  auto stored = (*store)->Append({line("2025-01-31T08:00:00Z", "a-new-day")});
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->stored, 1u);
+  EXPECT_TRUE(fs::exists(dir + "/days/20250131.db"));
+  auto refused = (*store)->Append({line("2025-01-05T08:00:00Z", "a-late-line")});
+  EXPECT_FALSE(refused.ok());
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "20250105")) << refused.status();
+  EXPECT_FALSE(fs::exists(dir + "/days/20250105.db"));
+  EXPECT_EQ(ArchiveFilesIn(dir), files);
+}
+
 TEST_F(ArchiveTrustTest, FileNamedByNoEntryIsKeptAside) {
   const std::string dir = ArchivedCopy("stray");
   // A day that is not hot and not in the manifest, e.g. copied back from a backup.
