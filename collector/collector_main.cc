@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "collector/config_keys.h"
+#include "collector/data_lock.h"
 #include "collector/metrics.h"
 #include "collector/retention.h"
 #include "collector/server.h"
@@ -303,6 +304,16 @@ int Run(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   // A closed stderr (journald restarting) must not kill the collector mid-commit.
   signal(SIGPIPE, SIG_IGN);
+
+  // Before the store is opened and held until the process ends (after the server is gone):
+  // the store must be the data directory's only writer, and an import beside the collector
+  // would replace days it writes (collector/data_lock.h).
+  absl::StatusOr<std::unique_ptr<DataLock>> data_lock =
+      DataLock::Acquire(options_data_dir, "maillens-collector");
+  if (!data_lock.ok()) {
+    log->error("{}", std::string(data_lock.status().message()));
+    return 1;
+  }
 
   // Declared before the server so it outlives it (the server's hooks borrow it).
   CollectorMetrics metrics;

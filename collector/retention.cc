@@ -551,7 +551,9 @@ absl::StatusOr<std::vector<ArchiveEntry>> ReadEntries(const std::string& dir) {
 absl::Status WriteManifest(const std::string& dir, const std::vector<ArchiveEntry>& entries) {
   const Head head = HeadOf(entries);
   MAILLENS_RETURN_IF_ERROR(WriteFileAtomic(NextHeadPath(dir), RenderHead(head)));
+  Probe("head-next", head.last_day);
   MAILLENS_RETURN_IF_ERROR(WriteFileAtomic(ManifestPath(dir), RenderManifest(entries)));
+  Probe("manifest-renamed", head.last_day);
   // Committed. A copy that cannot be written now stays behind, which CheckManifest accepts,
   // until RecoverLocked brings it up to date; failing here would only leave the step half
   // finished.

@@ -130,7 +130,8 @@ struct RetentionStats {
 };
 
 // Test hook: called between the steps of archiving and deletion ("snapshot", "compressed",
-// "renamed", "manifest", "unlinked") so a test can kill or fail there.
+// "renamed", "head-next", "manifest-renamed", "manifest", "unlinked") so a test can kill or
+// fail there.
 using RetentionProbe = void (*)(const char* step, int64_t day);
 void SetRetentionProbeForTest(RetentionProbe probe);
 

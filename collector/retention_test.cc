@@ -1049,6 +1049,33 @@ TEST_F(ArchiveTrustTest, WriterStoresNewDaysAndRefusesArchivedOnesWithoutAManife
   EXPECT_EQ(ArchiveFilesIn(dir), files);
 }
 
+// An archive of a maillens before heads: trusted as found, its head recorded by recovery,
+// and from then on a removed last line is told.
+TEST_F(ArchiveTrustTest, ArchiveWithoutAHeadGetsOneAtRecovery) {
+  const std::string dir = ArchivedCopy("no_head");
+  ASSERT_TRUE(fs::remove(dir + "/archive/HEAD"));
+  ASSERT_TRUE(fs::remove(dir + "/archive.head"));
+  auto verify = VerifyArchive(dir);
+  ASSERT_TRUE(verify.ok());
+  EXPECT_TRUE(verify->ok()) << absl::StrJoin(verify->problems, "; ");
+  ASSERT_EQ(verify->notes.size(), 1u);
+  EXPECT_TRUE(absl::StrContains(verify->notes[0], "no head is recorded")) << verify->notes[0];
+  ASSERT_TRUE(RecoverArchive(dir).ok());
+  EXPECT_TRUE(fs::exists(dir + "/archive/HEAD"));
+  EXPECT_TRUE(fs::exists(dir + "/archive.head"));
+  verify = VerifyArchive(dir);
+  ASSERT_TRUE(verify.ok());
+  EXPECT_TRUE(verify->ok() && verify->notes.empty()) << absl::StrJoin(verify->notes, "; ");
+  std::vector<std::string> lines = EntryLines(dir);
+  const std::string day = DayOfLine(lines.back());
+  lines.pop_back();
+  WriteEntryLines(dir, lines);
+  verify = VerifyArchive(dir);
+  ASSERT_TRUE(verify.ok());
+  ASSERT_FALSE(verify->ok());
+  EXPECT_TRUE(absl::StartsWith(verify->problems[0], "day " + day)) << verify->problems[0];
+}
+
 TEST_F(ArchiveTrustTest, FileNamedByNoEntryIsKeptAside) {
   const std::string dir = ArchivedCopy("stray");
   // A day that is not hot and not in the manifest, e.g. copied back from a backup.
