@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
 #include "cli/store_commands.h"
+#include "collector/data_lock.h"
 #include "collector/importer.h"
 #include "collector/store.h"
 
@@ -52,6 +53,14 @@ int RunImport(const GlobalOptions& global, const std::vector<std::string>& args)
                  year_text.c_str());
     return 2;
   }
+  // The store must be the directory's only writer: a second import, or the collector, would
+  // replace the days this one writes (collector/data_lock.h). Refused at once, naming it.
+  auto lock = collector::DataLock::Acquire(global.data_dir, "maillens import");
+  if (!lock.ok()) {
+    std::fprintf(stderr, "maillens import: %s\n", std::string(lock.status().message()).c_str());
+    return 1;
+  }
+  options.data_dir = global.data_dir;
   collector::StoreOptions store_options;
   store_options.dir = global.data_dir;
   store_options.durable = false;          // an interrupted import is completed by running it again
@@ -65,6 +74,7 @@ int RunImport(const GlobalOptions& global, const std::vector<std::string>& args)
   bool progress = !quiet && StderrIsTty();
   collector::ImportStats totals;
   int rc = 0;
+  bool stored_unknown = false;  // a file failed and its lines stored could not be counted
   for (const std::string& path : files) {
     struct stat st {};
     stat(path.c_str(), &st);
@@ -75,24 +85,41 @@ int RunImport(const GlobalOptions& global, const std::vector<std::string>& args)
                      static_cast<unsigned long long>(lines), pct > 100 ? 100 : pct);
       };
     }
-    auto stats = collector::ImportFile(store->get(), path, options);
+    collector::ImportOutcome outcome = collector::Import(store->get(), path, options);
     if (progress) std::fputs("\n", stderr);
-    if (!stats.ok()) {
-      std::fprintf(stderr, "maillens import: %s\n", stats.status().ToString().c_str());
+    const collector::ImportStats& stats = outcome.stats;
+    totals.read += stats.read;
+    totals.stored += stats.stored;
+    totals.duplicates += stats.duplicates;
+    totals.unparsed += stats.unparsed;
+    if (!outcome.status.ok()) {
+      // Said even with --quiet: the summary no longer covers every line read.
+      std::fprintf(stderr, "maillens import: %s\n", outcome.status.ToString().c_str());
+      if (!outcome.stored_known) {
+        std::fprintf(stderr,
+                     "maillens import: %s: how many of its lines were stored is not known; "
+                     "import it again to complete it\n",
+                     path.c_str());
+        stored_unknown = true;
+      } else if (stats.read > 0) {
+        std::fprintf(stderr,
+                     "maillens import: %s: %llu of its %llu lines read were stored by this "
+                     "import; import it again to complete it\n",
+                     path.c_str(), static_cast<unsigned long long>(stats.stored),
+                     static_cast<unsigned long long>(stats.read));
+      }
       rc = 1;
-      continue;
     }
-    totals.read += stats->read;
-    totals.stored += stats->stored;
-    totals.duplicates += stats->duplicates;
-    totals.unparsed += stats->unparsed;
   }
   if (!quiet) {
-    std::printf("lines read %llu, stored %llu, already present %llu, unparsed %llu\n",
-                static_cast<unsigned long long>(totals.read),
+    // Stored counts only committed lines; "already present" and "unparsed" leave out a file
+    // whose store failed (collector::ImportOutcome: not known).
+    std::printf("lines read %llu, stored %s%llu, already present %llu, unparsed %llu%s\n",
+                static_cast<unsigned long long>(totals.read), stored_unknown ? "at least " : "",
                 static_cast<unsigned long long>(totals.stored),
                 static_cast<unsigned long long>(totals.duplicates),
-                static_cast<unsigned long long>(totals.unparsed));
+                static_cast<unsigned long long>(totals.unparsed),
+                rc != 0 ? " (incomplete: see the errors above)" : "");
   }
   return rc;
 }

@@ -22,6 +22,9 @@ struct ImportOptions {
   // index and correlate behind it, overlap it for most of a file: pixelpark's day
   // imported at 130k lines/s with 20,000 and 180k with 5,000 (docs/PERFORMANCE.md).
   size_t batch_lines = 5000;
+  // The store's data directory, where the lines stored are counted after an error (empty:
+  // they are not, and ImportOutcome::stored_known is false).
+  std::string data_dir;
   // Called after each batch with the bytes read so far (progress display).
   std::function<void(uint64_t bytes_read, uint64_t lines_read)> progress;
 };
@@ -33,8 +36,26 @@ struct ImportStats {
   uint64_t unparsed = 0;
 };
 
+// What importing one file did, also when it failed.
+struct ImportOutcome {
+  absl::Status status;
+  // When status is OK: every Append and the final Flush succeeded, so the store's counts are
+  // what was committed. On error they come from the store instead (stats.stored: lines of
+  // the file in the store now, less those there before; duplicates and unparsed: 0, not
+  // known), because an error can undo lines an earlier Append counted (a new day written
+  // behind it that failed) and can leave some of the failing batch's days committed.
+  ImportStats stats;
+  // On error: false when even the store could not be counted; stats.stored is then 0.
+  bool stored_known = true;
+};
+
 // Imports one file. On error, what was stored before it stays stored; importing the file again
-// completes it without duplicates.
+// completes it without duplicates. The store's caller must be the data directory's only
+// writer (collector/data_lock.h): the counts after an error are differences it takes for its
+// own.
+ImportOutcome Import(Store* store, const std::string& path, const ImportOptions& options);
+
+// Import's stats, or its error.
 absl::StatusOr<ImportStats> ImportFile(Store* store, const std::string& path,
                                        const ImportOptions& options);
 
