@@ -1076,6 +1076,46 @@ TEST_F(ArchiveTrustTest, ArchiveWithoutAHeadGetsOneAtRecovery) {
   EXPECT_TRUE(absl::StartsWith(verify->problems[0], "day " + day)) << verify->problems[0];
 }
 
+// Repair in a terminal asks first; it lists each day's newest file and sets aside what it
+// cannot list (an older generation, a file that is not a day), deleting nothing.
+TEST_F(ArchiveTrustTest, RepairAsksInATerminalAndSetsAsideWhatItCannotList) {
+  const std::string dir = ArchivedCopy("repair_tty");
+  std::vector<std::string> lines = EntryLines(dir);
+  lines[3] += "\tjunk";
+  WriteEntryLines(dir, lines);
+  fs::copy_file(dir + "/archive/20250110.db.gz", dir + "/archive/20250110.2.db.gz");
+  WriteAll(dir + "/archive/20241201.db.gz", "not an archived day");
+  const std::string manifest = ReadAll(dir + "/archive/MANIFEST");
+  // script(1) gives the repair a terminal; the answer comes through it.
+  auto repair = [&](const char* answer, int* status) {
+    return RunOutput(absl::StrCat("printf '", answer, "\\n' | script -qec '", BinDir(),
+                                  "/maillens --data ", dir, " archive repair' /dev/null 2>&1"),
+                     status);
+  };
+  int status = -1;
+  std::string out = repair("n", &status);
+  EXPECT_EQ(status, 1) << out;
+  EXPECT_TRUE(absl::StrContains(out, "Rebuild the manifest? [y/N]")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "nothing changed")) << out;
+  EXPECT_EQ(ReadAll(dir + "/archive/MANIFEST"), manifest);
+  out = repair("y", &status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_TRUE(absl::StrContains(out, "rebuilt with 29 entries")) << out;
+  EXPECT_TRUE(fs::exists(dir + "/archive/orphans/20250110.db.gz"));
+  EXPECT_TRUE(fs::exists(dir + "/archive/orphans/20241201.db.gz"));
+  EXPECT_TRUE(fs::exists(dir + "/archive/20250110.2.db.gz"));
+  bool kept = false;
+  for (const auto& f : fs::directory_iterator(dir + "/archive")) {
+    kept |= absl::StartsWith(f.path().filename().string(), "MANIFEST.damaged-") &&
+            ReadAll(f.path()) == manifest;
+  }
+  EXPECT_TRUE(kept) << "the damaged manifest was not kept";
+  out = Cli(dir, "archive verify", &status);
+  EXPECT_EQ(status, 0) << out;
+  out = Cli(dir, "search status:sent since:2025-01-10 until:2025-01-11", &status);
+  EXPECT_EQ(status, 0) << out;
+}
+
 TEST_F(ArchiveTrustTest, FileNamedByNoEntryIsKeptAside) {
   const std::string dir = ArchivedCopy("stray");
   // A day that is not hot and not in the manifest, e.g. copied back from a backup.
