@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# lab_import_order_test.sh -- correlation does not depend on the order logs arrive in, on real
+# Postfix whose hosts talk over loopback addresses (../shared/postfix-lab/lab.sh: dmz 127.0.0.2,
+# internal "mx" 127.0.0.3, the stand-in internet "mta" 127.0.0.4, which is not imported: to
+# maillens it is a foreign MTA on a loopback address, like a tunnel to a smarthost).
+#
+# lab.sh traffic writes the logs; then `maillens import` stores the dmz and internal logs in
+# three ways -- dmz first, internal first, and one file of both merged by time -- and, when
+# maillens-collector and maillens-agent are built, a collector receives them from one agent per
+# host, the internal host's agent starting only after every dmz line is stored; it checks:
+#   - `maillens trace --all --json` is the same in every case (after the normalisation below);
+#   - every pair of our instances (dmz, mx) that share a Message-ID is in one trace;
+#   - every hop the dmz handed to mta ("queued as X" from 127.0.0.4) stays an unlinked external
+#     hop with status sent, and the report counts it as a delivery, not as a hop to a content
+#     filter (which left the message "in queue"): a loopback hop is a content filter only when
+#     the re-injection is seen on the same host.
+# Needs root (lab.sh makes namespaces and starts Postfix). Exit 77 (skipped) when not root.
+# Env: MAILLENS_BIN_DIR (build/bin), MAILLENS_SHARED_DIR (../shared), MAILLENS_SOURCE_DIR (.),
+#      ORDER_KEEP=1 keeps the work directory, ORDER_JOBS the traffic run's size (default 60),
+#      ORDER_LOGS=DIR runs only the checks, on dmz.maillog and internal.maillog in DIR.
+set -euo pipefail
+
+SAY=lab-order
+KEEP=${ORDER_KEEP:-0}
+source "$(dirname "$0")/lab_site.sh"
+JOBS=${ORDER_JOBS:-60} # >= 36: lab.sh then sends one job of every kind
+
+SHOWN=0
+fail_item() {
+  FAILED=1
+  SHOWN=$((SHOWN + 1))
+  if ((SHOWN <= 5)); then say "FAIL: $*"; elif ((SHOWN == 6)); then say "(more failures not shown)"; fi
+}
+
+# lab_site_preflight, but only `maillens` is needed here.
+if [[ $(id -u) != 0 && -z ${ORDER_LOGS:-} ]]; then
+  say "SKIP: needs root (lab.sh creates namespaces and starts Postfix)"
+  exit 77
+fi
+[[ -x $LAB_SH ]] || { say "no lab script at $LAB_SH"; exit 1; }
+[[ -x $BIN/maillens ]] || { say "no $BIN/maillens: build first"; exit 1; }
+command -v jq >/dev/null || { say "jq is not installed (scripts/setup.sh installs it)"; exit 1; }
+lab_site_workdir
+t_start=$SECONDS
+if [[ -n ${ORDER_LOGS:-} ]]; then
+  LOGS=$ORDER_LOGS
+else
+  say "lab up in $LAB_DIR, $JOBS jobs"
+  "$LAB_SH" up >"$W/lab-up.log" 2>&1 || { cat "$W/lab-up.log"; exit 1; }
+  # Own deadline below ctest's TIMEOUT, so that the trap brings the lab down.
+  timeout -k 5 120 "$LAB_SH" traffic "$JOBS" >"$W/traffic.log" 2>&1 ||
+    { cat "$W/traffic.log"; say "traffic failed or took over 120 s"; exit 1; }
+  "$LAB_SH" down >"$W/lab-down.log" 2>&1 # the files stop growing
+  LOGS=$W/logs
+  mkdir -p "$LOGS"
+  cp "$ST/logs/dmz.maillog" "$ST/logs/internal.maillog" "$LOGS/"
+  say "traffic done after $((SECONDS - t_start))s"
+fi
+grep -q 'relay=mta\.partner\.test\[127\.0\.0\.4\].*status=sent .*queued as' "$LOGS/dmz.maillog" ||
+  fail "no hop from dmz to mta over loopback in the logs: nothing to check the external rule on"
+
+ml() { "$BIN/maillens" --data "$1" "${@:2}"; }
+# Both files stamp local time without a year, in the same zone; one import per case.
+# The merged file is sorted by time (month, day, time) and keeps each file's own order within
+# one second (sort -s), as a syslog server writing both hosts into one file would.
+sort -s -k1,1M -k2,2n -k3,3 "$LOGS/dmz.maillog" "$LOGS/internal.maillog" >"$W/merged.maillog"
+declare -A FILES=(
+  [dmz-first]="$LOGS/dmz.maillog $LOGS/internal.maillog"
+  [internal-first]="$LOGS/internal.maillog $LOGS/dmz.maillog"
+  [merged]="$W/merged.maillog"
+)
+CASES=(dmz-first internal-first merged)
+NORMALISE='del(.trace_id)
+  | .messages |= sort_by(.host, .queue_id, .first_us)
+  | .links |= sort_by(.from.host, .from.queue_id, .from.first_us, .to.host, .to.queue_id)
+  | .recipients |= sort_by(.host, .queue_id, .to, .orig_to)'
+for c in "${CASES[@]}"; do
+  # shellcheck disable=SC2086 # FILES holds a list of paths without spaces
+  ml "$W/data-$c" import --quiet ${FILES[$c]}
+  # Normalised: trace_id is the smallest instance id of the trace, and instance ids are given
+  # in arrival order, so it differs between cases; so does the order of hops that started in
+  # the same second (classic stamps have whole seconds), which falls back on those ids. Every
+  # other field -- hosts, queue IDs, times, links, recipients with status and reply -- must be
+  # equal.
+  ml "$W/data-$c" trace --all --json | jq -cS "$NORMALISE" | LC_ALL=C sort >"$W/traces-$c.jsonl"
+done
+
+# ---------------------------------------------------------------- one answer in every order
+n_traces=$(wc -l <"$W/traces-merged.jsonl")
+((n_traces > 0)) || fail "no traces at all"
+for c in dmz-first internal-first; do
+  if cmp -s "$W/traces-merged.jsonl" "$W/traces-$c.jsonl"; then
+    say "$c: trace --all --json identical to the merged file's ($n_traces traces)"
+  else
+    fail "$c: trace --all --json differs from the merged file's (diff below, < merged > $c)"
+    diff "$W/traces-merged.jsonl" "$W/traces-$c.jsonl" | head -n 10 >&2 || true
+  fi
+done
+
+# ---------------------------------------------------------------- live: the internal agent later
+# A collector and the dmz's agent first; the internal host's agent starts only once every dmz
+# line is stored, so each dmz hop to mx waits for a host that is not there yet (as when the
+# internal agent connects minutes later). Agents declare their addresses and names, as in
+# production. The traces must be the merged file's.
+live_site() {
+  local port="" candidate data=$W/data-live
+  for _ in $(seq 50); do
+    candidate=$((20000 + RANDOM % 40000))
+    if [[ -z $(ss -Hltn "sport = :$candidate") ]]; then port=$candidate; break; fi
+  done
+  [[ -n $port ]] || { fail "live: no free port"; return; }
+  printf 'listen = 127.0.0.1:%s\ndata_dir = %s\n' "$port" "$data" >"$W/collector.conf"
+  "$BIN/maillens-collector" --config "$W/collector.conf" >"$W/collector.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 100); do
+    [[ -n $(ss -Hltn "sport = :$port") ]] && break
+    sleep 0.1
+  done
+  [[ -n $(ss -Hltn "sport = :$port") ]] || { fail "live: the collector does not listen on :$port"; return; }
+  local i h want got
+  for i in dmz internal; do
+    h=${HOSTNAME_OF[$i]}
+    printf '%s\n' "collector = 127.0.0.1:$port" "host = $h" "role = $i" "addresses = ${IP_OF[$i]}" \
+      "aliases = ${FQDN_OF[$i]}" "files = $LOGS/$i.maillog" "state_dir = $W/agent-$h" \
+      "start_at = beginning" "batch_wait_ms = 100" >"$W/agent-$h.conf"
+    "$BIN/maillens-agent" --config "$W/agent-$h.conf" >"$W/agent-$h.log" 2>&1 &
+    PIDS+=($!)
+    want=$(wc -l <"$LOGS/$i.maillog")
+    got=0
+    for _ in $(seq 300); do # up to 30 s
+      # Fails until the host's first line is stored.
+      got=$({ ml "$data" search "host:$h" --lines --limit 100000000 --json 2>/dev/null || true; } | wc -l)
+      [[ $got == "$want" ]] && break
+      sleep 0.1
+    done
+    [[ $got == "$want" ]] || { fail "live: $got of $want lines of $h stored within 30 s"; return; }
+  done
+  # Stored and searchable; the traces follow in the same commit or just behind it.
+  for _ in $(seq 100); do
+    ml "$data" trace --all --json | jq -cS "$NORMALISE" | LC_ALL=C sort >"$W/traces-live.jsonl"
+    cmp -s "$W/traces-merged.jsonl" "$W/traces-live.jsonl" && break
+    sleep 0.1
+  done
+  if cmp -s "$W/traces-merged.jsonl" "$W/traces-live.jsonl"; then
+    say "live, internal agent after the dmz's: trace --all --json identical to the merged file's"
+  else
+    fail "live: trace --all --json differs from the merged file's (diff below, < merged > live)"
+    diff "$W/traces-merged.jsonl" "$W/traces-live.jsonl" | head -n 10 >&2 || true
+  fi
+}
+if [[ -x $BIN/maillens-collector && -x $BIN/maillens-agent ]]; then
+  live_site
+  CASES+=(live)
+else
+  say "no maillens-collector or maillens-agent in $BIN: the live case is left out"
+fi
+
+# ---------------------------------------------------------------- pairs sharing a Message-ID
+# Each instance on our two hosts as "message-id trace# host:queue-id"; every two with the same
+# Message-ID must carry the same trace number. A bounce or delay notice has a Message-ID of
+# its own, so it pairs only with its own later hops.
+for c in "${CASES[@]}"; do
+  SHOWN=0
+  read -r ok total < <(ml "$W/data-$c" trace --all --json |
+    jq -r '.trace_id as $t | .messages[] | select(.message_id != "" and (.host == "dmz" or .host == "mx"))
+      | "\(.message_id) \($t) \(.host):\(.queue_id)"' | sort |
+    awk '{ n[$1]++; t[$1, n[$1]] = $2; q[$1, n[$1]] = $3 }
+      END { for (m in n) for (i = 1; i <= n[m]; i++) for (j = i + 1; j <= n[m]; j++) {
+              total++; if (t[m, i] == t[m, j]) ok++; else print "split", q[m, i], q[m, j] > "/dev/stderr" }
+            print ok + 0, total + 0 }' 2>"$W/split-$c.txt")
+  say "$c: $ok of $total pairs of instances sharing a Message-ID are in one trace"
+  ((total > 0)) || fail "$c: no pair of instances shares a Message-ID (did the dmz relay to mx?)"
+  while read -r _ a b; do fail_item "$c: $a and $b share a Message-ID but not a trace"; done <"$W/split-$c.txt"
+done
+
+# ---------------------------------------------------------------- a foreign MTA on loopback
+SHOWN=0
+n=0
+while read -r qid next; do
+  n=$((n + 1))
+  json=$(ml "$W/data-merged" trace --json "$qid") || { fail_item "trace $qid failed"; continue; }
+  jq -e --arg q "$next" '[.recipients[] | select(.queued_as == $q)] | length > 0 and all(.status == "sent")' \
+    <<<"$json" >/dev/null || fail_item "dmz $qid -> mta $next: not a sent recipient in the trace"
+  ! jq -e --arg q "$next" 'any(.messages[]; .queue_id == $q)' <<<"$json" >/dev/null ||
+    fail_item "dmz $qid -> mta $next: linked to an instance of ours with that queue ID"
+done < <(grep -E 'relay=mta\.partner\.test\[127\.0\.0\.4\]:25,.* status=sent .*queued as [0-9A-Za-z]+\)' \
+  "$LOGS/dmz.maillog" | sed -E 's/.*: ([0-9A-Za-z]+): to=<.*queued as ([0-9A-Za-z]+)\).*/\1 \2/' | sort -u)
+say "$n hops from dmz to mta over loopback checked as external"
+# The lab runs no content filter: a hop counted as one is mail handed to a foreign MTA on a
+# loopback address that the report takes for a filter whose re-injection never came, and so
+# for a message still in queue.
+for c in "${CASES[@]}"; do
+  cf=$(ml "$W/data-$c" report --format json | jq '.lines.deliveries.to_content_filters')
+  [[ $cf == 0 ]] || fail "$c: the report counts $cf deliveries as hops to a content filter (the lab has none)"
+done
+
+say "finished in $((SECONDS - t_start))s"
+if ((FAILED)); then exit 1; fi
+say "PASS"
