@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -1133,6 +1134,20 @@ std::vector<int64_t> DayFiles(const std::string& dir) {
   return days;
 }
 
+// A private cache for a process that is not the data directory's owner:
+// $XDG_CACHE_HOME/maillens/ID or ~/.cache/maillens/ID (else /tmp/maillens-cache-UID/ID), ID
+// naming the data directory.
+std::string PrivateCacheDir(const std::string& dir) {
+  std::error_code ec;
+  fs::path absolute = fs::weakly_canonical(fs::absolute(dir, ec), ec);
+  const std::string id = Sha256Hex(absolute.string()).substr(0, 16);
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  const char* home = std::getenv("HOME");
+  if (xdg != nullptr && xdg[0] == '/') return absl::StrCat(xdg, "/maillens/", id);
+  if (home != nullptr && home[0] == '/') return absl::StrCat(home, "/.cache/maillens/", id);
+  return absl::StrCat("/tmp/maillens-cache-", geteuid(), "/", id);
+}
+
 // The SHA-256 of a cached copy as extracted, beside it: a copy changed since is extracted
 // again rather than read (ReadableDayPath) and named by VerifyArchive.
 std::string CacheSumPath(const std::string& cached) { return cached + ".sha256"; }
@@ -1447,6 +1462,18 @@ std::vector<int64_t> AllDays(const std::string& dir) {
   return std::vector<int64_t>(days.begin(), days.end());
 }
 
+std::string ArchiveCacheDir(const std::string& dir) {
+  const std::string shared = dir + "/cache";
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0 || st.st_uid != geteuid()) return PrivateCacheDir(dir);
+  // The owner's, but made by someone else before (a CLI run by root, of an older maillens):
+  // not one this process can add to.
+  if (access(shared.c_str(), F_OK) == 0 && access(shared.c_str(), W_OK | X_OK) != 0) {
+    return PrivateCacheDir(dir);
+  }
+  return shared;
+}
+
 absl::StatusOr<std::string> ReadableDayPath(const std::string& dir, int64_t day, bool* archived,
                                             uint64_t cache_bytes) {
   if (archived) *archived = false;
@@ -1468,7 +1495,7 @@ absl::StatusOr<std::string> ReadableDayPath(const std::string& dir, int64_t day,
   }
   const ArchiveEntry& e = it->second;
   if (archived) *archived = true;
-  const std::string cache = dir + "/cache";
+  const std::string cache = ArchiveCacheDir(dir);
   const std::string cached = absl::StrCat(cache, "/", day, ".", e.sha256.substr(0, 16), ".db");
   // A copy is read only while it is what was extracted from the archive file (which was
   // checked then): one changed since (an edit, a disk error) is extracted again.
@@ -1483,6 +1510,8 @@ absl::StatusOr<std::string> ReadableDayPath(const std::string& dir, int64_t day,
     return absl::UnavailableError(
         absl::StrCat("cannot create the archive cache ", cache, ": ", ec.message()));
   }
+  // Nobody else's to read: a private cache holds what its user may read in the store.
+  if (cache != dir + "/cache") chmod(cache.c_str(), 0700);
   MAILLENS_RETURN_IF_ERROR(CheckArchiveFile(dir, e));
   std::ostringstream tid;
   tid << std::this_thread::get_id();
@@ -1587,9 +1616,14 @@ absl::StatusOr<VerifyResult> VerifyArchive(const std::string& dir) {
               : absl::StrCat("day ", day, ": ", e.file, " is missing"));
     }
   }
-  // Cached copies of the live files, against the SHA-256 they were extracted with.
+  // Cached copies of the live files, against the SHA-256 they were extracted with: the
+  // shared cache, and this user's own when it reads through that.
   std::error_code ec;
-  for (const auto& f : fs::directory_iterator(dir + "/cache", ec)) {
+  std::vector<fs::directory_entry> cached;
+  for (const std::string& cache_dir : std::set<std::string>{dir + "/cache", ArchiveCacheDir(dir)}) {
+    for (const auto& f : fs::directory_iterator(cache_dir, ec)) cached.push_back(f);
+  }
+  for (const auto& f : cached) {
     const std::string path = f.path().string();
     const std::string name = f.path().filename().string();
     int64_t day = 0;
@@ -1640,9 +1674,10 @@ absl::StatusOr<RepairPlan> PlanArchiveRepair(const std::string& dir) {
   }
   MAILLENS_ASSIGN_OR_RETURN(auto catalog,
                             Database::Open(dir + "/catalog.db", Database::Mode::kReadOnly));
-  const std::string work = absl::StrCat(dir, "/cache/.repair-", getpid(), ".db");
+  const std::string cache = ArchiveCacheDir(dir);
+  const std::string work = absl::StrCat(cache, "/.repair-", getpid(), ".db");
   std::error_code ec;
-  fs::create_directories(dir + "/cache", ec);
+  fs::create_directories(cache, ec);
   RemoveOnExit cleanup({work}, nullptr);
   for (const auto& [day, file] : newest) {
     const std::string& name = file.second;

@@ -17,7 +17,8 @@
 //   archive/tmp/               work files; whatever is left there after a crash is dropped
 //   cache/                     decompressed archived days (DAY.SHA16.db, with DAY.SHA16.db.sha256
 //                              holding the copy's SHA-256 as extracted), read-only, bounded
-//                              (LRU by mtime)
+//                              (LRU by mtime); a process not running as the data directory's
+//                              owner uses a private cache instead (ArchiveCacheDir)
 //
 // Manifest. Each line holds: sequence number, kind, day, file, generation, time range, line
 // count, last row id, hosts, the SHA-256 of the archive file and the chain hash, which is the
@@ -235,11 +236,20 @@ std::vector<int64_t> AllDays(const std::string& dir);
 // Default size of cache/ (decompressed archived days).
 inline constexpr uint64_t kDefaultArchiveCacheBytes = uint64_t{2} << 30;
 
+// Where this process keeps decompressed archived days: DIR/cache when it runs as the owner of
+// the data directory (the collector's user) and may write there; else a private cache of its
+// user's ($XDG_CACHE_HOME or ~/.cache/maillens/ID, mode 0700), so a CLI run by root never
+// leaves files in DIR/cache that the collector cannot replace.
+std::string ArchiveCacheDir(const std::string& dir);
+
 // A path from which day `day` can be read read-only: its hot partition, or else its archive
-// decompressed into cache/ (checked against the manifest's SHA-256 first; the cache is then
-// trimmed to `cache_bytes`, oldest use first). `*archived` says which. NotFound when the day
-// is neither hot nor archived. Safe beside other readers and the archiver: a cached file is
-// only ever replaced by rename, and an open one stays readable when evicted.
+// decompressed into ArchiveCacheDir (the archive file checked against the manifest's SHA-256
+// first; the cache is then trimmed to `cache_bytes`, oldest use first). A cached copy is used
+// only while it has the SHA-256 it was extracted with, else it is extracted again.
+// `*archived` says which. NotFound when the day is neither hot nor archived; DataLoss, naming
+// the day, when the manifest cannot be trusted (see "Trust") or the archive file changed.
+// Safe beside other readers and the archiver: a cached file is only ever replaced by rename,
+// and an open one stays readable when evicted.
 absl::StatusOr<std::string> ReadableDayPath(const std::string& dir, int64_t day, bool* archived,
                                             uint64_t cache_bytes = kDefaultArchiveCacheBytes);
 

@@ -1116,6 +1116,30 @@ TEST_F(ArchiveTrustTest, RepairAsksInATerminalAndSetsAsideWhatItCannotList) {
   EXPECT_EQ(status, 0) << out;
 }
 
+// A CLI run by another user than the data directory's owner (root, as docs/INSTALL.md has
+// it) reads archived days through a private cache: DIR/cache stays the owner's.
+TEST_F(ArchiveTrustTest, AnotherUsersReadsGoToAPrivateCache) {
+  const std::string dir = ArchivedCopy("other_user");
+  if (chown(dir.c_str(), 65534, 65534) != 0) GTEST_SKIP() << "cannot chown (not root)";
+  const std::string home = dir + ".home";
+  fs::create_directories(home);
+  int status = -1;
+  std::string out =
+      RunOutput(absl::StrCat("HOME=", home, " XDG_CACHE_HOME= ", BinDir(), "/maillens --data ", dir,
+                             " search status:sent since:2025-01-07 until:2025-01-08 "
+                             "2>&1"),
+                &status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_TRUE(absl::StrContains(out, "2025-01-07")) << out;
+  EXPECT_FALSE(fs::exists(dir + "/cache")) << "the owner's cache was used by another user";
+  bool cached = false;
+  for (const auto& f : fs::recursive_directory_iterator(home + "/.cache/maillens")) {
+    cached |= absl::StartsWith(f.path().filename().string(), "20250107.");
+  }
+  EXPECT_TRUE(cached);
+  EXPECT_NE(ArchiveCacheDir(dir), dir + "/cache");  // this process is not the owner either
+}
+
 TEST_F(ArchiveTrustTest, FileNamedByNoEntryIsKeptAside) {
   const std::string dir = ArchivedCopy("stray");
   // A day that is not hot and not in the manifest, e.g. copied back from a backup.
