@@ -201,6 +201,8 @@ int main(int argc, char** argv) {
     shipper_options.queue_interval = absl::Seconds(*queue_interval);
   }
   shipper_options.log = [](const std::string& m) { Log("info: " + m); };
+  // What the collector refused (a token, a batch, a message), once per reason with a count.
+  shipper_options.warn = [](const std::string& m) { Log("warning: " + m); };
 
   auto tailer = maillens::agent::Tailer::Open(tailer_options);
   if (!tailer.ok()) return Fail(tailer.status().ToString());

@@ -3,8 +3,20 @@
 //
 // One bidirectional stream at a time (IngestService.Stream). Batches are cut by line count,
 // bytes or time, whichever comes first; at most max_in_flight batches wait for their
-// acknowledgement, so memory stays bounded whatever the backlog. When the stream breaks (the
-// collector died, the network went, the collector asked to retry later), everything not
+// acknowledgement, so memory stays bounded whatever the backlog.
+//
+// Never stuck on what the collector cannot take. Each stream starts with a batch holding only
+// the AgentHello; its acknowledgement carries the collector's limits (events per batch,
+// bytes per message, bytes per line), and every later batch is packed to fit them: a line too
+// long for them is cut, with its true length in Event.original_bytes (the collector stores it
+// with a marker giving that length). A batch refused anyway (a collector that announces no
+// limits, or announces them wrong: TOO_LARGE or REJECTED, or a message gRPC refuses) makes
+// the shipper halve its batches, down to single lines, and halve a single line it cannot get
+// accepted; after a run of accepted batches they grow back.
+// Every refusal (a token refused, a batch rejected, a message too large) is told through
+// ShipperOptions::warn, once per distinct reason and then with a count at most once a
+// warn_interval; connection trouble goes to ShipperOptions::log as before. When the stream breaks
+// (the collector died, the network went, the collector asked to retry later), everything not
 // acknowledged is handed out again by the tailer (Rewind) and resent after a reconnect with
 // exponential backoff and jitter; the collector ignores what it already holds.
 //
@@ -21,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -51,6 +64,11 @@ struct ShipperOptions {
   absl::Duration queue_interval = absl::Seconds(60);
   // Where the shipper tells what happens (connected, lost, retrying); default: nothing.
   std::function<void(const std::string&)> log;
+  // Where it tells why the collector refused something (for a warning or an error line):
+  // each distinct reason once, then at most once a warn_interval with how often it recurred.
+  // Default: through `log`.
+  std::function<void(const std::string&)> warn;
+  absl::Duration warn_interval = absl::Minutes(1);
 };
 
 struct ShipperStats {
@@ -63,6 +81,12 @@ struct ShipperStats {
   uint64_t retries = 0;     // RETRY acknowledgements (collector busy or disk full)
   uint64_t reconnects = 0;
   uint64_t gaps_sent = 0;
+  uint64_t batches_refused = 0;  // TOO_LARGE, REJECTED, or a message gRPC refused
+  uint64_t lines_cut = 0;        // sent cut to fit the collector's limits (counting resends)
+  // The collector's limits, as its last stream's first acknowledgement gave them (0: none).
+  uint64_t limit_batch_events = 0;
+  uint64_t limit_message_bytes = 0;
+  uint64_t limit_line_bytes = 0;
   bool connected = false;
   std::string last_error;
 };
@@ -84,10 +108,36 @@ class Shipper {
   struct InFlight {
     uint64_t batch_id;
     std::vector<TailedLine> lines;
+    size_t bytes = 0;         // the serialized batch
+    size_t largest_line = 0;  // raw bytes of its longest line, as sent
+  };
+  // What a refused batch held: the next batches are made smaller than it.
+  struct Refused {
+    size_t lines = 0;
+    size_t bytes = 0;
+    size_t largest_line = 0;
+  };
+  // How many times a reason was seen, and when it was last told.
+  struct Reason {
+    uint64_t count = 0;
+    uint64_t untold = 0;
+    absl::Time told = absl::InfinitePast();
   };
 
+  // How a stream ended: why; whether the collector refused something (a token, a batch, a
+  // message: for a warning); the batch it refused for its size or content, if one.
+  struct StreamEnd {
+    absl::Status why;
+    bool refusal = false;
+    std::optional<Refused> refused;
+    absl::Duration retry_after = absl::ZeroDuration();
+  };
   // One connection's lifetime; returns why it ended.
-  absl::Status RunStream(maillens::v1::IngestService::Stub* stub);
+  StreamEnd RunStream(maillens::v1::IngestService::Stub* stub);
+  // After a refused batch: batches (and a single line) smaller than it from now on.
+  void Shrink(const Refused& refused);
+  // Tells `reason` through options_.warn unless it was told less than warn_interval ago.
+  void Warn(const std::string& reason);
   void FillEvent(const TailedLine& line, maillens::v1::Event* ev);
   bool SleepUnlessStopped(absl::Duration d);
   void Log(const std::string& message);
@@ -102,6 +152,15 @@ class Shipper {
   uint64_t next_batch_id_ = 1;
   // Year inference follows each file's own stream of lines.
   std::map<FileKey, std::unique_ptr<core::TimeContext>> time_contexts_;
+  // Run's thread, and the stream's reader under mu_: the collector's limits (from the first
+  // acknowledgement of the current stream; unset before it, or from a collector that gives
+  // none), and the caps learnt from refused batches (SIZE_MAX: none).
+  std::optional<maillens::v1::CollectorLimits> limits_;
+  size_t cap_lines_ = SIZE_MAX;
+  size_t cap_bytes_ = SIZE_MAX;
+  size_t cap_line_bytes_ = SIZE_MAX;
+  int accepted_since_shrink_ = 0;
+  std::map<std::string, Reason> reasons_;  // Warn's; Run's thread only
 };
 
 }  // namespace maillens::agent

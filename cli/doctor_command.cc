@@ -186,11 +186,12 @@ CheckResult CheckCollectorProbe(const std::string& target, const ProbeResult& pr
     return Fail(
         "collector",
         absl::StrCat(target, " answers but refuses this agent: ", probe.authenticated.message()),
-        "the agent's token must be an agent token listed for this host in the "
-        "collector's agent_tokens_file (lines 'HOST TOKEN'; make-certs.sh writes "
-        "them)");
+        "the agent's token must be an agent token listed for this host (the agent's "
+        "'host') in the collector's agent_tokens_file (lines 'HOST TOKEN'; make-certs.sh "
+        "writes them)");
   }
-  return Ok("collector", absl::StrCat(target, " answers and accepts this agent's token"));
+  return Ok("collector",
+            absl::StrCat(target, " answers and accepts this agent's token for its host"));
 }
 
 CheckResult CheckClockAgainstCollector(const ProbeResult& probe, absl::Duration skew) {
@@ -337,6 +338,13 @@ absl::Status ToAbsl(const grpc::Status& s) {
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
 }
 
+std::string ShortHostName() {
+  char buf[256] = {};
+  gethostname(buf, sizeof(buf) - 1);
+  std::string name = buf;
+  return name.substr(0, name.find('.'));
+}
+
 ProbeResult ProbeCollector(const core::Config& config) {
   ProbeResult result;
   std::string target = config.GetString("collector");
@@ -379,18 +387,31 @@ ProbeResult ProbeCollector(const core::Config& config) {
     return result;
   }
 
-  // The authenticated no-op: an ingest stream opened and closed without a batch.
+  // The token, and whether it is this host's: an ingest stream with one hello marked as a
+  // probe, which the collector checks as the agent's own and stores nothing of. A token issued
+  // to another host ends the stream with PERMISSION_DENIED, naming both.
   std::string token = AgentToken(config);
   auto ingest = v1::IngestService::NewStub(channel);
   grpc::ClientContext ingest_context;
   ingest_context.set_deadline(deadline());
   if (!token.empty()) ingest_context.AddMetadata("authorization", "Bearer " + token);
   auto stream = ingest->Stream(&ingest_context);
+  v1::Batch hello;
+  hello.set_batch_id(1);
+  // The agent's own default when `host` is not set (agent/agent_main.cc).
+  hello.mutable_hello()->set_host(config.GetString("host", ShortHostName()));
+  hello.mutable_hello()->set_probe(true);
+  stream->Write(hello);
   stream->WritesDone();
   v1::Ack ack;
+  std::string refused;
   while (stream->Read(&ack)) {
+    if (ack.status() != v1::ACK_STATUS_COMMITTED) refused = ack.detail();
   }
   result.authenticated = ToAbsl(stream->Finish());
+  if (result.authenticated.ok() && !refused.empty()) {
+    result.authenticated = absl::InvalidArgumentError(refused);
+  }
 
   // The collector's clock, if it tells this token.
   auto status_stub = v1::StatusService::NewStub(channel);

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <climits>
 #include <deque>
+#include <limits>
 #include <map>
 #include <thread>
 #include <utility>
@@ -645,6 +646,10 @@ v1::Ack MakeAck(uint64_t batch_id, const absl::StatusOr<AppendStats>& result, si
   } else if (absl::IsInvalidArgument(result.status())) {
     ack.set_status(v1::ACK_STATUS_REJECTED);
     ack.set_detail(Msg(result.status()));
+  } else if (absl::IsOutOfRange(result.status())) {
+    // More than the limits the first acknowledgement announced: the agent splits it.
+    ack.set_status(v1::ACK_STATUS_TOO_LARGE);
+    ack.set_detail(Msg(result.status()));
   } else {
     ack.set_status(v1::ACK_STATUS_RETRY);
     ack.set_retry_after_ms(absl::IsResourceExhausted(result.status()) ? kRetryAfterFullMs
@@ -773,7 +778,8 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
     const uint64_t batch_id = batch_.batch_id();
     StoreWriter::Task task;
     size_t truncated = 0;
-    absl::Status status = Convert(&task, &truncated);
+    const bool probe = batch_.has_hello() && batch_.hello().probe();
+    absl::Status status = probe ? CheckHello(batch_.hello()) : Convert(&task, &truncated);
     batch_.Clear();
     if (absl::IsPermissionDenied(status)) {
       // The stream speaks for a host its token does not cover: end it, after acknowledging
@@ -786,8 +792,16 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
     slots_.emplace_back();
     Slot* slot = &slots_.back();
     slot->ack.set_batch_id(batch_id);
+    if (probe && status.ok()) {
+      // `maillens doctor`: the token may speak for this host; nothing is stored.
+      slot->ack.set_status(v1::ACK_STATUS_COMMITTED);
+      slot->ready = true;
+      WriteNext();
+      return;
+    }
     if (!status.ok()) {
-      log_->warn("agent '{}' ({}): batch {} rejected: {}", agent_, peer_, batch_id, Msg(status));
+      log_->warn("agent '{}' ({}): batch {} {}: {}", agent_, peer_, batch_id,
+                 absl::IsOutOfRange(status) ? "too large" : "rejected", Msg(status));
       service_->counters_->batches_rejected++;
       slot->ack = MakeAck(batch_id, status, 0, options_);
       slot->ready = true;
@@ -822,20 +836,27 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
     }
   }
 
+  // Whether the stream's token may announce `hello`'s host. InvalidArgument: not a host
+  // name; PermissionDenied: the token is another host's.
+  absl::Status CheckHello(const v1::AgentHello& hello) const {
+    if (!IsValidHostName(hello.host())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("AgentHello.host '", Printable(hello.host()), "' is not a host name"));
+    }
+    if (!MaySpeakFor(agent_, hello.host())) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "the token for '", agent_, "' may not speak for host '", Printable(hello.host()), "'"));
+    }
+    return absl::OkStatus();
+  }
+
   // Validates the batch in batch_ and moves its lines into task->lines. InvalidArgument:
-  // reject the batch; PermissionDenied: end the stream.
+  // reject the batch; OutOfRange: too large, to be split; PermissionDenied: end the stream.
   absl::Status Convert(StoreWriter::Task* task, size_t* truncated)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (batch_.has_hello()) {
       const v1::AgentHello& hello = batch_.hello();
-      if (!IsValidHostName(hello.host())) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("AgentHello.host '", Printable(hello.host()), "' is not a host name"));
-      }
-      if (!MaySpeakFor(agent_, hello.host())) {
-        return absl::PermissionDeniedError(absl::StrCat(
-            "the token for '", agent_, "' may not speak for host '", hello.host(), "'"));
-      }
+      MAILLENS_RETURN_IF_ERROR(CheckHello(hello));
       if (host_ != hello.host()) {
         log_->info(
             "agent '{}' ({}) announces host '{}' ({} addresses, {} aliases, role '{}', "
@@ -860,7 +881,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
       task->host = host_;
     }
     if (static_cast<size_t>(batch_.events_size()) > options_.max_batch_events) {
-      return absl::InvalidArgumentError(absl::StrCat(
+      return absl::OutOfRangeError(absl::StrCat(
           "the batch has ", batch_.events_size(), " events; this collector takes at most ",
           options_.max_batch_events, " per batch (max_batch_events): send smaller batches"));
     }
@@ -889,9 +910,10 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
       // gives the same time, so a resend still finds its duplicate.
       line.time_us = std::clamp<int64_t>(ev->time_us(), 0, kMaxTimeUs);
       line.raw = std::move(*ev->mutable_raw());
-      if (line.raw.size() > options_.max_line_bytes) {
-        size_t original = line.raw.size();
-        line.raw.resize(options_.max_line_bytes);
+      // Cut here, or by the agent (original_bytes: the true length, which the marker gives).
+      const uint64_t original = std::max<uint64_t>(line.raw.size(), ev->original_bytes());
+      if (line.raw.size() > options_.max_line_bytes || original > line.raw.size()) {
+        line.raw.resize(std::min(line.raw.size(), options_.max_line_bytes));
         absl::StrAppend(&line.raw, kTruncationMarker, original, " bytes]");
         ++*truncated;
       }
@@ -950,6 +972,15 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
       return;
     }
     if (!slots_.empty() && slots_.front().ready) {
+      if (!limits_sent_ && options_.announce_limits) {
+        // The first acknowledgement (of the hello batch) tells the agent what fits.
+        v1::CollectorLimits* limits = slots_.front().ack.mutable_limits();
+        limits->set_max_batch_events(static_cast<uint32_t>(
+            std::min<size_t>(options_.max_batch_events, std::numeric_limits<uint32_t>::max())));
+        limits->set_max_message_bytes(options_.max_message_bytes);
+        limits->set_max_line_bytes(options_.max_line_bytes);
+        limits_sent_ = true;
+      }
       writing_ = true;
       StartWrite(&slots_.front().ack);
     }
@@ -986,6 +1017,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
   bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool limits_sent_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
   // For the log line at the end; read in OnDone, after every other reaction.
   uint64_t batches_ = 0;

@@ -30,12 +30,17 @@
 // may only query. Without a tokens file for a role the role is open, which Start() allows on
 // loopback addresses only.
 //
-// Limits. gRPC refuses a message above max_message_bytes (the stream ends with
-// RESOURCE_EXHAUSTED). A batch with more than max_batch_events events is REJECTED with a
-// detail and the stream goes on. A line longer than max_line_bytes is stored truncated to that
-// many bytes followed by kTruncationMarker, and the ack's detail says so: the rest of the
-// line is lost, but the line's identity, time and searchable start are kept and the agent is
-// never stuck on a line it cannot change.
+// Limits. The first acknowledgement of every stream (of its hello batch) announces them
+// (Ack.limits: max_batch_events, max_message_bytes, max_line_bytes), and the agent sizes its
+// batches and cuts its lines to fit (agent/shipper.h). gRPC refuses a message above
+// max_message_bytes (the stream ends with RESOURCE_EXHAUSTED). A batch with more than
+// max_batch_events events is answered TOO_LARGE with a detail and the stream goes on. A line
+// longer than max_line_bytes, or cut by the agent (Event.original_bytes), is stored as its
+// first max_line_bytes bytes at most, followed by kTruncationMarker with the line's true
+// length, and the ack's detail says so: the rest of the line is lost, but the line's identity,
+// time and searchable start are kept and the agent is never stuck on a line it cannot change.
+// A hello with `probe` set (`maillens doctor`) is checked (token, host) and acknowledged, and
+// nothing of it is stored.
 //
 // Shutdown. Shutdown() stops accepting streams and reading batches; batches already read are
 // journaled and acknowledged before each stream ends with UNAVAILABLE, and the indexer applies
@@ -125,6 +130,10 @@ struct ServerOptions {
   // non-OK status is treated as the store's (nothing of the run is released, and it is
   // applied again a second later). Lets tests hold indexing behind the acknowledgements.
   std::function<absl::Status()> index_fault;
+
+  // Test hook: false leaves the limits out of the first acknowledgement, as a collector older
+  // than Ack.limits did (the agent then learns them from refusals).
+  bool announce_limits = true;
 
   // Prometheus hooks (commit and query latency, parse outcomes, gaps, agents connected);
   // null: none. Borrowed; must outlive the server.

@@ -258,11 +258,15 @@ TEST_F(ServerTest, SearchAndTraceThroughTheQueryService) {
   EXPECT_EQ(found.traces(0).messages(0).queue_id(), "A1B2C3D4E5");
   EXPECT_EQ(found.traces(0).messages(0).sender(), "alice@example.org");
 
-  v1::SearchResponse capped;
-  status = Search(Channel(), kReader, "A1B2C3D4E5", &capped, 2);
+  // Per message: sender and recipient are on different lines; the limit counts messages, and
+  // the hits are the message's lines that matched a term.
+  v1::SearchResponse both;
+  status = Search(Channel(), kReader, "from:alice@example.org to:bob@example.net", &both, 1);
   ASSERT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(capped.hits_size(), 2);
-  EXPECT_EQ(capped.total(), 5u);  // a cap is never silent
+  EXPECT_EQ(both.total(), 1u);
+  ASSERT_EQ(both.hits_size(), 2);
+  EXPECT_THAT(both.hits(0).line().raw(), HasSubstr("to=<bob@example.net>"));
+  EXPECT_THAT(both.hits(1).line().raw(), HasSubstr("from=<alice@example.org>"));
 
   v1::SearchResponse bad;
   status = Search(Channel(), kReader, "since:yesterdayish", &bad);
@@ -613,18 +617,26 @@ TEST_F(ServerTest, AnAgentTokenSpeaksOnlyForItsHost) {
 TEST_F(ServerTest, TooManyEventsIsRejectedWithADetailAndTheStreamGoesOn) {
   ServerOptions options = Options();
   options.max_batch_events = 10;
+  options.max_message_bytes = 128 * 1024;
+  options.max_line_bytes = 2000;
   StartServer(std::move(options));
   IngestClient client(Channel(), kAgentMx1);
   auto ack = client.Send(ConnectBatch(1, 11, 0, "mx1"));
   ASSERT_TRUE(ack.has_value());
   EXPECT_EQ(ack->batch_id(), 1u);
-  EXPECT_EQ(ack->status(), v1::ACK_STATUS_REJECTED);
+  // Too large, to be split; and the stream's first acknowledgement says what fits.
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_TOO_LARGE);
+  ASSERT_TRUE(ack->has_limits());
+  EXPECT_EQ(ack->limits().max_batch_events(), 10u);
+  EXPECT_EQ(ack->limits().max_message_bytes(), 128u * 1024);
+  EXPECT_EQ(ack->limits().max_line_bytes(), 2000u);
   EXPECT_THAT(ack->detail(), HasSubstr("11 events"));
   EXPECT_THAT(ack->detail(), HasSubstr("max_batch_events"));
   ack = client.Send(ConnectBatch(2, 10, 0));
   ASSERT_TRUE(ack.has_value());
   EXPECT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED);
   EXPECT_EQ(ack->stored(), 10u);
+  EXPECT_FALSE(ack->has_limits());  // said once per stream
   EXPECT_TRUE(client.Finish().ok());
   EXPECT_EQ(server_->Stats().batches_rejected, 1u);
 }
@@ -684,6 +696,52 @@ TEST_F(ServerTest, AnOverlongLineIsStoredTruncatedWithAMarker) {
       response.hits(0).line().raw(),
       long_line.substr(0, 300) + absl::StrCat(kTruncationMarker, long_line.size(), " bytes]"));
   EXPECT_EQ(server_->Stats().lines_truncated, 2u);  // counted as they arrive, resends too
+}
+
+// A line the agent cut to fit (Event.original_bytes): stored with a marker giving its true
+// length, not the length that arrived.
+TEST_F(ServerTest, ALineCutByTheAgentIsMarkedWithItsTrueLength) {
+  StartServer(Options());
+  IngestClient client(Channel(), kAgentMx1);
+  v1::Batch batch = ConnectBatch(1, 1, 0, "mx1");
+  const std::string start = Line("mx1", 0, "postfix/cleanup[101]: ABCDEF5678: warning: header ");
+  batch.mutable_events(0)->set_raw(start);
+  batch.mutable_events(0)->set_original_bytes(20u << 20);
+  auto ack = client.Send(batch);
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED);
+  EXPECT_THAT(ack->detail(), HasSubstr("stored truncated"));
+  EXPECT_TRUE(client.Finish().ok());
+  WaitIndexed();
+  v1::SearchResponse response;
+  ASSERT_TRUE(Search(Channel(), kReader, "ABCDEF5678", &response).ok());
+  ASSERT_EQ(response.hits_size(), 1);
+  EXPECT_EQ(response.hits(0).line().raw(),
+            start + absl::StrCat(kTruncationMarker, 20u << 20, " bytes]"));
+}
+
+// `maillens doctor`'s probe: checked like a hello, acknowledged, and nothing stored or
+// recorded; a host the token does not cover ends the stream.
+TEST_F(ServerTest, AProbeHelloIsCheckedAndStoresNothing) {
+  StartServer(Options());
+  IngestClient own(Channel(), kAgentMx1);
+  v1::Batch probe;
+  probe.set_batch_id(1);
+  probe.mutable_hello()->set_host("mx1");
+  probe.mutable_hello()->set_probe(true);
+  auto ack = own.Send(probe);
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED);
+  EXPECT_TRUE(ack->has_limits());
+  EXPECT_TRUE(own.Finish().ok());
+  EXPECT_EQ(server_->Stats().batches_committed, 0u);
+
+  IngestClient other(Channel(), kAgentMx1);
+  probe.mutable_hello()->set_host("mx2");
+  EXPECT_FALSE(other.Send(probe).has_value());
+  grpc::Status status = other.Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(status.error_message(), HasSubstr("may not speak for host 'mx2'"));
 }
 
 // Bytes that are not gRPC: random noise, a valid HTTP/2 preface with a nonsense frame, and

@@ -1,0 +1,359 @@
+// A real tailer and shipper against a real collector in this process, whose limits are far
+// below what the agent would send: few events per batch, small messages, a 20 MB line. Every
+// line arrives exactly once, the stream never stops on one line, a cut line's marker gives its
+// true length, and every refusal reaches the agent's warnings once per reason, never as a
+// bare CANCELLED. Both with a collector that announces its limits in its first
+// acknowledgement and with one that does not (the agent then learns them from refusals).
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "agent/config_keys.h"
+#include "agent/shipper.h"
+#include "agent/tailer.h"
+#include "cli/doctor_command.h"
+#include "collector/retention.h"
+#include "collector/server.h"
+#include "collector/sqlite.h"
+#include "core/config.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace maillens {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr size_t kHugeLine = 20 << 20;  // 20 MB
+
+std::string Line(int i) {
+  return absl::StrFormat(
+      "Dec  4 10:%02d:%02d mx1 postfix/smtpd[%d]: connect from client-%d.example.net[192.0.2.%d]",
+      (i / 60) % 60, i % 60, 1000 + i, i, i % 250);
+}
+
+class AgentLimitsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = ::testing::TempDir() + "maillens_agent_limits_XXXXXX";
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    fs::create_directories(dir_ + "/data");
+    fs::create_directories(dir_ + "/state");
+    log_ = dir_ + "/mail.log";
+  }
+  void TearDown() override {
+    if (shipper_) shipper_->Stop();
+    if (runner_.joinable()) runner_.join();
+    shipper_.reset();
+    tailer_.reset();
+    server_.reset();
+    fs::remove_all(dir_);
+  }
+
+  // Writes `n` distinct lines, with `huge` (if not empty) after the first third.
+  void WriteLog(int n, const std::string& huge = "") {
+    std::ofstream out(log_, std::ios::binary);
+    for (int i = 0; i < n; ++i) {
+      out << Line(i) << "\n";
+      written_.push_back(Line(i));
+      if (i == n / 3 && !huge.empty()) out << huge << "\n";
+    }
+  }
+
+  void StartCollector(collector::ServerOptions options) {
+    options.listen = "127.0.0.1:0";
+    options.data_dir = dir_ + "/data";
+    auto server = collector::CollectorServer::Start(std::move(options));
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+  }
+
+  void StartAgent(agent::ShipperOptions options, size_t tailer_max_line = 32 << 20) {
+    agent::TailerOptions topts;
+    topts.paths = {log_};
+    topts.state_dir = dir_ + "/state";
+    topts.sync_checkpoints = false;
+    topts.max_line_bytes = tailer_max_line;
+    auto tailer = agent::Tailer::Open(topts);
+    ASSERT_TRUE(tailer.ok()) << tailer.status();
+    tailer_ = *std::move(tailer);
+    options.collector = absl::StrCat("127.0.0.1:", server_->port());
+    options.credentials = grpc::InsecureChannelCredentials();
+    options.hello.set_host("mx1");
+    options.batch_wait = absl::Milliseconds(20);
+    options.backoff_initial = absl::Milliseconds(20);
+    options.backoff_max = absl::Milliseconds(200);
+    options.log = [this](const std::string& m) {
+      std::lock_guard<std::mutex> lock(mu_);
+      infos_.push_back(m);
+    };
+    options.warn = [this](const std::string& m) {
+      std::lock_guard<std::mutex> lock(mu_);
+      warnings_.push_back(m);
+    };
+    shipper_ = std::make_unique<agent::Shipper>(tailer_.get(), std::move(options));
+    runner_ = std::thread([this] { shipper_->Run(); });
+  }
+
+  // Polls until the shipper has `n` lines acknowledged and the collector has indexed them.
+  bool WaitAcked(uint64_t n, std::chrono::seconds limit = std::chrono::seconds(90)) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (shipper_->stats().lines_acked >= n) {
+        return server_->WaitIndexed(absl::Now() + absl::Seconds(30));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
+  // Every stored raw line, with how often it is stored.
+  std::map<std::string, int> Stored() {
+    std::map<std::string, int> out;
+    for (int64_t day : collector::HotDays(dir_ + "/data")) {
+      auto db = collector::Database::Open(absl::StrCat(dir_, "/data/days/", day, ".db"),
+                                          collector::Database::Mode::kReadOnly);
+      EXPECT_TRUE(db.ok()) << db.status();
+      if (!db.ok()) continue;
+      auto select = (*db)->Prepare("SELECT raw FROM events");
+      EXPECT_TRUE(select.ok());
+      while (true) {
+        auto step = select->Step();
+        EXPECT_TRUE(step.ok());
+        if (!step.ok() || *step == collector::Statement::StepResult::kDone) break;
+        ++out[std::string(select->ColumnText(0))];
+      }
+    }
+    return out;
+  }
+
+  // Every written line stored exactly once, and (when `huge` was written) one more line: the
+  // huge one's start with a marker of its true length. Returns that line ("" if none).
+  std::string ExpectEveryLineOnce(const std::string& huge = "") {
+    std::map<std::string, int> stored = Stored();
+    int missing = 0, doubled = 0;
+    for (const std::string& line : written_) {
+      auto it = stored.find(line);
+      if (it == stored.end()) {
+        if (++missing <= 3) ADD_FAILURE() << "missing: " << line;
+        continue;
+      }
+      if (it->second != 1 && ++doubled <= 3) ADD_FAILURE() << it->second << "x: " << line;
+      stored.erase(it);
+    }
+    EXPECT_EQ(missing, 0);
+    EXPECT_EQ(doubled, 0);
+    if (huge.empty()) {
+      EXPECT_TRUE(stored.empty()) << stored.size() << " lines never written, e.g. "
+                                  << stored.begin()->first.substr(0, 200);
+      return "";
+    }
+    EXPECT_EQ(stored.size(), 1u);
+    if (stored.empty()) return "";
+    const std::string cut = stored.begin()->first;
+    EXPECT_EQ(stored.begin()->second, 1);
+    // Its start, then the marker with the true length.
+    EXPECT_EQ(cut.substr(0, 100), huge.substr(0, 100));
+    EXPECT_THAT(cut, HasSubstr(absl::StrCat(collector::kTruncationMarker, huge.size(), " bytes]")));
+    EXPECT_LT(cut.size(), huge.size());
+    return cut;
+  }
+
+  std::vector<std::string> Warnings() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return warnings_;
+  }
+
+  std::string HugeLine() {
+    std::string huge = Line(99999) + " ";
+    huge.append(kHugeLine - huge.size(), 'x');
+    return huge;
+  }
+
+  std::string dir_, log_;
+  std::vector<std::string> written_;
+  std::unique_ptr<collector::CollectorServer> server_;
+  std::unique_ptr<agent::Tailer> tailer_;
+  std::unique_ptr<agent::Shipper> shipper_;
+  std::thread runner_;
+  std::mutex mu_;
+  std::vector<std::string> infos_, warnings_;
+};
+
+// The collector takes 7 events per batch; the agent is configured for 2000. Announced in the
+// first acknowledgement: no batch is ever refused.
+TEST_F(AgentLimitsTest, BatchesAreSizedToTheAnnouncedMaxBatchEvents) {
+  collector::ServerOptions options;
+  options.max_batch_events = 7;
+  StartCollector(options);
+  WriteLog(500);
+  agent::ShipperOptions sopts;
+  sopts.batch_lines = 2000;
+  StartAgent(sopts);
+  ASSERT_TRUE(WaitAcked(500)) << shipper_->stats().last_error;
+  ExpectEveryLineOnce();
+  EXPECT_EQ(shipper_->stats().limit_batch_events, 7u);
+  EXPECT_EQ(shipper_->stats().batches_refused, 0u);
+  EXPECT_EQ(server_->Stats().batches_rejected, 0u);
+  EXPECT_THAT(Warnings(), ::testing::IsEmpty());
+}
+
+// The same collector, but silent about its limits (an older one): the agent halves its batches
+// on each refusal, down to what fits, warns once per reason, and loses and doubles nothing.
+TEST_F(AgentLimitsTest, UnannouncedMaxBatchEventsIsLearntFromRefusals) {
+  collector::ServerOptions options;
+  options.max_batch_events = 7;
+  options.announce_limits = false;
+  StartCollector(options);
+  WriteLog(500);
+  agent::ShipperOptions sopts;
+  sopts.batch_lines = 2000;
+  StartAgent(sopts);
+  ASSERT_TRUE(WaitAcked(500)) << shipper_->stats().last_error;
+  ExpectEveryLineOnce();
+  EXPECT_GT(shipper_->stats().batches_refused, 0u);
+  std::vector<std::string> warnings = Warnings();
+  ASSERT_FALSE(warnings.empty());
+  for (const std::string& w : warnings) {
+    EXPECT_THAT(w, HasSubstr("max_batch_events"));
+    EXPECT_THAT(w, Not(HasSubstr("CANCELLED")));
+  }
+}
+
+// Messages of at most 32 KiB, lines of 200 bytes and one of 100 KB: batches are packed to fit
+// the announced size, the long line is cut with its true length.
+TEST_F(AgentLimitsTest, BatchesFitTheAnnouncedMaxMessageBytes) {
+  collector::ServerOptions options;
+  options.max_message_bytes = 32 << 10;
+  options.max_line_bytes = 1 << 20;  // more than a message: the message is the limit
+  StartCollector(options);
+  std::string long_line = Line(77777) + " ";
+  long_line.append(100000 - long_line.size(), 'y');
+  WriteLog(2000, long_line);
+  StartAgent(agent::ShipperOptions());
+  ASSERT_TRUE(WaitAcked(2001)) << shipper_->stats().last_error;
+  ExpectEveryLineOnce(long_line);
+  EXPECT_EQ(shipper_->stats().batches_refused, 0u);
+  EXPECT_EQ(shipper_->stats().lines_cut, 1u);
+}
+
+// One 20 MB line (the agent's max_line_bytes is 32M) to a collector with the default limits:
+// stored cut, with its true length; the lines after it arrive.
+TEST_F(AgentLimitsTest, ATwentyMegabyteLineIsCutWithItsTrueLengthAndTheStreamGoesOn) {
+  StartCollector(collector::ServerOptions());
+  const std::string huge = HugeLine();
+  WriteLog(300, huge);
+  StartAgent(agent::ShipperOptions());
+  ASSERT_TRUE(WaitAcked(301)) << shipper_->stats().last_error;
+  const std::string cut = ExpectEveryLineOnce(huge);
+  // The collector's max_line_bytes (64 KiB by default), then the marker.
+  EXPECT_LE(cut.size(), collector::ServerOptions().max_line_bytes + 64);
+  EXPECT_EQ(shipper_->stats().batches_refused, 0u);
+}
+
+// The same line to a collector that announces nothing and takes 64 KiB messages: gRPC refuses
+// the message (RESOURCE_EXHAUSTED), the agent goes down to single lines and cuts the one that
+// still does not fit until it does.
+TEST_F(AgentLimitsTest, ATwentyMegabyteLineGetsThroughAnUnannouncedMessageLimit) {
+  collector::ServerOptions options;
+  options.max_message_bytes = 64 << 10;
+  options.announce_limits = false;
+  StartCollector(options);
+  const std::string huge = HugeLine();
+  WriteLog(300, huge);
+  StartAgent(agent::ShipperOptions());
+  ASSERT_TRUE(WaitAcked(301)) << shipper_->stats().last_error;
+  ExpectEveryLineOnce(huge);
+  EXPECT_GT(shipper_->stats().batches_refused, 0u);
+  std::vector<std::string> warnings = Warnings();
+  ASSERT_FALSE(warnings.empty());
+  EXPECT_THAT(warnings[0], HasSubstr("RESOURCE_EXHAUSTED"));
+}
+
+// A token issued to another host: the collector's reason reaches the warnings, once however
+// often the agent reconnects, and never as CANCELLED.
+TEST_F(AgentLimitsTest, ARefusedTokenIsWarnedOnceWithTheCollectorsReason) {
+  collector::ServerOptions options;
+  options.agent_tokens =
+      std::vector<collector::TokenEntry>{{"other", "token-of-other-host-0123456789"}};
+  StartCollector(options);
+  WriteLog(10);
+  agent::ShipperOptions sopts;
+  sopts.token = "token-of-other-host-0123456789";
+  StartAgent(sopts);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (shipper_->stats().reconnects < 4 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_GE(shipper_->stats().reconnects, 4u);
+  std::vector<std::string> warnings = Warnings();
+  ASSERT_EQ(warnings.size(), 1u) << ::testing::PrintToString(warnings);
+  EXPECT_THAT(warnings[0], HasSubstr("may not speak for host 'mx1'"));
+  EXPECT_THAT(warnings[0], HasSubstr("PERMISSION_DENIED"));
+  EXPECT_THAT(warnings[0], Not(HasSubstr("CANCELLED")));
+  EXPECT_EQ(shipper_->stats().lines_acked, 0u);
+}
+
+// Said again after warn_interval, with how often it recurred.
+TEST_F(AgentLimitsTest, ARecurringRefusalIsCounted) {
+  collector::ServerOptions options;
+  options.agent_tokens = std::vector<collector::TokenEntry>{{"mx1", "the-right-token-0123456789"}};
+  StartCollector(options);
+  WriteLog(10);
+  agent::ShipperOptions sopts;
+  sopts.token = "a-wrong-token-0123456789";
+  sopts.warn_interval = absl::Milliseconds(300);
+  StartAgent(sopts);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (Warnings().size() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::vector<std::string> warnings = Warnings();
+  ASSERT_GE(warnings.size(), 2u);
+  EXPECT_THAT(warnings[0], HasSubstr("UNAUTHENTICATED"));
+  EXPECT_THAT(warnings[1], HasSubstr("times since the last report"));
+}
+
+// `maillens doctor` on a mail host: a token the collector knows, but issued to another host,
+// fails the collector check naming both; this host's own token passes. Nothing is stored.
+TEST_F(AgentLimitsTest, DoctorFailsATokenIssuedToAnotherHost) {
+  collector::ServerOptions options;
+  options.agent_tokens = std::vector<collector::TokenEntry>{{"mx1", "token-of-mx1-0123456789"},
+                                                            {"other", "token-of-other-0123456789"}};
+  StartCollector(options);
+  auto probe = [&](const std::string& token) {
+    const std::string text = absl::StrCat("collector = 127.0.0.1:", server_->port(),
+                                          "\nhost = mx1\ntoken = ", token, "\n");
+    auto config = core::Config::Parse(text, "agent.conf", agent::AgentConfigKeys());
+    EXPECT_TRUE(config.ok()) << config.status();
+    return cli::SystemDoctorEnv().probe(*config);
+  };
+  cli::ProbeResult other = probe("token-of-other-0123456789");
+  ASSERT_TRUE(other.health.ok()) << other.health;
+  EXPECT_TRUE(absl::IsPermissionDenied(other.authenticated)) << other.authenticated;
+  EXPECT_THAT(std::string(other.authenticated.message()),
+              HasSubstr("the token for 'other' may not speak for host 'mx1'"));
+  EXPECT_EQ(cli::CheckCollectorProbe("collector", other).level, cli::CheckLevel::kFail);
+
+  cli::ProbeResult own = probe("token-of-mx1-0123456789");
+  EXPECT_TRUE(own.authenticated.ok()) << own.authenticated;
+  EXPECT_EQ(cli::CheckCollectorProbe("collector", own).level, cli::CheckLevel::kOk);
+  // A probe is a check, not a connection: nothing went to the writer.
+  EXPECT_EQ(server_->Stats().batches_committed, 0u);
+}
+
+}  // namespace
+}  // namespace maillens
