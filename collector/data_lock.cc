@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -45,7 +46,22 @@ absl::StatusOr<std::unique_ptr<DataLock>> DataLock::Acquire(const std::string& d
   const std::string path = DataLockPath(data_dir);
   // Readable by all, so that anyone refused can be told who holds it.
   int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  bool writable = true;
+  if (fd < 0 && errno == EACCES) {
+    // Another user's file (the collector's, and this is an admin's import): flock works on a
+    // descriptor opened for reading, only the name cannot be written.
+    fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    writable = false;
+  }
   if (fd < 0) return ErrnoError(errno, absl::StrCat("cannot open ", path));
+  // Root creating it in a directory that is another user's (the collector's): the file goes
+  // to that user, so the collector can still open it for writing its name.
+  struct stat dir_st {
+  }, st{};
+  if (writable && geteuid() == 0 && stat(data_dir.c_str(), &dir_st) == 0 && fstat(fd, &st) == 0 &&
+      st.st_uid != dir_st.st_uid) {
+    (void)!fchown(fd, dir_st.st_uid, dir_st.st_gid);
+  }
   int rc;
   do {
     rc = flock(fd, LOCK_EX | LOCK_NB);
@@ -72,18 +88,19 @@ absl::StatusOr<std::unique_ptr<DataLock>> DataLock::Acquire(const std::string& d
   }
   // Ours: replace whatever a dead holder left with our name.
   const std::string holder = absl::StrFormat("%s (pid %d)\n", std::string(program), getpid());
+  if (!writable) return std::unique_ptr<DataLock>(new DataLock(fd, path, /*writable=*/false));
   if (ftruncate(fd, 0) != 0 ||
       pwrite(fd, holder.data(), holder.size(), 0) != static_cast<ssize_t>(holder.size())) {
     const int err = errno;
     close(fd);  // releases the lock
     return ErrnoError(err, absl::StrCat("cannot write ", path));
   }
-  return std::unique_ptr<DataLock>(new DataLock(fd, path));
+  return std::unique_ptr<DataLock>(new DataLock(fd, path, /*writable=*/true));
 }
 
 DataLock::~DataLock() {
   // Still held while emptied, so nobody reads a half-cleared name as a holder's.
-  (void)ftruncate(fd_, 0);
+  if (writable_) (void)!ftruncate(fd_, 0);
   close(fd_);
 }
 

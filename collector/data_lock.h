@@ -8,9 +8,11 @@
 //
 // Contract: Acquire either holds the lock or fails at once (it never waits) with
 // FailedPrecondition naming the holder ("maillens-collector (pid 1234)"), read from the lock
-// file, where the holder writes its program name and PID. The lock is the kernel's, tied to
-// the open file: a holder that dies (even by SIGKILL) releases it, and a name left in the
-// file by a dead holder means nothing (it is only read while the lock is held). Readers
+// file, where the holder writes its program name and PID (unless the file is another user's
+// and not writable: it is locked all the same). Root creating the file gives it to the data
+// directory's owner, so an admin's import never keeps the collector's user out of it. The lock is
+// the kernel's, tied to the open file: a holder that dies (even by SIGKILL) releases it, and a name
+// left in the file by a dead holder means nothing (it is only read while the lock is held). Readers
 // (search, trace, report, status...) never take it. Only advisory: a writer that does not
 // call Acquire is not stopped.
 //
@@ -44,9 +46,11 @@ class DataLock {
   const std::string& path() const { return path_; }
 
  private:
-  DataLock(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  DataLock(int fd, std::string path, bool writable)
+      : fd_(fd), path_(std::move(path)), writable_(writable) {}
   int fd_;  // owned; holds the lock until closed
   std::string path_;
+  bool writable_;  // false: another user's file, locked through a read-only descriptor
 };
 
 // The path of the lock file of `data_dir`.

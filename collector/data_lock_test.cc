@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -123,6 +124,23 @@ TEST(DataLockTest, UnopenableLockFileIsAnErrorNotARefusal) {
   ASSERT_FALSE(lock.ok());
   EXPECT_FALSE(absl::IsFailedPrecondition(lock.status())) << lock.status();
   EXPECT_NE(lock.status().message().find(DataLockPath(dir.path())), std::string::npos);
+}
+
+// Root's import into the collector's directory: the lock file it creates is the directory
+// owner's, so the collector (not root) can open it for writing afterwards.
+TEST(DataLockTest, RootCreatesTheFileForTheDirectorysOwner) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  TempDir dir;
+  const std::string data = dir.path() + "/data";
+  std::filesystem::create_directory(data);
+  ASSERT_EQ(chown(data.c_str(), 65534, 65534), 0);
+  {
+    auto lock = DataLock::Acquire(data, "maillens import");
+    ASSERT_TRUE(lock.ok()) << lock.status();
+  }
+  struct stat st {};
+  ASSERT_EQ(stat(DataLockPath(data).c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 65534u);
 }
 
 }  // namespace
