@@ -18,18 +18,30 @@ namespace {
 constexpr char kSearchHelp[] = R"txt(maillens search — find mail across every host
 
   maillens search [WORD | FIELD:VALUE]... [--lines] [--json | --csv] [--limit N]
+                  [--oldest-first]
 
-Words and FIELD:VALUE terms go in one list, in any order. Every word must occur in
-the line; every field must match (several values of one field are alternatives).
-Results come newest first, grouped per message: host, queue ID, time, sender,
-recipients and the status each reached. --lines shows the matching lines instead.
+The rule: search finds MESSAGES. A message is its whole trace, every line of every
+hop on every host. It matches when every word and every field holds on at least one
+of its lines (several values of one field are alternatives). So from:A to:B finds
+mail from A to B, although Postfix logs the sender (qmgr) and the recipient (smtp,
+lmtp) on different lines, and host:mx to:B finds mail to B that passed mx. Lines
+that belong to no message (NOQUEUE rejects, connects, SASL failures) are matched on
+their own, one line at a time. since:/until: keep only lines inside the window.
+
+Results come newest first, one row per message: host and queue ID where it entered,
+hops, sender, recipients (the one you asked for first, "+N" more) and the outcome of
+each ("2 sent, 1 bounced"). --json gives each recipient with its own status, DSN and
+reply; --csv writes one row per recipient; --lines shows, for the same messages, the
+lines that matched a word or field. --limit N counts messages (default 100).
 
 Fields (aliases in brackets):
   from:ADDR        sender address [sender]; from:<> is the null sender of bounces
   to:ADDR          recipient, or the original recipient before aliasing [rcpt, recipient]
   host:NAME        the mail host that logged the line
-  status:S         delivery status: sent deferred bounced expired undeliverable
-                   deliverable rejected softbounce held discarded
+  status:S         what a line says happened: sent deferred bounced expired
+                   undeliverable deliverable softbounce (a delivery's status=),
+                   rejected (SMTP, milter or header/body-check reject), held and
+                   discarded (an access, check or milter action)
   qid:ID           queue ID, also where a line names it ("queued as", bounce notice)
                    [queue, queue_id]
   msgid:ID         Message-ID header, with or without <> [message_id, mid]
@@ -42,19 +54,22 @@ Fields (aliases in brackets):
   since:TIME       from this time on; until:TIME before this time
   text:WORD        WORD as plain text even if it looks like a field ("text:to:x")
 
-Addresses and domains take '*' anywhere: to:*@partner.example  from:alice@*
+Values take '*' anywhere, any number of times: to:ali* to:*@partner.example
+from:*sales* client:*.example.net. Matching is on the whole value, without case
+(queue IDs and Message-IDs with case). A free word matches whole words of a line
+(as the index reads them: letters and digits); a trailing '*' makes it a prefix.
 Times: now, a duration back from now (90s 15m 2h 3d 1w), a date (2024-05-01), a date
 and time (2024-05-01 10:00), a time today (10:00), all in the local zone, or RFC
 3339 (2024-05-01T10:00:00Z). --since/--until and --from/--to/--host/--status/--qid/
 --msgid are the same as the fields.
 
 Examples:
-  Why did Bob not get the mail from the partner this morning?
-      maillens search to:bob@example.ac.jp from:*@partner.example since:08:00
-  Everything bounced in the last two hours, one line each, for a spreadsheet:
-      maillens search status:bounced since:2h --lines --csv > bounced.csv
+  Did the partner's mail reach Bob this morning?
+      maillens search from:*@partner.example to:bob@example.ac.jp since:08:00
+  Mail to Bob that bounced, with each recipient's outcome, for a spreadsheet:
+      maillens search to:bob@example.ac.jp status:bounced --csv > bounced.csv
   Who is being refused with 5.7.1 at the DMZ?
-      maillens search dsn:5.7.1 host:dmz since:1d
+      maillens search status:rejected dsn:5.7.1 host:dmz since:1d
   A user's complaint quotes a Message-ID:
       maillens search msgid:20240501101500.ABC123@mail.example.org
   Which clients tried to log in as "admin"?
@@ -62,7 +77,8 @@ Examples:
   Free text, e.g. a remote server's reply:
       maillens search "mailbox full" since:3d
 
-No silent caps: when more lines match than are shown, maillens says how many.
+No silent caps: when more messages match than are shown, maillens says how many,
+and when counting or searching stopped early it says "at least" and why.
 Then follow one message with: maillens trace QUEUEID
 )txt";
 

@@ -1,5 +1,6 @@
 // `maillens search` and `maillens trace`, against a local data directory or a collector
 // (cli/query_source.h): both answer with the same structs, rendered here the same way.
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -18,21 +19,26 @@
 #include "core/json.h"
 #include "core/parser.h"
 #include "core/query_language.h"
+#include "core/strings.h"
 
 namespace maillens::cli {
 namespace {
 
 constexpr char kSearchUsage[] =
-    "usage: maillens [--data DIR | --server HOST:PORT] search [WORD | FIELD:VALUE]... [--limit N] "
-    "[--json]\n"
-    "  Lines containing every WORD and matching every FIELD:VALUE, newest first.\n"
+    "usage: maillens [--data DIR | --server HOST:PORT] search [WORD | FIELD:VALUE]... [--limit N]\n"
+    "       [--lines] [--oldest-first] [--json | --csv]\n"
+    "  Messages (whole traces, across hosts) for which every WORD and every FIELD:VALUE holds\n"
+    "  on at least one of their lines, newest first: from:A to:B finds mail from A to B\n"
+    "  although Postfix logs sender and recipient on different lines. Lines of no message\n"
+    "  (NOQUEUE rejects, connections) are matched on their own. See 'maillens help search'.\n"
     "  Fields: from to host status qid msgid client relay dsn sasl daemon kind since until\n"
-    "  (also as options: --from X is from:X). Addresses may use '*': 'to:*@example.org'.\n"
-    "  dsn: matches a prefix (dsn:5.). since:/until: take 2024-05-01, '2024-05-01 10:00',\n"
-    "  10:00, an RFC 3339 time, or a duration ago: 90s 15m 2h 3d 1w.\n"
-    "  Results are grouped per message (host and queue ID) with sender, recipients and\n"
-    "  status; --lines shows each matching line instead. --json (one object per line) and\n"
-    "  --csv for programs.\n"
+    "  (also as options: --from X is from:X). '*' works anywhere in a value: 'to:*@example.org',\n"
+    "  to:ali*, 'client:*.example.net'. dsn: matches a prefix (dsn:5.). since:/until: take\n"
+    "  2024-05-01, '2024-05-01 10:00', 10:00, an RFC 3339 time, or a duration ago: 90s 15m 2h 3d.\n"
+    "  One row per message with its sender and each recipient's outcome (the asked-for\n"
+    "  recipient first); --lines shows the matching lines of those messages instead. --json\n"
+    "  (one object per message, each recipient with its status) or --csv (one row per\n"
+    "  recipient) for programs. --limit N counts messages (default 100).\n"
     "  Example: maillens search to:bob@example.ac.jp status:bounced since:2h\n";
 
 constexpr char kTraceUsage[] =
@@ -299,6 +305,11 @@ struct MessageSummary {
   std::string sender;
   std::string message_id;
   std::vector<std::string> recipients;
+  // Each recipient's outcome: its latest status along the forward hops.
+  struct Outcome {
+    std::string to, status, dsn, reply, relay;
+  };
+  std::vector<Outcome> outcomes;  // parallel to recipients
   std::string status;
   std::string detail;
   bool bounced_back = false;
@@ -335,6 +346,8 @@ MessageSummary Summarise(const collector::Trace& trace) {
   std::map<std::string, int> counts;
   for (const auto& [rcpt, entry] : latest) {
     s.recipients.push_back(rcpt);
+    const collector::RecipientInfo& r = *entry.second;
+    s.outcomes.push_back({rcpt, r.status, r.dsn, r.reply, r.relay});
     ++counts[entry.second->status];
     if (entry.second->status != "sent" && s.detail.empty()) s.detail = entry.second->reply;
   }
@@ -354,9 +367,36 @@ MessageSummary Summarise(const collector::Trace& trace) {
   return s;
 }
 
+// Puts the recipients `to:` asked for first, so the row shows the one the helpdesk asked
+// about.
+void MatchingRecipientsFirst(const core::Query& query, MessageSummary* s) {
+  std::vector<size_t> order(s->recipients.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto asked = [&](size_t i) {
+    for (const core::FieldTerm& t : query.terms) {
+      if (t.target == core::FieldTerm::Target::kTo &&
+          core::WildcardMatch(t.pattern, core::Lower(s->recipients[i]))) {
+        return true;
+      }
+    }
+    return false;
+  };
+  std::stable_partition(order.begin(), order.end(), asked);
+  std::vector<std::string> recipients;
+  std::vector<MessageSummary::Outcome> outcomes;
+  for (size_t i : order) {
+    recipients.push_back(s->recipients[i]);
+    outcomes.push_back(s->outcomes[i]);
+  }
+  s->recipients = std::move(recipients);
+  s->outcomes = std::move(outcomes);
+}
+
 // One row per message (its whole trace across hosts) with sender, recipients and status;
-// lines that belong to no message (connections, NOQUEUE rejects) stay rows of their own.
-void PrintMessages(const collector::SearchAnswer& answer, bool json, bool csv) {
+// lines that belong to no message (connections, NOQUEUE rejects) stay rows of their own, with
+// what they say of sender, recipient and outcome. Returns the number of messages shown.
+size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& query, bool json,
+                     bool csv, bool oldest_first) {
   const collector::SearchResult& result = answer.result;
   absl::TimeZone zone = absl::LocalTimeZone();
   core::TimeContext time{core::TimeOptions()};
@@ -364,6 +404,7 @@ void PrintMessages(const collector::SearchAnswer& answer, bool json, bool csv) {
     std::optional<MessageSummary> message;
     int64_t time_us = 0;
     std::string host, kind, text;
+    std::string from, to, status;  // of a line of no message
   };
   std::vector<Row> rows;
   std::map<int64_t, size_t> by_trace;
@@ -373,22 +414,29 @@ void PrintMessages(const collector::SearchAnswer& answer, bool json, bool csv) {
     core::Event ev = core::ParseLine(line.raw, &time);
     bool has_message = ev.queue_id_form == core::QueueIdForm::kShort ||
                        ev.queue_id_form == core::QueueIdForm::kLong;
-    if (!has_message) {
-      rows.push_back(
-          Row{std::nullopt, line.time_us, line.host, std::string(core::KindName(ev.kind)),
-              std::string(ev.message.empty() ? std::string_view(line.raw) : ev.message)});
-      continue;
-    }
-    auto qkey = std::make_pair(line.host, std::string(ev.queue_id));
-    if (auto it = by_queue_id.find(qkey); it != by_queue_id.end()) {
-      ++rows[it->second].message->lines;
-      continue;
-    }
     int64_t trace_id = i < answer.trace_ids.size() ? answer.trace_ids[i] : 0;
+    if (!has_message && trace_id == 0) {
+      Row row{std::nullopt, line.time_us, line.host, std::string(core::KindName(ev.kind)),
+              std::string(ev.message.empty() ? std::string_view(line.raw) : ev.message)};
+      row.from = std::string(ev.Get(core::Field::kFrom));
+      if (ev.Has(core::Field::kFrom) && row.from.empty()) row.from = "<>";
+      row.to = std::string(ev.Get(core::Field::kTo));
+      row.status = core::LineStatus(ev);
+      if (row.status.empty()) row.status = row.kind;
+      if (ev.Has(core::Field::kReason)) row.text = std::string(ev.Get(core::Field::kReason));
+      rows.push_back(std::move(row));
+      continue;
+    }
     if (trace_id != 0) {
       if (auto it = by_trace.find(trace_id); it != by_trace.end()) {
         ++rows[it->second].message->lines;
-        by_queue_id[qkey] = it->second;
+        continue;
+      }
+    }
+    auto qkey = std::make_pair(line.host, std::string(ev.queue_id));
+    if (trace_id == 0) {
+      if (auto it = by_queue_id.find(qkey); it != by_queue_id.end()) {
+        ++rows[it->second].message->lines;
         continue;
       }
     }
@@ -403,12 +451,17 @@ void PrintMessages(const collector::SearchAnswer& answer, bool json, bool csv) {
       summary.queue_id = qkey.second;
       summary.status = "?";
     }
+    MatchingRecipientsFirst(query, &summary);
     summary.time_us = line.time_us;
     summary.lines = 1;
-    by_queue_id[qkey] = rows.size();
-    if (trace_id != 0) by_trace[trace_id] = rows.size();
+    if (trace_id != 0) {
+      by_trace[trace_id] = rows.size();
+    } else {
+      by_queue_id[qkey] = rows.size();
+    }
     rows.push_back(Row{summary, line.time_us, line.host, "", ""});
   }
+  if (oldest_first) std::reverse(rows.begin(), rows.end());
   if (json) {
     std::string out;
     for (const Row& r : rows) {
@@ -432,18 +485,57 @@ void PrintMessages(const collector::SearchAnswer& answer, bool json, bool csv) {
           if (i) out.push_back(',');
           core::AppendJsonString(m.recipients[i], &out);
         }
+        out.append("],\"recipients\":[");
+        for (size_t i = 0; i < m.outcomes.size(); ++i) {
+          const MessageSummary::Outcome& o = m.outcomes[i];
+          if (i) out.push_back(',');
+          out.push_back('{');
+          AppendStringFields({{"to", o.to},
+                              {"status", o.status},
+                              {"dsn", o.dsn},
+                              {"relay", o.relay},
+                              {"reply", o.reply}},
+                             &out);
+          out.push_back('}');
+        }
         out.push_back(']');
       } else {
-        AppendKeyString("host", r.host, &out);
-        out.push_back(',');
-        AppendKeyString("kind", r.kind, &out);
-        out.push_back(',');
-        AppendKeyString("text", r.text, &out);
+        AppendStringFields({{"host", r.host},
+                            {"kind", r.kind},
+                            {"from", r.from},
+                            {"to", r.to},
+                            {"status", r.status},
+                            {"text", r.text}},
+                           &out);
       }
       out.append("}\n");
       std::fwrite(out.data(), 1, out.size(), stdout);
     }
-    return;
+    return rows.size();
+  }
+  if (csv) {
+    // The helpdesk's export: one row per recipient with its own outcome.
+    Table table({"time", "host", "queue_id", "message_id", "from", "to", "status", "dsn", "relay",
+                 "reply"});
+    for (const Row& r : rows) {
+      const std::string when = FormatLocalTime(r.time_us, zone);
+      if (!r.message) {
+        table.AddRow({{when}, {r.host}, {""}, {""}, {r.from}, {r.to}, {r.status}, {""}, {""},
+                      {r.text}});
+        continue;
+      }
+      const MessageSummary& m = *r.message;
+      if (m.outcomes.empty()) {
+        table.AddRow({{when}, {m.host}, {m.queue_id}, {m.message_id}, {m.sender}, {""},
+                      {m.status}, {""}, {""}, {m.detail}});
+      }
+      for (const MessageSummary::Outcome& o : m.outcomes) {
+        table.AddRow({{when}, {m.host}, {m.queue_id}, {m.message_id}, {m.sender}, {o.to},
+                      {o.status}, {o.dsn}, {o.relay}, {o.reply}});
+      }
+    }
+    table.PrintCsv(stdout);
+    return rows.size();
   }
   Table table({"TIME", "HOST", "QUEUE ID", "HOPS", "FROM", "TO", "STATUS", "DETAIL"});
   for (const Row& r : rows) {
@@ -466,26 +558,24 @@ void PrintMessages(const collector::SearchAnswer& answer, bool json, bool csv) {
                     {r.host},
                     {""},
                     {""},
-                    {""},
-                    {""},
-                    {r.kind, r.kind == "reject" ? Color::kRed : Color::kDim},
+                    {r.from},
+                    {r.to},
+                    {r.status, r.status == "rejected" ? Color::kRed : Color::kDim},
                     {r.text}});
     }
   }
-  if (csv) {
-    table.PrintCsv(stdout);
-  } else {
-    table.PrintText(stdout, UseColor(stdout));
-  }
+  table.PrintText(stdout, UseColor(stdout));
+  return rows.size();
 }
 
 }  // namespace
 
 int RunSearch(const GlobalOptions& global, const std::vector<std::string>& args) {
   std::string since, until, limit, from, to, host, status, qid, msgid;
-  bool json = false, csv = false, per_line = false;
+  bool json = false, csv = false, per_line = false, oldest_first = false;
   ArgParser parser("search", kSearchUsage);
   parser.Flag("csv", &csv);
+  parser.Flag("oldest-first", &oldest_first);
   parser.Flag("lines", &per_line);
   parser.Option("from", &from);
   parser.Option("to", &to);
@@ -500,6 +590,10 @@ int RunSearch(const GlobalOptions& global, const std::vector<std::string>& args)
   std::vector<std::string> words;
   int exit_code;
   if (!parser.Parse(args, &words, &exit_code)) return exit_code;
+  if (json && csv) {
+    std::fprintf(stderr, "maillens search: --json and --csv exclude each other; choose one\n");
+    return 2;
+  }
   // --from X is the same as from:X; both forms go through the search language.
   for (const auto& [name, value] : {std::pair<const char*, std::string*>{"from", &from},
                                     {"to", &to},
@@ -544,25 +638,35 @@ int RunSearch(const GlobalOptions& global, const std::vector<std::string>& args)
     std::fprintf(stderr, "note: %s\n", notice.c_str());
     incomplete |= collector::IsUnreadableArchiveNotice(notice);
   }
+  size_t messages_shown = 0;
   if (per_line) {
-    PrintLines(result->lines, json, csv);
+    std::vector<collector::StoredLine> lines = result->lines;
+    if (oldest_first) std::reverse(lines.begin(), lines.end());
+    PrintLines(lines, json, csv);
+    std::set<std::pair<int64_t, std::string>> keys;
+    for (size_t i = 0; i < result->lines.size(); ++i) {
+      int64_t trace = i < answer->trace_ids.size() ? answer->trace_ids[i] : 0;
+      keys.insert(trace != 0 ? std::make_pair(trace, std::string())
+                             : std::make_pair(int64_t{0}, absl::StrCat(result->lines[i].day, ":",
+                                                                     result->lines[i].id)));
+    }
+    messages_shown = keys.size();
   } else {
-    PrintMessages(*answer, json, csv);
+    messages_shown = PrintMessages(*answer, *query, json, csv, oldest_first);
   }
   std::fflush(stdout);
+  const unsigned long long total = result->total;
+  const char* what = per_line ? " (their matching lines shown)" : "";
   if (result->total_is_lower_bound) {
     std::fprintf(stderr,
-                 "at least %llu more matching lines not shown (the newest %zu are; counting "
-                 "stopped there: narrow the search, e.g. with since:)\n",
-                 static_cast<unsigned long long>(result->total - result->lines.size()),
-                 result->lines.size());
-  } else if (result->total > result->lines.size()) {
-    std::fprintf(stderr, "%llu more matching lines not shown (the newest %zu are; use --limit)\n",
-                 static_cast<unsigned long long>(result->total - result->lines.size()),
-                 result->lines.size());
+                 "at least %llu matching messages; the newest %zu shown%s. Counting stopped "
+                 "there: narrow the search, e.g. with since:\n",
+                 total, messages_shown, what);
+  } else if (total > messages_shown) {
+    std::fprintf(stderr, "%llu matching messages; the newest %zu shown%s (use --limit)\n", total,
+                 messages_shown, what);
   } else if (!json && !csv) {
-    std::fprintf(stderr, "%llu matching line%s\n", static_cast<unsigned long long>(result->total),
-                 result->total == 1 ? "" : "s");
+    std::fprintf(stderr, "%llu matching message%s%s\n", total, total == 1 ? "" : "s", what);
   }
   if (incomplete) return 3;
   return result->total > 0 ? 0 : 1;

@@ -1,5 +1,7 @@
 #include "collector/query_proto.h"
 
+#include "collector/message_search.h"
+
 #include <algorithm>
 #include <string>
 #include <utility>
@@ -14,39 +16,7 @@ namespace maillens::collector {
 
 absl::StatusOr<SearchAnswer> SearchWithTraces(Store* store, const SearchQuery& query,
                                               bool with_traces) {
-  SearchAnswer answer;
-  MAILLENS_ASSIGN_OR_RETURN(answer.result, store->Search(query));
-  answer.trace_ids.assign(answer.result.lines.size(), 0);
-  if (!with_traces) return answer;
-  core::TimeContext time{core::TimeOptions()};
-  std::map<std::pair<std::string, std::string>, int64_t> by_queue_id;
-  for (size_t i = 0; i < answer.result.lines.size(); ++i) {
-    const StoredLine& line = answer.result.lines[i];
-    core::Event ev = core::ParseLine(line.raw, &time);
-    if (ev.queue_id_form != core::QueueIdForm::kShort &&
-        ev.queue_id_form != core::QueueIdForm::kLong) {
-      continue;
-    }
-    auto key = std::make_pair(line.host, std::string(ev.queue_id));
-    if (auto it = by_queue_id.find(key); it != by_queue_id.end()) {
-      answer.trace_ids[i] = it->second;
-      continue;
-    }
-    // A failed lookup shows the line's message uncorrelated rather than failing the search.
-    auto view = store->MessageAt(line.host, key.second, line.time_us);
-    int64_t trace_id = view.ok() && view->has_value() ? (*view)->message.trace_id : 0;
-    if (trace_id != 0 && !answer.traces.count(trace_id)) {
-      auto trace = store->TraceById(trace_id);
-      if (trace.ok()) {
-        answer.traces.emplace(trace_id, std::move(*trace));
-      } else {
-        trace_id = 0;
-      }
-    }
-    by_queue_id[key] = trace_id;
-    answer.trace_ids[i] = trace_id;
-  }
-  return answer;
+  return SearchMessages(store, query, with_traces);
 }
 
 std::vector<std::string> ArchiveReadNotices(const Store& store, const Trace* trace) {

@@ -25,9 +25,8 @@ struct SearchAnswer {
   std::map<int64_t, Trace> traces;  // every trace named in trace_ids
 };
 
-// Runs `query` on `store`; with `with_traces`, also resolves each line's trace the way the
-// CLI groups results: the first (newest) line of each (host, queue ID) decides, and later
-// lines of the same key repeat its trace id.
+// Runs `query` on `store` per message (collector/message_search.h); with `with_traces`, the
+// answer also holds the traces its lines name.
 absl::StatusOr<SearchAnswer> SearchWithTraces(Store* store, const SearchQuery& query,
                                               bool with_traces);
 

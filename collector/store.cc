@@ -155,13 +155,17 @@ void BindOptional(Statement& stmt, int index, std::string_view value, bool lower
 
 // FTS5 query from words: each word becomes a quoted phrase, so addresses, queue IDs and
 // message-ids match as written ("bob@example.org" -> tokens bob, example, org in order).
+// Each word a phrase; a word ending in '*' (core::LiteralOf, or typed) makes its last token a
+// prefix, as core::ContainsWord reads it.
 std::string FtsQuery(const std::vector<std::string>& words) {
   std::string q;
   for (const std::string& w : words) {
     if (!q.empty()) q.push_back(' ');
+    const bool prefix = !w.empty() && w.back() == '*';
     q.push_back('"');
-    q.append(absl::StrReplaceAll(w, {{"\"", "\"\""}}));
+    q.append(absl::StrReplaceAll(prefix ? w.substr(0, w.size() - 1) : w, {{"\"", "\"\""}}));
     q.push_back('"');
+    if (prefix) q.append(" *");
   }
   return q;
 }
@@ -186,19 +190,15 @@ std::string AddressToken(std::string_view prefix, std::string_view lowered_addre
   return token;
 }
 
-// What the full-text index holds of a line: the program and the message. The time and the
-// host are columns of their own; leaving them out keeps the index a third smaller.
-std::string_view IndexedText(const core::Event& ev, std::string_view raw) {
-  if (ev.program.empty()) return raw;
-  size_t start = static_cast<size_t>(ev.program.data() - raw.data());
-  return raw.substr(start);
-}
+// What the full-text index holds of a line is core::IndexedText: the program and the message.
+// The time and the host are columns of their own; leaving them out keeps the index a third
+// smaller.
 
 // The text the index holds of line `raw` (parsed as `ev`): IndexedText, and the address
 // tokens of the partition's kind. Returns a view of `raw` or of `*buffer`.
 std::string_view FtsText(const core::Event& ev, std::string_view raw, AddressIndex tokens,
                          std::string* buffer) {
-  std::string_view text = IndexedText(ev, raw);
+  std::string_view text = core::IndexedText(ev, raw);
   if (tokens == AddressIndex::kWords) return text;
   buffer->assign(text);
   for (core::Field field : {core::Field::kFrom, core::Field::kTo, core::Field::kOrigTo}) {
@@ -302,7 +302,13 @@ absl::Status Store::Init() {
 }
 
 std::vector<int64_t> Store::Days() const {
-  return options_.read_only ? AllDays(options_.dir) : HotDays(options_.dir);
+  if (!options_.read_only) return HotDays(options_.dir);
+  const absl::Time now = absl::Now();
+  if (now - days_listed_at_ > absl::Seconds(1) || now < days_listed_at_) {
+    days_listed_ = AllDays(options_.dir);
+    days_listed_at_ = now;
+  }
+  return days_listed_;
 }
 
 absl::Status Store::OpenDatabase(const std::string& path, std::unique_ptr<Database>* out) {
@@ -1052,6 +1058,7 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
     if (t.target == core::FieldTerm::Target::kHost) {
       if (t.pattern.find('*') != std::string::npos) {
         host_wildcard = true;
+        other_terms = true;  // checked on each line: a page must hold `limit` matches
         continue;
       }
       for (const auto& [name, id] : host_ids_) {
@@ -1292,23 +1299,29 @@ absl::StatusOr<std::vector<StoredLine>> Store::MessageLines(const MessageInfo& m
   for (int64_t day : Days()) {
     if (day < DayOf(message.first_us) || day > DayOf(until)) continue;
     MAILLENS_ASSIGN_OR_RETURN(Database * db, SearchPartition(day));
-    MAILLENS_ASSIGN_OR_RETURN(Statement select, db->Prepare(kSelectMessageLines));
-    select.BindText(1, message.queue_id)
+    // Cached: a search loads the lines of every candidate message.
+    MAILLENS_ASSIGN_OR_RETURN(Statement * select, db->Cached(kSelectMessageLines));
+    select->BindText(1, message.queue_id)
         .Bind(2, message.host_id)
         .Bind(3, message.first_us)
         .Bind(4, until);
-    select.BindText(5, FtsQuery({message.queue_id}));
+    select->BindText(5, FtsQuery({message.queue_id}));
     while (true) {
-      MAILLENS_ASSIGN_OR_RETURN(auto step, select.Step());
-      if (step == Statement::StepResult::kDone) break;
+      absl::StatusOr<Statement::StepResult> step = select->Step();
+      if (!step.ok()) {
+        select->Reset();
+        return step.status();
+      }
+      if (*step == Statement::StepResult::kDone) break;
       StoredLine line;
-      line.id = select.ColumnInt(0);
-      line.time_us = select.ColumnInt(1);
+      line.id = select->ColumnInt(0);
+      line.time_us = select->ColumnInt(1);
       line.host = message.host;
-      line.raw = std::string(select.ColumnText(2));
+      line.raw = std::string(select->ColumnText(2));
       line.day = day;
       lines.push_back(std::move(line));
     }
+    select->Reset();
   }
   return lines;
 }

@@ -44,6 +44,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "collector/behind_worker.h"
 #include "collector/correlator.h"
@@ -186,6 +187,8 @@ class Store {
 
   // Days held, oldest first. A read-only store (every query) includes archived days, which
   // Partition() reads from the archive cache; a writable one lists hot days only.
+  // A read-only store lists the directories at most once a second (a search looks up the days
+  // of every candidate message), so a day created meanwhile is seen up to a second late.
   std::vector<int64_t> Days() const;
   // Days this store has read from the archive so far, oldest first (for a note to the user).
   std::vector<int64_t> ArchivedDaysRead() const {
@@ -304,6 +307,9 @@ class Store {
   Database* FtsFile(int64_t day);
   // Writable store: SearchPartition's read connections with the side file attached.
   std::map<int64_t, std::unique_ptr<Database>> search_partitions_;
+  // Read-only stores: Days() as last listed, and when (absl::Now()).
+  mutable std::vector<int64_t> days_listed_;
+  mutable absl::Time days_listed_at_ = absl::InfinitePast();
 
   // correlate_behind: the new lines of one Append, for the correlator's thread and the index's.
   // The correlator thread owns the catalog and the correlator while it runs (every user of

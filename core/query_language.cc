@@ -1,6 +1,10 @@
 #include "core/query_language.h"
 
+#include <algorithm>
 #include <map>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -41,6 +45,8 @@ const std::map<std::string, Target>& FieldNames() {
   };
   return *kNames;
 }
+
+std::vector<std::string> Tokens(std::string_view text);  // below, with LiteralOf
 
 constexpr char kFieldList[] =
     "from, to, host, status, qid, msgid, client, relay, dsn, sasl, daemon, kind, since, until";
@@ -105,7 +111,7 @@ bool MatchTerm(const FieldTerm& term, const Event& ev, std::string_view host) {
     case Target::kHost:
       return MatchValue(term, host.data() ? host : std::string_view(""));
     case Target::kStatus:
-      return MatchValue(term, ev.Get(Field::kStatus));
+      return MatchValue(term, LineStatus(ev));
     case Target::kQueueId:
       return MatchValue(term, ev.queue_id) ||
              (!ev.queued_as.empty() && MatchValue(term, ev.queued_as)) ||
@@ -208,6 +214,12 @@ absl::StatusOr<Query> ParseQuery(const std::vector<std::string>& args, absl::Tim
     }
     if (!named) {
       if (word.empty()) continue;
+      if (Tokens(word).empty()) {
+        return PointedError(args, i,
+                            absl::StrCat("'", word,
+                                         "' has no letter or digit to search for (words are "
+                                         "matched as the index reads them)"));
+      }
       q.words.push_back(word);
       continue;
     }
@@ -227,7 +239,10 @@ absl::StatusOr<Query> ParseQuery(const std::vector<std::string>& args, absl::Tim
       continue;
     }
     if (name == "text") {  // text:WORD searches WORD as free text, colons and all
-      if (!value.empty()) q.words.push_back(value);
+      if (Tokens(value).empty()) {
+        return PointedError(args, i, "text: needs a word with a letter or digit, e.g. text:10:30");
+      }
+      q.words.push_back(value);
       continue;
     }
     auto it = FieldNames().find(name);
@@ -262,6 +277,17 @@ absl::StatusOr<Query> ParseQuery(const std::vector<std::string>& args, absl::Tim
                                          absl::StrJoin(kStatuses, ", ")));
       }
     }
+    if (term.target == Target::kKind && term.pattern.find('*') == std::string::npos) {
+      std::vector<std::string> kinds;
+      for (int k = 0; k < static_cast<int>(Kind::kCount_); ++k) {
+        kinds.emplace_back(KindName(static_cast<Kind>(k)));
+      }
+      if (std::find(kinds.begin(), kinds.end(), term.pattern) == kinds.end()) {
+        return PointedError(args, i,
+                            absl::StrCat("kind: '", value, "' is not a kind; use one of ",
+                                         absl::StrJoin(kinds, ", ")));
+      }
+    }
     if (term.target == Target::kDsn) {
       for (char c : term.pattern) {
         if (!(c >= '0' && c <= '9') && c != '.') {
@@ -272,6 +298,12 @@ absl::StatusOr<Query> ParseQuery(const std::vector<std::string>& args, absl::Tim
       }
     }
     q.terms.push_back(std::move(term));
+  }
+  std::set<Target> fields;
+  for (const FieldTerm& t : q.terms) fields.insert(t.target);
+  if (q.words.size() + fields.size() > kMaxQueryClauses) {
+    return absl::InvalidArgumentError(absl::StrCat("a search takes at most ", kMaxQueryClauses,
+                                                   " words and fields"));
   }
   if (q.has_since && q.has_until && q.since_us >= q.until_us) {
     return absl::InvalidArgumentError("since: is not before until: — the window is empty");
@@ -290,6 +322,122 @@ bool MatchesTerms(const Query& query, const Event& ev, std::string_view host) {
   return needed == matched;
 }
 
+namespace {
+
+bool IsTokenByte(char c) {
+  unsigned char u = static_cast<unsigned char>(c);
+  return (u >= '0' && u <= '9') || (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || u >= 0x80;
+}
+
+char FoldAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// The tokens of `text` as ContainsWord defines them, case-folded.
+std::vector<std::string> Tokens(std::string_view text) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && !IsTokenByte(text[i])) ++i;
+    size_t start = i;
+    while (i < text.size() && IsTokenByte(text[i])) ++i;
+    if (i > start) {
+      std::string token(text.substr(start, i - start));
+      for (char& c : token) c = FoldAscii(c);
+      out.push_back(std::move(token));
+    }
+  }
+  return out;
+}
+
+// The whole-token literal of one '*'-free chunk of a pattern; `star_before`/`star_after`: a
+// '*' touches it there, so a token cut there may be longer in the text.
+std::string ChunkLiteral(std::string_view chunk, bool star_before, bool star_after, bool* prefix) {
+  *prefix = false;
+  size_t begin = 0, end = chunk.size();
+  if (star_before && begin < end && IsTokenByte(chunk[begin])) {
+    while (begin < end && IsTokenByte(chunk[begin])) ++begin;  // a token's unknown start
+  }
+  while (begin < end && !IsTokenByte(chunk[begin])) ++begin;
+  if (star_after && end > begin && IsTokenByte(chunk[end - 1])) *prefix = true;
+  while (end > begin && !IsTokenByte(chunk[end - 1])) --end;
+  if (end <= begin) {
+    *prefix = false;
+    return "";
+  }
+  return std::string(chunk.substr(begin, end - begin));
+}
+
+}  // namespace
+
+std::string LineStatus(const Event& ev) {
+  if (ev.Has(Field::kStatus)) return Lower(ev.Get(Field::kStatus));
+  if (ev.kind == Kind::kReject) return "rejected";
+  if (ev.kind == Kind::kCheckAction) {
+    std::string_view action = ev.Get(Field::kAction);
+    if (action == "hold" || action == "milter-hold") return "held";
+    if (action == "discard" || action == "milter-discard") return "discarded";
+  }
+  return "";
+}
+
+std::string_view IndexedText(const Event& ev, std::string_view raw) {
+  if (ev.program.empty() || ev.program.data() < raw.data() ||
+      ev.program.data() > raw.data() + raw.size()) {
+    return raw;
+  }
+  return raw.substr(static_cast<size_t>(ev.program.data() - raw.data()));
+}
+
+bool ContainsWord(std::string_view text, std::string_view word) {
+  bool prefix = !word.empty() && word.back() == '*';
+  std::vector<std::string> want = Tokens(word);
+  if (want.empty()) return false;
+  std::vector<std::string> have = Tokens(text);
+  for (size_t i = 0; i + want.size() <= have.size(); ++i) {
+    bool ok = true;
+    for (size_t k = 0; ok && k < want.size(); ++k) {
+      const std::string& h = have[i + k];
+      const std::string& w = want[k];
+      ok = (prefix && k + 1 == want.size()) ? h.compare(0, w.size(), w) == 0 : h == w;
+    }
+    if (ok) return true;
+  }
+  return false;
+}
+
+QueryClauses::QueryClauses(const Query& query) {
+  for (const std::string& w : query.words) clauses_.push_back(Clause{{w}, {}});
+  std::map<Target, size_t> by_target;
+  for (const FieldTerm& t : query.terms) {
+    auto [it, inserted] = by_target.emplace(t.target, clauses_.size());
+    if (inserted) clauses_.push_back(Clause{});
+    clauses_[it->second].terms.push_back(t);
+  }
+  for (size_t i = 0; i < clauses_.size() && i < 64; ++i) all_ |= uint64_t{1} << i;
+}
+
+uint64_t QueryClauses::OfLine(const Event& ev, std::string_view host, std::string_view raw) const {
+  uint64_t mask = 0;
+  std::string_view text;
+  bool have_text = false;
+  for (size_t i = 0; i < clauses_.size() && i < 64; ++i) {
+    const Clause& c = clauses_[i];
+    bool holds = false;
+    if (!c.words.empty()) {
+      if (!have_text) {
+        text = IndexedText(ev, raw);
+        have_text = true;
+      }
+      holds = ContainsWord(text, c.words.front());
+    }
+    for (const FieldTerm& t : c.terms) {
+      if (holds) break;
+      holds = MatchTerm(t, ev, host);
+    }
+    if (holds) mask |= uint64_t{1} << i;
+  }
+  return mask;
+}
+
 std::string LiteralOf(const FieldTerm& term) {
   switch (term.target) {
     case Target::kHost:
@@ -297,26 +445,37 @@ std::string LiteralOf(const FieldTerm& term) {
     case Target::kKind:
       return "";  // columns or the header, not in the indexed text
     case Target::kStatus:
-      return term.pattern.find('*') == std::string::npos ? "status=" + term.pattern : "";
+      // LineStatus: a reject may be logged as "defer:", so "rejected" has no single word.
+      if (term.pattern.find('*') != std::string::npos || term.pattern == "rejected") return "";
+      if (term.pattern == "held") return "hold";
+      if (term.pattern == "discarded") return "discard";
+      return "status=" + term.pattern;
     case Target::kDsn:
       return "";  // a prefix such as "5." is no token
     default:
       break;
   }
-  std::string best, cur;
-  for (char c : term.pattern) {
-    if (c == '*') {
-      if (cur.size() > best.size()) best = cur;
-      cur.clear();
-    } else {
-      cur.push_back(c);
+  std::string best;
+  bool best_prefix = false;
+  std::string_view pattern = term.pattern;
+  size_t start = 0;
+  while (start <= pattern.size()) {
+    size_t star = pattern.find('*', start);
+    size_t end = star == std::string_view::npos ? pattern.size() : star;
+    bool prefix;
+    std::string literal = ChunkLiteral(pattern.substr(start, end - start), start > 0 &&
+                                       pattern[start - 1] == '*',
+                                       star != std::string_view::npos, &prefix);
+    // A prefix narrows less than the same length of whole tokens.
+    if (literal.size() > best.size() || (literal.size() == best.size() && best_prefix)) {
+      best = literal;
+      best_prefix = prefix;
     }
+    if (star == std::string_view::npos) break;
+    start = star + 1;
   }
-  if (cur.size() > best.size()) best = cur;
-  // Strip separators at the ends so the phrase starts and ends on a token.
-  while (!best.empty() && (best.front() == '@' || best.front() == '.')) best.erase(0, 1);
-  while (!best.empty() && (best.back() == '@' || best.back() == '.')) best.pop_back();
-  return best.size() >= 3 ? best : "";
+  if (best.size() < 2) return "";
+  return best_prefix ? best + "*" : best;
 }
 
 }  // namespace maillens::core

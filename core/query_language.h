@@ -80,8 +80,54 @@ bool WildcardMatch(std::string_view pattern, std::string_view text);
 // are not checked here: the full-text index does that).
 bool MatchesTerms(const Query& query, const Event& ev, std::string_view host);
 
+// The outcome a line states, which `status:` matches: the lower-cased status= of a delivery,
+// verification or expiry ("sent", "deferred", "bounced", "expired", "softbounce",
+// "deliverable", ...); "rejected" for an SMTP, milter or cleanup reject (kReject); "held" and
+// "discarded" for those actions of access, header/body checks or milters; "" otherwise.
+std::string LineStatus(const Event& ev);
+
+// What the full-text index holds of a line's text, and so what free words are matched
+// against: from the program name on (the time stamp and the host are not words of a line).
+std::string_view IndexedText(const Event& ev, std::string_view raw);
+
+// Whether `text` holds free word `word` as the full-text index (FTS5 unicode61) finds it:
+// the word's tokens occur consecutively among the text's tokens. Tokens are runs of ASCII
+// letters and digits and of bytes >= 0x80, compared without ASCII case; everything else
+// separates. A trailing '*' makes the word's last token a prefix ("ali*" finds "alice").
+bool ContainsWord(std::string_view text, std::string_view word);
+
+// Per-message matching (the search's rule, see `maillens help search`): a query is a list of
+// clauses, each free word one clause and each field one clause (its terms alternatives), and
+// a message matches when every clause holds on at least one of its lines inside the window.
+// A line that belongs to no message is matched on its own.
+class QueryClauses {
+ public:
+  explicit QueryClauses(const Query& query);
+  // A mask with one bit per clause; 0 for a query with no words and no terms.
+  uint64_t all() const { return all_; }
+  // The clauses line `ev` (of host `host`, raw text `raw`) satisfies.
+  uint64_t OfLine(const Event& ev, std::string_view host, std::string_view raw) const;
+
+  // One clause as its own query (for finding candidate lines through the index).
+  struct Clause {
+    std::vector<std::string> words;  // one word, or empty
+    std::vector<FieldTerm> terms;    // the alternatives of one field, or empty
+  };
+  const std::vector<Clause>& clauses() const { return clauses_; }
+
+ private:
+  std::vector<Clause> clauses_;
+  uint64_t all_ = 0;
+};
+
+// The most clauses a query may have (one bit each in QueryClauses' masks).
+inline constexpr size_t kMaxQueryClauses = 48;
+
 // The literal text every line matching `term` must contain (for narrowing through the
-// full-text index), or "" when there is none worth using.
+// full-text index), or "" when there is none worth using. It holds whole tokens only, so the
+// index never loses a match; a trailing '*' marks its last token as a prefix (`to:ali*`
+// gives "ali*"; `to:*lice@example.org` gives "example.org", since "lice" may be the end of a
+// longer token).
 std::string LiteralOf(const FieldTerm& term);
 
 }  // namespace maillens::core

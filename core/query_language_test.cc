@@ -100,6 +100,7 @@ TEST(ParseQueryTest, EveryListedFieldAndStatusIsAccepted) {
     std::string value = name == "since" || name == "until" ? "2h"
                         : name == "status"                 ? "sent"
                         : name == "dsn"                    ? "5."
+                        : name == "kind"                   ? "reject"
                                                            : "x";
     auto q = Parse({name + ":" + value});
     EXPECT_TRUE(q.ok()) << name << ": " << q.status();
@@ -109,6 +110,93 @@ TEST(ParseQueryTest, EveryListedFieldAndStatusIsAccepted) {
     EXPECT_TRUE(q.ok()) << status << ": " << q.status();
   }
   EXPECT_FALSE(Parse({"status:nonsense"}).ok());
+}
+
+// Inputs that used to match everything or nothing without a word are errors now.
+TEST(ParseQueryTest, ValuesThatCannotMatchAreErrors) {
+  auto kind = Parse({"kind:nosuch"});
+  ASSERT_FALSE(kind.ok());
+  EXPECT_THAT(kind.status().message(), HasSubstr("is not a kind"));
+  EXPECT_TRUE(Parse({"kind:postscreen*"}).ok());
+  EXPECT_FALSE(Parse({"text:"}).ok());
+  EXPECT_FALSE(Parse({"--"}).ok());
+  std::vector<std::string> many;
+  for (int i = 0; i < 60; ++i) many.push_back("w" + std::to_string(i));
+  EXPECT_FALSE(Parse(many).ok());
+}
+
+TEST(LineStatusTest, EveryListedStatusHasItsLines) {
+  TimeContext time{TimeOptions()};
+  struct Case {
+    const char* line;
+    const char* status;
+  };
+  const Case cases[] = {
+      {"Nov 22 10:00:00 mx postfix/smtp[1]: 4F1A2B3C4D: to=<b@x.example>, relay=none, delay=1, "
+       "delays=1/0/0/0, dsn=5.1.1, status=bounced (unknown user)",
+       "bounced"},
+      {"Nov 22 10:00:00 mx postfix/smtpd[1]: NOQUEUE: reject: RCPT from unknown[192.0.2.1]: 554 "
+       "5.7.1 <b@x.example>: Relay access denied; from=<a@y.example> to=<b@x.example> "
+       "proto=ESMTP helo=<h>",
+       "rejected"},
+      {"Nov 22 10:00:00 mx postfix/cleanup[1]: 4F1A2B3C4D: reject: header Subject: win from "
+       "unknown[192.0.2.1]; from=<a@y.example> to=<b@x.example> proto=ESMTP helo=<h>: 5.7.1 "
+       "no thanks",
+       "rejected"},
+      {"Nov 22 10:00:00 mx postfix/cleanup[1]: 4F1A2B3C4D: hold: header Subject: check from "
+       "unknown[192.0.2.1]; from=<a@y.example> to=<b@x.example> proto=ESMTP helo=<h>",
+       "held"},
+      {"Nov 22 10:00:00 mx postfix/cleanup[1]: 4F1A2B3C4D: discard: header Subject: spam from "
+       "unknown[192.0.2.1]; from=<a@y.example> to=<b@x.example> proto=ESMTP helo=<h>",
+       "discarded"},
+      {"Nov 22 10:00:00 mx postfix/qmgr[1]: 4F1A2B3C4D: from=<a@y.example>, status=expired, "
+       "returned to sender",
+       "expired"},
+      {"Nov 22 10:00:00 mx postfix/qmgr[1]: 4F1A2B3C4D: removed", ""},
+  };
+  for (const Case& c : cases) {
+    Event ev = ParseLine(c.line, &time);
+    EXPECT_EQ(LineStatus(ev), c.status) << c.line;
+    auto q = Parse({std::string("status:") + (c.status[0] ? c.status : "sent")});
+    ASSERT_TRUE(q.ok());
+    EXPECT_EQ(MatchesTerms(*q, ev, "mx"), c.status[0] != 0) << c.line;
+  }
+}
+
+TEST(ContainsWordTest, WholeTokensInOrderAndATrailingPrefix) {
+  const std::string text = "postfix/smtp[1]: to=<Alice.Smith@example.org>, status=sent (250 ok)";
+  EXPECT_TRUE(ContainsWord(text, "alice"));
+  EXPECT_TRUE(ContainsWord(text, "ALICE.smith"));
+  EXPECT_TRUE(ContainsWord(text, "status=sent"));
+  EXPECT_TRUE(ContainsWord(text, "ali*"));
+  EXPECT_TRUE(ContainsWord(text, "smith@exa*"));
+  EXPECT_FALSE(ContainsWord(text, "ali"));  // not a whole token
+  EXPECT_FALSE(ContainsWord(text, "smith alice"));
+  EXPECT_FALSE(ContainsWord(text, "*"));
+}
+
+// The literal narrows through the index only by whole tokens (or a prefix at its end), so a
+// wildcard never loses a match; `to:ali*` was sent as the whole word "ali" and found nothing.
+TEST(LiteralOfTest, WildcardsKeepOnlyWholeTokens) {
+  auto literal = [](Target t, const std::string& p) { return LiteralOf(FieldTerm{t, p}); };
+  EXPECT_EQ(literal(Target::kTo, "ali*"), "ali*");
+  EXPECT_EQ(literal(Target::kTo, "*lice@example.org"), "example.org");
+  EXPECT_EQ(literal(Target::kTo, "*@example.org"), "example.org");
+  EXPECT_EQ(literal(Target::kTo, "alice@exam*"), "alice@exam*");
+  EXPECT_EQ(literal(Target::kTo, "*lic*"), "");
+  EXPECT_EQ(literal(Target::kTo, "alice@example.org"), "alice@example.org");
+  EXPECT_EQ(literal(Target::kStatus, "bounced"), "status=bounced");
+  EXPECT_EQ(literal(Target::kStatus, "held"), "hold");
+  EXPECT_EQ(literal(Target::kStatus, "rejected"), "");  // "reject:" or "defer:"
+  TimeContext time{TimeOptions()};
+  const std::string line =
+      "Nov 22 10:00:00 mx postfix/smtp[1]: 4F1A2B3C4D: to=<alice@example.org>, relay=none, "
+      "delay=1, delays=1/0/0/0, dsn=2.0.0, status=sent (ok)";
+  Event ev = ParseLine(line, &time);
+  for (const char* p : {"ali*", "*lice@example.org", "a*e@e*", "*@example.org", "*org"}) {
+    std::string lit = literal(Target::kTo, p);
+    EXPECT_TRUE(lit.empty() || ContainsWord(IndexedText(ev, line), lit)) << p << " -> " << lit;
+  }
 }
 
 TEST(ParseQueryTest, ErrorsPointAtTheWrongWord) {

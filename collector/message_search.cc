@@ -1,0 +1,293 @@
+#include "collector/message_search.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/parser.h"
+#include "core/query_language.h"
+#include "core/status_macros.h"
+#include "core/strings.h"
+
+namespace maillens::collector {
+namespace {
+
+using Target = core::FieldTerm::Target;
+
+// Candidate lines fetched per Store::Search call.
+constexpr size_t kPageLines = 2000;
+// Matching messages counted past the limit before the total becomes "at least".
+constexpr uint64_t kCountBeyondLimit = 1000;
+// Candidate lines one search examines at most; past it the answer says it stopped.
+constexpr size_t kMaxCandidateLines = 250000;
+
+// How well a clause narrows through the index: lower is better. Clauses the index cannot
+// narrow (host, dsn, daemon, kind, most statuses, wildcards without a literal) scan the
+// window, so they drive only when nothing else can.
+int DriverCost(const core::QueryClauses::Clause& clause) {
+  if (!clause.words.empty()) return 30;
+  if (clause.terms.size() != 1) return 100;  // alternatives: Store::Search scans for them
+  const core::FieldTerm& t = clause.terms.front();
+  const std::string literal = core::LiteralOf(t);
+  if (literal.empty()) return 90;
+  const bool exact = t.pattern.find('*') == std::string::npos;
+  int base = 40;
+  switch (t.target) {
+    case Target::kQueueId:
+    case Target::kMessageId:
+      base = 0;
+      break;
+    case Target::kFrom:
+    case Target::kTo:
+      base = 10;
+      break;
+    case Target::kClient:
+    case Target::kSasl:
+    case Target::kRelay:
+      base = 20;
+      break;
+    case Target::kStatus:
+      base = t.pattern == "sent" || t.pattern == "deferred" ? 80 : 50;
+      break;
+    default:
+      break;
+  }
+  return base + (exact ? 0 : 5) - static_cast<int>(std::min<size_t>(literal.size(), 4));
+}
+
+// A message as the search counts it: a trace, an instance the correlator has put in no
+// trace, or a lone line (kind, id, day).
+using MessageKey = std::tuple<int, int64_t, int64_t>;
+constexpr int kTraceKey = 0, kInstanceKey = 1, kLineKey = 2;
+
+struct Found {
+  MessageKey key;
+  int64_t trace_id = 0;
+  int64_t newest_us = 0;
+  std::vector<StoredLine> evidence;  // newest first
+};
+
+struct InstanceRange {
+  int64_t first_us, last_us;
+  MessageKey key;
+  int64_t trace_id;
+};
+
+class MessageSearch {
+ public:
+  MessageSearch(Store* store, const SearchQuery& query)
+      : store_(store), query_(query), clauses_(ToCoreQuery(query)) {}
+
+  absl::StatusOr<SearchAnswer> Run(bool with_traces);
+
+ private:
+  static core::Query ToCoreQuery(const SearchQuery& in);
+  // The message of candidate line `line`, evaluated once; whether it matches.
+  absl::Status Consider(const StoredLine& line);
+  absl::StatusOr<bool> Evaluate(const std::vector<MessageInfo>& messages, Found* found);
+  bool InWindow(int64_t t) const { return t >= query_.since_us && t < query_.until_us; }
+
+  Store* store_;
+  const SearchQuery& query_;
+  core::QueryClauses clauses_;
+  core::TimeContext time_{core::TimeOptions()};
+  std::map<std::pair<std::string, std::string>, std::vector<InstanceRange>> instances_;
+  std::set<MessageKey> evaluated_;
+  std::vector<Found> found_;
+  std::map<int64_t, Trace> traces_;
+};
+
+core::Query MessageSearch::ToCoreQuery(const SearchQuery& in) {
+  core::Query q;
+  q.words = in.words;
+  q.terms = in.terms;
+  auto add = [&](Target t, const std::string& v, bool lower) {
+    if (v.empty()) return;
+    std::string p = v;
+    if (p.size() > 1 && p.front() == '<' && p.back() == '>') p = p.substr(1, p.size() - 2);
+    q.terms.push_back(core::FieldTerm{t, lower ? core::Lower(p) : p});
+  };
+  add(Target::kFrom, in.from, true);
+  add(Target::kTo, in.to, true);
+  add(Target::kHost, in.host, true);
+  add(Target::kStatus, in.status, true);
+  add(Target::kQueueId, in.queue_id, false);
+  add(Target::kMessageId, in.message_id, false);
+  q.since_us = in.since_us;
+  q.until_us = in.until_us;
+  return q;
+}
+
+absl::StatusOr<bool> MessageSearch::Evaluate(const std::vector<MessageInfo>& messages,
+                                             Found* found) {
+  uint64_t mask = 0;
+  for (const MessageInfo& m : messages) {
+    MAILLENS_ASSIGN_OR_RETURN(std::vector<StoredLine> lines, store_->MessageLines(m));
+    for (StoredLine& line : lines) {
+      if (!InWindow(line.time_us)) continue;
+      core::Event ev = core::ParseLine(line.raw, &time_);
+      uint64_t bits = clauses_.OfLine(ev, line.host, line.raw);
+      mask |= bits;
+      if (bits != 0 || clauses_.all() == 0) {
+        found->newest_us = std::max(found->newest_us, line.time_us);
+        found->evidence.push_back(std::move(line));
+      }
+    }
+  }
+  return mask == clauses_.all() && !found->evidence.empty();
+}
+
+absl::Status MessageSearch::Consider(const StoredLine& line) {
+  core::Event ev = core::ParseLine(line.raw, &time_);
+  Found found;
+  std::vector<MessageInfo> messages;
+  const bool has_message = ev.queue_id_form == core::QueueIdForm::kShort ||
+                           ev.queue_id_form == core::QueueIdForm::kLong;
+  bool lone = true;
+  if (has_message) {
+    auto key = std::make_pair(line.host, std::string(ev.queue_id));
+    std::vector<InstanceRange>& known = instances_[key];
+    const InstanceRange* range = nullptr;
+    for (const InstanceRange& r : known) {
+      if (line.time_us >= r.first_us && line.time_us <= r.last_us) range = &r;
+    }
+    if (range != nullptr) return absl::OkStatus();  // its message was evaluated
+    // A failed lookup (an archived day the catalog forgot, say) leaves the line on its own
+    // rather than failing the search.
+    auto view = store_->MessageAt(line.host, key.second, line.time_us);
+    if (view.ok() && view->has_value()) {
+      const MessageInfo& m = (*view)->message;
+      found.trace_id = m.trace_id;
+      found.key = m.trace_id != 0 ? MessageKey{kTraceKey, m.trace_id, 0}
+                                  : MessageKey{kInstanceKey, m.id, 0};
+      known.push_back(InstanceRange{m.first_us, m.end_us.value_or(m.last_us), found.key,
+                                    found.trace_id});
+      if (!evaluated_.insert(found.key).second) return absl::OkStatus();
+      lone = false;
+      if (m.trace_id != 0) {
+        auto trace = store_->TraceById(m.trace_id);
+        if (trace.ok()) {
+          messages = trace->messages;
+          traces_.emplace(m.trace_id, std::move(*trace));
+        } else {
+          messages = {m};
+        }
+      } else {
+        messages = {m};
+      }
+    }
+  }
+  bool matches;
+  if (lone) {
+    found.key = MessageKey{kLineKey, line.id, line.day};
+    if (!evaluated_.insert(found.key).second) return absl::OkStatus();
+    found.trace_id = 0;
+    matches = InWindow(line.time_us) &&
+              clauses_.OfLine(ev, line.host, line.raw) == clauses_.all();
+    if (matches) {
+      found.newest_us = line.time_us;
+      found.evidence.push_back(line);
+    }
+  } else {
+    MAILLENS_ASSIGN_OR_RETURN(matches, Evaluate(messages, &found));
+  }
+  if (matches) found_.push_back(std::move(found));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SearchAnswer> MessageSearch::Run(bool with_traces) {
+  SearchAnswer answer;
+  // The driver: the clause the index narrows best; none for a query without clauses.
+  SearchQuery driver;
+  driver.since_us = query_.since_us;
+  driver.until_us = query_.until_us;
+  const auto& clauses = clauses_.clauses();
+  if (!clauses.empty()) {
+    size_t best = 0;
+    for (size_t i = 1; i < clauses.size(); ++i) {
+      if (DriverCost(clauses[i]) < DriverCost(clauses[best])) best = i;
+    }
+    driver.words = clauses[best].words;
+    driver.terms = clauses[best].terms;
+  }
+  const uint64_t want = query_.limit + kCountBeyondLimit;
+  std::set<std::pair<int64_t, int64_t>> seen;  // (day, id) of candidates already considered
+  size_t page = kPageLines;
+  size_t examined = 0;
+  bool exhausted = false, first = true;
+  while (found_.size() < want && examined < kMaxCandidateLines) {
+    driver.limit = page;
+    MAILLENS_ASSIGN_OR_RETURN(SearchResult candidates, store_->Search(driver));
+    if (first) answer.result.notices = candidates.notices;
+    first = false;
+    size_t fresh = 0;
+    for (const StoredLine& line : candidates.lines) {
+      if (!seen.insert({line.day, line.id}).second) continue;
+      ++fresh;
+      ++examined;
+      MAILLENS_RETURN_IF_ERROR(Consider(line));
+      if (found_.size() >= want || examined >= kMaxCandidateLines) break;
+    }
+    const bool last_page =
+        candidates.lines.size() < page ||
+        (!candidates.total_is_lower_bound && candidates.total <= candidates.lines.size());
+    if (last_page && found_.size() < want && examined < kMaxCandidateLines) {
+      exhausted = true;
+      break;
+    }
+    if (found_.size() >= want || examined >= kMaxCandidateLines) break;
+    if (fresh == 0) {
+      page *= 2;  // more lines share the oldest time stamp than a page holds
+      continue;
+    }
+    // The next page: lines at or before the oldest seen (those already seen are skipped).
+    driver.until_us = candidates.lines.back().time_us + 1;
+  }
+  // Newest message first, by the newest line that matched a clause.
+  std::stable_sort(found_.begin(), found_.end(),
+                   [](const Found& a, const Found& b) { return a.newest_us > b.newest_us; });
+  answer.result.total = found_.size();
+  answer.result.total_is_lower_bound = !exhausted;
+  if (!exhausted && found_.size() < want) {
+    answer.result.notices.push_back(absl::StrCat(
+        "the search stopped after examining ", examined,
+        " candidate lines, so older matches may be missing: narrow it with since:/until: or a "
+        "more specific term"));
+  }
+  const size_t shown = std::min<size_t>(found_.size(), query_.limit);
+  for (size_t i = 0; i < shown; ++i) {
+    Found& f = found_[i];
+    std::sort(f.evidence.begin(), f.evidence.end(), [](const StoredLine& a, const StoredLine& b) {
+      return std::tie(a.time_us, a.day, a.id) > std::tie(b.time_us, b.day, b.id);
+    });
+    for (StoredLine& line : f.evidence) {
+      answer.result.lines.push_back(std::move(line));
+      answer.trace_ids.push_back(f.trace_id);
+    }
+    if (with_traces && f.trace_id != 0) {
+      auto it = traces_.find(f.trace_id);
+      if (it != traces_.end()) answer.traces.emplace(f.trace_id, it->second);
+    }
+  }
+  for (std::string& notice : ArchiveReadNotices(*store_)) {
+    if (std::find(answer.result.notices.begin(), answer.result.notices.end(), notice) ==
+        answer.result.notices.end()) {
+      answer.result.notices.push_back(std::move(notice));
+    }
+  }
+  return answer;
+}
+
+}  // namespace
+
+absl::StatusOr<SearchAnswer> SearchMessages(Store* store, const SearchQuery& query,
+                                            bool with_traces) {
+  return MessageSearch(store, query).Run(with_traces);
+}
+
+}  // namespace maillens::collector
