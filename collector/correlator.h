@@ -191,6 +191,7 @@ class Correlator {
   // Once per batch: when a host, a declared name or address has appeared since the last look
   // (or on the first look of this process), Recheck the recent window.
   absl::Status CheckSite();
+  // Forgets the cached instances (all in the catalog after Flush), not the site last seen.
   void ClearCache();
   absl::Status Park(const Hop& hop);
   // The hops linked into `to`, with the evidence each link was made on.
