@@ -1,6 +1,8 @@
 // Search and trace latency over an existing data directory (bench/query.sh builds one with the
-// simulator). Picks random messages from the catalog and times, for each, a free-text search
-// for its queue ID, a search by recipient address, and a trace.
+// simulator). Picks random messages from the catalog and times, for each, the search the CLI
+// runs (per message, with traces: collector::SearchWithTraces) for its queue ID as free text,
+// for its recipient, for its sender and recipient (from:A to:B, on different lines), for a
+// recipient prefix (to:PREFIX*, the first three characters), and a trace.
 // Usage: query_bench DATA_DIR [QUERIES]
 #include <sqlite3.h>
 
@@ -10,13 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "collector/query_proto.h"
 #include "collector/store.h"
+#include "core/strings.h"
 
 namespace {
 
 struct Sample {
   std::string queue_id;
   std::string recipient;
+  std::string sender;
 };
 
 std::vector<Sample> PickSamples(const std::string& dir, int n) {
@@ -25,13 +30,14 @@ std::vector<Sample> PickSamples(const std::string& dir, int n) {
   sqlite3_open_v2((dir + "/catalog.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
   sqlite3_stmt* stmt = nullptr;
   std::string sql =
-      "SELECT m.queue_id, r.recipient FROM messages m JOIN recipients r ON r.message = m.id "
-      "ORDER BY random() LIMIT " +
+      "SELECT m.queue_id, r.recipient, m.sender FROM messages m JOIN recipients r "
+      "ON r.message = m.id WHERE m.sender != '' ORDER BY random() LIMIT " +
       std::to_string(n);
   sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr);
   while (sqlite3_step(stmt) == SQLITE_ROW) {
     out.push_back(Sample{reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)),
-                         reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1))});
+                         reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1)),
+                         reinterpret_cast<const char*>(sqlite3_column_text(stmt, 2))});
   }
   sqlite3_finalize(stmt);
   sqlite3_close(db);
@@ -66,31 +72,42 @@ int main(int argc, char** argv) {
   auto lines = (*store)->CountLines();
   std::printf("store: %llu lines, %zu samples\n",
               static_cast<unsigned long long>(lines.ok() ? *lines : 0), samples.size());
-  std::vector<double> by_qid, by_rcpt, trace;
+  std::vector<double> by_qid, by_rcpt, by_both, by_prefix, trace;
   uint64_t found = 0;
-  for (const Sample& s : samples) {
+  using maillens::core::FieldTerm;
+  auto timed = [&](maillens::collector::SearchQuery q, std::vector<double>* ms) {
+    q.limit = 50;
     auto t0 = std::chrono::steady_clock::now();
-    maillens::collector::SearchQuery q1;
-    q1.words = {s.queue_id};
-    q1.limit = 50;
-    auto r1 = (*store)->Search(q1);
+    auto r = maillens::collector::SearchWithTraces(store->get(), q, /*with_traces=*/true);
     auto t1 = std::chrono::steady_clock::now();
-    maillens::collector::SearchQuery q2;
-    q2.to = s.recipient;
-    q2.limit = 50;
-    auto r2 = (*store)->Search(q2);
+    found += r.ok() && r->result.total > 0;
+    ms->push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+  };
+  for (const Sample& s : samples) {
+    maillens::collector::SearchQuery q;
+    q.words = {s.queue_id};
+    timed(q, &by_qid);
+    q = {};
+    q.terms = {FieldTerm{FieldTerm::Target::kTo, maillens::core::Lower(s.recipient)}};
+    timed(q, &by_rcpt);
+    q.terms.push_back(FieldTerm{FieldTerm::Target::kFrom, maillens::core::Lower(s.sender)});
+    timed(q, &by_both);
+    q = {};
+    q.terms = {FieldTerm{FieldTerm::Target::kTo,
+                         maillens::core::Lower(s.recipient.substr(0, 3)) + "*"}};
+    timed(q, &by_prefix);
     auto t2 = std::chrono::steady_clock::now();
     auto tr = (*store)->GetTrace(s.queue_id);
     auto t3 = std::chrono::steady_clock::now();
-    found += (r1.ok() && r1->total > 0) + (r2.ok() && r2->total > 0) + tr.ok();
-    by_qid.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-    by_rcpt.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+    found += tr.ok();
     trace.push_back(std::chrono::duration<double, std::milli>(t3 - t2).count());
   }
   Report("search <queue id>", by_qid);
-  Report("search --to <address>", by_rcpt);
+  Report("search to:<address>", by_rcpt);
+  Report("search from:A to:B", by_both);
+  Report("search to:PREFIX*", by_prefix);
   Report("trace <queue id>", trace);
   std::printf("answers found: %llu of %zu\n", static_cast<unsigned long long>(found),
-              samples.size() * 3);
+              samples.size() * 5);
   return 0;
 }

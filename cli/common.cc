@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <ctime>
 #include <cstdlib>
 #include <cstring>
 
@@ -84,6 +85,7 @@ bool ParseGlobalOptions(int argc, char** argv, int* i, GlobalOptions* out) {
       {"--data", &out->data_dir},         {"--server", &out->server},
       {"--token-file", &out->token_file}, {"--tls-ca", &out->tls_ca},
       {"--tls-cert", &out->tls_cert},     {"--tls-key", &out->tls_key},
+      {"--tz", &out->tz},
   };
   while (*i < argc && std::strncmp(argv[*i], "--", 2) == 0 &&
          std::strcmp(argv[*i], "--help") != 0 && std::strcmp(argv[*i], "--version") != 0) {
@@ -118,7 +120,37 @@ bool ParseGlobalOptions(int argc, char** argv, int* i, GlobalOptions* out) {
       return false;
     }
   }
+  if (!out->tz.empty()) {
+    absl::TimeZone zone;
+    if (!absl::LoadTimeZone(out->tz, &zone)) {
+      std::fprintf(stderr,
+                   "maillens: --tz '%s' is not a time zone; use a name such as UTC or "
+                   "Europe/Berlin (see /usr/share/zoneinfo)\n",
+                   out->tz.c_str());
+      return false;
+    }
+    setenv("TZ", out->tz.c_str(), 1);
+    tzset();
+  }
   return true;
+}
+
+std::string ZoneLabel(absl::TimeZone zone) { return absl::FormatTime("%Z", absl::Now(), zone); }
+
+std::string EscapeControls(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t') || u == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", u);
+      out += buf;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
 }
 
 std::string FormatLocalTime(int64_t time_us, absl::TimeZone zone) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -25,6 +26,10 @@ struct GlobalOptions {
   std::string tls_cert;    // --tls-cert/--tls-key: a client certificate (mutual TLS)
   std::string tls_key;
   bool allow_plaintext = false;  // --allow-plaintext: no TLS to a non-loopback collector
+  // --tz ZONE (an IANA name such as Europe/Berlin, or UTC): the zone every time is printed
+  // and read in, instead of the machine's. Applied by ParseGlobalOptions through $TZ, so
+  // absl::LocalTimeZone() is that zone for the whole command.
+  std::string tz;
 };
 
 // Reads the options before the subcommand from argv[*i], advancing *i to the subcommand,
@@ -51,6 +56,11 @@ class ArgParser {
 };
 
 std::string FormatLocalTime(int64_t time_us, absl::TimeZone zone);
+// The zone's abbreviation now ("CET", "UTC", "+0530"), for headers that print local times.
+std::string ZoneLabel(absl::TimeZone zone);
+// `text` with control characters and escape sequences shown as \xNN (and \t as is), so a
+// log line cannot move the cursor or recolour a terminal.
+std::string EscapeControls(std::string_view text);
 
 // True when standard output is a terminal (colour, progress bars, tables).
 bool StdoutIsTty();

@@ -192,9 +192,10 @@ void PrintTraceText(const TraceAnswer& answer, bool raw) {
   for (const auto& m : t.messages) {
     if (hosts.insert(m.host).second) absl::StrAppend(&path, path.empty() ? "" : ", ", m.host);
   }
-  std::printf("%s  message-id <%s>  from %s\n  %zu hop%s across %s\n",
-              paint("trace " + std::to_string(t.id), Color::kBold).c_str(), msgid.c_str(),
-              sender.c_str(), t.messages.size(), t.messages.size() == 1 ? "" : "s", path.c_str());
+  std::printf("%s  message-id <%s>  from %s\n  %zu hop%s across %s  (times in %s)\n",
+              paint("trace", Color::kBold).c_str(), msgid.c_str(), sender.c_str(),
+              t.messages.size(), t.messages.size() == 1 ? "" : "s", path.c_str(),
+              ZoneLabel(zone).c_str());
   for (const auto& m : t.messages) {
     std::string head = absl::StrCat(number[m.id], ". ", m.host, "  ", m.queue_id);
     std::printf("\n%s  %s .. %s", paint(head, Color::kBold).c_str(),
@@ -255,7 +256,9 @@ void PrintTraceText(const TraceAnswer& answer, bool raw) {
     }
     if (raw) {
       if (auto it = answer.lines.find(m.id); it != answer.lines.end()) {
-        for (const auto& line : it->second) std::printf("       | %s\n", line.raw.c_str());
+        for (const auto& line : it->second) {
+          std::printf("       | %s\n", (StdoutIsTty() ? EscapeControls(line.raw) : line.raw).c_str());
+        }
       }
     }
   }
@@ -286,7 +289,8 @@ void PrintLines(const std::vector<collector::StoredLine>& lines, bool json, bool
       AppendKeyString("raw", line.raw, &out);
       out.append("}\n");
     } else {
-      out = line.raw + "\n";
+      // Like grep: the bytes as logged, except that a terminal is not given escape sequences.
+      out = (StdoutIsTty() ? EscapeControls(line.raw) : line.raw) + "\n";
     }
     std::fwrite(out.data(), 1, out.size(), stdout);
   }
@@ -537,7 +541,8 @@ size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& q
     table.PrintCsv(stdout);
     return rows.size();
   }
-  Table table({"TIME", "HOST", "QUEUE ID", "HOPS", "FROM", "TO", "STATUS", "DETAIL"});
+  Table table({"TIME (" + ZoneLabel(zone) + ")", "HOST", "QUEUE ID", "HOPS", "FROM", "TO",
+               "STATUS", "DETAIL"});
   for (const Row& r : rows) {
     if (r.message) {
       const MessageSummary& m = *r.message;
@@ -552,7 +557,7 @@ size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& q
                     {m.sender},
                     {to},
                     {m.status, StatusColor(m.status)},
-                    {detail}});
+                    {EscapeControls(detail)}});
     } else {
       table.AddRow({{FormatLocalTime(r.time_us, zone)},
                     {r.host},
@@ -561,7 +566,7 @@ size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& q
                     {r.from},
                     {r.to},
                     {r.status, r.status == "rejected" ? Color::kRed : Color::kDim},
-                    {r.text}});
+                    {EscapeControls(r.text)}});
     }
   }
   table.PrintText(stdout, UseColor(stdout));

@@ -1265,6 +1265,10 @@ absl::StatusOr<Trace> Store::GetTrace(const std::string& id) {
   if (key.size() > 1 && key.front() == '<' && key.back() == '>')
     key = key.substr(1, key.size() - 2);
   MAILLENS_ASSIGN_OR_RETURN(std::vector<int64_t> traces, correlator_->FindTraces(key));
+  if (traces.empty() && absl::AsciiStrToUpper(key) != key) {
+    // A short queue ID typed in lower case (Postfix writes hex in capitals).
+    MAILLENS_ASSIGN_OR_RETURN(traces, correlator_->FindTraces(absl::AsciiStrToUpper(key)));
+  }
   if (traces.empty()) {
     return absl::NotFoundError(absl::StrCat("no message with queue ID or message-id '", id, "'"));
   }

@@ -88,8 +88,11 @@ absl::Status PointedError(const std::vector<std::string>& args, size_t index,
 }
 
 bool CaseInsensitive(Target t) {
+  // Queue IDs too: people type them in any case (a short ID is hex, and a long one differing
+  // only in case from another of the same host and time is not worth a wrong "not found").
   return t == Target::kFrom || t == Target::kTo || t == Target::kHost || t == Target::kStatus ||
-         t == Target::kClient || t == Target::kRelay || t == Target::kDaemon || t == Target::kKind;
+         t == Target::kClient || t == Target::kRelay || t == Target::kDaemon || t == Target::kKind ||
+         t == Target::kQueueId;
 }
 
 bool MatchValue(const FieldTerm& term, std::string_view value) {
@@ -176,9 +179,31 @@ absl::StatusOr<int64_t> ParseTimeArg(const std::string& text, absl::Time now, ab
                                     : 7 * 86400;
     return absl::ToUnixMicros(now - absl::Seconds(n * seconds));
   }
+  if (text == "today" || text == "yesterday") {
+    absl::CivilDay day = absl::ToCivilDay(now, zone);
+    if (text == "yesterday") day -= 1;
+    return absl::ToUnixMicros(absl::FromCivil(day, zone));
+  }
   absl::Time t;
   std::string err;
   if (absl::ParseTime(absl::RFC3339_full, text, &t, &err)) return absl::ToUnixMicros(t);
+  // A syslog stamp as copied from a log ("Nov 22 10:00", "Nov 22 10:00:15"): the most recent
+  // such time not after now (the year is not written).
+  for (const char* format : {"%b %d %H:%M:%S", "%b %d %H:%M"}) {
+    absl::Time parsed;
+    if (!absl::ParseTime(absl::StrCat("%Y ", format),
+                         absl::StrCat(absl::FormatTime("%Y", now, zone), " ", text), zone,
+                         &parsed, &err)) {
+      continue;
+    }
+    if (parsed > now) {
+      absl::CivilSecond c = absl::ToCivilSecond(parsed, zone);
+      parsed = absl::FromCivil(
+          absl::CivilSecond(c.year() - 1, c.month(), c.day(), c.hour(), c.minute(), c.second()),
+          zone);
+    }
+    return absl::ToUnixMicros(parsed);
+  }
   for (const char* format :
        {"%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"}) {
     if (absl::ParseTime(format, text, zone, &t, &err)) return absl::ToUnixMicros(t);
@@ -195,8 +220,8 @@ absl::StatusOr<int64_t> ParseTimeArg(const std::string& text, absl::Time now, ab
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "cannot read '", text,
-      "' as a time: use 2024-05-01, '2024-05-01 10:00', 10:00, 2024-05-01T10:00:00Z, now, "
-      "or a duration ago such as 90s, 15m, 2h, 3d, 1w"));
+      "' as a time: use 2024-05-01, '2024-05-01 10:00', 10:00, 2024-05-01T10:00:00Z, "
+      "'Nov 22 10:00', now, today, yesterday, or a duration ago such as 90s, 15m, 2h, 3d, 1w"));
 }
 
 absl::StatusOr<Query> ParseQuery(const std::vector<std::string>& args, absl::Time now,

@@ -62,8 +62,9 @@ absl::StatusOr<Query> ParseQuery(const std::vector<std::string>& args, absl::Tim
                                  absl::TimeZone zone);
 
 // Parses a point in time: RFC 3339 ("2024-05-01T10:00:00Z"), a date or date and time in
-// `zone` ("2024-05-01", "2024-05-01 10:00", "10:00" = today), or a duration meaning that long
-// before `now` ("90s", "15m", "2h", "3d", "1w").
+// `zone` ("2024-05-01", "2024-05-01 10:00", "10:00" = today), "today" and "yesterday" (their
+// midnight in `zone`), a syslog stamp ("Nov 22 10:00[:15]", the latest such time not after
+// `now`), or a duration meaning that long before `now` ("90s", "15m", "2h", "3d", "1w").
 absl::StatusOr<int64_t> ParseTimeArg(const std::string& text, absl::Time now, absl::TimeZone zone);
 
 // Every field name the language accepts, aliases included, plus "since", "until" and "text";

@@ -30,8 +30,8 @@ TEST(ParseQueryTest, EveryFieldAndItsAliases) {
       {"recipient:bob@x.example", Target::kTo, "bob@x.example"},
       {"host:DMZ", Target::kHost, "dmz"},
       {"status:Bounced", Target::kStatus, "bounced"},
-      {"qid:3mPVKl0Mhjz7sXv", Target::kQueueId, "3mPVKl0Mhjz7sXv"},
-      {"queue:4F1A2B3C4D", Target::kQueueId, "4F1A2B3C4D"},
+      {"qid:3mPVKl0Mhjz7sXv", Target::kQueueId, "3mpvkl0mhjz7sxv"},
+      {"queue:4F1A2B3C4D", Target::kQueueId, "4f1a2b3c4d"},
       {"msgid:<m1@partner.example>", Target::kMessageId, "m1@partner.example"},
       {"mid:m1@x", Target::kMessageId, "m1@x"},
       {"client:198.51.100.7", Target::kClient, "198.51.100.7"},
@@ -110,6 +110,30 @@ TEST(ParseQueryTest, EveryListedFieldAndStatusIsAccepted) {
     EXPECT_TRUE(q.ok()) << status << ": " << q.status();
   }
   EXPECT_FALSE(Parse({"status:nonsense"}).ok());
+}
+
+TEST(ParseTimeArgTest, TodayYesterdayAndSyslogStamps) {
+  // kNow is 2023-11-15 12:00:00 UTC.
+  EXPECT_EQ(*ParseTimeArg("today", kNow, absl::UTCTimeZone()), 1700006400LL * 1000000);
+  EXPECT_EQ(*ParseTimeArg("yesterday", kNow, absl::UTCTimeZone()), 1699920000LL * 1000000);
+  EXPECT_EQ(*ParseTimeArg("Nov 15 10:00", kNow, absl::UTCTimeZone()), 1700042400LL * 1000000);
+  EXPECT_EQ(*ParseTimeArg("Nov 14 10:00:30", kNow, absl::UTCTimeZone()),
+            (1700042400LL - 86400 + 30) * 1000000);
+  // Later in the year than now: last year's.
+  EXPECT_EQ(*ParseTimeArg("Dec 24 10:00", kNow, absl::UTCTimeZone()), 1671876000LL * 1000000);
+  auto q = Parse({"since:yesterday", "qid:4f1a2b3c4d"});
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_TRUE(q->has_since);
+}
+
+TEST(ParseQueryTest, QueueIdsInAnyLetterCase) {
+  TimeContext time{TimeOptions()};
+  Event ev = ParseLine("Nov 22 10:00:00 mx postfix/qmgr[1]: 4F1A2B3C4D: removed", &time);
+  for (const char* q : {"qid:4f1a2b3c4d", "qid:4F1A2B3C4D", "qid:4f1a*"}) {
+    auto parsed = Parse({q});
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_TRUE(MatchesTerms(*parsed, ev, "mx")) << q;
+  }
 }
 
 // Inputs that used to match everything or nothing without a word are errors now.

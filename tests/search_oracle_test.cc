@@ -101,9 +101,9 @@ OLine Describe(const collector::StoredLine& line, core::TimeContext* time) {
   Put(&v, "to", ev.Get(Field::kOrigTo), true);
   Put(&v, "host", line.host, true);
   Put(&v, "status", OracleStatus(ev), false);
-  Put(&v, "qid", ev.queue_id, false);
-  if (!ev.queued_as.empty()) Put(&v, "qid", ev.queued_as, false);
-  Put(&v, "qid", ev.Get(Field::kNoticeQueueId), false);
+  Put(&v, "qid", ev.queue_id, true);  // queue IDs are found in any letter case
+  if (!ev.queued_as.empty()) Put(&v, "qid", ev.queued_as, true);
+  Put(&v, "qid", ev.Get(Field::kNoticeQueueId), true);
   Put(&v, "msgid", ev.Get(Field::kMessageId), false);
   Put(&v, "msgid", ev.Get(Field::kResentMessageId), false);
   Put(&v, "client", ev.Get(Field::kClientIp), true);
@@ -324,7 +324,11 @@ OQuery RandomQuery(const Oracle& oracle, std::mt19937* rng) {
       v = Wildcard(v, rng);
     }
     if (v.empty()) continue;
-    q.terms.push_back({field, v, std::make_shared<std::regex>(GlobRegex(v))});
+    if (field == "qid" && (*rng)() % 2 == 0) {
+      for (char& c : v) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
+    const std::string lowered = field == "msgid" || field == "dsn" || field == "sasl" ? v : Low(v);
+    q.terms.push_back({field, v, std::make_shared<std::regex>(GlobRegex(lowered))});
   }
   if ((*rng)() % 4 == 0) {
     int64_t a = lines[(*rng)() % lines.size()].line.time_us;

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# help_examples_test.sh -- every example of `maillens help search` is run, as printed, against a
-# data directory whose lines make each one true, and must find what its question asks:
+# search_cli_test.sh -- what `maillens search` and `trace` promise a person at a terminal.
+# Every example of `maillens help search` is run, as printed, against a data directory whose
+# lines make each one true, and must find what its question asks:
 #   - exit 0 (search exits 1 when nothing matches) and the expected message or line in its
 #     output (the EXPECT table below, one entry per example, so a new example without an
 #     expectation fails the test);
 #   - the per-message rule: the first example's sender and recipient are on different lines.
 # The lines are stamped relative to now (RFC 3339 with the zone), and the zone is chosen so
 # that "since:08:00" today lies in the past.
+# Then the smaller promises: --json gives each recipient its own status, --csv one row per
+# recipient, --json with --csv is an error, --tz names its zone, queue IDs in any case, the
+# footer counts messages, control characters from a log line never reach the terminal raw.
 # Env: MAILLENS_BIN_DIR (build/bin).
 set -euo pipefail
 
@@ -14,7 +18,7 @@ BIN=${MAILLENS_BIN_DIR:-$(dirname "$0")/../build/bin}
 ML="$BIN/maillens"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fail() { echo "help_examples_test: $*" >&2; exit 1; }
+fail() { echo "search_cli_test: $*" >&2; exit 1; }
 
 # A zone in which it is at least 10:00 now, so 08:30 today is before now.
 h=$((10#$(date -u +%H)))
@@ -38,6 +42,7 @@ $hour_ago mx postfix/smtp[111]: 5A1B2C3D4E: to=<bob@example.ac.jp>, relay=none, 
 $hour_ago mx postfix/smtp[111]: 5A1B2C3D4E: to=<dave@far.example>, relay=mx.far.example[192.0.2.20]:25, delay=1, delays=0.1/0/0.5/0.4, dsn=4.2.2, status=deferred (host mx.far.example[192.0.2.20] said: 452 4.2.2 mailbox full)
 $hour_ago dmz postfix/smtpd[200]: NOQUEUE: reject: RCPT from unknown[203.0.113.9]: 554 5.7.1 <x@example.ac.jp>: Relay access denied; from=<spam@bad.example> to=<x@example.ac.jp> proto=ESMTP helo=<bad>
 $hour_ago dmz postfix/smtpd[200]: warning: unknown[203.0.113.50]: SASL LOGIN authentication failed: authentication failure, sasl_username=admin
+$hour_ago dmz postfix/smtpd[200]: NOQUEUE: reject: RCPT from unknown[203.0.113.77]: 550 5.7.1 <y@example.ac.jp>: bad $(printf '\033')[31mred; from=<esc@bad.example> to=<y@example.ac.jp> proto=ESMTP helo=<bad>
 EOF
 "$ML" --data "$work/data" import "$work/mail.log" >/dev/null 2>&1 || fail "import failed"
 
@@ -74,4 +79,35 @@ done < <("$ML" help search | sed -n 's/^ *\(maillens search .*\)$/\1/p' | grep -
 if grep -q 'from=<alice@partner.example>.*to=<bob' "$work/mail.log"; then
   fail "the data must not hold sender and recipient on one line"
 fi
-echo "help_examples_test: $n examples of maillens help search hold"
+echo "search_cli_test: $n examples of maillens help search hold"
+
+S() { "$ML" --data "$work/data" "$@"; }
+# Each recipient with its own outcome, in JSON and in CSV.
+json=$(S search to:bob@example.ac.jp status:bounced --json)
+[[ $(jq -r '.recipients[] | select(.to == "bob@example.ac.jp") | .status' <<<"$json") == bounced ]] ||
+  fail "JSON does not give bob's own status: $json"
+[[ $(jq -r '.recipients[] | select(.to == "dave@far.example") | .status' <<<"$json") == deferred ]] ||
+  fail "JSON does not give dave's own status: $json"
+[[ $(jq -r '.recipients[0].to' <<<"$json") == bob@example.ac.jp ]] || fail "the asked-for recipient is not first"
+csv=$(S search msgid:20240501101500.ABC123@mail.example.org --csv)
+[[ $(grep -c 'example' <<<"$csv") -eq 2 ]] || fail "CSV is not one row per recipient: $csv"
+grep -q 'dave@far.example,deferred,4.2.2' <<<"$csv" || fail "CSV row of dave: $csv"
+# --json with --csv
+if S search x --json --csv 2>"$work/err"; then fail "--json --csv accepted"; fi
+grep -q "exclude each other" "$work/err" || fail "--json --csv: $(cat "$work/err")"
+# --tz: the table names the zone; times move with it.
+out=$(S --tz Asia/Tokyo search qid:3F1A2B3C4D)
+grep -q "TIME (JST)" <<<"$out" || fail "--tz Asia/Tokyo: $out"
+# Queue IDs in any letter case, in search and trace.
+S search qid:3f1a2b3c4d >/dev/null 2>&1 || fail "lower-case queue ID not found by search"
+S trace 3f1a2b3c4d | grep -q "alice@partner.example" || fail "lower-case queue ID not traced"
+# The footer counts messages.
+S search to:bob@example.ac.jp 2>"$work/err" >/dev/null
+grep -q "^2 matching messages" "$work/err" || fail "footer: $(cat "$work/err")"
+# An escape sequence from a log line reaches a terminal escaped (script(1) gives a terminal).
+tty_out=$(script -qec "'$ML' --data '$work/data' search --lines from:esc@bad.example" /dev/null)
+grep -q $'\033' <<<"$tty_out" && fail "a raw escape sequence reached the terminal"
+grep -qF '\x1b[31mred' <<<"$tty_out" || fail "the escape is not shown escaped: $tty_out"
+# Piped, the bytes stay as logged (like grep).
+S search --lines from:esc@bad.example 2>/dev/null | grep -q $'\033' || fail "piped output lost the line's bytes"
+echo "search_cli_test: every promise holds"
