@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
+#include "core/event.h"
 #include "core/query_language.h"
 
 namespace maillens::cli {
@@ -137,12 +138,26 @@ std::string BashCompletionScript() {
   for (const std::string& name : core::QueryFieldNames()) fields.push_back(name + ":");
   std::vector<std::string> statuses;
   for (const std::string& status : core::QueryStatuses()) statuses.push_back("status:" + status);
+  std::vector<std::string> kinds;
+  for (int k = 0; k < static_cast<int>(core::Kind::kCount_); ++k) {
+    kinds.push_back("kind:" + std::string(core::KindName(static_cast<core::Kind>(k))));
+  }
   // clang-format off
   std::string script = R"txt(# bash completion for maillens; load with: eval "$(maillens completion bash)"
 _maillens() {
   local cur prev cmd i
   cur=${COMP_WORDS[COMP_CWORD]}
   prev=${COMP_WORDS[COMP_CWORD-1]}
+  # Bash splits "status:bou" at ':' (COMP_WORDBREAKS): take the whole word from the line, and
+  # answer with the part after the last ':' as bash will put it back.
+  local word=${COMP_LINE:0:COMP_POINT}
+  word=${word##*[[:space:]]}
+  local colon_prefix=
+  if [[ $word == *:* && $COMP_WORDBREAKS == *:* ]]; then
+    colon_prefix=${word%:*}:
+    [[ $prev == : ]] && prev=${COMP_WORDS[COMP_CWORD-2]}
+    [[ $cur == : ]] && cur=
+  fi
   cmd=
   for ((i = 1; i < COMP_CWORD; i++)); do
     case ${COMP_WORDS[i]} in
@@ -160,9 +175,13 @@ _maillens() {
   case $cmd in
     "") COMPREPLY=($(compgen -W "--data --server --token-file --tls-ca @COMMANDS@" -- "$cur")) ;;
     search|tail)
-      COMPREPLY=($(compgen -W "@FIELDS@ @STATUSES@ --lines --json --csv --limit --since --until --from --to --host --status --qid --msgid" -- "$cur"))
+      COMPREPLY=($(compgen -W "@FIELDS@ @STATUSES@ @KINDS@ --lines --json --csv --limit --oldest-first --since --until --from --to --host --status --qid --msgid" -- "$word"))
       # A field name wants its value next, without a space.
-      if [[ ${#COMPREPLY[@]} -eq 1 && ${COMPREPLY[0]} == *: ]]; then compopt -o nospace 2>/dev/null; fi ;;
+      if [[ ${#COMPREPLY[@]} -eq 1 && ${COMPREPLY[0]} == *: ]]; then compopt -o nospace 2>/dev/null; fi
+      if [[ -n $colon_prefix ]]; then
+        local k
+        for k in "${!COMPREPLY[@]}"; do COMPREPLY[k]=${COMPREPLY[k]#"$colon_prefix"}; done
+      fi ;;
     trace) COMPREPLY=($(compgen -W "--raw --json --all --since --until" -- "$cur")) ;;
     report) COMPREPLY=($(compgen -W "--since --until --host --format --output" -- "$cur")) ;;
     import) COMPREPLY=($(compgen -f -- "$cur")) ;;
@@ -180,9 +199,10 @@ complete -F _maillens maillens
   };
   replace("@STATUS_VALUES@", Words(core::QueryStatuses()));
   replace("@COMMANDS@",
-          "parse import search trace tail status queue report archive help completion version");
+          "parse import search trace tail status queue report archive hosts help completion version");
   replace("@FIELDS@", Words(fields));
   replace("@STATUSES@", Words(statuses));
+  replace("@KINDS@", Words(kinds));
   return script;
 }
 
