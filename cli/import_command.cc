@@ -16,25 +16,32 @@ namespace maillens::cli {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: maillens [--data DIR] import [--host NAME] [--year YYYY] [--tz ZONE] FILE...\n"
+    "usage: maillens [--data DIR] import [--host NAME] [--year YYYY] [--tz ZONE] [--force]\n"
+    "                                    FILE...\n"
     "  Stores every line of each FILE (plain or .gz) in DIR, indexes it and links each\n"
     "  message's hops. Importing a file again, or an overlapping file, stores nothing twice.\n"
     "  --host NAME  host the lines come from (default: the host field of each line)\n"
     "  --year YYYY  year of the first classic stamp (default: inferred from the file's time)\n"
     "  --tz ZONE    zone of classic stamps (default: this machine's)\n"
-    "  --quiet      no progress and no summary\n";
+    "  --quiet      no progress and no summary\n"
+    "  --force      import a file that does not look like a maillog: most of its first lines\n"
+    "               without a syslog header, or more than 5 host names new to DIR\n"
+    "  A line another file already stored for the same host (same time, same bytes: an\n"
+    "  extract, a syslog server's copy) is not stored again; lines that repeat within one\n"
+    "  file are all kept. The summary counts both kinds as already present.\n";
 
 }  // namespace
 
 int RunImport(const GlobalOptions& global, const std::vector<std::string>& args) {
   std::string year_text, tz;
-  bool quiet = false;
+  bool quiet = false, force = false;
   collector::ImportOptions options;
   ArgParser parser("import", kUsage);
   parser.Option("host", &options.host);
   parser.Option("year", &year_text);
   parser.Option("tz", &tz);
   parser.Flag("quiet", &quiet);
+  parser.Flag("force", &force);
   std::vector<std::string> files;
   int exit_code;
   if (!parser.Parse(args, &files, &exit_code)) return exit_code;
@@ -61,6 +68,7 @@ int RunImport(const GlobalOptions& global, const std::vector<std::string>& args)
     return 1;
   }
   options.data_dir = global.data_dir;
+  options.check_maillog = !force;
   collector::StoreOptions store_options;
   store_options.dir = global.data_dir;
   store_options.durable = false;          // an interrupted import is completed by running it again
@@ -92,7 +100,11 @@ int RunImport(const GlobalOptions& global, const std::vector<std::string>& args)
     totals.stored += stats.stored;
     totals.duplicates += stats.duplicates;
     totals.unparsed += stats.unparsed;
-    if (!outcome.status.ok()) {
+    if (outcome.refused) {
+      // Not a maillog, or not one host's: the message says what to do.
+      std::fprintf(stderr, "maillens import: %s\n", std::string(outcome.status.message()).c_str());
+      rc = 1;
+    } else if (!outcome.status.ok()) {
       // Said even with --quiet: the summary no longer covers every line read.
       std::fprintf(stderr, "maillens import: %s\n", outcome.status.ToString().c_str());
       if (!outcome.stored_known) {

@@ -2,10 +2,13 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <set>
+#include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -85,6 +88,111 @@ absl::StatusOr<uint64_t> LinesAdded(const std::string& dir, uint64_t fingerprint
   return added;
 }
 
+// 4264 -> "4,264": the counts in a refusal are read by people.
+std::string WithCommas(uint64_t n) {
+  std::string digits = absl::StrCat(n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+// Whether `line` starts like a syslog line of a mail host: a time, then a host or a program
+// with a pid. A Dovecot log_path file ("Nov 22 10:00:00 imap-login: Info: ...",
+// "... lmtp(123): Info: ...") has a time and a word, neither.
+bool HasSyslogHeader(std::string_view line) {
+  core::SyslogHeader header;
+  return core::ParseSyslogHeader(line, &header) && (!header.host.empty() || header.pid >= 0);
+}
+
+// The identity of a file whose first line's fingerprint the store already holds: that
+// fingerprint mixed with its first batch's lines (FNV-1a, top bit cleared as
+// core::FileFingerprint's). The same file imported again gets the same one.
+uint64_t ContentFingerprint(uint64_t first_line, const std::vector<LineRecord>& batch) {
+  uint64_t h = first_line ^ 14695981039346656037ULL;
+  auto mix = [&h](std::string_view bytes) {
+    for (unsigned char c : bytes) {
+      h ^= c;
+      h *= 1099511628211ULL;
+    }
+  };
+  mix("maillens content fingerprint");
+  for (const LineRecord& rec : batch) {
+    mix(rec.raw);
+    mix("\n");
+  }
+  return h & 0x7fffffffffffffffULL;
+}
+
+// Importer's overlap check (ImportFile's comment in importer.h): counts, per (host, time,
+// bytes), the lines other files of the host hold and how many of this file's it has met.
+// One per imported file.
+class OverlapFilter {
+ public:
+  // Removes from `batch` the lines other files already hold (keeping the order of the rest)
+  // and returns how many it removed.
+  absl::StatusOr<uint64_t> Filter(Store* store, uint64_t fingerprint,
+                                  std::vector<LineRecord>* batch) {
+    if (batch->empty()) return 0;
+    std::map<std::string_view, std::pair<int64_t, int64_t>> ranges;  // host -> [min, max]
+    int64_t batch_first = INT64_MAX;
+    for (const LineRecord& line : *batch) {
+      auto [it, added] = ranges.try_emplace(line.host, line.time_us, line.time_us);
+      if (!added) {
+        it->second.first = std::min(it->second.first, line.time_us);
+        it->second.second = std::max(it->second.second, line.time_us);
+      }
+      batch_first = std::min(batch_first, line.time_us);
+    }
+    for (const auto& [host, range] : ranges) {
+      MAILLENS_ASSIGN_OR_RETURN(
+          std::vector<Store::TimedRaw> held,
+          store->LinesOfOtherFiles(std::string(host), fingerprint, range.first, range.second));
+      // Other files do not change while this one is imported: a key met in an earlier batch
+      // (a second that spans two batches) keeps its count of this file's lines.
+      std::map<Key, uint64_t, std::less<>> fresh;
+      for (Store::TimedRaw& line : held) {
+        ++fresh[Key(std::string(host), line.time_us, std::move(line.raw))];
+      }
+      for (auto& [key, n] : fresh) counts_.try_emplace(key, Count{n, 0});
+    }
+    uint64_t removed = 0;
+    if (!counts_.empty()) {
+      size_t kept = 0;
+      for (size_t i = 0; i < batch->size(); ++i) {
+        LineRecord& line = (*batch)[i];
+        auto it = counts_.find(KeyView(line.host, line.time_us, line.raw));
+        if (it != counts_.end() && ++it->second.seen <= it->second.held) {
+          ++removed;
+          continue;
+        }
+        if (kept != i) (*batch)[kept] = std::move(line);
+        ++kept;
+      }
+      batch->resize(kept);
+    }
+    // Forget what lies well before this batch: the memory stays bounded by the overlap of a
+    // few minutes of lines.
+    for (auto it = counts_.begin(); it != counts_.end();) {
+      it =
+          std::get<1>(it->first) < batch_first - kForgetAfterUs ? counts_.erase(it) : std::next(it);
+    }
+    return removed;
+  }
+
+ private:
+  static constexpr int64_t kForgetAfterUs = int64_t{600} * 1000000;
+  using Key = std::tuple<std::string, int64_t, std::string>;  // host, time, bytes
+  using KeyView = std::tuple<std::string_view, int64_t, std::string_view>;
+  struct Count {
+    uint64_t held = 0;  // lines of other files
+    uint64_t seen = 0;  // lines of this file met so far
+  };
+  std::map<Key, Count, std::less<>> counts_;
+};
+
 }  // namespace
 
 absl::StatusOr<ImportStats> ImportFile(Store* store, const std::string& path,
@@ -117,8 +225,95 @@ ImportOutcome Import(Store* store, const std::string& path, const ImportOptions&
     std::vector<LineRecord> batch;
     batch.reserve(options.batch_lines);
     int64_t last_time = time_options.reference_us;
+    OverlapFilter overlap;
+    uint64_t without_header = 0;  // lines of the first batch (check_maillog)
+    bool first_batch = true;
+    std::set<std::string> new_hosts;  // host names this file adds to the store
+    // check_maillog: what makes this file look like something else than a maillog.
+    auto check = [&]() -> absl::Status {
+      if (first_batch && without_header * 2 > batch.size()) {
+        // Counted over the whole file for the message; nothing of it is stored.
+        uint64_t lines = batch.size(), missing = without_header;
+        std::string_view line;
+        uint64_t offset;
+        while (reader->Next(&line, &offset)) {
+          ++lines;
+          if (!HasSyslogHeader(line)) ++missing;
+        }
+        return absl::FailedPreconditionError(absl::StrCat(
+            "no syslog header on ", WithCommas(missing), " of ", WithCommas(lines), " lines of ",
+            path,
+            "; it is not a maillog (a Dovecot log_path file, say: maillens reads Dovecot's "
+            "lines only through syslog, in the maillog, for now); --force imports it anyway"));
+      }
+      if (!options.host.empty()) return absl::OkStatus();
+      for (const LineRecord& line : batch) {
+        if (!store->KnowsHost(line.host)) new_hosts.insert(line.host);
+      }
+      if (new_hosts.size() > options.max_new_hosts) {
+        std::string some;
+        size_t shown = 0;
+        for (const std::string& host : new_hosts) {
+          if (shown++ == 5) {
+            absl::StrAppend(&some, ", ...");
+            break;
+          }
+          absl::StrAppend(&some, shown == 1 ? "" : ", ", host);
+        }
+        return absl::FailedPreconditionError(absl::StrCat(
+            path, " would add ", new_hosts.size(), " new hosts (", some, "), more than ",
+            options.max_new_hosts,
+            " at once: is it one mail host's log? --host NAME stores every line under one "
+            "host; --force imports it as it is"));
+      }
+      return absl::OkStatus();
+    };
     auto flush = [&]() -> absl::Status {
       if (batch.empty()) return absl::OkStatus();
+      if (first_batch) {
+        // A file whose first line names a file the store holds is that file again (a second
+        // import, the rotated copy of a file an agent shipped) or another with the same first
+        // line (an extract that starts where the log does). Offsets are no identity between
+        // the two: the file gets one of its own, and the lines the other holds are found by
+        // the overlap check like any other file's.
+        absl::StatusOr<bool> known = store->FingerprintKnown(fingerprint);
+        if (!known.ok()) {
+          store_failed = true;
+          return known.status();
+        }
+        if (*known) {
+          fingerprint = ContentFingerprint(fingerprint, batch);
+          for (LineRecord& rec : batch) rec.fingerprint = fingerprint;
+          if (baseline.has_value()) {
+            auto lines = CountFileLines(options.data_dir, fingerprint);
+            if (lines.ok()) {
+              baseline->lines = *std::move(lines);
+            } else {
+              baseline.reset();
+              baseline_status = lines.status();
+            }
+          }
+        }
+      }
+      if (options.check_maillog) {
+        absl::Status checked = check();
+        if (!checked.ok()) {
+          outcome.refused = true;
+          return checked;
+        }
+      }
+      first_batch = false;
+      absl::StatusOr<uint64_t> overlapping = overlap.Filter(store, fingerprint, &batch);
+      if (!overlapping.ok()) {
+        store_failed = true;
+        return overlapping.status();
+      }
+      stats.overlapping += *overlapping;
+      stats.duplicates += *overlapping;
+      if (batch.empty()) {
+        if (options.progress) options.progress(reader->bytes_read(), stats.read);
+        return absl::OkStatus();
+      }
       absl::StatusOr<AppendStats> appended_or = store->Append(batch);
       if (!appended_or.ok()) {
         store_failed = true;
@@ -149,6 +344,7 @@ ImportOutcome Import(Store* store, const std::string& path, const ImportOptions&
         }
       }
       ++stats.read;
+      if (options.check_maillog && first_batch && !HasSyslogHeader(line)) ++without_header;
       // The header is all the importer needs (the store parses the rest): the time, as
       // core::ParseLine resolves it, and the host.
       core::SyslogHeader header;
@@ -191,6 +387,7 @@ ImportOutcome Import(Store* store, const std::string& path, const ImportOptions&
   // (their error is the same failure, or a consequence of it).
   (void)store->Flush();
   outcome.stats.duplicates = 0;
+  outcome.stats.overlapping = 0;
   outcome.stats.unparsed = 0;
   outcome.stats.stored = 0;
   if (first) return outcome;  // not one line read: nothing stored

@@ -27,12 +27,23 @@ struct ImportOptions {
   std::string data_dir;
   // Called after each batch with the bytes read so far (progress display).
   std::function<void(uint64_t bytes_read, uint64_t lines_read)> progress;
+  // Refuse (FailedPrecondition, nothing of the file stored) a file that does not look like a
+  // maillog: more than half of its first batch_lines lines without a syslog header (a
+  // Dovecot log_path file, say), or more than max_new_hosts host names the store does not
+  // know yet, counted over the whole file batch by batch (a batch that would pass the limit
+  // is refused, and the batches before it stay stored). `maillens import` checks unless
+  // --force; a library caller (the corpus tests) imports whatever it is given.
+  bool check_maillog = false;
+  size_t max_new_hosts = 5;
 };
 
 struct ImportStats {
   uint64_t read = 0;
   uint64_t stored = 0;
+  // Lines already present: at the same place of the same file (importing it again), or from
+  // another file of the same host (an extract, a syslog server's copy: `overlapping`).
   uint64_t duplicates = 0;
+  uint64_t overlapping = 0;  // of duplicates
   uint64_t unparsed = 0;
 };
 
@@ -47,12 +58,24 @@ struct ImportOutcome {
   ImportStats stats;
   // On error: false when even the store could not be counted; stats.stored is then 0.
   bool stored_known = true;
+  // check_maillog refused the file (status says why); stats.stored says what batches before
+  // the refused one stored (none when the first one was refused).
+  bool refused = false;
 };
 
 // Imports one file. On error, what was stored before it stays stored; importing the file again
-// completes it without duplicates. The store's caller must be the data directory's only
-// writer (collector/data_lock.h): the counts after an error are differences it takes for its
-// own.
+// completes it without duplicates.
+//
+// Overlap: a line is stored once per host however many files hold it. Beside the store's
+// (file, offset) identity, a line whose host, time and bytes match lines stored from another
+// file of that host (Store::LinesOfOtherFiles) is counted against them: the k-th such line
+// of this file is stored only if the other files hold fewer than k. So an extract and the
+// full log, in either order, store each line once, and lines that legitimately repeat in one
+// file (two identical connects in one second) are all kept. The count of each (host, time,
+// bytes) is remembered while the file's times stay within 10 minutes of it: a file that jumps
+// back further counts a repeat of such a line afresh. The store's caller must be the data
+// directory's only writer (collector/data_lock.h): the counts after an error are differences it
+// takes for its own.
 ImportOutcome Import(Store* store, const std::string& path, const ImportOptions& options);
 
 // Import's stats, or its error.

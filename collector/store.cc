@@ -1385,3 +1385,273 @@ void Store::AddArchiveNotice(int64_t since_us, int64_t until_us,
 }
 
 }  // namespace maillens::collector
+
+// --- Overlapping files and hosts ---
+
+namespace maillens::collector {
+
+namespace {
+
+constexpr char kSelectFingerprint[] = "SELECT 1 FROM files WHERE fingerprint = ? LIMIT 1";
+constexpr char kSelectOtherFiles[] =
+    "SELECT id, fingerprint FROM files WHERE host_id = ? AND fingerprint != ?";
+constexpr char kSelectHostLinesIn[] =
+    "SELECT file_id, ts_us, raw FROM events WHERE ts_us >= ? AND ts_us <= ? AND host_id = ?";
+constexpr int64_t kOverlapDayUs = int64_t{86400} * 1000000;
+
+constexpr char kSelectHostLineSummary[] =
+    "SELECT host_id, count(*), min(ts_us), max(ts_us) FROM events GROUP BY host_id";
+constexpr char kSelectHostMessages[] =
+    "SELECT host_id, count(*) FROM messages GROUP BY host_id";
+
+constexpr char kSelectLinesOfHost[] = "SELECT id, raw FROM events WHERE host_id = ? ORDER BY id";
+constexpr char kSelectLastIdOfOthers[] =
+    "SELECT coalesce(max(id), 0) FROM events WHERE host_id != ?";
+constexpr char kDeleteFts[] =
+    "INSERT INTO events_fts (events_fts, rowid, text) VALUES ('delete', ?, ?)";
+constexpr char kLowerIndexedId[] =
+    "UPDATE fts_state SET indexed_id = min(indexed_id, ?) WHERE id = 1";
+constexpr char kDeleteLinesOfHost[] = "DELETE FROM events WHERE host_id = ?";
+constexpr char kLowerCorrelated[] =
+    "UPDATE partitions SET correlated_id = min(correlated_id, ?) WHERE day = ?";
+constexpr char kHostMessages[] = "(SELECT id FROM messages WHERE host_id = ?1)";
+
+}  // namespace
+
+absl::StatusOr<bool> Store::FingerprintKnown(uint64_t fingerprint) {
+  if (overlap_catalog_ == nullptr) {
+    MAILLENS_ASSIGN_OR_RETURN(overlap_catalog_,
+                              Database::Open(options_.dir + "/catalog.db",
+                                             Database::Mode::kReadOnly, /*durable=*/false));
+  }
+  MAILLENS_ASSIGN_OR_RETURN(Statement * select, overlap_catalog_->Cached(kSelectFingerprint));
+  select->Bind(1, static_cast<int64_t>(fingerprint));
+  MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+  select->Reset();
+  return step == Statement::StepResult::kRow;
+}
+
+absl::StatusOr<std::vector<Store::TimedRaw>> Store::LinesOfOtherFiles(const std::string& host,
+                                                                     uint64_t fingerprint,
+                                                                     int64_t since_us,
+                                                                     int64_t until_us) {
+  std::vector<TimedRaw> lines;
+  // host_ids_ is the writer's (this thread's); a host it does not know has no line.
+  auto host_it = host_ids_.find(host);
+  if (host_it == host_ids_.end() || since_us > until_us) return lines;
+  const int64_t host_id = host_it->second;
+  if (overlap_catalog_ == nullptr) {
+    MAILLENS_ASSIGN_OR_RETURN(overlap_catalog_,
+                              Database::Open(options_.dir + "/catalog.db",
+                                             Database::Mode::kReadOnly, /*durable=*/false));
+  }
+  // The host's other files, read each time: a file of it may have been added by this process
+  // since (files are committed before their lines).
+  std::set<int64_t> other_files;
+  {
+    MAILLENS_ASSIGN_OR_RETURN(Statement * select, overlap_catalog_->Cached(kSelectOtherFiles));
+    select->Bind(1, host_id).Bind(2, static_cast<int64_t>(fingerprint));
+    while (true) {
+      MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+      if (step == Statement::StepResult::kDone) break;
+      other_files.insert(select->ColumnInt(0));
+    }
+    select->Reset();
+  }
+  if (other_files.empty()) return lines;
+  for (int64_t start = DayStartUs(DayOf(since_us)); start <= until_us; start += kOverlapDayUs) {
+    const int64_t day = DayOf(start);
+    absl::StatusOr<Database*> db = Partition(day, /*create=*/false);
+    if (absl::IsNotFound(db.status())) continue;  // no file for that day: nothing stored
+    if (!db.ok()) return db.status();
+    MAILLENS_ASSIGN_OR_RETURN(Statement * select, (*db)->Cached(kSelectHostLinesIn));
+    select->Bind(1, since_us).Bind(2, until_us).Bind(3, host_id);
+    while (true) {
+      MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+      if (step == Statement::StepResult::kDone) break;
+      if (other_files.count(select->ColumnInt(0)) == 0) continue;
+      lines.push_back(TimedRaw{select->ColumnInt(1), std::string(select->ColumnText(2))});
+    }
+    select->Reset();
+  }
+  return lines;
+}
+
+absl::StatusOr<std::vector<Store::HostSummary>> Store::Hosts() {
+  MAILLENS_RETURN_IF_ERROR(Flush());
+  std::map<int64_t, HostSummary> by_id;
+  {
+    MAILLENS_ASSIGN_OR_RETURN(Statement select, catalog_->Prepare(kSelectHosts));
+    while (true) {
+      MAILLENS_ASSIGN_OR_RETURN(auto step, select.Step());
+      if (step == Statement::StepResult::kDone) break;
+      by_id[select.ColumnInt(0)].name = std::string(select.ColumnText(1));
+    }
+  }
+  {
+    MAILLENS_ASSIGN_OR_RETURN(Statement select, catalog_->Prepare(kSelectHostMessages));
+    while (true) {
+      MAILLENS_ASSIGN_OR_RETURN(auto step, select.Step());
+      if (step == Statement::StepResult::kDone) break;
+      auto it = by_id.find(select.ColumnInt(0));
+      if (it != by_id.end()) it->second.messages = static_cast<uint64_t>(select.ColumnInt(1));
+    }
+  }
+  for (int64_t day : Days()) {
+    MAILLENS_ASSIGN_OR_RETURN(Database * db, Partition(day, /*create=*/false));
+    MAILLENS_ASSIGN_OR_RETURN(Statement select, db->Prepare(kSelectHostLineSummary));
+    while (true) {
+      MAILLENS_ASSIGN_OR_RETURN(auto step, select.Step());
+      if (step == Statement::StepResult::kDone) break;
+      auto it = by_id.find(select.ColumnInt(0));
+      if (it == by_id.end()) continue;  // a line of no known host: not listed
+      HostSummary& host = it->second;
+      const int64_t first = select.ColumnInt(2);
+      const int64_t last = select.ColumnInt(3);
+      if (host.lines == 0 || first < host.first_us) host.first_us = first;
+      if (host.lines == 0 || last > host.last_us) host.last_us = last;
+      host.lines += static_cast<uint64_t>(select.ColumnInt(1));
+    }
+  }
+  std::vector<HostSummary> hosts;
+  for (auto& [id, host] : by_id) hosts.push_back(std::move(host));
+  std::sort(hosts.begin(), hosts.end(),
+            [](const HostSummary& a, const HostSummary& b) { return a.name < b.name; });
+  return hosts;
+}
+
+absl::StatusOr<Store::ForgetStats> Store::ForgetHost(const std::string& name) {
+  if (options_.read_only) return absl::FailedPreconditionError("store opened read-only");
+  MAILLENS_RETURN_IF_ERROR(Flush());  // the catalog and the side files are this thread's now
+  auto host_it = host_ids_.find(name);
+  if (host_it == host_ids_.end()) {
+    return absl::NotFoundError(absl::StrCat("no host '", name, "' in ", options_.dir));
+  }
+  const int64_t host_id = host_it->second;
+  ForgetStats stats;
+  for (int64_t day : ArchivedDays(options_.dir)) stats.archived_days.push_back(day);
+
+  // Each day's last line kept. SQLite gives a new line the id after the day's last: once the
+  // host's lines at a day's end are gone, later lines take their ids again, so both
+  // watermarks (partitions.correlated_id, fts_state.indexed_id) come back to the last line
+  // kept, or those lines would be taken for correlated and indexed. Lowered before any line
+  // goes: an interrupted forget leaves watermarks that are still true, and running it again
+  // finishes (the host stays in the catalog until the end).
+  std::map<int64_t, int64_t> last_kept;  // day -> id, days with lines of the host
+  for (int64_t day : HotDays(options_.dir)) {
+    MAILLENS_ASSIGN_OR_RETURN(Database * db, Partition(day, /*create=*/false));
+    MAILLENS_ASSIGN_OR_RETURN(Statement any,
+                              db->Prepare("SELECT 1 FROM events WHERE host_id = ? LIMIT 1"));
+    any.Bind(1, host_id);
+    MAILLENS_ASSIGN_OR_RETURN(auto step, any.Step());
+    if (step != Statement::StepResult::kRow) continue;
+    MAILLENS_ASSIGN_OR_RETURN(Statement last, db->Prepare(kSelectLastIdOfOthers));
+    last.Bind(1, host_id);
+    MAILLENS_ASSIGN_OR_RETURN(step, last.Step());
+    last_kept[day] = step == Statement::StepResult::kRow ? last.ColumnInt(0) : 0;
+  }
+  {
+    MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(catalog_.get()));
+    MAILLENS_ASSIGN_OR_RETURN(Statement lower, catalog_->Prepare(kLowerCorrelated));
+    for (const auto& [day, id] : last_kept) {
+      lower.Bind(1, id).Bind(2, day);
+      MAILLENS_RETURN_IF_ERROR(lower.Run());
+      lower.Reset();
+    }
+    MAILLENS_RETURN_IF_ERROR(txn.Commit());
+  }
+
+  // The lines, day by day: their full-text entries first (a contentless index forgets an
+  // entry only when told its text), then the lines.
+  core::TimeContext time{core::TimeOptions()};
+  std::string buffer;
+  for (const auto& [day, kept] : last_kept) {
+    MAILLENS_ASSIGN_OR_RETURN(Database * db, Partition(day, /*create=*/false));
+    Database* side = FtsFile(day);
+    const AddressIndex tokens = side != nullptr ? AddressIndex::kPerField : AddressIndexOf(day);
+    Database* index_db = side != nullptr ? side : db;
+    std::vector<std::pair<int64_t, std::string>> doomed;
+    {
+      MAILLENS_ASSIGN_OR_RETURN(Statement select, db->Prepare(kSelectLinesOfHost));
+      select.Bind(1, host_id);
+      while (true) {
+        MAILLENS_ASSIGN_OR_RETURN(auto step, select.Step());
+        if (step == Statement::StepResult::kDone) break;
+        doomed.emplace_back(select.ColumnInt(0), std::string(select.ColumnText(1)));
+      }
+    }
+    // A side file indexes lines up to its indexed_id; those after it were never indexed.
+    int64_t indexed_id = INT64_MAX;
+    if (side != nullptr) {
+      MAILLENS_ASSIGN_OR_RETURN(indexed_id, SelectInt(side, kSelectIndexedId));
+    }
+    {
+      MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(index_db));
+      MAILLENS_ASSIGN_OR_RETURN(Statement remove, index_db->Prepare(kDeleteFts));
+      for (const auto& [id, raw] : doomed) {
+        if (id > indexed_id) continue;
+        core::Event ev = core::ParseLine(raw, &time);
+        remove.Bind(1, id).BindText(2, FtsText(ev, raw, tokens, &buffer));
+        MAILLENS_RETURN_IF_ERROR(remove.Run());
+        remove.Reset();
+      }
+      if (side != nullptr) {
+        MAILLENS_ASSIGN_OR_RETURN(Statement lower, side->Prepare(kLowerIndexedId));
+        lower.Bind(1, kept);
+        MAILLENS_RETURN_IF_ERROR(lower.Run());
+        MAILLENS_RETURN_IF_ERROR(txn.Commit());
+      } else {
+        // The index is in the partition: one transaction for both.
+        MAILLENS_ASSIGN_OR_RETURN(Statement remove_lines, db->Prepare(kDeleteLinesOfHost));
+        remove_lines.Bind(1, host_id);
+        MAILLENS_RETURN_IF_ERROR(remove_lines.Run());
+        stats.lines += static_cast<uint64_t>(db->Changes());
+        MAILLENS_RETURN_IF_ERROR(txn.Commit());
+        continue;
+      }
+    }
+    MAILLENS_ASSIGN_OR_RETURN(Statement remove_lines, db->Prepare(kDeleteLinesOfHost));
+    remove_lines.Bind(1, host_id);
+    MAILLENS_RETURN_IF_ERROR(remove_lines.Run());
+    stats.lines += static_cast<uint64_t>(db->Changes());
+  }
+
+  // The catalog, in one transaction: what the correlator made of the lines, then the host.
+  MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(catalog_.get()));
+  auto run = [&](const std::string& sql, uint64_t* changed) -> absl::Status {
+    MAILLENS_ASSIGN_OR_RETURN(Statement statement, catalog_->Prepare(sql));
+    statement.Bind(1, host_id);
+    MAILLENS_RETURN_IF_ERROR(statement.Run());
+    if (changed != nullptr) *changed += static_cast<uint64_t>(catalog_->Changes());
+    return absl::OkStatus();
+  };
+  MAILLENS_RETURN_IF_ERROR(run(absl::StrCat("DELETE FROM links WHERE from_message IN ",
+                                            kHostMessages, " OR to_message IN ", kHostMessages),
+                               &stats.links));
+  MAILLENS_RETURN_IF_ERROR(run(
+      absl::StrCat("DELETE FROM pending WHERE from_host = ?1 OR from_message IN ", kHostMessages),
+      nullptr));
+  MAILLENS_RETURN_IF_ERROR(
+      run(absl::StrCat("DELETE FROM recipients WHERE message IN ", kHostMessages), nullptr));
+  MAILLENS_RETURN_IF_ERROR(run("DELETE FROM messages WHERE host_id = ?1", &stats.messages));
+  MAILLENS_RETURN_IF_ERROR(run(
+      "DELETE FROM queue_recipients WHERE message IN "
+      "(SELECT id FROM queue_messages WHERE host_id = ?1)",
+      nullptr));
+  for (const char* table : {"queue_messages", "queue_snapshots", "gaps", "agent_files",
+                            "offline_periods", "agents", "host_names", "files", "hosts"}) {
+    const char* column = std::string_view(table) == "hosts" ? "id" : "host_id";
+    MAILLENS_RETURN_IF_ERROR(
+        run(absl::StrCat("DELETE FROM ", table, " WHERE ", column, " = ?1"), nullptr));
+  }
+  MAILLENS_RETURN_IF_ERROR(txn.Commit());
+  host_ids_.erase(name);
+  for (auto it = file_ids_.begin(); it != file_ids_.end();) {
+    it = it->first.first == host_id ? file_ids_.erase(it) : std::next(it);
+  }
+  // The correlator's caches may hold the host's instances.
+  correlator_->Reset();
+  return stats;
+}
+
+}  // namespace maillens::collector

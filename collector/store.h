@@ -208,6 +208,57 @@ class Store {
   absl::Status CloseStaleAgentSessions();
   absl::StatusOr<SiteStatus> GetSiteStatus(int64_t now_us, size_t max_gaps, size_t max_offline);
 
+  // --- Overlapping files and hosts (maillens import, maillens hosts) ---
+
+  // Whether the catalog names host `name` (this store's view; the writer's thread).
+  bool KnowsHost(const std::string& name) const { return host_ids_.count(name) != 0; }
+
+  // Whether some host has a file with `fingerprint` (core::FileFingerprint). Writer's thread,
+  // between Appends; it does not wait for the store's threads.
+  absl::StatusOr<bool> FingerprintKnown(uint64_t fingerprint);
+
+  // A stored line's time and bytes (LinesOfOtherFiles).
+  struct TimedRaw {
+    int64_t time_us = 0;
+    std::string raw;
+  };
+  // The lines stored for `host` with a time in [since_us, until_us] from files whose
+  // fingerprint is not `fingerprint`: what another file (an extract, a syslog server's copy)
+  // already holds of the lines an import is about to store, which the (file, offset) identity
+  // cannot see. Hot days only (an archived day is not read). Writer's thread, between
+  // Appends: it reads through the writer's connections and does not wait for the store's
+  // threads (only for a new day still being written). Cheap when the host has no other file:
+  // one catalog query, no partition read.
+  absl::StatusOr<std::vector<TimedRaw>> LinesOfOtherFiles(const std::string& host,
+                                                         uint64_t fingerprint, int64_t since_us,
+                                                         int64_t until_us);
+
+  // A host as the store holds it (maillens hosts).
+  struct HostSummary {
+    std::string name;
+    uint64_t lines = 0;     // in every day this store reads (a read-only store: archived too)
+    int64_t first_us = 0;   // time of its first and last line; 0 when it has none
+    int64_t last_us = 0;
+    uint64_t messages = 0;  // message instances the correlator made of its lines
+  };
+  // Every host in the catalog, by name, with what the store holds of it.
+  absl::StatusOr<std::vector<HostSummary>> Hosts();
+
+  // What ForgetHost removed.
+  struct ForgetStats {
+    uint64_t lines = 0;
+    uint64_t messages = 0;
+    uint64_t links = 0;
+    std::vector<int64_t> archived_days;  // days in the archive, which ForgetHost leaves alone
+  };
+  // Removes host `name` from the hot days and the catalog: its lines (and their full-text
+  // entries), message instances, recipients, links and pending hops to or from them, files,
+  // names, agent state and queue snapshot, and the host itself. NotFound if no such host.
+  // Writable store; the caller holds the data directory's lock (collector/data_lock.h). The
+  // archive is immutable (collector/retention.h): archived days keep the host's lines, and
+  // their days are returned. Lines of traces that passed the host stay with their other hops.
+  absl::StatusOr<ForgetStats> ForgetHost(const std::string& name);
+
  private:
   explicit Store(StoreOptions options) : options_(std::move(options)) {}
   absl::Status Init();
@@ -357,6 +408,10 @@ class Store {
   // an older partition).
   template <typename Lines>
   absl::Status IndexInSideFiles(const Lines& lines);
+  // LinesOfOtherFiles' read connection to the catalog (the writer's may be the correlator
+  // thread's at that moment), opened on first use, and what it learnt: file id -> fingerprint.
+  std::unique_ptr<Database> overlap_catalog_;
+  std::map<int64_t, uint64_t> overlap_file_fingerprints_;
   // The correlator thread's read connections to partitions (CorrelatorSite).
   std::map<int64_t, std::unique_ptr<Database>> correlator_partitions_;
   // Last: they stop (after their job) before anything their jobs use goes.
