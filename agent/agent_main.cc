@@ -129,6 +129,17 @@ int main(int argc, char** argv) {
   if (!max_line.ok()) return Fail(std::string(max_line.status().message()));
   tailer_options.max_line_bytes = *max_line;
   tailer_options.on_problem = [](const absl::Status& s) { WarnRateLimited(s.ToString()); };
+  // Checked with the rest of the configuration, before anything starts, with the line to fix.
+  const std::string metrics_listen = config->GetString("metrics_listen");
+  auto metrics_allow_remote = config->GetBool("metrics_allow_remote", false);
+  if (!metrics_allow_remote.ok()) return Fail(std::string(metrics_allow_remote.status().message()));
+  if (!metrics_listen.empty()) {
+    if (absl::Status s =
+            maillens::core::CheckMetricsListen(metrics_listen, *metrics_allow_remote, 9412);
+        !s.ok()) {
+      return Fail(config->Where("metrics_listen") + ": " + std::string(s.message()));
+    }
+  }
 
   maillens::agent::ShipperOptions shipper_options;
   auto collector = config->GetRequiredString("collector");
@@ -208,13 +219,12 @@ int main(int argc, char** argv) {
   if (!tailer.ok()) return Fail(tailer.status().ToString());
   maillens::agent::Shipper shipper(tailer->get(), shipper_options);
   maillens::agent::AgentMetrics metrics(tailer->get(), &shipper, tailer_options.paths);
-  if (std::string listen = config->GetString("metrics_listen"); !listen.empty()) {
-    auto allow_remote = config->GetBool("metrics_allow_remote", false);
-    if (!allow_remote.ok()) return Fail(std::string(allow_remote.status().message()));
-    if (absl::Status s = metrics.Listen(listen, *allow_remote); !s.ok()) {
+  if (!metrics_listen.empty()) {
+    if (absl::Status s = metrics.Listen(metrics_listen, *metrics_allow_remote); !s.ok()) {
       return Fail(std::string(s.message()));
     }
-    Log(absl::StrCat("info: metrics on http://", listen, "/metrics (port ", metrics.port(), ")"));
+    Log(absl::StrCat("info: metrics on http://", metrics_listen, "/metrics (port ", metrics.port(),
+                     ")"));
   }
 
   struct sigaction sa {};

@@ -26,6 +26,7 @@
 #include "collector/retention.h"
 #include "collector/server.h"
 #include "core/config.h"
+#include "core/listen_address.h"
 #include "core/status_macros.h"
 #include "spdlog/pattern_formatter.h"
 #include "spdlog/sinks/stdout_sinks.h"
@@ -203,6 +204,14 @@ absl::StatusOr<ServerOptions> LoadOptions(const std::string& path, spdlog::logge
   MAILLENS_ASSIGN_OR_RETURN(*retention, LoadRetention(config));
   metrics->listen = config.GetString("metrics_listen");
   MAILLENS_ASSIGN_OR_RETURN(metrics->allow_remote, config.GetBool("metrics_allow_remote", false));
+  if (!metrics->listen.empty()) {
+    // At load, with the line to fix, not later when the endpoint starts.
+    if (absl::Status s = core::CheckMetricsListen(metrics->listen, metrics->allow_remote, 9411);
+        !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(config.Where("metrics_listen"), ": ", s.message()));
+    }
+  }
   ServerOptions options;
   options.listen = config.GetString("listen", options.listen);
   MAILLENS_ASSIGN_OR_RETURN(options.data_dir, config.GetRequiredString("data_dir"));

@@ -166,8 +166,8 @@ void CollectorMetrics::SetSource(std::function<ServerStats()> stats, std::string
 absl::Status CollectorMetrics::Listen(const std::string& listen, bool allow_remote) {
   if (exposer_) return absl::FailedPreconditionError("metrics endpoint already listening");
   if (absl::Status s = core::CheckMetricsListen(listen, allow_remote, 9411); !s.ok()) return s;
-  // civetweb wants "[::1]:port" as "[::1]:port" and "host:port" as is; the library reports
-  // failures to bind by throwing.
+  // civetweb takes "host:port" as is (CheckMetricsListen refused IPv6, which Debian's build
+  // lacks); the library reports failures to bind by throwing.
   try {
     exposer_ = std::make_unique<prometheus::Exposer>(listen, /*num_threads=*/1);
   } catch (const std::exception& e) {

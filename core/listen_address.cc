@@ -36,6 +36,18 @@ absl::Status CheckMetricsListen(std::string_view listen, bool allow_remote, int 
         ", which is not a loopback address: use 127.0.0.1:PORT and let Prometheus scrape "
         "through a tunnel or proxy, or set metrics_allow_remote = true"));
   }
+  // CivetWeb, the HTTP server under prometheus-cpp, is built by Debian without IPv6, so an
+  // IPv6 address cannot work: it is refused with the configuration, where the fix is one line.
+  std::string_view host = listen;
+  if (absl::StartsWith(ToAbsl(host), "ipv6:")) host.remove_prefix(5);
+  if (absl::StartsWith(ToAbsl(listen), "ipv6:") || (!host.empty() && host.front() == '[') ||
+      host.find(':') != host.rfind(':')) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metrics_listen '", ToAbsl(listen),
+        "' is an IPv6 address, and the metrics endpoint (CivetWeb under prometheus-cpp, as "
+        "Debian builds it) has no IPv6: use an IPv4 address such as 127.0.0.1:",
+        example_port));
+  }
   return absl::OkStatus();
 }
 

@@ -15,9 +15,10 @@ namespace maillens::core {
 // everywhere and is not loopback.
 bool IsLoopbackListen(std::string_view listen);
 
-// The `metrics_listen` of either program: HOST:PORT, and loopback unless `allow_remote`
+// The `metrics_listen` of either program: HOST:PORT with an IPv4 address or a name (the HTTP
+// server under prometheus-cpp has no IPv6 on Debian), and loopback unless `allow_remote`
 // (metrics_allow_remote). InvalidArgument says what to write instead; `example_port` is the
-// program's usual port.
+// program's usual port. Both programs call it when they load their configuration.
 absl::Status CheckMetricsListen(std::string_view listen, bool allow_remote, int example_port);
 
 }  // namespace maillens::core
