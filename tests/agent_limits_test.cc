@@ -355,5 +355,22 @@ TEST_F(AgentLimitsTest, DoctorFailsATokenIssuedToAnotherHost) {
   EXPECT_EQ(server_->Stats().batches_committed, 0u);
 }
 
+// The tailer's own cut (the agent's max_line_bytes, far below the collector's): the stored line
+// is the tailer's first max_line_bytes bytes and the marker gives the line's length in the
+// file, not the length the agent cut it to.
+TEST_F(AgentLimitsTest, ALineCutByTheTailerIsMarkedWithItsTrueLength) {
+  collector::ServerOptions options;
+  options.max_line_bytes = 1 << 20;  // the collector would take the whole line
+  StartCollector(options);
+  std::string long_line = Line(88888) + " ";
+  long_line.append(100000 - long_line.size(), 'z');
+  WriteLog(300, long_line);
+  StartAgent(agent::ShipperOptions(), /*tailer_max_line=*/4096);
+  ASSERT_TRUE(WaitAcked(301)) << shipper_->stats().last_error;
+  const std::string cut = ExpectEveryLineOnce(long_line);  // the marker says 100000 bytes
+  EXPECT_EQ(cut, long_line.substr(0, 4096) +
+                     absl::StrCat(collector::kTruncationMarker, long_line.size(), " bytes]"));
+}
+
 }  // namespace
 }  // namespace maillens
