@@ -254,13 +254,15 @@ class StoreWriter {
 
   StoreWriter(std::unique_ptr<Store> store, std::unique_ptr<IngestJournal> journal,
               size_t max_bytes, size_t journal_max_bytes, std::function<absl::Status()> fault,
-              std::function<absl::Status()> index_fault, Counters* counters, spdlog::logger* log)
+              std::function<absl::Status()> index_fault,
+              std::function<absl::Status()> applied_fault, Counters* counters, spdlog::logger* log)
       : store_(std::move(store)),
         journal_(std::move(journal)),
         max_bytes_(max_bytes),
         journal_max_bytes_(journal_max_bytes),
         fault_(std::move(fault)),
         index_fault_(std::move(index_fault)),
+        applied_fault_(std::move(applied_fault)),
         counters_(counters),
         log_(log) {
     replay_until_ = journal_->last_seq();
@@ -509,11 +511,14 @@ class StoreWriter {
     }
     const absl::Time start = absl::Now();
     MAILLENS_ASSIGN_OR_RETURN(AppendStats stats, store_->Append(lines, sites));
+    if (applied_fault_) MAILLENS_RETURN_IF_ERROR(applied_fault_());
     if (metrics_ != nullptr) {
       metrics_->ObserveIndex(absl::Now() - start);
       for (const SiteUpdate& site : sites) metrics_->CountGaps(site.gaps.size());
     }
-    counters_->lines_stored += stats.stored;
+    // lines_stored is counted by the store as lines commit (StoreOptions::on_lines_committed):
+    // stats.stored would miss the lines of a failed Append, which its retry finds as
+    // duplicates.
     counters_->lines_duplicate += stats.duplicates;
     if (stats.stored > 0 && on_stored_) on_stored_(lines, stats);
     return absl::OkStatus();
@@ -541,6 +546,7 @@ class StoreWriter {
   const size_t journal_max_bytes_;
   std::function<absl::Status()> fault_;
   std::function<absl::Status()> index_fault_;
+  std::function<absl::Status()> applied_fault_;
   CollectorMetrics* metrics_ = nullptr;  // borrowed, outlives the writer
   Counters* counters_;
   spdlog::logger* log_;
@@ -1700,6 +1706,10 @@ absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(ServerOp
       metrics->CountParsed(ev);
     };
   }
+  server->counters_ = std::make_unique<Counters>();
+  store_options.on_lines_committed = [counters = server->counters_.get()](uint64_t n) {
+    counters->lines_stored += n;
+  };
   MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(store_options));
   JournalOptions journal_options;
   journal_options.dir = o.data_dir + "/journal";
@@ -1714,11 +1724,10 @@ absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(ServerOp
     MAILLENS_RETURN_IF_ERROR(store->CloseStaleAgentSessions());
   }
 
-  server->counters_ = std::make_unique<Counters>();
   server->auth_ = std::make_unique<Authenticator>(o.agent_tokens, o.reader_tokens);
   server->writer_ = std::make_unique<StoreWriter>(
       std::move(store), std::move(journal), o.writer_queue_bytes, o.journal_max_bytes,
-      o.append_fault, o.index_fault, server->counters_.get(), log);
+      o.append_fault, o.index_fault, o.applied_fault, server->counters_.get(), log);
   server->query_pool_ = std::make_unique<QueryPool>(o.query_threads, kMaxQueuedQueries);
   server->ingest_ = std::make_unique<IngestServiceImpl>(
       &o, server->auth_.get(), server->writer_.get(), server->counters_.get(), log);

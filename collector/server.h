@@ -130,6 +130,11 @@ struct ServerOptions {
   // non-OK status is treated as the store's (nothing of the run is released, and it is
   // applied again a second later). Lets tests hold indexing behind the acknowledgements.
   std::function<absl::Status()> index_fault;
+  // Test hook: called by the indexer after Store::Append of a run returned OK; a non-OK
+  // status is treated as the Append's own failure after its lines were committed (as when
+  // the correlation or the full-text index fails behind them): the run is applied again and
+  // finds those lines held.
+  std::function<absl::Status()> applied_fault;
 
   // Test hook: false leaves the limits out of the first acknowledgement, as a collector older
   // than Ack.limits did (the agent then learns them from refusals).

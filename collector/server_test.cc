@@ -20,14 +20,19 @@
 #include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "collector/ingest_test_client.h"
+#include "collector/metrics.h"
+#include "collector/sqlite.h"
 #include "collector/store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "maillens/v1/status.grpc.pb.h"
+#include "spdlog/sinks/ostream_sink.h"
 #include "spdlog/sinks/stdout_sinks.h"
 
 namespace maillens::collector {
@@ -1287,6 +1292,50 @@ TEST_F(ServerTest, BadTlsMaterialIsAClearStartError) {
   auto server = CollectorServer::Start(std::move(options));
   ASSERT_FALSE(server.ok());
   EXPECT_THAT(server.status().message(), HasSubstr("cannot listen on 127.0.0.1:0"));
+}
+
+// The value of a counter in a Prometheus text exposition (-1: absent).
+double MetricValue(const std::string& text, const std::string& name) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (absl::StartsWith(line, name + " ")) return std::stod(std::string(line.substr(name.size())));
+  }
+  return -1;
+}
+
+// The store commits a run's lines and then fails (as when the correlation or the full-text
+// index behind them fails): the indexer applies the run again, which finds the lines held.
+// lines_stored, and the metric read from it, count the lines once, as they committed, and
+// not as the retry's duplicates; a real resend is still no new line.
+TEST_F(ServerTest, LinesStoredCountsWhatCommittedWhenTheStoreFailsAfterCommitting) {
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  ServerOptions options = Options();
+  options.applied_fault = [calls]() {
+    if (calls->fetch_add(1) >= 2) return absl::OkStatus();
+    return absl::UnavailableError("correlation failed after the lines committed (simulated)");
+  };
+  CollectorMetrics metrics;
+  options.metrics = &metrics;
+  StartServer(std::move(options));
+  metrics.SetSource([this] { return server_->Stats(); }, (dir_ / "data").string());
+  IngestClient client(Channel(), kAgentMx1);
+  for (int b = 0; b < 2; ++b) {
+    auto ack = client.Send(ConnectBatch(1 + b, 5, b * 5 * 100, b == 0 ? "mx1" : ""));
+    ASSERT_TRUE(ack.has_value());
+    ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+  }
+  EXPECT_EQ(StoredLines(), 10u);  // waits until indexed
+  EXPECT_GE(calls->load(), 3);    // failed twice after committing, then went through
+  EXPECT_EQ(server_->Stats().lines_stored, 10u);
+  EXPECT_EQ(MetricValue(metrics.Text(), "maillens_collector_lines_stored_total"), 10);
+
+  auto ack = client.Send(ConnectBatch(3, 5, 0));  // the first batch again
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_TRUE(client.Finish().ok());
+  EXPECT_EQ(StoredLines(), 10u);
+  EXPECT_EQ(server_->Stats().lines_stored, 10u);
+  EXPECT_EQ(MetricValue(metrics.Text(), "maillens_collector_lines_stored_total"), 10);
+  metrics.SetSource(nullptr, "");
+  server_.reset();  // before `metrics` goes
 }
 
 }  // namespace

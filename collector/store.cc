@@ -734,6 +734,7 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
   core::TimeContext time{core::TimeOptions()};
   std::string indexed;  // a line's indexed text with its address tokens
   std::vector<std::pair<int64_t, NewDay>> new_days;  // written after the loop, at once
+  uint64_t new_day_lines = 0;  // new lines in new_days: durable once those are written
   // A failure in the loop may leave the batch's earlier days committed, neither correlated
   // nor indexed: the next Append does both from disk.
   absl::Cleanup catch_up_later = [this] {
@@ -772,6 +773,7 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
       MAILLENS_ASSIGN_OR_RETURN(fts, db->Cached(kInsertFts));
     }
     MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
+    uint64_t day_lines = 0;
     for (const Row& row : rows) {
       const LineRecord& line = *row.line;
       core::Event ev = core::ParseLine(line.raw, &time);
@@ -800,15 +802,26 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
       fresh.push_back(NewLine{row.host_id, line.time_us, day, id, line.raw});
       if (in_line) parsed.push_back(ev);
       ++stats.stored;
+      ++day_lines;
       if (options_.on_stored_event) options_.on_stored_event(ev);
       if (ev.kind == core::Kind::kUnparsed || ev.kind == core::Kind::kMalformed) {
         ++stats.unparsed;
       }
     }
     MAILLENS_RETURN_IF_ERROR(txn.Commit());
-    if (new_day.has_value()) new_days.emplace_back(day, std::move(*new_day));
+    if (new_day.has_value()) {
+      new_days.emplace_back(day, std::move(*new_day));
+      new_day_lines += day_lines;
+    } else if (day_lines > 0 && options_.on_lines_committed) {
+      options_.on_lines_committed(day_lines);
+    }
   }
-  if (!write_behind) MAILLENS_RETURN_IF_ERROR(IndexAndWriteNewDays(fresh, new_days));
+  if (!write_behind) {
+    MAILLENS_RETURN_IF_ERROR(IndexAndWriteNewDays(fresh, new_days));
+    if (new_day_lines > 0 && options_.on_lines_committed) {
+      options_.on_lines_committed(new_day_lines);
+    }
+  }
   std::move(catch_up_later).Cancel();
   if (!in_line) {
     // The lines are committed (but for new days written behind, on their way); the store's
@@ -839,9 +852,12 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
     // batch would wait for all of it.
     absl::Status written_status;
     if (write != nullptr) {
-      written_status = days_worker_->Post([this, batch, write]() {
+      written_status = days_worker_->Post([this, batch, write, new_day_lines]() {
         if (options_.on_behind_job) options_.on_behind_job("days");
         absl::Status s = IndexAndWriteNewDays(batch->lines, write->days);
+        if (s.ok() && new_day_lines > 0 && options_.on_lines_committed) {
+          options_.on_lines_committed(new_day_lines);
+        }
         write->Set(s);
         return s;
       });

@@ -122,6 +122,12 @@ struct StoreOptions {
   // Called for each line Append stores (not for duplicates), on Append's thread, with the
   // parsed event (its views point into the line and die with the call). For metrics.
   std::function<void(const core::Event&)> on_stored_event;
+  // Called each time new lines become durable, with how many: after a partition's
+  // transaction commits, and once a new day's file is written (on the days' thread when it is
+  // written behind). Unlike AppendStats it also counts the lines of an Append that then fails
+  // (a later day, the index, a correlation), which its retry finds as duplicates: the count of
+  // lines stored exactly once, whatever failed.
+  std::function<void(uint64_t lines)> on_lines_committed;
   // Correlate on a thread of the store's own, behind Append: Append returns once its lines
   // are committed, while the correlation of the previous Append's lines finishes beside it
   // (an import: parsing and inserting the next lines overlaps correlating the last ones; the
