@@ -2,7 +2,6 @@
 // deploy/collector.conf.example), starts the gRPC server and runs until SIGTERM or SIGINT,
 // then shuts down gracefully: streams stop reading, what they read is committed and
 // acknowledged, and the process exits 0.
-#include <grpc/support/log.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -106,24 +105,6 @@ std::shared_ptr<spdlog::logger> MakeLogger() {
   logger->set_level(spdlog::level::info);
   logger->flush_on(spdlog::level::info);
   return logger;
-}
-
-// gRPC's own messages (failed TLS handshakes, bad frames) through the same logger, so they
-// carry the same prefix instead of gRPC's "E0101 12:00:00.000 file.cc:12]" format.
-void RouteGrpcLogs() {
-  gpr_set_log_function(+[](gpr_log_func_args* args) {
-    switch (args->severity) {
-      case GPR_LOG_SEVERITY_ERROR:
-        spdlog::error("grpc: {}", args->message);
-        break;
-      case GPR_LOG_SEVERITY_INFO:
-        spdlog::info("grpc: {}", args->message);
-        break;
-      default:
-        spdlog::debug("grpc: {}", args->message);
-        break;
-    }
-  });
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
@@ -291,7 +272,9 @@ int Run(int argc, char** argv) {
 
   std::shared_ptr<spdlog::logger> log = MakeLogger();
   spdlog::set_default_logger(log);
-  RouteGrpcLogs();
+  // gRPC's own messages (failed TLS handshakes, bad frames) through the same logger, with its
+  // prefix instead of gRPC's "E0101 12:00:00.000 file.cc:12]", each at most once a minute.
+  RouteGrpcLogs(log);
 
   RetentionConfig retention;
   MetricsConfig metrics_config;

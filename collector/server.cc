@@ -1,5 +1,6 @@
 #include "collector/server.h"
 
+#include <grpc/support/log.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 
@@ -127,6 +128,99 @@ bool SecureEquals(std::string_view a, std::string_view b) {
 enum class Role { kAgent, kReader };
 
 }  // namespace
+
+LogRateLimiter::LogRateLimiter(absl::Duration interval, std::function<absl::Time()> clock,
+                               size_t max_keys)
+    : interval_(interval),
+      clock_(clock ? std::move(clock) : std::function<absl::Time()>(absl::Now)),
+      max_keys_(max_keys) {}
+
+std::optional<uint64_t> LogRateLimiter::Admit(std::string_view key) {
+  const absl::Time now = clock_();
+  absl::MutexLock lock(&mu_);
+  auto it = entries_.find(key);
+  if (it != entries_.end()) {
+    if (now - it->second.logged < interval_) {
+      ++it->second.held;
+      ++suppressed_total_;
+      return std::nullopt;
+    }
+    const uint64_t held = it->second.held;
+    it->second = Entry{now, 0};
+    return held;
+  }
+  if (entries_.size() >= max_keys_) {
+    // Forget the keys quiet for an interval; what one of them held back is then lost, which
+    // only ever shortens a later "(N more)", never hides a new kind of line.
+    for (auto e = entries_.begin(); e != entries_.end();) {
+      e = now - e->second.logged >= interval_ ? entries_.erase(e) : std::next(e);
+    }
+    if (entries_.size() >= max_keys_) return 0;  // every key busy: let it through
+  }
+  entries_.emplace(std::string(key), Entry{now, 0});
+  return 0;
+}
+
+uint64_t LogRateLimiter::suppressed_total() const {
+  absl::MutexLock lock(&mu_);
+  return suppressed_total_;
+}
+
+namespace {
+
+// RouteGrpcLogs' state: gRPC's log hook is a plain function, so it lives here.
+struct GrpcLogRoute {
+  absl::Mutex mu;
+  std::shared_ptr<spdlog::logger> logger ABSL_GUARDED_BY(mu);
+  std::shared_ptr<LogRateLimiter> limiter ABSL_GUARDED_BY(mu);
+};
+
+GrpcLogRoute& TheGrpcLogRoute() {
+  static GrpcLogRoute* route = new GrpcLogRoute;  // never destroyed: gRPC may log at exit
+  return *route;
+}
+
+void LogGrpcLine(gpr_log_func_args* args) {
+  std::shared_ptr<spdlog::logger> logger;
+  std::shared_ptr<LogRateLimiter> limiter;
+  {
+    GrpcLogRoute& route = TheGrpcLogRoute();
+    absl::MutexLock lock(&route.mu);
+    logger = route.logger;
+    limiter = route.limiter;
+  }
+  spdlog::level::level_enum level = args->severity == GPR_LOG_SEVERITY_ERROR ? spdlog::level::err
+                                    : args->severity == GPR_LOG_SEVERITY_INFO
+                                        ? spdlog::level::info
+                                        : spdlog::level::debug;
+  if (!logger->should_log(level)) return;
+  const std::string message = args->message == nullptr ? "" : args->message;
+  std::optional<uint64_t> held = limiter->Admit(message);
+  if (!held) return;
+  if (*held == 0) {
+    logger->log(level, "grpc: {}", message);
+  } else {
+    logger->log(level, "grpc: {} ({} more like it since it was last shown)", message, *held);
+  }
+}
+
+}  // namespace
+
+void RouteGrpcLogs(std::shared_ptr<spdlog::logger> logger, std::function<absl::Time()> clock) {
+  GrpcLogRoute& route = TheGrpcLogRoute();
+  {
+    absl::MutexLock lock(&route.mu);
+    route.logger = logger != nullptr ? std::move(logger) : spdlog::default_logger();
+    route.limiter = std::make_shared<LogRateLimiter>(absl::Minutes(1), std::move(clock));
+  }
+  gpr_set_log_function(LogGrpcLine);
+}
+
+uint64_t GrpcLogLinesSuppressed() {
+  GrpcLogRoute& route = TheGrpcLogRoute();
+  absl::MutexLock lock(&route.mu);
+  return route.limiter == nullptr ? 0 : route.limiter->suppressed_total();
+}
 
 absl::StatusOr<std::vector<TokenEntry>> ParseTokens(std::string_view text,
                                                     std::string_view source) {

@@ -56,6 +56,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -77,9 +78,48 @@ namespace maillens::collector {
 // Appended to a line cut at max_line_bytes; the number is the line's original length.
 inline constexpr char kTruncationMarker[] = " [maillens: truncated, line had ";
 
-// One line of a tokens file.
 class CollectorMetrics;
 
+// Lets one log line per key through per `interval` and counts the ones it holds back, so that
+// the next line let through can say how many there were. Keys are bounded (max_keys): when
+// full, keys not seen for an interval are forgotten, and a key that still finds no room is let
+// through (never silently dropped). Thread-safe.
+class LogRateLimiter {
+ public:
+  explicit LogRateLimiter(absl::Duration interval = absl::Minutes(1),
+                          std::function<absl::Time()> clock = nullptr, size_t max_keys = 1024);
+
+  // nullopt: hold this line back (counted). Otherwise log it, with the number of lines of
+  // `key` held back since the last one that was logged.
+  std::optional<uint64_t> Admit(std::string_view key);
+
+  // Lines held back since construction, for tests and status.
+  uint64_t suppressed_total() const;
+
+ private:
+  struct Entry {
+    absl::Time logged;  // when a line of the key was last let through
+    uint64_t held = 0;  // held back since
+  };
+  const absl::Duration interval_;
+  const std::function<absl::Time()> clock_;
+  const size_t max_keys_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, Entry, std::less<>> entries_ ABSL_GUARDED_BY(mu_);
+  uint64_t suppressed_total_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Sends gRPC's own log lines (a failed TLS handshake, a bad frame) to `logger`, each distinct
+// message at most once a minute (by `clock`, null: absl::Now) with a count of the repeats held
+// back: a scanner or a misconfigured agent reconnecting in a loop must not flood the journal.
+// gRPC's handshake messages name the reason but not the peer, so the key is the message. Null
+// `logger`: spdlog's default logger. Process-wide, like gRPC's logging itself.
+void RouteGrpcLogs(std::shared_ptr<spdlog::logger> logger,
+                   std::function<absl::Time()> clock = nullptr);
+// The lines RouteGrpcLogs held back since it was last called.
+uint64_t GrpcLogLinesSuppressed();
+
+// One line of a tokens file.
 struct TokenEntry {
   std::string name;   // agents: the host the agent may speak for ("*": any); readers: a label
   std::string token;  // the bearer token

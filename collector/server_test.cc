@@ -1338,5 +1338,75 @@ TEST_F(ServerTest, LinesStoredCountsWhatCommittedWhenTheStoreFailsAfterCommittin
   server_.reset();  // before `metrics` goes
 }
 
+TEST(LogRateLimiterTest, OneLinePerKeyPerIntervalWithTheCountHeldBack) {
+  absl::Time now = absl::FromUnixSeconds(1000);
+  LogRateLimiter limiter(
+      absl::Minutes(1), [&now] { return now; }, /*max_keys=*/2);
+  EXPECT_EQ(limiter.Admit("wrong version number"), 0u);
+  EXPECT_EQ(limiter.Admit("peer did not return a certificate"), 0u);  // another reason
+  for (int i = 0; i < 5; ++i) {
+    now += absl::Seconds(10);
+    EXPECT_EQ(limiter.Admit("wrong version number"), std::nullopt);
+  }
+  now = absl::FromUnixSeconds(1000) + absl::Minutes(1);
+  EXPECT_EQ(limiter.Admit("wrong version number"), 5u);  // a minute on: logged, with the 5
+  EXPECT_EQ(limiter.Admit("wrong version number"), std::nullopt);
+  EXPECT_EQ(limiter.Admit("peer did not return a certificate"), 0u);
+  // Keys are bounded: a third key while both are fresh is let through, never held.
+  EXPECT_EQ(limiter.Admit("certificate verify failed"), 0u);
+  EXPECT_EQ(limiter.Admit("certificate verify failed"), 0u);
+  EXPECT_EQ(limiter.suppressed_total(), 6u);
+}
+
+// A client speaking plaintext to the TLS port in a loop (a scanner, an agent without tls_ca):
+// gRPC logs a failed handshake each time; the collector lets one line through a minute, and
+// the next one says how many it held back.
+TEST_F(ServerTest, FailedTlsHandshakesAreLoggedOncePerMinuteWithACount) {
+  const Certificates* certs = Certificates::Get();
+  if (certs == nullptr) GTEST_FAIL() << "openssl(1) is not installed";
+  auto lines = std::make_shared<std::ostringstream>();
+  auto logger = std::make_shared<spdlog::logger>(
+      "grpc_route_test", std::make_shared<spdlog::sinks::ostream_sink_mt>(*lines));
+  logger->set_pattern("%l: %v");
+  auto clock_s = std::make_shared<std::atomic<int64_t>>(1000);
+  RouteGrpcLogs(logger, [clock_s] { return absl::FromUnixSeconds(clock_s->load()); });
+  absl::Cleanup restore = [] { RouteGrpcLogs(nullptr); };  // before `lines` goes
+  auto handshake_lines = [logger, lines] {
+    logger->flush();
+    std::string text = lines->str();
+    int n = 0;
+    for (absl::string_view line : absl::StrSplit(text, '\n')) {
+      if (absl::StrContains(line, "Handshake failed")) ++n;
+    }
+    return n;
+  };
+  ServerOptions options = Options();
+  options.tls_cert_pem = certs->server_cert;
+  options.tls_key_pem = certs->server_key;
+  StartServer(std::move(options));
+
+  const std::string hello = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  SendGarbage(server_->port(), hello);
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (handshake_lines() < 1 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_EQ(handshake_lines(), 1) << lines->str();
+  for (int i = 0; i < 20; ++i) SendGarbage(server_->port(), hello);
+  deadline = absl::Now() + absl::Seconds(20);
+  while (GrpcLogLinesSuppressed() < 20 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(GrpcLogLinesSuppressed(), 20u);
+  EXPECT_EQ(handshake_lines(), 1) << lines->str();
+
+  *clock_s += 61;  // a minute later
+  SendGarbage(server_->port(), hello);
+  deadline = absl::Now() + absl::Seconds(20);
+  while (handshake_lines() < 2 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_EQ(handshake_lines(), 2) << lines->str();
+  EXPECT_THAT(lines->str(), HasSubstr("(20 more like it since it was last shown)"));
+  EXPECT_THAT(lines->str(), HasSubstr("error: grpc: Handshake failed"));
+  server_.reset();
+}
+
 }  // namespace
 }  // namespace maillens::collector
