@@ -107,13 +107,22 @@ bool IsValidHostName(std::string_view s) {
 
 std::string_view FirstLabel(std::string_view host) { return host.substr(0, host.find('.')); }
 
-// Whether a token issued for `allowed` may store lines of `host`: the same name, or the same
-// first label ("mx1" in the log, "mx1.example.org" in the tokens file), case-insensitively,
-// because syslog writes the short name while administrators think in FQDNs.
+// A host's identity: DNS names are case-insensitive and "mx1." is "mx1", so "MX1", "mx1" and
+// "mx1." must be one host, not three the store would keep apart.
+std::string NormalizeHost(std::string_view host) {
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  return absl::AsciiStrToLower(core::ToAbsl(host));
+}
+
+// Whether a token issued for `allowed` may store lines of `host`: the same name, or the short
+// name of an FQDN ("mx1" in the log, "mx1.example.org" in the tokens file), because syslog
+// writes the short name while administrators think in FQDNs. Never the other way round: the
+// token of "dmz" may not speak for "dmz.evil.example", which would be a new host of its making.
 bool MaySpeakFor(std::string_view allowed, std::string_view host) {
   if (allowed == "*") return true;
-  return absl::EqualsIgnoreCase(core::ToAbsl(allowed), core::ToAbsl(host)) ||
-         absl::EqualsIgnoreCase(core::ToAbsl(FirstLabel(allowed)), core::ToAbsl(FirstLabel(host)));
+  const std::string a = NormalizeHost(allowed);
+  const std::string h = NormalizeHost(host);
+  return h == a || (h.find('.') == std::string::npos && h == FirstLabel(a));
 }
 
 // Compares without an early exit, so the time taken does not tell how much of a guess was
@@ -775,7 +784,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
         log_(service->log_),
         agent_(std::move(agent)),
         peer_(std::move(peer)),
-        host_(agent_ == "*" ? "" : agent_) {}
+        host_(agent_ == "*" ? "" : NormalizeHost(agent_)) {}
 
   void Begin() {
     absl::MutexLock lock(&mu_);
@@ -936,6 +945,16 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
     }
   }
 
+  // The host of another agent's token that covers `name` when this stream's token does not,
+  // or null (also when agents need no token).
+  const std::string* OtherAgentsHost(std::string_view name) const {
+    if (!options_.agent_tokens || MaySpeakFor(agent_, name)) return nullptr;
+    for (const TokenEntry& entry : *options_.agent_tokens) {
+      if (entry.name != "*" && MaySpeakFor(entry.name, name)) return &entry.name;
+    }
+    return nullptr;
+  }
+
   // Whether the stream's token may announce `hello`'s host. InvalidArgument: not a host
   // name; PermissionDenied: the token is another host's.
   absl::Status CheckHello(const v1::AgentHello& hello) const {
@@ -957,14 +976,15 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
     if (batch_.has_hello()) {
       const v1::AgentHello& hello = batch_.hello();
       MAILLENS_RETURN_IF_ERROR(CheckHello(hello));
-      if (host_ != hello.host()) {
+      const std::string host = NormalizeHost(hello.host());
+      if (host_ != host) {
         log_->info(
             "agent '{}' ({}) announces host '{}' ({} addresses, {} aliases, role '{}', "
             "version '{}')",
-            agent_, peer_, hello.host(), hello.addresses_size(), hello.aliases_size(),
+            agent_, peer_, host, hello.addresses_size(), hello.aliases_size(),
             Printable(hello.role()), Printable(hello.version()));
       }
-      host_ = hello.host();
+      host_ = host;
       if (hello.addresses_size() + hello.aliases_size() > static_cast<int>(kMaxHostNames)) {
         return absl::InvalidArgumentError(absl::StrCat("AgentHello announces more than ",
                                                        kMaxHostNames, " addresses and aliases"));
@@ -975,7 +995,14 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
             return absl::InvalidArgumentError(absl::StrCat(
                 "AgentHello names '", Printable(name), "', which is not a host name or address"));
           }
-          task->host_names.push_back(name);
+          // A name another agent's token speaks for is that host's: as this agent's alias it
+          // would re-point it (traces of mail relayed to it would end here).
+          if (const std::string* owner = OtherAgentsHost(name)) {
+            log_->warn("agent '{}' ({}): alias '{}' ignored: it names host '{}', another agent's",
+                       agent_, peer_, Printable(name), *owner);
+            continue;
+          }
+          task->host_names.push_back(NormalizeHost(name));
         }
       }
       task->host = host_;
@@ -988,7 +1015,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
     task->lines.reserve(batch_.events_size());
     for (int i = 0; i < batch_.events_size(); ++i) {
       v1::Event* ev = batch_.mutable_events(i);
-      const std::string& host = ev->host().empty() ? host_ : ev->host();
+      const std::string host = ev->host().empty() ? host_ : NormalizeHost(ev->host());
       if (host.empty()) {
         return absl::InvalidArgumentError(absl::StrCat(
             "event ", i, " has no host and the stream announced none (AgentHello.host)"));

@@ -26,7 +26,10 @@
 // Security. TLS (server certificate and key) or mutual TLS (plus a client CA: client
 // certificates are required and verified). Plaintext is refused on anything but a loopback
 // address unless ServerOptions::allow_plaintext. Callers present "authorization: Bearer TOKEN";
-// agent tokens may only ingest, and only for the host their tokens file names; reader tokens
+// agent tokens may only ingest, and only for the host their tokens file names (or its short
+// name: "mx1" for "mx1.example.org", never "mx1.evil.example" for "mx1"); host names are
+// normalised (lower case, no trailing dot: "MX1." is "mx1"), and an agent's aliases that name
+// another agent's host are ignored, so a token cannot make up or take over a host. Reader tokens
 // may only query. Without a tokens file for a role the role is open, which Start() allows on
 // loopback addresses only.
 //

@@ -1408,5 +1408,62 @@ TEST_F(ServerTest, FailedTlsHandshakesAreLoggedOncePerMinuteWithACount) {
   server_.reset();
 }
 
+// A column of the catalog's rows, in order (e.g. "SELECT name FROM hosts ORDER BY name").
+std::vector<std::string> CatalogColumn(const std::filesystem::path& data_dir,
+                                       const std::string& sql) {
+  std::vector<std::string> out;
+  auto db = Database::Open((data_dir / "catalog.db").string(), Database::Mode::kReadOnly);
+  EXPECT_TRUE(db.ok()) << db.status();
+  if (!db.ok()) return out;
+  auto select = (*db)->Prepare(sql);
+  EXPECT_TRUE(select.ok()) << select.status();
+  if (!select.ok()) return out;
+  while (true) {
+    auto step = select->Step();
+    EXPECT_TRUE(step.ok()) << step.status();
+    if (!step.ok() || *step == Statement::StepResult::kDone) break;
+    out.emplace_back(select->ColumnText(0));
+  }
+  return out;
+}
+
+// Host identity is bound to the agent token. The token of mx1 may not make up
+// "mx1.evil.example" (as a hello or an event's host); "MX1" and "mx1." are mx1, one host; an
+// alias naming another agent's host is dropped, so it cannot take that host's name over.
+TEST_F(ServerTest, AnAgentTokenCannotCreateHostIdentities) {
+  StartServer(Options());
+  IngestClient evil(Channel(), kAgentMx1);
+  EXPECT_FALSE(evil.Send(ConnectBatch(1, 1, 0, "mx1.evil.example")).has_value());
+  grpc::Status status = evil.Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(status.error_message(), HasSubstr("may not speak for host 'mx1.evil.example'"));
+
+  IngestClient client(Channel(), kAgentMx1);
+  v1::Batch batch = ConnectBatch(1, 2, 0, "MX1.");
+  batch.mutable_events(1)->set_host("mx1.evil.example");
+  auto ack = client.Send(batch);
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_REJECTED);
+  EXPECT_THAT(ack->detail(), HasSubstr("event 1 is for host 'mx1.evil.example'"));
+
+  batch = ConnectBatch(2, 3, 0, "MX1.");
+  batch.mutable_hello()->add_aliases("mx2");               // another agent's host
+  batch.mutable_hello()->add_aliases("MX2.Example.org.");  // the same, spelled otherwise
+  batch.mutable_hello()->add_aliases("Relay1.Example.ORG");
+  batch.mutable_events(1)->set_host("Mx1");
+  batch.mutable_events(2)->set_host("mx1.");
+  ack = client.Send(batch);
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+  EXPECT_EQ(ack->stored(), 3u);
+  EXPECT_TRUE(client.Finish().ok());
+  EXPECT_EQ(StoredLines(), 3u);
+
+  EXPECT_THAT(CatalogColumn(dir_ / "data", "SELECT name FROM hosts ORDER BY name"),
+              ::testing::ElementsAre("mx1"));
+  EXPECT_THAT(CatalogColumn(dir_ / "data", "SELECT name FROM host_names ORDER BY name"),
+              ::testing::ElementsAre("192.0.2.25", "relay1.example.org"));
+}
+
 }  // namespace
 }  // namespace maillens::collector
