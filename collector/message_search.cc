@@ -21,8 +21,9 @@ using Target = core::FieldTerm::Target;
 
 // Candidate lines fetched per Store::Search call.
 constexpr size_t kPageLines = 2000;
-// Matching messages counted past the limit before the total becomes "at least".
-constexpr uint64_t kCountBeyondLimit = 1000;
+// Matching messages counted past the limit before the total becomes "at least" (each costs
+// a lookup of its message, and with several clauses a load of its lines).
+constexpr uint64_t kCountBeyondLimit = 200;
 // Candidate lines one search examines at most; past it the answer says it stopped.
 constexpr size_t kMaxCandidateLines = 250000;
 
@@ -90,6 +91,10 @@ class MessageSearch {
   // The message of candidate line `line`, evaluated once; whether it matches.
   absl::Status Consider(const StoredLine& line);
   absl::StatusOr<bool> Evaluate(const std::vector<MessageInfo>& messages, Found* found);
+  void AddEvidence(const MessageKey& key, const StoredLine& line) {
+    auto it = found_index_.find(key);
+    if (it != found_index_.end()) found_[it->second].evidence.push_back(line);
+  }
   bool InWindow(int64_t t) const { return t >= query_.since_us && t < query_.until_us; }
 
   Store* store_;
@@ -99,6 +104,10 @@ class MessageSearch {
   std::map<std::pair<std::string, std::string>, std::vector<InstanceRange>> instances_;
   std::set<MessageKey> evaluated_;
   std::vector<Found> found_;
+  // One clause (or none): a candidate line satisfies the whole query, so a message matches as
+  // soon as one of its lines is found, and its later candidates are its evidence.
+  bool single_ = false;
+  std::map<MessageKey, size_t> found_index_;  // single_: where each message is in found_
   std::map<int64_t, Trace> traces_;
 };
 
@@ -156,7 +165,10 @@ absl::Status MessageSearch::Consider(const StoredLine& line) {
     for (const InstanceRange& r : known) {
       if (line.time_us >= r.first_us && line.time_us <= r.last_us) range = &r;
     }
-    if (range != nullptr) return absl::OkStatus();  // its message was evaluated
+    if (range != nullptr) {  // its message was evaluated
+      if (single_) AddEvidence(range->key, line);
+      return absl::OkStatus();
+    }
     // A failed lookup (an archived day the catalog forgot, say) leaves the line on its own
     // rather than failing the search.
     auto view = store_->MessageAt(line.host, key.second, line.time_us);
@@ -167,22 +179,24 @@ absl::Status MessageSearch::Consider(const StoredLine& line) {
                                   : MessageKey{kInstanceKey, m.id, 0};
       known.push_back(InstanceRange{m.first_us, m.end_us.value_or(m.last_us), found.key,
                                     found.trace_id});
-      if (!evaluated_.insert(found.key).second) return absl::OkStatus();
-      lone = false;
-      if (m.trace_id != 0) {
-        auto trace = store_->TraceById(m.trace_id);
-        if (trace.ok()) {
-          messages = trace->messages;
-          traces_.emplace(m.trace_id, std::move(*trace));
-        } else {
-          messages = {m};
-        }
-      } else {
-        messages = {m};
+      if (!evaluated_.insert(found.key).second) {
+        if (single_) AddEvidence(found.key, line);
+        return absl::OkStatus();
       }
+      lone = false;
+      messages = {m};
     }
   }
   bool matches;
+  if (!lone && single_) {
+    // The candidate line satisfies the query inside the window: the message matches without
+    // loading it. Run() completes the lines of shown messages the paging may not have reached.
+    found.newest_us = line.time_us;
+    found.evidence.push_back(line);
+    found_index_[found.key] = found_.size();
+    found_.push_back(std::move(found));
+    return absl::OkStatus();
+  }
   if (lone) {
     found.key = MessageKey{kLineKey, line.id, line.day};
     if (!evaluated_.insert(found.key).second) return absl::OkStatus();
@@ -194,7 +208,16 @@ absl::Status MessageSearch::Consider(const StoredLine& line) {
       found.evidence.push_back(line);
     }
   } else {
+    if (found.trace_id != 0) {
+      auto trace = store_->TraceById(found.trace_id);
+      if (trace.ok()) {
+        messages = trace->messages;
+        traces_.emplace(found.trace_id, std::move(*trace));
+      }
+    }
     MAILLENS_ASSIGN_OR_RETURN(matches, Evaluate(messages, &found));
+    // Only shown messages need their trace in the answer.
+    if (!matches || found_.size() >= query_.limit) traces_.erase(found.trace_id);
   }
   if (matches) found_.push_back(std::move(found));
   return absl::OkStatus();
@@ -212,10 +235,27 @@ absl::StatusOr<SearchAnswer> MessageSearch::Run(bool with_traces) {
     for (size_t i = 1; i < clauses.size(); ++i) {
       if (DriverCost(clauses[i]) < DriverCost(clauses[best])) best = i;
     }
+    // Among clauses the index narrows well (an address, an ID), the one with the fewest
+    // lines drives: from:A to:B is cheap when either is rare. The index counts them.
+    uint64_t fewest = UINT64_MAX;
+    for (size_t i = 0; i < clauses.size() && clauses.size() > 1; ++i) {
+      if (DriverCost(clauses[i]) >= 30) continue;
+      SearchQuery probe = driver;
+      probe.words = clauses[i].words;
+      probe.terms = clauses[i].terms;
+      probe.limit = 1;
+      MAILLENS_ASSIGN_OR_RETURN(SearchResult counted, store_->Search(probe));
+      if (counted.total < fewest) {
+        fewest = counted.total;
+        best = i;
+      }
+    }
     driver.words = clauses[best].words;
     driver.terms = clauses[best].terms;
   }
+  single_ = clauses.size() <= 1;
   const uint64_t want = query_.limit + kCountBeyondLimit;
+  int64_t oldest_examined = INT64_MAX;  // time of the oldest candidate considered
   std::set<std::pair<int64_t, int64_t>> seen;  // (day, id) of candidates already considered
   size_t page = kPageLines;
   size_t examined = 0;
@@ -230,6 +270,7 @@ absl::StatusOr<SearchAnswer> MessageSearch::Run(bool with_traces) {
       if (!seen.insert({line.day, line.id}).second) continue;
       ++fresh;
       ++examined;
+      oldest_examined = std::min(oldest_examined, line.time_us);
       MAILLENS_RETURN_IF_ERROR(Consider(line));
       if (found_.size() >= want || examined >= kMaxCandidateLines) break;
     }
@@ -260,6 +301,22 @@ absl::StatusOr<SearchAnswer> MessageSearch::Run(bool with_traces) {
         "more specific term"));
   }
   const size_t shown = std::min<size_t>(found_.size(), query_.limit);
+  for (size_t i = 0; i < shown && single_; ++i) {
+    Found& f = found_[i];
+    if (f.trace_id == 0 || traces_.count(f.trace_id)) continue;
+    auto trace = store_->TraceById(f.trace_id);
+    if (!trace.ok()) continue;
+    // Lines of a shown message older than where the paging stopped were not candidates yet:
+    // read them from the message itself.
+    int64_t first_us = INT64_MAX;
+    for (const MessageInfo& m : trace->messages) first_us = std::min(first_us, m.first_us);
+    if (!exhausted && first_us <= oldest_examined) {
+      Found complete;
+      MAILLENS_ASSIGN_OR_RETURN(bool matches, Evaluate(trace->messages, &complete));
+      if (matches) f.evidence = std::move(complete.evidence);
+    }
+    traces_.emplace(f.trace_id, std::move(*trace));
+  }
   for (size_t i = 0; i < shown; ++i) {
     Found& f = found_[i];
     std::sort(f.evidence.begin(), f.evidence.end(), [](const StoredLine& a, const StoredLine& b) {
