@@ -97,6 +97,9 @@ constexpr char kSetTrace[] = "UPDATE messages SET trace_id = ? WHERE id = ?";
 constexpr char kSelectTraceOf[] = "SELECT trace_id FROM messages WHERE id = ?";
 constexpr char kMergeTraces[] = "UPDATE messages SET trace_id = ? WHERE trace_id = ?";
 
+// How long after a message's `removed` its expiry line is still taken for its own.
+constexpr int64_t kLateExpiryUs = 60 * 1000000LL;
+
 bool IsLoopback(std::string_view ip) {
   return core::StartsWith(ip, "127.") || ip == "::1" || core::StartsWith(ip, "::ffff:127.");
 }
@@ -109,6 +112,13 @@ bool Contradicts(std::string_view a, std::string_view b) {
 
 std::string_view InstanceOf(std::string_view program) {
   return program.substr(0, program.find('/'));
+}
+
+// "postfix/cleanup", "postfix-dmz/cleanup": header/body checks and milters at end of data.
+bool IsCleanup(std::string_view program) {
+  constexpr std::string_view kCleanup = "/cleanup";
+  return program.size() >= kCleanup.size() &&
+         program.substr(program.size() - kCleanup.size()) == kCleanup;
 }
 
 int64_t ToInt(std::string_view s, int64_t fallback) {
@@ -192,10 +202,9 @@ absl::StatusOr<std::string> Correlator::HostName(int64_t host_id) {
   return name;
 }
 
-absl::StatusOr<Correlator::Instance*> Correlator::FindOrCreate(int64_t host_id,
-                                                               std::string_view inst_name,
-                                                               std::string_view queue_id, int64_t t,
-                                                               bool is_removed, bool* created) {
+absl::StatusOr<Correlator::Instance*> Correlator::FindOrCreate(
+    int64_t host_id, std::string_view inst_name, std::string_view queue_id, int64_t t,
+    bool is_removed, bool is_expiry, const StartLine* start, bool* created) {
   *created = false;
   Key key{host_id, std::string(inst_name), std::string(queue_id)};
   auto it = by_key_.find(key);
@@ -222,14 +231,32 @@ absl::StatusOr<Correlator::Instance*> Correlator::FindOrCreate(int64_t host_id,
       after = cand;
     }
   }
+  // A start line (smtpd's client=, pickup's uid=) is the first line a message has on its
+  // host, so it never continues an instance that began earlier, whatever state that one was
+  // left in: an expiry logged after its `removed`, a truncated log, a cleanup reject. It
+  // joins only an instance that begins at the same time and has no start line of its own
+  // (lines of one second in another order), or is the same start line seen again.
+  auto takes_start = [&](const MessageInfo& m) {
+    if (m.origin.empty()) return m.first_us == t;
+    return m.first_us == t && m.origin == start->origin && m.client == start->client;
+  };
   if (before != nullptr) {
     const MessageInfo& m = before->info;
     bool open_at_t = !m.end_us.has_value() || t <= *m.end_us;
-    if (open_at_t && t - m.last_us <= options_.instance_gap_us) return before;
+    bool joins =
+        start == nullptr ? open_at_t && t - m.last_us <= options_.instance_gap_us : takes_start(m);
+    // qmgr's expiry of a message logged just after its `removed` (it has been seen in that
+    // order) is still that message's: nothing else can be, as a new message with the ID
+    // would have started with its own start line.
+    bool late_expiry = is_expiry && m.end_us.has_value() && t > *m.end_us &&
+                       t - *m.end_us <= kLateExpiryUs && m.disposition != "expired";
+    if (joins || late_expiry) return before;
   }
   // A line earlier than a known instance's first (backfill, or out-of-order files) belongs to
-  // it unless the previous instance still covers it or it ends an earlier life of the ID.
-  if (after != nullptr && !is_removed && after->info.first_us - t <= options_.instance_gap_us) {
+  // it unless the previous instance still covers it or it ends an earlier life of the ID, or
+  // the known instance has its own start line (then this line is of an earlier message).
+  if (after != nullptr && !is_removed && after->info.first_us - t <= options_.instance_gap_us &&
+      (start == nullptr || after->info.origin.empty())) {
     after->info.first_us = t;
     MarkDirty(after);
     std::sort(ids.begin(), ids.end(), [this](int64_t a, int64_t b) {
@@ -285,9 +312,19 @@ absl::Status Correlator::Observe(int64_t host_id, const core::Event& ev, int64_t
   using core::Kind;
   bool is_removed = ev.kind == Kind::kRemoved ||
                     (ev.kind == Kind::kPostsuper && ev.Get(Field::kDetail) == "removed");
+  StartLine start_line;
+  const StartLine* start = nullptr;
+  if (ev.kind == Kind::kClient) {
+    start_line = {"smtpd", ev.Get(Field::kClient)};
+    start = &start_line;
+  } else if (ev.kind == Kind::kPickup) {
+    start_line = {"pickup", ""};
+    start = &start_line;
+  }
   bool created = false;
-  MAILLENS_ASSIGN_OR_RETURN(Instance * inst, FindOrCreate(host_id, InstanceOf(ev.program),
-                                                          ev.queue_id, t, is_removed, &created));
+  MAILLENS_ASSIGN_OR_RETURN(
+      Instance * inst, FindOrCreate(host_id, InstanceOf(ev.program), ev.queue_id, t, is_removed,
+                                    ev.kind == Kind::kExpired, start, &created));
   MessageInfo& m = inst->info;
   // Pending hops into this instance are looked at after the line's facts are taken in: a
   // re-injection over loopback is recognised by its arrival through smtpd (the client= line).
@@ -356,34 +393,67 @@ absl::Status Correlator::Observe(int64_t host_id, const core::Event& ev, int64_t
       break;
     case Kind::kReject:
       if (ev.Get(Field::kStage) == "RCPT" && ev.Has(Field::kTo)) {
-        MAILLENS_ASSIGN_OR_RETURN(Statement * up, catalog_->Cached(kUpsertRecipient));
-        up->Bind(1, m.id)
-            .BindText(2, ev.Get(Field::kTo))
-            .BindText(3, "")
-            .BindText(4, "rejected")
-            .BindText(5, ev.Get(Field::kDsn))
-            .BindText(6, "")
-            .BindText(7, ev.Get(Field::kReason))
-            .BindText(8, "")
-            .BindText(9, "")
-            .Bind(10, t)
-            .BindText(11, "")
-            .BindText(12, "");
-        MAILLENS_RETURN_IF_ERROR(up->Run());
+        MAILLENS_RETURN_IF_ERROR(RefuseRecipient(m, ev, "rejected", t));
       } else {
         m.disposition = "rejected";
+        if (IsCleanup(ev.program)) MAILLENS_RETURN_IF_ERROR(EndInCleanup(inst, ev, t));
       }
       break;
     case Kind::kCheckAction: {
       std::string_view action = ev.Get(Field::kAction);
       if (action == "hold" || action == "milter-hold") m.disposition = "held";
-      if (action == "discard" || action == "milter-discard") m.disposition = "discarded";
+      if (action == "discard" || action == "milter-discard") {
+        m.disposition = "discarded";
+        // smtpd's DISCARD (at RCPT, say) is logged before the message is received, so more
+        // of its lines follow; cleanup's is the message's last line.
+        if (IsCleanup(ev.program)) MAILLENS_RETURN_IF_ERROR(EndInCleanup(inst, ev, t));
+      }
       break;
     }
     default:
       break;
   }
   if (look_at_pending) MAILLENS_RETURN_IF_ERROR(OnCreated(inst));
+  return absl::OkStatus();
+}
+
+absl::Status Correlator::RefuseRecipient(const MessageInfo& m, const core::Event& ev,
+                                         std::string_view status, int64_t t) {
+  using core::Field;
+  MAILLENS_ASSIGN_OR_RETURN(Statement * up, catalog_->Cached(kUpsertRecipient));
+  up->Bind(1, m.id)
+      .BindText(2, ev.Get(Field::kTo))
+      .BindText(3, "")
+      .BindText(4, status)
+      .BindText(5, ev.Get(Field::kDsn))
+      .BindText(6, "")
+      .BindText(7, ev.Get(Field::kReason))
+      .BindText(8, "")
+      .BindText(9, "")
+      .Bind(10, t)
+      .BindText(11, "")
+      .BindText(12, "");
+  return up->Run();
+}
+
+absl::Status Correlator::EndInCleanup(Instance* inst, const core::Event& ev, int64_t t) {
+  using core::Field;
+  MessageInfo& m = inst->info;
+  // No queue manager ever sees this message, so this line is the only one that names its
+  // envelope; qmgr's from= (after canonical rewriting) would win, were there one.
+  if (!m.has_sender && ev.Has(Field::kFrom)) {
+    m.sender = std::string(ev.Get(Field::kFrom));
+    m.has_sender = true;
+  }
+  if (ev.Has(Field::kTo)) {
+    MAILLENS_RETURN_IF_ERROR(RefuseRecipient(m, ev, m.disposition, t));
+  }
+  // cleanup removes the queue file itself and nothing logs `removed`: the message ends here,
+  // and a later line with its queue ID is a new message.
+  if (!m.end_us || *m.end_us < t) {
+    m.end_us = t;
+    MAILLENS_RETURN_IF_ERROR(CheckIncoming(inst));
+  }
   return absl::OkStatus();
 }
 

@@ -29,6 +29,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -167,11 +168,20 @@ class Correlator {
     int64_t time_us = 0;
   };
 
-  // The instance a line of `queue_id` at `time_us` belongs to; `*created` says whether it is
+  // A line that starts a message on its host: smtpd's client= (origin "smtpd", the client
+  // as logged) or pickup's uid= (origin "pickup").
+  struct StartLine {
+    std::string_view origin;
+    std::string_view client;
+  };
+  // The instance a line of `queue_id` at `time_us` belongs to; `start` is set for a start
+  // line, which always begins an instance of its own, and `is_expiry` for qmgr's
+  // status=expired, which may follow its message's `removed`. `*created` says whether it is
   // new (its pending hops are looked at once the line's facts are known: OnCreated).
   absl::StatusOr<Instance*> FindOrCreate(int64_t host_id, std::string_view inst,
                                          std::string_view queue_id, int64_t time_us,
-                                         bool is_removed, bool* created);
+                                         bool is_removed, bool is_expiry, const StartLine* start,
+                                         bool* created);
   absl::StatusOr<Instance*> LoadInstance(int64_t id);
   absl::StatusOr<std::string> HostName(int64_t host_id);
   // Notes that Flush must write `inst` (Flush visits these, not the whole cache).
@@ -180,6 +190,13 @@ class Correlator {
   // message-id or that it came in through smtpd) against it.
   absl::Status OnCreated(Instance* instance);
   absl::Status ObserveDelivery(Instance* instance, const core::Event& ev, int64_t time_us);
+  // Stores the to= of a refusal line as a recipient of `m` with `status` and the line's
+  // reason.
+  absl::Status RefuseRecipient(const MessageInfo& m, const core::Event& ev, std::string_view status,
+                               int64_t time_us);
+  // A cleanup reject or discard (header/body checks, a milter): the message's final line.
+  // Keeps its envelope (sender, the recipient named) and ends the instance.
+  absl::Status EndInCleanup(Instance* instance, const core::Event& ev, int64_t time_us);
   // Links `hop` to its far side when the evidence is there, else parks it in `pending`.
   absl::Status TryLinkForward(const Hop& hop);
   // Links `hop` to the best candidate, if one qualifies; true when linked.

@@ -758,5 +758,141 @@ TEST_F(StoreTest, LoopbackReinjectionGivesWayWhenAnotherHostClaimsTheAddress) {
   EXPECT_THAT(links, ElementsAre("relay"));
 }
 
+// A message refused by a header/body check or a milter in cleanup: no queue manager sees it
+// and nothing logs `removed`, so the reject (or discard) line is its last, and the only one
+// with its envelope. The instance ends there, keeps sender and recipient, and a later message
+// with the same queue ID is another instance.
+TEST_F(StoreTest, CleanupRejectAndDiscardEndTheMessageAndKeepItsEnvelope) {
+  auto lines = FileLines(
+      "mx", 80, kNoon,
+      {"Nov 15 12:00:00 mx postfix/smtpd[11]: 2A2A2A2A2A: client=unknown[192.0.2.7]",
+       "Nov 15 12:00:01 mx postfix/cleanup[12]: 2A2A2A2A2A: reject: header Subject: win big "
+       "from unknown[192.0.2.7]; from=<spam@bad.test> to=<bob@example.test> proto=ESMTP "
+       "helo=<bad.test>: 5.7.1 No thanks",
+       "Nov 15 12:00:02 mx postfix/smtpd[11]: 3B3B3B3B3B: client=ok[192.0.2.8]",
+       "Nov 15 12:00:03 mx postfix/cleanup[12]: 3B3B3B3B3B: message-id=<m1@ok.test>",
+       "Nov 15 12:00:04 mx postfix/cleanup[12]: 3B3B3B3B3B: milter-reject: END-OF-MESSAGE from "
+       "ok[192.0.2.8]: 5.7.1 Spam message rejected; from=<ann@ok.test> to=<carl@example.test> "
+       "proto=ESMTP helo=<ok>",
+       "Nov 15 12:00:05 mx postfix/smtpd[11]: 4C4C4C4C4C: client=ok[192.0.2.8]",
+       "Nov 15 12:00:06 mx postfix/cleanup[12]: 4C4C4C4C4C: discard: body casino from "
+       "ok[192.0.2.8]; from=<ann@ok.test> to=<dora@example.test> proto=ESMTP helo=<ok>: "
+       "gambling",
+       // The rejected message's queue ID again: a new message, not a line of the old one.
+       "Nov 15 12:00:07 mx postfix/cleanup[12]: 2A2A2A2A2A: message-id=<m2@ok.test>",
+       "Nov 15 12:00:08 mx postfix/qmgr[13]: 2A2A2A2A2A: from=<eve@ok.test>, size=9, nrcpt=1 "
+       "(queue active)"});
+  ASSERT_TRUE(store_->Append(lines).ok());
+  struct Want {
+    const char* queue_id;
+    int64_t at;
+    const char* disposition;
+    const char* sender;
+    const char* recipient;
+    const char* reason;
+  };
+  for (const Want& w :
+       {Want{"2A2A2A2A2A", 1, "rejected", "spam@bad.test", "bob@example.test", "No thanks"},
+        Want{"3B3B3B3B3B", 4, "rejected", "ann@ok.test", "carl@example.test",
+             "Spam message rejected"},
+        Want{"4C4C4C4C4C", 6, "discarded", "ann@ok.test", "dora@example.test", "gambling"}}) {
+    auto view = store_->MessageAt("mx", w.queue_id, kNoon + w.at * 1000000);
+    ASSERT_TRUE(view.ok()) << view.status();
+    ASSERT_TRUE(view->has_value()) << w.queue_id;
+    const MessageInfo& m = (*view)->message;
+    EXPECT_EQ(m.disposition, w.disposition) << w.queue_id;
+    ASSERT_TRUE(m.end_us.has_value())
+        << w.queue_id << ": a cleanup " << w.disposition << " is final, not \"still queued\"";
+    EXPECT_EQ(*m.end_us, kNoon + w.at * 1000000) << w.queue_id;
+    EXPECT_TRUE(m.has_sender) << w.queue_id;
+    EXPECT_EQ(m.sender, w.sender) << w.queue_id;
+    ASSERT_EQ((*view)->recipients.size(), 1u) << w.queue_id;
+    EXPECT_EQ((*view)->recipients[0].recipient, w.recipient);
+    EXPECT_EQ((*view)->recipients[0].status, w.disposition);
+    EXPECT_EQ((*view)->recipients[0].reply, w.reason);
+  }
+  auto later = store_->MessageAt("mx", "2A2A2A2A2A", kNoon + 8 * 1000000);
+  ASSERT_TRUE(later.ok()) << later.status();
+  ASSERT_TRUE(later->has_value());
+  EXPECT_EQ((*later)->message.first_us, kNoon + 7 * 1000000);
+  EXPECT_EQ((*later)->message.sender, "eve@ok.test");
+  EXPECT_EQ((*later)->message.disposition, "");
+}
+
+// A reused queue ID whose earlier message logged `removed` before `status=expired`: the late
+// expiry starts an orphan instance (it is after the removal), and the next message's client=
+// must not continue it -- a start line always starts a new instance, so the two messages stay
+// apart (1 in 27,289 held-out messages were merged this way).
+TEST_F(StoreTest, ClientLineStartsANewInstanceAfterAnExpiryLoggedAfterRemoved) {
+  auto lines = FileLines(
+      "dmz", 90, kNoon,
+      {"Nov 15 12:00:00 dmz postfix/smtpd[11]: 5D5D5D5D5D: client=a[192.0.2.1]",
+       "Nov 15 12:00:01 dmz postfix/qmgr[13]: 5D5D5D5D5D: from=<a@one.test>, size=9, nrcpt=1 "
+       "(queue active)",
+       "Nov 15 12:00:02 dmz postfix/qmgr[13]: 5D5D5D5D5D: removed",
+       "Nov 15 12:00:03 dmz postfix/qmgr[13]: 5D5D5D5D5D: from=<a@one.test>, status=expired, "
+       "returned to sender",
+       "Nov 15 12:00:04 dmz postfix/smtpd[11]: 5D5D5D5D5D: client=b[192.0.2.2]",
+       "Nov 15 12:00:05 dmz postfix/qmgr[13]: 5D5D5D5D5D: from=<b@two.test>, size=9, nrcpt=1 "
+       "(queue active)",
+       "Nov 15 12:00:06 dmz postfix/smtp[14]: 5D5D5D5D5D: to=<x@far.test>, relay=far[192.0.2.9]"
+       ":25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)",
+       "Nov 15 12:00:07 dmz postfix/qmgr[13]: 5D5D5D5D5D: removed"});
+  ASSERT_TRUE(store_->Append(lines).ok());
+  auto second = store_->MessageAt("dmz", "5D5D5D5D5D", kNoon + 5 * 1000000);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_TRUE(second->has_value());
+  const MessageInfo& m = (*second)->message;
+  EXPECT_EQ(m.first_us, kNoon + 4 * 1000000);
+  EXPECT_EQ(m.client, "b[192.0.2.2]");
+  EXPECT_EQ(m.sender, "b@two.test");
+  EXPECT_EQ(m.disposition, "") << "the first message's expiry is not the second's";
+  ASSERT_EQ((*second)->recipients.size(), 1u);
+  EXPECT_EQ((*second)->recipients[0].status, "sent");
+  auto first = store_->MessageAt("dmz", "5D5D5D5D5D", kNoon + 1 * 1000000);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(first->has_value());
+  EXPECT_EQ((*first)->message.client, "a[192.0.2.1]");
+  EXPECT_EQ((*first)->message.sender, "a@one.test");
+  EXPECT_EQ((*first)->message.disposition, "expired") << "the late expiry is the first's";
+  // And in the other order of files (the later file stored first): the earlier message's
+  // client= is not pulled into the later message either.
+  auto traces = store_->TracesIn(kNoon - 1, kNoon + 10 * 1000000);
+  ASSERT_TRUE(traces.ok()) << traces.status();
+  for (const Trace& t : *traces) {
+    std::set<std::string> clients;
+    for (const MessageInfo& i : t.messages) {
+      if (!i.client.empty()) clients.insert(i.client);
+    }
+    EXPECT_LE(clients.size(), 1u) << "two clients' messages in one trace";
+  }
+}
+
+// Files of one host stored newest first: the older message's client= is earlier than the
+// newer instance's first line, which has a client= of its own; it must not extend it.
+TEST_F(StoreTest, OlderFileStoredLaterKeepsAReusedQueueIdsMessagesApart) {
+  auto older = FileLines(
+      "dmz", 91, kNoon,
+      {"Nov 15 12:00:00 dmz postfix/smtpd[11]: 6E6E6E6E6E: client=a[192.0.2.1]",
+       "Nov 15 12:00:01 dmz postfix/qmgr[13]: 6E6E6E6E6E: from=<a@one.test>, size=9, nrcpt=1 "
+       "(queue active)",
+       "Nov 15 12:00:02 dmz postfix/qmgr[13]: 6E6E6E6E6E: removed"});
+  auto newer = FileLines(
+      "dmz", 92, kNoon + 10 * 1000000,
+      {"Nov 15 12:00:10 dmz postfix/smtpd[11]: 6E6E6E6E6E: client=b[192.0.2.2]",
+       "Nov 15 12:00:11 dmz postfix/qmgr[13]: 6E6E6E6E6E: from=<b@two.test>, size=9, nrcpt=1 "
+       "(queue active)",
+       "Nov 15 12:00:12 dmz postfix/qmgr[13]: 6E6E6E6E6E: removed"});
+  ASSERT_TRUE(store_->Append(newer).ok());
+  ASSERT_TRUE(store_->Append(older).ok());
+  for (int64_t at : {1, 11}) {
+    auto view = store_->MessageAt("dmz", "6E6E6E6E6E", kNoon + at * 1000000);
+    ASSERT_TRUE(view.ok()) << view.status();
+    ASSERT_TRUE(view->has_value());
+    EXPECT_EQ((*view)->message.first_us, kNoon + (at - 1) * 1000000) << at;
+    EXPECT_EQ((*view)->message.sender, at == 1 ? "a@one.test" : "b@two.test") << at;
+  }
+}
+
 }  // namespace
 }  // namespace maillens::collector
