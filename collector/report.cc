@@ -1257,11 +1257,17 @@ void ReportBuilder::Aggregate() {
       if (disposition & kHeld) ++counts->held;
       if (discarded) ++counts->discarded;
       if (!detail) continue;
+      // Senders are of mail that was sent: a message refused on entry (a cleanup header/body
+      // check or a milter) is counted as rejected, not under its sender; and one whose sender
+      // no line names (the client went away first) is of no sender -- "<>" is the null
+      // sender of bounces, a fact a line states.
       const Msg& from = SenderMsg(u);
-      std::string sender = from.sender.empty() ? "<>" : LowerKey(from.sender);
-      for (auto* acc : {&senders[sender], &sender_domains[DomainOf(from.sender)]}) {
-        ++acc->messages;
-        acc->bytes += size;
+      if (!(disposition & kRejected) && from.has_sender) {
+        std::string sender = from.sender.empty() ? "<>" : LowerKey(from.sender);
+        for (auto* acc : {&senders[sender], &sender_domains[DomainOf(from.sender)]}) {
+          ++acc->messages;
+          acc->bytes += size;
+        }
       }
       const char* outcome;
       if (disposition & kRejected) {

@@ -25,6 +25,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <regex>
 #include <string>
 #include <vector>
@@ -373,6 +375,58 @@ TEST_F(ReportPflogsummTest, SimulatedSiteAgreesUpToIdentifiedDoubleCounting) {
   EXPECT_LE(l.merged_entries + l.rootless_traces, report.counts.received / 100 + 1)
       << "the correlator joined " << l.merged_entries << " receptions into other traces and "
       << "left " << l.rootless_traces << " traces without a root";
+}
+
+// Mail that cleanup refuses (a header/body check, a milter) is counted as rejected or
+// discarded, never under the null sender "<>": its sender is on the refusal line only.
+TEST_F(ReportPflogsummTest, CleanupRefusalsCountAsRejectedAndDiscardedNotAsNullSender) {
+  fs::create_directories(dir_);
+  const std::string log = (dir_ / "mail.log").string();
+  {
+    std::ofstream out(log);
+    out << "Nov 15 12:00:00 mx postfix/smtpd[11]: 2A2A2A2A2A: client=unknown[192.0.2.7]\n"
+           "Nov 15 12:00:01 mx postfix/cleanup[12]: 2A2A2A2A2A: reject: header Subject: win "
+           "from unknown[192.0.2.7]; from=<spam@bad.test> to=<bob@example.test> proto=ESMTP "
+           "helo=<bad.test>: 5.7.1 No thanks\n"
+           "Nov 15 12:00:02 mx postfix/smtpd[11]: 3B3B3B3B3B: client=ok[192.0.2.8]\n"
+           "Nov 15 12:00:03 mx postfix/cleanup[12]: 3B3B3B3B3B: message-id=<m1@ok.test>\n"
+           "Nov 15 12:00:04 mx postfix/cleanup[12]: 3B3B3B3B3B: milter-reject: END-OF-MESSAGE "
+           "from ok[192.0.2.8]: 5.7.1 Spam message rejected; from=<ann@ok.test> "
+           "to=<carl@example.test> proto=ESMTP helo=<ok>\n"
+           "Nov 15 12:00:05 mx postfix/smtpd[11]: 4C4C4C4C4C: client=ok[192.0.2.8]\n"
+           "Nov 15 12:00:06 mx postfix/cleanup[12]: 4C4C4C4C4C: discard: body casino from "
+           "ok[192.0.2.8]; from=<ann@ok.test> to=<dora@example.test> proto=ESMTP helo=<ok>: "
+           "gambling\n";
+  }
+  {
+    StoreOptions options;
+    options.dir = (dir_ / "data").string();
+    options.durable = false;
+    auto store = Store::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ImportOptions import;
+    import.year = 2023;
+    import.zone = absl::UTCTimeZone();
+    auto stats = ImportFile(store->get(), log, import);
+    ASSERT_TRUE(stats.ok()) << stats.status();
+  }
+  auto report = BuildReport((dir_ / "data").string(), ReportOptions());
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->counts.received, 3);
+  EXPECT_EQ(report->counts.rejected, 2);  // the two reject lines
+  EXPECT_EQ(report->counts.discarded, 1);
+  EXPECT_EQ(report->counts.delivered, 0);
+  std::map<std::string, int64_t> outcomes(report->outcomes.begin(), report->outcomes.end());
+  EXPECT_EQ(outcomes["rejected"], 2);
+  EXPECT_EQ(outcomes["discarded"], 1);
+  EXPECT_EQ(outcomes.count("in queue"), 0u);
+  std::map<std::string, int64_t> senders;
+  for (const TopEntry& e : report->senders.entries) senders[e.key] = e.messages;
+  EXPECT_EQ(senders.count("<>"), 0u) << "refused mail is not null-sender mail";
+  // The discarded message was accepted (the client was told it was delivered): its sender
+  // sent it. The rejected ones were not sent.
+  EXPECT_EQ(senders["ann@ok.test"], 1);
+  EXPECT_EQ(senders.count("spam@bad.test"), 0u);
 }
 
 }  // namespace
