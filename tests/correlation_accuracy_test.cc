@@ -37,6 +37,8 @@ struct Truth {
   std::set<InstanceKey> instances;
   std::set<LinkKey> links;
   std::map<InstanceKey, std::map<std::string, std::string>> statuses;  // rcpt -> status
+  // Messages cleanup refused: "rejected" or "discarded" (header/body checks, milters).
+  std::map<InstanceKey, std::string> dispositions;
 };
 
 InstanceKey KeyOf(const google::protobuf::Struct& s) {
@@ -60,6 +62,7 @@ Truth ReadTruth(const std::string& path) {
     } else if (f.count("queue_id")) {
       InstanceKey key = KeyOf(s);
       truth.instances.insert(key);
+      if (f.count("disposition")) truth.dispositions[key] = f.at("disposition").string_value();
       for (const Value& r : f.at("recipients").list_value().values()) {
         const auto& rf = r.struct_value().fields();
         truth.statuses[key][rf.at("to").string_value()] = rf.at("status").string_value();
@@ -74,6 +77,9 @@ struct Measured {
   size_t links_found = 0, links_true = 0, links_correct = 0;
   size_t bounces_true = 0, bounces_found = 0;
   size_t statuses_checked = 0, statuses_right = 0;
+  // Refused in cleanup: final (ended), with the truth's disposition and sender; and no other
+  // instance said to be refused.
+  size_t refusals_true = 0, refusals_right = 0, refusals_extra = 0;
   std::vector<std::string> examples;  // a few mistakes, for the log
 };
 
@@ -83,9 +89,13 @@ Measured Compare(collector::Store* store, const Truth& truth) {
   EXPECT_TRUE(traces.ok()) << traces.status();
   std::set<LinkKey> found;
   std::map<InstanceKey, std::map<std::string, std::string>> statuses;
+  std::map<InstanceKey, const collector::MessageInfo*> messages;
   for (const collector::Trace& t : *traces) {
     std::map<int64_t, InstanceKey> key;
-    for (const auto& msg : t.messages) key[msg.id] = {msg.host, msg.queue_id, msg.first_us};
+    for (const auto& msg : t.messages) {
+      key[msg.id] = {msg.host, msg.queue_id, msg.first_us};
+      messages[key[msg.id]] = &msg;
+    }
     for (const auto& l : t.links) found.insert({key[l.from], key[l.to], l.kind});
     for (const auto& r : t.recipients) statuses[key[r.message]][r.recipient] = r.status;
   }
@@ -128,6 +138,27 @@ Measured Compare(collector::Store* store, const Truth& truth) {
       }
     }
   }
+  for (const auto& [instance, disposition] : truth.dispositions) {
+    ++m.refusals_true;
+    auto it = messages.find(instance);
+    const collector::MessageInfo* msg = it == messages.end() ? nullptr : it->second;
+    if (msg != nullptr && msg->disposition == disposition && msg->end_us.has_value() &&
+        msg->has_sender) {
+      ++m.refusals_right;
+    } else if (m.examples.size() < 40) {
+      m.examples.push_back("refusal at " + std::get<0>(instance) + ":" + std::get<1>(instance) +
+                           ": want " + disposition + ", ended, with its sender; got '" +
+                           (msg ? msg->disposition : "no instance") + "'" +
+                           (msg && !msg->end_us ? ", not ended" : "") +
+                           (msg && !msg->has_sender ? ", no sender" : ""));
+    }
+  }
+  for (const auto& [instance, msg] : messages) {
+    if ((msg->disposition == "rejected" || msg->disposition == "discarded") &&
+        !truth.dispositions.count(instance)) {
+      ++m.refusals_extra;
+    }
+  }
   return m;
 }
 
@@ -138,6 +169,10 @@ void Print(const char* order, const Measured& m) {
       order, m.links_true, m.links_found, m.links_correct, 100 * m.precision, 100 * m.recall,
       m.bounces_found, m.bounces_true, m.statuses_right, m.statuses_checked,
       m.statuses_checked ? 100.0 * m.statuses_right / m.statuses_checked : 100.0);
+  if (m.refusals_true > 0 || m.refusals_extra > 0) {
+    std::printf("%s: refused in cleanup %zu, right (final, disposition, sender) %zu, extra %zu\n",
+                order, m.refusals_true, m.refusals_right, m.refusals_extra);
+  }
   for (const std::string& e : m.examples) std::printf("  %s\n", e.c_str());
 }
 
@@ -173,6 +208,8 @@ void ImportInOrdersAndCompare(const fs::path& dir, const Truth& truth,
     EXPECT_EQ(m.bounces_found, m.bounces_true) << name;
     EXPECT_GT(m.bounces_true, 0u);
     EXPECT_EQ(m.statuses_right, m.statuses_checked) << name;
+    EXPECT_EQ(m.refusals_right, m.refusals_true) << name;
+    EXPECT_EQ(m.refusals_extra, 0u) << name;
   }
 }
 
@@ -266,6 +303,83 @@ TEST(CorrelationAccuracyTest, LoopbackSiteInEitherImportOrder) {
   ASSERT_GT(plain_filter, 0);
   Truth truth = ReadTruth((dir / "logs" / "truth.jsonl").string());
   ASSERT_EQ(truth.links.size(), static_cast<size_t>(summary->links));
+  ImportInOrdersAndCompare(dir, truth, {{"dmz", "mx", "out"}, {"out", "mx", "dmz"}});
+  fs::remove_all(dir);
+}
+
+// Expiries logged after their message's `removed` whose queue ID the host's next message
+// takes: (late expiries, of them followed by a client= of the same ID).
+std::pair<int64_t, int64_t> LateExpiriesReused(const fs::path& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::map<std::string, std::string> last;  // queue ID -> what its last line was
+  int64_t late = 0, reused = 0;
+  while (std::getline(in, line)) {
+    size_t colon = line.find("]: ");
+    if (colon == std::string::npos) continue;
+    std::string rest = line.substr(colon + 3);
+    size_t end = rest.find(": ");
+    if (end == std::string::npos) continue;
+    std::string qid = rest.substr(0, end), what = rest.substr(end + 2);
+    std::string& before = last[qid];
+    if (what.find("status=expired") != std::string::npos && before == "removed") {
+      ++late;
+      what = "late expiry";
+    } else if (what.rfind("client=", 0) == 0 && before == "late expiry") {
+      ++reused;
+    }
+    before = what;
+  }
+  return {late, reused};
+}
+
+// Mail that cleanup refuses (header/body check REJECT and DISCARD, milter reject: final,
+// with sender and recipient), and expiries logged after `removed` whose queue ID is taken
+// right after by a new message (which must not join the old one): both import orders.
+TEST(CorrelationAccuracyTest, CleanupRefusalsAndLateExpiriesInEitherImportOrder) {
+  fs::path dir =
+      fs::temp_directory_path() / ("maillens_accuracy_cleanup_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  tools::SimulatorOptions sim;
+  sim.seed = 20261208;
+  sim.target_lines = 150000;
+  sim.start = absl::FromUnixSeconds(1735682400);
+  sim.duration = absl::Hours(4);
+  sim.zone_offset = absl::Hours(1);
+  sim.mix.content_check = 8;
+  sim.expire_rate = 0.03;
+  sim.expiry_after_removed_rate = 0.5;
+  sim.hosts = {{"dmz", absl::ZeroDuration(), tools::StampForm::kClassic, false},
+               {"mx", absl::Seconds(90), tools::StampForm::kRfc3339, false},
+               {"out", absl::Seconds(-75), tools::StampForm::kClassicZeroPadded, true}};
+  auto summary = tools::SimulateToDirectory(sim, (dir / "logs").string());
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  PrintSummary(*summary);
+  const fs::path logs = dir / "logs";
+  const int64_t header = CountLines(logs / "dmz.log", {"postfix/cleanup[", ": reject: header "});
+  const int64_t body = CountLines(logs / "dmz.log", {"postfix/cleanup[", ": reject: body "});
+  const int64_t milter = CountLines(logs / "dmz.log", {"postfix/cleanup[", ": milter-reject: "});
+  const int64_t discard = CountLines(logs / "dmz.log", {"postfix/cleanup[", ": discard: "});
+  int64_t late = 0, late_reused = 0;
+  for (const char* host : {"dmz.log", "mx.log"}) {
+    auto [l, r] = LateExpiriesReused(logs / host);
+    late += l;
+    late_reused += r;
+  }
+  std::printf(
+      "cleanup: %lld header rejects, %lld body rejects, %lld milter rejects, %lld discards; "
+      "%lld expiries after removed, %lld of their IDs taken by the next message\n",
+      static_cast<long long>(header), static_cast<long long>(body), static_cast<long long>(milter),
+      static_cast<long long>(discard), static_cast<long long>(late),
+      static_cast<long long>(late_reused));
+  ASSERT_GT(header, 0);
+  ASSERT_GT(body, 0);
+  ASSERT_GT(milter, 0);
+  ASSERT_GT(discard, 0);
+  ASSERT_GT(late_reused, 0);
+  Truth truth = ReadTruth((logs / "truth.jsonl").string());
+  ASSERT_EQ(truth.links.size(), static_cast<size_t>(summary->links));
+  ASSERT_EQ(truth.dispositions.size(), static_cast<size_t>(header + body + milter + discard));
   ImportInOrdersAndCompare(dir, truth, {{"dmz", "mx", "out"}, {"out", "mx", "dmz"}});
   fs::remove_all(dir);
 }

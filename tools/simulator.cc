@@ -363,6 +363,9 @@ struct Host {
   absl::flat_hash_map<std::string, int64_t> id_busy_until;
   std::vector<std::string> used_ids;
   int64_t reuses = 0;
+  // A short ID the next message of this host takes as soon as it is free (a message whose
+  // expiry was logged after its `removed`, so the reuse follows it closely).
+  std::string reuse_next;
   uint64_t inode = 0;
 
   std::priority_queue<PendingLine, std::vector<PendingLine>, LaterFirst> pending;
@@ -423,6 +426,7 @@ struct Instance {
   int64_t qmgr_t = 0;
   std::string message_id, sender;
   std::vector<TruthRcpt> rcpts;
+  const char* disposition = "";  // "rejected", "discarded": what ended it in cleanup
 };
 
 struct Link {
@@ -485,7 +489,17 @@ struct SessionTimes {
 
 // ---- the simulator ------------------------------------------------------------------------
 
-enum class ScenarioKind { kInbound, kOutbound, kInternal, kPickup, kSpam, kReject, kSasl, kNoise };
+enum class ScenarioKind {
+  kInbound,
+  kOutbound,
+  kInternal,
+  kPickup,
+  kSpam,
+  kReject,
+  kSasl,
+  kNoise,
+  kContentCheck
+};
 
 class Sim {
  public:
@@ -534,6 +548,7 @@ class Sim {
   void Outbound(int64_t t0, bool internal_only);
   void Pickup(int64_t t0);
   void Reject(int64_t t0);
+  void ContentCheck(int64_t t0);
   void SaslNoise(int64_t t0);
   void ConnectionNoise(int64_t t0);
 
@@ -709,6 +724,9 @@ void Sim::WriteTruth() {
     AppendJsonString(&truth_, in.message_id);
     truth_.append(",\"sender\":");
     AppendJsonString(&truth_, in.sender);
+    // Only when there is one, so the truth of a mix without cleanup refusals stays as it was.
+    if (*in.disposition != '\0')
+      absl::StrAppend(&truth_, ",\"disposition\":\"", in.disposition, "\"");
     truth_.append(",\"recipients\":[");
     for (size_t i = 0; i < in.rcpts.size(); ++i) {
       if (i > 0) truth_.push_back(',');
@@ -830,7 +848,10 @@ std::string Sim::AllocateQueueId(Host& h, int64_t first, int64_t last, bool* reu
   } else {
     // The first reuse on a host is not left to chance, so even a short run has one.
     const bool force = h.reuses == 0 && h.used_ids.size() >= 16 && options_.reuse_rate > 0;
-    if (!h.used_ids.empty() && (force || rng_.Chance(options_.reuse_rate))) {
+    if (!h.reuse_next.empty() && h.id_busy_until[h.reuse_next] + kReuseGap < first) {
+      id = std::move(h.reuse_next);
+      h.reuse_next.clear();
+    } else if (!h.used_ids.empty() && (force || rng_.Chance(options_.reuse_rate))) {
       for (int attempt = 0; attempt < 8 && id.empty(); ++attempt) {
         const std::string& candidate = h.used_ids[rng_.Below(h.used_ids.size())];
         if (h.id_busy_until[candidate] + kReuseGap < first) id = candidate;
@@ -1273,7 +1294,15 @@ Instance* Sim::Receive(int host, const ArrivalSpec& a, Content c, const std::vec
   const Pass& last = passes.back();
   const bool notify_last = !c.sender.empty() && (last.bounced_any || last.expire);
   const int64_t removed = last.end + (notify_last ? 4 * kMs : rng_.Range(300, 1500));
-  in->queue_id = AllocateQueueId(h, st.client, removed, &in->reused);
+  // The expiry logged after `removed` (seen on real hosts): the ID is busy until that line.
+  const bool expiry_after_removed = options_.expiry_after_removed_rate > 0 && last.expire &&
+                                    !h.opt.long_queue_ids &&
+                                    rng_.Chance(options_.expiry_after_removed_rate);
+  const int64_t late_expiry =
+      expiry_after_removed ? removed + rng_.Range(200 * kMs, 1500 * kMs) : removed;
+  in->queue_id =
+      AllocateQueueId(h, st.client, expiry_after_removed ? late_expiry : removed, &in->reused);
+  if (expiry_after_removed) h.reuse_next = in->queue_id;
   if (c.message_id.empty()) {
     // cleanup's own Message-ID: local date and time, queue ID, myhostname.
     const Civil cv = ToCivil(FloorDiv(st.cleanup + h.skew_us + zone_us_, kSecond));
@@ -1301,7 +1330,8 @@ Instance* Sim::Receive(int host, const ArrivalSpec& a, Content c, const std::vec
     for (const Group& g : p.groups) ExecuteGroup(in, c, acc, arrival, p, g);
     int64_t t = p.end + rng_.Range(100, 400);
     if (p.expire) {
-      if (EmitQ(in, t,
+      const int64_t expired_t = expiry_after_removed && k + 1 == passes.size() ? late_expiry : t;
+      if (EmitQ(in, expired_t,
                 absl::StrCat(Prog(h, "postfix/qmgr", h.qmgr_pid), in->queue_id, ": from=<",
                              c.sender, ">, status=expired, returned to sender"))) {
         for (const Accepted& x : acc) {
@@ -1790,12 +1820,12 @@ void Sim::Notify(Instance* in, int64_t t) {
 
 ScenarioKind Sim::PickKind() {
   const TrafficMix& m = options_.mix;
-  const double w[] = {m.inbound, m.outbound, m.internal,   m.pickup,
-                      m.spam,    m.reject,   m.sasl_noise, m.connection_noise};
+  const double w[] = {m.inbound, m.outbound,   m.internal,         m.pickup,       m.spam,
+                      m.reject,  m.sasl_noise, m.connection_noise, m.content_check};
   double total = 0;
   for (double x : w) total += std::max(0.0, x);
   double r = rng_.Real() * total;
-  for (int i = 0; i < 8; ++i) {
+  for (int i = 0; i < 9; ++i) {
     r -= std::max(0.0, w[i]);
     if (r < 0) return static_cast<ScenarioKind>(i);
   }
@@ -1827,6 +1857,9 @@ void Sim::Scenario(int64_t t0) {
       break;
     case ScenarioKind::kNoise:
       ConnectionNoise(t0);
+      break;
+    case ScenarioKind::kContentCheck:
+      ContentCheck(t0);
       break;
   }
   ++summary_.scenarios;
@@ -2029,6 +2062,88 @@ void Sim::Reject(int64_t t0) {
                                      : " ehlo=1 mail=1 rcpt=0/1 rset=1 quit=1 commands=4/5"));
 }
 
+// A message refused at the end of DATA by cleanup: a header or body check (REJECT or
+// DISCARD) or a milter. cleanup logs the verdict with the envelope and removes the queue file
+// itself; no queue manager ever sees it and nothing logs `removed`.
+void Sim::ContentCheck(int64_t t0) {
+  Host& h = hosts_[dmz_];
+  const std::string ip = PublicIp();
+  const int port = static_cast<int>(rng_.Range(1024, 65535));
+  const std::string remote = absl::StrCat("[", ip, "]:", port);
+  const std::string ps = Prog(h, "postfix/postscreen", h.postscreen_pid);
+  const std::string client = absl::StrCat(ClientName(ip), "[", ip, "]");
+  const std::string helo = Lower(&rng_, 8) + ".com";
+  Emit(dmz_, t0, absl::StrCat(ps, "CONNECT from ", remote, " to [", kDmzPublicIp, "]:25"));
+  const int64_t t1 = t0 + rng_.Range(300, 4000);
+  Emit(dmz_, t1, absl::StrCat(ps, "PASS OLD ", remote));
+  const int64_t connect = t1 + rng_.Range(500, 4000);
+  const int64_t client_t = connect + rng_.Range(200 * kMs, 2 * kSecond);
+  const int64_t msgid_t = client_t + rng_.Range(300 * kMs, 3 * kSecond);
+  const int64_t verdict = msgid_t + rng_.Range(5 * kMs, 2 * kSecond);
+  const int64_t disconnect = verdict + rng_.Range(20 * kMs, 500 * kMs);
+  const int smtpd_pid = Pid(h, h.smtpd, connect, disconnect);
+  const int cleanup_pid = Pid(h, h.cleanup, client_t, verdict);
+  const std::string smtpd = Prog(h, "postfix/smtpd", smtpd_pid);
+  const std::string cleanup = Prog(h, "postfix/cleanup", cleanup_pid);
+
+  instances_.emplace_back();
+  Instance* in = &instances_.back();
+  in->host = dmz_;
+  in->origin = "smtpd";
+  in->client_ip = ip;
+  in->sender = rng_.Chance(0.1) ? "" : SpamAddress();
+  in->message_id = ClientMessageId(-1, t0);
+  in->queue_id = AllocateQueueId(h, client_t, verdict, &in->reused);
+  const std::string& qid = in->queue_id;
+  TruthRcpt rcpt;
+  rcpt.to = LocalAddress();
+  const std::string envelope =
+      absl::StrCat("from=<", in->sender, "> to=<", rcpt.to, "> proto=ESMTP helo=<", helo, ">");
+  std::string line;
+  bool header_check = false;
+  switch (rng_.Below(4)) {
+    case 0:
+      header_check = true;
+      in->disposition = "rejected";
+      line = absl::StrCat(cleanup, qid, ": reject: header Subject: ",
+                          rng_.Chance(0.5) ? "You have won!!!" : "Cheap meds online", " from ",
+                          client, "; ", envelope, ": 5.7.1 Message content rejected");
+      break;
+    case 1:
+      in->disposition = "rejected";
+      line = absl::StrCat(cleanup, qid, ": reject: body <a href=\"http://", Lower(&rng_, 7), ".",
+                          rng_.Pick(kSpamTlds), "/\">click here</a> from ", client, "; ", envelope,
+                          ": 5.7.1 Spam URL in body");
+      break;
+    case 2:
+      in->disposition = "rejected";
+      line = absl::StrCat(cleanup, qid, ": milter-reject: END-OF-MESSAGE from ", client,
+                          ": 5.7.1 Spam message rejected; ", envelope);
+      break;
+    default:
+      header_check = rng_.Chance(0.5);
+      in->disposition = "discarded";
+      line = absl::StrCat(cleanup, qid, ": discard: ",
+                          header_check ? "header X-Spam-Flag: YES" : "body casino bonus", " from ",
+                          client, "; ", envelope, ": dropped by content policy");
+      break;
+  }
+  rcpt.status = in->disposition;
+  in->rcpts.push_back(std::move(rcpt));
+  ++summary_.cleanup_refusals;
+  Emit(dmz_, connect, absl::StrCat(smtpd, "connect from ", client));
+  EmitQ(in, client_t, absl::StrCat(smtpd, qid, ": client=", client));
+  // A header check may fire before the Message-ID header is read; then cleanup logs none.
+  if (!header_check || rng_.Chance(0.5)) {
+    EmitQ(in, msgid_t, absl::StrCat(cleanup, qid, ": message-id=<", in->message_id, ">"));
+  }
+  EmitQ(in, verdict, std::move(line));
+  const bool refused = std::string_view(in->disposition) == "rejected";
+  Emit(dmz_, disconnect,
+       absl::StrCat(smtpd, "disconnect from ", client, " ehlo=1 mail=1 rcpt=1 data=",
+                    refused ? "0/1 quit=1 commands=4/5" : "1 quit=1 commands=5"));
+}
+
 void Sim::SaslNoise(int64_t t0) {
   // One attacker works through a password list: a connection every few seconds, one failed
   // AUTH each.
@@ -2196,7 +2311,7 @@ absl::Status ValidateSimulatorOptions(const SimulatorOptions& options) {
   }
   const TrafficMix& m = options.mix;
   if (m.inbound + m.outbound + m.internal + m.pickup + m.spam + m.reject + m.sasl_noise +
-          m.connection_noise <=
+          m.connection_noise + m.content_check <=
       0) {
     return absl::InvalidArgumentError("traffic mix has no positive weight");
   }
@@ -2209,9 +2324,10 @@ absl::StatusOr<SimulatorSummary> Simulate(const SimulatorOptions& options, Simul
   int64_t scenarios = 0;
   const TrafficMix& m = options.mix;
   const double total = m.inbound + m.outbound + m.internal + m.pickup + m.spam + m.reject +
-                       m.sasl_noise + m.connection_noise;
+                       m.sasl_noise + m.connection_noise + m.content_check;
   if (options.messages > 0) {
-    const double messages = m.inbound + m.outbound + m.internal + m.pickup + m.spam;
+    const double messages =
+        m.inbound + m.outbound + m.internal + m.pickup + m.spam + m.content_check;
     if (messages <= 0) return absl::InvalidArgumentError("--messages with no message traffic");
     scenarios = static_cast<int64_t>(std::llround(options.messages * total / messages));
   } else {
@@ -2244,7 +2360,12 @@ std::string SummaryJson(const SimulatorSummary& s) {
                   ",\"bounce_links\":", s.bounce_links, ",\"bounces\":", s.bounce_links,
                   ",\"externals\":", s.externals, ",\"foreign_collisions\":", s.foreign_collisions,
                   ",\"reused_queue_ids\":", s.reused_queue_ids,
-                  ",\"noqueue_rejects\":", s.noqueue_rejects, ",\"expired\":", s.expired, "}}");
+                  ",\"noqueue_rejects\":", s.noqueue_rejects, ",\"expired\":", s.expired,
+                  // Only when there are some: the summary of existing seeds stays as it was.
+                  s.cleanup_refusals > 0
+                      ? absl::StrCat(",\"cleanup_refusals\":", s.cleanup_refusals)
+                      : std::string(),
+                  "}}");
   return out;
 }
 

@@ -15,8 +15,9 @@
 // The truth is JSON Lines, in this order per scenario, with a summary object last:
 //   {"host":"dmz","queue_id":"3D4F1A2B3C","first_us":N,"origin":"smtpd|submission|reinject|
 //    pickup|bounce","reused":false,"message_id":"x@y" (without <>),"sender":"a@b" ("" = <>),
+//    "disposition":"rejected|discarded" (only for a message cleanup refused),
 //    "recipients":[{"to":"...","orig_to":"..." (local(8) aliases only),"status":"sent|bounced|
-//    deferred|expired|rejected|queued"}]}           one per message instance in the logs
+//    deferred|expired|rejected|discarded|queued"}]}  one per message instance in the logs
 //   {"link":{"from":{"host","queue_id","first_us"},"to":{...},"kind":"relay|reinject|bounce"}}
 //   {"external":{"from":{...},"to":["rcpt"...],"relay":"mx.partner.test","queued_as":"X",
 //    "form":"postfix|exim|gmail|microsoft|sendmail","collides":bool}}
@@ -71,6 +72,10 @@ struct TrafficMix {
   double reject = 12;            // NOQUEUE rejects at dmz smtpd and postscreen
   double sasl_noise = 6;         // SASL brute force on mx submission
   double connection_noise = 10;  // connects that never send mail, postscreen drops
+  // Inbound mail that cleanup refuses at the end of DATA: a header/body check's REJECT or
+  // DISCARD, or a milter's reject (one recipient each, its status "rejected"/"discarded").
+  // 0 by default so that the output of existing seeds stays as it was.
+  double content_check = 0;
 };
 
 struct SimulatorOptions {
@@ -98,6 +103,10 @@ struct SimulatorOptions {
   // Probability that a new short queue ID deliberately takes an ID this host used before
   // (after that instance's "removed"), so every run exercises queue-ID reuse.
   double reuse_rate = 0.02;
+  // Probability that an expiry is logged after the message's `removed` (as seen on real
+  // hosts) and its short queue ID is then taken by the host's next message: the late expiry
+  // line must stay with the first message and the next one must not join it.
+  double expiry_after_removed_rate = 0;
   // Probability that a foreign Postfix answers "queued as X" with an X that is (or was) a queue
   // ID on one of our hosts: a join on queue ID alone would link it wrongly.
   double foreign_collision_rate = 0.3;
@@ -135,6 +144,7 @@ struct SimulatorSummary {
   int64_t reused_queue_ids = 0;    // instances whose queue ID an earlier instance had
   int64_t noqueue_rejects = 0;
   int64_t expired = 0;
+  int64_t cleanup_refusals = 0;  // content_check scenarios: rejected or discarded in cleanup
 };
 
 // Where Simulate() puts its output. Lines of one host arrive in that host's clock order.

@@ -30,9 +30,11 @@ constexpr char kUsage[] =
     "  --long-ids LIST        hosts with enable_long_queue_ids, e.g. mx\n"
     "  --tz OFFSET            local zone of every host, e.g. +01:00 (default +00:00)\n"
     "  --mix K=W,...          traffic weights: inbound outbound internal pickup spam reject\n"
-    "                         sasl noise (defaults 40 20 5 4 3 12 6 10)\n"
+    "                         sasl noise content (defaults 40 20 5 4 3 12 6 10 0; content:\n"
+    "                         header/body checks and milters refusing mail in cleanup)\n"
     "  --queue-lifetime MIN   maximal_queue_lifetime in minutes (default 60)\n"
     "  --reuse-rate P         share of new short queue IDs that reuse an old one (0.02)\n"
+    "  --late-expiry-rate P   share of expiries logged after 'removed', their ID reused (0)\n"
     "  --collision-rate P     share of foreign Postfix IDs equal to one of ours (0.3)\n"
     "  --unknown-rate P  --defer-rate P  --expire-rate P  --reject-rate P\n"
     "                         per-recipient fates (0.03 0.04 0.008 0.03)\n"
@@ -159,7 +161,8 @@ int main(int argc, char** argv) {
       ok = (ParseDouble(value, &d) && d > 0) || Fail("bad --queue-lifetime");
       options.queue_lifetime = absl::Seconds(d * 60);
     } else if (flag == "--reuse-rate" || flag == "--collision-rate" || flag == "--unknown-rate" ||
-               flag == "--defer-rate" || flag == "--expire-rate" || flag == "--reject-rate") {
+               flag == "--defer-rate" || flag == "--expire-rate" || flag == "--reject-rate" ||
+               flag == "--late-expiry-rate") {
       ok = (ParseDouble(value, &d) && d >= 0 && d <= 1) || Fail(absl::StrCat("bad ", flag));
       if (flag == "--reuse-rate") options.reuse_rate = d;
       if (flag == "--collision-rate") options.foreign_collision_rate = d;
@@ -167,6 +170,7 @@ int main(int argc, char** argv) {
       if (flag == "--defer-rate") options.defer_rate = d;
       if (flag == "--expire-rate") options.expire_rate = d;
       if (flag == "--reject-rate") options.reject_rcpt_rate = d;
+      if (flag == "--late-expiry-rate") options.expiry_after_removed_rate = d;
     } else if (flag == "--no-cut") {
       options.cut_at_end = false;
     } else if (flag == "--no-dovecot") {
@@ -240,6 +244,7 @@ int main(int argc, char** argv) {
                    : name == "reject"   ? &m.reject
                    : name == "sasl"     ? &m.sasl_noise
                    : name == "noise"    ? &m.connection_noise
+                   : name == "content"  ? &m.content_check
                                         : nullptr;
     if (ok && slot == nullptr) ok = Fail(absl::StrCat("unknown traffic kind ", name));
     if (ok) *slot = w;

@@ -220,14 +220,16 @@ struct ParsedHost {
 };
 
 // Parses one host's lines as an importer would (classic stamps: the run's first year and the
-// zone), splitting queue IDs into instances at "removed".
+// zone), splitting queue IDs into instances at "removed" and at cleanup's refusals (which are
+// final); an expiry logged after "removed" is the removed instance's.
 ParsedHost ParseHost(const std::vector<std::string>& lines, int year, absl::Duration zone) {
   core::TimeOptions time_options;
   time_options.year = year;
   time_options.zone = absl::FixedTimeZone(static_cast<int>(absl::ToInt64Seconds(zone)));
   core::TimeContext time(time_options);
   ParsedHost out;
-  std::map<std::string, int> open;  // queue ID -> instance not yet removed
+  std::map<std::string, int> open;     // queue ID -> instance not yet removed
+  std::map<std::string, int> removed;  // queue ID -> the instance removed last
   for (const std::string& line : lines) {
     const core::Event ev = core::ParseLine(line, &time);
     ParsedLine p;
@@ -243,12 +245,26 @@ ParsedHost ParseHost(const std::vector<std::string>& lines, int year, absl::Dura
     p.form = ev.queued_as_form;
     if (!p.queue_id.empty() && p.queue_id != "NOQUEUE" && p.program.rfind("postfix/", 0) == 0) {
       auto it = open.find(p.queue_id);
+      auto late = removed.find(p.queue_id);
+      if (it == open.end() && p.kind == core::Kind::kExpired && late != removed.end()) {
+        p.instance = late->second;
+        removed.erase(late);
+        out.lines.push_back(std::move(p));
+        continue;
+      }
       if (it == open.end()) {
         out.instances.push_back(LogInstance{p.queue_id, p.time_us});
         it = open.emplace(p.queue_id, static_cast<int>(out.instances.size()) - 1).first;
       }
       p.instance = it->second;
-      if (p.kind == core::Kind::kRemoved) open.erase(it);
+      const bool cleanup_refusal =
+          p.program == "postfix/cleanup" &&
+          (p.kind == core::Kind::kReject ||
+           (p.kind == core::Kind::kCheckAction && ev.Get(core::Field::kAction) == "discard"));
+      if (p.kind == core::Kind::kRemoved || cleanup_refusal) {
+        removed[p.queue_id] = it->second;
+        open.erase(it);
+      }
     }
     out.lines.push_back(std::move(p));
   }
@@ -629,6 +645,55 @@ TEST(SimulatorTest, EveryFateOccurs) {
   EXPECT_GT(kinds[core::Kind::kPostscreenPass], 0);
   EXPECT_GT(kinds[core::Kind::kAmavis], 0);
   EXPECT_GT(kinds[core::Kind::kDovecotDelivery], 0);
+}
+
+// Mail cleanup refuses (header/body checks, milters) and expiries logged after "removed":
+// off by default; when asked for, in the logs as Postfix writes them, read by the parser, and
+// in the truth (a disposition, the recipient's status; the late expiry on its own message).
+TEST(SimulatorTest, CleanupRefusalsAndLateExpiries) {
+  SimulatorOptions o = NewYearOptions(40000);
+  const Output plain = RunSim(o);
+  EXPECT_EQ(plain.summary.cleanup_refusals, 0);
+  EXPECT_FALSE(plain.summary_json["summary"].Has("cleanup_refusals"));
+  o.mix.content_check = 8;
+  o.expire_rate = 0.03;
+  o.expiry_after_removed_rate = 0.5;
+  const Output out = RunSim(o);
+  ExpectParsedAndSameInstances(out, 2024, absl::Hours(1));
+  EXPECT_GT(out.summary.cleanup_refusals, 20);
+  EXPECT_EQ(out.summary_json["summary"]["cleanup_refusals"].n, out.summary.cleanup_refusals);
+  std::map<std::string, int> dispositions;
+  for (const Json& j : out.truth) {
+    if (!j.Has("disposition")) continue;
+    ++dispositions[j["disposition"].s];
+    ASSERT_EQ(j["recipients"].items.size(), 1u);
+    EXPECT_EQ(j["recipients"].items[0]["status"].s, j["disposition"].s);
+  }
+  EXPECT_GT(dispositions["rejected"], 0);
+  EXPECT_GT(dispositions["discarded"], 0);
+  EXPECT_EQ(dispositions["rejected"] + dispositions["discarded"], out.summary.cleanup_refusals);
+  // Late expiries, and the queue ID taken by the next message right after.
+  const std::vector<ParsedHost> parsed = ParseAll(out, 2024, absl::Hours(1));
+  int late = 0, reused = 0;
+  for (const ParsedHost& ph : parsed) {
+    std::map<std::string, core::Kind> last;
+    std::set<std::string> after_late;
+    for (const ParsedLine& p : ph.lines) {
+      if (p.instance < 0) continue;
+      auto it = last.find(p.queue_id);
+      if (p.kind == core::Kind::kExpired && it != last.end() &&
+          it->second == core::Kind::kRemoved) {
+        ++late;
+        after_late.insert(p.queue_id);
+      } else if ((p.kind == core::Kind::kClient || p.kind == core::Kind::kPickup) &&
+                 after_late.erase(p.queue_id)) {
+        ++reused;
+      }
+      last[p.queue_id] = p.kind;
+    }
+  }
+  EXPECT_GT(late, 0);
+  EXPECT_GT(reused, 0);
 }
 
 TEST(SimulatorTest, RejectsBadOptions) {
