@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
+#include "collector/data_lock.h"
 #include "collector/retention.h"
 #include "core/status_macros.h"
 
@@ -167,6 +168,17 @@ int Repair(const std::string& dir, const std::vector<std::string>& args) {
     std::fprintf(stderr, "maillens archive repair: unexpected argument '%s'\n%s",
                  positional[0].c_str(), kUsage);
     return 2;
+  }
+  // Repair writes into the data directory (cache/ while planning, then archive/): one writer
+  // at a time, so never beside a running collector, whose retention pass would act on the
+  // manifest while it is replaced. Refused at once, naming the holder (collector/data_lock.h).
+  auto lock = collector::DataLock::Acquire(dir, "maillens archive repair");
+  if (!lock.ok()) {
+    std::fprintf(stderr,
+                 "maillens archive repair: %s; stop it first (repair rewrites the manifest, "
+                 "which the collector's retention acts on)\n",
+                 std::string(lock.status().message()).c_str());
+    return 1;
   }
   auto plan = collector::PlanArchiveRepair(dir);
   if (!plan.ok()) return Fail(plan.status());
