@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "collector/retention.h"
 #include "collector/store.h"
 #include "core/query_language.h"
 #include "core/status_macros.h"
@@ -46,10 +48,27 @@ class LocalSource final : public QuerySource {
 
   absl::StatusOr<TraceAnswer> GetTrace(const std::string& id, bool with_lines) override {
     TraceAnswer answer;
-    MAILLENS_ASSIGN_OR_RETURN(answer.trace, store_->GetTrace(id));
+    auto trace = store_->GetTrace(id);
+    if (absl::IsNotFound(trace.status())) {
+      // Retention forgets the messages of the days it deletes: say that it may have.
+      std::string gone = collector::DeletedDaysNotice(store_->dir(), 0, 99999999);
+      if (gone.empty()) return trace.status();
+      return absl::NotFoundError(
+          absl::StrCat(trace.status().message(), "; it may have been on days ", gone));
+    }
+    MAILLENS_ASSIGN_OR_RETURN(answer.trace, std::move(trace));
     if (with_lines) {
       MAILLENS_ASSIGN_OR_RETURN(answer.lines, collector::TraceLines(store_.get(), answer.trace));
       answer.notices = collector::ArchiveReadNotices(*store_, &answer.trace);
+    } else if (!answer.trace.messages.empty()) {
+      // Hops on days retention deleted are missing from this trace: said, not silent.
+      int64_t first = INT64_MAX, last = INT64_MIN;
+      for (const collector::MessageInfo& m : answer.trace.messages) {
+        first = std::min(first, collector::DayOf(m.first_us));
+        last = std::max(last, collector::DayOf(m.end_us.value_or(m.last_us)));
+      }
+      std::string gone = collector::DeletedDaysNotice(store_->dir(), first, last);
+      if (!gone.empty()) answer.notices.push_back(std::move(gone));
     }
     return answer;
   }

@@ -130,10 +130,20 @@ void PrintStatus(const v1::StatusResponse& status, const std::string& source, ab
     }
   }
 
-  Heading(out,
-          absl::StrCat("Partitions (", status.partitions_size(), ", ", Bytes(status.disk_bytes()),
-                       " on disk with the catalog)"),
-          color);
+  Heading(out, absl::StrCat("Disk (", Bytes(status.disk_bytes()), " in all)"), color);
+  if (status.has_disk_usage()) {
+    // Each part the disk budget counts, so that the one that grows is seen.
+    const v1::DiskUsage& u = status.disk_usage();
+    std::string catalog = Bytes(u.catalog());
+    if (u.catalog_free() > 0) {
+      absl::StrAppend(&catalog, " (", Bytes(u.catalog_free()), " free for reuse)");
+    }
+    std::fprintf(out, "days %s, catalog %s, journal %s, archive %s, cache %s, other %s\n",
+                 Bytes(u.days()).c_str(), catalog.c_str(), Bytes(u.journal()).c_str(),
+                 Bytes(u.archive()).c_str(), Bytes(u.cache()).c_str(), Bytes(u.other()).c_str());
+  }
+
+  Heading(out, absl::StrCat("Partitions (", status.partitions_size(), ")"), color);
   if (status.partitions_size() > 0) {
     Table partitions({"day (UTC)", "lines", "on disk"});
     for (const v1::PartitionStatus& p : status.partitions()) {

@@ -31,6 +31,10 @@ std::vector<std::string> ArchiveReadNotices(const Store& store, const Trace* tra
     if (std::string unread = UnreadableArchiveNotice(store.dir(), first, last); !unread.empty()) {
       notices.push_back(std::move(unread));
     }
+    // A message whose earlier (or later) hops were on days retention deleted.
+    if (std::string gone = DeletedDaysNotice(store.dir(), first, last); !gone.empty()) {
+      notices.push_back(std::move(gone));
+    }
   }
   std::vector<int64_t> archived = store.ArchivedDaysRead();
   if (archived.empty()) return notices;

@@ -583,6 +583,11 @@ void ReportBuilder::AddArchiveNotice() {
   if (std::string unread = UnreadableArchiveNotice(dir_, first, last); !unread.empty()) {
     report_.notices.push_back(std::move(unread));
   }
+  // Days retention deleted: said, so that what the catalog still held of them is not taken
+  // for the whole story.
+  if (std::string gone = DeletedDaysNotice(dir_, first, last); !gone.empty()) {
+    report_.notices.push_back(std::move(gone));
+  }
   std::vector<int64_t> read;
   for (int64_t day : ArchivedDays(dir_)) {
     if (day >= first && day <= last &&

@@ -961,12 +961,113 @@ absl::Status ArchiveDayLocked(const std::string& dir, int64_t day) {
   return UnlinkFile(snapshot);
 }
 
-absl::Status DeleteDayLocked(const std::string& dir, int64_t day) {
+// --- Forgetting deleted days in the catalog ---------------------------------------------
+
+std::vector<int64_t> DayFiles(const std::string& dir);
+
+// The messages of deleted day `?1`..`?2` (first line on it) whose last line is before `?3`,
+// the start of the next day still held: every line of theirs was on days no longer held.
+constexpr char kSelectPurgeable[] =
+    "SELECT count(*) FROM messages WHERE first_us >= ? AND first_us < ? AND last_us < ? "
+    "AND COALESCE(end_us, 0) < ?";
+constexpr char kCreatePurgeIds[] =
+    "CREATE TEMP TABLE IF NOT EXISTS purge_ids (id INTEGER PRIMARY KEY)";
+constexpr char kClearPurgeIds[] = "DELETE FROM temp.purge_ids";
+constexpr char kCollectPurgeIds[] =
+    "INSERT OR IGNORE INTO temp.purge_ids (id) SELECT id FROM messages WHERE first_us >= ? AND "
+    "first_us < ? AND last_us < ? AND COALESCE(end_us, 0) < ?";
+// Children first: the catalog runs with foreign keys on.
+constexpr const char* kPurgeRows[] = {
+    "DELETE FROM recipients WHERE message IN (SELECT id FROM temp.purge_ids)",
+    "DELETE FROM links WHERE from_message IN (SELECT id FROM temp.purge_ids)",
+    "DELETE FROM links WHERE to_message IN (SELECT id FROM temp.purge_ids)",
+    "DELETE FROM pending WHERE from_message IN (SELECT id FROM temp.purge_ids)",
+    "DELETE FROM messages WHERE id IN (SELECT id FROM temp.purge_ids)",
+};
+
+// Days whose last manifest entry is a deletion and that are not hot again, with when.
+std::vector<DeletedDay> DeletedDaysOf(const std::string& dir,
+                                      const std::vector<ArchiveEntry>& entries) {
+  std::map<int64_t, DeletedDay> deleted;
+  for (const ArchiveEntry& e : entries) {
+    if (e.kind == ArchiveEntry::Kind::kDelete) {
+      deleted[e.day] = DeletedDay{e.day, e.first_us};
+    } else if (e.kind == ArchiveEntry::Kind::kArchive) {
+      deleted.erase(e.day);
+    }
+  }
+  std::vector<DeletedDay> out;
+  for (const auto& [day, d] : deleted) {
+    if (!fs::exists(HotPath(dir, day))) out.push_back(d);
+  }
+  return out;
+}
+
+// PurgeDeletedMessages under the archive lock, with the trusted manifest's entries.
+absl::Status PurgeLocked(const std::string& dir, const std::vector<ArchiveEntry>& entries,
+                         uint64_t* purged) {
+  if (purged != nullptr) *purged = 0;
+  const std::vector<DeletedDay> deleted = DeletedDaysOf(dir, entries);
+  if (deleted.empty() || !fs::exists(dir + "/catalog.db")) return absl::OkStatus();
+  std::set<int64_t> held;
+  for (int64_t day : DayFiles(dir)) held.insert(day);
+  for (const auto& [day, e] : LiveMap(entries)) held.insert(day);
+  // Per deleted day: [its start, its end) for the first line, and the start of the next held
+  // day as the bound for the last (a message that goes on into a held day keeps its row).
+  struct Range {
+    int64_t from_us, to_us, bound_us;
+  };
+  std::vector<Range> ranges;
+  for (const DeletedDay& d : deleted) {
+    auto next = held.upper_bound(d.day);
+    ranges.push_back({DayStartUs(d.day), DayStartUs(d.day) + kDayUs,
+                      next == held.end() ? INT64_MAX : DayStartUs(*next)});
+  }
+  MAILLENS_ASSIGN_OR_RETURN(auto catalog,
+                            Database::Open(dir + "/catalog.db", Database::Mode::kReadWrite));
+  // Look before taking the catalog's write lock: after the first pass there is usually
+  // nothing left, and the store's writer should not wait for a pass that changes nothing.
+  int64_t found = 0;
+  {
+    MAILLENS_ASSIGN_OR_RETURN(Statement count, catalog->Prepare(kSelectPurgeable));
+    for (const Range& r : ranges) {
+      count.Reset();
+      count.Bind(1, r.from_us).Bind(2, r.to_us).Bind(3, r.bound_us).Bind(4, r.bound_us);
+      MAILLENS_ASSIGN_OR_RETURN(Statement::StepResult step, count.Step());
+      if (step == Statement::StepResult::kRow) found += count.ColumnInt(0);
+    }
+  }
+  if (found == 0) return absl::OkStatus();
+  MAILLENS_RETURN_IF_ERROR(catalog->Exec(kCreatePurgeIds));
+  MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(catalog.get()));
+  MAILLENS_RETURN_IF_ERROR(catalog->Exec(kClearPurgeIds));
+  {
+    MAILLENS_ASSIGN_OR_RETURN(Statement collect, catalog->Prepare(kCollectPurgeIds));
+    for (const Range& r : ranges) {
+      collect.Reset();
+      collect.Bind(1, r.from_us).Bind(2, r.to_us).Bind(3, r.bound_us).Bind(4, r.bound_us);
+      MAILLENS_RETURN_IF_ERROR(collect.Run());
+    }
+  }
+  for (const char* sql : kPurgeRows) {
+    MAILLENS_RETURN_IF_ERROR(catalog->Exec(sql));
+    if (purged != nullptr && sql == kPurgeRows[std::size(kPurgeRows) - 1]) {
+      *purged = static_cast<uint64_t>(catalog->Changes());
+    }
+  }
+  Probe("purge", deleted.back().day);
+  return txn.Commit();
+}
+
+// `purge`: forget the day's messages in the catalog too (false beside an open store, see
+// RetentionPolicy::store_open).
+absl::Status DeleteDayLocked(const std::string& dir, int64_t day, bool purge) {
   MAILLENS_ASSIGN_OR_RETURN(std::vector<ArchiveEntry> entries, ReadEntries(dir));
   std::map<int64_t, ArchiveEntry> live = LiveMap(entries);
   ArchiveEntry entry;
   entry.kind = ArchiveEntry::Kind::kDelete;
   entry.day = day;
+  entry.first_us = absl::ToUnixMicros(absl::Now());  // when: what `trace` and `report` say
   if (auto it = live.find(day); it != live.end()) {
     entry.lines = it->second.lines;
     entry.hosts = it->second.hosts;
@@ -988,7 +1089,19 @@ absl::Status DeleteDayLocked(const std::string& dir, int64_t day) {
   }
   MAILLENS_RETURN_IF_ERROR(FsyncPath(ArchiveDir(dir), /*directory=*/true));
   Probe("unlinked", day);
-  return UnlinkFile(IntentPath(dir, day));
+  MAILLENS_RETURN_IF_ERROR(UnlinkFile(IntentPath(dir, day)));
+  // Its decompressed copies in cache/ hold lines that are gone now (and count against the
+  // budget); readers that have one open keep reading it.
+  std::error_code ec;
+  const std::string prefix = absl::StrCat(day, ".");
+  for (const auto& f : fs::directory_iterator(dir + "/cache", ec)) {
+    if (absl::StartsWith(f.path().filename().string(), prefix)) fs::remove(f.path(), ec);
+  }
+  // After the commit point: a crash before or inside this transaction leaves the rows, which
+  // recovery (every pass starts with it) removes.
+  if (!purge) return absl::OkStatus();
+  entries.push_back(entry);
+  return PurgeLocked(dir, entries, nullptr);
 }
 
 // Moves archive file `name` into archive/orphans/, beside whatever is there already.
@@ -1031,7 +1144,7 @@ absl::Status FinishHead(const std::string& dir, const ManifestState& st, spdlog:
   return absl::OkStatus();
 }
 
-absl::Status RecoverLocked(const std::string& dir, spdlog::logger* log) {
+absl::Status RecoverLocked(const std::string& dir, spdlog::logger* log, bool purge) {
   std::error_code ec;
   // Work files of an interrupted step: their step never committed (a compressed day there
   // was never renamed into archive/, and its day is still hot).
@@ -1108,16 +1221,16 @@ absl::Status RecoverLocked(const std::string& dir, spdlog::logger* log) {
       MAILLENS_RETURN_IF_ERROR(UnlinkFile(p.string()));
     }
   }
-  return FsyncPath(ArchiveDir(dir), /*directory=*/true);
-}
-
-uint64_t TreeBytes(const std::string& path) {
-  uint64_t total = 0;
-  std::error_code ec;
-  for (const auto& f : fs::directory_iterator(path, ec)) {
-    if (f.is_regular_file(ec)) total += f.file_size(ec);
+  MAILLENS_RETURN_IF_ERROR(FsyncPath(ArchiveDir(dir), /*directory=*/true));
+  // A deletion committed in the manifest whose catalog rows a crash kept (or a day deleted by
+  // a maillens that did not forget them): removed now.
+  if (!purge) return absl::OkStatus();
+  uint64_t purged = 0;
+  MAILLENS_RETURN_IF_ERROR(PurgeLocked(dir, entries, &purged));
+  if (purged > 0) {
+    Log(log)->info("retention: removed {} messages of deleted days from the catalog", purged);
   }
-  return total;
+  return absl::OkStatus();
 }
 
 std::vector<int64_t> DayFiles(const std::string& dir) {
@@ -1279,7 +1392,7 @@ absl::StatusOr<std::string> Sha256File(const std::string& path) {
 
 absl::Status RecoverArchive(const std::string& dir, spdlog::logger* log) {
   MAILLENS_ASSIGN_OR_RETURN(ArchiveLock lock, ArchiveLock::Take(dir));
-  return RecoverLocked(dir, log);
+  return RecoverLocked(dir, log, /*purge=*/true);
 }
 
 absl::Status ArchiveDay(const std::string& dir, int64_t day) {
@@ -1289,17 +1402,97 @@ absl::Status ArchiveDay(const std::string& dir, int64_t day) {
 
 absl::Status DeleteDay(const std::string& dir, int64_t day) {
   MAILLENS_ASSIGN_OR_RETURN(ArchiveLock lock, ArchiveLock::Take(dir));
-  return DeleteDayLocked(dir, day);
+  return DeleteDayLocked(dir, day, /*purge=*/true);
 }
 
-uint64_t DataBytes(const std::string& dir) {
-  std::error_code ec;
-  uint64_t total = 0;
-  for (const char* f : {"/catalog.db", "/catalog.db-wal"}) {
-    if (fs::exists(dir + f, ec)) total += fs::file_size(dir + f, ec);
-  }
-  return total + TreeBytes(dir + "/days") + TreeBytes(ArchiveDir(dir));
+absl::Status PurgeDeletedMessages(const std::string& dir, uint64_t* purged) {
+  MAILLENS_ASSIGN_OR_RETURN(ArchiveLock lock, ArchiveLock::Take(dir));
+  MAILLENS_ASSIGN_OR_RETURN(std::vector<ArchiveEntry> entries, ReadEntries(dir));
+  return PurgeLocked(dir, entries, purged);
 }
+
+std::vector<DeletedDay> DeletedDays(const std::string& dir) {
+  // An archive that cannot be trusted names no deleted day: UnreadableArchive speaks for it.
+  auto entries = ReadEntries(dir);
+  if (!entries.ok()) return {};
+  return DeletedDaysOf(dir, *entries);
+}
+
+std::string DeletedDaysNotice(const std::string& dir, int64_t first_day, int64_t last_day) {
+  std::vector<DeletedDay> in;
+  for (const DeletedDay& d : DeletedDays(dir)) {
+    if (d.day >= first_day && d.day <= last_day) in.push_back(d);
+  }
+  if (in.empty()) return "";
+  int64_t first_us = INT64_MAX, last_us = 0;
+  for (const DeletedDay& d : in) {
+    if (d.deleted_us == 0) continue;
+    first_us = std::min(first_us, d.deleted_us);
+    last_us = std::max(last_us, d.deleted_us);
+  }
+  auto date = [](int64_t us) {
+    return absl::FormatTime("%Y-%m-%d", absl::FromUnixMicros(us), absl::UTCTimeZone());
+  };
+  std::string when;
+  if (last_us > 0) {
+    when = date(first_us) == date(last_us)
+               ? absl::StrCat(" on ", date(first_us))
+               : absl::StrCat(" between ", date(first_us), " and ", date(last_us));
+  }
+  return absl::StrCat(kDeletedByRetentionNotice, when, ": ", in.size(),
+                      in.size() == 1 ? " day" : " days", " (", in.front().day,
+                      in.size() == 1 ? "" : absl::StrCat("..", in.back().day),
+                      "); their lines, and the messages that were only on them, are no longer "
+                      "kept");
+}
+
+DataUsage DataDirUsage(const std::string& dir) {
+  DataUsage u;
+  std::error_code ec;
+  for (const auto& top : fs::directory_iterator(dir, ec)) {
+    const std::string name = top.path().filename().string();
+    uint64_t bytes = 0;
+    if (top.is_directory(ec)) {
+      for (auto it = fs::recursive_directory_iterator(top.path(), ec);
+           !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        if (it->is_regular_file(ec)) bytes += it->file_size(ec);
+      }
+      ec.clear();
+    } else if (top.is_regular_file(ec)) {
+      bytes = top.file_size(ec);
+    }
+    if (name == "days") {
+      u.days += bytes;
+    } else if (absl::StartsWith(name, "catalog.db")) {
+      u.catalog += bytes;
+    } else if (name == "journal") {
+      u.journal += bytes;
+    } else if (name == "archive" || name == "archive.head") {
+      u.archive += bytes;
+    } else if (name == "cache") {
+      u.cache += bytes;
+    } else {
+      u.other += bytes;
+    }
+  }
+  if (u.catalog > 0) {
+    auto catalog = Database::Open(dir + "/catalog.db", Database::Mode::kReadOnly);
+    if (catalog.ok()) {
+      auto pages = (*catalog)->Prepare(
+          "SELECT f.freelist_count * s.page_size FROM pragma_freelist_count() AS f, "
+          "pragma_page_size() AS s");
+      if (pages.ok()) {
+        auto step = pages->Step();
+        if (step.ok() && *step == Statement::StepResult::kRow && pages->ColumnInt(0) > 0) {
+          u.catalog_free = std::min<uint64_t>(pages->ColumnInt(0), u.catalog);
+        }
+      }
+    }
+  }
+  return u;
+}
+
+uint64_t DataBytes(const std::string& dir) { return DataDirUsage(dir).budgeted(); }
 
 absl::StatusOr<RetentionStats> RunRetention(const std::string& dir, const RetentionPolicy& policy,
                                             int64_t now_us, spdlog::logger* log,
@@ -1307,7 +1500,17 @@ absl::StatusOr<RetentionStats> RunRetention(const std::string& dir, const Retent
   // The lock is taken per day, so a late line's RestoreDay (on the collector's writer) never
   // waits for a whole pass.
   RetentionStats stats;
-  MAILLENS_RETURN_IF_ERROR(RecoverArchive(dir, log));
+  // Beside an open store the catalog's rows of deleted days are left for the next start
+  // (RetentionPolicy::store_open).
+  const bool purge = !policy.store_open;
+  auto delete_day = [&](int64_t day) -> absl::Status {
+    MAILLENS_ASSIGN_OR_RETURN(ArchiveLock lock, ArchiveLock::Take(dir));
+    return DeleteDayLocked(dir, day, purge);
+  };
+  {
+    MAILLENS_ASSIGN_OR_RETURN(ArchiveLock lock, ArchiveLock::Take(dir));
+    MAILLENS_RETURN_IF_ERROR(RecoverLocked(dir, log, purge));
+  }
   auto cancelled = [&] { return cancel != nullptr && cancel->load(); };
   const int64_t today = DayOf(now_us);
   const int64_t hot_start = DayOf(now_us - std::max(policy.hot_days - 1, 0) * kDayUs);
@@ -1324,7 +1527,7 @@ absl::StatusOr<RetentionStats> RunRetention(const std::string& dir, const Retent
     if (day >= hot_start || cancelled()) break;
     absl::Status s;
     if (day < keep_start) {
-      s = DeleteDay(dir, day);
+      s = delete_day(day);
       if (s.ok()) stats.deleted.push_back(day);
     } else {
       s = ArchiveDay(dir, day);
@@ -1335,12 +1538,22 @@ absl::StatusOr<RetentionStats> RunRetention(const std::string& dir, const Retent
   MAILLENS_ASSIGN_OR_RETURN(std::vector<ArchiveEntry> entries, ReadEntries(dir));
   for (const auto& [day, e] : LiveMap(entries)) {
     if (day >= keep_start || cancelled()) break;
-    absl::Status s = DeleteDay(dir, day);
+    absl::Status s = delete_day(day);
     if (s.ok()) stats.deleted.push_back(day);
     if (!s.ok()) note(day, s);
   }
   if (policy.disk_budget_bytes > 0) {
     uint64_t bytes = DataBytes(dir);
+    // Over the budget, the cache goes before any day: it is only decompressed copies of the
+    // archive, extracted again when next read.
+    if (bytes > policy.disk_budget_bytes) {
+      const uint64_t cached = DataDirUsage(dir).cache;
+      if (cached > 0) {
+        TrimCache(dir + "/cache", "", 0);
+        bytes = DataBytes(dir);
+        Log(log)->info("retention: disk budget: emptied cache/ ({} bytes)", cached);
+      }
+    }
     while (bytes > policy.disk_budget_bytes && !cancelled()) {
       std::set<int64_t> days;
       for (int64_t d : DayFiles(dir)) days.insert(d);
@@ -1359,7 +1572,7 @@ absl::StatusOr<RetentionStats> RunRetention(const std::string& dir, const Retent
         return absl::InternalError(
             absl::StrCat("retention: day ", oldest, " is still there after deleting it"));
       }
-      MAILLENS_RETURN_IF_ERROR(DeleteDay(dir, oldest));
+      MAILLENS_RETURN_IF_ERROR(delete_day(oldest));
       std::string w = absl::StrCat("disk budget: deleted day ", oldest, " (", bytes,
                                    " bytes used, budget ", policy.disk_budget_bytes, ")");
       Log(log)->warn("retention: {}", w);
@@ -1790,7 +2003,13 @@ absl::Status RepairArchive(const std::string& dir, const RepairPlan& plan) {
 
 RetentionRunner::RetentionRunner(std::string dir, RetentionPolicy policy, absl::Duration interval,
                                  spdlog::logger* log)
-    : dir_(std::move(dir)), policy_(policy), interval_(interval), log_(Log(log)) {
+    : dir_(std::move(dir)),
+      policy_([&] {
+        policy.store_open = true;  // the collector's store, beside it
+        return policy;
+      }()),
+      interval_(interval),
+      log_(Log(log)) {
   thread_ = std::thread([this] { Run(); });
 }
 

@@ -32,6 +32,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "collector/data_lock.h"
 #include "collector/query_proto.h"
 #include "collector/report.h"
 #include "collector/store.h"
@@ -293,11 +294,14 @@ TEST_F(RetentionTest, MonthMovesToArchiveAndQueriesAnswerTheSame) {
   ASSERT_TRUE(verify.ok());
   EXPECT_TRUE(verify->ok()) << absl::StrJoin(verify->problems, "; ");
 
-  // The disk budget wins: oldest days go first until it holds, with a warning.
-  const uint64_t used = DataBytes(dir);
+  // The disk budget wins: the cache goes first (the queries above filled it), then the oldest
+  // days until it holds, with a warning.
+  EXPECT_GT(DataDirUsage(dir).cache, 0u);
+  const uint64_t used = DataBytes(dir) - DataDirUsage(dir).cache;
   policy.disk_budget_bytes = used * 7 / 10;
   stats = RunRetention(dir, policy, kNow);
   ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(DataDirUsage(dir).cache, 0u);
   EXPECT_LE(DataBytes(dir), policy.disk_budget_bytes);
   EXPECT_FALSE(stats->deleted.empty());
   EXPECT_FALSE(stats->warnings.empty());
@@ -1185,6 +1189,227 @@ TEST_F(ArchiveTrustTest, ChangedCachedCopyIsExtractedAgainAndNamedByVerify) {
   EXPECT_EQ(status, 0) << out;
 }
 
+// --- Retention forgets what it deletes -----------------------------------------------------
+
+// Rows of the catalog that point at no message: none may be left by a deletion.
+int64_t DanglingRows(const std::string& catalog) {
+  return QueryInt(catalog,
+                  "SELECT (SELECT count(*) FROM recipients WHERE message NOT IN "
+                  "(SELECT id FROM messages)) + (SELECT count(*) FROM links WHERE from_message "
+                  "NOT IN (SELECT id FROM messages) OR to_message NOT IN (SELECT id FROM "
+                  "messages)) + (SELECT count(*) FROM pending WHERE from_message NOT IN (SELECT "
+                  "id FROM messages))");
+}
+
+// Messages whose every line was before `day_start_us` (what deleting the days before it
+// must forget).
+std::string WhollyBefore(int64_t day_start_us) {
+  return absl::StrCat("SELECT count(*) FROM messages WHERE last_us < ", day_start_us,
+                      " AND COALESCE(end_us, 0) < ", day_start_us);
+}
+
+// Bytes of the catalog's pages in use (the file keeps its freed pages for reuse).
+int64_t CatalogUsedBytes(const std::string& catalog) {
+  return (QueryInt(catalog, "PRAGMA page_count") - QueryInt(catalog, "PRAGMA freelist_count")) *
+         QueryInt(catalog, "PRAGMA page_size");
+}
+
+TEST_F(RetentionTest, DeletedDaysLeaveTheCatalogAndTraceAndReportSaySo) {
+  const std::string dir = FreshCopy("forget");
+  const std::string catalog = dir + "/catalog.db";
+  const int64_t keep_start = DayOf(kNow - 9 * kDayUs);  // archive_days 10
+  const int64_t keep_start_us = DayStartUs(keep_start);
+  const int64_t messages_before = QueryInt(catalog, "SELECT count(*) FROM messages");
+  const int64_t recipients_before = QueryInt(catalog, "SELECT count(*) FROM recipients");
+  const int64_t doomed = QueryInt(catalog, WhollyBefore(keep_start_us));
+  ASSERT_GT(doomed, 1000) << "the month should have thousands of messages in its first 20 days";
+  // A message of a day to be deleted, and none of its queue ID's on the days kept.
+  std::string queue_id;
+  {
+    auto db = Database::Open(catalog, Database::Mode::kReadOnly);
+    ASSERT_TRUE(db.ok());
+    auto q = (*db)->Prepare(
+        "SELECT queue_id FROM messages GROUP BY queue_id HAVING max(last_us) < ? LIMIT 1");
+    ASSERT_TRUE(q.ok());
+    q->Bind(1, DayStartUs(20250105));
+    auto step = q->Step();
+    ASSERT_TRUE(step.ok() && *step == Statement::StepResult::kRow);
+    queue_id = std::string(q->ColumnText(0));
+  }
+  int status = 0;
+  std::string before = Cli(dir, "trace " + queue_id, &status);
+  ASSERT_EQ(status, 0) << before;
+  const int64_t used_before = CatalogUsedBytes(catalog);
+  const uintmax_t file_before = fs::file_size(catalog);
+
+  RetentionPolicy policy;
+  policy.hot_days = 3;
+  policy.archive_days = 10;
+  auto stats = RunRetention(dir, policy, kNow);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  ASSERT_GE(stats->deleted.size(), 20u);
+
+  // The rows are gone, and nothing points at a message that is gone.
+  EXPECT_EQ(QueryInt(catalog, WhollyBefore(keep_start_us)), 0);
+  EXPECT_EQ(QueryInt(catalog, "SELECT count(*) FROM messages"), messages_before - doomed);
+  EXPECT_LT(QueryInt(catalog, "SELECT count(*) FROM recipients"), recipients_before);
+  EXPECT_EQ(DanglingRows(catalog), 0);
+  // Messages that go on into a day kept are kept, whole.
+  EXPECT_EQ(
+      QueryInt(catalog,
+               absl::StrCat("SELECT count(*) FROM messages WHERE first_us >= ", keep_start_us)),
+      QueryInt(dir + "/../base/catalog.db",
+               absl::StrCat("SELECT count(*) FROM messages WHERE first_us >= ", keep_start_us)));
+  // The catalog: two thirds of the month forgotten, its pages in use shrink about as much,
+  // and the file does not grow (freed pages are reused by later days).
+  const int64_t used_after = CatalogUsedBytes(catalog);
+  std::printf(
+      "catalog: %lld bytes in use before, %lld after deleting 20 of 30 days; file %ju -> %ju\n",
+      static_cast<long long>(used_before), static_cast<long long>(used_after), file_before,
+      static_cast<uintmax_t>(fs::file_size(catalog)));
+  EXPECT_LT(used_after, used_before / 2);
+  EXPECT_LE(fs::file_size(catalog), file_before + 64 * 1024);
+
+  // trace says why it finds nothing; report over a deleted day says it was deleted.
+  const std::string today = absl::FormatTime("%Y-%m-%d", absl::Now(), absl::UTCTimeZone());
+  std::string after = Cli(dir, "trace " + queue_id, &status);
+  EXPECT_EQ(status, 1) << after;
+  EXPECT_TRUE(absl::StrContains(after, "deleted by retention on " + today)) << after;
+  std::string report =
+      Cli(dir, "report --since 2025-01-05T00:00:00Z --until 2025-01-07T00:00:00Z", &status);
+  EXPECT_TRUE(absl::StrContains(report, "deleted by retention on " + today)) << report;
+  EXPECT_TRUE(absl::StrContains(report, "20250105..20250106")) << report;
+  // A day kept is reported without the notice.
+  report = Cli(dir, "report --since 2025-01-25T00:00:00Z --until 2025-01-26T00:00:00Z", &status);
+  EXPECT_EQ(status, 0) << report;
+  EXPECT_FALSE(absl::StrContains(report, "deleted by retention")) << report;
+  EXPECT_TRUE(DeletedDaysNotice(dir, 20250121, 20250130).empty());
+}
+
+// The collector's writer keeps the catalog open beside retention. A commit from retention's
+// own connection made the writer's every later transaction fail ("database is locked"), so
+// beside an open store (store_open) the rows wait for PurgeDeletedMessages before the store
+// opens next; the writer goes on, and trace and report already say the days were deleted.
+TEST_F(RetentionTest, WriterGoesOnBesideRetentionAndRowsGoBeforeTheStoreOpensNext) {
+  const std::string dir = FreshCopy("forget_writer");
+  const std::string catalog = dir + "/catalog.db";
+  const std::string doomed_sql = WhollyBefore(DayStartUs(20250121));
+  const int64_t doomed = QueryInt(catalog, doomed_sql);
+  {
+    StoreOptions options;
+    options.dir = dir;
+    auto store = Store::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto first = (*store)->Append(ZooLines("2025-01-29", 0x5101));
+    ASSERT_TRUE(first.ok()) << first.status();
+    RetentionPolicy policy;
+    policy.hot_days = 3;
+    policy.archive_days = 10;
+    policy.store_open = true;
+    auto stats = RunRetention(dir, policy, kNow);
+    ASSERT_TRUE(stats.ok()) << stats.status();
+    ASSERT_FALSE(stats->deleted.empty());
+    EXPECT_EQ(QueryInt(catalog, doomed_sql), doomed);
+    EXPECT_FALSE(DeletedDaysNotice(dir, 20250101, 20250130).empty());
+    auto second = (*store)->Append(ZooLines("2025-01-30", 0x5102));
+    ASSERT_TRUE(second.ok()) << second.status();
+    EXPECT_EQ(second->stored, 6u);
+    ASSERT_TRUE((*store)->Flush().ok());
+    auto trace = (*store)->GetTrace("3AB1C2D3E6");
+    ASSERT_TRUE(trace.ok()) << trace.status();
+  }
+  uint64_t purged = 0;
+  ASSERT_TRUE(PurgeDeletedMessages(dir, &purged).ok());
+  EXPECT_EQ(purged, static_cast<uint64_t>(doomed));
+  EXPECT_EQ(QueryInt(catalog, doomed_sql), 0);
+  EXPECT_EQ(DanglingRows(catalog), 0);
+}
+
+// A crash after the manifest's commit and before the catalog's: the rows stay, and the next
+// recovery removes them.
+TEST_F(RetentionTest, CatalogRowsKeptByACrashAreRemovedByRecovery) {
+  const std::string dir = FreshCopy("forget_crash");
+  const std::string catalog = dir + "/catalog.db";
+  const std::vector<int64_t> days = AllDays(dir);
+  ASSERT_GT(days.size(), 4u);
+  const std::string doomed_sql = WhollyBefore(DayStartUs(days[3]));
+  const int64_t doomed = QueryInt(catalog, doomed_sql);
+  ASSERT_GT(doomed, 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    SetRetentionProbeForTest(+[](const char* step, int64_t) {
+      if (std::string(step) == "purge") raise(SIGKILL);
+    });
+    for (size_t i = 0; i < 3; ++i) (void)DeleteDay(dir, days[i]);
+    _exit(0);
+  }
+  int wstatus = 0;
+  waitpid(pid, &wstatus, 0);
+  ASSERT_TRUE(WIFSIGNALED(wstatus)) << "the probe should have killed the deletion";
+  EXPECT_EQ(QueryInt(catalog, doomed_sql), doomed)
+      << "the killed transaction should have left every row";
+  ASSERT_TRUE(RecoverArchive(dir).ok());
+  EXPECT_LT(QueryInt(catalog, doomed_sql), doomed);
+  for (size_t i = 1; i < 3; ++i) ASSERT_TRUE(DeleteDay(dir, days[i]).ok());
+  EXPECT_EQ(QueryInt(catalog, doomed_sql), 0);
+  EXPECT_EQ(DanglingRows(catalog), 0);
+}
+
+// The budget counts everything under the data directory: a journal that grows makes the
+// oldest day go (it did not count), and the archive and cache count too.
+TEST_F(RetentionTest, DiskBudgetCountsTheJournalTheArchiveAndTheCache) {
+  const std::string dir = FreshCopy("budget_all");
+  RetentionPolicy policy;
+  policy.hot_days = 3;
+  ASSERT_TRUE(RunRetention(dir, policy, kNow).ok());  // 27 days archived
+  DataUsage usage = DataDirUsage(dir);
+  EXPECT_GT(usage.archive, 0u);
+  EXPECT_GT(usage.days, 0u);
+  EXPECT_GT(usage.catalog, 0u);
+  EXPECT_EQ(usage.journal, 0u);
+  EXPECT_EQ(DataBytes(dir), usage.budgeted());
+  // Within budget as it is; then the journal grows by 2 MB.
+  policy.disk_budget_bytes = usage.budgeted() + 512 * 1024;
+  auto stats = RunRetention(dir, policy, kNow);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_TRUE(stats->deleted.empty());
+  fs::create_directories(dir + "/journal");
+  std::ofstream(dir + "/journal/00000001.seg") << std::string(2 << 20, 'j');
+  EXPECT_EQ(DataDirUsage(dir).journal, uint64_t{2} << 20);
+  stats = RunRetention(dir, policy, kNow);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  ASSERT_FALSE(stats->deleted.empty()) << "the journal's 2 MB were not counted";
+  EXPECT_EQ(stats->deleted.front(), AllDays(*root_ + "/base").front());
+  EXPECT_LT(stats->deleted.size(), 27u) << "the catalog's freed pages were counted as used";
+  EXPECT_LE(stats->disk_bytes, policy.disk_budget_bytes);
+  // A cached archived day counts as well.
+  const std::vector<int64_t> archived = ArchivedDays(dir);
+  ASSERT_FALSE(archived.empty());
+  ASSERT_TRUE(ReadableDayPath(dir, archived.front(), nullptr).ok());
+  EXPECT_GT(DataDirUsage(dir).cache, 0u);
+}
+
+// `archive repair` writes into the data directory: never beside the collector.
+TEST_F(ArchiveTrustTest, RepairIsRefusedWhileTheCollectorHoldsTheDataLock) {
+  const std::string dir = ArchivedCopy("repair_locked");
+  fs::remove(dir + "/archive/MANIFEST");
+  const std::map<std::string, uintmax_t> files = ArchiveFilesIn(dir);
+  int status = 0;
+  {
+    auto lock = DataLock::Acquire(dir, "maillens-collector");
+    ASSERT_TRUE(lock.ok()) << lock.status();
+    std::string out = Cli(dir, "archive repair --yes", &status);
+    EXPECT_EQ(status, 1) << out;
+    EXPECT_TRUE(absl::StrContains(out, "maillens-collector")) << out;
+    EXPECT_FALSE(fs::exists(dir + "/archive/MANIFEST")) << "repaired beside the collector";
+    EXPECT_EQ(ArchiveFilesIn(dir), files);
+  }
+  std::string out = Cli(dir, "archive repair --yes", &status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_TRUE(fs::exists(dir + "/archive/MANIFEST"));
+}
+
 // The child's probe: SIGKILL itself at the N-th step of archiving or deletion.
 int g_kill_at = 0;
 void KillAtStep(const char*, int64_t) {
@@ -1271,6 +1496,15 @@ TEST_F(RetentionTest, KilledAtRandomPointsLeavesEveryDayWholeOrGone) {
     ASSERT_TRUE(verify.ok());
     EXPECT_TRUE(verify->ok()) << "round " << rounds << ": "
                               << absl::StrJoin(verify->problems, "; ");
+    // The catalog after recovery: nothing of a deleted day's messages, nothing dangling.
+    {
+      std::set<int64_t> held(hot.begin(), hot.end());
+      held.insert(archived.begin(), archived.end());
+      const int64_t oldest_held_us = held.empty() ? INT64_MAX : DayStartUs(*held.begin());
+      EXPECT_EQ(QueryInt(dir + "/catalog.db", WhollyBefore(oldest_held_us)), 0)
+          << "round " << rounds;
+      EXPECT_EQ(DanglingRows(dir + "/catalog.db"), 0) << "round " << rounds;
+    }
     // Every third round the manifest is removed or damaged before a pass, which is killed
     // at a random moment or not: the pass refuses, and every archive file stays. Then the
     // manifest is put back (as from a backup) and the rounds go on.

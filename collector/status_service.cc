@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "collector/retention.h"
 #include "collector/sqlite.h"
 #include "collector/store.h"
 #include "core/status_macros.h"
@@ -224,7 +225,20 @@ absl::StatusOr<v1::StatusResponse> ReadStatus(const std::string& data_dir,
   MAILLENS_ASSIGN_OR_RETURN(
       SiteStatus status, store->GetSiteStatus(absl::ToUnixMicros(now), Listed(request.max_gaps()),
                                               Listed(request.max_offline())));
-  return StatusToProto(status);
+  v1::StatusResponse out = StatusToProto(status);
+  // The disk figure is what the disk budget counts: everything under the data directory, by
+  // part (SiteStatus's own figure is the catalog and the hot days only).
+  DataUsage usage = DataDirUsage(data_dir);
+  out.set_disk_bytes(usage.total());
+  v1::DiskUsage* parts = out.mutable_disk_usage();
+  parts->set_days(usage.days);
+  parts->set_catalog(usage.catalog);
+  parts->set_journal(usage.journal);
+  parts->set_archive(usage.archive);
+  parts->set_cache(usage.cache);
+  parts->set_other(usage.other);
+  parts->set_catalog_free(usage.catalog_free);
+  return out;
 }
 
 absl::StatusOr<v1::QueueResponse> ReadQueue(const std::string& data_dir,

@@ -463,6 +463,38 @@ TEST_F(StatusTest, CliStatusFromTheCollector) {
 }
 
 // `maillens --data DIR status` (the program, from MAILLENS_BIN_DIR) lists the gap.
+// The disk figure is what the disk budget counts, everything under the data directory, and
+// each part is shown: the journal, the archive and the cache too (they were left out).
+TEST_F(StatusTest, DiskUseCountsEveryPartOfTheDataDirectory) {
+  StartServer();
+  IngestClient client(Channel(), kAgentMx1);
+  auto ack = client.Send(BatchWithGap(1));
+  ASSERT_TRUE(ack.has_value());
+  ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+  std::filesystem::create_directories(DataDir() + "/archive");
+  std::filesystem::create_directories(DataDir() + "/cache");
+  std::ofstream(DataDir() + "/archive/20240401.db.gz") << std::string(300000, 'a');
+  std::ofstream(DataDir() + "/cache/20240401.0123456789abcdef.db") << std::string(200000, 'c');
+  v1::StatusResponse status = Status();
+  ASSERT_TRUE(status.has_disk_usage());
+  const v1::DiskUsage& u = status.disk_usage();
+  EXPECT_GT(u.journal(), 0u);
+  EXPECT_GE(u.archive(), 300000u);
+  EXPECT_GE(u.cache(), 200000u);
+  EXPECT_GT(u.catalog(), 0u);
+  EXPECT_GE(u.days(), status.partitions(0).bytes());
+  EXPECT_EQ(status.disk_bytes(),
+            u.days() + u.catalog() + u.journal() + u.archive() + u.cache() + u.other());
+  EXPECT_TRUE(client.Finish().ok());
+
+  std::string output;
+  ASSERT_TRUE(RunCommand(
+      absl::StrCat("TZ=UTC '", MaillensBin(), "' --data '", DataDir(), "' status"), &output));
+  EXPECT_THAT(output, HasSubstr("journal ")) << output;
+  EXPECT_THAT(output, HasSubstr("archive 29")) << output;  // 300,000 bytes: 293 KB or so
+  EXPECT_THAT(output, HasSubstr("cache ")) << output;
+}
+
 TEST_F(StatusTest, CliStatusFromADataDirectoryListsTheGap) {
   StartServer();
   ASSERT_NO_FATAL_FAILURE(IngestGapBatchAndStop());
