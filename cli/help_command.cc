@@ -29,6 +29,12 @@ lmtp) on different lines, and host:mx to:B finds mail to B that passed mx. Lines
 that belong to no message (NOQUEUE rejects, connects, SASL failures) are matched on
 their own, one line at a time. since:/until: keep only lines inside the window.
 
+A row's STATUS is each recipient's latest status along the forward hops: sent,
+deferred, bounced, expired, or counts such as "2 sent, 1 bounced"; rejected, held or
+discarded when a check ended the message; queued when nothing was delivered yet; "?"
+when the line's message is not correlated yet. A line of no message shows what it says:
+rejected, or its kind (connect, sasl_failed, ...; see maillens parse).
+
 Results come newest first, one row per message: host and queue ID where it entered,
 hops, sender, recipients (the one you asked for first, "+N" more) and the outcome of
 each ("2 sent, 1 bounced"). --json gives each recipient with its own status, DSN and
@@ -113,6 +119,22 @@ delivered, deferred, bounced, rejected, expired, held, discarded, bytes; per hos
 and per hour; top sender and recipient domains; deferral, bounce and reject reasons
 grouped by DSN and reply; mail still stuck; delivery latency end to end and per hop;
 SASL brute force by client and accounts whose sending jumped.
+
+What each message's outcome means (the "Outcomes" table; each message counted once):
+  delivered        every recipient reached its last hop (a mailbox, or a foreign server)
+  partly bounced   some recipients delivered, others bounced
+  bounced          refused by the next server or undeliverable (5xx); a notice went back
+  expired          deferred until the queue lifetime ran out, then returned to the sender
+  deferred         still retrying after a temporary failure (4xx) at the end of the window
+  rejected         refused while being received: SMTP (per recipient), a milter, or a
+                   header/body check in cleanup
+  discarded        accepted, then dropped on purpose (a check's DISCARD, a content filter)
+  held             put on hold (a check's HOLD, postsuper -h) and not released yet
+  in queue         received, with no delivery attempt logged yet in the window
+  abandoned        the client went away before the message was complete (only client=)
+  entered otherwise  neither smtpd nor pickup began it in the log: the log started mid-
+                   message, or it was requeued
+  notices          non-delivery and delay notices Postfix returned to senders
 
 Examples:
   Last night's incident, for the ticket:

@@ -42,6 +42,22 @@ TEST(HelpTest, SearchHelpNamesEveryFieldAndStatusOfTheLanguage) {
   EXPECT_NE(text.find("Examples:"), std::string::npos);
 }
 
+// Every outcome word the report prints (collector/report.cc, cli/report_render.cc) and every
+// row status search prints is explained in help.
+TEST(HelpTest, EveryOutcomeWordIsExplained) {
+  std::string report = HelpText("report");
+  for (const char* word : {"delivered", "partly bounced", "bounced", "expired", "deferred",
+                           "rejected", "discarded", "held", "in queue", "abandoned",
+                           "entered otherwise", "notices"}) {
+    EXPECT_NE(report.find(std::string("  ") + word + " "), std::string::npos)
+        << "help report does not explain '" << word << "'";
+  }
+  std::string search = HelpText("search");
+  for (const char* word : {"queued", "\"?\"", "2 sent, 1 bounced"}) {
+    EXPECT_NE(search.find(word), std::string::npos) << "help search does not explain " << word;
+  }
+}
+
 TEST(HelpTest, UnknownTopicIsAnError) { EXPECT_EQ(RunHelp({"nonsense"}, "usage\n"), 2); }
 
 TEST(CompletionTest, BashScriptIsValidAndOffersEveryField) {
