@@ -120,17 +120,39 @@ bool ParseGlobalOptions(int argc, char** argv, int* i, GlobalOptions* out) {
       return false;
     }
   }
-  if (!out->tz.empty()) {
-    absl::TimeZone zone;
-    if (!absl::LoadTimeZone(out->tz, &zone)) {
-      std::fprintf(stderr,
-                   "maillens: --tz '%s' is not a time zone; use a name such as UTC or "
-                   "Europe/Berlin (see /usr/share/zoneinfo)\n",
-                   out->tz.c_str());
-      return false;
+  return out->tz.empty() || ApplyTimeZone(out->tz);
+}
+
+bool ApplyTimeZone(const std::string& name) {
+  absl::TimeZone zone;
+  if (!absl::LoadTimeZone(name, &zone)) {
+    std::fprintf(stderr,
+                 "maillens: --tz '%s' is not a time zone; use a name such as UTC or "
+                 "Europe/Berlin (see /usr/share/zoneinfo)\n",
+                 name.c_str());
+    return false;
+  }
+  setenv("TZ", name.c_str(), 1);
+  tzset();
+  return true;
+}
+
+bool TakeTimeZoneOption(std::vector<std::string>* args) {
+  for (size_t k = 0; k < args->size();) {
+    std::string zone;
+    const std::string& a = (*args)[k];
+    if (a == "--") break;  // what follows is the command's own
+    if (a == "--tz" && k + 1 < args->size()) {
+      zone = (*args)[k + 1];
+      args->erase(args->begin() + k, args->begin() + k + 2);
+    } else if (a.rfind("--tz=", 0) == 0) {
+      zone = a.substr(5);
+      args->erase(args->begin() + k);
+    } else {
+      ++k;
+      continue;
     }
-    setenv("TZ", out->tz.c_str(), 1);
-    tzset();
+    if (!ApplyTimeZone(zone)) return false;
   }
   return true;
 }

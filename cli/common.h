@@ -37,6 +37,12 @@ struct GlobalOptions {
 // is wrong.
 bool ParseGlobalOptions(int argc, char** argv, int* i, GlobalOptions* out);
 
+// Makes `zone` the zone of every time printed and read ($TZ); false after printing why not.
+bool ApplyTimeZone(const std::string& zone);
+// Removes `--tz ZONE` / `--tz=ZONE` from a command's arguments and applies it: --tz is a
+// global option that may also follow the command. False after printing a bad zone.
+bool TakeTimeZoneOption(std::vector<std::string>* args);
+
 // A small option parser: "--name value", "--name=value", boolean "--flag", and positionals.
 class ArgParser {
  public:

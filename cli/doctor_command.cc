@@ -243,6 +243,20 @@ CheckResult CheckAgentClocks(const v1::StatusResponse& status, absl::Duration sk
                                   "collector's clock"));
 }
 
+CheckResult CheckDeclaredAddresses(const std::string& addresses, const std::string& aliases) {
+  if (!List(addresses).empty()) {
+    return Ok("addresses", absl::StrCat("declared: ", absl::StrJoin(List(addresses), ", "),
+                                        List(aliases).empty() ? "" : "; aliases: ",
+                                        absl::StrJoin(List(aliases), ", ")));
+  }
+  return Warn("addresses",
+              "none declared: other hosts name this one in relay=NAME[IP], and a hop to an "
+              "address no host declares (loopback, an internal address, a tunnel) stays "
+              "unlinked until one does",
+              "set addresses = the IPs other mail hosts connect to (and aliases = its other "
+              "names) in the agent's config");
+}
+
 CheckResult CheckTimeZone(const std::string& configured, const std::string& system_zone,
                           absl::Time now) {
   absl::TimeZone system;
@@ -493,6 +507,8 @@ std::vector<CheckResult> RunDoctorChecks(const DoctorOptions& options, const Doc
       results.push_back(CheckClockAgainstCollector(probe, kCorrelationSkew));
     }
     results.push_back(CheckTimeZone(config->GetString("tz"), env.system_zone, env.now));
+    results.push_back(
+        CheckDeclaredAddresses(config->GetString("addresses"), config->GetString("aliases")));
     std::vector<std::string> dirs = options.postfix_config.empty()
                                         ? List(config->GetString("postfix_config_dirs"))
                                         : std::vector<std::string>{options.postfix_config};

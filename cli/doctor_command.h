@@ -92,6 +92,11 @@ CheckResult CheckAgentClocks(const maillens::v1::StatusResponse& status, absl::D
 
 // The zone classic (RFC 3164) stamps are read in: the agent's `tz` (empty: the system zone)
 // against the system zone syslog writes them in, compared by offset at `now`.
+// The agent's `addresses` and `aliases`: other hosts log a hop to this one as relay=NAME[IP];
+// without declared addresses a relay over an address the name does not give (a loopback or
+// internal address, a tunnel) cannot be linked to this host. Warns when none are declared.
+CheckResult CheckDeclaredAddresses(const std::string& addresses, const std::string& aliases);
+
 CheckResult CheckTimeZone(const std::string& configured, const std::string& system_zone,
                           absl::Time now);
 

@@ -79,6 +79,15 @@ TEST(DoctorConfigTest, AgentAndCollectorKeyListsAreTheProgramsOwn) {
   EXPECT_EQ(RunDoctorChecks(options, env)[0].level, CheckLevel::kFail);
 }
 
+TEST(DoctorAddressesTest, WarnsWhenAnAgentDeclaresNoAddresses) {
+  CheckResult none = CheckDeclaredAddresses("", "");
+  EXPECT_EQ(none.level, CheckLevel::kWarn);
+  EXPECT_THAT(none.fix, HasSubstr("addresses ="));
+  CheckResult declared = CheckDeclaredAddresses("10.1.0.2, 127.0.0.2", "dmz.example.org");
+  EXPECT_EQ(declared.level, CheckLevel::kOk);
+  EXPECT_THAT(declared.what, HasSubstr("127.0.0.2"));
+}
+
 // ---- maillog readable by the agent's user ----
 
 constexpr uid_t kAgentUid = 998;

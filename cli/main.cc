@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
   }
   std::string command = argv[i];
   std::vector<std::string> args(argv + i + 1, argv + argc);
+  if (!maillens::cli::TakeTimeZoneOption(&args)) return 2;
   if (command == "parse") return maillens::cli::RunParse(args);
   if (command == "doctor") return maillens::cli::RunDoctor(global, args);
   if ((command == "import" || command == "report" || command == "archive") &&
