@@ -10,6 +10,7 @@
 #include "cli/common.h"
 #include "cli/doctor_command.h"
 #include "cli/help_command.h"
+#include "cli/hosts_command.h"
 #include "cli/parse_command.h"
 #include "cli/queue_command.h"
 #include "cli/status_command.h"
@@ -39,6 +40,7 @@ constexpr char kUsage[] =
     "  queue [TERM...]     what sits in every host's Postfix queue now, with its stored trace\n"
     "  archive list|verify|export DAY|repair  the archive of old days: list, check, get lines\n"
     "                      back, rebuild a manifest that cannot be trusted\n"
+    "  hosts [forget NAME] the hosts stored, with line counts and times; remove one\n"
     "  doctor --agent-config F | --collector-config F  check a mail host's or collector's setup\n"
     "  version             print the version\n"
     "  help [TOPIC]        a guide with examples: help search, help trace, help report\n"
@@ -79,6 +81,7 @@ int main(int argc, char** argv) {
   if (command == "trace") return maillens::cli::RunTrace(global, args);
   if (command == "report") return maillens::cli::RunReport(global, args);
   if (command == "archive") return maillens::cli::RunArchive(global, args);
+  if (command == "hosts") return maillens::cli::RunHosts(global, args);
   if (command == "version" || command == "--version") {
     std::printf("maillens %s\n", MAILLENS_VERSION);
     return 0;

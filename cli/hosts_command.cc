@@ -1,0 +1,183 @@
+// `maillens hosts [list]`, `maillens hosts forget NAME [--yes]` (cli/hosts_command.h).
+#include "cli/hosts_command.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "collector/data_lock.h"
+#include "collector/store.h"
+
+namespace maillens::cli {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: maillens [--data DIR] hosts [list]\n"
+    "       maillens [--data DIR] hosts forget NAME [--yes]\n"
+    "  list (the default) prints every host of DIR with its stored lines, message instances\n"
+    "  and the times of its first and last line (archived days included).\n"
+    "  forget removes host NAME with its lines, messages and links from DIR, after asking\n"
+    "  (--yes: without asking; needed without a terminal); what was imported by mistake,\n"
+    "  such as a file that was not a maillog, goes. Archived days keep their lines (the\n"
+    "  archive is never rewritten). It waits for no one: refused while the collector or an\n"
+    "  import writes to DIR.\n"
+    "  --data only: not through a collector (--server) yet.\n";
+
+std::string Count(uint64_t n) {
+  std::string digits = absl::StrCat(n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+std::string When(const collector::Store::HostSummary& host, int64_t time_us) {
+  return host.lines == 0 ? "-" : FormatLocalTime(time_us, absl::LocalTimeZone());
+}
+
+int Fail(const char* what, const absl::Status& status) {
+  std::fprintf(stderr, "maillens hosts%s: %s\n", what, std::string(status.message()).c_str());
+  return 1;
+}
+
+int List(const std::string& dir) {
+  collector::StoreOptions options;
+  options.dir = dir;
+  options.read_only = true;
+  auto store = collector::Store::Open(options);
+  if (!store.ok()) return Fail("", store.status());
+  auto hosts = (*store)->Hosts();
+  if (!hosts.ok()) return Fail("", hosts.status());
+  const std::string zone = ZoneLabel(absl::LocalTimeZone());
+  std::vector<std::vector<std::string>> rows = {{"HOST", "LINES", "MESSAGES",
+                                                 absl::StrCat("FIRST (", zone, ")"),
+                                                 absl::StrCat("LAST (", zone, ")")}};
+  for (const auto& host : *hosts) {
+    rows.push_back({host.name, Count(host.lines), Count(host.messages), When(host, host.first_us),
+                    When(host, host.last_us)});
+  }
+  std::vector<size_t> width(rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      // Names and times to the left, counts to the right.
+      const bool right = i == 1 || i == 2;
+      std::string pad(width[i] - row[i].size(), ' ');
+      absl::StrAppend(&line, i == 0 ? "" : "  ", right ? pad : "", EscapeControls(row[i]),
+                      right || i + 1 == row.size() ? "" : pad);
+    }
+    std::printf("%s\n", line.c_str());
+  }
+  std::printf("%zu hosts\n", hosts->size());
+  return 0;
+}
+
+int Forget(const std::string& dir, const std::vector<std::string>& args) {
+  bool yes = false;
+  ArgParser parser("hosts forget", kUsage);
+  parser.Flag("yes", &yes);
+  std::vector<std::string> names;
+  int exit_code;
+  if (!parser.Parse(args, &names, &exit_code)) return exit_code;
+  if (names.size() != 1) {
+    std::fprintf(stderr, "maillens hosts forget: one host NAME, please\n%s", kUsage);
+    return 2;
+  }
+  const std::string& name = names[0];
+  // The store's only writer (collector/data_lock.h), as an import is.
+  auto lock = collector::DataLock::Acquire(dir, "maillens hosts forget");
+  if (!lock.ok()) return Fail(" forget", lock.status());
+  collector::StoreOptions options;
+  options.dir = dir;
+  auto store = collector::Store::Open(options);
+  if (!store.ok()) return Fail(" forget", store.status());
+  auto hosts = (*store)->Hosts();
+  if (!hosts.ok()) return Fail(" forget", hosts.status());
+  auto host = std::find_if(hosts->begin(), hosts->end(),
+                           [&](const collector::Store::HostSummary& h) { return h.name == name; });
+  if (host == hosts->end()) {
+    std::fprintf(stderr,
+                 "maillens hosts forget: no host '%s' in %s ('maillens hosts' lists them)\n",
+                 EscapeControls(name).c_str(), dir.c_str());
+    return 1;
+  }
+  std::printf("host %s: %s lines (%s .. %s), %s messages\n", EscapeControls(name).c_str(),
+              Count(host->lines).c_str(), When(*host, host->first_us).c_str(),
+              When(*host, host->last_us).c_str(), Count(host->messages).c_str());
+  if (!yes) {
+    if (!isatty(STDIN_FILENO)) {
+      std::fprintf(stderr,
+                   "maillens hosts forget: not removing without confirmation: run it in a "
+                   "terminal, or pass --yes\n");
+      return 1;
+    }
+    std::printf("Remove host %s with its lines, messages and links? [y/N] ",
+                EscapeControls(name).c_str());
+    std::fflush(stdout);
+    char answer[16] = {0};
+    if (std::fgets(answer, sizeof answer, stdin) == nullptr ||
+        (answer[0] != 'y' && answer[0] != 'Y')) {
+      std::printf("nothing changed\n");
+      return 1;
+    }
+  }
+  auto forgot = (*store)->ForgetHost(name);
+  if (!forgot.ok()) {
+    std::fprintf(stderr,
+                 "maillens hosts forget: %s (what was removed stays removed; run it again to "
+                 "finish)\n",
+                 std::string(forgot.status().message()).c_str());
+    return 1;
+  }
+  std::printf("forgot host %s: %s lines, %s messages, %s links\n", EscapeControls(name).c_str(),
+              Count(forgot->lines).c_str(), Count(forgot->messages).c_str(),
+              Count(forgot->links).c_str());
+  if (forgot->lines < host->lines) {
+    std::printf("%s of its lines are in archived days, which keep them\n",
+                Count(host->lines - forgot->lines).c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int RunHosts(const GlobalOptions& global, const std::vector<std::string>& args) {
+  if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (!global.server.empty()) {
+    std::fprintf(stderr, "maillens hosts: --data only: a collector does not answer it yet\n");
+    return 2;
+  }
+  if (!std::filesystem::exists(global.data_dir + "/catalog.db")) {
+    std::fprintf(stderr, "maillens hosts: no maillens data in %s\n", global.data_dir.c_str());
+    return 1;
+  }
+  if (args.empty() || args[0] == "list") {
+    if (args.size() > 1) {
+      std::fprintf(stderr, "maillens hosts list: unexpected argument '%s'\n%s", args[1].c_str(),
+                   kUsage);
+      return 2;
+    }
+    return List(global.data_dir);
+  }
+  if (args[0] == "forget") {
+    return Forget(global.data_dir, std::vector<std::string>(args.begin() + 1, args.end()));
+  }
+  std::fprintf(stderr, "maillens hosts: unknown subcommand '%s'\n%s", args[0].c_str(), kUsage);
+  return 2;
+}
+
+}  // namespace maillens::cli
