@@ -1,10 +1,17 @@
 // `maillens tail [-f]`: the newest matching lines a collector holds, then (-f) every matching
 // line as the collector stores it.
+#include <algorithm>
 #include <cstdio>
+#include <deque>
+#include <map>
+#include <tuple>
+#include <utility>
 #include <string>
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "cli/query_source.h"
 #include "cli/store_commands.h"
 
@@ -16,8 +23,14 @@ constexpr char kTailUsage[] =
     "  The newest N (default 10) lines matching the search language (see 'maillens search\n"
     "  --help'; since:/until: do not apply), oldest first, then with -f (--follow) every\n"
     "  matching line as the collector stores it, from every host, until Ctrl-C. A terminal\n"
-    "  that falls behind is told how many lines it missed. --json: one object per line.\n"
+    "  that falls behind is told how many lines it missed. With -f a lost collector (a\n"
+    "  restart, the network) is reconnected to, saying so, and the newest lines stored\n"
+    "  meanwhile are shown once. --json: one object per line.\n"
     "  Example: maillens --server collector:7411 tail -f status:deferred\n";
+
+// Lines a reconnection asks for again, and lines remembered as printed.
+constexpr uint32_t kReconnectBacklog = 1000;
+constexpr size_t kRememberedLines = 20000;
 
 }  // namespace
 
@@ -60,17 +73,80 @@ int RunTail(const GlobalOptions& global, const std::vector<std::string>& args) {
     std::fprintf(stderr, "maillens tail: %s\n", std::string(source.status().message()).c_str());
     return 1;
   }
-  absl::Status status = (*source)->Tail(words, backlog, follow, [json](const TailChunk& chunk) {
-    if (chunk.dropped > 0) {
+  // Lines printed lately, so a reconnection's backlog repeats none. By content (time, host,
+  // bytes), counted: a line streamed live carries no row id, and identical lines in one
+  // second are each printed.
+  using LineKey = std::tuple<int64_t, std::string, std::string>;
+  std::map<LineKey, int> printed;
+  std::deque<LineKey> printed_order;
+  bool reconnecting = false;
+  absl::Status status;
+  absl::Duration wait = absl::Seconds(1);
+  while (true) {
+    bool announced = !reconnecting;
+    size_t backlog_fresh = 0, backlog_seen = 0;
+    // After a loss, the newest lines again: those stored while disconnected among them.
+    const uint32_t ask = reconnecting ? std::max<uint32_t>(backlog, kReconnectBacklog) : backlog;
+    bool first_chunk = true;
+    std::map<LineKey, int> repeatable = reconnecting ? printed : std::map<LineKey, int>();
+    status = (*source)->Tail(words, ask, follow, [&](const TailChunk& chunk) {
+      if (!announced) {
+        std::fprintf(stderr, "maillens tail: reconnected to the collector\n");
+        announced = true;
+      }
+      if (chunk.dropped > 0) {
+        std::fflush(stdout);
+        std::fprintf(stderr,
+                     "maillens tail: %llu stored lines skipped here: this reader fell behind\n",
+                     static_cast<unsigned long long>(chunk.dropped));
+      }
+      std::vector<collector::StoredLine> fresh;
+      for (const collector::StoredLine& line : chunk.lines) {
+        LineKey key{line.time_us, line.host, line.raw};
+        if (!repeatable.empty()) {  // the backlog after a reconnection, over one or more chunks
+          auto it = repeatable.find(key);
+          if (it != repeatable.end()) {
+            if (--it->second == 0) repeatable.erase(it);
+            ++backlog_seen;
+            continue;
+          }
+        }
+        if (first_chunk) ++backlog_fresh;
+        ++printed[key];
+        printed_order.push_back(key);
+        if (printed_order.size() > kRememberedLines) {
+          auto it = printed.find(printed_order.front());
+          if (it != printed.end() && --it->second == 0) printed.erase(it);
+          printed_order.pop_front();
+        }
+        fresh.push_back(line);
+      }
+      if (first_chunk && reconnecting && backlog_seen == 0 && backlog_fresh >= ask) {
+        std::fprintf(stderr,
+                     "maillens tail: more than %u lines were stored while disconnected; the "
+                     "newest are shown (maillens search --lines since:... for the rest)\n",
+                     ask);
+      }
+      first_chunk = false;
+      PrintLines(fresh, json, /*csv=*/false);
       std::fflush(stdout);
-      std::fprintf(stderr,
-                   "maillens tail: %llu stored lines skipped here: this reader fell behind\n",
-                   static_cast<unsigned long long>(chunk.dropped));
+      wait = absl::Seconds(1);
+      return true;
+    });
+    // Following never ends by itself: an ended or broken stream is a lost collector. A refusal
+    // (token, query) is not retried.
+    const bool lost = status.ok() || absl::IsUnavailable(status) || absl::IsCancelled(status) ||
+                      absl::IsAborted(status) || absl::IsUnknown(status) ||
+                      absl::IsInternal(status);
+    if (!follow || !lost) break;
+    if (!reconnecting || announced) {
+      std::fprintf(stderr, "maillens tail: lost the collector (%s); reconnecting\n",
+                   status.ok() ? "the stream ended" : std::string(status.message()).c_str());
     }
-    PrintLines(chunk.lines, json, /*csv=*/false);
-    std::fflush(stdout);
-    return true;
-  });
+    reconnecting = true;
+    absl::SleepFor(wait);
+    wait = std::min(wait * 2, absl::Seconds(5));
+  }
   if (!status.ok()) {
     std::fprintf(stderr, "maillens tail: %s\n", std::string(status.message()).c_str());
     return 1;

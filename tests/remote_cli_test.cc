@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -392,6 +393,80 @@ TEST_F(RemoteCliTest, TailFollowPrintsMatchingLinesStoredAfterItStarted) {
   ASSERT_EQ(lines.size(), 3u) << got;
   EXPECT_THAT(lines[1], HasSubstr("status=deferred"));
   EXPECT_THAT(lines[2], HasSubstr("9E9E9E9E9E: removed"));
+}
+
+// `tail -f` outlives a collector restart: it says it lost the collector and reconnected, and
+// shows what was stored after, each line once.
+TEST_F(RemoteCliTest, TailFollowReconnectsAfterACollectorRestart) {
+  const std::string kStamp = "2024-05-01T11:40:0";
+  auto line = [&](int second, const std::string& text) {
+    return absl::StrCat(kStamp, second, ".000000+00:00 mx postfix/", text);
+  };
+  Ingester before(Target());
+  ASSERT_TRUE(before.Send("mx", {line(0, "qmgr[12]: 7D7D7D7D7D: from=<r@example.org>, size=1, "
+                                         "nrcpt=1 (queue active)")},
+                          0, 88));
+  int out[2], err[2];
+  ASSERT_EQ(pipe(out), 0);
+  ASSERT_EQ(pipe(err), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    close(out[0]);
+    close(err[0]);
+    std::string bin = BinDir() + "/maillens";
+    std::string token = (*dir_ / "etc/reader.token").string();
+    std::string target = Target();
+    execl(bin.c_str(), "maillens", "--server", target.c_str(), "--token-file", token.c_str(),
+          "tail", "-f", "qid:7D7D7D7D7D", "--lines", "5", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(out[1]);
+  close(err[1]);
+  std::string got, said;
+  auto read_until = [&](const std::function<bool()>& done) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      pollfd p[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+      if (poll(p, 2, 200) <= 0) continue;
+      char buf[4096];
+      for (int k = 0; k < 2; ++k) {
+        if (!(p[k].revents & POLLIN)) continue;
+        ssize_t r = read(p[k].fd, buf, sizeof(buf));
+        if (r > 0) (k == 0 ? got : said).append(buf, r);
+      }
+    }
+  };
+  read_until([&] { return got.find("from=<r@example.org>") != std::string::npos; });
+  ASSERT_THAT(got, HasSubstr("from=<r@example.org>"));
+
+  // Restart the collector on the same port.
+  kill(pid_, SIGTERM);
+  int status;
+  waitpid(pid_, &status, 0);
+  read_until([&] { return said.find("lost the collector") != std::string::npos; });
+  EXPECT_THAT(said, HasSubstr("lost the collector"));
+  const fs::path conf = *dir_ / "etc/collector.conf";
+  std::string text = ReadAll(conf);
+  size_t at = text.find("127.0.0.1:0");
+  if (at != std::string::npos) text.replace(at, 11, absl::StrCat("127.0.0.1:", port_));
+  WriteFile(conf, text);
+  int port = 0;
+  pid_ = StartCollector(conf, *dir_ / "collector2.log", &port);
+  ASSERT_EQ(port, port_) << ReadAll(*dir_ / "collector2.log");
+
+  Ingester after(Target());
+  ASSERT_TRUE(after.Send("mx", {line(1, "qmgr[12]: 7D7D7D7D7D: removed")}, 100, 88));
+  read_until([&] { return got.find("7D7D7D7D7D: removed") != std::string::npos; });
+  kill(child, SIGINT);
+  waitpid(child, &status, 0);
+  close(out[0]);
+  close(err[0]);
+  EXPECT_THAT(said, HasSubstr("reconnected to the collector"));
+  std::vector<std::string> lines = Lines(got);
+  ASSERT_EQ(lines.size(), 2u) << got;  // the first line once, though the backlog repeats it
+  EXPECT_THAT(lines[1], HasSubstr("7D7D7D7D7D: removed"));
 }
 
 TEST_F(RemoteCliTest, MutualTlsWithTheCaAndAClientCertificatePrintsTheSame) {
