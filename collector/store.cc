@@ -1417,8 +1417,7 @@ constexpr int64_t kOverlapDayUs = int64_t{86400} * 1000000;
 
 constexpr char kSelectHostLineSummary[] =
     "SELECT host_id, count(*), min(ts_us), max(ts_us) FROM events GROUP BY host_id";
-constexpr char kSelectHostMessages[] =
-    "SELECT host_id, count(*) FROM messages GROUP BY host_id";
+constexpr char kSelectHostMessages[] = "SELECT host_id, count(*) FROM messages GROUP BY host_id";
 
 constexpr char kSelectLinesOfHost[] = "SELECT id, raw FROM events WHERE host_id = ? ORDER BY id";
 constexpr char kSelectLastIdOfOthers[] =
@@ -1436,9 +1435,9 @@ constexpr char kHostMessages[] = "(SELECT id FROM messages WHERE host_id = ?1)";
 
 absl::StatusOr<bool> Store::FingerprintKnown(uint64_t fingerprint) {
   if (overlap_catalog_ == nullptr) {
-    MAILLENS_ASSIGN_OR_RETURN(overlap_catalog_,
-                              Database::Open(options_.dir + "/catalog.db",
-                                             Database::Mode::kReadOnly, /*durable=*/false));
+    MAILLENS_ASSIGN_OR_RETURN(
+        overlap_catalog_,
+        Database::Open(options_.dir + "/catalog.db", Database::Mode::kReadOnly, /*durable=*/false));
   }
   MAILLENS_ASSIGN_OR_RETURN(Statement * select, overlap_catalog_->Cached(kSelectFingerprint));
   select->Bind(1, static_cast<int64_t>(fingerprint));
@@ -1448,18 +1447,18 @@ absl::StatusOr<bool> Store::FingerprintKnown(uint64_t fingerprint) {
 }
 
 absl::StatusOr<std::vector<Store::TimedRaw>> Store::LinesOfOtherFiles(const std::string& host,
-                                                                     uint64_t fingerprint,
-                                                                     int64_t since_us,
-                                                                     int64_t until_us) {
+                                                                      uint64_t fingerprint,
+                                                                      int64_t since_us,
+                                                                      int64_t until_us) {
   std::vector<TimedRaw> lines;
   // host_ids_ is the writer's (this thread's); a host it does not know has no line.
   auto host_it = host_ids_.find(host);
   if (host_it == host_ids_.end() || since_us > until_us) return lines;
   const int64_t host_id = host_it->second;
   if (overlap_catalog_ == nullptr) {
-    MAILLENS_ASSIGN_OR_RETURN(overlap_catalog_,
-                              Database::Open(options_.dir + "/catalog.db",
-                                             Database::Mode::kReadOnly, /*durable=*/false));
+    MAILLENS_ASSIGN_OR_RETURN(
+        overlap_catalog_,
+        Database::Open(options_.dir + "/catalog.db", Database::Mode::kReadOnly, /*durable=*/false));
   }
   // The host's other files, read each time: a file of it may have been added by this process
   // since (files are committed before their lines).
@@ -1650,10 +1649,10 @@ absl::StatusOr<Store::ForgetStats> Store::ForgetHost(const std::string& name) {
   MAILLENS_RETURN_IF_ERROR(
       run(absl::StrCat("DELETE FROM recipients WHERE message IN ", kHostMessages), nullptr));
   MAILLENS_RETURN_IF_ERROR(run("DELETE FROM messages WHERE host_id = ?1", &stats.messages));
-  MAILLENS_RETURN_IF_ERROR(run(
-      "DELETE FROM queue_recipients WHERE message IN "
-      "(SELECT id FROM queue_messages WHERE host_id = ?1)",
-      nullptr));
+  MAILLENS_RETURN_IF_ERROR(
+      run("DELETE FROM queue_recipients WHERE message IN "
+          "(SELECT id FROM queue_messages WHERE host_id = ?1)",
+          nullptr));
   for (const char* table : {"queue_messages", "queue_snapshots", "gaps", "agent_files",
                             "offline_periods", "agents", "host_names", "files", "hosts"}) {
     const char* column = std::string_view(table) == "hosts" ? "id" : "host_id";

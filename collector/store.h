@@ -236,14 +236,14 @@ class Store {
   // threads (only for a new day still being written). Cheap when the host has no other file:
   // one catalog query, no partition read.
   absl::StatusOr<std::vector<TimedRaw>> LinesOfOtherFiles(const std::string& host,
-                                                         uint64_t fingerprint, int64_t since_us,
-                                                         int64_t until_us);
+                                                          uint64_t fingerprint, int64_t since_us,
+                                                          int64_t until_us);
 
   // A host as the store holds it (maillens hosts).
   struct HostSummary {
     std::string name;
-    uint64_t lines = 0;     // in every day this store reads (a read-only store: archived too)
-    int64_t first_us = 0;   // time of its first and last line; 0 when it has none
+    uint64_t lines = 0;    // in every day this store reads (a read-only store: archived too)
+    int64_t first_us = 0;  // time of its first and last line; 0 when it has none
     int64_t last_us = 0;
     uint64_t messages = 0;  // message instances the correlator made of its lines
   };
