@@ -6,7 +6,7 @@
 #   - a file that would add more than 5 new hosts is refused;
 #   - an extract of a file already imported stores nothing and counts as already present;
 #   - `hosts` lists each host with its lines, messages, first and last time;
-#   - `hosts forget` refuses without a terminal or --yes, then removes the host's lines,
+#   - `hosts forget` refuses without a terminal or --yes, asks in one (script(1)), removes the host's lines,
 #     messages and links; traces and searches no longer show them, and lines imported after
 #     (taking the ids of the forgotten ones) are found by search and correlated;
 #   - `hosts` through --server says it is --data only.
@@ -98,9 +98,25 @@ expect "forget without a terminal" 1 \
 expect "forget no such host" 1 "" \
   "maillens hosts forget: no host 'nosuch' in $work/data ('maillens hosts' lists them)" \
   -- ml hosts forget nosuch --yes
-expect "forget unknown" 0 \
-  "host unknown: 4 lines (2026-03-01 10:00:00 .. 2026-03-01 10:00:03), 0 messages
-forgot host unknown: 4 lines, 0 messages, 0 links" "" -- ml hosts forget unknown --yes
+# In a terminal (script(1)): it asks; 'n' changes nothing, 'y' removes.
+on_tty() { printf '%s\n' "$1" | script -qec "$ML --data $work/data hosts forget unknown" /dev/null | tr -d '\r'; }
+if command -v script >/dev/null; then
+  rc=0
+  on_tty n >tty.txt || rc=$?
+  [[ $rc == 1 ]] || fail "forget answered 'n': exit $rc"
+  grep -q "Remove host unknown with its lines, messages and links? \[y/N\] nothing changed" tty.txt ||
+    fail "forget answered 'n': $(cat tty.txt)"
+  ml hosts | grep -q "^unknown      4 " || fail "'n' removed the host"
+  on_tty y >tty.txt || fail "forget answered 'y': $(cat tty.txt)"
+  grep -q "\[y/N\] forgot host unknown: 4 lines, 0 messages, 0 links" tty.txt ||
+    fail "forget answered 'y': $(cat tty.txt)"
+else
+  echo "hosts_cli_test: no script(1): the terminal prompt is not tested; forgetting with --yes"
+  ml hosts forget unknown --yes >/dev/null
+fi
+expect "forget unknown again" 1 "" \
+  "maillens hosts forget: no host 'unknown' in $work/data ('maillens hosts' lists them)" \
+  -- ml hosts forget unknown --yes
 
 ml trace 1111111111 >trace.txt || fail "trace of the relayed message"
 grep -q "2 hops across relay, mx" trace.txt || fail "the relay's hop to mx is not linked: $(cat trace.txt)"
