@@ -2,10 +2,13 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "cli/store_commands.h"
 #include "collector/data_lock.h"
@@ -23,6 +26,9 @@ constexpr char kUsage[] =
     "  --host NAME  host the lines come from (default: the host field of each line)\n"
     "  --year YYYY  year of the first classic stamp (default: inferred from the file's time)\n"
     "  --tz ZONE    zone of classic stamps (default: this machine's)\n"
+    "  --host-alias HOST=NAME[,NAME...]  names and addresses under which HOST appears in other\n"
+    "               hosts' relay= (as an agent's addresses = and aliases =); repeatable. Hops\n"
+    "               imported earlier are linked again with 'maillens relink'.\n"
     "  --quiet      no progress and no summary\n"
     "  --force      import a file that does not look like a maillog: most of its first lines\n"
     "               without a syslog header, or more than 5 host names new to DIR\n"
@@ -44,7 +50,30 @@ int RunImport(const GlobalOptions& global, const std::vector<std::string>& args)
   parser.Flag("force", &force);
   std::vector<std::string> files;
   int exit_code;
-  if (!parser.Parse(args, &files, &exit_code)) return exit_code;
+  // --host-alias may repeat: taken out before the parser, which keeps one value per option.
+  std::vector<std::string> rest;
+  std::map<std::string, std::vector<std::string>> host_names;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string alias;
+    if (args[i] == "--host-alias" && i + 1 < args.size()) {
+      alias = args[++i];
+    } else if (args[i].rfind("--host-alias=", 0) == 0) {
+      alias = args[i].substr(13);
+    } else {
+      rest.push_back(args[i]);
+      continue;
+    }
+    std::vector<std::string> parts = absl::StrSplit(alias, absl::MaxSplits('=', 1));
+    if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
+      std::fprintf(stderr, "maillens import: --host-alias wants HOST=NAME[,NAME...], not '%s'\n",
+                   alias.c_str());
+      return 2;
+    }
+    for (absl::string_view n : absl::StrSplit(parts[1], ',', absl::SkipWhitespace())) {
+      host_names[parts[0]].push_back(std::string(absl::StripAsciiWhitespace(n)));
+    }
+  }
+  if (!parser.Parse(rest, &files, &exit_code)) return exit_code;
   if (files.empty()) {
     std::fputs(kUsage, stderr);
     return 2;
@@ -78,6 +107,14 @@ int RunImport(const GlobalOptions& global, const std::vector<std::string>& args)
   if (!store.ok()) {
     std::fprintf(stderr, "maillens import: %s\n", store.status().ToString().c_str());
     return 1;
+  }
+  // Declared before the lines, so their hops are linked as they are stored.
+  for (const auto& [host, names] : host_names) {
+    absl::Status declared = (*store)->AddHostNames(host, names);
+    if (!declared.ok()) {
+      std::fprintf(stderr, "maillens import: %s\n", std::string(declared.message()).c_str());
+      return 1;
+    }
   }
   bool progress = !quiet && StderrIsTty();
   collector::ImportStats totals;

@@ -10,6 +10,7 @@
 #include "cli/common.h"
 #include "cli/doctor_command.h"
 #include "cli/help_command.h"
+#include "cli/relink_command.h"
 #include "cli/hosts_command.h"
 #include "cli/parse_command.h"
 #include "cli/queue_command.h"
@@ -32,6 +33,7 @@ constexpr char kUsage[] =
     "commands:\n"
     "  parse [FILE...|-]   show how maillens reads maillog lines (JSON per line, or --stats)\n"
     "  import FILE...      store maillogs (plain or .gz) in the data directory\n"
+    "  relink              link hops again after declaring a host's names and addresses\n"
     "  search [WORD...]    find messages by words, addresses, queue IDs, status, time\n"
     "  trace ID            follow one message (queue ID or message-id) across hosts\n"
     "  tail [-f] [WORD...] the newest lines a collector stored, then new ones (needs --server)\n"
@@ -65,7 +67,8 @@ int main(int argc, char** argv) {
   if (!maillens::cli::TakeTimeZoneOption(&args)) return 2;
   if (command == "parse") return maillens::cli::RunParse(args);
   if (command == "doctor") return maillens::cli::RunDoctor(global, args);
-  if ((command == "import" || command == "report" || command == "archive") &&
+  if ((command == "import" || command == "report" || command == "archive" ||
+       command == "relink") &&
       !global.server.empty()) {
     std::fprintf(stderr,
                  "maillens %s: works on a local data directory only, not through a collector "
@@ -78,6 +81,7 @@ int main(int argc, char** argv) {
   if (command == "queue") return maillens::cli::RunQueue(global, args);
   if (command == "import") return maillens::cli::RunImport(global, args);
   if (command == "search") return maillens::cli::RunSearch(global, args);
+  if (command == "relink") return maillens::cli::RunRelink(global, args);
   if (command == "trace") return maillens::cli::RunTrace(global, args);
   if (command == "report") return maillens::cli::RunReport(global, args);
   if (command == "archive") return maillens::cli::RunArchive(global, args);

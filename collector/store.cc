@@ -639,6 +639,22 @@ absl::Status Store::AddHostNames(const std::string& host, const std::vector<std:
   return txn.Commit();
 }
 
+absl::StatusOr<int64_t> Store::Relink(int64_t since_us) {
+  if (options_.read_only) return absl::FailedPreconditionError("store opened read-only");
+  MAILLENS_RETURN_IF_ERROR(Flush());
+  MAILLENS_ASSIGN_OR_RETURN(int64_t before, SelectInt(catalog_.get(), "SELECT count(*) FROM links"));
+  MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(catalog_.get()));
+  absl::Status s = correlator_->Recheck(since_us);
+  if (s.ok()) s = correlator_->Flush();
+  if (s.ok()) s = txn.Commit();
+  if (!s.ok()) {
+    correlator_->Reset();
+    return s;
+  }
+  MAILLENS_ASSIGN_OR_RETURN(int64_t after, SelectInt(catalog_.get(), "SELECT count(*) FROM links"));
+  return after - before;
+}
+
 absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
                                           absl::Span<const SiteUpdate> sites) {
   if (options_.read_only) return absl::FailedPreconditionError("store opened read-only");

@@ -169,6 +169,11 @@ class Store {
 
   // Declares names and addresses under which `host` appears in other hosts' relay= fields.
   absl::Status AddHostNames(const std::string& host, const std::vector<std::string>& names);
+  // Re-derives the links of every pending hop handed off at or after `since_us` (and undoes
+  // loopback re-injections whose address a host now claims), as the correlator does on its
+  // own for a recent window when hosts or names appear: after declaring names and addresses
+  // for data stored earlier (`maillens relink`). Returns how many links the catalog gained.
+  absl::StatusOr<int64_t> Relink(int64_t since_us);
 
   absl::StatusOr<SearchResult> Search(const SearchQuery& query);
 
