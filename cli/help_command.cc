@@ -31,7 +31,8 @@ their own, one line at a time. since:/until: keep only lines inside the window.
 
 A row's STATUS is each recipient's latest status along the forward hops: sent,
 deferred, bounced, expired, or counts such as "2 sent, 1 bounced"; rejected, held or
-discarded when a check ended the message; queued when nothing was delivered yet; "?"
+discarded when a check ended the message; queued when nothing was delivered yet;
+abandoned when the message never reached the queue (the client left, cleanup gave up); "?"
 when the line's message is not correlated yet. A line of no message shows what it says:
 rejected, or its kind (connect, sasl_failed, ...; see maillens parse).
 
@@ -65,10 +66,11 @@ Values take '*' anywhere, any number of times: to:ali* to:*@partner.example
 from:*sales* client:*.example.net. Matching is on the whole value, without case
 (queue IDs and Message-IDs with case). A free word matches whole words of a line
 (as the index reads them: letters and digits); a trailing '*' makes it a prefix.
-Times: now, a duration back from now (90s 15m 2h 3d 1w), a date (2024-05-01), a date
-and time (2024-05-01 10:00), a time today (10:00), all in the local zone, or RFC
-3339 (2024-05-01T10:00:00Z). --since/--until and --from/--to/--host/--status/--qid/
---msgid are the same as the fields.
+Times: now, today, yesterday, a duration back from now (90s 15m 2h 3d 1w), a date
+(2024-05-01), a date and time (2024-05-01 10:00), a time today (10:00), a syslog stamp
+('Nov 22 10:00', 'Nov 22': the latest such time not after now), all in the local zone
+(or --tz ZONE), or RFC 3339 (2024-05-01T10:00:00Z). --since/--until and
+--from/--to/--host/--status/--qid/--msgid are the same as the fields.
 
 Examples:
   Did the partner's mail reach Bob this morning?

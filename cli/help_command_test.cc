@@ -53,7 +53,7 @@ TEST(HelpTest, EveryOutcomeWordIsExplained) {
         << "help report does not explain '" << word << "'";
   }
   std::string search = HelpText("search");
-  for (const char* word : {"queued", "\"?\"", "2 sent, 1 bounced"}) {
+  for (const char* word : {"queued", "abandoned", "\"?\"", "2 sent, 1 bounced"}) {
     EXPECT_NE(search.find(word), std::string::npos) << "help search does not explain " << word;
   }
 }

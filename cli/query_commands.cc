@@ -341,11 +341,30 @@ MessageSummary Summarise(const collector::Trace& trace) {
     }
   }
   s.bounced_back = !bounce_branch.empty();
-  std::map<std::string, std::pair<int64_t, const collector::RecipientInfo*>> latest;
+  // Each recipient's outcome is the one logged furthest along the forward hops (a relay
+  // logs "sent ... queued as" after the next host already logged the delivery or bounce, so
+  // the latest in time is not the last word), then the latest. A recipient rewritten on a
+  // later hop (an alias: to= new, orig_to= old) is one recipient, under its original address.
+  std::map<int64_t, int> depth;
+  for (const auto& m : trace.messages) depth[m.id] = 0;
+  for (size_t round = 0; round < trace.messages.size(); ++round) {
+    bool changed = false;
+    for (const auto& l : trace.links) {
+      if (l.kind == "bounce" || bounce_branch.count(l.to)) continue;
+      if (depth[l.to] < depth[l.from] + 1) {
+        depth[l.to] = depth[l.from] + 1;
+        changed = true;
+      }
+    }
+    if (!changed) break;
+  }
+  std::map<std::string, std::pair<std::pair<int, int64_t>, const collector::RecipientInfo*>>
+      latest;
   for (const auto& r : trace.recipients) {
     if (bounce_branch.count(r.message)) continue;
-    auto& slot = latest[r.recipient];
-    if (slot.second == nullptr || r.time_us >= slot.first) slot = {r.time_us, &r};
+    auto& slot = latest[r.orig_to.empty() ? r.recipient : r.orig_to];
+    std::pair<int, int64_t> rank{depth[r.message], r.time_us};
+    if (slot.second == nullptr || rank >= slot.first) slot = {rank, &r};
   }
   std::map<std::string, int> counts;
   for (const auto& [rcpt, entry] : latest) {
@@ -355,8 +374,11 @@ MessageSummary Summarise(const collector::Trace& trace) {
     ++counts[entry.second->status];
     if (entry.second->status != "sent" && s.detail.empty()) s.detail = entry.second->reply;
   }
+  // A check that ended the message (rejected, discarded) is its outcome; "held" only while
+  // no recipient got further (a released message is delivered like any other).
   for (const auto& m : trace.messages) {
-    if (!m.disposition.empty() && !bounce_branch.count(m.id)) s.status = m.disposition;
+    if (m.disposition.empty() || bounce_branch.count(m.id)) continue;
+    if (m.disposition != "held" || counts.empty()) s.status = m.disposition;
   }
   if (s.status.empty()) {
     if (counts.size() == 1) {
@@ -367,7 +389,13 @@ MessageSummary Summarise(const collector::Trace& trace) {
       }
     }
   }
-  if (s.status.empty()) s.status = "queued";
+  if (s.status.empty()) {
+    // Nothing delivered or refused: still in the queue, or never queued at all (the client
+    // went away, or cleanup gave up, before qmgr saw the message).
+    bool queued = false;
+    for (const auto& m : trace.messages) queued = queued || m.size >= 0 || m.nrcpt >= 0;
+    s.status = queued ? "queued" : "abandoned";
+  }
   return s;
 }
 

@@ -300,6 +300,15 @@ absl::StatusOr<SearchAnswer> MessageSearch::Run(bool with_traces) {
         " candidate lines, so older matches may be missing: narrow it with since:/until: or a "
         "more specific term"));
   }
+  if (found_.empty() && query_.since_us != INT64_MIN) {
+    // Said, or a window typed in the wrong year (a syslog stamp is read as this year's) looks
+    // like "nothing happened".
+    std::vector<int64_t> days = store_->Days();
+    if (!days.empty() && query_.since_us >= DayStartUs(days.back()) + 86400LL * 1000000) {
+      answer.result.notices.push_back(absl::StrCat(
+          "the window starts after the newest stored day (", days.back(), ")"));
+    }
+  }
   const size_t shown = std::min<size_t>(found_.size(), query_.limit);
   for (size_t i = 0; i < shown && single_; ++i) {
     Found& f = found_[i];

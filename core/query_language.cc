@@ -187,9 +187,9 @@ absl::StatusOr<int64_t> ParseTimeArg(const std::string& text, absl::Time now, ab
   absl::Time t;
   std::string err;
   if (absl::ParseTime(absl::RFC3339_full, text, &t, &err)) return absl::ToUnixMicros(t);
-  // A syslog stamp as copied from a log ("Nov 22 10:00", "Nov 22 10:00:15"): the most recent
+  // A syslog stamp as copied from a log ("Nov 22 10:00", "Nov 22 10:00:15", "Nov 22"): the most recent
   // such time not after now (the year is not written).
-  for (const char* format : {"%b %d %H:%M:%S", "%b %d %H:%M"}) {
+  for (const char* format : {"%b %d %H:%M:%S", "%b %d %H:%M", "%b %d"}) {
     absl::Time parsed;
     if (!absl::ParseTime(absl::StrCat("%Y ", format),
                          absl::StrCat(absl::FormatTime("%Y", now, zone), " ", text), zone,

@@ -28,6 +28,7 @@ export TZ="Etc/GMT-$off" # POSIX sign: GMT-N is N hours east of UTC
 stamp() { date -d "$1" +%Y-%m-%dT%H:%M:%S.000000%:z; }
 morning=$(stamp "$(date +%Y-%m-%d) 08:30:00")
 hour_ago=$(stamp "1 hour ago")
+hour_ago_later=$(stamp "1 hour ago + 2 seconds")
 
 cat >"$work/mail.log" <<EOF
 $morning mx postfix/smtpd[100]: 3F1A2B3C4D: client=mail.partner.example[198.51.100.7]
@@ -42,6 +43,23 @@ $hour_ago mx postfix/smtp[111]: 5A1B2C3D4E: to=<bob@example.ac.jp>, relay=none, 
 $hour_ago mx postfix/smtp[111]: 5A1B2C3D4E: to=<dave@far.example>, relay=mx.far.example[192.0.2.20]:25, delay=1, delays=0.1/0/0.5/0.4, dsn=4.2.2, status=deferred (host mx.far.example[192.0.2.20] said: 452 4.2.2 mailbox full)
 $hour_ago dmz postfix/smtpd[200]: NOQUEUE: reject: RCPT from unknown[203.0.113.9]: 554 5.7.1 <x@example.ac.jp>: Relay access denied; from=<spam@bad.example> to=<x@example.ac.jp> proto=ESMTP helo=<bad>
 $hour_ago dmz postfix/smtpd[200]: warning: unknown[203.0.113.50]: SASL LOGIN authentication failed: authentication failure, sasl_username=admin
+$hour_ago dmz postfix/smtpd[201]: 6C1D2E3F4A: client=mail.sender.example[198.51.100.20]
+$hour_ago dmz postfix/cleanup[202]: 6C1D2E3F4A: message-id=<hop1@sender.example>
+$hour_ago dmz postfix/qmgr[203]: 6C1D2E3F4A: from=<hop@sender.example>, size=700, nrcpt=1 (queue active)
+$hour_ago mx postfix/smtpd[120]: 7A6B5C4D3E: client=dmz.example.ac.jp[192.0.2.2]
+$hour_ago mx postfix/cleanup[121]: 7A6B5C4D3E: message-id=<hop1@sender.example>
+$hour_ago mx postfix/qmgr[122]: 7A6B5C4D3E: from=<hop@sender.example>, size=900, nrcpt=1 (queue active)
+$hour_ago mx postfix/local[123]: 7A6B5C4D3E: to=<ghost@example.ac.jp>, relay=local, delay=0.1, delays=0/0/0/0.1, dsn=5.1.1, status=bounced (unknown user: "ghost")
+$hour_ago mx postfix/qmgr[122]: 7A6B5C4D3E: removed
+$hour_ago_later dmz postfix/smtp[204]: 6C1D2E3F4A: to=<ghost@example.ac.jp>, relay=mx.example.ac.jp[192.0.2.10]:25, delay=1, delays=0.1/0/0.4/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 7A6B5C4D3E)
+$hour_ago_later dmz postfix/qmgr[203]: 6C1D2E3F4A: removed
+$hour_ago mx postfix/smtpd[130]: 8B8B8B8B8B: client=mail.held.example[198.51.100.30]
+$hour_ago mx postfix/cleanup[131]: 8B8B8B8B8B: hold: header Subject: check me from mail.held.example[198.51.100.30]; from=<held@held.example> to=<carol@example.ac.jp> proto=ESMTP helo=<h>
+$hour_ago mx postfix/qmgr[132]: 8B8B8B8B8B: from=<held@held.example>, size=800, nrcpt=1 (queue active)
+$hour_ago mx postfix/local[133]: 8B8B8B8B8B: to=<carol@example.ac.jp>, relay=local, delay=60, delays=60/0/0/0, dsn=2.0.0, status=sent (delivered to mailbox)
+$hour_ago mx postfix/qmgr[132]: 8B8B8B8B8B: removed
+$hour_ago mx postfix/smtpd[140]: 9C9C9C9C9C: client=unknown[203.0.113.99]
+$hour_ago mx postfix/smtpd[140]: lost connection after DATA from unknown[203.0.113.99]
 $hour_ago dmz postfix/smtpd[200]: NOQUEUE: reject: RCPT from unknown[203.0.113.77]: 550 5.7.1 <y@example.ac.jp>: bad $(printf '\033')[31mred; from=<esc@bad.example> to=<y@example.ac.jp> proto=ESMTP helo=<bad>
 EOF
 "$ML" --data "$work/data" import "$work/mail.log" >/dev/null 2>&1 || fail "import failed"
@@ -111,4 +129,16 @@ grep -q $'\033' <<<"$tty_out" && fail "a raw escape sequence reached the termina
 grep -qF '\x1b[31mred' <<<"$tty_out" || fail "the escape is not shown escaped: $tty_out"
 # Piped, the bytes stay as logged (like grep).
 S search --lines from:esc@bad.example 2>/dev/null | grep -q $'\033' || fail "piped output lost the line's bytes"
+# A recipient's outcome is the last hop's, although the relay logged "sent" after the next
+# host logged the bounce (same second here); released from hold and delivered is delivered;
+# a session that never reached the queue is abandoned.
+[[ $(S search to:ghost@example.ac.jp --json | jq -r '.recipients[0].status') == bounced ]] ||
+  fail "ghost's outcome: $(S search to:ghost@example.ac.jp --json)"
+[[ $(S search qid:8B8B8B8B8B --json | jq -r '.status') == sent ]] ||
+  fail "released and delivered: $(S search qid:8B8B8B8B8B --json)"
+[[ $(S search qid:9C9C9C9C9C --json | jq -r '.status') == abandoned ]] ||
+  fail "never queued: $(S search qid:9C9C9C9C9C --json)"
+# A window after the newest stored day says so instead of a bare "0".
+S search since:2099-01-01 2>"$work/err" >/dev/null || true
+grep -q "after the newest stored day" "$work/err" || fail "window after the data: $(cat "$work/err")"
 echo "search_cli_test: every promise holds"
