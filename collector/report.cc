@@ -605,7 +605,9 @@ void ReportBuilder::AddArchiveNotice() {
 void ReportBuilder::SetupBuckets() {
   int64_t since = options_.since_us, until = options_.until_us;
   if (report_.data_last_us == 0) {
-    since = until = 0;
+    // No line to size an open window by; a window the user gave stays as given (a report of
+    // days that could not be read must still say which days it covers).
+    if (since == INT64_MIN || until == INT64_MAX) since = until = 0;
   } else {
     if (since == INT64_MIN) since = std::min(report_.data_first_us, until);
     if (until == INT64_MAX) until = std::max(report_.data_last_us + 1, since);

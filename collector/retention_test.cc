@@ -907,6 +907,11 @@ TEST_F(ArchiveTrustTest, MissingManifestIsReportedAndNothingIsDeleted) {
   EXPECT_EQ(status, 3) << out;
   EXPECT_TRUE(absl::StrContains(out, "20250102..20250127")) << out;
   EXPECT_TRUE(absl::StrContains(out, "site: 2 hosts")) << out.substr(0, 500);  // what it read
+  // A report of archived days only: the window is the one asked for, not 1970.
+  out = Cli(dir, "report --since 2025-01-03 --until 2025-01-05", &status);
+  EXPECT_EQ(status, 3) << out;
+  EXPECT_TRUE(absl::StrContains(out, "2025-01-03")) << out.substr(0, 500);
+  EXPECT_FALSE(absl::StrContains(out, "1970-01-01")) << out.substr(0, 500);
 
   RetentionDeletesNoArchiveFile(dir, "manifest missing");
 
