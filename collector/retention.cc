@@ -1892,7 +1892,11 @@ absl::StatusOr<RepairPlan> PlanArchiveRepair(const std::string& dir) {
   std::error_code ec;
   fs::create_directories(cache, ec);
   RemoveOnExit cleanup({work}, nullptr);
-  for (const auto& [day, file] : newest) {
+  for (const auto& entry : newest) {
+    // Not a structured binding: the lambda below uses the day, and C++17 lambdas may not
+    // capture bindings (clang refuses).
+    const int64_t day = entry.first;
+    const auto& file = entry.second;
     const std::string& name = file.second;
     ArchiveEntry e;
     e.kind = ArchiveEntry::Kind::kArchive;
