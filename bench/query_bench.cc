@@ -93,8 +93,8 @@ int main(int argc, char** argv) {
     q.terms.push_back(FieldTerm{FieldTerm::Target::kFrom, maillens::core::Lower(s.sender)});
     timed(q, &by_both);
     q = {};
-    q.terms = {FieldTerm{FieldTerm::Target::kTo,
-                         maillens::core::Lower(s.recipient.substr(0, 3)) + "*"}};
+    q.terms = {
+        FieldTerm{FieldTerm::Target::kTo, maillens::core::Lower(s.recipient.substr(0, 3)) + "*"}};
     timed(q, &by_prefix);
     auto t2 = std::chrono::steady_clock::now();
     auto tr = (*store)->GetTrace(s.queue_id);

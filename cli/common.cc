@@ -3,9 +3,9 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <ctime>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -82,9 +82,12 @@ bool ParseGlobalOptions(int argc, char** argv, int* i, GlobalOptions* out) {
     out->server_from_env = true;
   }
   std::pair<const char*, std::string*> options[] = {
-      {"--data", &out->data_dir},         {"--server", &out->server},
-      {"--token-file", &out->token_file}, {"--tls-ca", &out->tls_ca},
-      {"--tls-cert", &out->tls_cert},     {"--tls-key", &out->tls_key},
+      {"--data", &out->data_dir},
+      {"--server", &out->server},
+      {"--token-file", &out->token_file},
+      {"--tls-ca", &out->tls_ca},
+      {"--tls-cert", &out->tls_cert},
+      {"--tls-key", &out->tls_key},
       {"--tz", &out->tz},
   };
   while (*i < argc && std::strncmp(argv[*i], "--", 2) == 0 &&

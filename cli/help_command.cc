@@ -222,8 +222,9 @@ complete -F _maillens maillens
     if (at != std::string::npos) script.replace(at, key.size(), value);
   };
   replace("@STATUS_VALUES@", Words(core::QueryStatuses()));
-  replace("@COMMANDS@",
-          "parse import search trace tail status queue report archive hosts help completion version");
+  replace(
+      "@COMMANDS@",
+      "parse import search trace tail status queue report archive hosts help completion version");
   replace("@FIELDS@", Words(fields));
   replace("@STATUSES@", Words(statuses));
   replace("@KINDS@", Words(kinds));

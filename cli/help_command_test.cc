@@ -46,9 +46,9 @@ TEST(HelpTest, SearchHelpNamesEveryFieldAndStatusOfTheLanguage) {
 // row status search prints is explained in help.
 TEST(HelpTest, EveryOutcomeWordIsExplained) {
   std::string report = HelpText("report");
-  for (const char* word : {"delivered", "partly bounced", "bounced", "expired", "deferred",
-                           "rejected", "discarded", "held", "in queue", "abandoned",
-                           "entered otherwise", "notices"}) {
+  for (const char* word :
+       {"delivered", "partly bounced", "bounced", "expired", "deferred", "rejected", "discarded",
+        "held", "in queue", "abandoned", "entered otherwise", "notices"}) {
     EXPECT_NE(report.find(std::string("  ") + word + " "), std::string::npos)
         << "help report does not explain '" << word << "'";
   }

@@ -10,10 +10,10 @@
 #include "cli/common.h"
 #include "cli/doctor_command.h"
 #include "cli/help_command.h"
-#include "cli/relink_command.h"
 #include "cli/hosts_command.h"
 #include "cli/parse_command.h"
 #include "cli/queue_command.h"
+#include "cli/relink_command.h"
 #include "cli/status_command.h"
 #include "cli/store_commands.h"
 
@@ -67,8 +67,7 @@ int main(int argc, char** argv) {
   if (!maillens::cli::TakeTimeZoneOption(&args)) return 2;
   if (command == "parse") return maillens::cli::RunParse(args);
   if (command == "doctor") return maillens::cli::RunDoctor(global, args);
-  if ((command == "import" || command == "report" || command == "archive" ||
-       command == "relink") &&
+  if ((command == "import" || command == "report" || command == "archive" || command == "relink") &&
       !global.server.empty()) {
     std::fprintf(stderr,
                  "maillens %s: works on a local data directory only, not through a collector "

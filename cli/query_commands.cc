@@ -257,7 +257,8 @@ void PrintTraceText(const TraceAnswer& answer, bool raw) {
     if (raw) {
       if (auto it = answer.lines.find(m.id); it != answer.lines.end()) {
         for (const auto& line : it->second) {
-          std::printf("       | %s\n", (StdoutIsTty() ? EscapeControls(line.raw) : line.raw).c_str());
+          std::printf("       | %s\n",
+                      (StdoutIsTty() ? EscapeControls(line.raw) : line.raw).c_str());
         }
       }
     }
@@ -358,8 +359,7 @@ MessageSummary Summarise(const collector::Trace& trace) {
     }
     if (!changed) break;
   }
-  std::map<std::string, std::pair<std::pair<int, int64_t>, const collector::RecipientInfo*>>
-      latest;
+  std::map<std::string, std::pair<std::pair<int, int64_t>, const collector::RecipientInfo*>> latest;
   for (const auto& r : trace.recipients) {
     if (bounce_branch.count(r.message)) continue;
     auto& slot = latest[r.orig_to.empty() ? r.recipient : r.orig_to];
@@ -552,25 +552,41 @@ size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& q
     for (const Row& r : rows) {
       const std::string when = FormatLocalTime(r.time_us, zone);
       if (!r.message) {
-        table.AddRow({{when}, {r.host}, {""}, {""}, {r.from}, {r.to}, {r.status}, {""}, {""},
-                      {r.text}});
+        table.AddRow(
+            {{when}, {r.host}, {""}, {""}, {r.from}, {r.to}, {r.status}, {""}, {""}, {r.text}});
         continue;
       }
       const MessageSummary& m = *r.message;
       if (m.outcomes.empty()) {
-        table.AddRow({{when}, {m.host}, {m.queue_id}, {m.message_id}, {m.sender}, {""},
-                      {m.status}, {""}, {""}, {m.detail}});
+        table.AddRow({{when},
+                      {m.host},
+                      {m.queue_id},
+                      {m.message_id},
+                      {m.sender},
+                      {""},
+                      {m.status},
+                      {""},
+                      {""},
+                      {m.detail}});
       }
       for (const MessageSummary::Outcome& o : m.outcomes) {
-        table.AddRow({{when}, {m.host}, {m.queue_id}, {m.message_id}, {m.sender}, {o.to},
-                      {o.status}, {o.dsn}, {o.relay}, {o.reply}});
+        table.AddRow({{when},
+                      {m.host},
+                      {m.queue_id},
+                      {m.message_id},
+                      {m.sender},
+                      {o.to},
+                      {o.status},
+                      {o.dsn},
+                      {o.relay},
+                      {o.reply}});
       }
     }
     table.PrintCsv(stdout);
     return rows.size();
   }
-  Table table({"TIME (" + ZoneLabel(zone) + ")", "HOST", "QUEUE ID", "HOPS", "FROM", "TO",
-               "STATUS", "DETAIL"});
+  Table table({"TIME (" + ZoneLabel(zone) + ")", "HOST", "QUEUE ID", "HOPS", "FROM", "TO", "STATUS",
+               "DETAIL"});
   for (const Row& r : rows) {
     if (r.message) {
       const MessageSummary& m = *r.message;
@@ -681,7 +697,7 @@ int RunSearch(const GlobalOptions& global, const std::vector<std::string>& args)
       int64_t trace = i < answer->trace_ids.size() ? answer->trace_ids[i] : 0;
       keys.insert(trace != 0 ? std::make_pair(trace, std::string())
                              : std::make_pair(int64_t{0}, absl::StrCat(result->lines[i].day, ":",
-                                                                     result->lines[i].id)));
+                                                                       result->lines[i].id)));
     }
     messages_shown = keys.size();
   } else {

@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <deque>
 #include <map>
+#include <string>
 #include <tuple>
 #include <utility>
-#include <string>
 #include <vector>
 
 #include "absl/strings/numbers.h"

@@ -82,12 +82,11 @@ struct InstanceRange {
 class MessageSearch {
  public:
   MessageSearch(Store* store, const SearchQuery& query)
-      : store_(store), query_(query), clauses_(ToCoreQuery(query)) {}
+      : store_(store), query_(query), clauses_(ToQuery(query)) {}
 
   absl::StatusOr<SearchAnswer> Run(bool with_traces);
 
  private:
-  static core::Query ToCoreQuery(const SearchQuery& in);
   // The message of candidate line `line`, evaluated once; whether it matches.
   absl::Status Consider(const StoredLine& line);
   absl::StatusOr<bool> Evaluate(const std::vector<MessageInfo>& messages, Found* found);
@@ -110,27 +109,6 @@ class MessageSearch {
   std::map<MessageKey, size_t> found_index_;  // single_: where each message is in found_
   std::map<int64_t, Trace> traces_;
 };
-
-core::Query MessageSearch::ToCoreQuery(const SearchQuery& in) {
-  core::Query q;
-  q.words = in.words;
-  q.terms = in.terms;
-  auto add = [&](Target t, const std::string& v, bool lower) {
-    if (v.empty()) return;
-    std::string p = v;
-    if (p.size() > 1 && p.front() == '<' && p.back() == '>') p = p.substr(1, p.size() - 2);
-    q.terms.push_back(core::FieldTerm{t, lower ? core::Lower(p) : p});
-  };
-  add(Target::kFrom, in.from, true);
-  add(Target::kTo, in.to, true);
-  add(Target::kHost, in.host, true);
-  add(Target::kStatus, in.status, true);
-  add(Target::kQueueId, in.queue_id, false);
-  add(Target::kMessageId, in.message_id, false);
-  q.since_us = in.since_us;
-  q.until_us = in.until_us;
-  return q;
-}
 
 absl::StatusOr<bool> MessageSearch::Evaluate(const std::vector<MessageInfo>& messages,
                                              Found* found) {
@@ -155,8 +133,8 @@ absl::Status MessageSearch::Consider(const StoredLine& line) {
   core::Event ev = core::ParseLine(line.raw, &time_);
   Found found;
   std::vector<MessageInfo> messages;
-  const bool has_message = ev.queue_id_form == core::QueueIdForm::kShort ||
-                           ev.queue_id_form == core::QueueIdForm::kLong;
+  const bool has_message =
+      ev.queue_id_form == core::QueueIdForm::kShort || ev.queue_id_form == core::QueueIdForm::kLong;
   bool lone = true;
   if (has_message) {
     auto key = std::make_pair(line.host, std::string(ev.queue_id));
@@ -177,8 +155,8 @@ absl::Status MessageSearch::Consider(const StoredLine& line) {
       found.trace_id = m.trace_id;
       found.key = m.trace_id != 0 ? MessageKey{kTraceKey, m.trace_id, 0}
                                   : MessageKey{kInstanceKey, m.id, 0};
-      known.push_back(InstanceRange{m.first_us, m.end_us.value_or(m.last_us), found.key,
-                                    found.trace_id});
+      known.push_back(
+          InstanceRange{m.first_us, m.end_us.value_or(m.last_us), found.key, found.trace_id});
       if (!evaluated_.insert(found.key).second) {
         if (single_) AddEvidence(found.key, line);
         return absl::OkStatus();
@@ -201,8 +179,7 @@ absl::Status MessageSearch::Consider(const StoredLine& line) {
     found.key = MessageKey{kLineKey, line.id, line.day};
     if (!evaluated_.insert(found.key).second) return absl::OkStatus();
     found.trace_id = 0;
-    matches = InWindow(line.time_us) &&
-              clauses_.OfLine(ev, line.host, line.raw) == clauses_.all();
+    matches = InWindow(line.time_us) && clauses_.OfLine(ev, line.host, line.raw) == clauses_.all();
     if (matches) {
       found.newest_us = line.time_us;
       found.evidence.push_back(line);
@@ -255,7 +232,7 @@ absl::StatusOr<SearchAnswer> MessageSearch::Run(bool with_traces) {
   }
   single_ = clauses.size() <= 1;
   const uint64_t want = query_.limit + kCountBeyondLimit;
-  int64_t oldest_examined = INT64_MAX;  // time of the oldest candidate considered
+  int64_t oldest_examined = INT64_MAX;         // time of the oldest candidate considered
   std::set<std::pair<int64_t, int64_t>> seen;  // (day, id) of candidates already considered
   size_t page = kPageLines;
   size_t examined = 0;
@@ -305,8 +282,8 @@ absl::StatusOr<SearchAnswer> MessageSearch::Run(bool with_traces) {
     // like "nothing happened".
     std::vector<int64_t> days = store_->Days();
     if (!days.empty() && query_.since_us >= DayStartUs(days.back()) + 86400LL * 1000000) {
-      answer.result.notices.push_back(absl::StrCat(
-          "the window starts after the newest stored day (", days.back(), ")"));
+      answer.result.notices.push_back(
+          absl::StrCat("the window starts after the newest stored day (", days.back(), ")"));
     }
   }
   const size_t shown = std::min<size_t>(found_.size(), query_.limit);

@@ -1,13 +1,12 @@
 #include "collector/query_proto.h"
 
-#include "collector/message_search.h"
-
 #include <algorithm>
 #include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "collector/message_search.h"
 #include "collector/retention.h"
 #include "core/parser.h"
 #include "core/status_macros.h"

@@ -642,7 +642,8 @@ absl::Status Store::AddHostNames(const std::string& host, const std::vector<std:
 absl::StatusOr<int64_t> Store::Relink(int64_t since_us) {
   if (options_.read_only) return absl::FailedPreconditionError("store opened read-only");
   MAILLENS_RETURN_IF_ERROR(Flush());
-  MAILLENS_ASSIGN_OR_RETURN(int64_t before, SelectInt(catalog_.get(), "SELECT count(*) FROM links"));
+  MAILLENS_ASSIGN_OR_RETURN(int64_t before,
+                            SelectInt(catalog_.get(), "SELECT count(*) FROM links"));
   MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(catalog_.get()));
   absl::Status s = correlator_->Recheck(since_us);
   if (s.ok()) s = correlator_->Flush();
@@ -1042,6 +1043,8 @@ constexpr int64_t kDayUs = int64_t{86400} * 1000000;
 // Matches counted past the shown ones before a broad search stops counting.
 constexpr uint64_t kCountBeyondLimit = 5000;
 
+}  // namespace
+
 // Folds the shorthand fields of a SearchQuery into search-language terms.
 core::Query ToQuery(const SearchQuery& in) {
   core::Query q;
@@ -1064,8 +1067,6 @@ core::Query ToQuery(const SearchQuery& in) {
   add(Target::kMessageId, in.message_id, false);
   return q;
 }
-
-}  // namespace
 
 absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
   MAILLENS_RETURN_IF_ERROR(Flush());

@@ -98,6 +98,9 @@ struct SearchQuery {
   size_t limit = 100;
 };
 
+// The query as the search language has it: the named shorthands folded into terms.
+core::Query ToQuery(const SearchQuery& in);
+
 struct SearchResult {
   std::vector<StoredLine> lines;      // newest first, at most limit
   uint64_t total = 0;                 // all matches in the window, so a cap is never silent

@@ -91,8 +91,8 @@ bool CaseInsensitive(Target t) {
   // Queue IDs too: people type them in any case (a short ID is hex, and a long one differing
   // only in case from another of the same host and time is not worth a wrong "not found").
   return t == Target::kFrom || t == Target::kTo || t == Target::kHost || t == Target::kStatus ||
-         t == Target::kClient || t == Target::kRelay || t == Target::kDaemon || t == Target::kKind ||
-         t == Target::kQueueId;
+         t == Target::kClient || t == Target::kRelay || t == Target::kDaemon ||
+         t == Target::kKind || t == Target::kQueueId;
 }
 
 bool MatchValue(const FieldTerm& term, std::string_view value) {
@@ -187,13 +187,13 @@ absl::StatusOr<int64_t> ParseTimeArg(const std::string& text, absl::Time now, ab
   absl::Time t;
   std::string err;
   if (absl::ParseTime(absl::RFC3339_full, text, &t, &err)) return absl::ToUnixMicros(t);
-  // A syslog stamp as copied from a log ("Nov 22 10:00", "Nov 22 10:00:15", "Nov 22"): the most recent
-  // such time not after now (the year is not written).
+  // A syslog stamp as copied from a log ("Nov 22 10:00", "Nov 22 10:00:15", "Nov 22"): the most
+  // recent such time not after now (the year is not written).
   for (const char* format : {"%b %d %H:%M:%S", "%b %d %H:%M", "%b %d"}) {
     absl::Time parsed;
     if (!absl::ParseTime(absl::StrCat("%Y ", format),
-                         absl::StrCat(absl::FormatTime("%Y", now, zone), " ", text), zone,
-                         &parsed, &err)) {
+                         absl::StrCat(absl::FormatTime("%Y", now, zone), " ", text), zone, &parsed,
+                         &err)) {
       continue;
     }
     if (parsed > now) {
@@ -327,8 +327,8 @@ absl::StatusOr<Query> ParseQuery(const std::vector<std::string>& args, absl::Tim
   std::set<Target> fields;
   for (const FieldTerm& t : q.terms) fields.insert(t.target);
   if (q.words.size() + fields.size() > kMaxQueryClauses) {
-    return absl::InvalidArgumentError(absl::StrCat("a search takes at most ", kMaxQueryClauses,
-                                                   " words and fields"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("a search takes at most ", kMaxQueryClauses, " words and fields"));
   }
   if (q.has_since && q.has_until && q.since_us >= q.until_us) {
     return absl::InvalidArgumentError("since: is not before until: — the window is empty");
@@ -488,9 +488,9 @@ std::string LiteralOf(const FieldTerm& term) {
     size_t star = pattern.find('*', start);
     size_t end = star == std::string_view::npos ? pattern.size() : star;
     bool prefix;
-    std::string literal = ChunkLiteral(pattern.substr(start, end - start), start > 0 &&
-                                       pattern[start - 1] == '*',
-                                       star != std::string_view::npos, &prefix);
+    std::string literal =
+        ChunkLiteral(pattern.substr(start, end - start), start > 0 && pattern[start - 1] == '*',
+                     star != std::string_view::npos, &prefix);
     // A prefix narrows less than the same length of whole tokens.
     if (literal.size() > best.size() || (literal.size() == best.size() && best_prefix)) {
       best = literal;

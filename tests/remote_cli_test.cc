@@ -13,11 +13,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <functional>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <regex>
 #include <sstream>
@@ -403,8 +403,10 @@ TEST_F(RemoteCliTest, TailFollowReconnectsAfterACollectorRestart) {
     return absl::StrCat(kStamp, second, ".000000+00:00 mx postfix/", text);
   };
   Ingester before(Target());
-  ASSERT_TRUE(before.Send("mx", {line(0, "qmgr[12]: 7D7D7D7D7D: from=<r@example.org>, size=1, "
-                                         "nrcpt=1 (queue active)")},
+  ASSERT_TRUE(before.Send("mx",
+                          {line(0,
+                                "qmgr[12]: 7D7D7D7D7D: from=<r@example.org>, size=1, "
+                                "nrcpt=1 (queue active)")},
                           0, 88));
   int out[2], err[2];
   ASSERT_EQ(pipe(out), 0);

@@ -282,7 +282,7 @@ std::string Wildcard(const std::string& v, std::mt19937* rng) {
       return v.substr(0, pos(*rng)) + "*";  // prefix
     case 1:
       return "*" + v.substr(pos(*rng));  // suffix
-    case 2: {  // infix
+    case 2: {                            // infix
       size_t a = pos(*rng), b = pos(*rng);
       if (a > b) std::swap(a, b);
       return "*" + v.substr(a - 1, b - a + 1) + "*";
@@ -300,7 +300,7 @@ std::string Wildcard(const std::string& v, std::mt19937* rng) {
   }
 }
 
-const char* const kFields[] = {"from",  "to",  "host", "status", "qid",    "msgid",
+const char* const kFields[] = {"from",   "to",    "host", "status", "qid",    "msgid",
                                "client", "relay", "dsn",  "sasl",   "daemon", "kind"};
 
 OQuery RandomQuery(const Oracle& oracle, std::mt19937* rng) {
@@ -418,8 +418,8 @@ void CompareAgainstOracle(collector::Store* store, int queries, uint32_t seed) {
                       << " messages shown, total " << capped->result.total;
       }
     }
-    bool same = got == want && answer->result.total == want.size() &&
-                !answer->result.total_is_lower_bound;
+    bool same =
+        got == want && answer->result.total == want.size() && !answer->result.total_is_lower_bound;
     if (!same) {
       ++differences;
       if (differences <= 5) {
@@ -431,10 +431,9 @@ void CompareAgainstOracle(collector::Store* store, int queries, uint32_t seed) {
         ADD_FAILURE() << "query: " << oq.Text() << "\n  oracle " << want.size() << ", search "
                       << got.size() << " (total " << answer->result.total
                       << (answer->result.total_is_lower_bound ? "+" : "") << ")"
-                      << "\n  missing: " << absl::StrJoin(missing.begin(),
-                                                          missing.begin() + std::min<size_t>(
-                                                                                missing.size(), 5),
-                                                          " ")
+                      << "\n  missing: "
+                      << absl::StrJoin(missing.begin(),
+                                       missing.begin() + std::min<size_t>(missing.size(), 5), " ")
                       << "\n  extra: "
                       << absl::StrJoin(extra.begin(),
                                        extra.begin() + std::min<size_t>(extra.size(), 5), " ");
@@ -473,9 +472,8 @@ TEST(SearchOracleTest, SimulatedTwoHostSite) {
   ASSERT_NE(store, nullptr);
   for (const char* host : {"mx", "dmz"}) {
     collector::ImportOptions import;
-    auto stats = collector::ImportFile(store.get(), (dir / "logs" / (std::string(host) + ".log"))
-                                                        .string(),
-                                       import);
+    auto stats = collector::ImportFile(
+        store.get(), (dir / "logs" / (std::string(host) + ".log")).string(), import);
     ASSERT_TRUE(stats.ok()) << stats.status();
   }
   // Queried as every command and the collector query it: a read-only store of its own.
