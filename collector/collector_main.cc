@@ -307,18 +307,6 @@ int Run(int argc, char** argv) {
     return 1;
   }
 
-  // Before the store opens: the catalog rows of days retention deleted while the last run's
-  // store was open (RetentionPolicy::store_open) are forgotten now, with nobody writing beside.
-  if (retention.enabled) {
-    uint64_t purged = 0;
-    if (absl::Status s = PurgeDeletedMessages(options_data_dir, &purged); !s.ok()) {
-      log->warn("retention: deleted days' messages are kept in the catalog: {}",
-                std::string(s.message()));
-    } else if (purged > 0) {
-      log->info("retention: forgot {} messages of deleted days in the catalog", purged);
-    }
-  }
-
   // Declared before the server so it outlives it (the server's hooks borrow it).
   CollectorMetrics metrics;
   options->metrics = &metrics;

@@ -1059,9 +1059,8 @@ absl::Status PurgeLocked(const std::string& dir, const std::vector<ArchiveEntry>
   return txn.Commit();
 }
 
-// `purge`: forget the day's messages in the catalog too (false beside an open store, see
-// RetentionPolicy::store_open).
-absl::Status DeleteDayLocked(const std::string& dir, int64_t day, bool purge) {
+// Deletes the day, then forgets its messages in the catalog.
+absl::Status DeleteDayLocked(const std::string& dir, int64_t day) {
   MAILLENS_ASSIGN_OR_RETURN(std::vector<ArchiveEntry> entries, ReadEntries(dir));
   std::map<int64_t, ArchiveEntry> live = LiveMap(entries);
   ArchiveEntry entry;
@@ -1099,7 +1098,6 @@ absl::Status DeleteDayLocked(const std::string& dir, int64_t day, bool purge) {
   }
   // After the commit point: a crash before or inside this transaction leaves the rows, which
   // recovery (every pass starts with it) removes.
-  if (!purge) return absl::OkStatus();
   entries.push_back(entry);
   return PurgeLocked(dir, entries, nullptr);
 }
@@ -1144,7 +1142,7 @@ absl::Status FinishHead(const std::string& dir, const ManifestState& st, spdlog:
   return absl::OkStatus();
 }
 
-absl::Status RecoverLocked(const std::string& dir, spdlog::logger* log, bool purge) {
+absl::Status RecoverLocked(const std::string& dir, spdlog::logger* log) {
   std::error_code ec;
   // Work files of an interrupted step: their step never committed (a compressed day there
   // was never renamed into archive/, and its day is still hot).
@@ -1224,7 +1222,6 @@ absl::Status RecoverLocked(const std::string& dir, spdlog::logger* log, bool pur
   MAILLENS_RETURN_IF_ERROR(FsyncPath(ArchiveDir(dir), /*directory=*/true));
   // A deletion committed in the manifest whose catalog rows a crash kept (or a day deleted by
   // a maillens that did not forget them): removed now.
-  if (!purge) return absl::OkStatus();
   uint64_t purged = 0;
   MAILLENS_RETURN_IF_ERROR(PurgeLocked(dir, entries, &purged));
   if (purged > 0) {
@@ -1392,7 +1389,7 @@ absl::StatusOr<std::string> Sha256File(const std::string& path) {
 
 absl::Status RecoverArchive(const std::string& dir, spdlog::logger* log) {
   MAILLENS_ASSIGN_OR_RETURN(ArchiveLock lock, ArchiveLock::Take(dir));
-  return RecoverLocked(dir, log, /*purge=*/true);
+  return RecoverLocked(dir, log);
 }
 
 absl::Status ArchiveDay(const std::string& dir, int64_t day) {
@@ -1402,7 +1399,7 @@ absl::Status ArchiveDay(const std::string& dir, int64_t day) {
 
 absl::Status DeleteDay(const std::string& dir, int64_t day) {
   MAILLENS_ASSIGN_OR_RETURN(ArchiveLock lock, ArchiveLock::Take(dir));
-  return DeleteDayLocked(dir, day, /*purge=*/true);
+  return DeleteDayLocked(dir, day);
 }
 
 absl::Status PurgeDeletedMessages(const std::string& dir, uint64_t* purged) {
@@ -1500,16 +1497,13 @@ absl::StatusOr<RetentionStats> RunRetention(const std::string& dir, const Retent
   // The lock is taken per day, so a late line's RestoreDay (on the collector's writer) never
   // waits for a whole pass.
   RetentionStats stats;
-  // Beside an open store the catalog's rows of deleted days are left for the next start
-  // (RetentionPolicy::store_open).
-  const bool purge = !policy.store_open;
   auto delete_day = [&](int64_t day) -> absl::Status {
     MAILLENS_ASSIGN_OR_RETURN(ArchiveLock lock, ArchiveLock::Take(dir));
-    return DeleteDayLocked(dir, day, purge);
+    return DeleteDayLocked(dir, day);
   };
   {
     MAILLENS_ASSIGN_OR_RETURN(ArchiveLock lock, ArchiveLock::Take(dir));
-    MAILLENS_RETURN_IF_ERROR(RecoverLocked(dir, log, purge));
+    MAILLENS_RETURN_IF_ERROR(RecoverLocked(dir, log));
   }
   auto cancelled = [&] { return cancel != nullptr && cancel->load(); };
   const int64_t today = DayOf(now_us);
@@ -2007,13 +2001,7 @@ absl::Status RepairArchive(const std::string& dir, const RepairPlan& plan) {
 
 RetentionRunner::RetentionRunner(std::string dir, RetentionPolicy policy, absl::Duration interval,
                                  spdlog::logger* log)
-    : dir_(std::move(dir)),
-      policy_([&] {
-        policy.store_open = true;  // the collector's store, beside it
-        return policy;
-      }()),
-      interval_(interval),
-      log_(Log(log)) {
+    : dir_(std::move(dir)), policy_(std::move(policy)), interval_(interval), log_(Log(log)) {
   thread_ = std::thread([this] { Run(); });
 }
 

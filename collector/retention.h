@@ -103,13 +103,6 @@ struct RetentionPolicy {
   uint64_t disk_budget_bytes = 0;
   // Above this share of the budget a warning names the day deleted next.
   double warn_fraction = 0.9;
-  // A Store has the catalog open for writing in this process (the collector; RetentionRunner
-  // sets it). Deleted days' messages are then left in the catalog for PurgeDeletedMessages
-  // before the store opens next (the collector runs it at start): a commit from retention's
-  // own connection beside the store's writer makes the writer's next transactions fail
-  // ("database is locked", for good: RetentionTest.WriterGoesOnWhileRetentionForgetsMessages
-  // shows it). Trace and report still say the days were deleted (DeletedDaysNotice).
-  bool store_open = false;
 };
 
 // One manifest line.
@@ -164,8 +157,9 @@ absl::Status DeleteDay(const std::string& dir, int64_t day);
 // links and pending hops, in one transaction. Idempotent: DeleteDay runs it after the
 // manifest's commit, and recovery runs it again, so a crash in between leaves rows that the
 // next pass removes — never rows without a message. Refuses (like every step) while the
-// manifest cannot be trusted. `*purged`, when set, receives the messages removed. Not beside
-// a Store open for writing (RetentionPolicy::store_open says why).
+// manifest cannot be trusted. `*purged`, when set, receives the messages removed. Safe beside
+// a Store open for writing in another connection: the writer waits for it (busy timeout), and
+// its correlator only reaches messages through catalog queries, which no longer find them.
 absl::Status PurgeDeletedMessages(const std::string& dir, uint64_t* purged = nullptr);
 
 // Days retention deleted (and not held again since), with when, as the manifest says.
@@ -191,8 +185,8 @@ absl::StatusOr<RetentionStats> RunRetention(const std::string& dir, const Retent
                                             const std::atomic<bool>* cancel = nullptr);
 
 // Runs RunRetention on its own thread (never the store's writer: archiving a day takes
-// seconds, ingestion must not wait for it) at construction and then every `interval`, with
-// `store_open` set (the collector's store is open beside it). Errors are logged. Thread-safe.
+// seconds, ingestion must not wait for it) at construction and then every `interval`. Errors
+// are logged. Thread-safe.
 class RetentionRunner {
  public:
   // `log` (null: spdlog's default) must outlive the runner.

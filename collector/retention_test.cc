@@ -1291,43 +1291,44 @@ TEST_F(RetentionTest, DeletedDaysLeaveTheCatalogAndTraceAndReportSaySo) {
   EXPECT_TRUE(DeletedDaysNotice(dir, 20250121, 20250130).empty());
 }
 
-// The collector's writer keeps the catalog open beside retention. A commit from retention's
-// own connection made the writer's every later transaction fail ("database is locked"), so
-// beside an open store (store_open) the rows wait for PurgeDeletedMessages before the store
-// opens next; the writer goes on, and trace and report already say the days were deleted.
-TEST_F(RetentionTest, WriterGoesOnBesideRetentionAndRowsGoBeforeTheStoreOpensNext) {
+// The collector's writer keeps the catalog open beside retention, whose own connection
+// forgets deleted days' messages. The writer once kept a statement at its row between batches
+// (a read snapshot), and after retention's commit its every transaction failed with "database
+// is locked", so the rows had to wait for a restart. Now they go at once and the writer goes on.
+TEST_F(RetentionTest, WriterGoesOnWhileRetentionForgetsMessages) {
   const std::string dir = FreshCopy("forget_writer");
   const std::string catalog = dir + "/catalog.db";
   const std::string doomed_sql = WhollyBefore(DayStartUs(20250121));
-  const int64_t doomed = QueryInt(catalog, doomed_sql);
-  {
-    StoreOptions options;
-    options.dir = dir;
-    auto store = Store::Open(options);
-    ASSERT_TRUE(store.ok()) << store.status();
-    auto first = (*store)->Append(ZooLines("2025-01-29", 0x5101));
-    ASSERT_TRUE(first.ok()) << first.status();
-    RetentionPolicy policy;
-    policy.hot_days = 3;
-    policy.archive_days = 10;
-    policy.store_open = true;
-    auto stats = RunRetention(dir, policy, kNow);
-    ASSERT_TRUE(stats.ok()) << stats.status();
-    ASSERT_FALSE(stats->deleted.empty());
-    EXPECT_EQ(QueryInt(catalog, doomed_sql), doomed);
-    EXPECT_FALSE(DeletedDaysNotice(dir, 20250101, 20250130).empty());
-    auto second = (*store)->Append(ZooLines("2025-01-30", 0x5102));
-    ASSERT_TRUE(second.ok()) << second.status();
-    EXPECT_EQ(second->stored, 6u);
-    ASSERT_TRUE((*store)->Flush().ok());
-    auto trace = (*store)->GetTrace("3AB1C2D3E6");
-    ASSERT_TRUE(trace.ok()) << trace.status();
-  }
-  uint64_t purged = 0;
-  ASSERT_TRUE(PurgeDeletedMessages(dir, &purged).ok());
-  EXPECT_EQ(purged, static_cast<uint64_t>(doomed));
+  ASSERT_GT(QueryInt(catalog, doomed_sql), 0);
+  StoreOptions options;
+  options.dir = dir;
+  auto store = Store::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto first = (*store)->Append(ZooLines("2025-01-29", 0x5101));
+  ASSERT_TRUE(first.ok()) << first.status();
+  RetentionPolicy policy;
+  policy.hot_days = 3;
+  policy.archive_days = 10;
+  auto stats = RunRetention(dir, policy, kNow);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  ASSERT_FALSE(stats->deleted.empty());
   EXPECT_EQ(QueryInt(catalog, doomed_sql), 0);
   EXPECT_EQ(DanglingRows(catalog), 0);
+  EXPECT_FALSE(DeletedDaysNotice(dir, 20250101, 20250130).empty());
+  for (int round = 0; round < 2; ++round) {
+    auto more =
+        (*store)->Append(ZooLines(round == 0 ? "2025-01-30" : "2025-01-31", 0x5102 + round));
+    ASSERT_TRUE(more.ok()) << more.status();
+    EXPECT_EQ(more->stored, 6u);
+    ASSERT_TRUE((*store)->Flush().ok());
+    // Retention again between the writer's batches: nothing left to forget, no lock kept.
+    ASSERT_TRUE(RunRetention(dir, policy, kNow).ok());
+  }
+  auto trace = (*store)->GetTrace("3AB1C2D3E6");
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  uint64_t purged = 1;
+  ASSERT_TRUE(PurgeDeletedMessages(dir, &purged).ok());
+  EXPECT_EQ(purged, 0u);
 }
 
 // A crash after the manifest's commit and before the catalog's: the rows stay, and the next

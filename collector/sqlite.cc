@@ -173,19 +173,40 @@ std::string_view Statement::ColumnText(int col) const {
   return p ? std::string_view(static_cast<const char*>(p), n) : std::string_view();
 }
 
+void Database::ResetCachedStatements() {
+  for (auto& [sql, stmt] : cache_) {
+    if (sqlite3_stmt_busy(stmt->stmt_.get())) stmt->Reset();
+  }
+}
+
 absl::StatusOr<Transaction> Transaction::Begin(Database* db) {
+  db->ResetCachedStatements();
   absl::Status s = db->Exec("BEGIN IMMEDIATE");
-  if (!s.ok()) return s;
+  if (!s.ok()) {
+    std::string busy;
+    for (sqlite3_stmt* st = sqlite3_next_stmt(db->raw(), nullptr); st != nullptr;
+         st = sqlite3_next_stmt(db->raw(), st)) {
+      if (sqlite3_stmt_busy(st)) absl::StrAppend(&busy, " [", sqlite3_sql(st), "]");
+    }
+    if (!busy.empty()) return absl::Status(s.code(), absl::StrCat(s.message(), "; busy:", busy));
+    return s;
+  }
   return Transaction(db);
 }
 
 Transaction::~Transaction() {
-  if (db_ != nullptr) db_->Exec("ROLLBACK").IgnoreError();
+  if (db_ != nullptr) {
+    db_->Exec("ROLLBACK").IgnoreError();
+    db_->ResetCachedStatements();
+  }
 }
 
 absl::Status Transaction::Commit() {
   absl::Status s = db_->Exec("COMMIT");
-  if (s.ok()) db_ = nullptr;
+  if (s.ok()) {
+    db_->ResetCachedStatements();
+    db_ = nullptr;
+  }
   return s;
 }
 

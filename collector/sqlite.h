@@ -55,8 +55,15 @@ class Database {
   absl::StatusOr<Statement> Prepare(std::string_view sql);
 
   // Like Prepare, but compiles each distinct `sql` once and keeps it; the statement comes back
-  // reset with no bindings. For hot paths. Do not nest two uses of the same SQL.
+  // reset with no bindings. For hot paths. Do not nest two uses of the same SQL, and do not
+  // keep stepping one across a transaction's start or end: Transaction resets every cached
+  // statement there, because one left at its row holds the connection's read snapshot, and
+  // once another connection commits, this one's next BEGIN IMMEDIATE fails ("database is
+  // locked") for as long as the statement stays at its row.
   absl::StatusOr<Statement*> Cached(std::string_view sql);
+
+  // Resets every cached statement that has stepped and not been reset (see Cached).
+  void ResetCachedStatements();
 
   int64_t LastInsertRowId() const { return sqlite3_last_insert_rowid(db_.get()); }
   int Changes() const { return sqlite3_changes(db_.get()); }
@@ -111,7 +118,9 @@ class Statement {
   int bind_error_ = SQLITE_OK;
 };
 
-// BEGIN IMMEDIATE on construction; ROLLBACK in the destructor unless Commit() succeeded.
+// BEGIN IMMEDIATE on construction; ROLLBACK in the destructor unless Commit() succeeded. Each
+// of the three resets the database's cached statements (Database::Cached says why). A BEGIN
+// that fails names the connection's statements still at a row, the usual culprit.
 class Transaction {
  public:
   static absl::StatusOr<Transaction> Begin(Database* db);
