@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "cli/common.h"
 #include "cli/table.h"
 #include "core/json.h"
 
@@ -462,6 +463,9 @@ std::vector<Section> AllSections(const Report& r, absl::TimeZone zone) {
 
 // ---------------------------------------------------------------------------------------------
 // Text.
+// Cells carry text from log lines (reject reasons, replies, addresses): text and markdown show
+// control characters escaped (EscapeControls), so a report read on a terminal cannot move its
+// cursor or change its colours. JSON and HTML have escapes of their own.
 
 void AppendTextGrid(const Grid& g, bool color, std::string* out) {
   constexpr size_t kMaxCell = 64;
@@ -472,7 +476,8 @@ void AppendTextGrid(const Grid& g, bool color, std::string* out) {
   }
   for (const auto& row : g.rows) {
     for (size_t i = 0; i < cols && i < row.size(); ++i) {
-      widths[i] = std::max(widths[i], DisplayWidth(CutToWidth(row[i].text, kMaxCell)));
+      widths[i] =
+          std::max(widths[i], DisplayWidth(CutToWidth(EscapeControls(row[i].text), kMaxCell)));
     }
   }
   auto line = [&](const std::vector<Cell>& row, bool header) {
@@ -483,7 +488,7 @@ void AppendTextGrid(const Grid& g, bool color, std::string* out) {
       if (!row[i].text.empty()) last = i;
     }
     for (size_t i = 0; i <= last; ++i) {
-      std::string cell = i < row.size() ? CutToWidth(row[i].text, kMaxCell) : "";
+      std::string cell = i < row.size() ? CutToWidth(EscapeControls(row[i].text), kMaxCell) : "";
       size_t pad = widths[i] - DisplayWidth(cell);
       Color c = header ? Color::kBold : (i < row.size() ? row[i].color : Color::kNone);
       std::string painted = Paint(cell, c, color);
@@ -510,11 +515,9 @@ void AppendTextGrid(const Grid& g, bool color, std::string* out) {
 
 std::string MarkdownCell(const std::string& s) {
   std::string out;
-  for (char c : CutToWidth(s, 160)) {
+  for (char c : CutToWidth(EscapeControls(s), 160)) {
     if (c == '|') {
       out += "\\|";
-    } else if (c == '\n' || c == '\r') {
-      out += ' ';
     } else {
       out.push_back(c);
     }

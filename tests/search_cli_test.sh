@@ -127,6 +127,12 @@ grep -q "^2 matching messages" "$work/err" || fail "footer: $(cat "$work/err")"
 tty_out=$(script -qec "'$ML' --data '$work/data' search --lines from:esc@bad.example" /dev/null)
 grep -q $'\033' <<<"$tty_out" && fail "a raw escape sequence reached the terminal"
 grep -qF '\x1b[31mred' <<<"$tty_out" || fail "the escape is not shown escaped: $tty_out"
+# The report shows the reject reason escaped, in text and markdown, even to a file.
+for fmt in text markdown; do
+  rep=$(S report --format $fmt 2>/dev/null)
+  grep -q $'\033' <<<"$rep" && fail "report --format $fmt printed a raw escape sequence"
+  grep -qF '\x1b[31mred' <<<"$rep" || fail "report --format $fmt lost the escaped reason: $rep"
+done
 # Piped, the bytes stay as logged (like grep).
 S search --lines from:esc@bad.example 2>/dev/null | grep -q $'\033' || fail "piped output lost the line's bytes"
 # A recipient's outcome is the last hop's, although the relay logged "sent" after the next
