@@ -980,6 +980,9 @@ absl::StatusOr<Trace> Correlator::LoadTrace(int64_t trace_id) {
   for (int64_t id : ids) {
     MAILLENS_ASSIGN_OR_RETURN(Instance * inst, LoadInstance(id));
     trace.messages.push_back(inst->info);
+    // A cached instance keeps the trace id it was loaded with: a link merges traces in the
+    // catalog only (kMergeTraces), so the catalog's, by which it was selected, is the truth.
+    trace.messages.back().trace_id = trace_id;
     MAILLENS_ASSIGN_OR_RETURN(std::vector<RecipientInfo> recipients, RecipientsOf(id));
     for (RecipientInfo& r : recipients) trace.recipients.push_back(std::move(r));
     links->Bind(1, id);
@@ -1029,16 +1032,19 @@ absl::StatusOr<std::optional<MessageView>> Correlator::MessageAt(int64_t host_id
                                                                  int64_t time_us) {
   MAILLENS_ASSIGN_OR_RETURN(
       Statement * select,
-      catalog_->Cached("SELECT id FROM messages WHERE host_id = ? AND queue_id = ? AND "
+      catalog_->Cached("SELECT id, trace_id FROM messages WHERE host_id = ? AND queue_id = ? AND "
                        "first_us <= ? ORDER BY first_us DESC LIMIT 1"));
   select->Bind(1, host_id).BindText(2, queue_id).Bind(3, time_us + 1);
   MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
   if (step != Statement::StepResult::kRow) return std::nullopt;
   int64_t id = select->ColumnInt(0);
+  int64_t trace_id = select->ColumnInt(1);
   select->Reset();
   MAILLENS_ASSIGN_OR_RETURN(Instance * inst, LoadInstance(id));
   MAILLENS_ASSIGN_OR_RETURN(std::vector<RecipientInfo> recipients, RecipientsOf(id));
-  return MessageView{inst->info, std::move(recipients)};
+  MessageView view{inst->info, std::move(recipients)};
+  view.message.trace_id = trace_id;  // the cached one may predate a merge (see LoadTrace)
+  return view;
 }
 
 absl::StatusOr<std::vector<int64_t>> Correlator::FindTraces(const std::string& id) {

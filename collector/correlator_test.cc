@@ -1,0 +1,108 @@
+// What the correlator makes of a message's lines, through the store as the CLI reads it:
+// which lines make a message, how a message ends, each recipient's outcome, how a trace is
+// found. (store_test.cc covers storage and the hop links themselves.)
+#include "collector/correlator.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "collector/message_search.h"
+#include "collector/store.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace maillens::collector {
+namespace {
+
+using ::testing::UnorderedElementsAre;
+
+constexpr int64_t kNoon = 1700049600LL * 1000000;  // 2023-11-15 12:00:00 UTC
+constexpr int64_t kSecond = 1000000;
+
+class CorrelatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("maillens_correlator_test_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    StoreOptions options;
+    options.dir = dir_.string();
+    auto store = Store::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Stores the lines of one file of `host`, one second apart from `start_us` (the stamps in
+  // the lines are for the reader; the store takes the time given here).
+  void Append(const std::string& host, uint64_t fingerprint, int64_t start_us,
+              const std::vector<std::string>& raws) {
+    std::vector<LineRecord> records;
+    uint64_t offset = 0;
+    int64_t t = start_us;
+    for (const std::string& raw : raws) {
+      LineRecord r;
+      r.host = host;
+      r.file_path = "/var/log/mail.log";
+      r.fingerprint = fingerprint;
+      r.offset = offset;
+      r.time_us = t;
+      r.raw = raw;
+      records.push_back(r);
+      offset += raw.size() + 1;
+      t += kSecond;
+    }
+    auto stats = store_->Append(records);
+    ASSERT_TRUE(stats.ok()) << stats.status();
+    ASSERT_EQ(stats->stored, raws.size());
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<Store> store_;
+};
+
+// A link merges two traces in the catalog while the correlator holds the instances in its
+// cache: what it reads back must be the catalog's trace, or a store that reads what it has
+// just written (the collector, a search after an Append) shows one message as two.
+TEST_F(CorrelatorTest, InstanceReadAfterItsTraceWasMergedNamesTheMergedTrace) {
+  Append(
+      "dmz", 1, kNoon,
+      {"Nov 15 12:00:00 dmz postfix/smtpd[1]: 4F1A2B3C4D: client=a.partner.example[198.51.100.2]",
+       "Nov 15 12:00:01 dmz postfix/qmgr[2]: 4F1A2B3C4D: from=<carol@partner.example>, "
+       "size=900, nrcpt=1 (queue active)",
+       "Nov 15 12:00:02 dmz postfix/smtp[3]: 4F1A2B3C4D: to=<bob@example.test>, "
+       "relay=mx.example.test[192.0.2.3]:25, delay=2, delays=1/0/0.5/0.5, dsn=2.0.0, "
+       "status=sent (250 2.0.0 Ok: queued as 9E8D7C6B5A)",
+       "Nov 15 12:00:03 dmz postfix/qmgr[2]: 4F1A2B3C4D: removed"});
+  Append("mx", 2, kNoon + kSecond,
+         {"Nov 15 12:00:01 mx postfix/smtpd[4]: 9E8D7C6B5A: client=dmz.example.test[192.0.2.2]",
+          "Nov 15 12:00:02 mx postfix/qmgr[5]: 9E8D7C6B5A: from=<carol@partner.example>, "
+          "size=1000, nrcpt=1 (queue active)",
+          "Nov 15 12:00:03 mx postfix/local[6]: 9E8D7C6B5A: to=<bob@example.test>, relay=local, "
+          "delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (delivered to mailbox)",
+          "Nov 15 12:00:04 mx postfix/qmgr[5]: 9E8D7C6B5A: removed"});
+  auto trace = store_->GetTrace("4F1A2B3C4D");
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  ASSERT_EQ(trace->messages.size(), 2u);
+  for (const MessageInfo& m : trace->messages) EXPECT_EQ(m.trace_id, trace->id) << m.queue_id;
+  auto mx = store_->MessageAt("mx", "9E8D7C6B5A", kNoon + 2 * kSecond);
+  ASSERT_TRUE(mx.ok()) << mx.status();
+  ASSERT_TRUE(mx->has_value());
+  EXPECT_EQ((*mx)->message.trace_id, trace->id);
+  SearchQuery q;
+  q.from = "carol@partner.example";
+  auto answer = SearchMessages(store_.get(), q, /*with_traces=*/false);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(answer->result.total, 1u);
+}
+
+}  // namespace
+}  // namespace maillens::collector
