@@ -104,5 +104,46 @@ TEST_F(CorrelatorTest, InstanceReadAfterItsTraceWasMergedNamesTheMergedTrace) {
   EXPECT_EQ(answer->result.total, 1u);
 }
 
+// amavis leaves Queue-ID out for some locally submitted mail (6 lines of a real day in the
+// corpus). Such a line is a fact of the message it re-injected: search counts the message
+// once, with the amavis line among its lines, not the line again as a message of its own.
+TEST_F(CorrelatorTest, AmavisLineWithoutQueueIdIsNoMessageOfItsOwn) {
+  Append("helga", 1, kNoon,
+         {"Nov 15 12:00:00 helga postfix/pickup[1]: 4Rt7Kp2Vwxz9Fgh: uid=0 from=<root>",
+          "Nov 15 12:00:01 helga postfix/cleanup[2]: 4Rt7Kp2Vwxz9Fgh: "
+          "message-id=<4Rt7Kp2Vwxz9Fgh@host.example.org>",
+          "Nov 15 12:00:02 helga postfix/qmgr[3]: 4Rt7Kp2Vwxz9Fgh: from=<root@host.example.org>, "
+          "size=900, nrcpt=1 (queue active)",
+          "Nov 15 12:00:03 helga postfix/10025/smtpd[4]: 4Rt7Kq0Mnbz9Fgk: "
+          "client=localhost[127.0.0.1]",
+          "Nov 15 12:00:04 helga postfix/cleanup[2]: 4Rt7Kq0Mnbz9Fgk: "
+          "message-id=<4Rt7Kp2Vwxz9Fgh@host.example.org>",
+          "Nov 15 12:00:05 helga postfix/qmgr[3]: 4Rt7Kq0Mnbz9Fgk: from=<root@host.example.org>, "
+          "size=1000, nrcpt=1 (queue active)",
+          "Nov 15 12:00:06 helga amavis[5]: (5-2) Passed CLEAN {RelayedInternal}, ORIGINATING "
+          "LOCAL [127.0.0.1] /ESMTP <root@host.example.org> -> <root@host.example.org>, (), "
+          "Message-ID: <4Rt7Kp2Vwxz9Fgh@host.example.org>, mail_id: Zq, Hits: -, size: 900, "
+          "queued_as: 4Rt7Kq0Mnbz9Fgk, 140 ms",
+          "Nov 15 12:00:07 helga postfix/local[6]: 4Rt7Kq0Mnbz9Fgk: to=<root@host.example.org>, "
+          "relay=local, delay=4, delays=0/0/0/4, dsn=2.0.0, status=sent (delivered to mailbox)",
+          "Nov 15 12:00:08 helga postfix/qmgr[3]: 4Rt7Kq0Mnbz9Fgk: removed",
+          "Nov 15 12:00:09 helga postfix/amavis/smtp[7]: 4Rt7Kp2Vwxz9Fgh: "
+          "to=<root@host.example.org>, orig_to=<root>, relay=127.0.0.1[127.0.0.1]:10024, "
+          "delay=9, delays=2/0/0/7, dsn=2.0.0, status=sent (250 2.0.0 from "
+          "MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as 4Rt7Kq0Mnbz9Fgk)",
+          "Nov 15 12:00:10 helga postfix/qmgr[3]: 4Rt7Kp2Vwxz9Fgh: removed"});
+  SearchQuery by_sender, by_word, everything;
+  by_sender.from = "root@host.example.org";
+  by_word.words = {"CLEAN"};
+  for (const SearchQuery& q : {by_sender, by_word, everything}) {
+    auto answer = SearchMessages(store_.get(), q, /*with_traces=*/false);
+    ASSERT_TRUE(answer.ok()) << answer.status();
+    EXPECT_EQ(answer->result.total, 1u) << q.from << q.words.size();
+    for (size_t i = 0; i < answer->result.lines.size(); ++i) {
+      EXPECT_NE(answer->trace_ids[i], 0) << "a line of no message: " << answer->result.lines[i].raw;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace maillens::collector

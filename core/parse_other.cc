@@ -311,6 +311,18 @@ bool ParseAmavis(std::string_view rest, Event* ev) {
       ev->queued_as_form = form;
     }
   }
+  // amavis leaves "Queue-ID:" out when it cannot read it from the Received header (seen for
+  // mail submitted locally). The line is still a fact of one message: the one re-injected
+  // as queued_as, on this host, moments before this line. Without a queue ID it would be a
+  // line of no message, which search matches and counts on its own: the message it reports
+  // on would be counted twice.
+  if (ev->queue_id.empty() && !ev->queued_as.empty()) {
+    QueueIdForm form = ClassifyQueueId(ev->queued_as);
+    if (form == QueueIdForm::kShort || form == QueueIdForm::kLong) {
+      ev->queue_id = ev->queued_as;
+      ev->queue_id_form = form;
+    }
+  }
   return true;
 }
 

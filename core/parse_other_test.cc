@@ -208,10 +208,34 @@ TEST(ParseAmavisTest, SubjectCannotFakeFields) {
                         "mail_id: Q, Hits: 9.1, size: 77, queued_as: 1A2B3C4D5E, Subject: \"x, "
                         "Queue-ID: FFFFFFFFFF, queued_as: 0000000000\", 5 ms");
   EXPECT_EQ(ev.kind, Kind::kAmavis);
-  EXPECT_TRUE(ev.queue_id.empty());
+  // Not the Subject's Queue-ID: without one of its own the line belongs to its re-injection.
+  EXPECT_EQ(ev.queue_id, "1A2B3C4D5E");
   EXPECT_EQ(ev.queued_as, "1A2B3C4D5E");
   EXPECT_EQ(G(ev, Field::kClientIp), "127.0.0.1");
   EXPECT_FALSE(ev.Has(Field::kClientPort));
+}
+
+// amavis omits Queue-ID for some locally submitted mail. Such a line is a fact of the message
+// it re-injected (queued_as), not a line of no message that search would count on its own.
+TEST(ParseAmavisTest, LineWithoutQueueIdBelongsToTheMessageItReinjected) {
+  Event ev = ParseOther("amavis",
+                        "(5-2) Passed CLEAN {RelayedInternal}, ORIGINATING LOCAL [127.0.0.1] "
+                        "/ESMTP <root@host.example.org> -> <root@host.example.org>, (), "
+                        "Message-ID: <4Rt7Kp2Vwxz9Fgh@host.example.org>, mail_id: Zq, Hits: -, "
+                        "size: 1200, queued_as: 4Rt7Kq0Mnbz9Fgk, 140 ms");
+  EXPECT_EQ(ev.kind, Kind::kAmavis);
+  EXPECT_EQ(ev.queue_id, "4Rt7Kq0Mnbz9Fgk");
+  EXPECT_EQ(ev.queue_id_form, QueueIdForm::kLong);
+  EXPECT_EQ(ev.queued_as_form, NextHopForm::kAmavis);
+
+  // Neither a Queue-ID nor a re-injection: no message to name.
+  ev = ParseOther("amavis",
+                  "(5-3) Blocked SPAM {DiscardedInbound}, ORIGINATING LOCAL [127.0.0.1] /ESMTP "
+                  "<a@x.example> -> <b@example.org>, (), Message-ID: <q@x.example>, mail_id: "
+                  "Zr, Hits: 30, size: 77, 9 ms");
+  EXPECT_EQ(ev.kind, Kind::kAmavis);
+  EXPECT_TRUE(ev.queue_id.empty());
+  EXPECT_EQ(ev.queue_id_form, QueueIdForm::kNone);
 }
 
 TEST(ParseAmavisTest, OtherAmavisLinesStayUnparsed) {
