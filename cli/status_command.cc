@@ -24,7 +24,8 @@ constexpr char kUsage[] =
     "usage: maillens [--data DIR | --server HOST:PORT ...] status [--json] [--gaps N]\n"
     "  The site as the collector knows it: agents (connected, lag in bytes and seconds, last\n"
     "  line, version), ingest rate, partitions and disk use, recorded gaps (spans of logs an\n"
-    "  agent lost) and the periods agents were offline.\n"
+    "  agent lost) and the periods agents were offline. Warnings (an archive that cannot be\n"
+    "  trusted) come first, and make the exit status 3.\n"
     "  With --data: the data directory as last recorded (no ingest rate: no process is asked).\n"
     "  --json     the StatusResponse message (maillens/v1/status.proto) as JSON\n"
     "  --gaps N   list the newest N gaps and offline periods (default 20)\n"
@@ -91,6 +92,9 @@ absl::StatusOr<v1::StatusResponse> FetchStatus(const GlobalOptions& global, uint
 void PrintStatus(const v1::StatusResponse& status, const std::string& source, absl::TimeZone zone,
                  bool color, FILE* out) {
   std::fprintf(out, "%s at %s\n", source.c_str(), FormatLocalTime(status.now_us(), zone).c_str());
+  for (const std::string& w : status.warnings()) {
+    std::fprintf(out, "%s\n", Paint(absl::StrCat("WARNING: ", w), Color::kRed, color).c_str());
+  }
 
   Heading(out, absl::StrCat("Agents (", status.agents_size(), ")"), color);
   if (status.agents_size() == 0) {
@@ -242,13 +246,13 @@ int RunStatus(const GlobalOptions& global, const std::vector<std::string>& args)
     }
     std::fputs(text.c_str(), stdout);
     if (text.empty() || text.back() != '\n') std::fputc('\n', stdout);
-    return 0;
+    return status->warnings_size() > 0 ? 3 : 0;
   }
   std::string source = global.server.empty()
                            ? absl::StrCat("data directory ", global.data_dir, " (as last recorded)")
                            : absl::StrCat("collector ", global.server);
   PrintStatus(*status, source, zone, UseColor(stdout), stdout);
-  return 0;
+  return status->warnings_size() > 0 ? 3 : 0;
 }
 
 }  // namespace maillens::cli

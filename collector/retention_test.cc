@@ -894,6 +894,11 @@ TEST_F(ArchiveTrustTest, MissingManifestIsReportedAndNothingIsDeleted) {
   EXPECT_TRUE(absl::StrContains(out, "MANIFEST is missing")) << out;
   EXPECT_TRUE(absl::StrContains(out, "day 20250105")) << out;
   EXPECT_FALSE(absl::StrContains(out, "archive verify: ok")) << out;
+  // status says so first and exits 3 (the collector only logs it).
+  out = Cli(dir, "status", &status);
+  EXPECT_EQ(status, 3) << out;
+  EXPECT_TRUE(absl::StrContains(out, "WARNING: the archive cannot be trusted")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "MANIFEST is missing")) << out;
 
   // A search over archived days says which it left out and fails; one over hot days only
   // is not disturbed.
@@ -928,6 +933,9 @@ TEST_F(ArchiveTrustTest, MissingManifestIsReportedAndNothingIsDeleted) {
   EXPECT_TRUE(absl::StrContains(lines.back(), "\trepair\t")) << lines.back();
   out = Cli(dir, "archive verify", &status);
   EXPECT_EQ(status, 0) << out;
+  out = Cli(dir, "status", &status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_FALSE(absl::StrContains(out, "WARNING")) << out;
   out = Cli(dir, "search status:sent since:2025-01-05 until:2025-01-06", &status);
   EXPECT_EQ(status, 0) << out;
   EXPECT_EQ(out, answer_before);

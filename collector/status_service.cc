@@ -238,6 +238,20 @@ absl::StatusOr<v1::StatusResponse> ReadStatus(const std::string& data_dir,
   parts->set_cache(usage.cache);
   parts->set_other(usage.other);
   parts->set_catalog_free(usage.catalog_free);
+  // The collector only logs this; an admin who looks at status must see it too.
+  ArchiveReadProblem archive = UnreadableArchive(data_dir);
+  if (!archive.reason.empty()) {
+    std::string days;
+    if (!archive.days.empty()) {
+      days = absl::StrCat(
+          "; searches, traces and reports leave out ", archive.days.size(),
+          archive.days.size() == 1 ? " archived day (" : " archived days (", archive.days.front(),
+          archive.days.size() == 1 ? "" : absl::StrCat("..", archive.days.back()), ")");
+    }
+    out.add_warnings(absl::StrCat("the archive cannot be trusted: ", archive.reason, days,
+                                  "; retention deletes nothing until `maillens archive verify` "
+                                  "passes (see `maillens archive repair`)"));
+  }
   return out;
 }
 
