@@ -121,6 +121,18 @@ bool IsCleanup(std::string_view program) {
          program.substr(program.size() - kCleanup.size()) == kCleanup;
 }
 
+// Stages at which smtpd's refusal of a message that has a queue ID ends it: the whole
+// message is refused (smtpd_data_restrictions, smtpd_end_of_data_restrictions, a before-queue
+// filter's proxy-reject, a milter), and smtpd discards the queue file without a `removed`
+// line. After END-OF-MESSAGE smtpd always resets the transaction. After a refused DATA or
+// BDAT clients send RSET or QUIT, which discard it; one that sent DATA again on the same
+// transaction and got through would have its message's later lines start a new instance
+// (no client= line): rarer, and less wrong than a refused message "still queued" for ever.
+// A refusal at RCPT refuses one recipient.
+bool EndsTheTransaction(std::string_view stage) {
+  return stage == "END-OF-MESSAGE" || stage == "DATA" || stage == "BDAT";
+}
+
 int64_t ToInt(std::string_view s, int64_t fallback) {
   int64_t v;
   return core::ParseInt(s, &v) ? v : fallback;
@@ -392,11 +404,13 @@ absl::Status Correlator::Observe(int64_t host_id, const core::Event& ev, int64_t
       }
       break;
     case Kind::kReject:
-      if (ev.Get(Field::kStage) == "RCPT" && ev.Has(Field::kTo)) {
+      if (IsCleanup(ev.program) || EndsTheTransaction(ev.Get(Field::kStage))) {
+        m.disposition = "rejected";
+        MAILLENS_RETURN_IF_ERROR(EndRefused(inst, ev, t));
+      } else if (ev.Get(Field::kStage) == "RCPT" && ev.Has(Field::kTo)) {
         MAILLENS_RETURN_IF_ERROR(RefuseRecipient(m, ev, "rejected", t));
       } else {
         m.disposition = "rejected";
-        if (IsCleanup(ev.program)) MAILLENS_RETURN_IF_ERROR(EndInCleanup(inst, ev, t));
       }
       break;
     case Kind::kCheckAction: {
@@ -406,7 +420,7 @@ absl::Status Correlator::Observe(int64_t host_id, const core::Event& ev, int64_t
         m.disposition = "discarded";
         // smtpd's DISCARD (at RCPT, say) is logged before the message is received, so more
         // of its lines follow; cleanup's is the message's last line.
-        if (IsCleanup(ev.program)) MAILLENS_RETURN_IF_ERROR(EndInCleanup(inst, ev, t));
+        if (IsCleanup(ev.program)) MAILLENS_RETURN_IF_ERROR(EndRefused(inst, ev, t));
       }
       break;
     }
@@ -436,7 +450,7 @@ absl::Status Correlator::RefuseRecipient(const MessageInfo& m, const core::Event
   return up->Run();
 }
 
-absl::Status Correlator::EndInCleanup(Instance* inst, const core::Event& ev, int64_t t) {
+absl::Status Correlator::EndRefused(Instance* inst, const core::Event& ev, int64_t t) {
   using core::Field;
   MessageInfo& m = inst->info;
   // No queue manager ever sees this message, so this line is the only one that names its
@@ -448,8 +462,9 @@ absl::Status Correlator::EndInCleanup(Instance* inst, const core::Event& ev, int
   if (ev.Has(Field::kTo)) {
     MAILLENS_RETURN_IF_ERROR(RefuseRecipient(m, ev, m.disposition, t));
   }
-  // cleanup removes the queue file itself and nothing logs `removed`: the message ends here,
-  // and a later line with its queue ID is a new message.
+  // The queue file is removed (by cleanup, or as smtpd aborts the transaction) and nothing
+  // logs `removed`: the message ends here, and a later line with its queue ID is a new
+  // message.
   if (!m.end_us || *m.end_us < t) {
     m.end_us = t;
     MAILLENS_RETURN_IF_ERROR(CheckIncoming(inst));

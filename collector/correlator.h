@@ -194,9 +194,11 @@ class Correlator {
   // reason.
   absl::Status RefuseRecipient(const MessageInfo& m, const core::Event& ev, std::string_view status,
                                int64_t time_us);
-  // A cleanup reject or discard (header/body checks, a milter): the message's final line.
-  // Keeps its envelope (sender, the recipient named) and ends the instance.
-  absl::Status EndInCleanup(Instance* instance, const core::Event& ev, int64_t time_us);
+  // A refusal of the whole message after its queue ID was assigned -- cleanup's reject or
+  // discard (header/body checks, a milter), smtpd's reject at DATA or END-OF-MESSAGE: the
+  // message's final line. Keeps its envelope (sender, the recipient named) and ends the
+  // instance.
+  absl::Status EndRefused(Instance* instance, const core::Event& ev, int64_t time_us);
   // Links `hop` to its far side when the evidence is there, else parks it in `pending`.
   absl::Status TryLinkForward(const Hop& hop);
   // Links `hop` to the best candidate, if one qualifies; true when linked.

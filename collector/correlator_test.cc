@@ -145,5 +145,77 @@ TEST_F(CorrelatorTest, AmavisLineWithoutQueueIdIsNoMessageOfItsOwn) {
   }
 }
 
+// smtpd refuses a whole message after its queue ID was assigned: its end-of-data
+// restrictions, a before-queue filter (proxy-reject), a milter, or its DATA restrictions.
+// smtpd drops the queue file and nothing logs `removed`: the refusal is the message's last
+// line. The message ends there (not "still queued"), rejected, with the sender and the
+// recipient the line names; a refusal at RCPT refuses only its recipient.
+TEST_F(CorrelatorTest, SmtpdRefusalAtEndOfDataEndsTheMessage) {
+  Append("mx", 1, kNoon,
+         {"Nov 15 12:00:00 mx postfix/smtpd[11]: 1A1A1A1A1A: client=a[192.0.2.1]",
+          "Nov 15 12:00:01 mx postfix/smtpd[11]: 1A1A1A1A1A: milter-reject: END-OF-MESSAGE from "
+          "a[192.0.2.1]: 5.7.1 Spam message rejected; from=<ann@a.test> to=<bob@example.test> "
+          "proto=ESMTP helo=<a>",
+          "Nov 15 12:00:02 mx postfix/smtpd[12]: 2B2B2B2B2B: client=b[192.0.2.2]",
+          "Nov 15 12:00:03 mx postfix/smtpd[12]: 2B2B2B2B2B: reject: END-OF-MESSAGE from "
+          "b[192.0.2.2]: 552 5.3.4 Message too big for this recipient; from=<cy@b.test> "
+          "to=<dee@example.test> proto=ESMTP helo=<b>",
+          "Nov 15 12:00:04 mx postfix/smtpd[13]: 3C3C3C3C3C: client=c[192.0.2.3]",
+          "Nov 15 12:00:05 mx postfix/smtpd[13]: 3C3C3C3C3C: proxy-reject: END-OF-MESSAGE: 554 "
+          "5.7.0 Rejected by the filter; from=<eve@c.test> to=<fay@example.test> proto=ESMTP "
+          "helo=<c>",
+          "Nov 15 12:00:06 mx postfix/smtpd[14]: 4D4D4D4D4D: client=d[192.0.2.4]",
+          "Nov 15 12:00:07 mx postfix/smtpd[14]: 4D4D4D4D4D: reject: DATA from d[192.0.2.4]: 550 "
+          "5.7.1 <DATA>: Data command rejected: no thanks; from=<gus@d.test> to=<hal@example.test> "
+          "proto=ESMTP helo=<d>",
+          "Nov 15 12:00:08 mx postfix/smtpd[15]: 5E5E5E5E5E: client=e[192.0.2.5]",
+          "Nov 15 12:00:09 mx postfix/smtpd[15]: 5E5E5E5E5E: reject: RCPT from e[192.0.2.5]: 550 "
+          "5.1.1 <nobody@example.test>: Recipient address rejected: unknown; from=<ivy@e.test> "
+          "to=<nobody@example.test> proto=ESMTP helo=<e>",
+          // The first message's queue ID again: a new message, not a line of the refused one.
+          "Nov 15 12:00:10 mx postfix/smtpd[16]: 1A1A1A1A1A: client=f[192.0.2.6]",
+          "Nov 15 12:00:11 mx postfix/qmgr[17]: 1A1A1A1A1A: from=<jo@f.test>, size=9, nrcpt=1 "
+          "(queue active)"});
+  struct Want {
+    const char* queue_id;
+    int64_t at;
+    const char* sender;
+    const char* recipient;
+    const char* reason;
+  };
+  for (const Want& w :
+       {Want{"1A1A1A1A1A", 1, "ann@a.test", "bob@example.test", "Spam message rejected"},
+        Want{"2B2B2B2B2B", 3, "cy@b.test", "dee@example.test",
+             "Message too big for this recipient"},
+        Want{"3C3C3C3C3C", 5, "eve@c.test", "fay@example.test", "Rejected by the filter"},
+        Want{"4D4D4D4D4D", 7, "gus@d.test", "hal@example.test",
+             "Data command rejected: no thanks"}}) {
+    auto view = store_->MessageAt("mx", w.queue_id, kNoon + w.at * kSecond);
+    ASSERT_TRUE(view.ok()) << view.status();
+    ASSERT_TRUE(view->has_value()) << w.queue_id;
+    const MessageInfo& m = (*view)->message;
+    EXPECT_EQ(m.disposition, "rejected") << w.queue_id;
+    ASSERT_TRUE(m.end_us.has_value()) << w.queue_id << ": refused, not \"still queued\"";
+    EXPECT_EQ(*m.end_us, kNoon + w.at * kSecond) << w.queue_id;
+    EXPECT_TRUE(m.has_sender) << w.queue_id;
+    EXPECT_EQ(m.sender, w.sender) << w.queue_id;
+    ASSERT_EQ((*view)->recipients.size(), 1u) << w.queue_id;
+    EXPECT_EQ((*view)->recipients[0].recipient, w.recipient) << w.queue_id;
+    EXPECT_EQ((*view)->recipients[0].status, "rejected") << w.queue_id;
+    EXPECT_EQ((*view)->recipients[0].reply, w.reason) << w.queue_id;
+  }
+  auto rcpt = store_->MessageAt("mx", "5E5E5E5E5E", kNoon + 9 * kSecond);
+  ASSERT_TRUE(rcpt.ok()) << rcpt.status();
+  ASSERT_TRUE(rcpt->has_value());
+  EXPECT_FALSE((*rcpt)->message.end_us.has_value()) << "one recipient refused at RCPT";
+  EXPECT_EQ((*rcpt)->message.disposition, "");
+  auto again = store_->MessageAt("mx", "1A1A1A1A1A", kNoon + 11 * kSecond);
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_TRUE(again->has_value());
+  EXPECT_EQ((*again)->message.first_us, kNoon + 10 * kSecond);
+  EXPECT_EQ((*again)->message.sender, "jo@f.test");
+  EXPECT_EQ((*again)->message.disposition, "");
+}
+
 }  // namespace
 }  // namespace maillens::collector
