@@ -1,12 +1,18 @@
 // Correlation accuracy against the simulator's ground truth: a three-host site with content
 // filtering, queue-ID reuse, foreign IDs that collide with ours, clock skew, both stamp forms,
 // and a midnight and new-year crossing, once on private addresses and once on loopback
-// addresses of one machine; imported host by host in two different orders. Prints
-// precision and recall of hop links and the share of recipients whose final status is right,
-// and asserts the targets.
+// addresses of one machine, once with cleanup refusals and late expiries; imported host by
+// host in two different orders; and once with an extract and a syslog server's copy of each
+// log and two files that are no maillogs, in both orders of extract and log. Prints precision
+// and recall of hop links and the share of recipients whose final status is right, and asserts
+// the targets; every import also asserts that the store holds each line of the logs exactly
+// once, under the site's hosts only.
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -176,43 +182,6 @@ void Print(const char* order, const Measured& m) {
   for (const std::string& e : m.examples) std::printf("  %s\n", e.c_str());
 }
 
-// Imports each host's log of the simulated site in `dir`/logs, host by host in each of
-// `orders`, and asserts the targets against the truth.
-void ImportInOrdersAndCompare(const fs::path& dir, const Truth& truth,
-                              const std::vector<std::vector<std::string>>& orders) {
-  for (const auto& order : orders) {
-    std::string name;
-    for (const std::string& host : order) name += (name.empty() ? "" : ",") + host;
-    fs::path data = dir / ("data_" + order[0]);
-    fs::remove_all(data);
-    collector::StoreOptions store_options;
-    store_options.dir = data.string();
-    store_options.durable = false;
-    store_options.correlate_behind = true;  // as maillens import
-    store_options.behind_depth = 4;
-    auto store = collector::Store::Open(store_options);
-    ASSERT_TRUE(store.ok()) << store.status();
-    for (const std::string& host : order) {
-      collector::ImportOptions import;
-      import.year = 2024;  // the year of each file's first classic stamp
-      import.zone = absl::FixedTimeZone(3600);
-      auto stats =
-          collector::ImportFile(store->get(), (dir / "logs" / (host + ".log")).string(), import);
-      ASSERT_TRUE(stats.ok()) << stats.status();
-      EXPECT_EQ(stats->unparsed, 0u) << host;
-    }
-    Measured m = Compare(store->get(), truth);
-    Print(name.c_str(), m);
-    EXPECT_GE(m.precision, 0.999) << name;
-    EXPECT_GE(m.recall, 0.999) << name;
-    EXPECT_EQ(m.bounces_found, m.bounces_true) << name;
-    EXPECT_GT(m.bounces_true, 0u);
-    EXPECT_EQ(m.statuses_right, m.statuses_checked) << name;
-    EXPECT_EQ(m.refusals_right, m.refusals_true) << name;
-    EXPECT_EQ(m.refusals_extra, 0u) << name;
-  }
-}
-
 void PrintSummary(const tools::SimulatorSummary& summary) {
   std::printf(
       "simulated %lld lines: %lld instances, %lld links (%lld bounce), %lld reused IDs, "
@@ -222,6 +191,179 @@ void PrintSummary(const tools::SimulatorSummary& summary) {
       static_cast<long long>(summary.reused_queue_ids),
       static_cast<long long>(summary.foreign_collisions));
 }
+
+// The site every case simulates: a DMZ relay with classic stamps, a mailbox server with RFC 3339
+// stamps whose clock runs 90 s ahead, an outbound relay with zero-padded stamps, long queue IDs
+// and a clock 75 s behind; four hours in zone +01:00, across midnight and the new year.
+tools::SimulatorOptions ThreeHostSite(uint64_t seed, int64_t lines) {
+  tools::SimulatorOptions sim;
+  sim.seed = seed;
+  sim.target_lines = lines;
+  sim.start = absl::FromUnixSeconds(1735682400);  // 2024-12-31T22:00:00Z
+  sim.duration = absl::Hours(4);
+  sim.zone_offset = absl::Hours(1);
+  sim.hosts = {{"dmz", absl::ZeroDuration(), tools::StampForm::kClassic, false},
+               {"mx", absl::Seconds(90), tools::StampForm::kRfc3339, false},
+               {"out", absl::Seconds(-75), tools::StampForm::kClassicZeroPadded, true}};
+  return sim;
+}
+
+// What one import run gave, beside the accuracy.
+struct RunResult {
+  Measured measured;
+  collector::ImportStats total;  // summed over the files imported (not over the refused)
+  uint64_t extra_lines = 0;      // lines of the extracts and syslog copies imported
+  std::map<std::string, uint64_t> host_messages;  // Store::Hosts: instances made of the lines
+};
+
+// Each case: a simulated site in a directory of its own, removed after the case.
+class CorrelationAccuracyTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+
+  // Simulates `sim` into a fresh directory and reads its truth. Every file gets the end of the
+  // span as its modification time, as the hosts' last writes would have left it: the importer
+  // infers the year of classic stamps from it (as `maillens import` without --year does), which
+  // is right for every file. A fixed ImportOptions::year is the year of a file's first stamp:
+  // wrong for a slice of these logs that starts after New Year, whose lines would then be put a
+  // year early and no longer be seen as the log's own.
+  void SimulateSite(const std::string& name, const tools::SimulatorOptions& sim) {
+    dir_ =
+        fs::temp_directory_path() / ("maillens_accuracy_" + name + "_" + std::to_string(getpid()));
+    fs::remove_all(dir_);
+    logs_ = dir_ / "logs";
+    auto summary = tools::SimulateToDirectory(sim, logs_.string());
+    ASSERT_TRUE(summary.ok()) << summary.status();
+    summary_ = *std::move(summary);
+    PrintSummary(summary_);
+    const time_t end = static_cast<time_t>(absl::ToUnixSeconds(sim.start + sim.duration));
+    for (const fs::directory_entry& file : fs::directory_iterator(logs_)) {
+      const struct timespec times[2] = {{end, 0}, {end, 0}};
+      ASSERT_EQ(utimensat(AT_FDCWD, file.path().c_str(), times, 0), 0) << file.path();
+    }
+    truth_ = ReadTruth((logs_ / "truth.jsonl").string());
+    ASSERT_EQ(truth_.links.size(), static_cast<size_t>(summary_.links));
+  }
+
+  // Imports `files` (names in the site's directory) in that order into a fresh store, as
+  // `maillens import` does (check_maillog), and asserts what holds for any choice of the site's
+  // files: each maillog imports without an unparsed line; each file that is not one
+  // (summary_.extra_files without a host) is refused, naming it, and stores nothing; the store
+  // then holds every line of the logs exactly once, under the site's hosts only (an extract or
+  // a copy adds nothing, whichever came first). Then measures the traces against the truth into
+  // result->measured (ExpectTargets asserts the targets on them).
+  void ImportAndCompare(const std::string& name, const std::vector<std::string>& files,
+                        RunResult* result) {
+    std::map<std::string, const tools::ExtraFile*> extra;
+    for (const tools::ExtraFile& f : summary_.extra_files) extra[f.name] = &f;
+    const fs::path data = dir_ / "data";
+    fs::remove_all(data);
+    collector::StoreOptions store_options;
+    store_options.dir = data.string();
+    store_options.durable = false;
+    store_options.correlate_behind = true;  // as maillens import
+    store_options.behind_depth = 4;
+    auto store = collector::Store::Open(store_options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    for (const std::string& file : files) {
+      const std::string path = (logs_ / file).string();
+      collector::ImportOptions import;
+      import.zone = absl::FixedTimeZone(3600);
+      import.check_maillog = true;
+      import.data_dir = data.string();
+      const collector::ImportOutcome outcome = collector::Import(store->get(), path, import);
+      auto it = extra.find(file);
+      if (it != extra.end() && it->second->host.empty()) {
+        EXPECT_TRUE(outcome.refused) << name << ": " << file << ": " << outcome.status;
+        EXPECT_EQ(outcome.status.code(), absl::StatusCode::kFailedPrecondition) << file;
+        EXPECT_NE(outcome.status.message().find(path), std::string::npos) << outcome.status;
+        EXPECT_EQ(outcome.stats.stored, 0u) << file;
+        continue;
+      }
+      ASSERT_TRUE(outcome.status.ok()) << name << ": " << file << ": " << outcome.status;
+      EXPECT_EQ(outcome.stats.unparsed, 0u) << file;
+      result->total.read += outcome.stats.read;
+      result->total.stored += outcome.stats.stored;
+      result->total.duplicates += outcome.stats.duplicates;
+      result->total.overlapping += outcome.stats.overlapping;
+      if (it != extra.end()) result->extra_lines += static_cast<uint64_t>(it->second->lines);
+    }
+
+    // Every line once, whatever else was imported and in which order. Each line of an extract
+    // or copy is found already present once: in the log's import when it came first, in its
+    // own when the log did.
+    const uint64_t lines = static_cast<uint64_t>(summary_.lines);
+    std::printf(
+        "%s: read %llu lines, stored %llu, already present %llu (%llu of extracts and "
+        "copies)\n",
+        name.c_str(), static_cast<unsigned long long>(result->total.read),
+        static_cast<unsigned long long>(result->total.stored),
+        static_cast<unsigned long long>(result->total.duplicates),
+        static_cast<unsigned long long>(result->extra_lines));
+    EXPECT_EQ(result->total.read, lines + result->extra_lines) << name;
+    EXPECT_EQ(result->total.stored, lines) << name;
+    EXPECT_EQ(result->total.overlapping, result->extra_lines) << name;
+    EXPECT_EQ(result->total.duplicates, result->total.overlapping) << name;
+    auto counted = (*store)->CountLines();
+    ASSERT_TRUE(counted.ok()) << counted.status();
+    EXPECT_EQ(*counted, lines) << name;
+    // No host but the site's (a refused file made none), each with its log's lines.
+    std::map<std::string, uint64_t> want_lines, host_lines;
+    for (const auto& [host, n] : summary_.lines_per_host) want_lines[host] = n;
+    auto hosts = (*store)->Hosts();
+    ASSERT_TRUE(hosts.ok()) << hosts.status();
+    for (const auto& h : *hosts) {
+      host_lines[h.name] = h.lines;
+      result->host_messages[h.name] = h.messages;
+    }
+    EXPECT_EQ(host_lines, want_lines) << name;
+
+    result->measured = Compare(store->get(), truth_);
+    Print(name.c_str(), result->measured);
+  }
+
+  // The targets: precision and recall of the links at least 99.9 %, and exactly right
+  // bounces, recipients' statuses and cleanup's refusals.
+  static void ExpectTargets(const std::string& name, const Measured& m) {
+    ExpectRateTargets(name, m);
+    EXPECT_EQ(m.bounces_found, m.bounces_true) << name;
+    EXPECT_EQ(m.statuses_right, m.statuses_checked) << name;
+  }
+  // The targets short of bounces and statuses.
+  static void ExpectRateTargets(const std::string& name, const Measured& m) {
+    EXPECT_GE(m.precision, 0.999) << name;
+    EXPECT_GE(m.recall, 0.999) << name;
+    EXPECT_GT(m.bounces_true, 0u);
+    EXPECT_EQ(m.refusals_right, m.refusals_true) << name;
+    EXPECT_EQ(m.refusals_extra, 0u) << name;
+  }
+
+  // Imports each host's log, host by host in each of `orders`.
+  void ImportInHostOrders(const std::vector<std::vector<std::string>>& orders) {
+    for (const auto& order : orders) {
+      std::string name;
+      std::vector<std::string> files;
+      for (const std::string& host : order) {
+        name += (name.empty() ? "" : ",") + host;
+        files.push_back(host + ".log");
+      }
+      RunResult result;
+      ImportAndCompare(name, files, &result);
+      if (HasFatalFailure()) return;
+      ExpectTargets(name, result.measured);
+    }
+  }
+
+  // The extracts case, below; extracts_first_exact: the runs with the extracts first are held
+  // to every target (else to the rate targets only).
+  void ExtractsCopiesAndNonMaillogs(bool extracts_first_exact);
+
+  fs::path dir_, logs_;
+  tools::SimulatorSummary summary_;
+  Truth truth_;
+};
 
 // Lines of `path` that contain every one of `words`.
 int64_t CountLines(const fs::path& path, const std::vector<std::string>& words) {
@@ -236,28 +378,12 @@ int64_t CountLines(const fs::path& path, const std::vector<std::string>& words) 
   return n;
 }
 
-TEST(CorrelationAccuracyTest, SimulatedSiteInEitherImportOrder) {
-  fs::path dir = fs::temp_directory_path() / ("maillens_accuracy_" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  tools::SimulatorOptions sim;
-  sim.seed = 20241231;
-  sim.target_lines = 520000;
-  sim.start = absl::FromUnixSeconds(1735682400);  // 2024-12-31T22:00:00Z
-  sim.duration = absl::Hours(4);                  // across midnight and the new year
-  sim.zone_offset = absl::Hours(1);
-  sim.hosts = {{"dmz", absl::ZeroDuration(), tools::StampForm::kClassic, false},
-               {"mx", absl::Seconds(90), tools::StampForm::kRfc3339, false},
-               {"out", absl::Seconds(-75), tools::StampForm::kClassicZeroPadded, true}};
-  auto summary = tools::SimulateToDirectory(sim, (dir / "logs").string());
-  ASSERT_TRUE(summary.ok()) << summary.status();
-  PrintSummary(*summary);
-  ASSERT_GE(summary->lines, 500000);
-  ASSERT_GT(summary->reused_queue_ids, 0);
-  ASSERT_GT(summary->foreign_collisions, 0);
-  Truth truth = ReadTruth((dir / "logs" / "truth.jsonl").string());
-  ASSERT_EQ(truth.links.size(), static_cast<size_t>(summary->links));
-  ImportInOrdersAndCompare(dir, truth, {{"dmz", "mx", "out"}, {"out", "mx", "dmz"}});
-  fs::remove_all(dir);
+TEST_F(CorrelationAccuracyTest, SimulatedSiteInEitherImportOrder) {
+  ASSERT_NO_FATAL_FAILURE(SimulateSite("private", ThreeHostSite(20241231, 520000)));
+  ASSERT_GE(summary_.lines, 500000);
+  ASSERT_GT(summary_.reused_queue_ids, 0);
+  ASSERT_GT(summary_.foreign_collisions, 0);
+  ImportInHostOrders({{"dmz", "mx", "out"}, {"out", "mx", "dmz"}});
 }
 
 // The same site on loopback addresses of one machine (tools/simulator.h, loopback_hosts): our
@@ -266,28 +392,15 @@ TEST(CorrelationAccuracyTest, SimulatedSiteInEitherImportOrder) {
 // from a content filter. A relay to a loopback address that no host claims yet must wait for
 // its far side (docs/CORRELATION.md, "Arrival order"): the sender first and the receivers
 // first give the same links.
-TEST(CorrelationAccuracyTest, LoopbackSiteInEitherImportOrder) {
-  fs::path dir =
-      fs::temp_directory_path() / ("maillens_accuracy_loopback_" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  tools::SimulatorOptions sim;
-  sim.seed = 20261207;
-  sim.target_lines = 200000;
-  sim.start = absl::FromUnixSeconds(1735682400);
-  sim.duration = absl::Hours(4);
-  sim.zone_offset = absl::Hours(1);
+TEST_F(CorrelationAccuracyTest, LoopbackSiteInEitherImportOrder) {
+  tools::SimulatorOptions sim = ThreeHostSite(20261207, 200000);
   sim.loopback_hosts = true;
-  sim.hosts = {{"dmz", absl::ZeroDuration(), tools::StampForm::kClassic, false},
-               {"mx", absl::Seconds(90), tools::StampForm::kRfc3339, false},
-               {"out", absl::Seconds(-75), tools::StampForm::kClassicZeroPadded, true}};
-  auto summary = tools::SimulateToDirectory(sim, (dir / "logs").string());
-  ASSERT_TRUE(summary.ok()) << summary.status();
-  PrintSummary(*summary);
-  ASSERT_GT(summary->foreign_collisions, 0);
+  ASSERT_NO_FATAL_FAILURE(SimulateSite("loopback", sim));
+  ASSERT_GT(summary_.foreign_collisions, 0);
   // What makes the site hard is in the logs: hops between our hosts over loopback, a foreign
   // Postfix on loopback answering "queued as" (out delivers the internet's mail), and amavis
   // answering like any Postfix.
-  const fs::path logs = dir / "logs";
+  const fs::path& logs = logs_;
   const int64_t to_out =
       CountLines(logs / "dmz.log", {"relay=out.", "[127.0.0.4]:25", "queued as"});
   const int64_t to_foreign =
@@ -301,10 +414,7 @@ TEST(CorrelationAccuracyTest, LoopbackSiteInEitherImportOrder) {
   ASSERT_GT(to_out, 0);
   ASSERT_GT(to_foreign, 0);
   ASSERT_GT(plain_filter, 0);
-  Truth truth = ReadTruth((dir / "logs" / "truth.jsonl").string());
-  ASSERT_EQ(truth.links.size(), static_cast<size_t>(summary->links));
-  ImportInOrdersAndCompare(dir, truth, {{"dmz", "mx", "out"}, {"out", "mx", "dmz"}});
-  fs::remove_all(dir);
+  ImportInHostOrders({{"dmz", "mx", "out"}, {"out", "mx", "dmz"}});
 }
 
 // Expiries logged after their message's `removed` whose queue ID the host's next message
@@ -336,26 +446,13 @@ std::pair<int64_t, int64_t> LateExpiriesReused(const fs::path& path) {
 // Mail that cleanup refuses (header/body check REJECT and DISCARD, milter reject: final,
 // with sender and recipient), and expiries logged after `removed` whose queue ID is taken
 // right after by a new message (which must not join the old one): both import orders.
-TEST(CorrelationAccuracyTest, CleanupRefusalsAndLateExpiriesInEitherImportOrder) {
-  fs::path dir =
-      fs::temp_directory_path() / ("maillens_accuracy_cleanup_" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  tools::SimulatorOptions sim;
-  sim.seed = 20261208;
-  sim.target_lines = 150000;
-  sim.start = absl::FromUnixSeconds(1735682400);
-  sim.duration = absl::Hours(4);
-  sim.zone_offset = absl::Hours(1);
+TEST_F(CorrelationAccuracyTest, CleanupRefusalsAndLateExpiriesInEitherImportOrder) {
+  tools::SimulatorOptions sim = ThreeHostSite(20261208, 150000);
   sim.mix.content_check = 8;
   sim.expire_rate = 0.03;
   sim.expiry_after_removed_rate = 0.5;
-  sim.hosts = {{"dmz", absl::ZeroDuration(), tools::StampForm::kClassic, false},
-               {"mx", absl::Seconds(90), tools::StampForm::kRfc3339, false},
-               {"out", absl::Seconds(-75), tools::StampForm::kClassicZeroPadded, true}};
-  auto summary = tools::SimulateToDirectory(sim, (dir / "logs").string());
-  ASSERT_TRUE(summary.ok()) << summary.status();
-  PrintSummary(*summary);
-  const fs::path logs = dir / "logs";
+  ASSERT_NO_FATAL_FAILURE(SimulateSite("cleanup", sim));
+  const fs::path& logs = logs_;
   const int64_t header = CountLines(logs / "dmz.log", {"postfix/cleanup[", ": reject: header "});
   const int64_t body = CountLines(logs / "dmz.log", {"postfix/cleanup[", ": reject: body "});
   const int64_t milter = CountLines(logs / "dmz.log", {"postfix/cleanup[", ": milter-reject: "});
@@ -377,11 +474,97 @@ TEST(CorrelationAccuracyTest, CleanupRefusalsAndLateExpiriesInEitherImportOrder)
   ASSERT_GT(milter, 0);
   ASSERT_GT(discard, 0);
   ASSERT_GT(late_reused, 0);
-  Truth truth = ReadTruth((logs / "truth.jsonl").string());
-  ASSERT_EQ(truth.links.size(), static_cast<size_t>(summary->links));
-  ASSERT_EQ(truth.dispositions.size(), static_cast<size_t>(header + body + milter + discard));
-  ImportInOrdersAndCompare(dir, truth, {{"dmz", "mx", "out"}, {"out", "mx", "dmz"}});
-  fs::remove_all(dir);
+  ASSERT_EQ(truth_.dispositions.size(), static_cast<size_t>(header + body + milter + discard));
+  ImportInHostOrders({{"dmz", "mx", "out"}, {"out", "mx", "dmz"}});
+}
+
+// Each host's log imported with an extract of it (from its middle) and a syslog server's copy
+// of its tail, byte for byte the log's lines, in both orders (extract and copy first, the log
+// first) and with the hosts in both orders, plus a Dovecot log_path file and a note in plain
+// text that are no maillogs, after the first host. On the loopback site with cleanup refusals
+// and late expiries, so that the overlap meets all the hard cases. In every run each line of
+// the logs is stored once, each extra line counted as already present, and the non-maillogs
+// are refused and make no host (ImportAndCompare); with the log first, the traces are those of
+// the logs alone.
+//
+// With the extract first they are not yet, by a correlator bug that `extracts_first_exact`
+// shows (DISABLED_ExtractsFirstGiveTheTracesOfTheLogsAlone; run it with
+// --gtest_also_run_disabled_tests). On mx, queue ID Q has two lives: the first ends with
+// `removed`, the second is deferred again and again, and mx.extract.log starts among its
+// retries. Imported first, the extract makes an instance of Q without a start line. The log,
+// imported after, brings the first life's client= line, earlier than that instance: it joins it
+// (Correlator::FindOrCreate: an earlier line joins a later instance that has no start line of
+// its own), and so does the rest of the first life. The second life's client= line then starts
+// a new instance, which keeps only the second life's lines before the extract; its expiry and
+// its bounce stay with the first message. Rotated logs imported newest first (`maillens import
+// mail.log mail.log.1`) split the same way. Until that is fixed the runs with the extract
+// first are held to the rate targets only.
+void CorrelationAccuracyTest::ExtractsCopiesAndNonMaillogs(bool extracts_first_exact) {
+  tools::SimulatorOptions sim = ThreeHostSite(20261209, 100000);
+  sim.loopback_hosts = true;
+  sim.mix.content_check = 8;
+  sim.expire_rate = 0.03;
+  sim.expiry_after_removed_rate = 0.5;
+  sim.extra_files.extracts = true;       // 30 % to 60 % of each log
+  sim.extra_files.syslog_copies = true;  // 80 % to the end
+  sim.extra_files.non_maillogs = true;
+  ASSERT_NO_FATAL_FAILURE(SimulateSite("extracts", sim));
+  std::map<std::string, std::vector<std::string>> extras_of;  // host -> its extract and copy
+  std::vector<std::string> non_maillogs;
+  for (const tools::ExtraFile& f : summary_.extra_files) {
+    std::printf("%s: %lld lines%s\n", f.name.c_str(), static_cast<long long>(f.lines),
+                f.host.empty() ? ", not a maillog" : "");
+    ASSERT_GT(f.lines, 0) << f.name;
+    (f.host.empty() ? non_maillogs : extras_of[f.host]).push_back(f.name);
+  }
+  ASSERT_EQ(non_maillogs.size(), 2u);
+  for (const auto& [host, n] : summary_.lines_per_host) ASSERT_EQ(extras_of[host].size(), 2u);
+
+  // The logs alone: what the extra files must not change.
+  RunResult alone;
+  ASSERT_NO_FATAL_FAILURE(ImportAndCompare("logs alone", {"dmz.log", "mx.log", "out.log"}, &alone));
+  ExpectTargets("logs alone", alone.measured);
+  for (const std::vector<std::string>& hosts :
+       std::vector<std::vector<std::string>>{{"dmz", "mx", "out"}, {"out", "mx", "dmz"}}) {
+    for (const bool log_first : {true, false}) {
+      std::string name = log_first ? "log first" : "extracts first";
+      std::vector<std::string> files;
+      for (const std::string& host : hosts) {
+        name += (host == hosts[0] ? ": " : ",") + host;
+        if (log_first) files.push_back(host + ".log");
+        files.insert(files.end(), extras_of[host].begin(), extras_of[host].end());
+        if (!log_first) files.push_back(host + ".log");
+        // After the first host: the store that refuses them already holds lines and hosts.
+        if (host == hosts[0]) files.insert(files.end(), non_maillogs.begin(), non_maillogs.end());
+      }
+      RunResult run;
+      ASSERT_NO_FATAL_FAILURE(ImportAndCompare(name, files, &run));
+      EXPECT_GT(run.extra_lines, 0u) << name;
+      if (!log_first && !extracts_first_exact) {
+        ExpectRateTargets(name, run.measured);
+        continue;
+      }
+      ExpectTargets(name, run.measured);
+      // The traces of the logs alone: the same links found and right, the same statuses right,
+      // the same message instances on each host (a line stored twice, or placed a year off,
+      // would make instances of its own).
+      EXPECT_EQ(run.measured.links_found, alone.measured.links_found) << name;
+      EXPECT_EQ(run.measured.links_correct, alone.measured.links_correct) << name;
+      EXPECT_EQ(run.measured.statuses_right, alone.measured.statuses_right) << name;
+      EXPECT_EQ(run.measured.refusals_right, alone.measured.refusals_right) << name;
+      EXPECT_EQ(run.host_messages, alone.host_messages) << name;
+    }
+  }
+}
+
+TEST_F(CorrelationAccuracyTest, ExtractsCopiesAndNonMaillogsInEitherImportOrder) {
+  ExtractsCopiesAndNonMaillogs(/*extracts_first_exact=*/false);
+}
+
+// What ExtractsCopiesAndNonMaillogsInEitherImportOrder will assert once the correlator keeps a
+// reused queue ID's lives apart whatever order their lines arrive in (see above).
+TEST_F(CorrelationAccuracyTest, DISABLED_ExtractsFirstGiveTheTracesOfTheLogsAlone) {
+  ExtractsCopiesAndNonMaillogs(/*extracts_first_exact=*/true);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -2315,6 +2316,17 @@ absl::Status ValidateSimulatorOptions(const SimulatorOptions& options) {
       0) {
     return absl::InvalidArgumentError("traffic mix has no positive weight");
   }
+  const ExtraFileOptions& x = options.extra_files;
+  // Negated comparisons so that NaN fails too.
+  if (x.extracts && !(x.extract_from >= 0 && x.extract_from < x.extract_to && x.extract_to <= 1)) {
+    return absl::InvalidArgumentError("extract range must satisfy 0 <= from < to <= 1");
+  }
+  if (x.syslog_copies && !(x.copy_from >= 0 && x.copy_from < 1)) {
+    return absl::InvalidArgumentError("syslog copy must start at a fraction in [0, 1)");
+  }
+  if (x.non_maillogs && x.dovecot_lines <= 0) {
+    return absl::InvalidArgumentError("dovecot.log needs a positive number of lines");
+  }
   return absl::OkStatus();
 }
 
@@ -2421,6 +2433,222 @@ class DirectorySink : public SimulatorSink {
   bool ok_ = true;
 };
 
+// ---- files beside the logs (ExtraFileOptions) ---------------------------------------------
+
+// A file written line by line, its status kept until Close.
+class LineFile {
+ public:
+  LineFile() = default;
+  LineFile(const LineFile&) = delete;
+  LineFile& operator=(const LineFile&) = delete;
+  ~LineFile() {
+    if (f_ != nullptr) std::fclose(f_);
+  }
+
+  absl::Status Open(const std::string& path) {
+    path_ = path;
+    f_ = std::fopen(path.c_str(), "wb");
+    if (f_ == nullptr) return absl::InternalError(absl::StrCat("cannot write ", path));
+    return absl::OkStatus();
+  }
+  void Put(std::string_view line) {
+    if (std::fwrite(line.data(), 1, line.size(), f_) != line.size() ||
+        std::fputc('\n', f_) == EOF) {
+      ok_ = false;
+    }
+    ++lines_;
+  }
+  absl::Status Close() {
+    if (f_ == nullptr) return absl::FailedPreconditionError(absl::StrCat(path_, " is not open"));
+    const bool closed = std::fclose(f_) == 0;
+    f_ = nullptr;
+    if (!ok_ || !closed) return absl::InternalError(absl::StrCat("writing ", path_, " failed"));
+    return absl::OkStatus();
+  }
+  int64_t lines() const { return lines_; }
+
+ private:
+  std::string path_;
+  std::FILE* f_ = nullptr;
+  bool ok_ = true;
+  int64_t lines_ = 0;
+};
+
+// Line `fraction` of a log of `n` lines, rounded down.
+int64_t LineAt(int64_t n, double fraction) {
+  return std::min<int64_t>(n, static_cast<int64_t>(std::floor(static_cast<double>(n) * fraction)));
+}
+
+// Reads DIR/<host>.log back and writes its extract and syslog copy from its own bytes, so
+// that their lines cannot differ from the log's: the point of an overlapping file.
+absl::Status WriteSlices(const std::string& dir, const std::string& host, int64_t n,
+                         const ExtraFileOptions& x, std::vector<ExtraFile>* files) {
+  struct Slice {
+    ExtraFile file;
+    LineFile out;
+  };
+  std::vector<std::unique_ptr<Slice>> slices;
+  auto add = [&](const char* suffix, int64_t first, int64_t end) -> absl::Status {
+    auto slice = std::make_unique<Slice>();
+    slice->file.name = absl::StrCat(host, suffix);
+    slice->file.host = host;
+    slice->file.first_line = first;
+    slice->file.lines = end - first;
+    absl::Status s = slice->out.Open(absl::StrCat(dir, "/", slice->file.name));
+    slices.push_back(std::move(slice));
+    return s;
+  };
+  if (x.extracts) {
+    absl::Status s = add(".extract.log", LineAt(n, x.extract_from), LineAt(n, x.extract_to));
+    if (!s.ok()) return s;
+  }
+  if (x.syslog_copies) {
+    absl::Status s = add(".syslog-copy.log", LineAt(n, x.copy_from), n);
+    if (!s.ok()) return s;
+  }
+  const std::string log = absl::StrCat(dir, "/", host, ".log");
+  std::ifstream in(log, std::ios::binary);
+  if (!in) return absl::InternalError(absl::StrCat("cannot read ", log));
+  std::string line;
+  for (int64_t i = 0; std::getline(in, line); ++i) {
+    for (auto& slice : slices) {
+      if (i >= slice->file.first_line && i < slice->file.first_line + slice->file.lines) {
+        slice->out.Put(line);
+      }
+    }
+  }
+  for (auto& slice : slices) {
+    absl::Status s = slice->out.Close();
+    if (!s.ok()) return s;
+    // The log is the one this run wrote: a shorter one is a bug or a file changed under us.
+    if (slice->out.lines() != slice->file.lines) {
+      return absl::InternalError(absl::StrCat(log, " has fewer lines than written"));
+    }
+    files->push_back(slice->file);
+  }
+  return absl::OkStatus();
+}
+
+// "2025-01-01 00:12:05 ": Dovecot's stamp with log_timestamp = "%Y-%m-%d %H:%M:%S ".
+void AppendDovecotStamp(std::string* s, int64_t local_us) {
+  const Civil c = ToCivil(FloorDiv(local_us, kSecond));
+  AppendDigits(s, c.year, 4);
+  s->push_back('-');
+  AppendDigits(s, c.month, 2);
+  s->push_back('-');
+  AppendDigits(s, c.day, 2);
+  s->push_back(' ');
+  AppendDigits(s, c.hour, 2);
+  s->push_back(':');
+  AppendDigits(s, c.minute, 2);
+  s->push_back(':');
+  AppendDigits(s, c.second, 2);
+  s->push_back(' ');
+}
+
+// DIR/dovecot.log: mx's Dovecot writing its own log_path file. Its own random stream (seeded
+// from the options' seed), so the logs and the truth are the same with or without it.
+absl::Status WriteDovecotLog(const SimulatorOptions& options, const std::string& path,
+                             int64_t* lines) {
+  Rng rng(options.seed ^ 0xd07ec07d0fe1a5edULL);
+  int64_t skew_us = 0;
+  for (const SimHostOptions& h : options.hosts.empty() ? DefaultSimHosts() : options.hosts) {
+    if (h.name == "mx") skew_us = absl::ToInt64Microseconds(h.skew);
+  }
+  const std::string lip = options.loopback_hosts ? "127.0.0.3" : "10.1.0.3";
+  const int64_t start_us = absl::ToUnixMicros(options.start);
+  const int64_t end_us = absl::ToUnixMicros(options.start + options.duration);
+  const int64_t zone_us = absl::ToInt64Microseconds(options.zone_offset);
+  const int64_t gap_us =
+      std::max<int64_t>(1, (end_us - start_us) / options.extra_files.dovecot_lines);
+  LineFile out;
+  absl::Status s = out.Open(path);
+  if (!s.ok()) return s;
+  std::string line;
+  for (int64_t t = start_us + rng.Exp(gap_us); t < end_us; t += 1 + rng.Exp(gap_us)) {
+    const std::string user = absl::StrCat(rng.Pick(LocalUsers()), "@", kDomain);
+    const std::string rip = absl::StrCat("10.20.", rng.Range(0, 15), ".", rng.Range(2, 254));
+    const std::string session = Alnum(&rng, 16);
+    const int64_t pid = rng.Range(1000, 60000);
+    line.clear();
+    AppendDovecotStamp(&line, t + skew_us + zone_us);
+    const uint64_t kind = rng.Below(100);
+    if (kind < 30) {
+      absl::StrAppend(&line, "imap-login: Info: Login: user=<", user, ">, method=PLAIN, rip=", rip,
+                      ", lip=", lip, ", mpid=", pid, ", TLS, session=<", session, ">");
+    } else if (kind < 55) {
+      absl::StrAppend(&line, "imap(", user, ")<", pid, "><", session,
+                      ">: Info: Logged out in=", rng.Range(50, 5000),
+                      " out=", rng.Range(500, 900000),
+                      " deleted=0 expunged=0 trashed=0 hdr_count=0 hdr_bytes=0 body_count=0 "
+                      "body_bytes=0");
+    } else if (kind < 65) {
+      absl::StrAppend(&line, "pop3-login: Info: Login: user=<", user, ">, method=PLAIN, rip=", rip,
+                      ", lip=", lip, ", mpid=", pid, ", TLS, session=<", session, ">");
+    } else if (kind < 85) {
+      absl::StrAppend(&line, "lmtp(", user, ")<", pid, "><", session, ">: Info: msgid=<",
+                      LowerHex(&rng, 16), "@", kDomain, ">: saved mail to INBOX");
+    } else if (kind < 95) {
+      absl::StrAppend(&line, "auth: Info: passwd-file(", user, ",", rip, ",<", session,
+                      ">): Password mismatch");
+    } else {
+      absl::StrAppend(&line, "imap-login: Info: Disconnected: Connection closed (auth failed, ",
+                      rng.Range(1, 3), " attempts in ", rng.Range(2, 12), " secs): user=<", user,
+                      ">, method=PLAIN, rip=", rip, ", lip=", lip, ", TLS, session=<", session,
+                      ">");
+    }
+    out.Put(line);
+  }
+  *lines = out.lines();
+  return out.Close();
+}
+
+// DIR/README.txt: a note someone left in the log directory.
+absl::Status WriteReadme(const SimulatorOptions& options, const std::string& path, int64_t* lines) {
+  std::string hosts;
+  for (const SimHostOptions& h : options.hosts.empty() ? DefaultSimHosts() : options.hosts) {
+    absl::StrAppend(&hosts, hosts.empty() ? "" : ", ", h.name);
+  }
+  const std::string text[] = {
+      absl::StrCat("Mail logs of ", kDomain, " (simulated by maillens-simulate, seed ",
+                   options.seed, ")."),
+      "",
+      absl::StrCat("Hosts: ", hosts, ". Each <host>.log is that host's maillog;"),
+      "<host>.extract.log and <host>.syslog-copy.log hold some of the same lines again.",
+      "dovecot.log is Dovecot's own log_path file, not a maillog.",
+  };
+  LineFile out;
+  absl::Status s = out.Open(path);
+  if (!s.ok()) return s;
+  for (const std::string& line : text) out.Put(line);
+  *lines = out.lines();
+  return out.Close();
+}
+
+absl::Status WriteExtraFiles(const SimulatorOptions& options, const std::string& dir,
+                             SimulatorSummary* summary) {
+  const ExtraFileOptions& x = options.extra_files;
+  if (x.extracts || x.syslog_copies) {
+    for (const auto& [host, n] : summary->lines_per_host) {
+      absl::Status s = WriteSlices(dir, host, n, x, &summary->extra_files);
+      if (!s.ok()) return s;
+    }
+  }
+  if (x.non_maillogs) {
+    ExtraFile dovecot;
+    dovecot.name = "dovecot.log";
+    absl::Status s = WriteDovecotLog(options, absl::StrCat(dir, "/", dovecot.name), &dovecot.lines);
+    if (!s.ok()) return s;
+    summary->extra_files.push_back(dovecot);
+    ExtraFile readme;
+    readme.name = "README.txt";
+    s = WriteReadme(options, absl::StrCat(dir, "/", readme.name), &readme.lines);
+    if (!s.ok()) return s;
+    summary->extra_files.push_back(readme);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<SimulatorSummary> SimulateToDirectory(const SimulatorOptions& options,
@@ -2434,6 +2662,8 @@ absl::StatusOr<SimulatorSummary> SimulateToDirectory(const SimulatorOptions& opt
   absl::Status closed = sink.Close();
   if (!summary.ok()) return summary;
   if (!closed.ok()) return closed;
+  absl::Status extra = WriteExtraFiles(options, dir, &*summary);
+  if (!extra.ok()) return extra;
   return summary;
 }
 

@@ -29,6 +29,11 @@
 // when the line proving them (status=sent ... queued as, or the bounce daemon's notice) is in
 // the logs, and link only our own hosts: a foreign MTA's "queued as" is an external.
 //
+// SimulateToDirectory can also write, beside the logs, what else an administrator's log
+// directory holds (ExtraFileOptions): extracts and a syslog server's copies of each host's log,
+// whose lines are the log's own, byte for byte, and files that are not maillogs at all. They
+// add no event: the truth is that of the logs, with or without them.
+//
 // Output is a pure function of SimulatorOptions (the seed included): same options, same bytes.
 // Thread-compatible: Simulate() keeps all its state on the stack; run several at once freely.
 #ifndef MAILLENS_TOOLS_SIMULATOR_H_
@@ -78,6 +83,29 @@ struct TrafficMix {
   double content_check = 0;
 };
 
+// Files SimulateToDirectory writes beside the logs, to exercise an importer's overlap check
+// (a line is stored once however many files hold it) and its maillog check (a file that is not
+// a maillog is refused). Simulate(), which writes through a sink, ignores them.
+struct ExtraFileOptions {
+  // DIR/<host>.extract.log for every host: the lines of DIR/<host>.log from extract_from to
+  // extract_to (fractions of its line count, rounded down to a line), byte for byte: a slice
+  // cut out of the middle of the log (sed -n) to look at, or to hand to a colleague.
+  bool extracts = false;
+  double extract_from = 0.3;
+  double extract_to = 0.6;
+  // DIR/<host>.syslog-copy.log for every host: its lines from copy_from (a fraction of its line
+  // count, rounded down) to the end, byte for byte: what a central syslog server kept of the
+  // host since forwarding to it was set up, so it overlaps the log's tail.
+  bool syslog_copies = false;
+  double copy_from = 0.8;
+  // DIR/dovecot.log: about dovecot_lines lines of Dovecot's own log_path file over the span
+  // (log_timestamp = "%Y-%m-%d %H:%M:%S ", mx's clock: IMAP and POP3 logins and logouts, LMTP
+  // deliveries, failed logins; no syslog host or program field), and DIR/README.txt, a note in
+  // plain text. Neither is a maillog.
+  bool non_maillogs = false;
+  int64_t dovecot_lines = 2000;
+};
+
 struct SimulatorOptions {
   uint64_t seed = 1;
   absl::Time start = absl::FromUnixSeconds(1735682400);  // 2024-12-31T22:00:00Z
@@ -123,12 +151,24 @@ struct SimulatorOptions {
   // Write only lines up to start + duration (true time), as a log snapshot would; instances
   // still queued then keep their last status. Off: every message runs to completion.
   bool cut_at_end = true;
+
+  ExtraFileOptions extra_files;  // SimulateToDirectory only
 };
 
 // dmz (classic stamps), mx (RFC 3339 stamps): the two hosts every site has.
 std::vector<SimHostOptions> DefaultSimHosts();
 
 absl::Status ValidateSimulatorOptions(const SimulatorOptions& options);
+
+// A file SimulateToDirectory wrote beside the logs (ExtraFileOptions).
+struct ExtraFile {
+  std::string name;  // in the output directory: "dmz.extract.log", "dovecot.log"
+  // The host whose log it copies, "" for a file that is not a maillog. Its lines are lines
+  // [first_line, first_line + lines) of DIR/<host>.log (0-based).
+  std::string host;
+  int64_t first_line = 0;
+  int64_t lines = 0;
+};
 
 struct SimulatorSummary {
   std::vector<std::pair<std::string, int64_t>> lines_per_host;  // in options' host order
@@ -145,6 +185,10 @@ struct SimulatorSummary {
   int64_t noqueue_rejects = 0;
   int64_t expired = 0;
   int64_t cleanup_refusals = 0;  // content_check scenarios: rejected or discarded in cleanup
+  // SimulateToDirectory: the files beside the logs, in the order written (every host's extract
+  // and syslog copy in the options' host order, then dovecot.log and README.txt). Not in the
+  // truth's summary, which is written before them.
+  std::vector<ExtraFile> extra_files;
 };
 
 // Where Simulate() puts its output. Lines of one host arrive in that host's clock order.
@@ -160,7 +204,8 @@ class SimulatorSink {
 // Runs the simulation into `sink` (borrowed for the call). Errors only for invalid options.
 absl::StatusOr<SimulatorSummary> Simulate(const SimulatorOptions& options, SimulatorSink* sink);
 
-// Writes DIR/<host>.log for every host and DIR/truth.jsonl (DIR is created if missing).
+// Writes DIR/<host>.log for every host and DIR/truth.jsonl (DIR is created if missing), then
+// the files options.extra_files asks for (listed in the summary's extra_files).
 absl::StatusOr<SimulatorSummary> SimulateToDirectory(const SimulatorOptions& options,
                                                      const std::string& dir);
 

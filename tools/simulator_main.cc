@@ -41,7 +41,14 @@ constexpr char kUsage[] =
     "  --no-cut               let every message finish, even after the end of the span\n"
     "  --no-dovecot           no dovecot lines beside LMTP deliveries\n"
     "  --loopback             hosts on 127.0.0.2-4 of one machine, partner.test's MX on\n"
-    "                         127.0.0.25, half of amavis's replies without its MTA prefix\n";
+    "                         127.0.0.25, half of amavis's replies without its MTA prefix\n"
+    "Files beside the logs (the truth stays that of the logs):\n"
+    "  --extracts             DIR/<host>.extract.log: a slice of each log, byte for byte\n"
+    "  --extract-range F:T    --extracts from line F to T, fractions of the log (0.3:0.6)\n"
+    "  --syslog-copies        DIR/<host>.syslog-copy.log: each log's tail, byte for byte\n"
+    "  --copy-from F          --syslog-copies from line F, a fraction of the log (0.8)\n"
+    "  --non-maillogs         DIR/dovecot.log (Dovecot's log_path file) and DIR/README.txt\n"
+    "  --dovecot-lines N      --non-maillogs, about N lines in dovecot.log (2000)\n";
 
 bool Fail(const std::string& message) {
   std::fprintf(stderr, "maillens-simulate: %s\n", message.c_str());
@@ -110,7 +117,8 @@ int main(int argc, char** argv) {
     std::string flag = args[i], value;
     const size_t eq = flag.find('=');
     const bool boolean = flag == "--no-cut" || flag == "--no-dovecot" || flag == "--loopback" ||
-                         flag == "--help" || flag == "-h";
+                         flag == "--extracts" || flag == "--syslog-copies" ||
+                         flag == "--non-maillogs" || flag == "--help" || flag == "-h";
     if (flag.rfind("--", 0) == 0 && eq != std::string::npos) {
       value = flag.substr(eq + 1);
       flag = flag.substr(0, eq);
@@ -177,6 +185,25 @@ int main(int argc, char** argv) {
       options.dovecot_lines = false;
     } else if (flag == "--loopback") {
       options.loopback_hosts = true;
+    } else if (flag == "--extracts") {
+      options.extra_files.extracts = true;
+    } else if (flag == "--extract-range") {
+      const std::vector<std::string> parts = absl::StrSplit(value, ':');
+      ok = (parts.size() == 2 && ParseDouble(parts[0], &options.extra_files.extract_from) &&
+            ParseDouble(parts[1], &options.extra_files.extract_to)) ||
+           Fail("bad --extract-range (want 0.3:0.6)");
+      options.extra_files.extracts = true;
+    } else if (flag == "--syslog-copies") {
+      options.extra_files.syslog_copies = true;
+    } else if (flag == "--copy-from") {
+      ok = ParseDouble(value, &options.extra_files.copy_from) || Fail("bad --copy-from");
+      options.extra_files.syslog_copies = true;
+    } else if (flag == "--non-maillogs") {
+      options.extra_files.non_maillogs = true;
+    } else if (flag == "--dovecot-lines") {
+      ok = (absl::SimpleAtoi(value, &n) && n > 0) || Fail("bad --dovecot-lines");
+      options.extra_files.dovecot_lines = n;
+      options.extra_files.non_maillogs = true;
     } else {
       ok = Fail(absl::StrCat("unknown option '", flag, "'"));
     }
@@ -266,5 +293,15 @@ int main(int argc, char** argv) {
   std::printf("%s\n", maillens::tools::SummaryJson(*summary).c_str());
   std::fprintf(stderr, "maillens-simulate: %lld lines in %.2f s\n",
                static_cast<long long>(summary->lines), seconds);
+  for (const maillens::tools::ExtraFile& f : summary->extra_files) {
+    if (f.host.empty()) {
+      std::fprintf(stderr, "maillens-simulate: %s: %lld lines, not a maillog\n", f.name.c_str(),
+                   static_cast<long long>(f.lines));
+    } else {
+      std::fprintf(stderr, "maillens-simulate: %s: lines %lld-%lld of %s.log\n", f.name.c_str(),
+                   static_cast<long long>(f.first_line + 1),
+                   static_cast<long long>(f.first_line + f.lines), f.host.c_str());
+    }
+  }
   return 0;
 }

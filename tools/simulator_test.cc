@@ -2,8 +2,14 @@
 // Postfix logs, and the truth must say exactly what the logs show.
 #include "tools/simulator.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <set>
@@ -17,6 +23,7 @@
 #include "core/event.h"
 #include "core/parser.h"
 #include "core/queue_id.h"
+#include "core/syslog_header.h"
 #include "core/time_context.h"
 #include "gtest/gtest.h"
 
@@ -750,6 +757,169 @@ TEST(SimulatorTest, LoopbackHostsRelayOnLoopbackAddresses) {
   EXPECT_EQ(count(plain, {"127.0.0.25"}), 0);
   EXPECT_EQ(count(plain, {"relay=127.0.0.1[127.0.0.1]:10024", "status=sent (250 2.0.0 Ok: queued"}),
             0);
+}
+
+// ---- files beside the logs (ExtraFileOptions) ---------------------------------------------
+
+std::string ReadBytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << path;
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::vector<std::string> SplitLines(const std::string& bytes) {
+  std::vector<std::string> lines;
+  size_t at = 0;
+  while (at < bytes.size()) {
+    const size_t nl = bytes.find('\n', at);
+    if (nl == std::string::npos) {
+      lines.push_back(bytes.substr(at));  // a last line without '\n': no file here has one
+      break;
+    }
+    lines.push_back(bytes.substr(at, nl - at));
+    at = nl + 1;
+  }
+  return lines;
+}
+
+// What the importer takes for a maillog line (collector/importer.cc, HasSyslogHeader): a
+// stamp followed by a host or by a program with a pid.
+bool LooksLikeMaillogLine(std::string_view line) {
+  core::SyslogHeader header;
+  return core::ParseSyslogHeader(line, &header) && (!header.host.empty() || header.pid >= 0);
+}
+
+// A directory under the system's temporary one, removed at the end of the test.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& name)
+      : path_(std::filesystem::temp_directory_path() / (name + "_" + std::to_string(getpid()))) {
+    std::filesystem::remove_all(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Extracts and syslog copies are slices of their host's log, byte for byte, where the summary
+// says; dovecot.log and README.txt are no maillogs; and none of it changes the logs or the
+// truth, which an importer's overlap check relies on (the extra files add no event).
+TEST(SimulatorTest, ExtraFilesAreSlicesOfTheLogsAndLeaveTheTruthAlone) {
+  TempDir tmp("maillens_simulator_extra");
+  SimulatorOptions o = NewYearOptions(20000);
+  SimHostOptions out;
+  out.name = "out";
+  out.stamp = StampForm::kClassicZeroPadded;
+  o.hosts.push_back(out);
+  absl::StatusOr<SimulatorSummary> plain = SimulateToDirectory(o, (tmp.path() / "plain").string());
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_TRUE(plain->extra_files.empty());
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(tmp.path() / "plain"),
+                          std::filesystem::directory_iterator()),
+            4);  // three logs and the truth
+
+  o.extra_files.extracts = true;
+  o.extra_files.syslog_copies = true;
+  o.extra_files.non_maillogs = true;
+  o.extra_files.dovecot_lines = 1500;
+  const std::filesystem::path dir = tmp.path() / "extra";
+  absl::StatusOr<SimulatorSummary> extra = SimulateToDirectory(o, dir.string());
+  ASSERT_TRUE(extra.ok()) << extra.status();
+
+  for (const char* name : {"dmz.log", "mx.log", "out.log", "truth.jsonl"}) {
+    EXPECT_EQ(ReadBytes(dir / name), ReadBytes(tmp.path() / "plain" / name)) << name;
+  }
+  std::vector<std::string> names;
+  for (const ExtraFile& f : extra->extra_files) names.push_back(f.name);
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"dmz.extract.log", "dmz.syslog-copy.log", "mx.extract.log",
+                                      "mx.syslog-copy.log", "out.extract.log",
+                                      "out.syslog-copy.log", "dovecot.log", "README.txt"}));
+
+  std::map<std::string, int64_t> log_lines(extra->lines_per_host.begin(),
+                                           extra->lines_per_host.end());
+  for (const ExtraFile& f : extra->extra_files) {
+    const std::vector<std::string> lines = SplitLines(ReadBytes(dir / f.name));
+    EXPECT_EQ(static_cast<int64_t>(lines.size()), f.lines) << f.name;
+    if (f.host.empty()) {
+      // Not a maillog: the importer's check must see no line of one.
+      EXPECT_EQ(std::count_if(lines.begin(), lines.end(), LooksLikeMaillogLine), 0) << f.name;
+      continue;
+    }
+    const std::vector<std::string> log = SplitLines(ReadBytes(dir / (f.host + ".log")));
+    ASSERT_EQ(static_cast<int64_t>(log.size()), log_lines[f.host]) << f.host;
+    const int64_t n = log_lines[f.host];
+    const bool copy = f.name.find(".syslog-copy.") != std::string::npos;
+    const double from = copy ? o.extra_files.copy_from : o.extra_files.extract_from;
+    const double to = copy ? 1.0 : o.extra_files.extract_to;
+    // Where the options put it: the fractions of the line count, rounded down.
+    EXPECT_EQ(f.first_line, static_cast<int64_t>(std::floor(from * static_cast<double>(n))))
+        << f.name;
+    EXPECT_EQ(f.first_line + f.lines, static_cast<int64_t>(std::floor(to * static_cast<double>(n))))
+        << f.name;
+    ASSERT_GT(f.first_line, 0) << f.name;  // starts past the log's first line
+    ASSERT_LE(f.first_line + f.lines, n) << f.name;
+    const std::vector<std::string> slice(log.begin() + f.first_line,
+                                         log.begin() + f.first_line + f.lines);
+    EXPECT_TRUE(lines == slice) << f.name << " is not lines " << f.first_line + 1 << "-"
+                                << f.first_line + f.lines << " of " << f.host << ".log";
+  }
+
+  // dovecot.log: about the lines asked for, over the run's span in mx's local time (zone
+  // +01:00, skew +90 s), in time order.
+  const std::vector<std::string> dovecot = SplitLines(ReadBytes(dir / "dovecot.log"));
+  EXPECT_GT(dovecot.size(), 1500u * 85 / 100);
+  EXPECT_LT(dovecot.size(), 1500u * 115 / 100);
+  const absl::TimeZone local = absl::FixedTimeZone(3600);
+  absl::Time last = absl::InfinitePast();
+  for (const std::string& line : dovecot) {
+    absl::Time t;
+    std::string error;
+    ASSERT_TRUE(absl::ParseTime("%Y-%m-%d %H:%M:%S", line.substr(0, 19), local, &t, &error))
+        << line << ": " << error;
+    EXPECT_GE(t, last) << line;
+    EXPECT_GE(t, o.start + absl::Seconds(90) - absl::Seconds(1)) << line;
+    EXPECT_LT(t, o.start + o.duration + absl::Seconds(90)) << line;
+    last = t;
+  }
+
+  // Same options, same bytes, the extra files too.
+  const std::filesystem::path again = tmp.path() / "again";
+  ASSERT_TRUE(SimulateToDirectory(o, again.string()).ok());
+  for (const ExtraFile& f : extra->extra_files) {
+    EXPECT_EQ(ReadBytes(again / f.name), ReadBytes(dir / f.name)) << f.name;
+  }
+}
+
+TEST(SimulatorTest, RejectsBadExtraFileOptions) {
+  SimulatorOptions o = NewYearOptions(1000);
+  o.extra_files.extracts = true;
+  o.extra_files.syslog_copies = true;
+  o.extra_files.non_maillogs = true;
+  EXPECT_TRUE(ValidateSimulatorOptions(o).ok());
+  SimulatorOptions bad = o;
+  bad.extra_files.extract_from = 0.6;
+  bad.extra_files.extract_to = 0.6;
+  EXPECT_FALSE(ValidateSimulatorOptions(bad).ok());
+  bad = o;
+  bad.extra_files.extract_to = 1.5;
+  EXPECT_FALSE(ValidateSimulatorOptions(bad).ok());
+  bad = o;
+  bad.extra_files.extract_from = std::nan("");
+  EXPECT_FALSE(ValidateSimulatorOptions(bad).ok());
+  bad = o;
+  bad.extra_files.copy_from = 1;
+  EXPECT_FALSE(ValidateSimulatorOptions(bad).ok());
+  bad = o;
+  bad.extra_files.dovecot_lines = 0;
+  EXPECT_FALSE(ValidateSimulatorOptions(bad).ok());
+  // Only what is asked for is checked: a range nobody uses is no error.
+  bad = o;
+  bad.extra_files.extracts = false;
+  bad.extra_files.extract_to = 1.5;
+  EXPECT_TRUE(ValidateSimulatorOptions(bad).ok());
 }
 
 }  // namespace
