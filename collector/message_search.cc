@@ -87,6 +87,11 @@ class MessageSearch {
   absl::StatusOr<SearchAnswer> Run(bool with_traces);
 
  private:
+  // With two or more clauses the index narrows well: the candidates are the messages that
+  // have, for every such clause, a line among that clause's index candidates (Intersect).
+  // False when a clause has too many candidate lines for that to pay; nothing is done then.
+  absl::StatusOr<bool> Intersect(const std::vector<size_t>& indexed, bool* exhausted,
+                                 std::vector<std::string>* notices);
   // The message of candidate line `line`, evaluated once; whether it matches.
   absl::Status Consider(const StoredLine& line);
   absl::StatusOr<bool> Evaluate(const std::vector<MessageInfo>& messages, Found* found);
@@ -200,6 +205,85 @@ absl::Status MessageSearch::Consider(const StoredLine& line) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<bool> MessageSearch::Intersect(const std::vector<size_t>& indexed, bool* exhausted,
+                                              std::vector<std::string>* notices) {
+  // Each clause's index candidates in the window: a superset of its matching lines. A message
+  // that matches has a line among each clause's, so it is an instance (or a trace of
+  // instances) holding, for every clause, some candidate's (host, queue ID); a lone line that
+  // matches is a candidate of every clause. Those few are then evaluated whole, as always.
+  std::vector<std::vector<StoredLine>> per_clause;
+  for (size_t i : indexed) {
+    SearchQuery q;
+    q.since_us = query_.since_us;
+    q.until_us = query_.until_us;
+    q.words = clauses_.clauses()[i].words;
+    q.terms = clauses_.clauses()[i].terms;
+    q.unchecked = true;
+    MAILLENS_ASSIGN_OR_RETURN(SearchResult r, store_->Search(q));
+    if (r.lines.size() > kMaxCandidateLines) return false;
+    if (per_clause.empty()) *notices = r.notices;
+    per_clause.push_back(std::move(r.lines));
+  }
+  size_t smallest = 0;
+  for (size_t i = 1; i < per_clause.size(); ++i) {
+    if (per_clause[i].size() < per_clause[smallest].size()) smallest = i;
+  }
+  using Pair = std::pair<std::string, std::string>;  // (host, queue ID)
+  std::vector<std::set<Pair>> pairs(per_clause.size());
+  std::vector<std::set<std::pair<int64_t, int64_t>>> ids(per_clause.size());  // (day, id)
+  for (size_t i = 0; i < per_clause.size(); ++i) {
+    if (i == smallest) continue;
+    for (const StoredLine& line : per_clause[i]) {
+      if (!line.queue_id.empty()) pairs[i].insert({line.host, line.queue_id});
+      ids[i].insert({line.day, line.id});
+    }
+  }
+  // Whether every other clause has a candidate line on one of `instances`.
+  auto in_every_clause = [&](const std::vector<Pair>& instances) {
+    for (size_t i = 0; i < per_clause.size(); ++i) {
+      if (i == smallest) continue;
+      bool any = false;
+      for (const Pair& p : instances) any = any || pairs[i].count(p) > 0;
+      if (!any) return false;
+    }
+    return true;
+  };
+  std::set<MessageKey> looked_at;
+  const uint64_t want = query_.limit + kCountBeyondLimit;
+  *exhausted = true;
+  for (const StoredLine& line : per_clause[smallest]) {  // newest first
+    if (found_.size() >= want) {
+      *exhausted = false;
+      break;
+    }
+    std::optional<Store::InstanceRef> ref;
+    if (!line.queue_id.empty()) {
+      // A failed lookup leaves the line on its own, as Consider does.
+      auto at = store_->InstanceAt(line.host, line.queue_id, line.time_us);
+      if (at.ok()) ref = *at;
+    }
+    if (!ref.has_value()) {
+      bool everywhere = true;
+      for (size_t i = 0; i < per_clause.size(); ++i) {
+        everywhere = everywhere && (i == smallest || ids[i].count({line.day, line.id}) > 0);
+      }
+      if (everywhere) MAILLENS_RETURN_IF_ERROR(Consider(line));
+      continue;
+    }
+    const MessageKey key = ref->trace_id != 0 ? MessageKey{kTraceKey, ref->trace_id, 0}
+                                              : MessageKey{kInstanceKey, ref->id, 0};
+    if (!looked_at.insert(key).second) continue;
+    std::vector<Pair> instances;
+    if (ref->trace_id != 0) {
+      MAILLENS_ASSIGN_OR_RETURN(instances, store_->TraceInstances(ref->trace_id));
+    } else {
+      instances.push_back({line.host, line.queue_id});
+    }
+    if (in_every_clause(instances)) MAILLENS_RETURN_IF_ERROR(Consider(line));
+  }
+  return true;
+}
+
 absl::StatusOr<SearchAnswer> MessageSearch::Run(bool with_traces) {
   SearchAnswer answer;
   // The driver: the clause the index narrows best; none for a query without clauses.
@@ -207,7 +291,16 @@ absl::StatusOr<SearchAnswer> MessageSearch::Run(bool with_traces) {
   driver.since_us = query_.since_us;
   driver.until_us = query_.until_us;
   const auto& clauses = clauses_.clauses();
-  if (!clauses.empty()) {
+  single_ = clauses.size() <= 1;
+  std::vector<size_t> indexed;
+  for (size_t i = 0; i < clauses.size(); ++i) {
+    if (DriverCost(clauses[i]) < 30) indexed.push_back(i);
+  }
+  bool intersected = false, exhausted = false;
+  if (indexed.size() >= 2) {
+    MAILLENS_ASSIGN_OR_RETURN(intersected, Intersect(indexed, &exhausted, &answer.result.notices));
+  }
+  if (!clauses.empty() && !intersected) {
     size_t best = 0;
     for (size_t i = 1; i < clauses.size(); ++i) {
       if (DriverCost(clauses[i]) < DriverCost(clauses[best])) best = i;
@@ -230,14 +323,13 @@ absl::StatusOr<SearchAnswer> MessageSearch::Run(bool with_traces) {
     driver.words = clauses[best].words;
     driver.terms = clauses[best].terms;
   }
-  single_ = clauses.size() <= 1;
   const uint64_t want = query_.limit + kCountBeyondLimit;
   int64_t oldest_examined = INT64_MAX;         // time of the oldest candidate considered
   std::set<std::pair<int64_t, int64_t>> seen;  // (day, id) of candidates already considered
   size_t page = kPageLines;
   size_t examined = 0;
-  bool exhausted = false, first = true;
-  while (found_.size() < want && examined < kMaxCandidateLines) {
+  bool first = true;
+  while (!intersected && found_.size() < want && examined < kMaxCandidateLines) {
     driver.limit = page;
     MAILLENS_ASSIGN_OR_RETURN(SearchResult candidates, store_->Search(driver));
     if (first) answer.result.notices = candidates.notices;

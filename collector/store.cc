@@ -1169,7 +1169,7 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
       stmt.Bind(1, query.since_us).Bind(2, query.until_us);
       if (use_fts) stmt.BindText(3, match);
     };
-    if (!post_filter) {
+    if (!post_filter && !search.unchecked) {
       // Every candidate matches: count them without reading them when the whole day is in
       // the window (the index's doclist), else let SQLite count; the lines are capped below.
       const bool whole_day =
@@ -1189,9 +1189,11 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
       result.total += n;
       if (n == 0 || result.lines.size() >= search.limit) continue;
     }
-    std::string sql = absl::StrCat("SELECT id, ts_us, host_id, raw FROM events WHERE ", where,
-                                   " ORDER BY ts_us DESC, id DESC");
-    if (!post_filter) absl::StrAppend(&sql, " LIMIT ", search.limit - result.lines.size());
+    std::string sql = absl::StrCat("SELECT id, ts_us, host_id, raw, queue_id FROM events WHERE ",
+                                   where, " ORDER BY ts_us DESC, id DESC");
+    if (!post_filter && !search.unchecked) {
+      absl::StrAppend(&sql, " LIMIT ", search.limit - result.lines.size());
+    }
     MAILLENS_ASSIGN_OR_RETURN(Statement select, db->Prepare(sql));
     bind(select);
     while (true) {
@@ -1199,6 +1201,18 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
       if (step == Statement::StepResult::kDone) break;
       const std::string& host = host_names[select.ColumnInt(2)];
       std::string_view raw = select.ColumnText(3);
+      if (search.unchecked) {
+        StoredLine line;
+        line.id = select.ColumnInt(0);
+        line.time_us = select.ColumnInt(1);
+        line.host = host;
+        line.raw = std::string(raw);
+        line.day = day;
+        line.queue_id = std::string(select.ColumnText(4));
+        result.lines.push_back(std::move(line));
+        ++result.total;
+        continue;
+      }
       if (!post_filter && !query.terms.empty() &&
           !core::MatchesTerms(query, core::ParseLine(raw, &time), host)) {
         --result.total;  // an address token's hash collision: counted, but not a match
@@ -1327,6 +1341,42 @@ absl::StatusOr<std::optional<MessageView>> Store::MessageAt(const std::string& h
   auto it = host_ids_.find(host);
   if (it == host_ids_.end()) return std::nullopt;
   return correlator_->MessageAt(it->second, queue_id, time_us);
+}
+
+absl::StatusOr<std::optional<Store::InstanceRef>> Store::InstanceAt(const std::string& host,
+                                                                    const std::string& queue_id,
+                                                                    int64_t time_us) {
+  MAILLENS_RETURN_IF_ERROR(Flush());
+  auto it = host_ids_.find(host);
+  if (it == host_ids_.end()) return std::nullopt;
+  // Correlator::MessageAt's choice.
+  MAILLENS_ASSIGN_OR_RETURN(
+      Statement * select,
+      catalog_->Cached("SELECT id, trace_id FROM messages WHERE host_id = ? AND queue_id = ? AND "
+                       "first_us <= ? ORDER BY first_us DESC LIMIT 1"));
+  select->Bind(1, it->second).BindText(2, queue_id).Bind(3, time_us + 1);
+  MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+  if (step != Statement::StepResult::kRow) return std::nullopt;
+  InstanceRef ref{select->ColumnInt(0), select->ColumnInt(1)};
+  select->Reset();
+  return ref;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Store::TraceInstances(
+    int64_t trace_id) {
+  MAILLENS_RETURN_IF_ERROR(Flush());
+  MAILLENS_ASSIGN_OR_RETURN(
+      Statement * select,
+      catalog_->Cached("SELECT h.name, m.queue_id FROM messages m JOIN hosts h ON h.id = "
+                       "m.host_id WHERE m.trace_id = ?"));
+  select->Bind(1, trace_id);
+  std::vector<std::pair<std::string, std::string>> out;
+  while (true) {
+    MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+    if (step == Statement::StepResult::kDone) break;
+    out.emplace_back(std::string(select->ColumnText(0)), std::string(select->ColumnText(1)));
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<StoredLine>> Store::MessageLines(const MessageInfo& message) {

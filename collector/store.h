@@ -77,8 +77,9 @@ struct StoredLine {
   int64_t time_us = 0;
   std::string host;
   std::string raw;
-  int64_t day = 0;  // partition (YYYYMMDD)
-  int64_t id = 0;   // row id within the partition
+  int64_t day = 0;       // partition (YYYYMMDD)
+  int64_t id = 0;        // row id within the partition
+  std::string queue_id;  // as stored with the line; only filled by an `unchecked` search
 };
 
 // What to find. `terms` are parsed search-language conditions (core/query_language.h); the
@@ -96,6 +97,11 @@ struct SearchQuery {
   int64_t since_us = INT64_MIN;
   int64_t until_us = INT64_MAX;
   size_t limit = 100;
+  // Every line in the window that the full-text index (and the host filter) gives as a
+  // candidate, with its queue ID, newest first: a superset of the matches, none parsed or
+  // checked, no limit, no count. For callers that check candidates themselves and need all
+  // of them (the per-message search's intersection of clauses).
+  bool unchecked = false;
 };
 
 // The query as the search language has it: the named shorthands folded into terms.
@@ -195,6 +201,18 @@ class Store {
   absl::StatusOr<std::optional<MessageView>> MessageAt(const std::string& host,
                                                        const std::string& queue_id,
                                                        int64_t time_us);
+
+  // The instance MessageAt finds (the newest of `queue_id` on `host` that began at or before
+  // `time_us`), as its catalog id and trace id only: a lookup without loading it.
+  struct InstanceRef {
+    int64_t id = 0;
+    int64_t trace_id = 0;  // 0: in no trace
+  };
+  absl::StatusOr<std::optional<InstanceRef>> InstanceAt(const std::string& host,
+                                                        const std::string& queue_id,
+                                                        int64_t time_us);
+  // The (host, queue ID) of every instance of trace `trace_id`.
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> TraceInstances(int64_t trace_id);
 
   // The raw lines of one message instance, in time order.
   absl::StatusOr<std::vector<StoredLine>> MessageLines(const MessageInfo& message);
