@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <set>
 #include <tuple>
 
@@ -131,6 +132,42 @@ bool IsCleanup(std::string_view program) {
 // A refusal at RCPT refuses one recipient.
 bool EndsTheTransaction(std::string_view stage) {
   return stage == "END-OF-MESSAGE" || stage == "DATA" || stage == "BDAT";
+}
+
+// Removes from a trace the refusals (status "rejected") of a recipient by one of our
+// instances that another of our instances handed the message to, when the sending one logged
+// a status for that recipient. One of our hosts refusing a recipient at RCPT (or the message
+// at the end of data) from another of our hosts is not the recipient's outcome: the sending
+// hop's status= line is (bounced after a 5xx, deferred after a 4xx, sent on a later try).
+// Kept, the refusal -- further along the hops -- read as the recipient's final status:
+// "rejected" for mail the site had accepted and then bounced. Decided when the trace is read,
+// so the order the two hosts' lines arrive in does not matter; a refusal of a client that is
+// not one of our hosts, or whose sending hop's line is not stored (yet), stays.
+void DropRefusalsOfOurOwnHops(Trace* trace) {
+  // Hops that handed their recipients over to another instance of ours (a relay, a content
+  // filter's re-injection); a bounce notice is a message of its own.
+  std::map<int64_t, std::vector<int64_t>> senders;  // receiving message -> sending messages
+  for (const LinkInfo& l : trace->links) {
+    if (l.kind != "bounce") senders[l.to].push_back(l.from);
+  }
+  if (senders.empty()) return;
+  std::set<std::pair<int64_t, std::string>> logged;  // (message, recipient): a status= line
+  for (const RecipientInfo& r : trace->recipients) {
+    if (r.status != "rejected") logged.emplace(r.message, absl::AsciiStrToLower(r.recipient));
+  }
+  auto& rows = trace->recipients;
+  rows.erase(std::remove_if(rows.begin(), rows.end(),
+                            [&](const RecipientInfo& r) {
+                              if (r.status != "rejected") return false;
+                              auto from = senders.find(r.message);
+                              if (from == senders.end()) return false;
+                              const std::string rcpt = absl::AsciiStrToLower(r.recipient);
+                              for (int64_t sender : from->second) {
+                                if (logged.count({sender, rcpt})) return true;
+                              }
+                              return false;
+                            }),
+             rows.end());
 }
 
 int64_t ToInt(std::string_view s, int64_t fallback) {
@@ -1008,6 +1045,7 @@ absl::StatusOr<Trace> Correlator::LoadTrace(int64_t trace_id) {
     }
     links->Reset();
   }
+  DropRefusalsOfOurOwnHops(&trace);
   OrderHops(&trace);
   return trace;
 }

@@ -29,6 +29,11 @@ class CorrelatorTest : public ::testing::Test {
     dir_ = std::filesystem::temp_directory_path() /
            ("maillens_correlator_test_" + std::to_string(getpid()) + "_" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    Fresh();
+  }
+  // An empty store in place of the one there was.
+  void Fresh() {
+    store_.reset();
     std::filesystem::remove_all(dir_);
     StoreOptions options;
     options.dir = dir_.string();
@@ -215,6 +220,77 @@ TEST_F(CorrelatorTest, SmtpdRefusalAtEndOfDataEndsTheMessage) {
   EXPECT_EQ((*again)->message.first_us, kNoon + 10 * kSecond);
   EXPECT_EQ((*again)->message.sender, "jo@f.test");
   EXPECT_EQ((*again)->message.disposition, "");
+}
+
+// The lab's multi-recipient message: the dmz relays it to mx, which refuses one recipient at
+// RCPT; the dmz logs that recipient status=bounced (and sends the notice), the others sent.
+// The recipient's outcome is the dmz's bounce, not mx's refusal, although mx is further along
+// the hops -- in either order of import. A refusal of a client that is not one of our hosts
+// stays the recipient's outcome.
+TEST_F(CorrelatorTest, RecipientOurNextHopRefusedIsTheSendersBounce) {
+  const std::vector<std::string> dmz = {
+      "Nov 15 12:00:00 dmz postfix/smtpd[1]: 06EDCA8675: client=out.partner.test[198.51.100.10]",
+      "Nov 15 12:00:01 dmz postfix/qmgr[2]: 06EDCA8675: from=<alice@partner.test>, size=1168, "
+      "nrcpt=2 (queue active)",
+      "Nov 15 12:00:02 dmz postfix/relay/smtp[3]: 06EDCA8675: to=<nosuch@example.test>, "
+      "relay=mx.example.test[192.0.2.3]:25, delay=0.07, delays=0.01/0/0.05/0.01, dsn=5.1.1, "
+      "status=bounced (host mx.example.test[192.0.2.3] said: 550 5.1.1 <nosuch@example.test>: "
+      "Recipient address rejected: User unknown (in reply to RCPT TO command))",
+      "Nov 15 12:00:03 dmz postfix/relay/smtp[3]: 06EDCA8675: to=<bob@example.test>, "
+      "relay=mx.example.test[192.0.2.3]:25, delay=0.07, delays=0.01/0/0.05/0.01, dsn=2.0.0, "
+      "status=sent (250 2.0.0 Ok: queued as 15E0FA8675)",
+      "Nov 15 12:00:04 dmz postfix/bounce[4]: 06EDCA8675: sender non-delivery notification: "
+      "17962A8675",
+      "Nov 15 12:00:05 dmz postfix/qmgr[2]: 06EDCA8675: removed"};
+  const std::vector<std::string> mx = {
+      "Nov 15 12:00:02 mx postfix/smtpd[5]: 15E0FA8675: client=dmz.example.test[192.0.2.2]",
+      "Nov 15 12:00:03 mx postfix/smtpd[5]: 15E0FA8675: reject: RCPT from "
+      "dmz.example.test[192.0.2.2]: 550 5.1.1 <nosuch@example.test>: Recipient address "
+      "rejected: User unknown; from=<alice@partner.test> to=<nosuch@example.test> proto=ESMTP "
+      "helo=<dmz.example.test>",
+      "Nov 15 12:00:04 mx postfix/qmgr[6]: 15E0FA8675: from=<alice@partner.test>, size=1495, "
+      "nrcpt=1 (queue active)",
+      "Nov 15 12:00:05 mx postfix/local[7]: 15E0FA8675: to=<bob@example.test>, relay=local, "
+      "delay=0.02, delays=0.01/0.01/0/0, dsn=2.0.0, status=sent (delivered to mailbox)",
+      "Nov 15 12:00:06 mx postfix/qmgr[6]: 15E0FA8675: removed",
+      // A client that is not one of our hosts: mx's refusal is the only word on carl.
+      "Nov 15 12:00:07 mx postfix/smtpd[8]: 2A3B4C5D6E: client=out.other.test[203.0.113.7]",
+      "Nov 15 12:00:08 mx postfix/smtpd[8]: 2A3B4C5D6E: reject: RCPT from "
+      "out.other.test[203.0.113.7]: 550 5.1.1 <carl@example.test>: Recipient address "
+      "rejected: User unknown; from=<dan@other.test> to=<carl@example.test> proto=ESMTP "
+      "helo=<out.other.test>",
+      "Nov 15 12:00:09 mx postfix/qmgr[6]: 2A3B4C5D6E: from=<dan@other.test>, size=900, "
+      "nrcpt=1 (queue active)",
+      "Nov 15 12:00:10 mx postfix/local[7]: 2A3B4C5D6E: to=<bob@example.test>, relay=local, "
+      "delay=0.02, delays=0.01/0.01/0/0, dsn=2.0.0, status=sent (delivered to mailbox)",
+      "Nov 15 12:00:11 mx postfix/qmgr[6]: 2A3B4C5D6E: removed"};
+  for (bool mx_first : {false, true}) {
+    SCOPED_TRACE(mx_first ? "mx imported first" : "dmz imported first");
+    Fresh();
+    if (mx_first) Append("mx", 2, kNoon + 2 * kSecond, mx);
+    Append("dmz", 1, kNoon, dmz);
+    if (!mx_first) Append("mx", 2, kNoon + 2 * kSecond, mx);
+    auto trace = store_->GetTrace("06EDCA8675");
+    ASSERT_TRUE(trace.ok()) << trace.status();
+    ASSERT_EQ(trace->messages.size(), 2u) << "dmz and mx";
+    std::vector<std::string> rows;
+    for (const RecipientInfo& r : trace->recipients) {
+      for (const MessageInfo& m : trace->messages) {
+        if (m.id == r.message) rows.push_back(m.host + ":" + r.recipient + "=" + r.status);
+      }
+    }
+    EXPECT_THAT(rows,
+                UnorderedElementsAre("dmz:nosuch@example.test=bounced", "dmz:bob@example.test=sent",
+                                     "mx:bob@example.test=sent"));
+    auto other = store_->GetTrace("2A3B4C5D6E");
+    ASSERT_TRUE(other.ok()) << other.status();
+    std::vector<std::string> statuses;
+    for (const RecipientInfo& r : other->recipients) {
+      statuses.push_back(r.recipient + "=" + r.status);
+    }
+    EXPECT_THAT(statuses,
+                UnorderedElementsAre("carl@example.test=rejected", "bob@example.test=sent"));
+  }
 }
 
 }  // namespace

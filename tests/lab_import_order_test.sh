@@ -10,6 +10,8 @@
 # host, the internal host's agent starting only after every dmz line is stored; it checks:
 #   - `maillens trace --all --json` is the same in every case (after the normalisation below);
 #   - every pair of our instances (dmz, mx) that share a Message-ID is in one trace;
+#   - every recipient row's status is its host's last status= line for it, and a recipient one
+#     of our hosts refused from another of ours reads as the sender logged it, not "rejected";
 #   - every hop the dmz handed to mta ("queued as X" from 127.0.0.4) stays an unlinked external
 #     hop with status sent, and the report counts it as a delivery, not as a hop to a content
 #     filter (which left the message "in queue"): a loopback hop is a content filter only when
@@ -171,6 +173,30 @@ for c in "${CASES[@]}"; do
   say "$c: $ok of $total pairs of instances sharing a Message-ID are in one trace"
   ((total > 0)) || fail "$c: no pair of instances shares a Message-ID (did the dmz relay to mx?)"
   while read -r _ a b; do fail_item "$c: $a and $b share a Message-ID but not a trace"; done <"$W/split-$c.txt"
+done
+
+# ---------------------------------------------------------------- each recipient's outcome
+# Every recipient row of every trace has the status of the last status= line its host logged
+# for that queue ID and recipient; and no recipient reads "rejected" in a trace where one of
+# our hops logged a status= line for it: one of our hosts refusing a recipient at RCPT from
+# another of ours is the sender's bounce or deferral, not a refusal by the site (the lab's
+# multi-recipient message with an unknown user read "rejected" where the dmz logged bounced).
+sed -nE 's/^[A-Z][a-z]{2} +[0-9]+ [0-9:]+ ([^ ]+) [^ ]+\[[0-9]+\]: ([0-9A-Za-z]+): to=<([^>]*)>,[^(]* status=([a-zA-Z]+).*/\1 \2 \3 \4/p' \
+  "$LOGS/dmz.maillog" "$LOGS/internal.maillog" >"$W/logged-status.txt"
+[[ -s $W/logged-status.txt ]] || fail "no status= line in the logs"
+for c in "${CASES[@]}"; do
+  SHOWN=0
+  ml "$W/data-$c" trace --all --json | jq -r '.recipients[] | "\(.host) \(.queue_id) \(.to) \(.status)"' |
+    awk 'NR == FNR { last[$1 " " $2 " " $3] = $4; next }
+      { k = $1 " " $2 " " $3; n++ }
+      (k in last) && last[k] != $4 { print k, "logged", last[k], "shown", $4 }
+      END { if (n == 0) print "no recipient rows at all" }' "$W/logged-status.txt" - >"$W/status-$c.txt"
+  ml "$W/data-$c" trace --all --json | jq -r '[.recipients[] | select(.status != "rejected") | .to] as $logged
+    | .recipients[] | select(.status == "rejected" and (.to as $t | $logged | index($t)))
+    | "\(.host) \(.queue_id) \(.to) rejected, though one of our hops logged a status for it"' \
+    >>"$W/status-$c.txt"
+  while read -r line; do fail_item "$c: $line"; done <"$W/status-$c.txt"
+  [[ -s $W/status-$c.txt ]] || say "$c: every recipient's status is its host's last status= line"
 done
 
 # ---------------------------------------------------------------- a foreign MTA on loopback
