@@ -31,7 +31,9 @@ their own, one line at a time. since:/until: keep only lines inside the window.
 
 A row's STATUS is each recipient's latest status along the forward hops: sent,
 deferred, bounced, expired, or counts such as "2 sent, 1 bounced"; rejected, held or
-discarded when a check ended the message; queued when nothing was delivered yet;
+discarded when a check ended the message; deleted when the administrator removed it
+from the queue (postsuper -d) while it waited, per recipient ("1 sent, 1 deleted")
+or for the message when none got further; queued when nothing was delivered yet;
 abandoned when the message never reached the queue (the client left, cleanup gave up); "?"
 when the line's message is not correlated yet. A line of no message shows what it says:
 rejected, or its kind (connect, sasl_failed, ...; see maillens parse).
@@ -49,7 +51,7 @@ Fields (aliases in brackets):
   status:S         what a line says happened: sent deferred bounced expired
                    undeliverable deliverable softbounce (a delivery's status=),
                    rejected (SMTP, milter or header/body-check reject), held and
-                   discarded (an access, check or milter action)
+                   discarded (an access, check or milter action), deleted (postsuper -d)
   qid:ID           queue ID, also where a line names it ("queued as", bounce notice)
                    [queue, queue_id]
   msgid:ID         Message-ID header, with or without <> [message_id, mid]
@@ -101,9 +103,12 @@ joined the previous hop (relay to one of our hosts through "queued as", content
 filter re-injection on the same host, bounce notice), the four-part delays= split
 (before queue, in queue, connection setup, transmission) and the time spent between
 hosts, then every recipient with its final status, the remote reply and any
-external hop (a foreign server's queue ID). --raw adds every raw line of every hop
-in time order, across hosts. A queue ID reused by Postfix later is a different
-message: trace picks the newest; a Message-ID finds the message whatever its IDs.
+external hop (a foreign server's queue ID). A recipient reads deleted (and a hop
+[deleted]) when the administrator removed the message from the queue with
+postsuper -d while it waited; its reply says why it was waiting. --raw adds every
+raw line of every hop in time order, across hosts. A queue ID reused by Postfix
+later is a different message: trace picks the newest; a Message-ID finds the
+message whatever its IDs.
 
 Examples:
   maillens trace 4Xk2Lm0Zq1z8            a long queue ID from any host

@@ -53,8 +53,13 @@ TEST(HelpTest, EveryOutcomeWordIsExplained) {
         << "help report does not explain '" << word << "'";
   }
   std::string search = HelpText("search");
-  for (const char* word : {"queued", "abandoned", "\"?\"", "2 sent, 1 bounced"}) {
+  for (const char* word : {"queued", "abandoned", "deleted", "\"?\"", "2 sent, 1 bounced"}) {
     EXPECT_NE(search.find(word), std::string::npos) << "help search does not explain " << word;
+  }
+  // The trace shows a recipient's or a hop's status as the correlator stored it.
+  std::string trace = HelpText("trace");
+  for (const char* word : {"deleted"}) {
+    EXPECT_NE(trace.find(word), std::string::npos) << "help trace does not explain " << word;
   }
 }
 

@@ -59,6 +59,14 @@ constexpr char kUpsertRecipient[] =
     "time_us = MAX(time_us, excluded.time_us)";
 constexpr char kExpireRecipients[] =
     "UPDATE recipients SET status = 'expired' WHERE message = ? AND status = 'deferred'";
+// Recipients still waiting (deferred; SOFTBOUNCE is a bounce soft_bounce turned into a
+// deferral) when the administrator deleted the message (postsuper -d).
+constexpr char kDeleteRecipients[] =
+    "UPDATE recipients SET status = 'deleted' WHERE message = ? AND "
+    "status IN ('deferred', 'softbounce', 'SOFTBOUNCE')";
+constexpr char kCountDeletedRecipients[] =
+    "SELECT coalesce(sum(status = 'deleted'), 0), coalesce(sum(status != 'deleted'), 0) "
+    "FROM recipients WHERE message = ?";
 constexpr char kSelectCandidates[] =
     "SELECT id, host_id FROM messages WHERE queue_id = ? AND first_us >= ? AND first_us <= ? "
     "AND id != ?";
@@ -359,8 +367,9 @@ absl::Status Correlator::Observe(int64_t host_id, const core::Event& ev, int64_t
   }
   using core::Field;
   using core::Kind;
-  bool is_removed = ev.kind == Kind::kRemoved ||
-                    (ev.kind == Kind::kPostsuper && ev.Get(Field::kDetail) == "removed");
+  // postsuper -d: the administrator deleted the message, whatever its recipients waited for.
+  const bool is_deletion = ev.kind == Kind::kPostsuper && ev.Get(Field::kDetail) == "removed";
+  bool is_removed = ev.kind == Kind::kRemoved || is_deletion;
   StartLine start_line;
   const StartLine* start = nullptr;
   if (ev.kind == Kind::kClient) {
@@ -428,6 +437,9 @@ absl::Status Correlator::Observe(int64_t host_id, const core::Event& ev, int64_t
       MAILLENS_RETURN_IF_ERROR(expire->Run());
       break;
     }
+    case Kind::kPostsuper:
+      if (is_deletion) MAILLENS_RETURN_IF_ERROR(MarkDeleted(inst));
+      break;
     case Kind::kNotification:
       if (ev.Has(Field::kNoticeQueueId)) {
         Hop hop;
@@ -509,16 +521,60 @@ absl::Status Correlator::EndRefused(Instance* inst, const core::Event& ev, int64
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::pair<int64_t, int64_t>> Correlator::DeletedRecipients(int64_t message) {
+  MAILLENS_ASSIGN_OR_RETURN(Statement * count, catalog_->Cached(kCountDeletedRecipients));
+  count->Bind(1, message);
+  MAILLENS_ASSIGN_OR_RETURN(auto step, count->Step());
+  std::pair<int64_t, int64_t> counts{0, 0};
+  if (step == Statement::StepResult::kRow) counts = {count->ColumnInt(0), count->ColumnInt(1)};
+  count->Reset();
+  return counts;
+}
+
+absl::Status Correlator::MarkDeleted(Instance* inst) {
+  MessageInfo& m = inst->info;
+  MAILLENS_ASSIGN_OR_RETURN(Statement * del, catalog_->Cached(kDeleteRecipients));
+  del->Bind(1, m.id);
+  MAILLENS_RETURN_IF_ERROR(del->Run());
+  // The message's outcome only when no recipient got further: one delivered (or bounced)
+  // before the deletion keeps its status, and the message reads "1 sent, 1 deleted" rather
+  // than "deleted". A held message deleted is deleted.
+  MAILLENS_ASSIGN_OR_RETURN(auto counts, DeletedRecipients(m.id));
+  if (counts.second == 0) {
+    m.disposition = "deleted";
+  } else if (m.disposition == "held") {
+    m.disposition.clear();
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Correlator::ObserveDelivery(Instance* inst, const core::Event& ev, int64_t t) {
   using core::Field;
   using core::NextHopForm;
   MessageInfo& m = inst->info;
+  std::string_view status = ev.Get(Field::kStatus);
+  if (m.end_us && t <= *m.end_us) {
+    // A line older than the end of a message already known to be deleted (an older file
+    // imported after the newer): a deferral is a recipient the deletion left waiting, and
+    // a delivery or bounce a recipient that got further, as if the lines came in order.
+    const bool waiting = status == "deferred" || core::Lower(status) == "softbounce";
+    std::pair<int64_t, int64_t> counts{0, 0};
+    if (waiting || m.disposition == "deleted") {
+      MAILLENS_ASSIGN_OR_RETURN(counts, DeletedRecipients(m.id));
+    }
+    const bool deleted = m.disposition == "deleted" || counts.first > 0;
+    if (deleted && waiting) {
+      status = "deleted";
+    } else if (m.disposition == "deleted" && !waiting && !status.empty()) {
+      m.disposition.clear();
+    }
+  }
   if (ev.Has(Field::kTo)) {
     MAILLENS_ASSIGN_OR_RETURN(Statement * up, catalog_->Cached(kUpsertRecipient));
     up->Bind(1, m.id)
         .BindText(2, ev.Get(Field::kTo))
         .BindText(3, ev.Get(Field::kOrigTo))
-        .BindText(4, ev.Get(Field::kStatus))
+        .BindText(4, status)
         .BindText(5, ev.Get(Field::kDsn))
         .BindText(6, ev.Get(Field::kRelay))
         .BindText(7, ev.Get(Field::kReply))

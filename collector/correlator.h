@@ -31,6 +31,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -58,14 +59,14 @@ struct MessageInfo {
   std::string client;
   std::string sasl_username;
   std::string origin;       // smtpd, pickup, ...
-  std::string disposition;  // "", "rejected", "held", "discarded", "expired"
+  std::string disposition;  // "", "rejected", "held", "discarded", "expired", "deleted"
 };
 
 struct RecipientInfo {
   int64_t message = 0;  // MessageInfo::id
   std::string recipient;
   std::string orig_to;
-  std::string status;  // last status: sent, deferred, bounced, expired, ...
+  std::string status;  // last status: sent, deferred, bounced, expired, deleted, ...
   std::string dsn;
   std::string relay;
   std::string reply;
@@ -190,6 +191,11 @@ class Correlator {
   // message-id or that it came in through smtpd) against it.
   absl::Status OnCreated(Instance* instance);
   absl::Status ObserveDelivery(Instance* instance, const core::Event& ev, int64_t time_us);
+  // postsuper -d: the recipients still waiting read "deleted", and so does the message when
+  // none got further.
+  absl::Status MarkDeleted(Instance* instance);
+  // How many of `message`'s recipients read "deleted", and how many something else.
+  absl::StatusOr<std::pair<int64_t, int64_t>> DeletedRecipients(int64_t message);
   // Stores the to= of a refusal line as a recipient of `m` with `status` and the line's
   // reason.
   absl::Status RefuseRecipient(const MessageInfo& m, const core::Event& ev, std::string_view status,

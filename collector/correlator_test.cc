@@ -293,5 +293,86 @@ TEST_F(CorrelatorTest, RecipientOurNextHopRefusedIsTheSendersBounce) {
   }
 }
 
+// postsuper -d: the administrator deleted a message whose recipients were still deferred.
+// Postfix logs "QID: removed" (and "Deleted: N messages"); the recipients no longer wait for a
+// retry, they are deleted, and so is the message when none of its recipients got further.
+TEST_F(CorrelatorTest, MessageDeletedByTheAdministratorReadsDeleted) {
+  Append("dmz", 1, kNoon,
+         {// Greylisted, then deleted.
+          "Nov 15 12:00:00 dmz postfix/smtpd[1]: 17623A8689: client=mx.example.test[192.0.2.3]",
+          "Nov 15 12:00:01 dmz postfix/qmgr[2]: 17623A8689: from=<heidi@example.test>, "
+          "size=1412, nrcpt=1 (queue active)",
+          "Nov 15 12:00:02 dmz postfix/smtp[3]: 17623A8689: to=<user1@flaky.test>, "
+          "relay=mx.flaky.test[198.51.100.8]:25, delay=0.02, delays=0/0/0/0.01, dsn=4.7.1, "
+          "status=deferred (host mx.flaky.test[198.51.100.8] said: 450 4.7.1 Greylisted, please "
+          "try again later (in reply to RCPT TO command))",
+          // One recipient delivered, the other deferred, then deleted.
+          "Nov 15 12:00:03 dmz postfix/smtpd[1]: 28734B9790: client=mx.example.test[192.0.2.3]",
+          "Nov 15 12:00:04 dmz postfix/qmgr[2]: 28734B9790: from=<ivan@example.test>, size=900, "
+          "nrcpt=2 (queue active)",
+          "Nov 15 12:00:05 dmz postfix/smtp[3]: 28734B9790: to=<ok@partner.test>, "
+          "relay=mx.partner.test[198.51.100.9]:25, delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, "
+          "status=sent (250 2.0.0 Ok)",
+          "Nov 15 12:00:06 dmz postfix/smtp[3]: 28734B9790: to=<user2@flaky.test>, "
+          "relay=mx.flaky.test[198.51.100.8]:25, delay=1, delays=0/0/0.5/0.5, dsn=4.7.1, "
+          "status=deferred (host mx.flaky.test[198.51.100.8] said: 450 4.7.1 Greylisted)",
+          // Put on hold before any delivery, then deleted.
+          "Nov 15 12:00:07 dmz postfix/smtpd[1]: 39845CA8A1: client=mx.example.test[192.0.2.3]",
+          "Nov 15 12:00:08 dmz postfix/cleanup[4]: 39845CA8A1: hold: header Subject: audit from "
+          "mx.example.test[192.0.2.3]; from=<judy@example.test> to=<kim@partner.test> "
+          "proto=ESMTP helo=<mx.example.test>: held for review",
+          "Nov 15 12:00:09 dmz postfix/postsuper[5]: 17623A8689: removed",
+          "Nov 15 12:00:10 dmz postfix/postsuper[5]: 28734B9790: removed",
+          "Nov 15 12:00:11 dmz postfix/postsuper[5]: 39845CA8A1: removed",
+          "Nov 15 12:00:12 dmz postfix/postsuper[5]: Deleted: 3 messages"});
+  struct Want {
+    const char* queue_id;
+    const char* disposition;
+    std::vector<std::string> recipients;
+  };
+  for (const Want& w :
+       {Want{"17623A8689", "deleted", {"user1@flaky.test=deleted"}},
+        Want{"28734B9790", "", {"ok@partner.test=sent", "user2@flaky.test=deleted"}},
+        Want{"39845CA8A1", "deleted", {}}}) {
+    auto trace = store_->GetTrace(w.queue_id);
+    ASSERT_TRUE(trace.ok()) << trace.status();
+    ASSERT_EQ(trace->messages.size(), 1u) << w.queue_id;
+    const MessageInfo& m = trace->messages[0];
+    EXPECT_EQ(m.disposition, w.disposition) << w.queue_id;
+    EXPECT_TRUE(m.end_us.has_value()) << w.queue_id;
+    std::vector<std::string> rows;
+    for (const RecipientInfo& r : trace->recipients) rows.push_back(r.recipient + "=" + r.status);
+    EXPECT_THAT(rows, ::testing::UnorderedElementsAreArray(w.recipients)) << w.queue_id;
+  }
+  // The deferral keeps its reason: why the message was still waiting when it was deleted.
+  auto view = store_->MessageAt("dmz", "17623A8689", kNoon + 2 * kSecond);
+  ASSERT_TRUE(view.ok()) << view.status();
+  ASSERT_TRUE(view->has_value());
+  ASSERT_EQ((*view)->recipients.size(), 1u);
+  EXPECT_EQ((*view)->recipients[0].dsn, "4.7.1");
+}
+
+// The deletion stored before the older lines of the same message (a newer file imported
+// first): a deferral older than the deletion reads deleted, a delivery keeps its status and
+// the message then reads by its recipients -- as if the lines had come in order.
+TEST_F(CorrelatorTest, DeletionStoredBeforeTheMessagesOlderLines) {
+  Append("dmz", 2, kNoon + 60 * kSecond,
+         {"Nov 15 12:01:00 dmz postfix/postsuper[5]: 4A956DB9B2: removed"});
+  Append("dmz", 1, kNoon + 58 * kSecond,
+         {"Nov 15 12:00:58 dmz postfix/smtp[3]: 4A956DB9B2: to=<user3@flaky.test>, "
+          "relay=mx.flaky.test[198.51.100.8]:25, delay=1, delays=0/0/0.5/0.5, dsn=4.7.1, "
+          "status=deferred (host mx.flaky.test[198.51.100.8] said: 450 4.7.1 Greylisted)",
+          "Nov 15 12:00:59 dmz postfix/smtp[3]: 4A956DB9B2: to=<ok@partner.test>, "
+          "relay=mx.partner.test[198.51.100.9]:25, delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, "
+          "status=sent (250 2.0.0 Ok)"});
+  auto trace = store_->GetTrace("4A956DB9B2");
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  ASSERT_EQ(trace->messages.size(), 1u);
+  EXPECT_EQ(trace->messages[0].disposition, "");
+  std::vector<std::string> rows;
+  for (const RecipientInfo& r : trace->recipients) rows.push_back(r.recipient + "=" + r.status);
+  EXPECT_THAT(rows, UnorderedElementsAre("user3@flaky.test=deleted", "ok@partner.test=sent"));
+}
+
 }  // namespace
 }  // namespace maillens::collector

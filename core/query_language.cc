@@ -53,7 +53,7 @@ constexpr char kFieldList[] =
 
 const char* const kStatuses[] = {"sent",          "deferred",    "bounced",  "expired",
                                  "undeliverable", "deliverable", "rejected", "softbounce",
-                                 "held",          "discarded"};
+                                 "held",          "discarded",   "deleted"};
 
 }  // namespace
 
@@ -401,6 +401,8 @@ std::string LineStatus(const Event& ev) {
     if (action == "hold" || action == "milter-hold") return "held";
     if (action == "discard" || action == "milter-discard") return "discarded";
   }
+  // postsuper -d: the administrator deleted the message from the queue.
+  if (ev.kind == Kind::kPostsuper && ev.Get(Field::kDetail) == "removed") return "deleted";
   return "";
 }
 
@@ -474,6 +476,7 @@ std::string LiteralOf(const FieldTerm& term) {
       if (term.pattern.find('*') != std::string::npos || term.pattern == "rejected") return "";
       if (term.pattern == "held") return "hold";
       if (term.pattern == "discarded") return "discard";
+      if (term.pattern == "deleted") return "removed";  // postsuper's "QID: removed"
       return "status=" + term.pattern;
     case Target::kDsn:
       return "";  // a prefix such as "5." is no token

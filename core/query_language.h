@@ -84,7 +84,8 @@ bool MatchesTerms(const Query& query, const Event& ev, std::string_view host);
 // The outcome a line states, which `status:` matches: the lower-cased status= of a delivery,
 // verification or expiry ("sent", "deferred", "bounced", "expired", "softbounce",
 // "deliverable", ...); "rejected" for an SMTP, milter or cleanup reject (kReject); "held" and
-// "discarded" for those actions of access, header/body checks or milters; "" otherwise.
+// "discarded" for those actions of access, header/body checks or milters; "deleted" for
+// postsuper's removal of a message (postsuper -d); "" otherwise.
 std::string LineStatus(const Event& ev);
 
 // What the full-text index holds of a line's text, and so what free words are matched

@@ -176,6 +176,7 @@ TEST(LineStatusTest, EveryListedStatusHasItsLines) {
       {"Nov 22 10:00:00 mx postfix/qmgr[1]: 4F1A2B3C4D: from=<a@y.example>, status=expired, "
        "returned to sender",
        "expired"},
+      {"Nov 22 10:00:00 mx postfix/postsuper[1]: 4F1A2B3C4D: removed", "deleted"},
       {"Nov 22 10:00:00 mx postfix/qmgr[1]: 4F1A2B3C4D: removed", ""},
   };
   for (const Case& c : cases) {
@@ -211,6 +212,7 @@ TEST(LiteralOfTest, WildcardsKeepOnlyWholeTokens) {
   EXPECT_EQ(literal(Target::kTo, "alice@example.org"), "alice@example.org");
   EXPECT_EQ(literal(Target::kStatus, "bounced"), "status=bounced");
   EXPECT_EQ(literal(Target::kStatus, "held"), "hold");
+  EXPECT_EQ(literal(Target::kStatus, "deleted"), "removed");
   EXPECT_EQ(literal(Target::kStatus, "rejected"), "");  // "reject:" or "defer:"
   TimeContext time{TimeOptions()};
   const std::string line =
