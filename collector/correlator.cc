@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "core/scan.h"
 #include "core/status_macros.h"
 #include "core/strings.h"
@@ -1173,12 +1174,71 @@ absl::StatusOr<std::vector<int64_t>> Correlator::FindTraces(const std::string& i
     }
     select->Reset();
   }
+  if (newest.empty()) {
+    // Not as typed: a queue ID typed in another case. Short IDs are upper-case hex, but long
+    // ones (enable_long_queue_ids) use both cases and are case-sensitive, so two may differ
+    // by case alone: one such ID is the answer, several are a question only the user can
+    // settle -- never one of them picked.
+    MAILLENS_ASSIGN_OR_RETURN(std::vector<std::string> ids, QueueIdsIgnoringCase(id));
+    if (ids.size() == 1) return FindTraces(ids[0]);
+    if (ids.size() > 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "queue ID '", id, "' is ", absl::StrJoin(ids, " or "),
+          ", which differ only in case (long queue IDs are case-sensitive): ", "give one exactly"));
+    }
+  }
   std::vector<std::pair<int64_t, int64_t>> by_time;
   for (const auto& [trace, t] : newest) by_time.emplace_back(t, trace);
   std::sort(by_time.begin(), by_time.end());
   std::vector<int64_t> traces;
   for (const auto& [t, trace] : by_time) traces.push_back(trace);
   return traces;
+}
+
+absl::StatusOr<std::vector<std::string>> Correlator::QueueIdsIgnoringCase(const std::string& id) {
+  constexpr size_t kMaxQueueId = 32;
+  if (id.empty() || id.size() > kMaxQueueId) return std::vector<std::string>{};
+  for (char c : id) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c))) return std::vector<std::string>{};
+  }
+  // The index on queue_id compares bytes, so no query asks "equal but for case" cheaply.
+  // Instead the prefixes present in it are grown one character at a time, in both cases
+  // where it is a letter: a few indexed probes per character, as many prefixes alive as IDs
+  // that differ only in case (almost always one).
+  MAILLENS_ASSIGN_OR_RETURN(
+      Statement * probe,
+      catalog_->Cached("SELECT 1 FROM messages WHERE queue_id >= ? AND queue_id < ? LIMIT 1"));
+  std::vector<std::string> alive = {""};
+  for (char c : id) {
+    std::vector<std::string> grown;
+    std::string variants(1, absl::ascii_tolower(static_cast<unsigned char>(c)));
+    const char upper = absl::ascii_toupper(static_cast<unsigned char>(c));
+    if (upper != variants[0]) variants.push_back(upper);
+    for (const std::string& prefix : alive) {
+      for (char variant : variants) {
+        // [prefix, prefix + DEL): every string that begins with the prefix, as queue IDs
+        // hold only letters and digits.
+        std::string from = prefix + variant;
+        probe->BindText(1, from).BindText(2, from + '\x7f');
+        MAILLENS_ASSIGN_OR_RETURN(auto step, probe->Step());
+        probe->Reset();
+        if (step == Statement::StepResult::kRow) grown.push_back(std::move(from));
+      }
+    }
+    alive = std::move(grown);
+    if (alive.empty()) return alive;
+  }
+  // Prefixes of the full length may be prefixes of longer IDs only.
+  MAILLENS_ASSIGN_OR_RETURN(Statement * exact,
+                            catalog_->Cached("SELECT 1 FROM messages WHERE queue_id = ? LIMIT 1"));
+  std::vector<std::string> ids;
+  for (const std::string& candidate : alive) {
+    exact->BindText(1, candidate);
+    MAILLENS_ASSIGN_OR_RETURN(auto step, exact->Step());
+    exact->Reset();
+    if (step == Statement::StepResult::kRow) ids.push_back(candidate);
+  }
+  return ids;
 }
 
 absl::StatusOr<std::vector<int64_t>> Correlator::TracesStartingIn(int64_t since_us,

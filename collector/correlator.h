@@ -135,6 +135,9 @@ class Correlator {
 
   // Reads.
   absl::StatusOr<Trace> LoadTrace(int64_t trace_id);
+  // The traces with an instance of that queue ID or Message-ID, oldest first. A queue ID
+  // not found as typed is looked up without case: the traces of the one ID that matches so;
+  // InvalidArgument naming them when several do (long queue IDs are case-sensitive).
   absl::StatusOr<std::vector<int64_t>> FindTraces(const std::string& queue_or_message_id);
   // The instance of `queue_id` on `host_id` that was alive at `time_us` (or started last
   // before it), with its recipients. nullopt when there is none.
@@ -237,6 +240,8 @@ class Correlator {
   absl::StatusOr<int64_t> RelayHost(std::string_view relay_host, std::string_view relay_ip);
   absl::Status AddLink(const Hop& hop, int64_t to);
   absl::StatusOr<std::string> MessageIdOf(int64_t id);
+  // The queue IDs in the catalog equal to `id` but for case (`id` itself included).
+  absl::StatusOr<std::vector<std::string>> QueueIdsIgnoringCase(const std::string& id);
   absl::StatusOr<std::vector<RecipientInfo>> RecipientsOf(int64_t message);
 
   Database* catalog_;  // borrowed

@@ -374,5 +374,46 @@ TEST_F(CorrelatorTest, DeletionStoredBeforeTheMessagesOlderLines) {
   EXPECT_THAT(rows, UnorderedElementsAre("user3@flaky.test=deleted", "ok@partner.test=sent"));
 }
 
+// Long queue IDs (enable_long_queue_ids) use both cases and are case-sensitive. One typed in
+// another case is found when it is the only ID that matches so; when two IDs differ only in
+// case, the answer names both instead of picking one. An exact match always wins.
+TEST_F(CorrelatorTest, TraceFindsAQueueIdTypedInAnotherCaseOnlyWhenItIsUnique) {
+  auto message = [](const std::string& qid, const std::string& sender) {
+    return std::vector<std::string>{
+        "Nov 15 12:00:00 mx postfix/smtpd[1]: " + qid + ": client=a[192.0.2.1]",
+        "Nov 15 12:00:01 mx postfix/qmgr[2]: " + qid + ": from=<" + sender +
+            ">, size=9, nrcpt=1 (queue active)",
+        "Nov 15 12:00:02 mx postfix/local[3]: " + qid +
+            ": to=<bob@example.test>, relay=local, delay=1, delays=0/0/0/1, dsn=2.0.0, "
+            "status=sent (delivered to mailbox)",
+        "Nov 15 12:00:03 mx postfix/qmgr[2]: " + qid + ": removed"};
+  };
+  Append("mx", 1, kNoon, message("4Nq1Xb0wXYz1Bcd", "one@a.test"));
+  Append("mx", 2, kNoon + 10 * kSecond, message("4F1A2B3C4D", "two@a.test"));
+  auto sender_of = [&](const std::string& typed) -> std::string {
+    auto trace = store_->GetTrace(typed);
+    if (!trace.ok()) return std::string(trace.status().message());
+    return trace->messages.empty() ? "" : trace->messages[0].sender;
+  };
+  EXPECT_EQ(sender_of("4Nq1Xb0wXYz1Bcd"), "one@a.test");
+  EXPECT_EQ(sender_of("4nq1xb0wxyz1bcd"), "one@a.test");
+  EXPECT_EQ(sender_of("4NQ1XB0WXYZ1BCD"), "one@a.test");
+  EXPECT_EQ(sender_of("4f1a2b3c4d"), "two@a.test");
+  auto missing = store_->GetTrace("4nq1xb0wxyz1bcf");
+  EXPECT_TRUE(absl::IsNotFound(missing.status())) << missing.status();
+  // A prefix of a stored ID is no match.
+  EXPECT_TRUE(absl::IsNotFound(store_->GetTrace("4nq1xb0wxyz1bc").status()));
+
+  // A second ID equal to the first but for case: typed in a third case, it is ambiguous.
+  Append("mx", 3, kNoon + 20 * kSecond, message("4NQ1Xb0wXYz1Bcd", "three@a.test"));
+  auto ambiguous = store_->GetTrace("4nq1xb0wxyz1bcd");
+  EXPECT_TRUE(absl::IsInvalidArgument(ambiguous.status())) << ambiguous.status();
+  EXPECT_THAT(std::string(ambiguous.status().message()),
+              ::testing::AllOf(::testing::HasSubstr("4Nq1Xb0wXYz1Bcd"),
+                               ::testing::HasSubstr("4NQ1Xb0wXYz1Bcd")));
+  EXPECT_EQ(sender_of("4Nq1Xb0wXYz1Bcd"), "one@a.test");
+  EXPECT_EQ(sender_of("4NQ1Xb0wXYz1Bcd"), "three@a.test");
+}
+
 }  // namespace
 }  // namespace maillens::collector
