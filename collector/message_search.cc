@@ -154,9 +154,9 @@ absl::Status MessageSearch::Consider(const StoredLine& line) {
     }
     // A failed lookup (an archived day the catalog forgot, say) leaves the line on its own
     // rather than failing the search.
-    auto view = store_->MessageAt(line.host, key.second, line.time_us);
-    if (view.ok() && view->has_value()) {
-      const MessageInfo& m = (*view)->message;
+    auto at = store_->InstanceAt(line.host, key.second, line.time_us);
+    if (at.ok() && at->has_value()) {
+      const MessageInfo& m = **at;
       found.trace_id = m.trace_id;
       found.key = m.trace_id != 0 ? MessageKey{kTraceKey, m.trace_id, 0}
                                   : MessageKey{kInstanceKey, m.id, 0};
@@ -256,7 +256,7 @@ absl::StatusOr<bool> MessageSearch::Intersect(const std::vector<size_t>& indexed
       *exhausted = false;
       break;
     }
-    std::optional<Store::InstanceRef> ref;
+    std::optional<MessageInfo> ref;
     if (!line.queue_id.empty()) {
       // A failed lookup leaves the line on its own, as Consider does.
       auto at = store_->InstanceAt(line.host, line.queue_id, line.time_us);

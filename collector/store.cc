@@ -1343,23 +1343,32 @@ absl::StatusOr<std::optional<MessageView>> Store::MessageAt(const std::string& h
   return correlator_->MessageAt(it->second, queue_id, time_us);
 }
 
-absl::StatusOr<std::optional<Store::InstanceRef>> Store::InstanceAt(const std::string& host,
-                                                                    const std::string& queue_id,
-                                                                    int64_t time_us) {
+absl::StatusOr<std::optional<MessageInfo>> Store::InstanceAt(const std::string& host,
+                                                             const std::string& queue_id,
+                                                             int64_t time_us) {
   MAILLENS_RETURN_IF_ERROR(Flush());
   auto it = host_ids_.find(host);
   if (it == host_ids_.end()) return std::nullopt;
   // Correlator::MessageAt's choice.
   MAILLENS_ASSIGN_OR_RETURN(
       Statement * select,
-      catalog_->Cached("SELECT id, trace_id FROM messages WHERE host_id = ? AND queue_id = ? AND "
-                       "first_us <= ? ORDER BY first_us DESC LIMIT 1"));
+      catalog_->Cached("SELECT id, trace_id, first_us, last_us, end_us FROM messages WHERE "
+                       "host_id = ? AND queue_id = ? AND first_us <= ? ORDER BY first_us DESC "
+                       "LIMIT 1"));
   select->Bind(1, it->second).BindText(2, queue_id).Bind(3, time_us + 1);
   MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
   if (step != Statement::StepResult::kRow) return std::nullopt;
-  InstanceRef ref{select->ColumnInt(0), select->ColumnInt(1)};
+  MessageInfo m;
+  m.id = select->ColumnInt(0);
+  m.trace_id = select->ColumnInt(1);
+  m.host_id = it->second;
+  m.host = host;
+  m.queue_id = queue_id;
+  m.first_us = select->ColumnInt(2);
+  m.last_us = select->ColumnInt(3);
+  if (!select->ColumnIsNull(4)) m.end_us = select->ColumnInt(4);
   select->Reset();
-  return ref;
+  return m;
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Store::TraceInstances(
@@ -1484,7 +1493,13 @@ constexpr int64_t kOverlapDayUs = int64_t{86400} * 1000000;
 
 constexpr char kSelectHostLineSummary[] =
     "SELECT host_id, count(*), min(ts_us), max(ts_us) FROM events GROUP BY host_id";
-constexpr char kSelectHostMessages[] = "SELECT host_id, count(*) FROM messages GROUP BY host_id";
+// A host's messages, each once (maillens hosts): its instances but those a content filter or
+// local(8) forwarding re-injected on the same host -- the same message again, not another.
+// A message relayed from another of our hosts, or back again, is one more on this host; a
+// bounce notice is a message of its own.
+constexpr char kSelectHostMessages[] =
+    "SELECT host_id, count(*) FROM messages AS m WHERE NOT EXISTS (SELECT 1 FROM links AS l "
+    "WHERE l.to_message = m.id AND l.kind = 'reinject') GROUP BY host_id";
 
 constexpr char kSelectLinesOfHost[] = "SELECT id, raw FROM events WHERE host_id = ? ORDER BY id";
 constexpr char kSelectLastIdOfOthers[] =

@@ -203,12 +203,9 @@ class Store {
                                                        int64_t time_us);
 
   // The instance MessageAt finds (the newest of `queue_id` on `host` that began at or before
-  // `time_us`), as its catalog id and trace id only: a lookup without loading it.
-  struct InstanceRef {
-    int64_t id = 0;
-    int64_t trace_id = 0;  // 0: in no trace
-  };
-  absl::StatusOr<std::optional<InstanceRef>> InstanceAt(const std::string& host,
+  // `time_us`) without loading it: only its id, trace id, host, queue ID and time span are
+  // set, which is what MessageLines needs.
+  absl::StatusOr<std::optional<MessageInfo>> InstanceAt(const std::string& host,
                                                         const std::string& queue_id,
                                                         int64_t time_us);
   // The (host, queue ID) of every instance of trace `trace_id`.
@@ -271,7 +268,9 @@ class Store {
     uint64_t lines = 0;    // in every day this store reads (a read-only store: archived too)
     int64_t first_us = 0;  // time of its first and last line; 0 when it has none
     int64_t last_us = 0;
-    uint64_t messages = 0;  // message instances the correlator made of its lines
+    // Messages it received or made (smtpd, pickup, a bounce notice), each once: a content
+    // filter's or local(8)'s re-injection on the host is the same message, not counted again.
+    uint64_t messages = 0;
   };
   // Every host in the catalog, by name, with what the store holds of it.
   absl::StatusOr<std::vector<HostSummary>> Hosts();
