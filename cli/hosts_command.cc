@@ -20,13 +20,18 @@ namespace {
 constexpr char kUsage[] =
     "usage: maillens [--data DIR] hosts [list]\n"
     "       maillens [--data DIR] hosts forget NAME [--yes]\n"
-    "  list (the default) prints every host of DIR with its stored lines, message instances\n"
-    "  and the times of its first and last line (archived days included).\n"
+    "  list (the default) prints every host of DIR with its stored lines, its messages and\n"
+    "  the times of its first and last line (archived days included). MESSAGES counts the\n"
+    "  messages the host received or made (through smtpd or pickup, or a bounce notice it\n"
+    "  sent), each once: a content filter's re-injection (amavis answering on\n"
+    "  127.0.0.1:10025, say) or local(8) forwarding on the host is the same message, not\n"
+    "  another; a message relayed to another of our hosts counts on each.\n"
     "  forget removes host NAME with its lines, messages and links from DIR, after asking\n"
     "  (--yes: without asking; needed without a terminal); what was imported by mistake,\n"
     "  such as a file that was not a maillog, goes. Archived days keep their lines (the\n"
     "  archive is never rewritten). It waits for no one: refused while the collector or an\n"
-    "  import writes to DIR.\n"
+    "  import writes to DIR. It says how many lines, hops (each message's passage through\n"
+    "  the host, re-injections included) and links went.\n"
     "  --data only: not through a collector (--server) yet.\n";
 
 std::string Count(uint64_t n) {
@@ -140,7 +145,9 @@ int Forget(const std::string& dir, const std::vector<std::string>& args) {
                  std::string(forgot.status().message()).c_str());
     return 1;
   }
-  std::printf("forgot host %s: %s lines, %s messages, %s links\n", EscapeControls(name).c_str(),
+  // What was removed: every hop of a message on the host (an instance, re-injections
+  // included), which is more than its MESSAGES when a content filter runs there.
+  std::printf("forgot host %s: %s lines, %s hops, %s links\n", EscapeControls(name).c_str(),
               Count(forgot->lines).c_str(), Count(forgot->messages).c_str(),
               Count(forgot->links).c_str());
   if (forgot->lines < host->lines) {

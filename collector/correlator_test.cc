@@ -415,5 +415,52 @@ TEST_F(CorrelatorTest, TraceFindsAQueueIdTypedInAnotherCaseOnlyWhenItIsUnique) {
   EXPECT_EQ(sender_of("4NQ1Xb0wXYz1Bcd"), "three@a.test");
 }
 
+// maillens hosts: a host's MESSAGES are the messages it received or made, each once. A
+// content filter's re-injection on the host (amavis back in through smtpd on port 10025) is
+// the same message again; a message relayed from another of our hosts counts there and here;
+// a bounce notice is a message of its own.
+TEST_F(CorrelatorTest, HostsCountEachMessageOnceOnItsHost) {
+  Append(
+      "dmz", 1, kNoon,
+      {"Nov 15 12:00:00 dmz postfix/smtpd[1]: 4F1A2B3C4D: client=a.partner.example[198.51.100.2]",
+       "Nov 15 12:00:01 dmz postfix/qmgr[2]: 4F1A2B3C4D: from=<carol@partner.example>, "
+       "size=900, nrcpt=2 (queue active)",
+       "Nov 15 12:00:02 dmz postfix/smtp[3]: 4F1A2B3C4D: to=<bob@example.test>, "
+       "relay=mx.example.test[192.0.2.3]:25, delay=2, delays=1/0/0.5/0.5, dsn=2.0.0, "
+       "status=sent (250 2.0.0 Ok: queued as 9E8D7C6B5A)",
+       "Nov 15 12:00:03 dmz postfix/smtp[3]: 4F1A2B3C4D: to=<nobody@example.test>, "
+       "relay=mx.example.test[192.0.2.3]:25, delay=2, delays=1/0/0.5/0.5, dsn=2.0.0, "
+       "status=sent (250 2.0.0 Ok: queued as 9E8D7C6B5A)",
+       "Nov 15 12:00:04 dmz postfix/qmgr[2]: 4F1A2B3C4D: removed"});
+  Append("mx", 2, kNoon + kSecond,
+         {"Nov 15 12:00:01 mx postfix/smtpd[4]: 9E8D7C6B5A: client=dmz.example.test[192.0.2.2]",
+          "Nov 15 12:00:02 mx postfix/qmgr[5]: 9E8D7C6B5A: from=<carol@partner.example>, "
+          "size=1000, nrcpt=2 (queue active)",
+          "Nov 15 12:00:03 mx postfix/10025/smtpd[6]: 7A6B5C4D3E: client=localhost[127.0.0.1]",
+          "Nov 15 12:00:04 mx postfix/qmgr[5]: 7A6B5C4D3E: from=<carol@partner.example>, "
+          "size=1100, nrcpt=2 (queue active)",
+          "Nov 15 12:00:05 mx postfix/amavis/smtp[7]: 9E8D7C6B5A: to=<bob@example.test>, "
+          "relay=127.0.0.1[127.0.0.1]:10024, delay=4, delays=0/0/0/4, dsn=2.0.0, status=sent "
+          "(250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as 7A6B5C4D3E)",
+          "Nov 15 12:00:06 mx postfix/qmgr[5]: 9E8D7C6B5A: removed",
+          "Nov 15 12:00:07 mx postfix/local[8]: 7A6B5C4D3E: to=<nobody@example.test>, "
+          "relay=local, delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (unknown user)",
+          "Nov 15 12:00:08 mx postfix/bounce[9]: 7A6B5C4D3E: sender non-delivery notification: "
+          "1B2C3D4E5F",
+          "Nov 15 12:00:09 mx postfix/qmgr[5]: 1B2C3D4E5F: from=<>, size=2000, nrcpt=1 (queue "
+          "active)",
+          "Nov 15 12:00:10 mx postfix/qmgr[5]: 7A6B5C4D3E: removed"});
+  auto trace = store_->GetTrace("4F1A2B3C4D");
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  ASSERT_EQ(trace->messages.size(), 4u) << "dmz, mx, mx's re-injection, its bounce notice";
+  auto hosts = store_->Hosts();
+  ASSERT_TRUE(hosts.ok()) << hosts.status();
+  std::vector<std::string> counts;
+  for (const Store::HostSummary& h : *hosts) {
+    counts.push_back(h.name + "=" + std::to_string(h.messages));
+  }
+  EXPECT_THAT(counts, UnorderedElementsAre("dmz=1", "mx=2"));
+}
+
 }  // namespace
 }  // namespace maillens::collector

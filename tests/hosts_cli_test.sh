@@ -68,6 +68,22 @@ Mar  1 10:05:00 late postfix/qmgr[31]: 3333333333: from=<carol@latecomer.example
 Mar  1 10:05:01 late postfix/local[32]: 3333333333: to=<dave@example.org>, relay=local, delay=1, delays=0.1/0/0/0.9, dsn=2.0.0, status=sent (delivered to mailbox)
 Mar  1 10:05:01 late postfix/qmgr[31]: 3333333333: removed
 EOF
+cat >filter.log <<'EOF'
+Mar  1 10:10:00 filter postfix/smtpd[40]: 4444444444: client=ext.example[203.0.113.5]
+Mar  1 10:10:00 filter postfix/qmgr[41]: 4444444444: from=<alice@ext.example>, size=1000, nrcpt=2 (queue active)
+Mar  1 10:10:01 filter postfix/10025/smtpd[42]: 5555555555: client=localhost[127.0.0.1]
+Mar  1 10:10:01 filter postfix/qmgr[41]: 5555555555: from=<alice@ext.example>, size=1100, nrcpt=2 (queue active)
+Mar  1 10:10:02 filter postfix/amavis/smtp[43]: 4444444444: to=<bob@example.org>, relay=127.0.0.1[127.0.0.1]:10024, delay=2, delays=0/0/0/2, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as 5555555555)
+Mar  1 10:10:02 filter postfix/amavis/smtp[43]: 4444444444: to=<nobody@example.org>, relay=127.0.0.1[127.0.0.1]:10024, delay=2, delays=0/0/0/2, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as 5555555555)
+Mar  1 10:10:02 filter postfix/qmgr[41]: 4444444444: removed
+Mar  1 10:10:03 filter postfix/local[44]: 5555555555: to=<bob@example.org>, relay=local, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (delivered to mailbox)
+Mar  1 10:10:04 filter postfix/local[44]: 5555555555: to=<nobody@example.org>, relay=local, delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (unknown user: "nobody")
+Mar  1 10:10:05 filter postfix/bounce[45]: 5555555555: sender non-delivery notification: 6666666666
+Mar  1 10:10:05 filter postfix/qmgr[41]: 5555555555: removed
+Mar  1 10:10:06 filter postfix/qmgr[41]: 6666666666: from=<>, size=2000, nrcpt=1 (queue active)
+Mar  1 10:10:07 filter postfix/smtp[46]: 6666666666: to=<alice@ext.example>, relay=ext.example[203.0.113.5]:25, delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 ok)
+Mar  1 10:10:09 filter postfix/qmgr[41]: 6666666666: removed
+EOF
 
 incomplete="(incomplete: see the errors above)"
 expect "dovecot refused" 1 "lines read 4, stored 0, already present 0, unparsed 0 $incomplete" \
@@ -108,7 +124,7 @@ if command -v script >/dev/null; then
     fail "forget answered 'n': $(cat tty.txt)"
   ml hosts | grep -q "^unknown      4 " || fail "'n' removed the host"
   on_tty y >tty.txt || fail "forget answered 'y': $(cat tty.txt)"
-  grep -q "\[y/N\] forgot host unknown: 4 lines, 0 messages, 0 links" tty.txt ||
+  grep -q "\[y/N\] forgot host unknown: 4 lines, 0 hops, 0 links" tty.txt ||
     fail "forget answered 'y': $(cat tty.txt)"
 else
   echo "hosts_cli_test: no script(1): the terminal prompt is not tested; forgetting with --yes"
@@ -122,7 +138,7 @@ ml trace 1111111111 >trace.txt || fail "trace of the relayed message"
 grep -q "2 hops across relay, mx" trace.txt || fail "the relay's hop to mx is not linked: $(cat trace.txt)"
 expect "forget relay" 0 \
   "host relay: 5 lines (2026-03-01 10:00:00 .. 2026-03-01 10:00:01), 1 messages
-forgot host relay: 5 lines, 1 messages, 1 links" "" -- ml hosts forget relay --yes
+forgot host relay: 5 lines, 1 hops, 1 links" "" -- ml hosts forget relay --yes
 expect "list after" 0 "HOST  LINES  MESSAGES  FIRST (UTC)          LAST (UTC)
 mx        8         1  2026-03-01 10:00:01  2026-03-01 10:00:04
 1 hosts" "" -- ml hosts
@@ -150,6 +166,18 @@ expect "list late" 0 "HOST  LINES  MESSAGES  FIRST (UTC)          LAST (UTC)
 late      4         1  2026-03-01 10:05:00  2026-03-01 10:05:01
 mx        8         1  2026-03-01 10:00:01  2026-03-01 10:00:04
 2 hosts" "" -- ml hosts
+
+# MESSAGES counts a message once on its host: a content filter's re-injection (amavis, back
+# in through smtpd on port 10025) is the same message; a bounce notice is one of its own.
+expect "filter" 0 "lines read 14, stored 14, already present 0, unparsed 0" "" \
+  -- ml import --year 2026 filter.log
+expect "list filter" 0 "HOST    LINES  MESSAGES  FIRST (UTC)          LAST (UTC)
+filter     14         2  2026-03-01 10:10:00  2026-03-01 10:10:09
+late        4         1  2026-03-01 10:05:00  2026-03-01 10:05:01
+mx          8         1  2026-03-01 10:00:01  2026-03-01 10:00:04
+3 hosts" "" -- ml hosts
+ml trace 4444444444 >trace.txt || fail "trace of the filtered message"
+grep -q "3 hops across filter" trace.txt || fail "filter's hops are not one trace: $(cat trace.txt)"
 
 expect "server" 2 "" "maillens hosts: --data only: a collector does not answer it yet" \
   -- "$ML" --server 127.0.0.1:9 hosts
