@@ -248,6 +248,29 @@ Store::~Store() {
   days_worker_.reset();
 }
 
+namespace {
+
+// A new catalog vacuums incrementally: retention forgets the rows of deleted days, and
+// PurgeDeletedMessages gives their pages back to the file system (PRAGMA incremental_vacuum),
+// so the catalog shrinks instead of keeping them for reuse. The setting must precede WAL
+// mode, which Database::Open turns on; a catalog made by an older maillens keeps its own.
+absl::Status CreateCatalogFile(const std::string& path) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_exec(raw, "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL;", nullptr,
+                      nullptr, nullptr);
+  }
+  std::string error = raw != nullptr ? sqlite3_errmsg(raw) : "out of memory";
+  sqlite3_close(raw);
+  if (rc != SQLITE_OK) {
+    return absl::UnavailableError(absl::StrCat("cannot create ", path, ": ", error));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status Store::Init() {
   std::error_code ec;
   if (!options_.read_only) {
@@ -259,6 +282,9 @@ absl::Status Store::Init() {
   } else if (!std::filesystem::exists(options_.dir + "/catalog.db")) {
     return absl::NotFoundError(
         absl::StrCat("no maillens data in ", options_.dir, " (run 'maillens import' first)"));
+  }
+  if (!options_.read_only && !std::filesystem::exists(options_.dir + "/catalog.db")) {
+    MAILLENS_RETURN_IF_ERROR(CreateCatalogFile(options_.dir + "/catalog.db"));
   }
   MAILLENS_RETURN_IF_ERROR(OpenDatabase(options_.dir + "/catalog.db", &catalog_));
   if (!options_.read_only) MAILLENS_RETURN_IF_ERROR(Migrate(catalog_.get(), CatalogMigrations()));
