@@ -17,7 +17,7 @@ set -euo pipefail
 BIN=${MAILLENS_BIN_DIR:-$(dirname "$0")/../build/bin}
 ML="$BIN/maillens"
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap '[[ -n ${KEEPW:-} ]] || rm -rf "$work"' EXIT
 fail() { echo "search_cli_test: $*" >&2; exit 1; }
 
 # A zone in which it is at least 10:00 now, so 08:30 today is before now.
@@ -123,6 +123,17 @@ S trace 3f1a2b3c4d | grep -q "alice@partner.example" || fail "lower-case queue I
 # The footer counts messages.
 S search to:bob@example.ac.jp 2>"$work/err" >/dev/null
 grep -q "^2 matching messages" "$work/err" || fail "footer: $(cat "$work/err")"
+# --limit counts messages, not lines: of the 6 messages to example.ac.jp the newest is shown
+# whole (one row; with --lines both hops' lines of it, and the next message's line with 2).
+out=$(S search 'to:*@example.ac.jp' --limit 1 2>"$work/err")
+[[ $(grep -c '@example.ac.jp' <<<"$out") -eq 1 ]] || fail "--limit 1 shows not one row: $out"
+grep -q "6C1D2E3F4A" <<<"$out" || fail "--limit 1 does not show the newest message: $out"
+grep -q "^6 matching messages; the newest 1 shown" "$work/err" || fail "--limit 1 footer: $(cat "$work/err")"
+[[ $(S search 'to:*@example.ac.jp' --limit 2 --json 2>/dev/null | jq -s length) -eq 2 ]] ||
+  fail "--limit 2 --json is not two messages"
+out=$(S search 'to:*@example.ac.jp' --limit 2 --lines 2>/dev/null)
+[[ $(grep -c 'ghost@example.ac.jp' <<<"$out") -eq 2 && $(grep -c 'esc@bad.example' <<<"$out") -eq 1 &&
+  $(wc -l <<<"$out") -eq 3 ]] || fail "--limit 2 --lines is not the two messages' lines: $out"
 # An escape sequence from a log line reaches a terminal escaped (script(1) gives a terminal).
 tty_out=$(script -qec "'$ML' --data '$work/data' search --lines from:esc@bad.example" /dev/null)
 grep -q $'\033' <<<"$tty_out" && fail "a raw escape sequence reached the terminal"
