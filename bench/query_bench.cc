@@ -2,8 +2,10 @@
 // simulator). Picks random messages from the catalog and times, for each, the search the CLI
 // runs (per message, with traces: collector::SearchWithTraces) for its queue ID as free text,
 // for its recipient, for its sender and recipient (from:A to:B, on different lines), for a
-// recipient prefix (to:PREFIX*, the first three characters), and a trace.
-// Usage: query_bench DATA_DIR [QUERIES]
+// recipient prefix (to:PREFIX*, the first three characters), and a trace. The messages are a
+// fixed pseudo-random pick, so two builds can be compared on the same questions.
+// Usage: query_bench DATA_DIR [QUERIES [ONLY]]: ONLY, a word of the query names below
+// ("from:A", "PREFIX"), times only those.
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -31,7 +33,8 @@ std::vector<Sample> PickSamples(const std::string& dir, int n) {
   sqlite3_stmt* stmt = nullptr;
   std::string sql =
       "SELECT m.queue_id, r.recipient, m.sender FROM messages m JOIN recipients r "
-      "ON r.message = m.id WHERE m.sender != '' ORDER BY random() LIMIT " +
+      "ON r.message = m.id WHERE m.sender != '' ORDER BY (r.rowid * 1103515245 + 12345) % "
+      "2147483647 LIMIT " +
       std::to_string(n);
   sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr);
   while (sqlite3_step(stmt) == SQLITE_ROW) {
@@ -75,7 +78,13 @@ int main(int argc, char** argv) {
   std::vector<double> by_qid, by_rcpt, by_both, by_prefix, trace;
   uint64_t found = 0;
   using maillens::core::FieldTerm;
+  const std::string only = argc > 3 ? argv[3] : "";
   auto timed = [&](maillens::collector::SearchQuery q, std::vector<double>* ms) {
+    const char* name = ms == &by_qid    ? "search <queue id>"
+                       : ms == &by_rcpt ? "search to:<address>"
+                       : ms == &by_both ? "search from:A to:B"
+                                        : "search to:PREFIX*";
+    if (!only.empty() && std::string(name).find(only) == std::string::npos) return;
     q.limit = 50;
     auto t0 = std::chrono::steady_clock::now();
     auto r = maillens::collector::SearchWithTraces(store->get(), q, /*with_traces=*/true);
