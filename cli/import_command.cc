@@ -34,7 +34,10 @@ constexpr char kUsage[] =
     "               without a syslog header, or more than 5 host names new to DIR\n"
     "  A line another file already stored for the same host (same time, same bytes: an\n"
     "  extract, a syslog server's copy) is not stored again; lines that repeat within one\n"
-    "  file are all kept. The summary counts both kinds as already present.\n";
+    "  file are all kept. The summary counts both kinds as already present.\n"
+    "  A line for an archived day while the archive cannot be trusted (see 'maillens archive\n"
+    "  verify') is held back, not searchable, until the archive is repaired; the exit status\n"
+    "  is then 3 (1: an error).\n";
 
 }  // namespace
 
@@ -137,6 +140,7 @@ int RunImport(const GlobalOptions& global, const std::vector<std::string>& args)
     totals.stored += stats.stored;
     totals.duplicates += stats.duplicates;
     totals.unparsed += stats.unparsed;
+    totals.held += stats.held;
     if (outcome.refused) {
       // Not a maillog, or not one host's: the message says what to do.
       std::fprintf(stderr, "maillens import: %s\n", std::string(outcome.status.message()).c_str());
@@ -169,6 +173,17 @@ int RunImport(const GlobalOptions& global, const std::vector<std::string>& args)
                 static_cast<unsigned long long>(totals.duplicates),
                 static_cast<unsigned long long>(totals.unparsed),
                 rc != 0 ? " (incomplete: see the errors above)" : "");
+  }
+  if (totals.held > 0) {
+    // Not an error (nothing is lost) but not a complete import either: searches cannot find
+    // these lines yet.
+    std::fprintf(stderr,
+                 "maillens import: %llu lines held back, not searchable yet: their days are "
+                 "archived and the archive cannot be trusted; run 'maillens archive verify', "
+                 "then 'maillens archive repair'; they are stored by the next import or "
+                 "collector run after that\n",
+                 static_cast<unsigned long long>(totals.held));
+    if (rc == 0) rc = 3;
   }
   return rc;
 }

@@ -324,6 +324,7 @@ ImportOutcome Import(Store* store, const std::string& path, const ImportOptions&
       stats.stored += appended.stored;
       stats.duplicates += appended.duplicates;
       stats.unparsed += appended.unparsed;
+      stats.held += appended.held;
       if (options.progress) options.progress(reader->bytes_read(), stats.read);
       return absl::OkStatus();
     };

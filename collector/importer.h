@@ -45,6 +45,9 @@ struct ImportStats {
   uint64_t duplicates = 0;
   uint64_t overlapping = 0;  // of duplicates
   uint64_t unparsed = 0;
+  // Kept in the catalog, not stored yet: their day is archived and the archive cannot be
+  // trusted (AppendStats::held); stored by a later import or the collector once it can be.
+  uint64_t held = 0;
 };
 
 // What importing one file did, also when it failed.

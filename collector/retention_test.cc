@@ -1035,8 +1035,10 @@ TEST_F(ArchiveTrustTest, ManifestAndHeadCutShortTogetherAreCaughtByTheCopyOutsid
 }
 
 // The collector's writer beside a manifest that cannot be trusted: a new day's lines are
-// stored, a line for an archived day is refused (not started anew over its archive file).
-TEST_F(ArchiveTrustTest, WriterStoresNewDaysAndRefusesArchivedOnesWithoutAManifest) {
+// stored; a line for an archived day is held back in the catalog (not started anew over its
+// archive file), and the Append goes on: failing it stopped every later batch of every agent
+// behind one late line. status says so; once the archive is repaired, the line is stored.
+TEST_F(ArchiveTrustTest, WriterStoresNewDaysAndHoldsArchivedOnesWithoutAManifest) {
   const std::string dir = ArchivedCopy("writer_untrusted");
   ASSERT_TRUE(fs::remove(dir + "/archive/MANIFEST"));
   const std::map<std::string, uintmax_t> files = ArchiveFilesIn(dir);
@@ -1059,11 +1061,41 @@ TEST_F(ArchiveTrustTest, WriterStoresNewDaysAndRefusesArchivedOnesWithoutAManife
   ASSERT_TRUE(stored.ok()) << stored.status();
   EXPECT_EQ(stored->stored, 1u);
   EXPECT_TRUE(fs::exists(dir + "/days/20250131.db"));
-  auto refused = (*store)->Append({line("2025-01-05T08:00:00Z", "a-late-line")});
-  EXPECT_FALSE(refused.ok());
-  EXPECT_TRUE(absl::StrContains(refused.status().message(), "20250105")) << refused.status();
+  auto mixed = (*store)->Append(
+      {line("2025-01-05T08:00:00Z", "a-late-line"), line("2025-01-31T09:00:00Z", "goes-on")});
+  ASSERT_TRUE(mixed.ok()) << mixed.status();
+  EXPECT_EQ(mixed->stored, 1u);
+  EXPECT_EQ(mixed->held, 1u);
   EXPECT_FALSE(fs::exists(dir + "/days/20250105.db"));
   EXPECT_EQ(ArchiveFilesIn(dir), files);
+  // Held once, however often it comes again (an agent's resend, a second import).
+  auto again = (*store)->Append({line("2025-01-05T08:00:00Z", "a-late-line")});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->held, 1u);
+  EXPECT_EQ(QueryInt(dir + "/catalog.db", "SELECT count(*) FROM held_lines"), 1);
+  int status = 0;
+  std::string out = Cli(dir, "status", &status);
+  EXPECT_EQ(status, 3) << out;
+  EXPECT_TRUE(absl::StrContains(out, "1 stored lines are held back")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "(20250105)")) << out;
+  store->reset();
+
+  // Repaired: the next Append (any lines) stores the held one, and it is found.
+  out = Cli(dir, "archive repair --yes", &status);
+  ASSERT_EQ(status, 0) << out;
+  store = Store::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto later = (*store)->Append({line("2025-01-31T10:00:00Z", "later")});
+  ASSERT_TRUE(later.ok()) << later.status();
+  EXPECT_EQ(later->held, 0u);
+  ASSERT_TRUE((*store)->Flush().ok());
+  store->reset();
+  EXPECT_EQ(QueryInt(dir + "/catalog.db", "SELECT count(*) FROM held_lines"), 0);
+  out = Cli(dir, "search --lines a-late-line", &status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_TRUE(absl::StrContains(out, "2025-01-05T08:00:00")) << out;
+  out = Cli(dir, "status", &status);
+  EXPECT_FALSE(absl::StrContains(out, "held back")) << out;
 }
 
 // An archive of a maillens before heads: trusted as found, its head recorded by recovery,

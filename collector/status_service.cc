@@ -238,6 +238,25 @@ absl::StatusOr<v1::StatusResponse> ReadStatus(const std::string& data_dir,
   parts->set_cache(usage.cache);
   parts->set_other(usage.other);
   parts->set_catalog_free(usage.catalog_free);
+  // Lines acknowledged but held back (Store::Append): searches cannot find them yet.
+  if (auto catalog = Database::Open(data_dir + "/catalog.db", Database::Mode::kReadOnly);
+      catalog.ok()) {
+    auto held = (*catalog)->Prepare(
+        "SELECT count(*), min(time_us), max(time_us), min(reason) FROM held_lines");
+    if (held.ok()) {
+      auto step = held->Step();  // no such table: a catalog older than held lines
+      if (step.ok() && *step == Statement::StepResult::kRow && held->ColumnInt(0) > 0) {
+        out.add_warnings(absl::StrCat(
+            held->ColumnInt(0), " stored lines are held back and cannot be searched yet (",
+            DayOf(held->ColumnInt(1)),
+            DayOf(held->ColumnInt(1)) == DayOf(held->ColumnInt(2))
+                ? ""
+                : absl::StrCat("..", DayOf(held->ColumnInt(2))),
+            "): ", std::string(held->ColumnText(3)),
+            "; they are stored within a minute of the archive being repaired"));
+      }
+    }
+  }
   // The collector only logs this; an admin who looks at status must see it too.
   ArchiveReadProblem archive = UnreadableArchive(data_dir);
   if (!archive.reason.empty()) {

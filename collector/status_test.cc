@@ -487,9 +487,13 @@ TEST_F(StatusTest, DiskUseCountsEveryPartOfTheDataDirectory) {
             u.days() + u.catalog() + u.journal() + u.archive() + u.cache() + u.other());
   EXPECT_TRUE(client.Finish().ok());
 
+  // An archive file no manifest names: status counts it and warns (exit 3), as the archive
+  // cannot be trusted.
+  EXPECT_THAT(status.warnings(), Contains(HasSubstr("cannot be trusted")));
   std::string output;
-  ASSERT_TRUE(RunCommand(
+  EXPECT_FALSE(RunCommand(
       absl::StrCat("TZ=UTC '", MaillensBin(), "' --data '", DataDir(), "' status"), &output));
+  EXPECT_THAT(output, HasSubstr("WARNING: the archive cannot be trusted")) << output;
   EXPECT_THAT(output, HasSubstr("journal ")) << output;
   EXPECT_THAT(output, HasSubstr("archive 29")) << output;  // 300,000 bytes: 293 KB or so
   EXPECT_THAT(output, HasSubstr("cache ")) << output;

@@ -682,10 +682,121 @@ absl::StatusOr<int64_t> Store::Relink(int64_t since_us) {
   return after - before;
 }
 
+namespace {
+
+// How often Append tries to store held lines again (their archive repaired, say).
+constexpr absl::Duration kHeldRetryInterval = absl::Seconds(30);
+constexpr char kInsertHeld[] =
+    "INSERT OR IGNORE INTO held_lines (host, file_path, fingerprint, offset, time_us, raw, "
+    "reason, held_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr char kSelectHeld[] =
+    "SELECT id, host, file_path, fingerprint, offset, time_us, raw FROM held_lines ORDER BY "
+    "time_us, id";
+
+}  // namespace
+
+template <typename ByDay>
+absl::Status Store::HoldUnrestorableDays(ByDay* by_day, uint64_t* held) {
+  for (auto it = by_day->begin(); it != by_day->end();) {
+    const int64_t day = it->first;
+    AwaitWrite(day);
+    if ((partitions_.count(day) != 0 && !PartitionMovedAway(day)) ||
+        std::filesystem::exists(PartitionPath(options_.dir, day))) {
+      ++it;
+      continue;
+    }
+    // An archived day comes back hot here (as storing its line would make it); a new day
+    // is left to be made. One the archive holds but cannot give back is not started anew
+    // beside its archive file, which the next pass would archive over it.
+    bool archived = false;
+    absl::StatusOr<std::string> source = PartitionSource(day, /*create=*/true, &archived);
+    if (source.ok()) {
+      ++it;
+      continue;
+    }
+    if (!absl::IsDataLoss(source.status())) return source.status();
+    // Acknowledged (an agent's batch) or read (an import): kept in the catalog rather than
+    // failing every Append after it, which stopped all ingestion behind one late line.
+    MAILLENS_RETURN_IF_ERROR(Flush());  // the catalog is the correlator's too
+    MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(catalog_.get()));
+    MAILLENS_ASSIGN_OR_RETURN(Statement * insert, catalog_->Cached(kInsertHeld));
+    const int64_t now_us = absl::ToUnixMicros(absl::Now());
+    for (const auto& row : it->second) {
+      const LineRecord& line = *row.line;
+      insert->BindText(1, line.host)
+          .BindText(2, line.file_path)
+          .Bind(3, static_cast<int64_t>(line.fingerprint))
+          .Bind(4, static_cast<int64_t>(line.offset))
+          .Bind(5, line.time_us)
+          .BindBlob(6, line.raw)
+          .BindText(7, std::string(source.status().message()))
+          .Bind(8, now_us);
+      MAILLENS_RETURN_IF_ERROR(insert->Run());
+    }
+    MAILLENS_RETURN_IF_ERROR(txn.Commit());
+    *held += it->second.size();
+    held_lines_ = std::max<int64_t>(held_lines_, 0) + static_cast<int64_t>(it->second.size());
+    it = by_day->erase(it);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::RetryHeldLines() {
+  if (held_lines_ == 0 || retrying_held_) return absl::OkStatus();
+  const absl::Time now = absl::Now();
+  if (held_lines_ > 0 && now - held_tried_ < kHeldRetryInterval) return absl::OkStatus();
+  held_tried_ = now;
+  MAILLENS_RETURN_IF_ERROR(Flush());  // the catalog is the correlator's too
+  std::vector<int64_t> ids;
+  std::vector<LineRecord> lines;
+  {
+    MAILLENS_ASSIGN_OR_RETURN(Statement * select, catalog_->Cached(kSelectHeld));
+    while (true) {
+      MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+      if (step == Statement::StepResult::kDone) break;
+      ids.push_back(select->ColumnInt(0));
+      LineRecord line;
+      line.host = std::string(select->ColumnText(1));
+      line.file_path = std::string(select->ColumnText(2));
+      line.fingerprint = static_cast<uint64_t>(select->ColumnInt(3));
+      line.offset = static_cast<uint64_t>(select->ColumnInt(4));
+      line.time_us = select->ColumnInt(5);
+      line.raw = std::string(select->ColumnText(6));
+      lines.push_back(std::move(line));
+    }
+  }
+  held_lines_ = static_cast<int64_t>(lines.size());
+  if (lines.empty()) return absl::OkStatus();
+  // Through Append, which holds again the lines of days that still cannot be stored; the
+  // others are stored (or found stored: a crash after this Append and before the delete).
+  retrying_held_ = true;
+  absl::Cleanup done = [this] { retrying_held_ = false; };
+  MAILLENS_ASSIGN_OR_RETURN(AppendStats stats, Append(lines));
+  MAILLENS_RETURN_IF_ERROR(Flush());
+  MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(catalog_.get()));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * remove,
+                            catalog_->Cached("DELETE FROM held_lines WHERE id = ?"));
+  int64_t left = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (!std::filesystem::exists(PartitionPath(options_.dir, DayOf(lines[i].time_us)))) {
+      ++left;
+      continue;
+    }
+    remove->Bind(1, ids[i]);
+    MAILLENS_RETURN_IF_ERROR(remove->Run());
+  }
+  MAILLENS_RETURN_IF_ERROR(txn.Commit());
+  held_lines_ = left;
+  (void)stats;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
                                           absl::Span<const SiteUpdate> sites) {
   if (options_.read_only) return absl::FailedPreconditionError("store opened read-only");
   AppendStats stats;
+  // Lines held back earlier go first, once their day can be stored.
+  MAILLENS_RETURN_IF_ERROR(RetryHeldLines());
   struct Row {
     const LineRecord* line;
     int64_t host_id;
@@ -742,6 +853,7 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
       return s;
     }
   }
+  MAILLENS_RETURN_IF_ERROR(HoldUnrestorableDays(&by_day, &stats.held));
   std::vector<int64_t> site_hosts;  // each site update's host, all in the catalog now
   for (const SiteUpdate& site : sites) site_hosts.push_back(host_ids_.find(site.host)->second);
   // Correlated and indexed here, before returning (else on the store's threads, behind the

@@ -70,6 +70,9 @@ struct AppendStats {
   uint64_t stored = 0;
   uint64_t duplicates = 0;
   uint64_t unparsed = 0;  // stored, but the parser did not understand them
+  // Kept in the catalog, not stored yet: their day is archived and the archive cannot be
+  // trusted (Store::Append). Stored by a later Append once it can be.
+  uint64_t held = 0;
 };
 
 // A stored line with what the store knows of it.
@@ -337,6 +340,12 @@ class Store {
   absl::StatusOr<int64_t> HostId(const std::string& name);
   absl::StatusOr<int64_t> FileId(int64_t host_id, const LineRecord& line);
   absl::Status CorrelatePending();
+  // Lines of days that are archived while the archive cannot be trusted: taken out of `by_day`
+  // into the catalog's held_lines (durably, before Append returns), and counted.
+  template <typename ByDay>
+  absl::Status HoldUnrestorableDays(ByDay* by_day, uint64_t* held);
+  // Stores the held lines whose day can be stored now, at most every kHeldRetryInterval.
+  absl::Status RetryHeldLines();
   // In one catalog transaction: `observe` (which feeds the correlator), the correlator's
   // writes, each day's watermark (last_id: day -> id of its last line correlated) and the
   // site updates. On failure nothing of it is kept and the correlator is reset.
@@ -377,6 +386,10 @@ class Store {
   // Set when correlating an Append failed after its lines were committed: the watermark is
   // behind, and the next Append catches up from the stored lines first.
   bool correlation_behind_ = false;
+  // held_lines has rows (-1: not looked yet), and when RetryHeldLines last tried them.
+  int64_t held_lines_ = -1;
+  bool retrying_held_ = false;
+  absl::Time held_tried_ = absl::InfinitePast();
   // The same for a side file's index: the next Append indexes what it lacks first.
   bool fts_behind_ = false;
   // Writable store: the side files of partitions that have one (day -> connection). A
