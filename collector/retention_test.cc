@@ -371,6 +371,10 @@ TEST_F(RetentionTest, VerifyNamesTheDayOfAChangedOrMissingFile) {
   ASSERT_EQ(verify->problems.size(), 1u);
   EXPECT_TRUE(absl::StrContains(verify->problems[0], "day 20250104")) << verify->problems[0];
   EXPECT_TRUE(absl::StrContains(verify->problems[0], "missing")) << verify->problems[0];
+  // status says so too (a cached copy would hide it from queries until the cache goes).
+  out = RunOutput(absl::StrCat(BinDir(), "/maillens --data ", dir, " status"), &status);
+  EXPECT_EQ(status, 3) << out;
+  EXPECT_TRUE(absl::StrContains(out, "archive files missing for 1 day (20250104)")) << out;
 
   // A manifest entry edited (the line count of 20250120): the chain breaks there.
   fs::remove(dir + "/archive/MANIFEST.bak");

@@ -270,6 +270,22 @@ absl::StatusOr<v1::StatusResponse> ReadStatus(const std::string& data_dir,
     out.add_warnings(absl::StrCat("the archive cannot be trusted: ", archive.reason, days,
                                   "; retention deletes nothing until `maillens archive verify` "
                                   "passes (see `maillens archive repair`)"));
+  } else if (absl::StatusOr<std::vector<ArchiveEntry>> live = LiveArchive(data_dir); live.ok()) {
+    // A missing file goes unnoticed while its day's cached copy serves queries, until the
+    // cache is emptied (the disk budget empties it first): said now, by a stat per day.
+    std::vector<int64_t> missing;
+    for (const ArchiveEntry& e : *live) {
+      if (!std::filesystem::exists(absl::StrCat(data_dir, "/archive/", e.file))) {
+        missing.push_back(e.day);
+      }
+    }
+    if (!missing.empty()) {
+      out.add_warnings(absl::StrCat(
+          "archive files missing for ", missing.size(), missing.size() == 1 ? " day (" : " days (",
+          missing.front(), missing.size() == 1 ? "" : absl::StrCat("..", missing.back()),
+          "): queries read a cached copy while one lasts, then fail; run `maillens archive "
+          "verify`"));
+    }
   }
   return out;
 }
