@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "cli/table.h"
 #include "collector/data_lock.h"
 #include "collector/store.h"
 
@@ -65,21 +66,22 @@ int List(const std::string& dir) {
   std::vector<std::vector<std::string>> rows = {{"HOST", "LINES", "MESSAGES",
                                                  absl::StrCat("FIRST (", zone, ")"),
                                                  absl::StrCat("LAST (", zone, ")")}};
+  // A host's name comes from its log lines (or import --host): shown escaped, measured as shown.
   for (const auto& host : *hosts) {
-    rows.push_back({host.name, Count(host.lines), Count(host.messages), When(host, host.first_us),
-                    When(host, host.last_us)});
+    rows.push_back({EscapeControls(host.name), Count(host.lines), Count(host.messages),
+                    When(host, host.first_us), When(host, host.last_us)});
   }
   std::vector<size_t> width(rows[0].size(), 0);
   for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], DisplayWidth(row[i]));
   }
   for (const auto& row : rows) {
     std::string line;
     for (size_t i = 0; i < row.size(); ++i) {
       // Names and times to the left, counts to the right.
       const bool right = i == 1 || i == 2;
-      std::string pad(width[i] - row[i].size(), ' ');
-      absl::StrAppend(&line, i == 0 ? "" : "  ", right ? pad : "", EscapeControls(row[i]),
+      std::string pad(width[i] - DisplayWidth(row[i]), ' ');
+      absl::StrAppend(&line, i == 0 ? "" : "  ", right ? pad : "", row[i],
                       right || i + 1 == row.size() ? "" : pad);
     }
     std::printf("%s\n", line.c_str());

@@ -170,8 +170,30 @@ std::string Seconds(int64_t us) {
   return buf;
 }
 
+// `trace` with every text field escaped (EscapeControls) for the person reading it: any of
+// them (message-id, addresses, SASL user, the remote server's reply, even a host or queue ID)
+// holds bytes from a log line. A text field added to the trace's structs belongs here too.
+collector::Trace EscapedForPeople(collector::Trace trace) {
+  for (collector::MessageInfo& m : trace.messages) {
+    for (std::string* s : {&m.host, &m.instance, &m.queue_id, &m.message_id, &m.sender, &m.client,
+                           &m.sasl_username, &m.origin, &m.disposition}) {
+      *s = EscapeControls(*s);
+    }
+  }
+  for (collector::RecipientInfo& r : trace.recipients) {
+    for (std::string* s : {&r.recipient, &r.orig_to, &r.status, &r.dsn, &r.relay, &r.reply,
+                           &r.next_queue_id, &r.next_form, &r.delay, &r.delays}) {
+      *s = EscapeControls(*s);
+    }
+  }
+  for (collector::LinkInfo& l : trace.links) l.kind = EscapeControls(l.kind);
+  return trace;
+}
+
+// The trace for a person, escaped whether or not stdout is a terminal; the raw lines (--raw)
+// as grep would show them: their bytes when piped, escaped on a terminal.
 void PrintTraceText(const TraceAnswer& answer, bool raw) {
-  const collector::Trace& t = answer.trace;
+  const collector::Trace t = EscapedForPeople(answer.trace);
   absl::TimeZone zone = absl::LocalTimeZone();
   bool color = UseColor(stdout);
   auto paint = [&](const std::string& text, Color c) { return Paint(text, c, color); };
@@ -585,6 +607,7 @@ size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& q
     table.PrintCsv(stdout);
     return rows.size();
   }
+  // For a person: every cell shown escaped by Table::PrintText (CSV above keeps the bytes).
   Table table({"TIME (" + ZoneLabel(zone) + ")", "HOST", "QUEUE ID", "HOPS", "FROM", "TO", "STATUS",
                "DETAIL"});
   for (const Row& r : rows) {
@@ -601,7 +624,7 @@ size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& q
                     {m.sender},
                     {to},
                     {m.status, StatusColor(m.status)},
-                    {EscapeControls(detail)}});
+                    {detail}});
     } else {
       table.AddRow({{FormatLocalTime(r.time_us, zone)},
                     {r.host},
@@ -610,7 +633,7 @@ size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& q
                     {r.from},
                     {r.to},
                     {r.status, r.status == "rejected" ? Color::kRed : Color::kDim},
-                    {EscapeControls(r.text)}});
+                    {r.text}});
     }
   }
   table.PrintText(stdout, UseColor(stdout));

@@ -64,7 +64,11 @@ std::string ZoneName(absl::TimeZone zone, int64_t at_us) {
   return absl::FormatTime("%Z", absl::FromUnixMicros(at_us), zone);
 }
 
-std::string Html(std::string_view s) {
+// Text for an HTML page: control characters and bytes that are not UTF-8 shown as \xNN
+// (EscapeControls: most are not allowed in HTML, and a browser would show nothing or U+FFFD),
+// then the characters HTML reserves as entities.
+std::string Html(std::string_view raw) {
+  const std::string s = EscapeControls(raw);
   std::string out;
   out.reserve(s.size());
   for (char c : s) {
@@ -463,16 +467,18 @@ std::vector<Section> AllSections(const Report& r, absl::TimeZone zone) {
 
 // ---------------------------------------------------------------------------------------------
 // Text.
-// Cells carry text from log lines (reject reasons, replies, addresses): text and markdown show
-// control characters escaped (EscapeControls), so a report read on a terminal cannot move its
-// cursor or change its colours. JSON and HTML have escapes of their own.
+// Cells carry text from log lines (reject reasons, replies, addresses), and titles and notes
+// may name a host: text, Markdown and HTML show control characters and bytes that are not
+// UTF-8 escaped (EscapeControls; Html() for HTML), written to a terminal or a file, so a report
+// read on a terminal cannot move its cursor or change its colours. JSON keeps the data exact
+// (its own escapes).
 
 void AppendTextGrid(const Grid& g, bool color, std::string* out) {
   constexpr size_t kMaxCell = 64;
   size_t cols = g.header.size();
   std::vector<size_t> widths(cols, 0);
   if (g.show_header) {
-    for (size_t i = 0; i < cols; ++i) widths[i] = DisplayWidth(g.header[i]);
+    for (size_t i = 0; i < cols; ++i) widths[i] = DisplayWidth(EscapeControls(g.header[i]));
   }
   for (const auto& row : g.rows) {
     for (size_t i = 0; i < cols && i < row.size(); ++i) {
@@ -799,9 +805,10 @@ std::string HBarChart(const std::string& title, const std::vector<HBar>& bars, d
     const HBar& b = bars[i];
     double y = top + row * static_cast<double>(i);
     double w = plot_w * static_cast<double>(b.value) / static_cast<double>(max);
-    absl::StrAppend(&svg, absl::StrFormat("<text x=\"%.0f\" y=\"%.1f\" class=\"label\" "
-                                          "text-anchor=\"end\">%s</text>\n",
-                                          label_w - 8, y + 15, Html(CutToWidth(b.label, 30))));
+    absl::StrAppend(
+        &svg, absl::StrFormat("<text x=\"%.0f\" y=\"%.1f\" class=\"label\" "
+                              "text-anchor=\"end\">%s</text>\n",
+                              label_w - 8, y + 15, Html(CutToWidth(EscapeControls(b.label), 30))));
     if (b.value > 0) {
       absl::StrAppend(&svg, absl::StrFormat("<rect class=\"bar\" x=\"%.0f\" y=\"%.1f\" "
                                             "width=\"%.2f\" height=\"18\" fill=\"%s\"><title>%s: "
@@ -918,7 +925,8 @@ void AppendHtmlSection(const Section& s, std::string* out) {
         absl::StrAppend(&cls, cls.empty() ? "" : " ", HtmlClass(row[i].color));
       }
       absl::StrAppend(out, cls.empty() ? "<td>" : absl::StrCat("<td class=\"", cls, "\">"),
-                      i < row.size() ? Html(CutToWidth(row[i].text, 200)) : "", "</td>");
+                      i < row.size() ? Html(CutToWidth(EscapeControls(row[i].text), 200)) : "",
+                      "</td>");
     }
     absl::StrAppend(out, "</tr>\n");
   }
@@ -929,17 +937,19 @@ void AppendHtmlSection(const Section& s, std::string* out) {
 
 std::string RenderReportText(const Report& r, const RenderOptions& o) {
   std::string out = absl::StrCat(Paint("maillens report", Color::kBold, o.color), "  ",
-                                 WindowLine(r, o.zone), "\n");
+                                 EscapeControls(WindowLine(r, o.zone)), "\n");
   for (const std::string& n : r.notices) {
-    absl::StrAppend(&out, Paint("note: " + n, Color::kYellow, o.color), "\n");
+    absl::StrAppend(&out, Paint("note: " + EscapeControls(n), Color::kYellow, o.color), "\n");
   }
   for (const Section& s : AllSections(r, o.zone)) {
-    absl::StrAppend(&out, "\n", Paint(s.title, Color::kBold, o.color), "\n",
-                    std::string(DisplayWidth(s.title), '-'), "\n");
-    if (!s.note.empty())
-      absl::StrAppend(&out, Paint("(" + s.note + ")", Color::kDim, o.color), "\n");
+    const std::string title = EscapeControls(s.title);
+    absl::StrAppend(&out, "\n", Paint(title, Color::kBold, o.color), "\n",
+                    std::string(DisplayWidth(title), '-'), "\n");
+    if (!s.note.empty()) {
+      absl::StrAppend(&out, Paint("(" + EscapeControls(s.note) + ")", Color::kDim, o.color), "\n");
+    }
     if (s.grid.rows.empty()) {
-      absl::StrAppend(&out, "  ", s.empty.empty() ? "none" : s.empty, "\n");
+      absl::StrAppend(&out, "  ", EscapeControls(s.empty.empty() ? "none" : s.empty), "\n");
     } else {
       AppendTextGrid(s.grid, o.color, &out);
     }
@@ -948,13 +958,16 @@ std::string RenderReportText(const Report& r, const RenderOptions& o) {
 }
 
 std::string RenderReportMarkdown(const Report& r, const RenderOptions& o) {
-  std::string out = absl::StrCat("## maillens report: ", WindowLine(r, o.zone), "\n\n");
-  for (const std::string& n : r.notices) absl::StrAppend(&out, "> **Note:** ", n, "\n\n");
+  std::string out =
+      absl::StrCat("## maillens report: ", EscapeControls(WindowLine(r, o.zone)), "\n\n");
+  for (const std::string& n : r.notices) {
+    absl::StrAppend(&out, "> **Note:** ", EscapeControls(n), "\n\n");
+  }
   for (const Section& s : AllSections(r, o.zone)) {
-    absl::StrAppend(&out, "### ", s.title, "\n\n");
-    if (!s.note.empty()) absl::StrAppend(&out, "_", s.note, "_\n\n");
+    absl::StrAppend(&out, "### ", EscapeControls(s.title), "\n\n");
+    if (!s.note.empty()) absl::StrAppend(&out, "_", EscapeControls(s.note), "_\n\n");
     if (s.grid.rows.empty()) {
-      absl::StrAppend(&out, s.empty.empty() ? "none" : s.empty, "\n\n");
+      absl::StrAppend(&out, EscapeControls(s.empty.empty() ? "none" : s.empty), "\n\n");
     } else {
       AppendMarkdownGrid(s.grid, &out);
       absl::StrAppend(&out, "\n");

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "cli/common.h"
+
 namespace maillens::cli {
 
 size_t DisplayWidth(std::string_view s) {
@@ -62,17 +64,19 @@ std::string CsvField(const std::string& s) {
 }  // namespace
 
 void Table::PrintText(FILE* out, bool color, size_t max_width) const {
+  // Measured and cut as shown: an escaped ESC ("\x1b") takes four columns.
+  auto shown = [&](const std::string& text) { return CutToWidth(EscapeControls(text), max_width); };
   std::vector<size_t> widths(header_.size());
-  for (size_t i = 0; i < header_.size(); ++i) widths[i] = DisplayWidth(header_[i]);
+  for (size_t i = 0; i < header_.size(); ++i) widths[i] = DisplayWidth(shown(header_[i]));
   for (const auto& row : rows_) {
     for (size_t i = 0; i < row.size() && i < widths.size(); ++i) {
-      widths[i] = std::max(widths[i], DisplayWidth(CutToWidth(row[i].text, max_width)));
+      widths[i] = std::max(widths[i], DisplayWidth(shown(row[i].text)));
     }
   }
   auto print_row = [&](const std::vector<Cell>& row, bool header) {
     std::string line;
     for (size_t i = 0; i < widths.size(); ++i) {
-      std::string text = i < row.size() ? CutToWidth(row[i].text, max_width) : "";
+      std::string text = i < row.size() ? shown(row[i].text) : "";
       Color c = header ? Color::kBold : (i < row.size() ? row[i].color : Color::kNone);
       bool last = i + 1 == widths.size();
       line += Paint(text, c, color);

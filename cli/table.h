@@ -23,9 +23,11 @@ class Table {
   void AddRow(std::vector<Cell> row) { rows_.push_back(std::move(row)); }
   size_t rows() const { return rows_.size(); }
 
-  // Aligned columns; cells wider than `max_width` are cut with "…". Colour only if `color`.
+  // Aligned columns for a person; cells wider than `max_width` are cut with "…". Colour only
+  // if `color`. Cells often hold text from log lines: control characters and bytes that are
+  // not UTF-8 are shown escaped (EscapeControls), terminal or not.
   void PrintText(FILE* out, bool color, size_t max_width = 48) const;
-  // RFC 4180 CSV with a header row.
+  // RFC 4180 CSV with a header row, for programs: cells keep their bytes.
   void PrintCsv(FILE* out) const;
 
  private:

@@ -10,7 +10,8 @@
 # that "since:08:00" today lies in the past.
 # Then the smaller promises: --json gives each recipient its own status, --csv one row per
 # recipient, --json with --csv is an error, --tz names its zone, queue IDs in any case, the
-# footer counts messages, control characters from a log line never reach the terminal raw.
+# footer counts messages, control characters from a log line never reach the terminal raw, and
+# are shown escaped to people everywhere (piped too) but kept exact in JSON and CSV.
 # Env: MAILLENS_BIN_DIR (build/bin).
 set -euo pipefail
 
@@ -146,6 +147,86 @@ for fmt in text markdown; do
 done
 # Piped, the bytes stay as logged (like grep).
 S search --lines from:esc@bad.example 2>/dev/null | grep -q $'\033' || fail "piped output lost the line's bytes"
+# One rule for text from log lines shown to a person (search table, trace, report text,
+# Markdown and HTML, hosts), on a terminal or piped: control characters (C0 but tab, DEL, C1 as
+# a stray byte or UTF-8 encoded) and bytes that are not UTF-8 appear as \xNN; valid UTF-8 as is.
+# JSON and CSV keep the data exact. Lines with such bytes in every field, in a data directory
+# of their own, under a host named with them (import --host).
+esc=$'\033' c1=$'\x9b' u8c1=$'\xc2\x9b'
+{
+  echo "$hour_ago mx postfix/smtpd[300]: 4D4D4D4D4D: client=unknown[203.0.113.66], sasl_method=PLAIN, sasl_username=us${esc}[7mer"
+  echo "$hour_ago mx postfix/cleanup[301]: 4D4D4D4D4D: message-id=<id${esc}[2J${esc}]0;pwned"$'\a'"@evil.test>"
+  echo "$hour_ago mx postfix/qmgr[302]: 4D4D4D4D4D: from=<att${esc}[5macker"$'\b\b\b'"@evil.test>, size=500, nrcpt=2 (queue active)"
+  echo "$hour_ago mx postfix/smtp[303]: 4D4D4D4D4D: to=<vic${esc}[4mtim@far.example>, relay=mx.far.example[192.0.2.20]:25, delay=1, delays=0.1/0/0.5/0.4, dsn=5.7.1, status=bounced (host mx.far.example[192.0.2.20] said: 550 5.7.1 no${esc}[35mpe ${c1}36m c1 ${u8c1}37m u8 (in reply to RCPT TO command))"
+  echo "$hour_ago mx postfix/smtp[303]: 4D4D4D4D4D: to=<jörg@例え.jp>, relay=mx.example.jp[192.0.2.30]:25, delay=1, delays=0.1/0/0.5/0.4, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 1B2C3D)"
+  echo "$hour_ago mx postfix/qmgr[302]: 4D4D4D4D4D: removed"
+  echo "$hour_ago mx postfix/smtpd[304]: NOQUEUE: reject: RCPT from unknown[203.0.113.78]: 550 5.7.1 <jörg@例え.jp>: stray ${c1}31mcsi; from=<c1@bad.example> to=<jörg@例え.jp> proto=ESMTP helo=<bad>"
+} >"$work/esc.log"
+echo "$hour_ago mx postfix/smtpd[305]: connect from unknown[203.0.113.79]" >"$work/utf8.log"
+E() { "$ML" --data "$work/esc" "$@"; }
+E import --host $'edge\x9b\xc2\x85\033[5m' "$work/esc.log" >/dev/null 2>&1 || fail "import of esc.log failed"
+E import --host 'ö-例え' "$work/utf8.log" >/dev/null 2>&1 || fail "import of utf8.log failed"
+escape_failures=0
+esc_fail() {
+  echo "search_cli_test: $*" >&2
+  escape_failures=$((escape_failures + 1))
+}
+# True when $1 holds a control character (but tab) or a byte that is not UTF-8. In valid
+# UTF-8, C2 80..C2 9F is exactly U+0080..U+009F; a stray 0x80..0x9f is not UTF-8.
+raw_controls() {
+  iconv -f UTF-8 -t UTF-8 <<<"$1" >/dev/null 2>&1 || return 0
+  LC_ALL=C grep -aqP '[\x01-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]' <<<"$1"
+}
+# `what` run piped and on a terminal (script(1)); each output must hold no raw control and
+# every WANT literally. On the terminal the table is coloured: maillens' own colour codes
+# (none of the log's sequences above) and script's CR before each LF are taken out first.
+check_shown() {
+  local what=$1 cmd=$2
+  shift 2
+  local piped tty
+  piped=$(cd "$work" && eval "$cmd" 2>/dev/null) || true
+  tty=$(cd "$work" && script -qec "$cmd" /dev/null | sed -e $'s/\r$//' -e $'s/\033\\[\\(0\\|1\\|2\\|31\\|32\\|33\\)m//g') || true
+  local where out
+  for where in piped terminal; do
+    if [[ $where == piped ]]; then out=$piped; else out=$tty; fi
+    if raw_controls "$out"; then
+      esc_fail "$what ($where) shows a raw control character or a byte that is not UTF-8: $(cat -v <<<"$out")"
+    fi
+    local want
+    for want in "$@"; do
+      grep -qF -- "$want" <<<"$out" || esc_fail "$what ($where) does not show '$want': $out"
+    done
+  done
+}
+D="'$ML' --data '$work/esc'"
+check_shown "search table" "$D search since:2d" \
+  'att\x1b[5macker\x08\x08\x08@evil.test' 'stray \x9b31mcsi' 'jörg@例え.jp' 'edge\x9b\xc2\x85\x1b[5m'
+check_shown "search table TO" "$D search 'to:vic*'" 'vic\x1b[4mtim@far.example'
+check_shown "trace" "$D trace 4D4D4D4D4D" \
+  'message-id <id\x1b[2J\x1b]0;pwned\x07@evil.test>  from att\x1b[5macker\x08\x08\x08@evil.test' \
+  'across edge\x9b\xc2\x85\x1b[5m' '(sasl us\x1b[7mer)' 'vic\x1b[4mtim@far.example  bounced' \
+  'no\x1b[35mpe \x9b36m c1 \xc2\x9b37m u8 (in reply to RCPT TO command)' 'jörg@例え.jp  sent'
+check_shown "report text" "$D report" 'att\x1b[5macker\x08\x08\x08@evil.test' \
+  'stray \x9b31mcsi' 'us\x1b[7mer' '例え.jp'
+check_shown "report markdown" "$D report --format markdown" \
+  'att\x1b[5macker\x08\x08\x08@evil.test' 'stray \x9b31mcsi' 'no\x1b[35mpe \x9b36m c1 \xc2\x9b37m u8' \
+  '例え.jp'
+check_shown "report html" "$D report --format html" \
+  '<td>att\x1b[5macker\x08\x08\x08@evil.test</td>' 'stray \x9b31mcsi' \
+  'no\x1b[35mpe \x9b36m c1 \xc2\x9b37m u8' '例え.jp'
+check_shown "hosts" "$D hosts" 'edge\x9b\xc2\x85\x1b[5m' 'ö-例え'
+# Programs get the data exact: JSON (its own escapes) and CSV keep the bytes.
+[[ $(E search since:2d --json 2>/dev/null | jq -r 'select(.queue_id == "4D4D4D4D4D") | .from') == \
+  "att${esc}[5macker"$'\b\b\b'"@evil.test" ]] || esc_fail "search --json changed the sender"
+[[ $(E trace 4D4D4D4D4D --json | jq -r '.messages[0].message_id') == \
+  "id${esc}[2J${esc}]0;pwned"$'\a'"@evil.test" ]] || esc_fail "trace --json changed the message-id"
+E search since:2d --csv 2>/dev/null | LC_ALL=C grep -qF "stray ${c1}31mcsi" ||
+  esc_fail "search --csv changed the reason's bytes"
+# Raw lines keep their bytes when piped (like grep), also a stray C1 byte.
+E search --lines from:c1@bad.example 2>/dev/null | LC_ALL=C grep -qF "stray ${c1}31mcsi" ||
+  esc_fail "search --lines piped changed the line's bytes"
+((escape_failures == 0)) || fail "$escape_failures escaping promises broken"
+echo "ok: log text is shown escaped to people, exact to programs"
 # A recipient's outcome is the last hop's, although the relay logged "sent" after the next
 # host logged the bounce (same second here); released from hold and delivered is delivered;
 # a session that never reached the queue is abandoned.
