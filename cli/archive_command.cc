@@ -201,9 +201,13 @@ int Repair(const std::string& dir, const std::vector<std::string>& args) {
     std::printf(" (%lld..%lld)", static_cast<long long>(plan->entries.front().day),
                 static_cast<long long>(plan->entries.back().day));
   }
-  std::printf(
-      ", read from their files, and an entry recording this repair; the old manifest "
-      "is kept beside it.\n");
+  std::printf(", read from their files, ");
+  if (!plan->deletions.empty()) {
+    std::printf("the %zu days the old one records as deleted by retention (%lld..%lld), ",
+                plan->deletions.size(), static_cast<long long>(plan->deletions.front().day),
+                static_cast<long long>(plan->deletions.back().day));
+  }
+  std::printf("and an entry recording this repair; the old manifest is kept beside it.\n");
   for (const std::string& s : plan->set_aside) {
     std::printf("  set aside in archive/orphans/: %s\n", s.c_str());
   }

@@ -1877,6 +1877,14 @@ absl::StatusOr<RepairPlan> PlanArchiveRepair(const std::string& dir) {
       older.emplace_back(day, name);
     }
   }
+  std::map<int64_t, ArchiveEntry> deleted;  // day -> its last readable kDelete entry
+  for (const ArchiveEntry& e : st.entries) {
+    if (e.kind == ArchiveEntry::Kind::kDelete && newest.count(e.day) == 0 &&
+        !fs::exists(HotPath(dir, e.day))) {
+      deleted[e.day] = e;
+    }
+  }
+  for (auto& [day, e] : deleted) plan.deletions.push_back(std::move(e));
   for (const auto& [day, name] : older) {
     plan.set_aside_files.push_back(name);
     plan.set_aside.push_back(
@@ -1981,7 +1989,9 @@ absl::Status RepairArchive(const std::string& dir, const RepairPlan& plan) {
       return Errno("cannot rename to", kept);
   }
   std::vector<ArchiveEntry> entries;
-  for (const ArchiveEntry& planned_entry : plan.entries) {
+  std::vector<ArchiveEntry> listed = plan.entries;
+  listed.insert(listed.end(), plan.deletions.begin(), plan.deletions.end());
+  for (const ArchiveEntry& planned_entry : listed) {
     ArchiveEntry e = planned_entry;
     e.seq = static_cast<int64_t>(entries.size()) + 1;
     e.chain = ChainOf(entries.empty() ? "" : entries.back().chain, e);

@@ -304,9 +304,13 @@ absl::StatusOr<VerifyResult> VerifyArchive(const std::string& dir);
 
 // A manifest rebuilt from the archive files, for a manifest that cannot be trusted.
 struct RepairPlan {
-  bool needed = false;                       // false: the manifest can be trusted as it is
-  std::vector<std::string> problems;         // why it cannot (VerifyArchive's problems)
-  std::vector<ArchiveEntry> entries;         // one kArchive per day, from its newest file
+  bool needed = false;                // false: the manifest can be trusted as it is
+  std::vector<std::string> problems;  // why it cannot (VerifyArchive's problems)
+  std::vector<ArchiveEntry> entries;  // one kArchive per day, from its newest file
+  // kDelete entries the damaged manifest still holds for days of which nothing is left (no
+  // archive file, no hot partition): kept, so trace and report still say the day was deleted
+  // by retention, and when.
+  std::vector<ArchiveEntry> deletions;
   std::vector<std::string> set_aside;        // files moved to archive/orphans/, each with why
   std::vector<std::string> set_aside_files;  // their names
 };

@@ -1340,6 +1340,24 @@ TEST_F(RetentionTest, DeletedDaysLeaveTheCatalogAndTraceAndReportSaySo) {
   EXPECT_EQ(status, 0) << report;
   EXPECT_FALSE(absl::StrContains(report, "deleted by retention")) << report;
   EXPECT_TRUE(DeletedDaysNotice(dir, 20250121, 20250130).empty());
+
+  // A manifest damaged afterwards and repaired: the deletions it recorded are kept (a rebuild
+  // from the files alone forgot them, and trace said only "no message").
+  std::vector<std::string> lines = EntryLines(dir);
+  size_t archive_line = 0;
+  while (archive_line < lines.size() && !absl::StrContains(lines[archive_line], "\tarchive\t")) {
+    ++archive_line;
+  }
+  ASSERT_LT(archive_line, lines.size());
+  lines.erase(lines.begin() + static_cast<ptrdiff_t>(archive_line));
+  WriteEntryLines(dir, lines);
+  std::string repaired = Cli(dir, "archive repair --yes", &status);
+  ASSERT_EQ(status, 0) << repaired;
+  std::string after_repair = Cli(dir, "trace " + queue_id, &status);
+  EXPECT_EQ(status, 1) << after_repair;
+  EXPECT_TRUE(absl::StrContains(after_repair, "deleted by retention on " + today)) << after_repair;
+  EXPECT_EQ(Cli(dir, "archive verify", &status).empty(), false);
+  EXPECT_EQ(status, 0);
 }
 
 // The collector's writer keeps the catalog open beside retention, whose own connection
