@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "cli/table.h"
 #include "collector/data_lock.h"
+#include "collector/retention.h"
 #include "collector/store.h"
 
 namespace maillens::cli {
@@ -22,9 +23,10 @@ constexpr char kUsage[] =
     "usage: maillens [--data DIR] hosts [list]\n"
     "       maillens [--data DIR] hosts forget NAME [--yes]\n"
     "  list (the default) prints every host of DIR with its stored lines, its messages and\n"
-    "  the times of its first and last line (archived days included). MESSAGES counts the\n"
-    "  messages the host received or made (through smtpd or pickup, or a bounce notice it\n"
-    "  sent), each once: a content filter's re-injection (amavis answering on\n"
+    "  the times of its first and last line (archived days included; when the archive cannot\n"
+    "  be trusted they are left out, a note says so and the exit status is 3). MESSAGES\n"
+    "  counts the messages the host received or made (through smtpd or pickup, or a bounce\n"
+    "  notice it sent), each once: a content filter's re-injection (amavis answering on\n"
     "  127.0.0.1:10025, say) or local(8) forwarding on the host is the same message, not\n"
     "  another; a message relayed to another of our hosts counts on each.\n"
     "  forget removes host NAME with its lines, messages and links from DIR, after asking\n"
@@ -87,6 +89,12 @@ int List(const std::string& dir) {
     std::printf("%s\n", line.c_str());
   }
   std::printf("%zu hosts\n", hosts->size());
+  // Counts that leave out archived days the archive cannot vouch for are said to, and the
+  // exit status is 3, as for a search.
+  if (std::string unread = collector::UnreadableArchiveNotice(dir, 0, 99999999); !unread.empty()) {
+    std::fprintf(stderr, "note: %s\n", EscapeControls(unread).c_str());
+    return 3;
+  }
   return 0;
 }
 

@@ -93,7 +93,8 @@ void PrintStatus(const v1::StatusResponse& status, const std::string& source, ab
                  bool color, FILE* out) {
   std::fprintf(out, "%s at %s\n", source.c_str(), FormatLocalTime(status.now_us(), zone).c_str());
   for (const std::string& w : status.warnings()) {
-    std::fprintf(out, "%s\n", Paint(absl::StrCat("WARNING: ", w), Color::kRed, color).c_str());
+    std::fprintf(out, "%s\n",
+                 Paint(absl::StrCat("WARNING: ", EscapeControls(w)), Color::kRed, color).c_str());
   }
 
   Heading(out, absl::StrCat("Agents (", status.agents_size(), ")"), color);

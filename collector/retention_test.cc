@@ -898,6 +898,10 @@ TEST_F(ArchiveTrustTest, MissingManifestIsReportedAndNothingIsDeleted) {
   EXPECT_TRUE(absl::StrContains(out, "MANIFEST is missing")) << out;
   EXPECT_TRUE(absl::StrContains(out, "day 20250105")) << out;
   EXPECT_FALSE(absl::StrContains(out, "archive verify: ok")) << out;
+  // hosts counts the hot days only then: it says so, and exits 3.
+  out = Cli(dir, "hosts", &status);
+  EXPECT_EQ(status, 3) << out;
+  EXPECT_TRUE(absl::StrContains(out, "archived days not read")) << out;
   // status says so first and exits 3 (the collector only logs it).
   out = Cli(dir, "status", &status);
   EXPECT_EQ(status, 3) << out;
