@@ -245,6 +245,15 @@ absl::StatusOr<Query> ParseQuery(const std::vector<std::string>& args, absl::Tim
                                          "' has no letter or digit to search for (words are "
                                          "matched as the index reads them)"));
       }
+      // The index reads whole words: a '*' only ends one (a prefix). Anywhere else it was
+      // dropped, and '*lak*' silently found nothing where grep finds "flaky".
+      if (size_t star = word.find('*'); star != std::string::npos && star + 1 != word.size()) {
+        return PointedError(
+            args, i,
+            absl::StrCat("'", word,
+                         "': in a free word '*' can only end it (a prefix, e.g. flak*); for "
+                         "text inside a word use a field, e.g. to:*lak* or from:*lak*"));
+      }
       q.words.push_back(word);
       continue;
     }
@@ -266,6 +275,10 @@ absl::StatusOr<Query> ParseQuery(const std::vector<std::string>& args, absl::Tim
     if (name == "text") {  // text:WORD searches WORD as free text, colons and all
       if (Tokens(value).empty()) {
         return PointedError(args, i, "text: needs a word with a letter or digit, e.g. text:10:30");
+      }
+      if (size_t star = value.find('*'); star != std::string::npos && star + 1 != value.size()) {
+        return PointedError(args, i,
+                            "text: in a free word '*' can only end it (a prefix, e.g. text:flak*)");
       }
       q.words.push_back(value);
       continue;

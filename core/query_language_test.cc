@@ -63,6 +63,20 @@ TEST(ParseQueryTest, FreeTextAndColonWordsThatAreNotFields) {
   EXPECT_THAT(t->words, ::testing::ElementsAre("tox:alice"));
 }
 
+// A free word takes '*' at its end only (the index reads whole words): elsewhere it is refused,
+// not dropped ('*lak*' found nothing where grep finds "flaky").
+TEST(ParseQueryTest, StarInsideOrBeforeAFreeWordIsRefused) {
+  for (const char* word : {"*lak*", "*ylist", "fl*ky", "text:*lak"}) {
+    auto q = Parse({word});
+    ASSERT_FALSE(q.ok()) << word;
+    EXPECT_THAT(std::string(q.status().message()), ::testing::HasSubstr("can only end it")) << word;
+  }
+  auto prefix = Parse({"flak*"});
+  ASSERT_TRUE(prefix.ok()) << prefix.status();
+  EXPECT_THAT(prefix->words, ::testing::ElementsAre("flak*"));
+  EXPECT_TRUE(Parse({"to:*lak*"}).ok());
+}
+
 TEST(ParseQueryTest, DurationsDatesAndTimes) {
   auto q = Parse({"since:2h", "until:30m"});
   ASSERT_TRUE(q.ok()) << q.status();
