@@ -107,7 +107,7 @@ hosts, then every recipient with its final status, the remote reply and any
 external hop (a foreign server's queue ID). A recipient reads deleted (and a hop
 [deleted]) when the administrator removed the message from the queue with
 postsuper -d while it waited; its reply says why it was waiting. --raw adds every
-raw line of every hop in time order, across hosts. A queue ID reused by Postfix
+raw line of every hop, in time order under its hop. A queue ID reused by Postfix
 later is a different message: trace picks the newest; a Message-ID finds the
 message whatever its IDs.
 

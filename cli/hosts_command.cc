@@ -88,7 +88,7 @@ int List(const std::string& dir) {
     }
     std::printf("%s\n", line.c_str());
   }
-  std::printf("%zu hosts\n", hosts->size());
+  std::printf("%zu %s\n", hosts->size(), hosts->size() == 1 ? "host" : "hosts");
   // Counts that leave out archived days the archive cannot vouch for are said to, and the
   // exit status is 3, as for a search.
   if (std::string unread = collector::UnreadableArchiveNotice(dir, 0, 99999999); !unread.empty()) {

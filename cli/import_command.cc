@@ -19,7 +19,8 @@ namespace maillens::cli {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: maillens [--data DIR] import [--host NAME] [--year YYYY] [--tz ZONE] [--force]\n"
+    "usage: maillens [--data DIR] import [--host NAME] [--year YYYY] [--tz ZONE]\n"
+    "                                    [--host-alias HOST=NAME[,NAME...]] [--quiet] [--force]\n"
     "                                    FILE...\n"
     "  Stores every line of each FILE (plain or .gz) in DIR, indexes it and links each\n"
     "  message's hops. Importing a file again, or an overlapping file, stores nothing twice.\n"

@@ -141,7 +141,7 @@ expect "forget relay" 0 \
 forgot host relay: 5 lines, 1 hops, 1 links" "" -- ml hosts forget relay --yes
 expect "list after" 0 "HOST  LINES  MESSAGES  FIRST (UTC)          LAST (UTC)
 mx        8         1  2026-03-01 10:00:01  2026-03-01 10:00:04
-1 hosts" "" -- ml hosts
+1 host" "" -- ml hosts
 # The relay's lines are gone from search and trace; mx's message stands alone.
 forgotten_not_found() {
   local rc=0
