@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/parser.h"
+#include "google/protobuf/io/coded_stream.h"
 
 namespace maillens::agent {
 namespace {
@@ -30,14 +31,75 @@ maillens::v1::NextHopForm ToProto(core::NextHopForm form) {
 
 // Bytes of one message the agent sends at most (gRPC's own limit on the channel).
 constexpr int kMaxSendBytes = 64 << 20;
-// What a batch holds besides its events (ids, hello, progress of every file, gaps): kept free.
-constexpr size_t kBatchHeadroom = 16 << 10;
 // A line is never cut shorter than this: its start says what it is.
 constexpr size_t kMinLineCut = 256;
 // Accepted batches after which batches shrunk by a refusal may grow again.
 constexpr int kGrowAfter = 64;
+// Distinct reasons Warn remembers; past it, reasons told more than warn_interval ago go.
+constexpr size_t kMaxReasons = 256;
+
+// The bytes a message of `n` bytes takes as a field of its parent (a one-byte tag and its
+// length).
+size_t Framed(size_t n) { return 1 + google::protobuf::io::CodedOutputStream::VarintSize64(n) + n; }
+
+// Leaves what the collector reads of an event (the line, where it comes from, its time) and
+// drops what the agent parsed out of it besides: the collector parses every line itself, and
+// for a long line those fields (a bounce's reply text, say) can be as long as the line.
+void DropParsedFields(maillens::v1::Event* ev) {
+  ev->clear_program();
+  ev->clear_daemon();
+  ev->clear_pid();
+  ev->clear_queue_id();
+  ev->clear_kind();
+  ev->clear_fields();
+  ev->clear_queued_as();
+  ev->clear_queued_as_form();
+}
+
+void AddProgress(const std::vector<FileProgress>& progress, maillens::v1::Batch* batch) {
+  for (const FileProgress& p : progress) {
+    auto* fp = batch->add_progress();
+    fp->mutable_file()->set_path(p.path);
+    fp->mutable_file()->set_device(p.file.device);
+    fp->mutable_file()->set_inode(p.file.inode);
+    fp->mutable_file()->set_fingerprint(p.file.fingerprint);
+    fp->set_size(p.size);
+    fp->set_read_offset(p.read_offset);
+    fp->set_acked_offset(p.acked_offset);
+  }
+}
 
 }  // namespace
+
+std::string Shipper::CutWarning(const Pending& pending) const {
+  const TailedLine& line = pending.line;
+  std::string why;
+  switch (pending.cut_by) {
+    case CutBy::kNone:
+      return "";
+    case CutBy::kAgentMaxLine:
+      why = absl::StrCat("longer than this agent's max_line_bytes (", line.raw.size(), ")");
+      break;
+    case CutBy::kCollectorMaxLine:
+      why = absl::StrCat("longer than the collector's max_line_bytes (", pending.limit, ")");
+      break;
+    case CutBy::kCollectorMessage:
+      why = absl::StrCat("with the rest of its event it would not fit the collector's ",
+                         "max_message_bytes (", pending.limit, ")");
+      break;
+    case CutBy::kAgentMessage:
+      why = absl::StrCat("with the rest of its event it would not fit the largest message this ",
+                         "agent sends (", pending.limit, ")");
+      break;
+    case CutBy::kRefusal:
+      why = absl::StrCat("the collector refused it when longer, so lines are sent cut to ",
+                         pending.limit, " bytes, half of what was refused");
+      break;
+  }
+  return absl::StrCat("a line of ", line.raw.size() + line.dropped_bytes, " bytes in ", line.path,
+                      " was sent cut to its first ", line.raw.size(), " bytes: ", why,
+                      "; the collector stores it with its true length");
+}
 
 Shipper::Shipper(Tailer* tailer, ShipperOptions options)
     : tailer_(tailer), options_(std::move(options)) {}
@@ -106,15 +168,23 @@ void Shipper::FillEvent(const TailedLine& line, maillens::v1::Event* ev) {
   }
 }
 
-void Shipper::Warn(const std::string& reason) {
-  Reason& r = reasons_[reason];
-  ++r.count;
+void Shipper::Warn(const std::string& reason) { Warn(reason, reason); }
+
+void Shipper::Warn(const std::string& key, const std::string& message) {
   const absl::Time now = absl::Now();
+  if (reasons_.size() >= kMaxReasons && reasons_.find(key) == reasons_.end()) {
+    // Bounded: forget reasons not told for a while (one that recurs is told afresh).
+    for (auto it = reasons_.begin(); it != reasons_.end();) {
+      it = now - it->second.told >= options_.warn_interval ? reasons_.erase(it) : std::next(it);
+    }
+  }
+  Reason& r = reasons_[key];
+  ++r.count;
   if (now - r.told < options_.warn_interval) {
     ++r.untold;
     return;
   }
-  std::string line = reason;
+  std::string line = message;
   if (r.untold > 0) {
     absl::StrAppend(&line, " (", r.untold + 1, " times since the last report, ", r.count,
                     " in all)");
@@ -159,6 +229,10 @@ void Shipper::Run() {
       options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials();
   std::mt19937_64 rng(std::random_device{}());
   absl::Duration backoff = options_.backoff_initial;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    unreachable_since_ = absl::Now();  // nothing reached yet
+  }
   while (!stop_) {
     auto channel = grpc::CreateCustomChannel(options_.collector, credentials, args);
     auto stub = maillens::v1::IngestService::NewStub(channel);
@@ -186,12 +260,34 @@ void Shipper::Run() {
     // Full jitter: a random wait up to the current backoff, so agents do not reconnect in step.
     std::uniform_int_distribution<int64_t> jitter(0, absl::ToInt64Milliseconds(backoff));
     absl::Duration wait = absl::Milliseconds(jitter(rng)) + absl::Milliseconds(50);
+    const absl::Time now = absl::Now();
+    absl::Time unreachable_since;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // The collector answered (a refusal is an answer), or this stream was up a while: it
+      // was reachable until now.
+      if (ended.refusal || ended.connected) unreachable_since_ = now;
+      unreachable_since = unreachable_since_;
+    }
+    // A new outage is told as such, not as the recurrence of one that ended.
+    if (ended.connected) reasons_.erase("unreachable");
     if (ended.refusal) {
       Warn(absl::StrCat("the collector at ", options_.collector, " refused: ", ended.why.ToString(),
                         "; retrying"));
     } else {
       Log(absl::StrCat("stream to ", options_.collector, " ended (", ended.why.ToString(),
                        "); retrying in ", absl::FormatDuration(wait)));
+      // A blip (a collector restarting) is told above; one that lasts is a warning, again
+      // every warn_interval while it lasts, with how many attempts failed.
+      if (now - unreachable_since >= options_.unreachable_warn_after) {
+        Warn("unreachable",
+             absl::StrCat("the collector at ", options_.collector, " has been unreachable for ",
+                          absl::FormatDuration(
+                              absl::Trunc(now - unreachable_since, absl::Milliseconds(100))),
+                          " (", ended.why.ToString(), "); still retrying"));
+        std::lock_guard<std::mutex> lock(mu_);
+        unreachable_warned_ = true;
+      }
     }
     if (!SleepUnlessStopped(wait)) break;
     if (!ended.refused) backoff = std::min(backoff * 2, options_.backoff_max);
@@ -204,7 +300,11 @@ Shipper::StreamEnd Shipper::RunStream(maillens::v1::IngestService::Stub* stub) {
   if (!options_.token.empty()) context.AddMetadata("authorization", "Bearer " + options_.token);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stop_) return StreamEnd{absl::CancelledError("stopping")};
+    if (stop_) {
+      StreamEnd stopping;
+      stopping.why = absl::CancelledError("stopping");
+      return stopping;
+    }
     active_context_ = &context;
     limits_.reset();  // this stream's collector says them again (it may have been reconfigured)
   }
@@ -216,8 +316,9 @@ Shipper::StreamEnd Shipper::RunStream(maillens::v1::IngestService::Stub* stub) {
   bool hello_acked = false;        // guarded by mu_
   // The collector ended the stream (Read saw its end): Finish gives its status, which a
   // cancel of ours would replace with CANCELLED.
-  bool read_ended = false;  // guarded by mu_
-  StreamEnd end;            // guarded by mu_ until the reader is joined
+  bool read_ended = false;   // guarded by mu_
+  bool reader_done = false;  // guarded by mu_
+  StreamEnd end;             // guarded by mu_ until the reader is joined
 
   // Acknowledgements come back in batch order on the same stream.
   std::thread reader([&] {
@@ -225,6 +326,7 @@ Shipper::StreamEnd Shipper::RunStream(maillens::v1::IngestService::Stub* stub) {
     bool ended_by_collector = true;
     while (stream->Read(&ack)) {
       std::vector<TailedLine> done;
+      std::string reachable_again;  // told once mu_ is released
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (ack.has_limits()) {
@@ -268,7 +370,17 @@ Shipper::StreamEnd Shipper::RunStream(maillens::v1::IngestService::Stub* stub) {
         }
         done = std::move(in_flight.front().lines);
         in_flight.pop_front();
+        if (!hello_acked && unreachable_warned_) {
+          // The warning said it was unreachable: say that is over.
+          unreachable_warned_ = false;
+          reachable_again = absl::StrCat(
+              "the collector at ", options_.collector, " is reachable again (unreachable for ",
+              absl::FormatDuration(
+                  absl::Trunc(absl::Now() - unreachable_since_, absl::Milliseconds(100))),
+              ")");
+        }
         hello_acked = true;
+        end.connected = true;
         ++stats_.batches_acked;
         stats_.lines_acked += done.size();
         stats_.duplicates += ack.duplicates();
@@ -283,19 +395,22 @@ Shipper::StreamEnd Shipper::RunStream(maillens::v1::IngestService::Stub* stub) {
         }
       }
       cv_.notify_all();
+      if (!reachable_again.empty()) Log(reachable_again);
       absl::Status s = tailer_->AckLines(done);
       if (!s.ok()) Log(absl::StrCat("checkpoint: ", s.ToString()));
     }
     std::lock_guard<std::mutex> lock(mu_);
     if (ended_by_collector) read_ended = true;
     broken = true;
+    reader_done = true;
     cv_.notify_all();
   });
 
   bool first = true;
+  bool write_failed = false;
   absl::Time next_queue = absl::InfinitePast();  // read the queue at once on each stream
   // Lines polled that did not fit the last batch: the next one starts with them.
-  std::deque<TailedLine> carry;
+  std::deque<Pending> carry;
   while (true) {
     std::optional<maillens::v1::CollectorLimits> limits;
     size_t cap_lines, cap_bytes, cap_line_bytes;
@@ -312,32 +427,39 @@ Shipper::StreamEnd Shipper::RunStream(maillens::v1::IngestService::Stub* stub) {
       cap_bytes = cap_bytes_;
       cap_line_bytes = cap_line_bytes_;
     }
-    // What one batch may hold.
+    // What one batch may hold. hard_bytes: the largest message the collector takes (a larger
+    // one is refused whole), which a line alone in its batch may use; pack_bytes: what several
+    // lines are packed to (less after a refused batch, from a collector that announces
+    // nothing). max_line: longer lines are cut to it, under the limit line_cut_by names.
     size_t max_lines = std::min(options_.batch_lines, cap_lines);
-    size_t max_bytes = std::min<size_t>(kMaxSendBytes, cap_bytes);
+    size_t hard_bytes = kMaxSendBytes;
+    CutBy message_cut_by = CutBy::kAgentMessage;
     size_t max_line = cap_line_bytes;
+    CutBy line_cut_by = CutBy::kRefusal;
     if (limits.has_value()) {
       if (limits->max_batch_events() > 0) {
         max_lines = std::min<size_t>(max_lines, limits->max_batch_events());
       }
-      if (limits->max_message_bytes() > 0) {
-        max_bytes = std::min<size_t>(max_bytes, limits->max_message_bytes());
+      if (limits->max_message_bytes() > 0 && limits->max_message_bytes() < hard_bytes) {
+        hard_bytes = limits->max_message_bytes();
+        message_cut_by = CutBy::kCollectorMessage;
       }
-      if (limits->max_line_bytes() > 0) {
-        max_line = std::min<size_t>(max_line, limits->max_line_bytes());
+      if (limits->max_line_bytes() > 0 && limits->max_line_bytes() < max_line) {
+        max_line = limits->max_line_bytes();
+        line_cut_by = CutBy::kCollectorMaxLine;
       }
     }
     max_lines = std::max<size_t>(max_lines, 1);
-    // Room for the batch's other fields (ids, hello, progress, gaps) and the event's own.
-    max_bytes = max_bytes > 2 * kBatchHeadroom ? max_bytes - kBatchHeadroom : max_bytes / 2;
-    // The line, and the fields parsed out of it (at most as long again), fit one batch.
-    max_line = std::max<size_t>(kMinLineCut, std::min(max_line, max_bytes / 2));
+    max_line = std::max(max_line, kMinLineCut);
+    const size_t pack_bytes = std::min(hard_bytes, cap_bytes);
 
     maillens::v1::Batch batch;
     batch.set_batch_id(next_batch_id_++);
+    const size_t bare_batch = batch.ByteSizeLong();
     std::vector<TailedLine> lines;
     size_t largest_line = 0;
     size_t lines_cut = 0;
+    bool with_progress = true;
     if (first) {
       // The hello alone: its acknowledgement gives the limits the next batches keep to.
       *batch.mutable_hello() = options_.hello;
@@ -361,7 +483,7 @@ Shipper::StreamEnd Shipper::RunStream(maillens::v1::IngestService::Stub* stub) {
         // postqueue takes milliseconds; lines wait that long at most once a queue_interval.
         *batch.mutable_queue() = options_.read_queue();
         next_queue = absl::Now() + options_.queue_interval;
-        if (batch.queue().ByteSizeLong() > max_bytes / 2) {
+        if (batch.queue().ByteSizeLong() > pack_bytes / 2) {
           // A queue too large for the collector's messages: say so rather than be refused.
           const size_t n = batch.queue().messages_size();
           batch.mutable_queue()->clear_messages();
@@ -369,44 +491,99 @@ Shipper::StreamEnd Shipper::RunStream(maillens::v1::IngestService::Stub* stub) {
               absl::StrCat(n, " messages, too many for the collector's max_message_bytes"));
         }
       }
+      // Where every file stands goes in last. Room is kept for it as it is now, with some for
+      // its numbers to grow, but never more than a quarter of the batch: should it not fit in
+      // the end, the batch goes without it and the next one says it.
+      size_t progress_room;
+      {
+        maillens::v1::Batch progress;
+        AddProgress(tailer_->Progress(), &progress);
+        progress_room =
+            std::min(progress.ByteSizeLong() + 32 * progress.progress_size() + 64, pack_bytes / 4);
+      }
       // Gather lines: what is there now, topped up until the batch is full or batch_wait
-      // passed. Each is cut if it alone is more than a batch may hold, and a line that does
-      // not fit what the batch holds already waits for the next one.
+      // passed. A line that does not fit what the batch holds already waits for the next one;
+      // one that does not fit a batch of its own is cut.
       size_t used = batch.ByteSizeLong();
       absl::Time deadline = absl::Now() + options_.batch_wait;
       bool full = false;
-      while (!full && lines.size() < max_lines && used < max_bytes) {
+      while (!full && lines.size() < max_lines && used + progress_room < pack_bytes) {
         if (carry.empty()) {
-          auto polled = tailer_->Poll(max_lines - lines.size(), max_bytes - used);
+          auto polled = tailer_->Poll(max_lines - lines.size(), pack_bytes - used - progress_room);
           if (!polled.ok()) {
             Log(absl::StrCat("tailer: ", polled.status().ToString()));
             break;
           }
-          for (auto& l : *polled) carry.push_back(std::move(l));
+          for (auto& l : *polled) {
+            Pending pending{std::move(l)};
+            // Cut by the tailer: longer than this agent's own max_line_bytes.
+            if (pending.line.dropped_bytes > 0) {
+              pending.cut_by = CutBy::kAgentMaxLine;
+              pending.limit = pending.line.raw.size();
+            }
+            carry.push_back(std::move(pending));
+          }
         }
         while (!carry.empty() && lines.size() < max_lines) {
-          TailedLine& line = carry.front();
-          maillens::v1::Event ev;
+          Pending& pending = carry.front();
+          TailedLine& line = pending.line;
           if (line.raw.size() > max_line) {
             // Counted as dropped, as the tailer counts what it cut: the true length stays
             // raw + dropped_bytes, should the line wait for the next batch.
             line.dropped_bytes += line.raw.size() - max_line;
             line.raw.resize(max_line);
-            ++lines_cut;  // once per hand-out, even if it waits for the next batch
+            pending.cut_by = line_cut_by;
+            pending.limit = max_line;
           }
+          maillens::v1::Event ev;
           FillEvent(line, &ev);
           if (line.dropped_bytes > 0) ev.set_original_bytes(line.raw.size() + line.dropped_bytes);
-          // The event's size with its tag and length.
-          const size_t size = ev.ByteSizeLong() + 16;
-          if (used + size > max_bytes && !lines.empty()) {
-            full = true;  // it starts the next batch
-            break;
+          size_t size = Framed(ev.ByteSizeLong());
+          if (used + size + progress_room > pack_bytes) {
+            if (!lines.empty() || used > bare_batch) {
+              // It starts the next batch, where it has all the room a batch has.
+              full = true;
+              break;
+            }
+            // Alone in its batch, it may use all the collector takes; without the fields
+            // parsed out of it if need be (the collector parses it again), then without where
+            // the files stand, and only when even that is not enough, cut.
+            if (used + size + progress_room > hard_bytes) {
+              DropParsedFields(&ev);
+              size = Framed(ev.ByteSizeLong());
+            }
+            if (used + size + progress_room > hard_bytes) {
+              with_progress = false;
+              progress_room = 0;
+            }
+            if (used + size > hard_bytes) {
+              // The true length first: it is part of what must fit.
+              ev.set_original_bytes(line.raw.size() + line.dropped_bytes);
+              size = Framed(ev.ByteSizeLong());
+              const size_t excess = used + size - hard_bytes;
+              const size_t keep = std::max(line.raw.size() > excess ? line.raw.size() - excess : 0,
+                                           std::min(kMinLineCut, line.raw.size()));
+              line.dropped_bytes += line.raw.size() - keep;
+              line.raw.resize(keep);
+              ev.mutable_raw()->resize(keep);
+              size = Framed(ev.ByteSizeLong());
+              pending.cut_by = message_cut_by;
+              pending.limit = hard_bytes;
+            }
+            full = true;  // nothing goes with it
           }
           used += size;
           *batch.add_events() = std::move(ev);
           largest_line = std::max(largest_line, line.raw.size());
+          if (pending.cut_by != CutBy::kNone) {
+            // Once per line sent cut (resends too), as the stats count it.
+            if (pending.cut_by != CutBy::kAgentMaxLine) ++lines_cut;
+            Warn(absl::StrCat("cut ", static_cast<int>(pending.cut_by), " ", pending.limit),
+                 CutWarning(pending));
+          }
           lines.push_back(std::move(line));
           carry.pop_front();
+          if (full) break;
         }
         if (full || lines.size() >= max_lines) break;
         if (absl::Now() >= deadline || stop_) break;
@@ -419,17 +596,10 @@ Shipper::StreamEnd Shipper::RunStream(maillens::v1::IngestService::Stub* stub) {
         continue;
       }
     }
-    // Where every file stands, so the collector can tell how far behind this agent is.
-    for (const FileProgress& p : tailer_->Progress()) {
-      auto* fp = batch.add_progress();
-      fp->mutable_file()->set_path(p.path);
-      fp->mutable_file()->set_device(p.file.device);
-      fp->mutable_file()->set_inode(p.file.inode);
-      fp->mutable_file()->set_fingerprint(p.file.fingerprint);
-      fp->set_size(p.size);
-      fp->set_read_offset(p.read_offset);
-      fp->set_acked_offset(p.acked_offset);
-    }
+    // Where every file stands, so the collector can tell how far behind this agent is. The
+    // collector takes a batch's list as the whole of it, so it goes in whole or not at all.
+    if (with_progress) AddProgress(tailer_->Progress(), &batch);
+    if (batch.ByteSizeLong() > hard_bytes) batch.clear_progress();
     first = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -442,12 +612,21 @@ Shipper::StreamEnd Shipper::RunStream(maillens::v1::IngestService::Stub* stub) {
       stats_.gaps_sent += batch.gaps_size();
       stats_.lines_cut += lines_cut;
     }
-    if (!stream->Write(batch)) break;  // the stream is gone; Finish() says why
+    if (!stream->Write(batch)) {
+      write_failed = true;  // the stream is gone; Finish() says why
+      break;
+    }
   }
   stream->WritesDone();
   bool cancel;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
+    if (write_failed) {
+      // The call is over on gRPC's side and the reader is about to see its end; Finish then
+      // gives the collector's status (its refusal), which a cancel of ours would replace with
+      // CANCELLED. Bounded, should that end never show.
+      cv_.wait_for(lock, std::chrono::seconds(10), [&] { return reader_done || stop_.load(); });
+    }
     cancel = !read_ended;
   }
   // Our own end (stop, a refused batch): the collector's side is still open.

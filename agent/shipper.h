@@ -7,18 +7,28 @@
 //
 // Never stuck on what the collector cannot take. Each stream starts with a batch holding only
 // the AgentHello; its acknowledgement carries the collector's limits (events per batch,
-// bytes per message, bytes per line), and every later batch is packed to fit them: a line too
-// long for them is cut, with its true length in Event.original_bytes (the collector stores it
-// with a marker giving that length). A batch refused anyway (a collector that announces no
-// limits, or announces them wrong: TOO_LARGE or REJECTED, or a message gRPC refuses) makes
-// the shipper halve its batches, down to single lines, and halve a single line it cannot get
-// accepted; after a run of accepted batches they grow back.
-// Every refusal (a token refused, a batch rejected, a message too large) is told through
-// ShipperOptions::warn, once per distinct reason and then with a count at most once a
-// warn_interval; connection trouble goes to ShipperOptions::log as before. When the stream breaks
-// (the collector died, the network went, the collector asked to retry later), everything not
-// acknowledged is handed out again by the tailer (Rewind) and resent after a reconnect with
-// exponential backoff and jitter; the collector ignores what it already holds.
+// bytes per message, bytes per line), and every later batch is packed to fit them. A line
+// longer than the collector's max_line_bytes is cut to it; a shorter one is always sent whole:
+// a line that does not fit with what a batch holds already starts the next batch, and alone
+// in its batch it has the whole message, sent without the fields the agent parsed out of it
+// (the collector parses every line itself) and, if need be, without where the files stand.
+// Only a line that does not fit a message even so is cut to fit (a collector enforces a
+// message of at least max_line_bytes plus collector/server.h's kMessageOverheadBytes, so
+// that happens with collectors that announce nothing). A cut line carries its true length in
+// Event.original_bytes (the collector stores it with a marker giving that length). A batch
+// refused anyway (a collector that announces no limits, or announces them wrong: TOO_LARGE
+// or REJECTED, or a message gRPC refuses) makes the shipper halve its batches, down to single
+// lines, and halve a single line it cannot get accepted; after a run of accepted batches they
+// grow back.
+// Through ShipperOptions::warn, once per distinct reason and then with a count at most once a
+// warn_interval while it recurs: every refusal (a token refused, a batch rejected, a message
+// too large), every line sent cut (who cut it under which limit: this agent's max_line_bytes,
+// the collector's max_line_bytes or message size, or a size learnt from refusals), and a
+// collector unreachable for unreachable_warn_after. Each stream that ends goes to
+// ShipperOptions::log, as does a collector reachable again after such a warning. When the
+// stream breaks (the collector died, the network went, the collector asked to retry later),
+// everything not acknowledged is handed out again by the tailer (Rewind) and resent after a
+// reconnect with exponential backoff and jitter; the collector ignores what it already holds.
 //
 // Thread-safety: Run() on one thread; Stop() and stats() from any thread.
 #ifndef MAILLENS_AGENT_SHIPPER_H_
@@ -64,11 +74,14 @@ struct ShipperOptions {
   absl::Duration queue_interval = absl::Seconds(60);
   // Where the shipper tells what happens (connected, lost, retrying); default: nothing.
   std::function<void(const std::string&)> log;
-  // Where it tells why the collector refused something (for a warning or an error line):
-  // each distinct reason once, then at most once a warn_interval with how often it recurred.
-  // Default: through `log`.
+  // Where it tells why the collector refused something, why a line was sent cut, and that
+  // the collector stays unreachable (for a warning or an error line): each distinct reason
+  // once, then at most once a warn_interval with how often it recurred. Default: through `log`.
   std::function<void(const std::string&)> warn;
   absl::Duration warn_interval = absl::Minutes(1);
+  // No stream accepted, and no answer from the collector, for this long: a warning (a
+  // collector restarting is a blip, told through `log` only).
+  absl::Duration unreachable_warn_after = absl::Minutes(1);
 };
 
 struct ShipperStats {
@@ -125,12 +138,29 @@ class Shipper {
   };
 
   // How a stream ended: why; whether the collector refused something (a token, a batch, a
-  // message: for a warning); the batch it refused for its size or content, if one.
+  // message: for a warning); the batch it refused for its size or content, if one; whether
+  // the collector accepted anything on it.
   struct StreamEnd {
     absl::Status why;
     bool refusal = false;
     std::optional<Refused> refused;
     absl::Duration retry_after = absl::ZeroDuration();
+    bool connected = false;
+  };
+  // Who cut a line, under which limit (for the warning).
+  enum class CutBy {
+    kNone,
+    kAgentMaxLine,      // the tailer, at this agent's max_line_bytes
+    kCollectorMaxLine,  // the collector's announced max_line_bytes
+    kCollectorMessage,  // to fit the collector's announced max_message_bytes
+    kAgentMessage,      // to fit the largest message this agent sends (kMaxSendBytes)
+    kRefusal,           // a size learnt from refusals of a collector that announces nothing
+  };
+  // A line polled and not yet in a batch, with why it was cut, if it was.
+  struct Pending {
+    TailedLine line;
+    CutBy cut_by = CutBy::kNone;
+    size_t limit = 0;  // the limit that cut it, in bytes
   };
   // One connection's lifetime; returns why it ended.
   StreamEnd RunStream(maillens::v1::IngestService::Stub* stub);
@@ -138,6 +168,11 @@ class Shipper {
   void Shrink(const Refused& refused);
   // Tells `reason` through options_.warn unless it was told less than warn_interval ago.
   void Warn(const std::string& reason);
+  // The same, counting by `key` and telling `message` (a reason whose text varies: which
+  // line, how long).
+  void Warn(const std::string& key, const std::string& message);
+  // Says who cut `pending`'s line under which limit, and its true length.
+  std::string CutWarning(const Pending& pending) const;
   void FillEvent(const TailedLine& line, maillens::v1::Event* ev);
   bool SleepUnlessStopped(absl::Duration d);
   void Log(const std::string& message);
@@ -161,6 +196,10 @@ class Shipper {
   size_t cap_line_bytes_ = SIZE_MAX;
   int accepted_since_shrink_ = 0;
   std::map<std::string, Reason> reasons_;  // Warn's; Run's thread only
+  // Since when the collector has neither answered nor accepted anything, and whether a
+  // warning said so (the first acknowledgement after it tells it is over). Guarded by mu_.
+  absl::Time unreachable_since_ = absl::InfinitePast();
+  bool unreachable_warned_ = false;
 };
 
 }  // namespace maillens::agent

@@ -223,12 +223,27 @@ absl::StatusOr<ServerOptions> LoadOptions(const std::string& path, spdlog::logge
   MAILLENS_ASSIGN_OR_RETURN(
       int64_t max_events, config.GetInt("max_batch_events", options.max_batch_events, 1, 1000000));
   options.max_batch_events = static_cast<size_t>(max_events);
-  MAILLENS_ASSIGN_OR_RETURN(
-      options.max_line_bytes,
-      config.GetBytes("max_line_bytes", options.max_line_bytes, 256, 16 << 20));
-  MAILLENS_ASSIGN_OR_RETURN(
-      options.max_message_bytes,
-      config.GetBytes("max_message_bytes", options.max_message_bytes, 64 << 10, 1 << 30));
+  // The bounds, with why they are what they are: a bare "outside [65536, ...]" leaves the
+  // reader guessing.
+  absl::StatusOr<uint64_t> max_line =
+      config.GetBytes("max_line_bytes", options.max_line_bytes, 256, 16 << 20);
+  if (!max_line.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(max_line.status().message(),
+                     " (max_line_bytes is at least 256, so a cut line still shows what it is, "
+                     "and at most 16M)"));
+  }
+  options.max_line_bytes = *max_line;
+  absl::StatusOr<uint64_t> max_message =
+      config.GetBytes("max_message_bytes", options.max_message_bytes, 64 << 10, 1 << 30);
+  if (!max_message.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        max_message.status().message(),
+        " (max_message_bytes is at least 64K: an agent's first batch, its hello with its "
+        "addresses and aliases and where each of its files stands, is sent before it knows "
+        "the collector's limits; and at most 1G)"));
+  }
+  options.max_message_bytes = *max_message;
   MAILLENS_ASSIGN_OR_RETURN(options.writer_queue_bytes,
                             config.GetBytes("writer_queue_bytes", options.writer_queue_bytes,
                                             1 << 20, uint64_t{64} << 30));
@@ -239,7 +254,18 @@ absl::StatusOr<ServerOptions> LoadOptions(const std::string& path, spdlog::logge
     return absl::InvalidArgumentError(
         absl::StrCat(config.Where("max_line_bytes"), ": max_line_bytes (", options.max_line_bytes,
                      ") is larger than max_message_bytes (", options.max_message_bytes,
-                     "), so such a line could never arrive"));
+                     "), so such a line could never arrive: raise max_message_bytes to at least ",
+                     "max_line_bytes"));
+  }
+  const size_t accepted = EffectiveMaxMessageBytes(options);
+  if (accepted > options.max_message_bytes) {
+    // Not an error: the documented relation (max_message_bytes >= max_line_bytes) holds, and
+    // the margin a batch needs besides its line is the collector's business. Said once at
+    // start, so the size announced to agents and enforced is no surprise.
+    log->info(
+        "max_message_bytes is {} but a batch holding one line of max_line_bytes ({}) needs up to "
+        "{} more: messages of up to {} bytes are accepted",
+        options.max_message_bytes, options.max_line_bytes, kMessageOverheadBytes, accepted);
   }
   return options;
 }

@@ -16,6 +16,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "collector/behind_worker.h"
@@ -46,6 +47,12 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 }
 
 }  // namespace
+
+size_t EffectiveMaxMessageBytes(const ServerOptions& options) {
+  const size_t line = std::min(options.max_line_bytes, options.max_message_bytes);
+  const size_t needed = std::min<size_t>(line + kMessageOverheadBytes, INT_MAX);
+  return std::max(options.max_message_bytes, needed);
+}
 
 // Live counters behind ServerStats.
 struct Counters {
@@ -740,7 +747,47 @@ class RefusedStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
   void OnDone() override { delete this; }
 };
 
-v1::Ack MakeAck(uint64_t batch_id, const absl::StatusOr<AppendStats>& result, size_t truncated,
+// The lines of one batch stored cut, by who cut them under which limit: the warning and the
+// acknowledgement say that, not merely that a line is short of its true length.
+struct Cuts {
+  // Longer than max_line_bytes as received: cut to it here.
+  size_t here = 0;
+  // Cut by the agent to max_line_bytes, the limit this collector announced to it.
+  size_t by_agent_at_limit = 0;
+  // Cut by the agent to fewer bytes: its own max_line_bytes, or to fit a message size it
+  // learnt from refusals (a collector that announces no limits). Its log says which.
+  size_t by_agent_below = 0;
+  // One line of each kind, for the message: its stored length and its true length.
+  uint64_t longer_example = 0;
+  uint64_t below_kept = 0;
+  uint64_t below_original = 0;
+
+  size_t total() const { return here + by_agent_at_limit + by_agent_below; }
+
+  std::string Describe(size_t max_line_bytes) const {
+    std::vector<std::string> parts;
+    if (here > 0) {
+      parts.push_back(absl::StrCat(here, " line(s) longer than max_line_bytes (", max_line_bytes,
+                                   "), cut to it here (e.g. one of ", longer_example, " bytes)"));
+    }
+    if (by_agent_at_limit > 0) {
+      parts.push_back(absl::StrCat(by_agent_at_limit, " line(s) longer than max_line_bytes (",
+                                   max_line_bytes, "), cut to it by the agent (e.g. one of ",
+                                   longer_example, " bytes)"));
+    }
+    if (by_agent_below > 0) {
+      parts.push_back(absl::StrCat(
+          by_agent_below, " line(s) cut by the agent to fewer bytes than max_line_bytes (",
+          max_line_bytes, "), e.g. to ", below_kept, " of ", below_original,
+          " bytes: the agent's own max_line_bytes or a message size applied (its log says "
+          "which)"));
+    }
+    return absl::StrCat(absl::StrJoin(parts, "; "),
+                        "; stored truncated, with a marker giving each line's true length");
+  }
+};
+
+v1::Ack MakeAck(uint64_t batch_id, const absl::StatusOr<AppendStats>& result, const Cuts& cuts,
                 const ServerOptions& options) {
   v1::Ack ack;
   ack.set_batch_id(batch_id);
@@ -748,10 +795,7 @@ v1::Ack MakeAck(uint64_t batch_id, const absl::StatusOr<AppendStats>& result, si
     ack.set_status(v1::ACK_STATUS_COMMITTED);
     ack.set_stored(static_cast<uint32_t>(result->stored));
     ack.set_duplicates(static_cast<uint32_t>(result->duplicates));
-    if (truncated > 0) {
-      ack.set_detail(absl::StrCat(truncated, " line(s) longer than max_line_bytes (",
-                                  options.max_line_bytes, ") stored truncated"));
-    }
+    if (cuts.total() > 0) ack.set_detail(cuts.Describe(options.max_line_bytes));
   } else if (absl::IsInvalidArgument(result.status())) {
     ack.set_status(v1::ACK_STATUS_REJECTED);
     ack.set_detail(Msg(result.status()));
@@ -886,9 +930,9 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
     ++batches_;
     const uint64_t batch_id = batch_.batch_id();
     StoreWriter::Task task;
-    size_t truncated = 0;
+    Cuts cuts;
     const bool probe = batch_.has_hello() && batch_.hello().probe();
-    absl::Status status = probe ? CheckHello(batch_.hello()) : Convert(&task, &truncated);
+    absl::Status status = probe ? CheckHello(batch_.hello()) : Convert(&task, &cuts);
     batch_.Clear();
     if (absl::IsPermissionDenied(status)) {
       // The stream speaks for a host its token does not cover: end it, after acknowledging
@@ -912,7 +956,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
       log_->warn("agent '{}' ({}): batch {} {}: {}", agent_, peer_, batch_id,
                  absl::IsOutOfRange(status) ? "too large" : "rejected", Msg(status));
       service_->counters_->batches_rejected++;
-      slot->ack = MakeAck(batch_id, status, 0, options_);
+      slot->ack = MakeAck(batch_id, status, Cuts(), options_);
       slot->ready = true;
       WriteNext();
       return;
@@ -923,21 +967,18 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
       WriteNext();
       return;
     }
-    if (truncated > 0) {
-      log_->warn(
-          "agent '{}' ({}): batch {} has {} line(s) longer than max_line_bytes ({}); "
-          "stored truncated",
-          agent_, peer_, batch_id, truncated, options_.max_line_bytes);
+    if (cuts.total() > 0) {
+      log_->warn("agent '{}' ({}): batch {}: {}", agent_, peer_, batch_id,
+                 cuts.Describe(options_.max_line_bytes));
     }
     const bool connects = task.site && task.site->session == SiteUpdate::Session::kConnected;
-    task.done = [this, slot, truncated, connects,
-                 host = host_](absl::StatusOr<AppendStats> result) {
+    task.done = [this, slot, cuts, connects, host = host_](absl::StatusOr<AppendStats> result) {
       if (connects && result.ok()) {
         absl::MutexLock lock(&mu_);
         announced_ = true;
         announced_host_ = host;
       }
-      OnWritten(slot, truncated, std::move(result));
+      OnWritten(slot, cuts, std::move(result));
     };
     ++pending_;
     if (!service_->writer_->TryPush(&task, [this] { OnSpace(); })) {
@@ -971,8 +1012,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
 
   // Validates the batch in batch_ and moves its lines into task->lines. InvalidArgument:
   // reject the batch; OutOfRange: too large, to be split; PermissionDenied: end the stream.
-  absl::Status Convert(StoreWriter::Task* task, size_t* truncated)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  absl::Status Convert(StoreWriter::Task* task, Cuts* cuts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (batch_.has_hello()) {
       const v1::AgentHello& hello = batch_.hello();
       MAILLENS_RETURN_IF_ERROR(CheckHello(hello));
@@ -1040,9 +1080,20 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
       // Cut here, or by the agent (original_bytes: the true length, which the marker gives).
       const uint64_t original = std::max<uint64_t>(line.raw.size(), ev->original_bytes());
       if (line.raw.size() > options_.max_line_bytes || original > line.raw.size()) {
+        if (line.raw.size() > options_.max_line_bytes) {
+          ++cuts->here;
+          cuts->longer_example = original;
+        } else if (line.raw.size() == options_.max_line_bytes) {
+          ++cuts->by_agent_at_limit;
+          cuts->longer_example = original;
+        } else {
+          if (cuts->by_agent_below++ == 0) {
+            cuts->below_kept = line.raw.size();
+            cuts->below_original = original;
+          }
+        }
         line.raw.resize(std::min(line.raw.size(), options_.max_line_bytes));
         absl::StrAppend(&line.raw, kTruncationMarker, original, " bytes]");
-        ++*truncated;
       }
       task->bytes +=
           sizeof(LineRecord) + line.raw.size() + line.host.size() + line.file_path.size();
@@ -1054,7 +1105,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
   }
 
   // Writer thread: the batch's outcome.
-  void OnWritten(Slot* slot, size_t truncated, absl::StatusOr<AppendStats> result) {
+  void OnWritten(Slot* slot, const Cuts& cuts, absl::StatusOr<AppendStats> result) {
     std::optional<grpc::Status> finish;
     {
       absl::MutexLock lock(&mu_);
@@ -1064,14 +1115,14 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
         // Accepted (journaled); the indexer counts what was new and what was held.
         counters->batches_committed++;
         counters->rate.Add(result->stored, absl::Now());
-        counters->lines_truncated += truncated;
+        counters->lines_truncated += cuts.total();
         stored_ += result->stored;
       } else if (absl::IsInvalidArgument(result.status())) {
         counters->batches_rejected++;
       } else {
         counters->batches_retried++;
       }
-      slot->ack = MakeAck(slot->ack.batch_id(), result, truncated, options_);
+      slot->ack = MakeAck(slot->ack.batch_id(), result, cuts, options_);
       slot->ready = true;
       WriteNext();
       finish = MaybeFinish();
@@ -1104,7 +1155,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
         v1::CollectorLimits* limits = slots_.front().ack.mutable_limits();
         limits->set_max_batch_events(static_cast<uint32_t>(
             std::min<size_t>(options_.max_batch_events, std::numeric_limits<uint32_t>::max())));
-        limits->set_max_message_bytes(options_.max_message_bytes);
+        limits->set_max_message_bytes(EffectiveMaxMessageBytes(options_));
         limits->set_max_line_bytes(options_.max_line_bytes);
         limits_sent_ = true;
       }
@@ -1762,6 +1813,10 @@ absl::Status ValidateOptions(const ServerOptions& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_message_bytes must be between 1 KiB and ", INT_MAX, " bytes"));
   }
+  if (o.max_line_bytes > INT_MAX - kMessageOverheadBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_line_bytes must be at most ", INT_MAX - kMessageOverheadBytes, " bytes"));
+  }
   if (o.query_threads < 1) return absl::InvalidArgumentError("query_threads must be positive");
   if (o.tls_cert_pem.empty() != o.tls_key_pem.empty()) {
     return absl::InvalidArgumentError("tls_cert and tls_key must be given together");
@@ -1866,8 +1921,8 @@ absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(ServerOp
     auto stored = std::make_shared<std::vector<StoredLine>>();
     size_t first = lines.size() - std::min<size_t>(stats.stored, lines.size());
     for (size_t i = first; i < lines.size(); ++i) {
-      stored->push_back(
-          StoredLine{lines[i].time_us, lines[i].host, lines[i].raw, DayOf(lines[i].time_us), 0});
+      stored->push_back(StoredLine{
+          lines[i].time_us, lines[i].host, lines[i].raw, DayOf(lines[i].time_us), 0, {}});
     }
     tails->Publish(stored);
   });
@@ -1903,7 +1958,7 @@ absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(ServerOp
   builder.RegisterService(server->ingest_.get());
   builder.RegisterService(server->query_.get());
   builder.RegisterService(server->status_.get());
-  builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_message_bytes));
+  builder.SetMaxReceiveMessageSize(static_cast<int>(EffectiveMaxMessageBytes(o)));
   // Agent streams live for days: ping quiet connections to notice a vanished agent, and let
   // agents ping us as often as every 10 s to keep NAT and firewall state alive.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);

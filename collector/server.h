@@ -35,12 +35,16 @@
 //
 // Limits. The first acknowledgement of every stream (of its hello batch) announces them
 // (Ack.limits: max_batch_events, max_message_bytes, max_line_bytes), and the agent sizes its
-// batches and cuts its lines to fit (agent/shipper.h). gRPC refuses a message above
-// max_message_bytes (the stream ends with RESOURCE_EXHAUSTED). A batch with more than
-// max_batch_events events is answered TOO_LARGE with a detail and the stream goes on. A line
-// longer than max_line_bytes, or cut by the agent (Event.original_bytes), is stored as its
-// first max_line_bytes bytes at most, followed by kTruncationMarker with the line's true
-// length, and the ack's detail says so: the rest of the line is lost, but the line's identity,
+// batches and cuts its lines to fit (agent/shipper.h). A line of max_line_bytes must fit one
+// message together with the rest of its event and batch, so the message size announced and
+// enforced is EffectiveMaxMessageBytes(): max_message_bytes, raised when needed to
+// max_line_bytes + kMessageOverheadBytes. gRPC refuses a larger message (the stream ends with
+// RESOURCE_EXHAUSTED). A batch with more than max_batch_events events is answered TOO_LARGE
+// with a detail and the stream goes on. A line longer than max_line_bytes, or cut by the agent
+// (Event.original_bytes), is stored as its first max_line_bytes bytes at most, followed by
+// kTruncationMarker with the line's true length, and the ack's detail and the collector's
+// warning say who cut it under which limit (this collector's max_line_bytes, here or by the
+// agent; or the agent's own limits): the rest of the line is lost, but the line's identity,
 // time and searchable start are kept and the agent is never stuck on a line it cannot change.
 // A hello with `probe` set (`maillens doctor`) is checked (token, host) and acknowledged, and
 // nothing of it is stored.
@@ -80,6 +84,19 @@ namespace maillens::collector {
 
 // Appended to a line cut at max_line_bytes; the number is the line's original length.
 inline constexpr char kTruncationMarker[] = " [maillens: truncated, line had ";
+
+// What a batch holding a single line needs besides the line's bytes: the rest of its event
+// (host name, file path up to PATH_MAX, offsets, time; an agent leaves out the fields it parsed
+// from a line that would not fit with them, the collector parses every line itself), the
+// batch's id and where each of the agent's files stands.
+inline constexpr size_t kMessageOverheadBytes = 16 * 1024;
+
+struct ServerOptions;
+// The largest message (one serialized batch) the server accepts and announces:
+// max_message_bytes, or more when a line of max_line_bytes (of max_message_bytes, if that is
+// smaller) would not fit one with kMessageOverheadBytes, so that such a line always arrives
+// whole.
+size_t EffectiveMaxMessageBytes(const ServerOptions& options);
 
 class CollectorMetrics;
 
@@ -152,7 +169,11 @@ struct ServerOptions {
   std::optional<std::vector<TokenEntry>> reader_tokens;
 
   size_t max_batch_events = 10000;
+  // Longest line stored whole; see "Limits" above.
   size_t max_line_bytes = 64 * 1024;
+  // Largest batch message, raised to what one line of max_line_bytes needs (see
+  // EffectiveMaxMessageBytes). The configuration file refuses max_line_bytes above it; here it
+  // is allowed, and then max_message_bytes is the longest line that arrives whole.
   size_t max_message_bytes = 16 * 1024 * 1024;
   // Bytes of batches queued for (or being written by) the writer. A single batch larger than
   // this is still taken when the queue is empty, so the bound is this plus one batch.

@@ -1,9 +1,13 @@
 // A real tailer and shipper against a real collector in this process, whose limits are far
 // below what the agent would send: few events per batch, small messages, a 20 MB line. Every
-// line arrives exactly once, the stream never stops on one line, a cut line's marker gives its
-// true length, and every refusal reaches the agent's warnings once per reason, never as a
-// bare CANCELLED. Both with a collector that announces its limits in its first
-// acknowledgement and with one that does not (the agent then learns them from refusals).
+// line arrives exactly once, the stream never stops on one line, a line no longer than the
+// collector's max_line_bytes is stored whole even when max_message_bytes is no larger, a cut
+// line's marker gives its true length and both sides' warnings say who cut it under which
+// limit, and every refusal reaches the agent's warnings once per reason (then again with a
+// count), never as a bare CANCELLED. Both with a collector that announces its limits in its
+// first acknowledgement and with one that does not (the agent then learns them from
+// refusals). The last tests run the maillens-collector and maillens-agent programs with the
+// limits in the collector's configuration file.
 #include <unistd.h>
 
 #include <chrono>
@@ -15,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -28,12 +33,16 @@
 #include "core/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "spdlog/sinks/ringbuffer_sink.h"
+#include "spdlog/sinks/stdout_sinks.h"
+#include "tests/ingest_harness.h"
 
 namespace maillens {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using ::testing::Not;
 
 constexpr size_t kHugeLine = 20 << 20;  // 20 MB
@@ -42,6 +51,21 @@ std::string Line(int i) {
   return absl::StrFormat(
       "Dec  4 10:%02d:%02d mx1 postfix/smtpd[%d]: connect from client-%d.example.net[192.0.2.%d]",
       (i / 60) % 60, i % 60, 1000 + i, i, i % 250);
+}
+
+// A delivery line of exactly `bytes` bytes whose reply text makes up almost all of it, so that
+// the fields the agent parses out of it are about as long as the line itself. The text is not
+// one repeated byte: a line stored whole must be stored byte for byte.
+std::string LongLine(int i, size_t bytes) {
+  std::string line = absl::StrFormat(
+      "Dec  4 11:%02d:%02d mx1 postfix/smtp[%d]: 4F1A2B%04X: to=<rcpt%d@example.net>, "
+      "relay=mx.example.net[198.51.100.7]:25, delay=0.2, delays=0.1/0/0.05/0.05, dsn=5.0.0, "
+      "status=bounced (host mx.example.net[198.51.100.7] said: 550 ",
+      (i / 60) % 60, i % 60, 2000 + i, i, i);
+  const std::string alphabet = "abcdefghijklmnopqrstuvwxyz0123456789 ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  for (size_t k = 0; line.size() + 1 < bytes; ++k) line += alphabet[(k * 7 + i) % alphabet.size()];
+  line += ')';
+  return line;
 }
 
 class AgentLimitsTest : public ::testing::Test {
@@ -63,6 +87,15 @@ class AgentLimitsTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
+  // Appends `lines` to the maillog; each is expected stored whole, exactly once.
+  void AppendLines(const std::vector<std::string>& lines) {
+    std::ofstream out(log_, std::ios::binary | std::ios::app);
+    for (const std::string& line : lines) {
+      out << line << "\n";
+      written_.push_back(line);
+    }
+  }
+
   // Writes `n` distinct lines, with `huge` (if not empty) after the first third.
   void WriteLog(int n, const std::string& huge = "") {
     std::ofstream out(log_, std::ios::binary);
@@ -73,15 +106,26 @@ class AgentLimitsTest : public ::testing::Test {
     }
   }
 
-  void StartCollector(collector::ServerOptions options) {
-    options.listen = "127.0.0.1:0";
+  // On a free port, or on `port` (a collector that comes back where the agent looks for it).
+  void StartCollector(collector::ServerOptions options, int port = 0) {
+    options.listen = absl::StrCat("127.0.0.1:", port);
     options.data_dir = dir_ + "/data";
+    // What the collector logs, kept to be read by the test and shown on stderr.
+    collector_log_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(4096);
+    collector_log_->set_pattern("%l: %v");
+    options.logger = std::make_shared<spdlog::logger>(
+        "collector",
+        spdlog::sinks_init_list{collector_log_, std::make_shared<spdlog::sinks::stderr_sink_mt>()});
     auto server = collector::CollectorServer::Start(std::move(options));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
   }
 
   void StartAgent(agent::ShipperOptions options, size_t tailer_max_line = 32 << 20) {
+    StartAgentFor(server_->port(), std::move(options), tailer_max_line);
+  }
+
+  void StartAgentFor(int port, agent::ShipperOptions options, size_t tailer_max_line = 32 << 20) {
     agent::TailerOptions topts;
     topts.paths = {log_};
     topts.state_dir = dir_ + "/state";
@@ -90,7 +134,7 @@ class AgentLimitsTest : public ::testing::Test {
     auto tailer = agent::Tailer::Open(topts);
     ASSERT_TRUE(tailer.ok()) << tailer.status();
     tailer_ = *std::move(tailer);
-    options.collector = absl::StrCat("127.0.0.1:", server_->port());
+    options.collector = absl::StrCat("127.0.0.1:", port);
     options.credentials = grpc::InsecureChannelCredentials();
     options.hello.set_host("mx1");
     options.batch_wait = absl::Milliseconds(20);
@@ -99,10 +143,12 @@ class AgentLimitsTest : public ::testing::Test {
     options.log = [this](const std::string& m) {
       std::lock_guard<std::mutex> lock(mu_);
       infos_.push_back(m);
+      agent_log_.push_back("info: " + m);
     };
     options.warn = [this](const std::string& m) {
       std::lock_guard<std::mutex> lock(mu_);
       warnings_.push_back(m);
+      agent_log_.push_back("warning: " + m);
     };
     shipper_ = std::make_unique<agent::Shipper>(tailer_.get(), std::move(options));
     runner_ = std::thread([this] { shipper_->Run(); });
@@ -176,6 +222,24 @@ class AgentLimitsTest : public ::testing::Test {
     std::lock_guard<std::mutex> lock(mu_);
     return warnings_;
   }
+  std::vector<std::string> Infos() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return infos_;
+  }
+  // The agent's infos and warnings in the order they came ("info: ...", "warning: ...").
+  std::vector<std::string> AgentLog() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return agent_log_;
+  }
+  // The collector's warnings about what an agent sent (not those of its start).
+  std::vector<std::string> CollectorWarnings() {
+    std::vector<std::string> out;
+    if (!collector_log_) return out;
+    for (const std::string& line : collector_log_->last_formatted()) {
+      if (absl::StartsWith(line, "warning: agent ")) out.push_back(line);
+    }
+    return out;
+  }
 
   std::string HugeLine() {
     std::string huge = Line(99999) + " ";
@@ -189,8 +253,9 @@ class AgentLimitsTest : public ::testing::Test {
   std::unique_ptr<agent::Tailer> tailer_;
   std::unique_ptr<agent::Shipper> shipper_;
   std::thread runner_;
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> collector_log_;
   std::mutex mu_;
-  std::vector<std::string> infos_, warnings_;
+  std::vector<std::string> infos_, warnings_, agent_log_;
 };
 
 // The collector takes 7 events per batch; the agent is configured for 2000. Announced in the
@@ -246,7 +311,7 @@ TEST_F(AgentLimitsTest, BatchesFitTheAnnouncedMaxMessageBytes) {
   StartAgent(agent::ShipperOptions());
   ASSERT_TRUE(WaitAcked(2001)) << shipper_->stats().last_error;
   ExpectEveryLineOnce(long_line);
-  EXPECT_EQ(shipper_->stats().batches_refused, 0u);
+  EXPECT_EQ(shipper_->stats().batches_refused, 0u) << ::testing::PrintToString(AgentLog());
   EXPECT_EQ(shipper_->stats().lines_cut, 1u);
 }
 
@@ -305,6 +370,9 @@ TEST_F(AgentLimitsTest, ARefusedTokenIsWarnedOnceWithTheCollectorsReason) {
   EXPECT_THAT(warnings[0], HasSubstr("PERMISSION_DENIED"));
   EXPECT_THAT(warnings[0], Not(HasSubstr("CANCELLED")));
   EXPECT_EQ(shipper_->stats().lines_acked, 0u);
+  // Every later refusal is the same reason, counted for the next report, not a stream that
+  // merely "ended (CANCELLED)" at info level.
+  for (const std::string& info : Infos()) EXPECT_THAT(info, Not(HasSubstr("CANCELLED")));
 }
 
 // Said again after warn_interval, with how often it recurred.
@@ -333,6 +401,8 @@ TEST_F(AgentLimitsTest, ARecurringRefusalIsCounted) {
   ASSERT_GE(warnings.size(), 2u);
   EXPECT_THAT(warnings[0], HasSubstr("UNAUTHENTICATED"));
   EXPECT_TRUE(counted()) << ::testing::PrintToString(warnings);
+  // Each stream ended with the collector's refusal, none with our own cancel racing it.
+  for (const std::string& info : Infos()) EXPECT_THAT(info, Not(HasSubstr("CANCELLED")));
 }
 
 // `maillens doctor` on a mail host: a token the collector knows, but issued to another host,
@@ -378,6 +448,210 @@ TEST_F(AgentLimitsTest, ALineCutByTheTailerIsMarkedWithItsTrueLength) {
   const std::string cut = ExpectEveryLineOnce(long_line);  // the marker says 100000 bytes
   EXPECT_EQ(cut, long_line.substr(0, 4096) +
                      absl::StrCat(collector::kTruncationMarker, long_line.size(), " bytes]"));
+  // Who cut it and under which limit: the agent, under its own max_line_bytes. The collector's
+  // max_line_bytes (1M) did not apply, and its warning must not say that it did.
+  std::vector<std::string> collector_warnings = CollectorWarnings();
+  ASSERT_EQ(collector_warnings.size(), 1u) << ::testing::PrintToString(collector_warnings);
+  EXPECT_THAT(collector_warnings[0], HasSubstr("cut by the agent"));
+  EXPECT_THAT(collector_warnings[0], HasSubstr("4096 of 100000 bytes"));
+  EXPECT_THAT(collector_warnings[0], Not(HasSubstr("longer than max_line_bytes")));
+  std::vector<std::string> warnings = Warnings();
+  ASSERT_EQ(warnings.size(), 1u) << ::testing::PrintToString(warnings);
+  EXPECT_THAT(warnings[0], HasSubstr("this agent's max_line_bytes (4096)"));
+  EXPECT_THAT(warnings[0], HasSubstr("100000 bytes"));
+}
+
+// The tester's case: max_line_bytes = max_message_bytes = 64K. A line of up to max_line_bytes
+// always fits one message (the collector takes a message of max_line_bytes plus what a batch
+// holds besides the line), so every one is stored whole, byte for byte, even one whose parsed
+// fields are as long as the line. They were cut to 24576 bytes (the agent kept half of the
+// message, less a 16 KiB margin, for a line), and the collector's warning blamed its own
+// max_line_bytes.
+TEST_F(AgentLimitsTest, LinesUpToMaxLineBytesAreStoredWholeWhenMessagesAreNoLarger) {
+  collector::ServerOptions options;
+  options.max_line_bytes = 64 << 10;
+  options.max_message_bytes = 64 << 10;
+  StartCollector(options);
+  std::vector<std::string> lines;
+  int i = 0;
+  for (size_t bytes : {20000, 24000, 24576, 25000, 30000, 50000, 65535, 65536}) {
+    lines.push_back(Line(i));
+    lines.push_back(LongLine(i, bytes));
+    ASSERT_EQ(lines.back().size(), bytes);
+    ++i;
+  }
+  for (int k = 0; k < 200; ++k) lines.push_back(Line(100 + k));
+  AppendLines(lines);
+  StartAgent(agent::ShipperOptions());
+  ASSERT_TRUE(WaitAcked(lines.size())) << shipper_->stats().last_error;
+  ExpectEveryLineOnce();  // every line as written: none cut
+  EXPECT_EQ(shipper_->stats().lines_cut, 0u);
+  EXPECT_EQ(shipper_->stats().batches_refused, 0u);
+  EXPECT_EQ(server_->Stats().lines_truncated, 0u);
+  EXPECT_THAT(Warnings(), IsEmpty());
+  EXPECT_THAT(CollectorWarnings(), IsEmpty());
+}
+
+// The same limits and a line of 100000 bytes, over max_line_bytes: stored as its first 65536
+// bytes and the marker with its true length; the line right after it (65535 bytes) and all the
+// others whole. Both warnings name the limit that cut it: the collector's max_line_bytes.
+TEST_F(AgentLimitsTest, ALineOverMaxLineBytesIsCutAtItAndTheLinesAfterItAreStored) {
+  collector::ServerOptions options;
+  options.max_line_bytes = 64 << 10;
+  options.max_message_bytes = 64 << 10;
+  StartCollector(options);
+  const std::string over = LongLine(1, 100000);
+  std::vector<std::string> before, after;
+  for (int k = 0; k < 100; ++k) before.push_back(Line(k));
+  after.push_back(LongLine(2, 65535));
+  for (int k = 100; k < 200; ++k) after.push_back(Line(k));
+  AppendLines(before);
+  {
+    std::ofstream out(log_, std::ios::binary | std::ios::app);
+    out << over << "\n";
+  }
+  AppendLines(after);
+  StartAgent(agent::ShipperOptions());
+  ASSERT_TRUE(WaitAcked(written_.size() + 1)) << shipper_->stats().last_error;
+  const std::string cut = ExpectEveryLineOnce(over);
+  EXPECT_EQ(cut, over.substr(0, 64 << 10) +
+                     absl::StrCat(collector::kTruncationMarker, over.size(), " bytes]"));
+  EXPECT_EQ(shipper_->stats().lines_cut, 1u);
+  EXPECT_EQ(server_->Stats().lines_truncated, 1u);
+  std::vector<std::string> collector_warnings = CollectorWarnings();
+  ASSERT_EQ(collector_warnings.size(), 1u) << ::testing::PrintToString(collector_warnings);
+  EXPECT_THAT(collector_warnings[0], HasSubstr("longer than max_line_bytes (65536)"));
+  EXPECT_THAT(collector_warnings[0], Not(HasSubstr("cut by the agent below")));
+  std::vector<std::string> warnings = Warnings();
+  ASSERT_EQ(warnings.size(), 1u) << ::testing::PrintToString(warnings);
+  EXPECT_THAT(warnings[0], HasSubstr("the collector's max_line_bytes (65536)"));
+  EXPECT_THAT(warnings[0], HasSubstr("100000 bytes"));
+}
+
+// No collector where the agent sends: the first failed connection is told at info level (a
+// collector restarting is not worth a warning), and once it has lasted
+// unreachable_warn_after, a warning says for how long and why; when the collector comes back,
+// the agent says so and ships.
+TEST_F(AgentLimitsTest, AnUnreachableCollectorIsWarnedOnceItHasLasted) {
+  StartCollector(collector::ServerOptions());
+  const int port = server_->port();
+  server_.reset();  // nothing listens on `port` now
+  WriteLog(20);
+  agent::ShipperOptions sopts;
+  sopts.unreachable_warn_after = absl::Milliseconds(500);
+  StartAgentFor(port, sopts);
+  auto warned = [&] {
+    for (const std::string& w : Warnings()) {
+      if (absl::StrContains(w, "unreachable")) return true;
+    }
+    return false;
+  };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!warned() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::vector<std::string> log = AgentLog();
+  ASSERT_TRUE(warned()) << ::testing::PrintToString(log);
+  ASSERT_FALSE(log.empty());
+  EXPECT_THAT(log[0], HasSubstr("info: "));  // the first blip
+  std::vector<std::string> warnings = Warnings();
+  EXPECT_THAT(warnings[0], HasSubstr(absl::StrCat("127.0.0.1:", port)));
+  EXPECT_THAT(warnings[0], HasSubstr("UNAVAILABLE"));
+
+  StartCollector(collector::ServerOptions(), port);
+  ASSERT_TRUE(WaitAcked(20)) << shipper_->stats().last_error;
+  ExpectEveryLineOnce();
+  bool back = false;
+  for (const std::string& m : Infos()) back = back || absl::StrContains(m, "reachable again");
+  EXPECT_TRUE(back) << ::testing::PrintToString(AgentLog());
+}
+
+// The tester's configuration through the programs themselves: maillens-collector with
+// max_line_bytes = max_message_bytes = 64K in its file, and maillens-agent. Every line of up to
+// 64K is stored whole; the collector says at start which message size it accepts and why;
+// neither program warns.
+TEST_F(AgentLimitsTest, TheProgramsStoreLinesOfMaxLineBytesWholeWithMessagesNoLarger) {
+  const int port = ingest_test::FreePort();
+  const std::string conf = dir_ + "/collector.conf";
+  ingest_test::WriteText(conf, absl::StrCat("listen = 127.0.0.1:", port, "\ndata_dir = ", dir_,
+                                            "/data\nmax_line_bytes = 64K\n"
+                                            "max_message_bytes = 64K\n"));
+  ingest_test::Child collector("maillens-collector", {"--config", conf}, dir_ + "/collector.log");
+  std::vector<std::string> lines;
+  int i = 0;
+  for (size_t bytes : {24000, 25000, 30000, 50000, 65535, 65536}) {
+    lines.push_back(Line(i));
+    lines.push_back(LongLine(i, bytes));
+    ++i;
+  }
+  lines.push_back(Line(99));
+  AppendLines(lines);
+  ingest_test::Child agent(
+      "maillens-agent",
+      {"--config", ingest_test::WriteAgentConfig(dir_, port, "mx1", log_, dir_ + "/state", 2000)},
+      dir_ + "/agent.log");
+  collector.Start();
+  agent.Start();
+  std::map<std::string, int> stored;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto n = ingest_test::CountStored(dir_ + "/data");
+    if (n.ok() && *n >= lines.size()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  agent.Stop();
+  collector.Stop();
+  std::map<std::string, int> expected;
+  for (const std::string& line : lines) ++expected[line];
+  stored = Stored();
+  EXPECT_EQ(stored.size(), expected.size()) << collector.Log() << agent.Log();
+  for (const auto& [line, n] : expected) {
+    auto it = stored.find(line);
+    EXPECT_TRUE(it != stored.end() && it->second == n)
+        << "not stored whole (" << line.size() << " bytes): " << line.substr(0, 80);
+  }
+  for (const auto& [line, n] : stored) {
+    EXPECT_EQ(expected.count(line), 1u) << "stored, never written: " << line.substr(0, 80) << "..."
+                                        << line.substr(line.size() > 80 ? line.size() - 80 : 0);
+  }
+  EXPECT_THAT(collector.Log(), Not(HasSubstr("warning: agent")));
+  EXPECT_THAT(collector.Log(), HasSubstr("max_message_bytes"));  // what it accepts, and why
+  EXPECT_THAT(agent.Log(), Not(HasSubstr("warning:")));
+}
+
+// Limits that cannot work are refused when the collector starts, with a message that says
+// what the limit is and why: a message size below the 64K minimum, and a message size smaller
+// than the line size. They were refused with a bare '4K' is outside [65536, 1073741824].
+TEST_F(AgentLimitsTest, TheCollectorRefusesLimitsThatCannotWorkAndSaysWhy) {
+  struct Case {
+    std::string limits;
+    std::vector<std::string> said;
+  };
+  const std::vector<Case> cases = {
+      {"max_message_bytes = 4K\n", {"max_message_bytes", "4K", "at least 64K", "hello"}},
+      {"max_line_bytes = 1M\nmax_message_bytes = 64K\n",
+       {"max_line_bytes (1048576)", "max_message_bytes (65536)", "could never arrive"}},
+  };
+  int n = 0;
+  for (const Case& c : cases) {
+    const std::string conf = absl::StrCat(dir_, "/bad", n, ".conf");
+    const std::string log = absl::StrCat(dir_, "/bad", n, ".log");
+    ++n;
+    ingest_test::WriteText(
+        conf, absl::StrCat("listen = 127.0.0.1:0\ndata_dir = ", dir_, "/data\n", c.limits));
+    ingest_test::Child collector("maillens-collector", {"--config", conf}, log);
+    collector.Start();
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (collector.Running() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_FALSE(collector.Running()) << c.limits << " was accepted";
+    EXPECT_TRUE(WIFEXITED(collector.exit_status()));
+    EXPECT_EQ(WEXITSTATUS(collector.exit_status()), 2);
+    for (const std::string& said : c.said) {
+      EXPECT_THAT(collector.Log(), HasSubstr(said)) << c.limits;
+    }
+  }
 }
 
 }  // namespace
