@@ -38,7 +38,8 @@ constexpr char kSearchUsage[] =
     "  One row per message with its sender and each recipient's outcome (the asked-for\n"
     "  recipient first); --lines shows the matching lines of those messages instead. --json\n"
     "  (one object per message, each recipient with its status) or --csv (one row per\n"
-    "  recipient) for programs. --limit N counts messages (default 100).\n"
+    "  recipient) for programs. --limit N counts messages (default 100): the newest N, or\n"
+    "  with --oldest-first the oldest N, oldest first.\n"
     "  Example: maillens search to:bob@example.ac.jp status:bounced since:2h\n";
 
 constexpr char kTraceUsage[] =
@@ -450,7 +451,7 @@ void MatchingRecipientsFirst(const core::Query& query, MessageSummary* s) {
 // lines that belong to no message (connections, NOQUEUE rejects) stay rows of their own, with
 // what they say of sender, recipient and outcome. Returns the number of messages shown.
 size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& query, bool json,
-                     bool csv, bool oldest_first) {
+                     bool csv) {
   const collector::SearchResult& result = answer.result;
   absl::TimeZone zone = absl::LocalTimeZone();
   core::TimeContext time{core::TimeOptions()};
@@ -515,7 +516,6 @@ size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& q
     }
     rows.push_back(Row{summary, line.time_us, line.host, "", ""});
   }
-  if (oldest_first) std::reverse(rows.begin(), rows.end());
   if (json) {
     std::string out;
     for (const Row& r : rows) {
@@ -687,6 +687,7 @@ int RunSearch(const GlobalOptions& global, const std::vector<std::string>& args)
   if (query->has_since) spec.since_us = query->since_us;
   if (query->has_until) spec.until_us = query->until_us;
   spec.with_traces = !per_line;
+  spec.oldest_first = oldest_first;
   if (!limit.empty()) {
     uint64_t n;
     if (!absl::SimpleAtoi(limit, &n) || n == 0) {
@@ -713,7 +714,6 @@ int RunSearch(const GlobalOptions& global, const std::vector<std::string>& args)
   size_t messages_shown = 0;
   if (per_line) {
     std::vector<collector::StoredLine> lines = result->lines;
-    if (oldest_first) std::reverse(lines.begin(), lines.end());
     PrintLines(lines, json, csv);
     std::set<std::pair<int64_t, std::string>> keys;
     for (size_t i = 0; i < result->lines.size(); ++i) {
@@ -724,18 +724,19 @@ int RunSearch(const GlobalOptions& global, const std::vector<std::string>& args)
     }
     messages_shown = keys.size();
   } else {
-    messages_shown = PrintMessages(*answer, *query, json, csv, oldest_first);
+    messages_shown = PrintMessages(*answer, *query, json, csv);
   }
   std::fflush(stdout);
   const unsigned long long total = result->total;
   const char* what = per_line ? " (their matching lines shown)" : "";
+  const char* which = oldest_first ? "oldest" : "newest";
   if (result->total_is_lower_bound) {
     std::fprintf(stderr,
-                 "at least %llu matching messages; the newest %zu shown%s. Counting stopped "
+                 "at least %llu matching messages; the %s %zu shown%s. Counting stopped "
                  "there: narrow the search, e.g. with since:\n",
-                 total, messages_shown, what);
+                 total, which, messages_shown, what);
   } else if (total > messages_shown) {
-    std::fprintf(stderr, "%llu matching messages; the newest %zu shown%s (use --limit)\n", total,
+    std::fprintf(stderr, "%llu matching messages; the %s %zu shown%s (use --limit)\n", total, which,
                  messages_shown, what);
   } else if (!json && !csv) {
     std::fprintf(stderr, "%llu matching message%s%s\n", total, total == 1 ? "" : "s", what);

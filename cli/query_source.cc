@@ -43,6 +43,7 @@ class LocalSource final : public QuerySource {
     query.since_us = spec.since_us.value_or(parsed.since_us);
     query.until_us = spec.until_us.value_or(parsed.until_us);
     query.limit = spec.limit;
+    query.oldest_first = spec.oldest_first;
     return collector::SearchWithTraces(store_.get(), query, spec.with_traces);
   }
 
@@ -111,6 +112,7 @@ class RemoteSource final : public QuerySource {
     if (spec.until_us) request.set_until_us(*spec.until_us);
     request.set_limit(static_cast<uint32_t>(std::min<size_t>(spec.limit, UINT32_MAX)));
     request.set_with_traces(spec.with_traces);
+    request.set_oldest_first(spec.oldest_first);
     v1::SearchResponse response;
     grpc::ClientContext context;
     connection_.Prepare(&context, kCallTimeout);

@@ -34,7 +34,8 @@ struct SearchSpec {
   std::optional<int64_t> since_us;
   std::optional<int64_t> until_us;
   size_t limit = 100;
-  bool with_traces = false;  // the per-message grouping needs each line's trace
+  bool oldest_first = false;  // the oldest `limit` messages, oldest first
+  bool with_traces = false;   // the per-message grouping needs each line's trace
 };
 
 struct TraceAnswer {

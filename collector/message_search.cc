@@ -69,8 +69,14 @@ constexpr int kTraceKey = 0, kInstanceKey = 1, kLineKey = 2;
 struct Found {
   MessageKey key;
   int64_t trace_id = 0;
-  int64_t newest_us = 0;
-  std::vector<StoredLine> evidence;  // newest first
+  int64_t newest_us = 0;  // of its lines that satisfy a clause: how messages are ordered
+  int64_t oldest_us = INT64_MAX;
+  std::vector<StoredLine> evidence;
+  void Add(StoredLine line) {
+    newest_us = std::max(newest_us, line.time_us);
+    oldest_us = std::min(oldest_us, line.time_us);
+    evidence.push_back(std::move(line));
+  }
 };
 
 struct InstanceRange {
@@ -97,7 +103,7 @@ class MessageSearch {
   absl::StatusOr<bool> Evaluate(const std::vector<MessageInfo>& messages, Found* found);
   void AddEvidence(const MessageKey& key, const StoredLine& line) {
     auto it = found_index_.find(key);
-    if (it != found_index_.end()) found_[it->second].evidence.push_back(line);
+    if (it != found_index_.end()) found_[it->second].Add(line);
   }
   bool InWindow(int64_t t) const { return t >= query_.since_us && t < query_.until_us; }
 
@@ -125,10 +131,7 @@ absl::StatusOr<bool> MessageSearch::Evaluate(const std::vector<MessageInfo>& mes
       core::Event ev = core::ParseLine(line.raw, &time_);
       uint64_t bits = clauses_.OfLine(ev, line.host, line.raw);
       mask |= bits;
-      if (bits != 0 || clauses_.all() == 0) {
-        found->newest_us = std::max(found->newest_us, line.time_us);
-        found->evidence.push_back(std::move(line));
-      }
+      if (bits != 0 || clauses_.all() == 0) found->Add(std::move(line));
     }
   }
   return mask == clauses_.all() && !found->evidence.empty();
@@ -174,8 +177,7 @@ absl::Status MessageSearch::Consider(const StoredLine& line) {
   if (!lone && single_) {
     // The candidate line satisfies the query inside the window: the message matches without
     // loading it. Run() completes the lines of shown messages the paging may not have reached.
-    found.newest_us = line.time_us;
-    found.evidence.push_back(line);
+    found.Add(line);
     found_index_[found.key] = found_.size();
     found_.push_back(std::move(found));
     return absl::OkStatus();
@@ -185,10 +187,7 @@ absl::Status MessageSearch::Consider(const StoredLine& line) {
     if (!evaluated_.insert(found.key).second) return absl::OkStatus();
     found.trace_id = 0;
     matches = InWindow(line.time_us) && clauses_.OfLine(ev, line.host, line.raw) == clauses_.all();
-    if (matches) {
-      found.newest_us = line.time_us;
-      found.evidence.push_back(line);
-    }
+    if (matches) found.Add(line);
   } else {
     if (found.trace_id != 0) {
       auto trace = store_->TraceById(found.trace_id);
@@ -219,6 +218,7 @@ absl::StatusOr<bool> MessageSearch::Intersect(const std::vector<size_t>& indexed
     q.words = clauses_.clauses()[i].words;
     q.terms = clauses_.clauses()[i].terms;
     q.unchecked = true;
+    q.oldest_first = query_.oldest_first;  // the walk below goes in the answer's order
     MAILLENS_ASSIGN_OR_RETURN(SearchResult r, store_->Search(q));
     if (r.lines.size() > kMaxCandidateLines) return false;
     if (per_clause.empty()) *notices = r.notices;
@@ -290,6 +290,7 @@ absl::StatusOr<SearchAnswer> MessageSearch::Run(bool with_traces) {
   SearchQuery driver;
   driver.since_us = query_.since_us;
   driver.until_us = query_.until_us;
+  driver.oldest_first = query_.oldest_first;
   const auto& clauses = clauses_.clauses();
   single_ = clauses.size() <= 1;
   std::vector<size_t> indexed;
@@ -324,7 +325,9 @@ absl::StatusOr<SearchAnswer> MessageSearch::Run(bool with_traces) {
     driver.terms = clauses[best].terms;
   }
   const uint64_t want = query_.limit + kCountBeyondLimit;
-  int64_t oldest_examined = INT64_MAX;         // time of the oldest candidate considered
+  // Where the paging stopped: the time of the last candidate considered (the oldest; the
+  // newest with oldest_first).
+  int64_t oldest_examined = INT64_MAX, newest_examined = INT64_MIN;
   std::set<std::pair<int64_t, int64_t>> seen;  // (day, id) of candidates already considered
   size_t page = kPageLines;
   size_t examined = 0;
@@ -340,6 +343,7 @@ absl::StatusOr<SearchAnswer> MessageSearch::Run(bool with_traces) {
       ++fresh;
       ++examined;
       oldest_examined = std::min(oldest_examined, line.time_us);
+      newest_examined = std::max(newest_examined, line.time_us);
       MAILLENS_RETURN_IF_ERROR(Consider(line));
       if (found_.size() >= want || examined >= kMaxCandidateLines) break;
     }
@@ -356,11 +360,21 @@ absl::StatusOr<SearchAnswer> MessageSearch::Run(bool with_traces) {
       continue;
     }
     // The next page: lines at or before the oldest seen (those already seen are skipped).
-    driver.until_us = candidates.lines.back().time_us + 1;
+    if (query_.oldest_first) {
+      driver.since_us = candidates.lines.back().time_us;
+    } else {
+      driver.until_us = candidates.lines.back().time_us + 1;
+    }
   }
-  // Newest message first, by the newest line that matched a clause.
-  std::stable_sort(found_.begin(), found_.end(),
-                   [](const Found& a, const Found& b) { return a.newest_us > b.newest_us; });
+  // Newest message first, by the newest line that matched a clause; or oldest first, by the
+  // oldest such line.
+  if (query_.oldest_first) {
+    std::stable_sort(found_.begin(), found_.end(),
+                     [](const Found& a, const Found& b) { return a.oldest_us < b.oldest_us; });
+  } else {
+    std::stable_sort(found_.begin(), found_.end(),
+                     [](const Found& a, const Found& b) { return a.newest_us > b.newest_us; });
+  }
   answer.result.total = found_.size();
   answer.result.total_is_lower_bound = !exhausted;
   if (!exhausted && found_.size() < want) {
@@ -384,11 +398,16 @@ absl::StatusOr<SearchAnswer> MessageSearch::Run(bool with_traces) {
     if (f.trace_id == 0 || traces_.count(f.trace_id)) continue;
     auto trace = store_->TraceById(f.trace_id);
     if (!trace.ok()) continue;
-    // Lines of a shown message older than where the paging stopped were not candidates yet:
-    // read them from the message itself.
-    int64_t first_us = INT64_MAX;
-    for (const MessageInfo& m : trace->messages) first_us = std::min(first_us, m.first_us);
-    if (!exhausted && first_us <= oldest_examined) {
+    // Lines of a shown message beyond where the paging stopped (older; newer with
+    // oldest_first) were not candidates yet: read them from the message itself.
+    int64_t first_us = INT64_MAX, last_us = INT64_MIN;
+    for (const MessageInfo& m : trace->messages) {
+      first_us = std::min(first_us, m.first_us);
+      last_us = std::max(last_us, m.end_us.value_or(m.last_us));
+    }
+    const bool beyond =
+        query_.oldest_first ? last_us >= newest_examined : first_us <= oldest_examined;
+    if (!exhausted && beyond) {
       Found complete;
       MAILLENS_ASSIGN_OR_RETURN(bool matches, Evaluate(trace->messages, &complete));
       if (matches) f.evidence = std::move(complete.evidence);
@@ -397,7 +416,10 @@ absl::StatusOr<SearchAnswer> MessageSearch::Run(bool with_traces) {
   }
   for (size_t i = 0; i < shown; ++i) {
     Found& f = found_[i];
-    std::sort(f.evidence.begin(), f.evidence.end(), [](const StoredLine& a, const StoredLine& b) {
+    std::sort(f.evidence.begin(), f.evidence.end(), [&](const StoredLine& a, const StoredLine& b) {
+      if (query_.oldest_first) {
+        return std::tie(a.time_us, a.day, a.id) < std::tie(b.time_us, b.day, b.id);
+      }
       return std::tie(a.time_us, a.day, a.id) > std::tie(b.time_us, b.day, b.id);
     });
     for (StoredLine& line : f.evidence) {

@@ -1296,6 +1296,7 @@ absl::Status RunSearch(const std::string& data_dir, const v1::SearchRequest& req
   query.since_us = request.has_since_us() ? request.since_us() : parsed.since_us;
   query.until_us = request.has_until_us() ? request.until_us() : parsed.until_us;
   query.limit = request.limit() == 0 ? kDefaultSearchLimit : request.limit();
+  query.oldest_first = request.oldest_first();
   std::vector<std::string> notices;
   if (query.limit > kMaxSearchLimit) {
     notices.push_back(absl::StrCat("limit lowered from ", request.limit(), " to ", kMaxSearchLimit,

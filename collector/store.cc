@@ -1288,7 +1288,8 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
   MAILLENS_RETURN_IF_ERROR(AddSiteNotices(catalog_.get(), query.since_us, query.until_us, host_ids,
                                           absl::ToUnixMicros(absl::Now()), &result.notices));
   core::TimeContext time{core::TimeOptions()};
-  for (auto it = days.rbegin(); it != days.rend() && !result.total_is_lower_bound; ++it) {
+  if (!search.oldest_first) std::reverse(days.begin(), days.end());
+  for (auto it = days.begin(); it != days.end() && !result.total_is_lower_bound; ++it) {
     int64_t day = *it;
     if (day < first_day || day > last_day) continue;
     MAILLENS_ASSIGN_OR_RETURN(Database * db, SearchPartition(day));
@@ -1327,8 +1328,9 @@ absl::StatusOr<SearchResult> Store::Search(const SearchQuery& search) {
       result.total += n;
       if (n == 0 || result.lines.size() >= search.limit) continue;
     }
-    std::string sql = absl::StrCat("SELECT id, ts_us, host_id, raw, queue_id FROM events WHERE ",
-                                   where, " ORDER BY ts_us DESC, id DESC");
+    std::string sql =
+        absl::StrCat("SELECT id, ts_us, host_id, raw, queue_id FROM events WHERE ", where,
+                     search.oldest_first ? " ORDER BY ts_us, id" : " ORDER BY ts_us DESC, id DESC");
     if (!post_filter && !search.unchecked) {
       absl::StrAppend(&sql, " LIMIT ", search.limit - result.lines.size());
     }

@@ -105,13 +105,15 @@ struct SearchQuery {
   // checked, no limit, no count. For callers that check candidates themselves and need all
   // of them (the per-message search's intersection of clauses).
   bool unchecked = false;
+  // Lines oldest first (the first `limit` in time), not newest first.
+  bool oldest_first = false;
 };
 
 // The query as the search language has it: the named shorthands folded into terms.
 core::Query ToQuery(const SearchQuery& in);
 
 struct SearchResult {
-  std::vector<StoredLine> lines;      // newest first, at most limit
+  std::vector<StoredLine> lines;      // newest first (oldest first if asked), at most limit
   uint64_t total = 0;                 // all matches in the window, so a cap is never silent
   bool total_is_lower_bound = false;  // counting stopped early: at least `total` match
   std::vector<std::string> notices;

@@ -130,6 +130,11 @@ out=$(S search 'to:*@example.ac.jp' --limit 1 2>"$work/err")
 [[ $(grep -c '@example.ac.jp' <<<"$out") -eq 1 ]] || fail "--limit 1 shows not one row: $out"
 grep -q "6C1D2E3F4A" <<<"$out" || fail "--limit 1 does not show the newest message: $out"
 grep -q "^6 matching messages; the newest 1 shown" "$work/err" || fail "--limit 1 footer: $(cat "$work/err")"
+# --oldest-first: the oldest message (this morning's), not the newest ones reversed.
+out=$(S search 'to:*@example.ac.jp' --limit 1 --oldest-first 2>"$work/err")
+grep -q "3F1A2B3C4D" <<<"$out" || fail "--oldest-first --limit 1 is not the oldest message: $out"
+grep -q "^6 matching messages; the oldest 1 shown" "$work/err" ||
+  fail "--oldest-first footer: $(cat "$work/err")"
 [[ $(S search 'to:*@example.ac.jp' --limit 2 --json 2>/dev/null | jq -s length) -eq 2 ]] ||
   fail "--limit 2 --json is not two messages"
 out=$(S search 'to:*@example.ac.jp' --limit 2 --lines 2>/dev/null)

@@ -238,6 +238,19 @@ class Oracle {
     }
     return out;
   }
+  // The times of the oldest and the newest of those lines: how messages are ordered (newest
+  // first by the newest, oldest first by the oldest).
+  std::pair<int64_t, int64_t> EvidenceSpan(const OQuery& q, const std::string& key) const {
+    std::pair<int64_t, int64_t> span{INT64_MAX, INT64_MIN};
+    std::set<std::pair<int64_t, int64_t>> ids = Evidence(q, key);
+    for (size_t i : by_key_.at(key)) {
+      const OLine& l = lines_[i];
+      if (ids.count({l.line.day, l.line.id}) == 0) continue;
+      span.first = std::min(span.first, l.line.time_us);
+      span.second = std::max(span.second, l.line.time_us);
+    }
+    return span;
+  }
   const std::vector<OLine>& lines() const { return lines_; }
 
  private:
@@ -393,11 +406,13 @@ void CompareAgainstOracle(collector::Store* store, int queries, uint32_t seed) {
     }
     std::set<std::string> want = oracle.Answer(oq);
     if (!want.empty()) ++nonempty;
-    // A small limit: the search stops early, and what it shows must still be right, each
-    // shown message with all its matching lines (also those older than where it stopped).
+    // A small limit: the search stops early, and what it shows must still be right: the
+    // newest 3 messages (every 10th query: the oldest 3, with --oldest-first), each with all
+    // its matching lines (also those beyond where it stopped).
     if (done % 5 == 0 && want.size() > 3) {
       collector::SearchQuery small = sq;
       small.limit = 3;
+      small.oldest_first = done % 10 == 0;
       auto capped = collector::SearchMessages(store, small, /*with_traces=*/false);
       ASSERT_TRUE(capped.ok()) << capped.status();
       std::map<std::string, std::set<std::pair<int64_t, int64_t>>> shown;
@@ -412,10 +427,21 @@ void CompareAgainstOracle(collector::Store* store, int queries, uint32_t seed) {
       for (const auto& [key, lines] : shown) {
         right = right && want.count(key) && lines == oracle.Evidence(oq, key);
       }
+      // No message left out comes before a shown one in the order asked for.
+      for (const auto& [key, lines] : shown) {
+        if (!right || !want.count(key)) break;
+        const auto s = oracle.EvidenceSpan(oq, key);
+        for (const std::string& other : want) {
+          if (shown.count(other)) continue;
+          const auto o = oracle.EvidenceSpan(oq, other);
+          right = right && (small.oldest_first ? s.first <= o.first : s.second >= o.second);
+        }
+      }
       if (!right) {
         ++differences;
-        ADD_FAILURE() << "query with --limit 3: " << oq.Text() << ": " << shown.size()
-                      << " messages shown, total " << capped->result.total;
+        ADD_FAILURE() << "query with --limit 3" << (small.oldest_first ? " --oldest-first" : "")
+                      << ": " << oq.Text() << ": " << shown.size() << " messages shown, total "
+                      << capped->result.total;
       }
     }
     bool same =
