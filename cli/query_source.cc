@@ -49,7 +49,8 @@ class LocalSource final : public QuerySource {
 
   absl::StatusOr<TraceAnswer> GetTrace(const std::string& id, bool with_lines) override {
     TraceAnswer answer;
-    auto trace = store_->GetTrace(id);
+    size_t matches = 0;
+    auto trace = store_->GetTrace(id, &matches);
     if (absl::IsNotFound(trace.status())) {
       // Retention forgets the messages of the days it deletes: say that it may have.
       std::string gone = collector::DeletedDaysNotice(store_->dir(), 0, 99999999);
@@ -58,9 +59,14 @@ class LocalSource final : public QuerySource {
           absl::StrCat(trace.status().message(), "; it may have been on days ", gone));
     }
     MAILLENS_ASSIGN_OR_RETURN(answer.trace, std::move(trace));
+    if (std::string others = collector::OtherTracesNotice(id, matches); !others.empty()) {
+      answer.notices.push_back(std::move(others));
+    }
     if (with_lines) {
       MAILLENS_ASSIGN_OR_RETURN(answer.lines, collector::TraceLines(store_.get(), answer.trace));
-      answer.notices = collector::ArchiveReadNotices(*store_, &answer.trace);
+      for (std::string& notice : collector::ArchiveReadNotices(*store_, &answer.trace)) {
+        answer.notices.push_back(std::move(notice));
+      }
     } else if (!answer.trace.messages.empty()) {
       // Hops on days retention deleted are missing from this trace: said, not silent.
       int64_t first = INT64_MAX, last = INT64_MIN;

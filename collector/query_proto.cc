@@ -18,6 +18,14 @@ absl::StatusOr<SearchAnswer> SearchWithTraces(Store* store, const SearchQuery& q
   return SearchMessages(store, query, with_traces);
 }
 
+std::string OtherTracesNotice(const std::string& id, size_t matches) {
+  if (matches <= 1) return "";
+  return absl::StrCat("'", id, "' names ", matches,
+                      " messages (a queue ID Postfix reused, or one on several hosts); the "
+                      "newest is shown: 'maillens search qid:",
+                      id, "' (or msgid:) lists them all");
+}
+
 std::vector<std::string> ArchiveReadNotices(const Store& store, const Trace* trace) {
   std::vector<std::string> notices;
   if (trace != nullptr && !trace->messages.empty()) {

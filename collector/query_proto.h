@@ -40,6 +40,11 @@ absl::StatusOr<std::map<int64_t, std::vector<StoredLine>>> TraceLines(Store* sto
 // that could not be read (collector/retention.h, UnreadableArchiveNotice).
 std::vector<std::string> ArchiveReadNotices(const Store& store, const Trace* trace = nullptr);
 
+// A trace's notice that `id` names `matches` messages and only the newest is shown; empty
+// for one. Without it a queue ID reused, or one on two hosts, showed one of them as if it
+// were the only one.
+std::string OtherTracesNotice(const std::string& id, size_t matches);
+
 void ToProto(const StoredLine& in, v1::StoredLine* out);
 void ToProto(const MessageInfo& in, v1::MessageInfo* out);
 void ToProto(const RecipientInfo& in, v1::RecipientInfo* out);

@@ -1317,8 +1317,12 @@ absl::Status RunTrace(const std::string& data_dir, const v1::TraceRequest& reque
     return absl::InvalidArgumentError("TraceRequest.id is empty: give a queue ID or message-id");
   }
   MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, OpenReader(data_dir));
-  MAILLENS_ASSIGN_OR_RETURN(collector::Trace trace, store->GetTrace(request.id()));
+  size_t matches = 0;
+  MAILLENS_ASSIGN_OR_RETURN(collector::Trace trace, store->GetTrace(request.id(), &matches));
   ToProto(trace, response->mutable_trace());
+  if (std::string others = OtherTracesNotice(request.id(), matches); !others.empty()) {
+    response->add_notices(std::move(others));
+  }
   if (request.with_lines()) {
     MAILLENS_ASSIGN_OR_RETURN(auto lines, TraceLines(store.get(), trace));
     ToProto(lines, response->mutable_lines());

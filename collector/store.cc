@@ -1446,7 +1446,7 @@ absl::StatusOr<SiteStatus> Store::GetSiteStatus(int64_t now_us, size_t max_gaps,
   return ReadSiteStatus(Site(), now_us, max_gaps, max_offline);
 }
 
-absl::StatusOr<Trace> Store::GetTrace(const std::string& id) {
+absl::StatusOr<Trace> Store::GetTrace(const std::string& id, size_t* matches) {
   MAILLENS_RETURN_IF_ERROR(Flush());
   std::string key = id;
   if (key.size() > 1 && key.front() == '<' && key.back() == '>')
@@ -1459,6 +1459,7 @@ absl::StatusOr<Trace> Store::GetTrace(const std::string& id) {
   if (traces.empty()) {
     return absl::NotFoundError(absl::StrCat("no message with queue ID or message-id '", id, "'"));
   }
+  if (matches != nullptr) *matches = traces.size();
   return correlator_->LoadTrace(traces.back());
 }
 

@@ -192,8 +192,9 @@ class Store {
   absl::StatusOr<SearchResult> Search(const SearchQuery& query);
 
   // The trace containing the message with queue ID or message-id `id` (the newest one when
-  // several match). NotFound when nothing matches.
-  absl::StatusOr<Trace> GetTrace(const std::string& id);
+  // several match). NotFound when nothing matches. `*matches`, when set, receives how many
+  // traces `id` names (a queue ID Postfix reused, or one on several hosts).
+  absl::StatusOr<Trace> GetTrace(const std::string& id, size_t* matches = nullptr);
   absl::StatusOr<Trace> TraceById(int64_t trace_id) {
     MAILLENS_RETURN_IF_ERROR(Flush());
     return correlator_->LoadTrace(trace_id);

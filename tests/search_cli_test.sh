@@ -59,6 +59,8 @@ $hour_ago mx postfix/cleanup[131]: 8B8B8B8B8B: hold: header Subject: check me fr
 $hour_ago mx postfix/qmgr[132]: 8B8B8B8B8B: from=<held@held.example>, size=800, nrcpt=1 (queue active)
 $hour_ago mx postfix/local[133]: 8B8B8B8B8B: to=<carol@example.ac.jp>, relay=local, delay=60, delays=60/0/0/0, dsn=2.0.0, status=sent (delivered to mailbox)
 $hour_ago mx postfix/qmgr[132]: 8B8B8B8B8B: removed
+$morning dmz postfix/smtpd[150]: 4B4B4B4B4B: client=one.example[198.51.100.40]
+$hour_ago mx postfix/smtpd[151]: 4B4B4B4B4B: client=two.example[198.51.100.41]
 $hour_ago mx postfix/smtpd[140]: 9C9C9C9C9C: client=unknown[203.0.113.99]
 $hour_ago mx postfix/smtpd[140]: lost connection after DATA from unknown[203.0.113.99]
 $hour_ago dmz postfix/smtpd[200]: NOQUEUE: reject: RCPT from unknown[203.0.113.77]: 550 5.7.1 <y@example.ac.jp>: bad $(printf '\033')[31mred; from=<esc@bad.example> to=<y@example.ac.jp> proto=ESMTP helo=<bad>
@@ -121,6 +123,12 @@ S trace 3F1A2B3C4D --tz Asia/Tokyo | grep -q "times in JST" || fail "trace --tz 
 # Queue IDs in any letter case, in search and trace.
 S search qid:3f1a2b3c4d >/dev/null 2>&1 || fail "lower-case queue ID not found by search"
 S trace 3f1a2b3c4d | grep -q "alice@partner.example" || fail "lower-case queue ID not traced"
+# A queue ID that names two messages (here on two hosts): the newest is shown, and a note
+# says there are more and how to list them.
+out=$(S trace 4B4B4B4B4B 2>"$work/err")
+grep -q "two.example" <<<"$out" || fail "trace of a queue ID on two hosts: not the newest: $out"
+grep -q "'4B4B4B4B4B' names 2 messages" "$work/err" || fail "no note of the other message: $(cat "$work/err")"
+[[ $(S search qid:4B4B4B4B4B --json 2>/dev/null | jq -s length) -eq 2 ]] || fail "search qid: does not list both"
 # The footer counts messages.
 S search to:bob@example.ac.jp 2>"$work/err" >/dev/null
 grep -q "^2 matching messages" "$work/err" || fail "footer: $(cat "$work/err")"
