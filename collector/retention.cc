@@ -1800,6 +1800,13 @@ absl::StatusOr<VerifyResult> VerifyArchive(const std::string& dir) {
     result.notes.push_back(
         "no head is recorded outside the manifest yet (the collector's next retention pass "
         "records it): a removed last entry cannot be told until then");
+  } else if (st.head.entries > 0 && (!st.head_file || !st.outside_head)) {
+    // The manifest is still checked against the other copy; a second loss would leave a
+    // removed last entry unseen. Said, so a deleted file is not taken for nothing.
+    result.notes.push_back(absl::StrCat(
+        st.head_file ? OutsideHeadPath(dir) : HeadPath(dir), " is missing: the head is checked ",
+        "against ", st.head_file ? HeadPath(dir) : OutsideHeadPath(dir),
+        " alone until the collector's next retention pass writes it again"));
   }
   {
     std::error_code ec;

@@ -1123,6 +1123,17 @@ TEST_F(ArchiveTrustTest, ArchiveWithoutAHeadGetsOneAtRecovery) {
   verify = VerifyArchive(dir);
   ASSERT_TRUE(verify.ok());
   EXPECT_TRUE(verify->ok() && verify->notes.empty()) << absl::StrJoin(verify->notes, "; ");
+  // One copy lost: still trusted, but said (a second loss would hide a removed last entry).
+  for (const std::string lost : {"/archive/HEAD", "/archive.head"}) {
+    const std::string kept = ReadAll(dir + lost);
+    ASSERT_TRUE(fs::remove(dir + lost));
+    verify = VerifyArchive(dir);
+    ASSERT_TRUE(verify.ok());
+    EXPECT_TRUE(verify->ok()) << absl::StrJoin(verify->problems, "; ");
+    ASSERT_EQ(verify->notes.size(), 1u) << lost;
+    EXPECT_TRUE(absl::StrContains(verify->notes[0], lost + " is missing")) << verify->notes[0];
+    WriteAll(dir + lost, kept);
+  }
   std::vector<std::string> lines = EntryLines(dir);
   const std::string day = DayOfLine(lines.back());
   lines.pop_back();
