@@ -630,6 +630,14 @@ class StoreWriter {
     // stats.stored would miss the lines of a failed Append, which its retry finds as
     // duplicates.
     counters_->lines_duplicate += stats.duplicates;
+    if (stats.held > 0) {
+      // Stored in the catalog, not searchable until the archive is repaired (Store::Append).
+      log_->warn(
+          "{} lines held back, not searchable yet: their day is archived and the "
+          "archive cannot be trusted ('maillens archive verify'); they are stored once "
+          "it is repaired",
+          stats.held);
+    }
     if (stats.stored > 0 && on_stored_) on_stored_(lines, stats);
     return absl::OkStatus();
   }
