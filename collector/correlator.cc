@@ -5,11 +5,14 @@
 #include <map>
 #include <set>
 #include <tuple>
+#include <unordered_map>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/parser.h"
 #include "core/scan.h"
 #include "core/status_macros.h"
 #include "core/strings.h"
@@ -110,6 +113,18 @@ constexpr char kMergeTraces[] = "UPDATE messages SET trace_id = ? WHERE trace_id
 // How long after a message's `removed` its expiry line is still taken for its own.
 constexpr int64_t kLateExpiryUs = 60 * 1000000LL;
 
+// Rebuild.
+constexpr char kSelectWatermark[] = "SELECT correlated_id FROM partitions WHERE day = ?";
+constexpr char kDeleteParkedHop[] =
+    "DELETE FROM pending WHERE queue_id = ? AND time_us = ? AND from_message = ?";
+constexpr char kDeleteLinksFrom[] = "DELETE FROM links WHERE from_message = ?";
+constexpr char kDeleteLinksTo[] = "DELETE FROM links WHERE to_message = ?";
+constexpr char kDeleteRecipientsOf[] = "DELETE FROM recipients WHERE message = ?";
+constexpr char kDeleteMessage[] = "DELETE FROM messages WHERE id = ?";
+// Rebuilds one observed line may cause: the first, and one for each instance beyond the
+// span that its replay then meets (the span grows each time, so a few suffice).
+constexpr int kMaxRebuilds = 8;
+
 bool IsLoopback(std::string_view ip) {
   return core::StartsWith(ip, "127.") || ip == "::1" || core::StartsWith(ip, "::ffff:127.");
 }
@@ -179,6 +194,24 @@ void DropRefusalsOfOurOwnHops(Trace* trace) {
              rows.end());
 }
 
+// The lines the correlator takes: Postfix's, with a queue ID.
+bool Correlates(const core::Event& ev) {
+  return core::StartsWith(ev.program, "postfix") &&
+         (ev.queue_id_form == core::QueueIdForm::kShort ||
+          ev.queue_id_form == core::QueueIdForm::kLong);
+}
+
+// Names an observed line by what the store keeps of it (host, time, text): a line read back
+// from the store hashes as it did when observed.
+uint64_t LineHash(int64_t host_id, const core::Event& ev, int64_t t) {
+  uint64_t h = std::hash<std::string_view>{}(ev.message);
+  for (uint64_t v : {static_cast<uint64_t>(host_id), static_cast<uint64_t>(t),
+                     static_cast<uint64_t>(ev.pid), std::hash<std::string_view>{}(ev.program)}) {
+    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  }
+  return h;
+}
+
 int64_t ToInt(std::string_view s, int64_t fallback) {
   int64_t v;
   return core::ParseInt(s, &v) ? v : fallback;
@@ -191,6 +224,8 @@ Correlator::Correlator(Database* catalog, CorrelatorOptions options)
 
 void Correlator::Reset() {
   ClearCache();
+  batch_seen_.clear();
+  tangled_.clear();
   // A rolled-back transaction may have held a Recheck: look at the site afresh.
   site_.clear();
   site_checked_ = false;
@@ -313,6 +348,10 @@ absl::StatusOr<Correlator::Instance*> Correlator::FindOrCreate(
   // A line earlier than a known instance's first (backfill, or out-of-order files) belongs to
   // it unless the previous instance still covers it or it ends an earlier life of the ID, or
   // the known instance has its own start line (then this line is of an earlier message).
+  // Without a start line on either side this is a guess: the line may be of an earlier life
+  // of a reused ID. A later line that shows so (this one's `removed`, with the instance
+  // holding lines well after it; the later life's start line) has the span rebuilt in time
+  // order (CheckBoundary, Untangle).
   if (after != nullptr && !is_removed && after->info.first_us - t <= options_.instance_gap_us &&
       (start == nullptr || after->info.origin.empty())) {
     after->info.first_us = t;
@@ -361,11 +400,13 @@ absl::Status Correlator::Observe(int64_t host_id, const core::Event& ev, int64_t
     site_checked_ = true;
     MAILLENS_RETURN_IF_ERROR(CheckSite());
   }
-  if (!core::StartsWith(ev.program, "postfix")) return absl::OkStatus();
-  if (ev.queue_id_form != core::QueueIdForm::kShort &&
-      ev.queue_id_form != core::QueueIdForm::kLong) {
-    return absl::OkStatus();
-  }
+  if (!Correlates(ev)) return absl::OkStatus();
+  batch_seen_.push_back(LineHash(host_id, ev, t));
+  MAILLENS_RETURN_IF_ERROR(ObserveLine(host_id, ev, t));
+  return Untangle();
+}
+
+absl::Status Correlator::ObserveLine(int64_t host_id, const core::Event& ev, int64_t t) {
   using core::Field;
   using core::Kind;
   // postsuper -d: the administrator deleted the message, whatever its recipients waited for.
@@ -385,6 +426,7 @@ absl::Status Correlator::Observe(int64_t host_id, const core::Event& ev, int64_t
       Instance * inst, FindOrCreate(host_id, InstanceOf(ev.program), ev.queue_id, t, is_removed,
                                     ev.kind == Kind::kExpired, start, &created));
   MessageInfo& m = inst->info;
+  const std::optional<int64_t> end_before = m.end_us;
   // Pending hops into this instance are looked at after the line's facts are taken in: a
   // re-injection over loopback is recognised by its arrival through smtpd (the client= line).
   bool look_at_pending = created;
@@ -478,6 +520,200 @@ absl::Status Correlator::Observe(int64_t host_id, const core::Event& ev, int64_t
       break;
   }
   if (look_at_pending) MAILLENS_RETURN_IF_ERROR(OnCreated(inst));
+  // Lines of a refusal end the message as `removed` does (EndRefused).
+  const bool ends = is_removed || m.end_us != end_before;
+  if (start != nullptr || ends) {
+    MAILLENS_RETURN_IF_ERROR(
+        CheckBoundary(Key{host_id, std::string(InstanceOf(ev.program)), std::string(ev.queue_id)},
+                      inst, t, ends));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Correlator::CheckBoundary(const Key& key, const Instance* placed, int64_t t,
+                                       bool ends) {
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) return absl::OkStatus();
+  int64_t from = t;
+  int64_t until = t;
+  bool tangled = false;
+  for (int64_t id : it->second) {
+    MAILLENS_ASSIGN_OR_RETURN(Instance * inst, LoadInstance(id));
+    const MessageInfo& m = inst->info;
+    // A queue ID names one queue file at a time: an instance other than the line's that was
+    // alive before and after the line holds lines of two lives. So does the line's own when
+    // it holds lines well after the end the line gives it (an expiry logged just after
+    // `removed` is the same message's).
+    const bool across = inst == placed
+                            ? ends && m.last_us > t + kLateExpiryUs
+                            : m.first_us < t && m.last_us > t && (!m.end_us || *m.end_us > t);
+    if (!across) continue;
+    tangled = true;
+    from = std::min(from, m.first_us);
+    until = std::max(until, m.last_us);
+  }
+  if (tangled) tangled_.push_back(Tangle{key, from, until});
+  return absl::OkStatus();
+}
+
+absl::Status Correlator::Untangle() {
+  int rebuilds = 0;
+  while (!tangled_.empty()) {
+    const Tangle tangle = std::move(tangled_.back());
+    tangled_.pop_back();
+    // Left as they are: with no way to read the lines again, or when rebuilding keeps
+    // meeting new instances (it should not: the lines of a span taken in time order are
+    // placed as they would be in order).
+    if (!line_reader_ || rebuilds++ == kMaxRebuilds) {
+      tangled_.clear();
+      break;
+    }
+    MAILLENS_RETURN_IF_ERROR(Rebuild(tangle));
+  }
+  return absl::OkStatus();
+}
+
+void Correlator::Forget(const Key& key, int64_t id) {
+  auto inst = instances_.find(id);
+  if (inst != instances_.end()) {
+    dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), id), dirty_.end());
+    instances_.erase(inst);
+  }
+  auto ids = by_key_.find(key);
+  if (ids != by_key_.end()) {
+    ids->second.erase(std::remove(ids->second.begin(), ids->second.end(), id), ids->second.end());
+  }
+}
+
+absl::Status Correlator::Rebuild(const Tangle& tangle) {
+  const auto& [host_id, inst_name, queue_id] = tangle.key;
+  auto key_ids = by_key_.find(tangle.key);
+  if (key_ids == by_key_.end()) return absl::OkStatus();
+  // The instances the span meets, and the span they cover together.
+  int64_t from = tangle.from_us;
+  int64_t until = tangle.until_us;
+  std::vector<int64_t> rebuilt;
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (int64_t id : key_ids->second) {
+      if (std::find(rebuilt.begin(), rebuilt.end(), id) != rebuilt.end()) continue;
+      MAILLENS_ASSIGN_OR_RETURN(Instance * inst, LoadInstance(id));
+      const MessageInfo& m = inst->info;
+      if (m.first_us > until || m.last_us < from) continue;
+      rebuilt.push_back(id);
+      from = std::min(from, m.first_us);
+      until = std::max(until, m.last_us);
+      grew = true;
+    }
+  }
+  if (rebuilt.empty()) return absl::OkStatus();
+  // Their lines: every line of the key in the span is one of theirs (an instance's lines lie
+  // within its first and last). Only those observed already: below their day's watermark, or
+  // seen in this batch -- the batch's other lines, and later batches', come after.
+  absl::StatusOr<std::vector<StoredQueueLine>> stored =
+      line_reader_(host_id, queue_id, from, until);
+  if (absl::IsFailedPrecondition(stored.status())) return absl::OkStatus();
+  if (!stored.ok()) return stored.status();
+  std::sort(stored->begin(), stored->end(), [](const StoredQueueLine& a, const StoredQueueLine& b) {
+    return std::tie(a.time_us, a.day, a.id) < std::tie(b.time_us, b.day, b.id);
+  });
+  struct Candidate {
+    const StoredQueueLine* line;
+    core::Event ev;
+    std::optional<uint64_t> hash;  // above its day's watermark: observed only if seen
+  };
+  std::vector<Candidate> candidates;
+  std::map<int64_t, int64_t> watermarks;     // day -> correlated_id
+  std::unordered_map<uint64_t, int> unseen;  // hash -> how many of this batch's lines have it
+  core::TimeContext time{core::TimeOptions()};
+  MAILLENS_ASSIGN_OR_RETURN(Statement * watermark, catalog_->Cached(kSelectWatermark));
+  for (const StoredQueueLine& line : *stored) {
+    core::Event ev = core::ParseLine(line.raw, &time);
+    if (!Correlates(ev) || ev.queue_id != queue_id || InstanceOf(ev.program) != inst_name) {
+      continue;
+    }
+    auto mark = watermarks.find(line.day);
+    if (mark == watermarks.end()) {
+      watermark->Bind(1, line.day);
+      MAILLENS_ASSIGN_OR_RETURN(auto step, watermark->Step());
+      mark =
+          watermarks
+              .emplace(line.day, step == Statement::StepResult::kRow ? watermark->ColumnInt(0) : 0)
+              .first;
+      watermark->Reset();
+    }
+    std::optional<uint64_t> hash;
+    if (line.id > mark->second) {
+      hash = LineHash(host_id, ev, line.time_us);
+      unseen.emplace(*hash, 0);
+    }
+    candidates.push_back(Candidate{&line, ev, hash});
+  }
+  for (uint64_t h : batch_seen_) {
+    auto it = unseen.find(h);
+    if (it != unseen.end()) ++it->second;
+  }
+  std::vector<std::pair<const StoredQueueLine*, core::Event>> lines;
+  std::set<int64_t> times;
+  for (Candidate& c : candidates) {
+    if (c.hash && unseen[*c.hash]-- <= 0) continue;  // not observed yet: comes after
+    lines.emplace_back(c.line, c.ev);
+    times.insert(c.line->time_us);
+  }
+  // An instance's first and last are times of its lines: when the store no longer has them
+  // (a day forgotten), rebuilding would lose what the catalog still knows.
+  for (int64_t id : rebuilt) {
+    const MessageInfo& m = instances_.at(id)->info;
+    if (!times.count(m.first_us) || !times.count(m.last_us)) return absl::OkStatus();
+  }
+  // The hops into these instances from others, to look for their far side again after.
+  std::vector<Hop> incoming;
+  std::set<int64_t> seeds;  // the instances linked to them: their traces change
+  MAILLENS_ASSIGN_OR_RETURN(Statement * del_parked, catalog_->Cached(kDeleteParkedHop));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * links_from, catalog_->Cached(kLinksFrom));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * del_from, catalog_->Cached(kDeleteLinksFrom));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * del_to, catalog_->Cached(kDeleteLinksTo));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * del_rcpts, catalog_->Cached(kDeleteRecipientsOf));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * del_message, catalog_->Cached(kDeleteMessage));
+  for (int64_t id : rebuilt) {
+    MAILLENS_ASSIGN_OR_RETURN(std::vector<Hop> hops, IncomingHops(id));
+    for (Hop& hop : hops) {
+      if (std::find(rebuilt.begin(), rebuilt.end(), hop.from) != rebuilt.end()) continue;
+      hop.queue_id = queue_id;
+      seeds.insert(hop.from);
+      incoming.push_back(std::move(hop));
+    }
+    links_from->Bind(1, id);
+    while (true) {
+      MAILLENS_ASSIGN_OR_RETURN(auto step, links_from->Step());
+      if (step == Statement::StepResult::kDone) break;
+      seeds.insert(links_from->ColumnInt(0));
+    }
+    links_from->Reset();
+    // The hops these lines parked (a hand-off or a bounce notice whose far side was not
+    // seen): the replay parks them again under the new instances.
+    for (const auto& [line, ev] : lines) {
+      std::string_view next = ev.kind == core::Kind::kNotification
+                                  ? ev.Get(core::Field::kNoticeQueueId)
+                                  : std::string_view(ev.queued_as);
+      if (next.empty()) continue;
+      del_parked->BindText(1, next).Bind(2, line->time_us).Bind(3, id);
+      MAILLENS_RETURN_IF_ERROR(del_parked->Run());
+    }
+    for (Statement* del : {del_from, del_to, del_rcpts, del_message}) {
+      del->Bind(1, id);
+      MAILLENS_RETURN_IF_ERROR(del->Run());
+    }
+    Forget(tangle.key, id);
+  }
+  for (int64_t id : rebuilt) seeds.erase(id);
+  MAILLENS_RETURN_IF_ERROR(RecomputeTraces(std::vector<int64_t>(seeds.begin(), seeds.end())));
+  // In time order, as if they had come so. Tangles this notes (an instance beyond the span
+  // that the replay met) are Untangle's next rebuild.
+  for (const auto& [line, ev] : lines) {
+    MAILLENS_RETURN_IF_ERROR(ObserveLine(host_id, ev, line->time_us));
+  }
+  for (const Hop& hop : incoming) MAILLENS_RETURN_IF_ERROR(TryLinkForward(hop));
   return absl::OkStatus();
 }
 
@@ -1032,6 +1268,7 @@ absl::Status Correlator::Flush() {
     inst->stored_message_id = m.message_id;
   }
   dirty_.clear();
+  batch_seen_.clear();    // the store moves the watermarks past this batch's lines
   site_checked_ = false;  // the next batch looks at the site again
   // Bound the cache: everything is in the catalog now.
   if (instances_.size() > 200000) ClearCache();

@@ -15,7 +15,10 @@
 // No verdict before the evidence: a relay to a loopback address is a re-injection only once the
 // queue ID is seen coming back into the same host through its smtpd, and a pending hop is
 // re-examined when its queue ID appears and when a host, name or address appears (the site
-// changes), so a host whose log arrives later still gets its hops.
+// changes), so a host whose log arrives later still gets its hops. Nor does the guess that a
+// line earlier than an instance without a start line belongs to it stand against a later line
+// that shows two lives of a reused queue ID mixed in it: the span is read again from the
+// store and taken in time order (Untangle).
 // All state lives in the catalog database; an in-memory cache of instances is only a cache.
 //
 // Thread-compatible: used by the store's single writer, inside its catalog transaction.
@@ -116,15 +119,35 @@ struct CorrelatorOptions {
   int64_t recheck_window_us = 7 * 24 * 3600 * 1000000LL;
 };
 
+// A stored line as the correlator reads it back (Correlator::LineReader).
+struct StoredQueueLine {
+  int64_t day = 0;  // partition (YYYYMMDD)
+  int64_t id = 0;   // row id within the partition
+  int64_t time_us = 0;
+  std::string raw;
+};
+
 class Correlator {
  public:
+  // The stored lines of `queue_id` on host `host_id` whose time is in [from_us, until_us],
+  // every one the store holds, correlated or not; FailedPrecondition when some of them cannot
+  // be read (a day archived). Given by the store: the correlator itself sees only the catalog.
+  using LineReader = std::function<absl::StatusOr<std::vector<StoredQueueLine>>(
+      int64_t host_id, const std::string& queue_id, int64_t from_us, int64_t until_us)>;
+
   // `catalog` must outlive the correlator; the schema must exist (see Store).
   Correlator(Database* catalog, CorrelatorOptions options);
 
-  // Takes one stored line of host `host_id` (whose syslog name is `host_name`). Call within a
-  // catalog transaction, then Flush() before committing.
+  // Where the correlator reads a queue ID's lines again when the lives of a reused ID turn
+  // out to be mixed (see Untangle). Without one, they stay mixed.
+  void SetLineReader(LineReader reader) { line_reader_ = std::move(reader); }
+
+  // Takes one stored line of host `host_id`. Call within a catalog transaction, then Flush()
+  // before committing. A batch is the lines observed between two Flush() calls; the store
+  // moves each day's watermark (partitions.correlated_id) past a batch's lines only after
+  // its Flush, so that a line at or below the watermark is one observed in an earlier batch.
   absl::Status Observe(int64_t host_id, const core::Event& ev, int64_t time_us);
-  // Writes the instances touched since the last Flush.
+  // Writes the instances touched since the last Flush; ends the batch.
   absl::Status Flush();
   // Forgets cached state (after a rolled-back transaction).
   void Reset();
@@ -186,6 +209,33 @@ class Correlator {
                                          std::string_view queue_id, int64_t time_us,
                                          bool is_removed, bool is_expiry, const StartLine* start,
                                          bool* created);
+  // Observe's work for one line the correlator takes (a Postfix line with a queue ID).
+  absl::Status ObserveLine(int64_t host_id, const core::Event& ev, int64_t time_us);
+
+  // Lives of one queue ID mixed in an instance: lines of `key` between from_us and until_us
+  // were placed by a guess that a later line proved wrong.
+  struct Tangle {
+    Key key;
+    int64_t from_us = 0;
+    int64_t until_us = 0;
+  };
+  // A line that begins a life (a start line) or ends one (removed, a refusal) at `t`, placed
+  // in `placed`: notes a Tangle when an instance of `key` holds lines on both sides of it,
+  // which one life cannot (`placed` itself: lines well after the end it just learnt).
+  absl::Status CheckBoundary(const Key& key, const Instance* placed, int64_t t, bool ends);
+  // Rebuilds the tangles noted: lines arrive in any order, and an earlier line joining a
+  // later instance that has no start line (FindOrCreate) is a guess -- right for a message
+  // whose older lines come later, wrong for an earlier life of a reused ID. The lines of the
+  // tangled span are read again and taken in time order.
+  absl::Status Untangle();
+  // Deletes the instances of `tangle.key` that meet its span (their recipients, links and
+  // parked hops), and observes again, in time order, the lines of the span that were
+  // observed before (now or in an earlier batch); then the hops into the deleted instances
+  // look for their far side again. Left as they are when the store cannot give their lines
+  // back (an archived or forgotten day).
+  absl::Status Rebuild(const Tangle& tangle);
+  // Forgets a deleted instance's cache entries.
+  void Forget(const Key& key, int64_t id);
   absl::StatusOr<Instance*> LoadInstance(int64_t id);
   absl::StatusOr<std::string> HostName(int64_t host_id);
   // Notes that Flush must write `inst` (Flush visits these, not the whole cache).
@@ -255,6 +305,12 @@ class Correlator {
   // kept across cache clears, forgotten by Reset (a rollback undoes the Recheck it caused).
   std::string site_;
   bool site_checked_ = false;  // looked at in the current batch (since the last Flush)
+  LineReader line_reader_;     // empty: tangles stay as they are
+  // The lines observed in the current batch, by LineHash (identical lines stored twice are
+  // here twice). A Rebuild replays these and those below the watermark, no others. A vector:
+  // every line is noted, and only a Rebuild, which is rare, looks.
+  std::vector<uint64_t> batch_seen_;
+  std::vector<Tangle> tangled_;  // noted by CheckBoundary, rebuilt by Untangle
 };
 
 }  // namespace maillens::collector

@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -460,6 +462,199 @@ TEST_F(CorrelatorTest, HostsCountEachMessageOnceOnItsHost) {
     counts.push_back(h.name + "=" + std::to_string(h.messages));
   }
   EXPECT_THAT(counts, UnorderedElementsAre("dmz=1", "mx=2"));
+}
+
+// One queue ID on mx with two lives, as in the simulated site of
+// tests/correlation_accuracy_test.cc: the first received and delivered to dee, then removed;
+// the second, an hour later, deferred again and again for dee until it expires and bounces.
+std::vector<LineRecord> TwoLivesOfOneQueueId(uint64_t fingerprint) {
+  constexpr int64_t kDay = kNoon - 12 * 3600 * kSecond;  // 2023-11-15 00:00:00 UTC
+  auto at = [](int64_t h, int64_t m, int64_t s) {
+    return kDay + ((h * 60 + m) * 60 + s) * kSecond;
+  };
+  auto retry = [](const std::string& stamp, int64_t delay) {
+    return std::vector<std::string>{
+        stamp +
+            " mx postfix/qmgr[2103]: 6D717185280A: from=<cy@c.example.org>, size=2400, "
+            "nrcpt=1 (queue active)",
+        stamp + " mx postfix/smtp[2105]: 6D717185280A: to=<dee@far.test>, relay=none, delay=" +
+            std::to_string(delay) +
+            ", delays=1/0/30/0, dsn=4.4.1, status=deferred (connect to "
+            "far.test[192.0.2.77]:25: Connection timed out)"};
+  };
+  const std::vector<std::pair<int64_t, std::string>> lines = {
+      // Life 1.
+      {at(22, 3, 55),
+       "Nov 15 22:03:55 mx postfix/smtpd[2101]: 6D717185280A: client=a.example.net[198.51.100.1]"},
+      {at(22, 3, 55),
+       "Nov 15 22:03:55 mx postfix/cleanup[2102]: 6D717185280A: message-id=<one@a.example.net>"},
+      {at(22, 3, 56),
+       "Nov 15 22:03:56 mx postfix/qmgr[2103]: 6D717185280A: from=<ann@a.example.net>, "
+       "size=1200, nrcpt=1 (queue active)"},
+      {at(22, 3, 57),
+       "Nov 15 22:03:57 mx postfix/smtp[2104]: 6D717185280A: to=<dee@far.test>, "
+       "relay=far.test[192.0.2.77]:25, delay=2, delays=1/0/0.5/0.5, dsn=2.0.0, status=sent "
+       "(250 2.0.0 Ok)"},
+      {at(22, 3, 57), "Nov 15 22:03:57 mx postfix/qmgr[2103]: 6D717185280A: removed"},
+      // Life 2 (index 5 on).
+      {at(22, 57, 27),
+       "Nov 15 22:57:27 mx postfix/smtpd[2101]: 6D717185280A: client=c.example.org[203.0.113.5]"},
+      {at(22, 57, 27),
+       "Nov 15 22:57:27 mx postfix/cleanup[2102]: 6D717185280A: message-id=<two@c.example.org>"},
+      {at(22, 57, 28), retry("Nov 15 22:57:28", 1)[0]},
+      {at(22, 57, 58), retry("Nov 15 22:57:58", 31)[1]},
+      {at(23, 7, 28), retry("Nov 15 23:07:28", 0)[0]},  // index 9
+      {at(23, 7, 58), retry("Nov 15 23:07:58", 631)[1]},
+      {at(23, 27, 28), retry("Nov 15 23:27:28", 0)[0]},  // index 11
+      {at(23, 27, 58), retry("Nov 15 23:27:58", 1831)[1]},
+      {at(23, 57, 28), retry("Nov 15 23:57:28", 0)[0]},
+      {at(23, 57, 58), retry("Nov 15 23:57:58", 3631)[1]},
+      // The next day (another partition): it expires and bounces.
+      {at(26, 57, 28),  // index 15
+       "Nov 16 02:57:28 mx postfix/qmgr[2103]: 6D717185280A: from=<cy@c.example.org>, "
+       "status=expired, returned to sender"},
+      {at(26, 57, 28),
+       "Nov 16 02:57:28 mx postfix/cleanup[2102]: EACDD1852D2E: "
+       "message-id=<20231116025728.EACDD1852D2E@mx.example.test>"},
+      {at(26, 57, 28),
+       "Nov 16 02:57:28 mx postfix/bounce[2106]: 6D717185280A: sender non-delivery "
+       "notification: EACDD1852D2E"},
+      {at(26, 57, 28), "Nov 16 02:57:28 mx postfix/qmgr[2103]: 6D717185280A: removed"},
+      {at(26, 57, 28),
+       "Nov 16 02:57:28 mx postfix/qmgr[2103]: EACDD1852D2E: from=<>, size=4400, nrcpt=1 "
+       "(queue active)"},
+      {at(26, 57, 29),
+       "Nov 16 02:57:29 mx postfix/smtp[2104]: EACDD1852D2E: to=<cy@c.example.org>, "
+       "relay=c.example.org[203.0.113.5]:25, delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, "
+       "status=sent (250 2.0.0 Ok)"},
+      {at(26, 57, 29), "Nov 16 02:57:29 mx postfix/qmgr[2103]: EACDD1852D2E: removed"}};
+  std::vector<LineRecord> file;
+  uint64_t offset = 0;
+  for (const auto& [time_us, raw] : lines) {
+    LineRecord r;
+    r.host = "mx";
+    r.file_path = "/var/log/mail.log";
+    r.fingerprint = fingerprint;
+    r.offset = offset;
+    r.time_us = time_us;
+    r.raw = raw;
+    file.push_back(r);
+    offset += raw.size() + 1;
+  }
+  return file;
+}
+
+// Lines [begin, end) of `file`, renumbered as a file of their own (an extract, or one of the
+// files logrotate cut the log into) when `fingerprint` is given.
+std::vector<LineRecord> Part(const std::vector<LineRecord>& file, size_t begin, size_t end,
+                             std::optional<uint64_t> fingerprint = std::nullopt) {
+  std::vector<LineRecord> part(file.begin() + begin, file.begin() + end);
+  uint64_t offset = 0;
+  for (LineRecord& r : part) {
+    if (!fingerprint) continue;
+    r.fingerprint = *fingerprint;
+    r.offset = offset;
+    offset += r.raw.size() + 1;
+  }
+  return part;
+}
+
+// A queue ID's two lives whose lines arrive out of order: an extract of the log (from the
+// middle of the second life's retries) imported before the log, or the rotated files imported
+// newest first, as a `mail.log*` glob gives them. The first lines to arrive make an instance
+// without a start line; the first life's client= is earlier, so it joins that instance -- a
+// guess, and the first life's `removed` then shows it wrong: the instance holds lines hours
+// after its removal. The correlator must undo the guess (re-read the queue ID's lines and take
+// them in time order), so that each life is one instance with its own lines, facts and links,
+// as if the lines had come in order. So must a start line that comes while an instance holds
+// lines on both sides of it. In the store's two modes (correlating in line and behind) and with
+// the older lines in one batch or several.
+TEST_F(CorrelatorTest, ReusedQueueIdsLivesStayApartWhateverOrderTheirLinesArriveIn) {
+  constexpr int64_t kDay = kNoon - 12 * 3600 * kSecond;
+  const int64_t life1 = kDay + (22 * 3600 + 3 * 60 + 55) * kSecond;
+  const int64_t life2 = kDay + (22 * 3600 + 57 * 60 + 27) * kSecond;
+  const int64_t expired = kDay + (26 * 3600 + 57 * 60 + 28) * kSecond;
+  const std::vector<LineRecord> log = TwoLivesOfOneQueueId(1);
+  struct Order {
+    std::string name;
+    std::vector<std::vector<LineRecord>> batches;  // appended in this order
+  };
+  auto concat = [](std::vector<LineRecord> a, const std::vector<LineRecord>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  };
+  std::vector<Order> orders = {
+      {"in order", {log}},
+      // The extract's lines are skipped when the log comes (the importer finds them stored).
+      {"extract of the retries first",
+       {Part(log, 11, 15, 2), concat(Part(log, 0, 11), Part(log, 15, log.size()))}},
+      {"extract of the retries to the end first", {Part(log, 11, log.size(), 2), Part(log, 0, 11)}},
+      {"rotated files newest first", {Part(log, 9, log.size(), 12), Part(log, 0, 9, 11)}},
+      {"rotated files newest first, the older in batches",
+       {Part(log, 9, log.size(), 12), Part(Part(log, 0, 9, 11), 0, 2),
+        Part(Part(log, 0, 9, 11), 2, 6), Part(Part(log, 0, 9, 11), 6, 9)}},
+      // Pieces (extracts) of the log: the second life's client= comes while an instance holds
+      // the first life's delivery and the second's retries, before the first's `removed`.
+      {"pieces of the log, the first life's removed and client= last",
+       {Part(log, 9, log.size(), 12), Part(log, 2, 4, 13), Part(log, 5, 9, 14), Part(log, 4, 5, 15),
+        Part(log, 0, 2, 16)}}};
+  for (const bool behind : {false, true}) {
+    for (const Order& order : orders) {
+      SCOPED_TRACE(order.name + (behind ? ", correlated behind" : ", correlated in line"));
+      store_.reset();
+      std::filesystem::remove_all(dir_);
+      StoreOptions options;
+      options.dir = dir_.string();
+      options.correlate_behind = behind;
+      auto store = Store::Open(options);
+      ASSERT_TRUE(store.ok()) << store.status();
+      store_ = std::move(*store);
+      for (const std::vector<LineRecord>& batch : order.batches) {
+        auto stats = store_->Append(batch);
+        ASSERT_TRUE(stats.ok()) << stats.status();
+        ASSERT_EQ(stats->stored, batch.size());
+      }
+      auto traces = store_->TracesIn(INT64_MIN, INT64_MAX);
+      ASSERT_TRUE(traces.ok()) << traces.status();
+      std::map<int64_t, const Trace*> trace_of;  // instance's first_us -> its trace
+      std::map<int64_t, MessageInfo> lives;      // first_us -> instance of 6D717185280A
+      for (const Trace& t : *traces) {
+        for (const MessageInfo& m : t.messages) {
+          if (m.queue_id != "6D717185280A") continue;
+          lives[m.first_us] = m;
+          trace_of[m.first_us] = &t;
+        }
+      }
+      ASSERT_EQ(lives.size(), 2u);
+      ASSERT_EQ(lives.begin()->first, life1);
+      ASSERT_EQ(lives.rbegin()->first, life2);
+      auto rows = [&](int64_t first) {
+        std::vector<std::string> out;
+        for (const RecipientInfo& r : trace_of[first]->recipients) {
+          if (r.message == lives[first].id) out.push_back(r.recipient + "=" + r.status);
+        }
+        return out;
+      };
+      // The first life: its own lines only, delivered.
+      const MessageInfo& one = lives[life1];
+      EXPECT_EQ(one.end_us.value_or(0), life1 + 2 * kSecond);
+      EXPECT_EQ(one.last_us, life1 + 2 * kSecond) << "holds the second life's lines";
+      EXPECT_EQ(one.disposition, "");
+      EXPECT_THAT(rows(life1), UnorderedElementsAre("dee@far.test=sent"));
+      EXPECT_EQ(trace_of[life1]->messages.size(), 1u) << "the bounce is the second life's";
+      // The second life: all its lines, expired, and its bounce notice in its trace.
+      const MessageInfo& two = lives[life2];
+      EXPECT_EQ(two.end_us.value_or(0), expired) << "0: still queued";
+      EXPECT_EQ(two.disposition, "expired");
+      EXPECT_THAT(rows(life2), UnorderedElementsAre("dee@far.test=expired"));
+      std::vector<std::string> hops;
+      for (const MessageInfo& m : trace_of[life2]->messages) hops.push_back(m.queue_id);
+      EXPECT_THAT(hops, ::testing::ElementsAre("6D717185280A", "EACDD1852D2E"));
+      std::vector<std::string> links;
+      for (const LinkInfo& l : trace_of[life2]->links) links.push_back(l.kind);
+      EXPECT_THAT(links, ::testing::ElementsAre("bounce"));
+    }
+  }
 }
 
 }  // namespace

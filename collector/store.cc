@@ -271,6 +271,62 @@ absl::Status CreateCatalogFile(const std::string& path) {
 
 }  // namespace
 
+namespace {
+
+// Correlator::LineReader (correlator.h).
+constexpr char kSelectQueueIdLines[] =
+    "SELECT id, ts_us, raw FROM events WHERE queue_id = ? AND host_id = ? AND ts_us >= ? AND "
+    "ts_us <= ? ORDER BY ts_us, id";
+constexpr char kSelectCorrelatedDays[] =
+    "SELECT day FROM partitions WHERE day >= ? AND day <= ? AND correlated_id > 0";
+
+// Correlator::LineReader over `site`'s partitions (the hot days): the lines of `queue_id` on
+// host `host_id` in [from_us, until_us]. FailedPrecondition when the span has a day with
+// correlated lines that is not hot (archived): its lines cannot be read here.
+absl::StatusOr<std::vector<StoredQueueLine>> ReadQueueIdLines(const SiteDatabases& site,
+                                                              int64_t host_id,
+                                                              const std::string& queue_id,
+                                                              int64_t from_us, int64_t until_us) {
+  const int64_t first_day = DayOf(from_us);
+  const int64_t last_day = DayOf(until_us);
+  std::set<int64_t> hot;
+  for (int64_t day : site.days) {
+    if (day >= first_day && day <= last_day) hot.insert(day);
+  }
+  MAILLENS_ASSIGN_OR_RETURN(Statement * days, site.catalog->Cached(kSelectCorrelatedDays));
+  days->Bind(1, first_day).Bind(2, last_day);
+  while (true) {
+    MAILLENS_ASSIGN_OR_RETURN(auto step, days->Step());
+    if (step == Statement::StepResult::kDone) break;
+    const int64_t day = days->ColumnInt(0);
+    if (hot.count(day) == 0) {
+      days->Reset();
+      return absl::FailedPreconditionError(absl::StrCat("day ", day, " is not hot"));
+    }
+  }
+  days->Reset();
+  std::vector<StoredQueueLine> lines;
+  for (int64_t day : hot) {
+    MAILLENS_ASSIGN_OR_RETURN(Database * db, site.partition(day));
+    MAILLENS_ASSIGN_OR_RETURN(Statement * select, db->Cached(kSelectQueueIdLines));
+    select->BindText(1, queue_id).Bind(2, host_id).Bind(3, from_us).Bind(4, until_us);
+    while (true) {
+      absl::StatusOr<Statement::StepResult> step = select->Step();
+      if (!step.ok()) {
+        select->Reset();
+        return step.status();
+      }
+      if (*step == Statement::StepResult::kDone) break;
+      lines.push_back(StoredQueueLine{day, select->ColumnInt(0), select->ColumnInt(1),
+                                      std::string(select->ColumnText(2))});
+    }
+    select->Reset();
+  }
+  return lines;
+}
+
+}  // namespace
+
 absl::Status Store::Init() {
   std::error_code ec;
   if (!options_.read_only) {
@@ -300,6 +356,11 @@ absl::Status Store::Init() {
     host_ids_[std::string(hosts.ColumnText(1))] = hosts.ColumnInt(0);
   }
   correlator_ = std::make_unique<Correlator>(catalog_.get(), CorrelatorOptions());
+  // Through the correlator's own read connections: it may run on the store's thread.
+  correlator_->SetLineReader(
+      [this](int64_t host_id, const std::string& queue_id, int64_t from_us, int64_t until_us) {
+        return ReadQueueIdLines(CorrelatorSite(), host_id, queue_id, from_us, until_us);
+      });
   if (!options_.read_only) {
     MAILLENS_RETURN_IF_ERROR(CorrelatePending());
     // Opening a partition for writing indexes the lines a crash left out of its side file.
