@@ -92,7 +92,13 @@ constexpr char kSelectLastLine[] = "SELECT max(ts_us) FROM events";
 constexpr char kScanPragmas[] = "PRAGMA mmap_size=1073741824";
 
 enum LinkBits : uint8_t { kLinkRelay = 1, kLinkReinject = 2, kLinkBounce = 4 };
-enum DispositionBits : uint8_t { kHeld = 1, kDiscarded = 2, kRejected = 4, kExpired = 8 };
+enum DispositionBits : uint8_t {
+  kHeld = 1,
+  kDiscarded = 2,
+  kRejected = 4,
+  kExpired = 8,
+  kDeleted = 16,  // postsuper -d before any recipient got further (Correlator::MarkDeleted)
+};
 enum class Origin : uint8_t { kOther, kSmtpd, kPickup };
 enum class Status : uint8_t { kSent, kDeferred, kBounced, kExpired, kRejected, kOther };
 
@@ -246,6 +252,7 @@ Msg ReadMsg(const Statement& s) {
                   : d == "discarded" ? kDiscarded
                   : d == "rejected"  ? kRejected
                   : d == "expired"   ? kExpired
+                  : d == "deleted"   ? kDeleted
                                      : 0;
   return m;
 }
@@ -1289,6 +1296,10 @@ void ReportBuilder::Aggregate() {
         outcome = "deferred";
       } else if (delivered) {
         outcome = "delivered";
+      } else if (disposition & kDeleted) {
+        // The administrator removed it from the queue: no longer waiting, so not "in queue"
+        // (a held message deleted is deleted).
+        outcome = "deleted";
       } else if (disposition & kHeld) {
         outcome = "held";
       } else if (u.msgs.size() == 1 && entry.size < 0 && entry.row_begin == entry.row_end) {
@@ -1339,7 +1350,7 @@ void ReportBuilder::Aggregate() {
   report_.recipient_domains = FinishTop(recipient_domains, top);
   report_.bounce_reasons = FinishReasons(bounce_reasons, top);
   for (const char* name : {"delivered", "partly bounced", "bounced", "expired", "deferred",
-                           "rejected", "discarded", "held", "in queue", "abandoned"}) {
+                           "rejected", "discarded", "held", "deleted", "in queue", "abandoned"}) {
     auto it = outcomes.find(name);
     if (it != outcomes.end() && it->second > 0) report_.outcomes.emplace_back(name, it->second);
   }

@@ -230,8 +230,8 @@ struct Report {
   int64_t bucket_us = 0;  // width of each traffic bucket: an hour (a day for long windows)
   std::vector<TrafficBucket> traffic;
   // Each message exactly once: delivered, partly bounced, bounced, expired, deferred,
-  // rejected, discarded, held, in queue, abandoned (the client left before the message was
-  // complete). Zero entries are left out.
+  // rejected, discarded, held, deleted (postsuper -d), in queue, abandoned (the client left
+  // before the message was complete). Zero entries are left out.
   std::vector<std::pair<std::string, int64_t>> outcomes;
 
   TopList sender_domains;

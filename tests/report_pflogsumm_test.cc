@@ -429,5 +429,52 @@ TEST_F(ReportPflogsummTest, CleanupRefusalsCountAsRejectedAndDiscardedNotAsNullS
   EXPECT_EQ(senders.count("spam@bad.test"), 0u);
 }
 
+// postsuper -d: a message the administrator deleted from the queue (the correlator reads it
+// "deleted" when no recipient got further) is counted as deleted, not as still "in queue";
+// one with a recipient delivered before reads delivered.
+TEST_F(ReportPflogsummTest, MessageDeletedByTheAdministratorCountsAsDeleted) {
+  fs::create_directories(dir_);
+  const std::string log = (dir_ / "mail.log").string();
+  {
+    std::ofstream out(log);
+    // Deferred (greylisted), then deleted.
+    out << "Nov 15 12:00:00 dmz postfix/smtpd[1]: 17623A8689: client=mx.example.test[192.0.2.3]\n"
+           "Nov 15 12:00:01 dmz postfix/qmgr[2]: 17623A8689: from=<heidi@example.test>, "
+           "size=1412, nrcpt=1 (queue active)\n"
+           "Nov 15 12:00:02 dmz postfix/smtp[3]: 17623A8689: to=<user1@flaky.test>, "
+           "relay=mx.flaky.test[198.51.100.8]:25, delay=0.02, delays=0/0/0/0.01, dsn=4.7.1, "
+           "status=deferred (host mx.flaky.test[198.51.100.8] said: 450 4.7.1 Greylisted)\n"
+           // Put on hold, then deleted.
+           "Nov 15 12:00:03 dmz postfix/smtpd[1]: 39845CA8A1: client=mx.example.test[192.0.2.3]\n"
+           "Nov 15 12:00:04 dmz postfix/cleanup[4]: 39845CA8A1: hold: header Subject: audit from "
+           "mx.example.test[192.0.2.3]; from=<judy@example.test> to=<kim@partner.test> "
+           "proto=ESMTP helo=<mx.example.test>: held for review\n"
+           // Waiting for its first delivery attempt: in queue.
+           "Nov 15 12:00:05 dmz postfix/smtpd[1]: 4A956DB9B2: client=mx.example.test[192.0.2.3]\n"
+           "Nov 15 12:00:06 dmz postfix/qmgr[2]: 4A956DB9B2: from=<ivan@example.test>, size=900, "
+           "nrcpt=1 (queue active)\n"
+           "Nov 15 12:00:09 dmz postfix/postsuper[5]: 17623A8689: removed\n"
+           "Nov 15 12:00:10 dmz postfix/postsuper[5]: 39845CA8A1: removed\n"
+           "Nov 15 12:00:11 dmz postfix/postsuper[5]: Deleted: 2 messages\n";
+  }
+  {
+    StoreOptions options;
+    options.dir = (dir_ / "data").string();
+    options.durable = false;
+    auto store = Store::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ImportOptions import;
+    import.year = 2023;
+    import.zone = absl::UTCTimeZone();
+    auto stats = ImportFile(store->get(), log, import);
+    ASSERT_TRUE(stats.ok()) << stats.status();
+  }
+  auto report = BuildReport((dir_ / "data").string(), ReportOptions());
+  ASSERT_TRUE(report.ok()) << report.status();
+  std::map<std::string, int64_t> outcomes(report->outcomes.begin(), report->outcomes.end());
+  EXPECT_EQ(outcomes["deleted"], 2);
+  EXPECT_EQ(outcomes["in queue"], 1) << "only the message still waiting";
+}
+
 }  // namespace
 }  // namespace maillens::collector
