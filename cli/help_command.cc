@@ -138,6 +138,8 @@ What each message's outcome means (the "Outcomes" table; each message counted on
                    header/body check in cleanup
   discarded        accepted, then dropped on purpose (a check's DISCARD, a content filter)
   held             put on hold (a check's HOLD, postsuper -h) and not released yet
+  deleted          removed from the queue by the administrator (postsuper -d) before it
+                   was delivered
   in queue         received, with no delivery attempt logged yet in the window
   abandoned        the client went away before the message was complete (only client=)
   entered otherwise  neither smtpd nor pickup began it in the log: the log started mid-

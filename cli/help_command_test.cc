@@ -48,7 +48,7 @@ TEST(HelpTest, EveryOutcomeWordIsExplained) {
   std::string report = HelpText("report");
   for (const char* word :
        {"delivered", "partly bounced", "bounced", "expired", "deferred", "rejected", "discarded",
-        "held", "in queue", "abandoned", "entered otherwise", "notices"}) {
+        "held", "deleted", "in queue", "abandoned", "entered otherwise", "notices"}) {
     EXPECT_NE(report.find(std::string("  ") + word + " "), std::string::npos)
         << "help report does not explain '" << word << "'";
   }

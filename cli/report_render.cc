@@ -152,7 +152,8 @@ Section GrandTotals(const Report& r) {
       Color::kRed);
   row(c.rejected, "rejected", "refusals: SMTP (per recipient) and content checks", Color::kRed);
   row(c.expired, "expired", "returned to the sender after the queue lifetime", Color::kRed);
-  row(c.held, "held", "", Color::kYellow);
+  // Ever held, as pflogsumm counts; the Outcomes table's "held" is those not released yet.
+  row(c.held, "held", "put on hold, released since or not (Outcomes: still held)", Color::kYellow);
   row(c.discarded, "discarded", "by checks or the content filter");
   row(c.notices, "notices", "non-delivery and delay notices returned to senders");
   row(c.sasl_failures, "SASL failures", "authentication failure lines", Color::kYellow);
