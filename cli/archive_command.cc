@@ -208,6 +208,14 @@ int Repair(const std::string& dir, const std::vector<std::string>& args) {
                 static_cast<long long>(plan->deletions.back().day));
   }
   std::printf("and an entry recording this repair; the old manifest is kept beside it.\n");
+  if (plan->entries_lost > 0) {
+    // A deletion among them is forgotten: trace and report can no longer say the day went.
+    std::printf(
+        "  %lld entries the archive's head recorded cannot be read from the old manifest: days "
+        "they recorded as deleted by retention will no longer be named as such by trace and "
+        "report\n",
+        static_cast<long long>(plan->entries_lost));
+  }
   for (const std::string& s : plan->set_aside) {
     std::printf("  set aside in archive/orphans/: %s\n", s.c_str());
   }

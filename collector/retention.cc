@@ -1892,6 +1892,11 @@ absl::StatusOr<RepairPlan> PlanArchiveRepair(const std::string& dir) {
     }
   }
   for (auto& [day, e] : deleted) plan.deletions.push_back(std::move(e));
+  int64_t recorded = 0;  // entries a head copy says the manifest had
+  for (const auto* head : {&st.head_file, &st.outside_head, &st.next_head}) {
+    if (head->has_value()) recorded = std::max(recorded, (*head)->entries);
+  }
+  plan.entries_lost = std::max<int64_t>(0, recorded - static_cast<int64_t>(st.entries.size()));
   for (const auto& [day, name] : older) {
     plan.set_aside_files.push_back(name);
     plan.set_aside.push_back(

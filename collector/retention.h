@@ -304,7 +304,10 @@ absl::StatusOr<VerifyResult> VerifyArchive(const std::string& dir);
 
 // A manifest rebuilt from the archive files, for a manifest that cannot be trusted.
 struct RepairPlan {
-  bool needed = false;                // false: the manifest can be trusted as it is
+  bool needed = false;  // false: the manifest can be trusted as it is
+  // Entries the head (archive/HEAD or the copy outside) recorded beyond those the damaged
+  // manifest still shows: their record (a deletion among them, perhaps) is lost.
+  int64_t entries_lost = 0;
   std::vector<std::string> problems;  // why it cannot (VerifyArchive's problems)
   std::vector<ArchiveEntry> entries;  // one kArchive per day, from its newest file
   // kDelete entries the damaged manifest still holds for days of which nothing is left (no

@@ -936,6 +936,10 @@ TEST_F(ArchiveTrustTest, MissingManifestIsReportedAndNothingIsDeleted) {
   out = Cli(dir, "archive repair --yes", &status);
   EXPECT_EQ(status, 0) << out;
   EXPECT_TRUE(absl::StrContains(out, "rebuilt with 29 entries")) << out;
+  // What the missing manifest recorded beyond its files is said to be lost (a deletion
+  // among it would no longer be named).
+  EXPECT_TRUE(absl::StrContains(out, "28 entries the archive's head recorded cannot be read"))
+      << out;
   std::vector<std::string> lines = EntryLines(dir);
   ASSERT_EQ(lines.size(), 29u);
   EXPECT_TRUE(absl::StrContains(lines.back(), "\trepair\t")) << lines.back();
