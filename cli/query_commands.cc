@@ -40,6 +40,9 @@ constexpr char kSearchUsage[] =
     "  (one object per message, each recipient with its status) or --csv (one row per\n"
     "  recipient) for programs. --limit N counts messages (default 100): the newest N, or\n"
     "  with --oldest-first the oldest N, oldest first.\n"
+    "  Control characters from log lines are shown escaped (\\x1b) in rows, always; --lines\n"
+    "  writes lines as logged when piped (like grep), escaped on a terminal; --csv keeps the\n"
+    "  bytes; --json turns bytes that are not UTF-8 into U+FFFD (JSON text is UTF-8).\n"
     "  Example: maillens search to:bob@example.ac.jp status:bounced since:2h\n";
 
 constexpr char kTraceUsage[] =
