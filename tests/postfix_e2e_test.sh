@@ -119,10 +119,16 @@ all_lines() { zcat -f "$LOGS/$1".maillog.*.gz "$LOGS/$1.maillog"; }
 for i in "${INSTANCES[@]}"; do all_lines "$i" >"$W/all-$i.log"; done
 
 # ---------------------------------------------------------------- relayed mail: one trace per message
-# final_status LOG QID: "ADDRESS STATUS" per recipient, the last status the log gives it.
+# final_status LOG QID: "ADDRESS STATUS" per recipient, the last status the log gives it; a
+# recipient still deferred when postsuper -d removed the message reads "deleted" (nothing
+# will retry it; the lab's operator deletes one deferred message per traffic run).
 final_status() {
+  local removed=0
+  grep -qE "postsuper\[[0-9]+\]: $2: removed" "$1" && removed=1
   grep -E ": $2: to=<" "$1" | sed -E 's/.*: to=<([^>]*)>.* status=([a-z]+).*/\1 \2/' |
-    awk '{ last[$1] = $2 } END { for (a in last) print a, last[a] }' | sort
+    awk -v removed=$removed '{ last[$1] = $2 }
+      END { for (a in last) print a, (removed && last[a] == "deferred") ? "deleted" : last[a] }' |
+    sort
 }
 
 check_pair() { # FROM_INSTANCE TO_INSTANCE
