@@ -1,7 +1,5 @@
 #include "cli/archive_command.h"
 
-#include <unistd.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -219,22 +217,7 @@ int Repair(const std::string& dir, const std::vector<std::string>& args) {
   for (const std::string& s : plan->set_aside) {
     std::printf("  set aside in archive/orphans/: %s\n", s.c_str());
   }
-  if (!yes) {
-    if (!isatty(STDIN_FILENO)) {
-      std::fprintf(stderr,
-                   "maillens archive repair: not repairing without confirmation: run it in a "
-                   "terminal, or pass --yes\n");
-      return 1;
-    }
-    std::printf("Rebuild the manifest? [y/N] ");
-    std::fflush(stdout);
-    char answer[16] = {0};
-    if (std::fgets(answer, sizeof answer, stdin) == nullptr ||
-        (answer[0] != 'y' && answer[0] != 'Y')) {
-      std::printf("nothing changed\n");
-      return 1;
-    }
-  }
+  if (!Confirm(yes, "archive repair", "repairing", "Rebuild the manifest?")) return 1;
   absl::Status s = collector::RepairArchive(dir, *plan);
   if (!s.ok()) return Fail(s);
   auto verify = collector::VerifyArchive(dir);

@@ -228,6 +228,25 @@ std::string FormatLocalTime(int64_t time_us, absl::TimeZone zone) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMicros(time_us), zone);
 }
 
+bool Confirm(bool yes, const char* command, const char* doing, const std::string& question) {
+  if (yes) return true;
+  if (!isatty(STDIN_FILENO)) {
+    std::fprintf(stderr,
+                 "maillens %s: not %s without confirmation: run it in a terminal, or pass --yes\n",
+                 command, doing);
+    return false;
+  }
+  std::printf("%s [y/N] ", question.c_str());
+  std::fflush(stdout);
+  char answer[16] = {0};
+  if (std::fgets(answer, sizeof answer, stdin) == nullptr ||
+      (answer[0] != 'y' && answer[0] != 'Y')) {
+    std::printf("nothing changed\n");
+    return false;
+  }
+  return true;
+}
+
 bool StdoutIsTty() { return isatty(STDOUT_FILENO) == 1; }
 bool StderrIsTty() { return isatty(STDERR_FILENO) == 1; }
 

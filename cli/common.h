@@ -78,6 +78,10 @@ std::string ZoneLabel(absl::TimeZone zone);
 std::string EscapeControls(std::string_view text);
 
 // True when standard output is a terminal (colour, progress bars, tables).
+// Asks `question` ([y/N]) before a change that cannot be undone, unless `yes` (--yes). Without
+// a terminal on stdin it refuses, saying "`command`: not `doing` without confirmation"; on
+// anything but y it prints "nothing changed". True: go ahead.
+bool Confirm(bool yes, const char* command, const char* doing, const std::string& question);
 bool StdoutIsTty();
 bool StderrIsTty();
 

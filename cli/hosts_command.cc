@@ -1,8 +1,6 @@
 // `maillens hosts [list]`, `maillens hosts forget NAME [--yes]` (cli/hosts_command.h).
 #include "cli/hosts_command.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -130,22 +128,10 @@ int Forget(const std::string& dir, const std::vector<std::string>& args) {
   std::printf("host %s: %s lines (%s .. %s), %s messages\n", EscapeControls(name).c_str(),
               Count(host->lines).c_str(), When(*host, host->first_us).c_str(),
               When(*host, host->last_us).c_str(), Count(host->messages).c_str());
-  if (!yes) {
-    if (!isatty(STDIN_FILENO)) {
-      std::fprintf(stderr,
-                   "maillens hosts forget: not removing without confirmation: run it in a "
-                   "terminal, or pass --yes\n");
-      return 1;
-    }
-    std::printf("Remove host %s with its lines, messages and links? [y/N] ",
-                EscapeControls(name).c_str());
-    std::fflush(stdout);
-    char answer[16] = {0};
-    if (std::fgets(answer, sizeof answer, stdin) == nullptr ||
-        (answer[0] != 'y' && answer[0] != 'Y')) {
-      std::printf("nothing changed\n");
-      return 1;
-    }
+  if (!Confirm(yes, "hosts forget", "removing",
+               absl::StrCat("Remove host ", EscapeControls(name),
+                            " with its lines, messages and links?"))) {
+    return 1;
   }
   auto forgot = (*store)->ForgetHost(name);
   if (!forgot.ok()) {
