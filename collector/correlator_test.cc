@@ -14,6 +14,7 @@
 
 #include "collector/message_search.h"
 #include "collector/store.h"
+#include "collector/test_lines.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -52,21 +53,7 @@ class CorrelatorTest : public ::testing::Test {
   // the lines are for the reader; the store takes the time given here).
   void Append(const std::string& host, uint64_t fingerprint, int64_t start_us,
               const std::vector<std::string>& raws) {
-    std::vector<LineRecord> records;
-    uint64_t offset = 0;
-    int64_t t = start_us;
-    for (const std::string& raw : raws) {
-      LineRecord r;
-      r.host = host;
-      r.file_path = "/var/log/mail.log";
-      r.fingerprint = fingerprint;
-      r.offset = offset;
-      r.time_us = t;
-      r.raw = raw;
-      records.push_back(r);
-      offset += raw.size() + 1;
-      t += kSecond;
-    }
+    const std::vector<LineRecord> records = FileLines(host, fingerprint, start_us, raws);
     auto stats = store_->Append(records);
     ASSERT_TRUE(stats.ok()) << stats.status();
     ASSERT_EQ(stats->stored, raws.size());
@@ -528,20 +515,7 @@ std::vector<LineRecord> TwoLivesOfOneQueueId(uint64_t fingerprint) {
        "relay=c.example.org[203.0.113.5]:25, delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, "
        "status=sent (250 2.0.0 Ok)"},
       {at(26, 57, 29), "Nov 16 02:57:29 mx postfix/qmgr[2103]: EACDD1852D2E: removed"}};
-  std::vector<LineRecord> file;
-  uint64_t offset = 0;
-  for (const auto& [time_us, raw] : lines) {
-    LineRecord r;
-    r.host = "mx";
-    r.file_path = "/var/log/mail.log";
-    r.fingerprint = fingerprint;
-    r.offset = offset;
-    r.time_us = time_us;
-    r.raw = raw;
-    file.push_back(r);
-    offset += raw.size() + 1;
-  }
-  return file;
+  return FileLines("mx", fingerprint, lines);
 }
 
 // Lines [begin, end) of `file`, renumbered as a file of their own (an extract, or one of the

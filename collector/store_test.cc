@@ -14,6 +14,7 @@
 #include "absl/synchronization/notification.h"
 #include "collector/schema.h"
 #include "collector/sqlite.h"
+#include "collector/test_lines.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -47,27 +48,6 @@ class StoreTest : public ::testing::Test {
     auto store = Store::Open(options);
     EXPECT_TRUE(store.ok()) << store.status();
     return std::move(*store);
-  }
-
-  // Lines of one file of `host`, one second apart from `start_us`, offsets as in the file.
-  static std::vector<LineRecord> FileLines(const std::string& host, uint64_t fingerprint,
-                                           int64_t start_us, const std::vector<std::string>& raws) {
-    std::vector<LineRecord> out;
-    uint64_t offset = 0;
-    int64_t t = start_us;
-    for (const std::string& raw : raws) {
-      LineRecord r;
-      r.host = host;
-      r.file_path = "/var/log/mail.log";
-      r.fingerprint = fingerprint;
-      r.offset = offset;
-      r.time_us = t;
-      r.raw = raw;
-      out.push_back(r);
-      offset += raw.size() + 1;
-      t += 1000000;
-    }
-    return out;
   }
 
   std::filesystem::path dir_;
