@@ -243,25 +243,40 @@ class ReportPflogsummTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
+  // Imports `files` (host names from the lines; classic stamps of `year`, UTC) into
+  // dir_/data.
+  void Import(const std::vector<std::string>& files, int year) {
+    StoreOptions options;
+    options.dir = (dir_ / "data").string();
+    options.durable = false;
+    auto store = Store::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    for (const std::string& f : files) {
+      ImportOptions import;
+      import.year = year;
+      import.zone = absl::UTCTimeZone();
+      auto stats = ImportFile(store->get(), f, import);
+      ASSERT_TRUE(stats.ok()) << stats.status();
+      ASSERT_GT(stats->stored, 0u) << f;
+    }
+  }
+
+  // The report over `text`, written as one maillog of 2023 and imported.
+  void ReportOfLog(const std::string& text, Report* report) {
+    fs::create_directories(dir_);
+    const std::string log = (dir_ / "mail.log").string();
+    { std::ofstream(log) << text; }
+    ASSERT_NO_FATAL_FAILURE(Import({log}, 2023));
+    auto built = BuildReport((dir_ / "data").string(), ReportOptions());
+    ASSERT_TRUE(built.ok()) << built.status();
+    *report = std::move(*built);
+  }
+
   // Imports `files` (host names from the lines), builds the report over everything stored,
   // runs pflogsumm over the same files and compares.
   void Compare(const std::vector<std::string>& files, int year, Reconciliation* rec, Report* report,
                PflogsummTotals* pfl) {
-    {
-      StoreOptions options;
-      options.dir = (dir_ / "data").string();
-      options.durable = false;
-      auto store = Store::Open(options);
-      ASSERT_TRUE(store.ok()) << store.status();
-      for (const std::string& f : files) {
-        ImportOptions import;
-        import.year = year;
-        import.zone = absl::UTCTimeZone();
-        auto stats = ImportFile(store->get(), f, import);
-        ASSERT_TRUE(stats.ok()) << stats.status();
-        ASSERT_GT(stats->stored, 0u) << f;
-      }
-    }
+    ASSERT_NO_FATAL_FAILURE(Import(files, year));
     auto built = BuildReport((dir_ / "data").string(), ReportOptions());
     ASSERT_TRUE(built.ok()) << built.status();
     *report = std::move(*built);
@@ -380,48 +395,32 @@ TEST_F(ReportPflogsummTest, SimulatedSiteAgreesUpToIdentifiedDoubleCounting) {
 // Mail that cleanup refuses (a header/body check, a milter) is counted as rejected or
 // discarded, never under the null sender "<>": its sender is on the refusal line only.
 TEST_F(ReportPflogsummTest, CleanupRefusalsCountAsRejectedAndDiscardedNotAsNullSender) {
-  fs::create_directories(dir_);
-  const std::string log = (dir_ / "mail.log").string();
-  {
-    std::ofstream out(log);
-    out << "Nov 15 12:00:00 mx postfix/smtpd[11]: 2A2A2A2A2A: client=unknown[192.0.2.7]\n"
-           "Nov 15 12:00:01 mx postfix/cleanup[12]: 2A2A2A2A2A: reject: header Subject: win "
-           "from unknown[192.0.2.7]; from=<spam@bad.test> to=<bob@example.test> proto=ESMTP "
-           "helo=<bad.test>: 5.7.1 No thanks\n"
-           "Nov 15 12:00:02 mx postfix/smtpd[11]: 3B3B3B3B3B: client=ok[192.0.2.8]\n"
-           "Nov 15 12:00:03 mx postfix/cleanup[12]: 3B3B3B3B3B: message-id=<m1@ok.test>\n"
-           "Nov 15 12:00:04 mx postfix/cleanup[12]: 3B3B3B3B3B: milter-reject: END-OF-MESSAGE "
-           "from ok[192.0.2.8]: 5.7.1 Spam message rejected; from=<ann@ok.test> "
-           "to=<carl@example.test> proto=ESMTP helo=<ok>\n"
-           "Nov 15 12:00:05 mx postfix/smtpd[11]: 4C4C4C4C4C: client=ok[192.0.2.8]\n"
-           "Nov 15 12:00:06 mx postfix/cleanup[12]: 4C4C4C4C4C: discard: body casino from "
-           "ok[192.0.2.8]; from=<ann@ok.test> to=<dora@example.test> proto=ESMTP helo=<ok>: "
-           "gambling\n";
-  }
-  {
-    StoreOptions options;
-    options.dir = (dir_ / "data").string();
-    options.durable = false;
-    auto store = Store::Open(options);
-    ASSERT_TRUE(store.ok()) << store.status();
-    ImportOptions import;
-    import.year = 2023;
-    import.zone = absl::UTCTimeZone();
-    auto stats = ImportFile(store->get(), log, import);
-    ASSERT_TRUE(stats.ok()) << stats.status();
-  }
-  auto report = BuildReport((dir_ / "data").string(), ReportOptions());
-  ASSERT_TRUE(report.ok()) << report.status();
-  EXPECT_EQ(report->counts.received, 3);
-  EXPECT_EQ(report->counts.rejected, 2);  // the two reject lines
-  EXPECT_EQ(report->counts.discarded, 1);
-  EXPECT_EQ(report->counts.delivered, 0);
-  std::map<std::string, int64_t> outcomes(report->outcomes.begin(), report->outcomes.end());
+  Report report;
+  ASSERT_NO_FATAL_FAILURE(ReportOfLog(
+      "Nov 15 12:00:00 mx postfix/smtpd[11]: 2A2A2A2A2A: client=unknown[192.0.2.7]\n"
+      "Nov 15 12:00:01 mx postfix/cleanup[12]: 2A2A2A2A2A: reject: header Subject: win "
+      "from unknown[192.0.2.7]; from=<spam@bad.test> to=<bob@example.test> proto=ESMTP "
+      "helo=<bad.test>: 5.7.1 No thanks\n"
+      "Nov 15 12:00:02 mx postfix/smtpd[11]: 3B3B3B3B3B: client=ok[192.0.2.8]\n"
+      "Nov 15 12:00:03 mx postfix/cleanup[12]: 3B3B3B3B3B: message-id=<m1@ok.test>\n"
+      "Nov 15 12:00:04 mx postfix/cleanup[12]: 3B3B3B3B3B: milter-reject: END-OF-MESSAGE "
+      "from ok[192.0.2.8]: 5.7.1 Spam message rejected; from=<ann@ok.test> "
+      "to=<carl@example.test> proto=ESMTP helo=<ok>\n"
+      "Nov 15 12:00:05 mx postfix/smtpd[11]: 4C4C4C4C4C: client=ok[192.0.2.8]\n"
+      "Nov 15 12:00:06 mx postfix/cleanup[12]: 4C4C4C4C4C: discard: body casino from "
+      "ok[192.0.2.8]; from=<ann@ok.test> to=<dora@example.test> proto=ESMTP helo=<ok>: "
+      "gambling\n",
+      &report));
+  EXPECT_EQ(report.counts.received, 3);
+  EXPECT_EQ(report.counts.rejected, 2);  // the two reject lines
+  EXPECT_EQ(report.counts.discarded, 1);
+  EXPECT_EQ(report.counts.delivered, 0);
+  std::map<std::string, int64_t> outcomes(report.outcomes.begin(), report.outcomes.end());
   EXPECT_EQ(outcomes["rejected"], 2);
   EXPECT_EQ(outcomes["discarded"], 1);
   EXPECT_EQ(outcomes.count("in queue"), 0u);
   std::map<std::string, int64_t> senders;
-  for (const TopEntry& e : report->senders.entries) senders[e.key] = e.messages;
+  for (const TopEntry& e : report.senders.entries) senders[e.key] = e.messages;
   EXPECT_EQ(senders.count("<>"), 0u) << "refused mail is not null-sender mail";
   // The discarded message was accepted (the client was told it was delivered): its sender
   // sent it. The rejected ones were not sent.
@@ -433,45 +432,29 @@ TEST_F(ReportPflogsummTest, CleanupRefusalsCountAsRejectedAndDiscardedNotAsNullS
 // "deleted" when no recipient got further) is counted as deleted, not as still "in queue";
 // one with a recipient delivered before reads delivered.
 TEST_F(ReportPflogsummTest, MessageDeletedByTheAdministratorCountsAsDeleted) {
-  fs::create_directories(dir_);
-  const std::string log = (dir_ / "mail.log").string();
-  {
-    std::ofstream out(log);
-    // Deferred (greylisted), then deleted.
-    out << "Nov 15 12:00:00 dmz postfix/smtpd[1]: 17623A8689: client=mx.example.test[192.0.2.3]\n"
-           "Nov 15 12:00:01 dmz postfix/qmgr[2]: 17623A8689: from=<heidi@example.test>, "
-           "size=1412, nrcpt=1 (queue active)\n"
-           "Nov 15 12:00:02 dmz postfix/smtp[3]: 17623A8689: to=<user1@flaky.test>, "
-           "relay=mx.flaky.test[198.51.100.8]:25, delay=0.02, delays=0/0/0/0.01, dsn=4.7.1, "
-           "status=deferred (host mx.flaky.test[198.51.100.8] said: 450 4.7.1 Greylisted)\n"
-           // Put on hold, then deleted.
-           "Nov 15 12:00:03 dmz postfix/smtpd[1]: 39845CA8A1: client=mx.example.test[192.0.2.3]\n"
-           "Nov 15 12:00:04 dmz postfix/cleanup[4]: 39845CA8A1: hold: header Subject: audit from "
-           "mx.example.test[192.0.2.3]; from=<judy@example.test> to=<kim@partner.test> "
-           "proto=ESMTP helo=<mx.example.test>: held for review\n"
-           // Waiting for its first delivery attempt: in queue.
-           "Nov 15 12:00:05 dmz postfix/smtpd[1]: 4A956DB9B2: client=mx.example.test[192.0.2.3]\n"
-           "Nov 15 12:00:06 dmz postfix/qmgr[2]: 4A956DB9B2: from=<ivan@example.test>, size=900, "
-           "nrcpt=1 (queue active)\n"
-           "Nov 15 12:00:09 dmz postfix/postsuper[5]: 17623A8689: removed\n"
-           "Nov 15 12:00:10 dmz postfix/postsuper[5]: 39845CA8A1: removed\n"
-           "Nov 15 12:00:11 dmz postfix/postsuper[5]: Deleted: 2 messages\n";
-  }
-  {
-    StoreOptions options;
-    options.dir = (dir_ / "data").string();
-    options.durable = false;
-    auto store = Store::Open(options);
-    ASSERT_TRUE(store.ok()) << store.status();
-    ImportOptions import;
-    import.year = 2023;
-    import.zone = absl::UTCTimeZone();
-    auto stats = ImportFile(store->get(), log, import);
-    ASSERT_TRUE(stats.ok()) << stats.status();
-  }
-  auto report = BuildReport((dir_ / "data").string(), ReportOptions());
-  ASSERT_TRUE(report.ok()) << report.status();
-  std::map<std::string, int64_t> outcomes(report->outcomes.begin(), report->outcomes.end());
+  Report report;
+  // Deferred (greylisted), then deleted.
+  ASSERT_NO_FATAL_FAILURE(ReportOfLog(
+      "Nov 15 12:00:00 dmz postfix/smtpd[1]: 17623A8689: client=mx.example.test[192.0.2.3]\n"
+      "Nov 15 12:00:01 dmz postfix/qmgr[2]: 17623A8689: from=<heidi@example.test>, "
+      "size=1412, nrcpt=1 (queue active)\n"
+      "Nov 15 12:00:02 dmz postfix/smtp[3]: 17623A8689: to=<user1@flaky.test>, "
+      "relay=mx.flaky.test[198.51.100.8]:25, delay=0.02, delays=0/0/0/0.01, dsn=4.7.1, "
+      "status=deferred (host mx.flaky.test[198.51.100.8] said: 450 4.7.1 Greylisted)\n"
+      // Put on hold, then deleted.
+      "Nov 15 12:00:03 dmz postfix/smtpd[1]: 39845CA8A1: client=mx.example.test[192.0.2.3]\n"
+      "Nov 15 12:00:04 dmz postfix/cleanup[4]: 39845CA8A1: hold: header Subject: audit from "
+      "mx.example.test[192.0.2.3]; from=<judy@example.test> to=<kim@partner.test> "
+      "proto=ESMTP helo=<mx.example.test>: held for review\n"
+      // Waiting for its first delivery attempt: in queue.
+      "Nov 15 12:00:05 dmz postfix/smtpd[1]: 4A956DB9B2: client=mx.example.test[192.0.2.3]\n"
+      "Nov 15 12:00:06 dmz postfix/qmgr[2]: 4A956DB9B2: from=<ivan@example.test>, size=900, "
+      "nrcpt=1 (queue active)\n"
+      "Nov 15 12:00:09 dmz postfix/postsuper[5]: 17623A8689: removed\n"
+      "Nov 15 12:00:10 dmz postfix/postsuper[5]: 39845CA8A1: removed\n"
+      "Nov 15 12:00:11 dmz postfix/postsuper[5]: Deleted: 2 messages\n",
+      &report));
+  std::map<std::string, int64_t> outcomes(report.outcomes.begin(), report.outcomes.end());
   EXPECT_EQ(outcomes["deleted"], 2);
   EXPECT_EQ(outcomes["in queue"], 1) << "only the message still waiting";
 }
