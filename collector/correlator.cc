@@ -1374,23 +1374,38 @@ void OrderHops(Trace* trace) {
   trace->messages = std::move(ordered);
 }
 
-absl::StatusOr<std::optional<MessageView>> Correlator::MessageAt(int64_t host_id,
-                                                                 const std::string& queue_id,
-                                                                 int64_t time_us) {
+absl::StatusOr<std::optional<MessageInfo>> Correlator::InstanceAt(int64_t host_id,
+                                                                  const std::string& queue_id,
+                                                                  int64_t time_us) {
   MAILLENS_ASSIGN_OR_RETURN(
       Statement * select,
-      catalog_->Cached("SELECT id, trace_id FROM messages WHERE host_id = ? AND queue_id = ? AND "
-                       "first_us <= ? ORDER BY first_us DESC LIMIT 1"));
+      catalog_->Cached("SELECT id, trace_id, first_us, last_us, end_us FROM messages WHERE "
+                       "host_id = ? AND queue_id = ? AND first_us <= ? ORDER BY first_us DESC "
+                       "LIMIT 1"));
   select->Bind(1, host_id).BindText(2, queue_id).Bind(3, time_us + 1);
   MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
   if (step != Statement::StepResult::kRow) return std::nullopt;
-  int64_t id = select->ColumnInt(0);
-  int64_t trace_id = select->ColumnInt(1);
+  MessageInfo m;
+  m.id = select->ColumnInt(0);
+  m.trace_id = select->ColumnInt(1);
+  m.host_id = host_id;
+  m.queue_id = queue_id;
+  m.first_us = select->ColumnInt(2);
+  m.last_us = select->ColumnInt(3);
+  if (!select->ColumnIsNull(4)) m.end_us = select->ColumnInt(4);
   select->Reset();
-  MAILLENS_ASSIGN_OR_RETURN(Instance * inst, LoadInstance(id));
-  MAILLENS_ASSIGN_OR_RETURN(std::vector<RecipientInfo> recipients, RecipientsOf(id));
+  return m;
+}
+
+absl::StatusOr<std::optional<MessageView>> Correlator::MessageAt(int64_t host_id,
+                                                                 const std::string& queue_id,
+                                                                 int64_t time_us) {
+  MAILLENS_ASSIGN_OR_RETURN(std::optional<MessageInfo> at, InstanceAt(host_id, queue_id, time_us));
+  if (!at.has_value()) return std::nullopt;
+  MAILLENS_ASSIGN_OR_RETURN(Instance * inst, LoadInstance(at->id));
+  MAILLENS_ASSIGN_OR_RETURN(std::vector<RecipientInfo> recipients, RecipientsOf(at->id));
   MessageView view{inst->info, std::move(recipients)};
-  view.message.trace_id = trace_id;  // the cached one may predate a merge (see LoadTrace)
+  view.message.trace_id = at->trace_id;  // the cached one may predate a merge (see LoadTrace)
   return view;
 }
 

@@ -166,6 +166,11 @@ class Correlator {
   // before it), with its recipients. nullopt when there is none.
   absl::StatusOr<std::optional<MessageView>> MessageAt(int64_t host_id, const std::string& queue_id,
                                                        int64_t time_us);
+  // The same instance without loading it: only its id, trace id, host id, queue ID and time
+  // span are set (what Store::MessageLines needs); `host` is left empty.
+  absl::StatusOr<std::optional<MessageInfo>> InstanceAt(int64_t host_id,
+                                                        const std::string& queue_id,
+                                                        int64_t time_us);
   absl::StatusOr<std::vector<int64_t>> TracesStartingIn(int64_t since_us, int64_t until_us);
 
  private:

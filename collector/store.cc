@@ -1551,25 +1551,9 @@ absl::StatusOr<std::optional<MessageInfo>> Store::InstanceAt(const std::string& 
   MAILLENS_RETURN_IF_ERROR(Flush());
   auto it = host_ids_.find(host);
   if (it == host_ids_.end()) return std::nullopt;
-  // Correlator::MessageAt's choice.
-  MAILLENS_ASSIGN_OR_RETURN(
-      Statement * select,
-      catalog_->Cached("SELECT id, trace_id, first_us, last_us, end_us FROM messages WHERE "
-                       "host_id = ? AND queue_id = ? AND first_us <= ? ORDER BY first_us DESC "
-                       "LIMIT 1"));
-  select->Bind(1, it->second).BindText(2, queue_id).Bind(3, time_us + 1);
-  MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
-  if (step != Statement::StepResult::kRow) return std::nullopt;
-  MessageInfo m;
-  m.id = select->ColumnInt(0);
-  m.trace_id = select->ColumnInt(1);
-  m.host_id = it->second;
-  m.host = host;
-  m.queue_id = queue_id;
-  m.first_us = select->ColumnInt(2);
-  m.last_us = select->ColumnInt(3);
-  if (!select->ColumnIsNull(4)) m.end_us = select->ColumnInt(4);
-  select->Reset();
+  MAILLENS_ASSIGN_OR_RETURN(std::optional<MessageInfo> m,
+                            correlator_->InstanceAt(it->second, queue_id, time_us));
+  if (m.has_value()) m->host = host;
   return m;
 }
 
