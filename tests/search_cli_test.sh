@@ -235,6 +235,9 @@ check_shown "hosts" "$D hosts" 'edge\x9b\xc2\x85\x1b[5m' 'ö-例え'
   "id${esc}[2J${esc}]0;pwned"$'\a'"@evil.test" ]] || esc_fail "trace --json changed the message-id"
 E search since:2d --csv 2>/dev/null | LC_ALL=C grep -qF "stray ${c1}31mcsi" ||
   esc_fail "search --csv changed the reason's bytes"
+# JSON text is UTF-8: a byte that is not (the stray C1) becomes U+FFFD, as search --help says.
+E search --lines --json from:c1@bad.example 2>/dev/null | LC_ALL=C grep -qF "stray "$'\xef\xbf\xbd'"31mcsi" ||
+  esc_fail "search --json does not turn a byte that is not UTF-8 into U+FFFD"
 # Raw lines keep their bytes when piped (like grep), also a stray C1 byte.
 E search --lines from:c1@bad.example 2>/dev/null | LC_ALL=C grep -qF "stray ${c1}31mcsi" ||
   esc_fail "search --lines piped changed the line's bytes"
