@@ -258,6 +258,9 @@ absl::Status CreateCatalogFile(const std::string& path) {
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
   if (rc == SQLITE_OK) {
+    // A reader may open the new file meanwhile (a search, a test counting lines): wait for it,
+    // as Database::Open's connections do, rather than fail with "database is locked".
+    sqlite3_busy_timeout(raw, 10000);
     rc = sqlite3_exec(raw, "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL;", nullptr,
                       nullptr, nullptr);
   }
