@@ -76,6 +76,7 @@ void ConsumeQueueId(std::string_view* rest, Event* ev) {
 }  // namespace
 
 void ParseMessage(Event* ev) {
+  if (ev->host.empty() && ParseDovecotLogPath(ev)) return;
   std::string_view rest = ev->message;
   ConsumeSeverity(&rest, ev);
   ConsumeQueueId(&rest, ev);

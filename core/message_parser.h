@@ -45,6 +45,10 @@ bool ParseMaster(std::string_view rest, Event* ev);
 
 // other programs on a mail host (core/parse_other.cc).
 bool ParseDovecot(std::string_view rest, Event* ev);
+// A line of Dovecot's own log file (core/syslog_header.h, IsDovecotLogPathLine), which has
+// no host field and no program "dovecot": parsed as the same line through syslog would be.
+// False, leaving `ev` as it was, for any other line.
+bool ParseDovecotLogPath(Event* ev);
 bool ParseAmavis(std::string_view rest, Event* ev);
 
 }  // namespace maillens::core

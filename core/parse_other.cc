@@ -1,11 +1,14 @@
-// Other programs on a mail host: Dovecot (LMTP/LDA deliveries, login and passdb results) and
-// amavisd-new (Passed/Blocked). See core/message_parser.h for the contract. Fields are views
-// into the line except the normalized tags action=login|disconnect|passdb and
-// status=saved|failed, which are static strings.
+// Other programs on a mail host: Dovecot (LMTP/LDA deliveries and Sieve actions, login,
+// passdb and userdb results), as syslog lines or from its own log file, and amavisd-new
+// (Passed/Blocked). See core/message_parser.h for the contract. Fields are views into the line
+// except the normalized tags action=login|disconnect|passdb|userdb, the Sieve
+// action=store|discard|redirect|reject|vacation and
+// status=saved|failed|discarded|redirected|rejected|replied, which are static strings.
 #include "core/message_parser.h"
 #include "core/next_hop.h"
 #include "core/queue_id.h"
 #include "core/scan.h"
+#include "core/syslog_header.h"
 
 namespace maillens::core {
 namespace {
@@ -89,6 +92,16 @@ bool ParsePassdb(std::string_view t, Event* ev) {
         (name_start == 0 || t[name_start - 1] == ' ' || t[name_start - 1] == ':')) {
       std::string_view args = t.substr(open + 1, pos - open - 1);
       size_t comma = args.find(',');
+      // A userdb lookup names no address: "passwd-file(ghost@example.org): unknown user" is
+      // LMTP or LDA asking for a recipient Dovecot does not know (it then refuses it at RCPT).
+      if (comma == kNpos && !args.empty() && StartsWith(t.substr(pos + 3), "unknown user")) {
+        ev->kind = Kind::kDovecotAuth;
+        ev->Set(Field::kAction, "userdb");
+        ev->Set(Field::kDetail, t.substr(name_start, open - name_start));
+        ev->Set(Field::kUser, args);
+        ev->Set(Field::kReason, t.substr(pos + 3));
+        return true;
+      }
       if (comma != kNpos) {
         ev->kind = Kind::kDovecotAuth;
         ev->Set(Field::kAction, "passdb");
@@ -126,12 +139,84 @@ bool ParsePamUnix(std::string_view t, Event* ev) {
   return true;
 }
 
+// What a delivery line says after "msgid=<m>: ", Dovecot's own words ("saved mail to INBOX")
+// or Pigeonhole's for a Sieve action, lower case or, in newer versions, capitalised.
+struct DeliveryAction {
+  std::string_view status;  // saved, failed, discarded, redirected, rejected, replied
+  std::string_view action;  // the Sieve action, or "" for Dovecot's own delivery
+  std::string_view mailbox;
+  std::string_view to;  // the address a redirect, reject or vacation reply went to
+  std::string_view reason;
+};
+
+// "X" or "X: reason" (a failure names the mailbox first).
+void MailboxAndReason(std::string_view t, DeliveryAction* out) {
+  size_t colon = t.find(": ");
+  out->mailbox = t.substr(0, colon);
+  if (colon != kNpos) out->reason = t.substr(colon + 2);
+}
+
+// Consumes `phrase` at the start of `*t`, its first letter in either case.
+bool ConsumePhrase(std::string_view* t, std::string_view phrase) {
+  if (t->size() < phrase.size() || t->empty()) return false;
+  char first = (*t)[0];
+  if (first != phrase[0] && first != phrase[0] - 'a' + 'A') return false;
+  if (t->substr(1, phrase.size() - 1) != phrase.substr(1)) return false;
+  t->remove_prefix(phrase.size());
+  return true;
+}
+
+bool ReadDeliveryAction(std::string_view t, DeliveryAction* out) {
+  if (ConsumePhrase(&t, "saved mail to ")) {
+    out->status = "saved";
+    out->mailbox = t;
+  } else if (ConsumePhrase(&t, "stored mail into mailbox ")) {
+    out->status = "saved";
+    out->action = "store";
+    out->mailbox = t;
+  } else if (ConsumePhrase(&t, "save failed to open mailbox ") ||
+             ConsumePhrase(&t, "save failed to ")) {
+    out->status = "failed";
+    MailboxAndReason(t, out);
+  } else if (ConsumePhrase(&t, "failed to store into mailbox ")) {
+    out->status = "failed";
+    out->action = "store";
+    MailboxAndReason(t, out);
+  } else if (ConsumePhrase(&t, "marked message to be discarded if not explicitly delivered")) {
+    out->status = "discarded";
+    out->action = "discard";
+  } else if (ConsumePhrase(&t, "forwarded to ")) {
+    out->status = "redirected";
+    out->action = "redirect";
+    if (!ConsumeAngle(&t, &out->to)) out->to = t;
+  } else if (ConsumePhrase(&t, "rejected message from ")) {
+    // "rejected message from <sender> (reject)": the refusal goes back to the sender.
+    out->status = "rejected";
+    out->action = "reject";
+    if (!ConsumeAngle(&t, &out->to)) return false;
+    if (Consume(&t, " (") && !t.empty() && t.back() == ')') out->reason = t.substr(0, t.size() - 1);
+  } else if (ConsumePhrase(&t, "sent vacation response to ")) {
+    out->status = "replied";
+    out->action = "vacation";
+    if (!ConsumeAngle(&t, &out->to)) out->to = t;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 // "lmtp(user)<pid><session>: msgid=<m>: saved mail to INBOX"
 // "lmtp(user)<pid><session>: sieve: msgid=<m>: stored mail into mailbox 'INBOX'"
+// "lmtp(user)<pid><session>: sieve: msgid=<m>: forwarded to <x@y>" (redirect), "marked
+//   message to be discarded if not explicitly delivered (discard action)", "rejected message
+//   from <s> (reject)", "sent vacation response to <s>", "failed to store into mailbox 'X': E"
 // "lmtp(user): SESSION: sieve: msgid=<m>: stored mail into mailbox 'INBOX'" (older)
 // "lda(user): msgid=<m>: save failed to INBOX: Quota exceeded"
-// The session ID is what Dovecot's LMTP reply names ("250 2.0.0 <rcpt> SESSION Saved"), so it
-// becomes this event's queue ID: the hop from Postfix's lmtp delivery lands here.
+// and the same with Dovecot's level ("Info: ", "Error: ") after the prefix, as its own log
+// file writes them. The session ID is what Dovecot's LMTP reply names ("250 2.0.0 <rcpt>
+// SESSION Saved"), so it becomes this event's queue ID: the hop from Postfix's lmtp delivery
+// lands here. A Message-ID may hold ">: " (the sender writes it): the action is looked for
+// after each one in turn, so a forged one makes the line unparsed rather than misread.
 bool ParseDovecotDelivery(std::string_view component, std::string_view t, Event* ev) {
   if (!Consume(&t, "(")) return false;
   size_t close = t.find(')');
@@ -142,8 +227,7 @@ bool ParseDovecotDelivery(std::string_view component, std::string_view t, Event*
   std::string_view pid;
   if (ConsumeAngle(&t, &pid)) ConsumeAngle(&t, &session);
   if (!Consume(&t, ": ")) return false;
-  Consume(&t, "Info: ");
-  Consume(&t, "Error: ");  // failures say so in their own words below
+  Consume(&t, "Info: ") || Consume(&t, "Warning: ") || Consume(&t, "Error: ");
   if (session.empty()) {
     size_t colon = t.find(": ");
     std::string_view token = t.substr(0, colon);
@@ -153,44 +237,34 @@ bool ParseDovecotDelivery(std::string_view component, std::string_view t, Event*
       t.remove_prefix(colon + 2);
     }
   }
-  Consume(&t, "sieve: ");
+  Consume(&t, "sieve: ");  // the Sieve actions say which they are
   if (!Consume(&t, "msgid=")) return false;
   std::string_view msgid;
+  DeliveryAction what;
   if (!t.empty() && t[0] == '<') {
-    size_t end = t.find(">: ");
-    if (end == kNpos) return false;
+    size_t end = 0;
+    while (true) {
+      end = t.find(">: ", end);
+      if (end == kNpos) return false;
+      if (ReadDeliveryAction(t.substr(end + 3), &what)) break;
+      what = DeliveryAction();
+      end += 3;
+    }
     msgid = t.substr(1, end - 1);
-    t.remove_prefix(end + 3);
   } else {
-    size_t end = t.find(": ");
-    if (end == kNpos) return false;
+    size_t end = t.find(": ");  // "msgid=unspecified: ..."
+    if (end == kNpos || !ReadDeliveryAction(t.substr(end + 2), &what)) return false;
     msgid = t.substr(0, end);
-    t.remove_prefix(end + 2);
-  }
-  std::string_view mailbox;
-  std::string_view status;
-  std::string_view reason;
-  if (Consume(&t, "saved mail to ")) {
-    mailbox = t;
-    status = "saved";
-  } else if (Consume(&t, "stored mail into mailbox ")) {
-    mailbox = t;
-    status = "saved";
-  } else if (Consume(&t, "save failed to ") || Consume(&t, "failed to store into mailbox ")) {
-    size_t colon = t.find(": ");
-    mailbox = t.substr(0, colon);
-    if (colon != kNpos) reason = t.substr(colon + 2);
-    status = "failed";
-  } else {
-    return false;
   }
   ev->kind = Kind::kDovecotDelivery;
   ev->Set(Field::kDetail, component);
   ev->Set(Field::kUser, user);
   ev->Set(Field::kMessageId, msgid);
-  ev->Set(Field::kMailbox, Unquote(mailbox));
-  ev->Set(Field::kStatus, status);
-  if (reason.data() != nullptr) ev->Set(Field::kReason, reason);
+  if (what.mailbox.data() != nullptr) ev->Set(Field::kMailbox, Unquote(what.mailbox));
+  ev->Set(Field::kStatus, what.status);
+  if (!what.action.empty()) ev->Set(Field::kAction, what.action);
+  if (what.to.data() != nullptr) ev->Set(Field::kTo, what.to);
+  if (what.reason.data() != nullptr) ev->Set(Field::kReason, what.reason);
   if (ev->queue_id.empty() && !session.empty()) ev->queue_id = session;
   return true;
 }
@@ -223,6 +297,19 @@ bool ParseDovecot(std::string_view rest, Event* ev) {
   if (StartsWith(component, "auth")) return ParsePassdb(t, ev);
   if (component == "pam_unix") return ParsePamUnix(t, ev);
   return false;
+}
+
+bool ParseDovecotLogPath(Event* ev) {
+  if (!IsDovecotLogPathLine(ev->host, ev->program, ev->message)) return false;
+  // From the program on, the line is what Dovecot sends to syslog after "dovecot: ", with
+  // its level, which syslog carries as the priority. Read the same way, it gets the same
+  // kind and fields (its level is not a severity here either, as it is not there).
+  std::string_view whole(ev->program.data(),
+                         ev->message.data() + ev->message.size() - ev->program.data());
+  ev->program = DovecotProcess(ev->program);
+  ev->daemon = "dovecot";  // as through syslog: daemon:dovecot finds the lines of both
+  if (!ParseDovecot(whole, ev)) ev->kind = Kind::kUnparsed;
+  return true;
 }
 
 // "(459355-16) Passed CLEAN {RelayedInbound}, [1.2.3.4]:5678 [1.2.3.4] <a@b> -> <c@d>,<e@f>,

@@ -1,9 +1,12 @@
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "core/event.h"
 #include "core/message_parser.h"
 #include "core/message_test_util.h"
+#include "core/parser.h"
+#include "core/time_context.h"
 #include "gtest/gtest.h"
 
 namespace maillens::core {
@@ -70,6 +73,178 @@ TEST(ParseDovecotTest, SessionChatterStaysUnparsed) {
   EXPECT_EQ(ParseOther("dovecot", "lmtp(123): Connect from local").kind, Kind::kUnparsed);
   EXPECT_EQ(ParseOther("dovecot", "imap(hal)<1><Ab>: Logged out in=1 out=2").kind, Kind::kUnparsed);
   EXPECT_EQ(ParseOther("dovecot", "master: Warning: Killed with signal 15").kind, Kind::kUnparsed);
+}
+
+TEST(ParseDovecotTest, SieveActions) {
+  Event ev = ParseOther("dovecot",
+                        "lmtp(ivy@example.org)<31><Mn1Op2Qr3St4Uv5Wx6Yz7A>: sieve: "
+                        "msgid=<s.1@example.net>: stored mail into mailbox 'Junk'");
+  EXPECT_EQ(ev.kind, Kind::kDovecotDelivery);
+  EXPECT_EQ(G(ev, Field::kStatus), "saved");
+  EXPECT_EQ(G(ev, Field::kAction), "store");
+  EXPECT_EQ(G(ev, Field::kMailbox), "Junk");
+
+  ev = ParseOther("dovecot",
+                  "lmtp(ivy@example.org)<31><Mn1Op2Qr3St4Uv5Wx6Yz7A:2>: sieve: "
+                  "msgid=<s.2@example.net>: marked message to be discarded if not explicitly "
+                  "delivered (discard action)");
+  EXPECT_EQ(ev.kind, Kind::kDovecotDelivery);
+  EXPECT_EQ(G(ev, Field::kStatus), "discarded");
+  EXPECT_EQ(G(ev, Field::kAction), "discard");
+  EXPECT_FALSE(ev.Has(Field::kMailbox));
+  EXPECT_EQ(ev.queue_id, "Mn1Op2Qr3St4Uv5Wx6Yz7A:2");
+
+  // Newer Pigeonhole capitalises its words.
+  ev = ParseOther("dovecot",
+                  "lmtp(ivy@example.org)<31><Mn1Op2Qr3St4Uv5Wx6Yz7A>: sieve: "
+                  "msgid=<s.3@example.net>: Forwarded to <ivy@elsewhere.example>");
+  EXPECT_EQ(G(ev, Field::kStatus), "redirected");
+  EXPECT_EQ(G(ev, Field::kAction), "redirect");
+  EXPECT_EQ(G(ev, Field::kTo), "ivy@elsewhere.example");
+
+  ev = ParseOther("dovecot",
+                  "lmtp(ivy@example.org)<31><Mn1Op2Qr3St4Uv5Wx6Yz7A>: sieve: "
+                  "msgid=<s.4@example.net>: rejected message from <spam@bad.example> (reject)");
+  EXPECT_EQ(G(ev, Field::kStatus), "rejected");
+  EXPECT_EQ(G(ev, Field::kTo), "spam@bad.example");
+  EXPECT_EQ(G(ev, Field::kReason), "reject");
+
+  ev = ParseOther("dovecot",
+                  "lmtp(ivy@example.org)<31><Mn1Op2Qr3St4Uv5Wx6Yz7A>: sieve: "
+                  "msgid=<s.5@example.net>: sent vacation response to <bo@example.net>");
+  EXPECT_EQ(G(ev, Field::kStatus), "replied");
+  EXPECT_EQ(G(ev, Field::kAction), "vacation");
+  EXPECT_EQ(G(ev, Field::kTo), "bo@example.net");
+
+  ev = ParseOther("dovecot",
+                  "lmtp(ivy@example.org)<31><Mn1Op2Qr3St4Uv5Wx6Yz7A>: Error: sieve: "
+                  "msgid=<s.6@example.net>: failed to store into mailbox 'INBOX': Quota "
+                  "exceeded (mailbox for user is full)");
+  EXPECT_EQ(G(ev, Field::kStatus), "failed");
+  EXPECT_EQ(G(ev, Field::kMailbox), "INBOX");
+  EXPECT_EQ(G(ev, Field::kReason), "Quota exceeded (mailbox for user is full)");
+}
+
+TEST(ParseDovecotTest, ForgedMessageIdDoesNotChangeTheAction) {
+  // The sender writes the Message-ID; Dovecot logs it as it is.
+  Event ev = ParseOther("dovecot",
+                        "lmtp(ivy@example.org)<31><Mn1Op2Qr3St4Uv5Wx6Yz7A>: msgid=<a>: saved "
+                        "mail to Junk>: save failed to INBOX: Quota exceeded");
+  EXPECT_EQ(ev.kind, Kind::kDovecotDelivery);
+  EXPECT_EQ(G(ev, Field::kMessageId), "a");  // the first reading that names an action
+  ev = ParseOther("dovecot",
+                  "lmtp(ivy@example.org)<31><Mn1Op2Qr3St4Uv5Wx6Yz7A>: msgid=<x>: y@z>: saved "
+                  "mail to INBOX");
+  EXPECT_EQ(G(ev, Field::kMessageId), "x>: y@z");
+  EXPECT_EQ(G(ev, Field::kMailbox), "INBOX");
+}
+
+TEST(ParseDovecotTest, UnknownUserAtRcpt) {
+  // LMTP refuses a recipient its userdb does not know at RCPT: no session, no msgid, only
+  // auth's lookup says so (Postfix's reply names it: "550 5.1.1 <r> User doesn't exist").
+  Event ev = ParseOther("dovecot", "auth: passwd-file(ghost@example.org): unknown user");
+  EXPECT_EQ(ev.kind, Kind::kDovecotAuth);
+  EXPECT_EQ(G(ev, Field::kAction), "userdb");
+  EXPECT_EQ(G(ev, Field::kUser), "ghost@example.org");
+  EXPECT_EQ(G(ev, Field::kReason), "unknown user");
+  EXPECT_FALSE(ev.Has(Field::kClientIp));
+}
+
+// Dovecot's own log file (log_path): no host field, its process as the program, its level.
+class DovecotLogPathTest : public ::testing::Test {
+ protected:
+  Event Parse(std::string_view line) {
+    TimeOptions options;
+    options.year = 2026;
+    time_ = std::make_unique<TimeContext>(options);
+    return ParseLine(line, time_.get());
+  }
+  std::unique_ptr<TimeContext> time_;
+};
+
+TEST_F(DovecotLogPathTest, SavedMail) {
+  Event ev = Parse(
+      "Dec 07 16:03:07 lmtp(frank@example.test)<10802><GD/YKrvYFmsyKgAA0J78UA>: Info: "
+      "msgid=<lab-160301-7@partner.test>: saved mail to INBOX");
+  EXPECT_EQ(ev.kind, Kind::kDovecotDelivery);
+  EXPECT_TRUE(ev.host.empty());
+  EXPECT_EQ(ev.program, "lmtp");
+  EXPECT_EQ(ev.daemon, "dovecot");
+  EXPECT_EQ(ev.queue_id, "GD/YKrvYFmsyKgAA0J78UA");  // a '/' in the session is no daemon
+  EXPECT_EQ(G(ev, Field::kUser), "frank@example.test");
+  EXPECT_EQ(G(ev, Field::kMessageId), "lab-160301-7@partner.test");
+  EXPECT_EQ(G(ev, Field::kMailbox), "INBOX");
+  EXPECT_EQ(G(ev, Field::kStatus), "saved");
+
+  ev = Parse(
+      "Dec 07 16:03:07 lmtp(grace@example.test)<10802><SBC+JbvYFmsyKgAA0J78UA:R2>: Info: "
+      "msgid=<20261207160305.010812@localhost>: saved mail to INBOX");
+  EXPECT_EQ(ev.queue_id, "SBC+JbvYFmsyKgAA0J78UA:R2");
+  // The stamp Dovecot's log_timestamp may also be given.
+  ev = Parse(
+      "2026-12-07 16:03:07 lmtp(g@example.test)<1><Ab1Cd2Ef3Gh4Ij5Kl6Mn7O>: Info: msgid=<m@x>: "
+      "saved mail to INBOX");
+  EXPECT_EQ(ev.kind, Kind::kDovecotDelivery);
+}
+
+TEST_F(DovecotLogPathTest, SieveQuotaAndLevels) {
+  Event ev = Parse(
+      "Dec 07 16:03:07 lmtp(ivy@example.org)<31><Mn1Op2Qr3St4Uv5Wx6Yz7A>: Info: sieve: "
+      "msgid=<s.1@example.net>: stored mail into mailbox 'Junk'");
+  EXPECT_EQ(ev.kind, Kind::kDovecotDelivery);
+  EXPECT_EQ(G(ev, Field::kAction), "store");
+  EXPECT_EQ(G(ev, Field::kMailbox), "Junk");
+
+  ev = Parse(
+      "Dec 07 16:03:07 lmtp(ivy@example.org)<31><Mn1Op2Qr3St4Uv5Wx6Yz7A>: Info: sieve: "
+      "msgid=<s.2@example.net>: marked message to be discarded if not explicitly delivered "
+      "(discard action)");
+  EXPECT_EQ(G(ev, Field::kStatus), "discarded");
+
+  ev = Parse(
+      "Dec 07 16:03:07 lmtp(ivy@example.org)<31><Mn1Op2Qr3St4Uv5Wx6Yz7A>: Info: sieve: "
+      "msgid=<s.3@example.net>: forwarded to <ivy@elsewhere.example>");
+  EXPECT_EQ(G(ev, Field::kStatus), "redirected");
+  EXPECT_EQ(G(ev, Field::kTo), "ivy@elsewhere.example");
+
+  ev = Parse(
+      "Dec 07 16:03:07 lmtp(ivy@example.org)<31><Mn1Op2Qr3St4Uv5Wx6Yz7A>: Error: "
+      "msgid=<q@x.example>: save failed to INBOX: Quota exceeded (mailbox for user is full)");
+  EXPECT_EQ(ev.kind, Kind::kDovecotDelivery);
+  EXPECT_EQ(G(ev, Field::kStatus), "failed");
+  EXPECT_EQ(G(ev, Field::kReason), "Quota exceeded (mailbox for user is full)");
+
+  ev = Parse("Dec 07 16:03:05 auth: Info: passwd-file(ghost@example.test): unknown user");
+  EXPECT_EQ(ev.kind, Kind::kDovecotAuth);
+  EXPECT_EQ(G(ev, Field::kAction), "userdb");
+  EXPECT_EQ(G(ev, Field::kUser), "ghost@example.test");
+
+  ev = Parse("Dec 07 16:03:04 lmtp(10802): Info: Connect from local");
+  EXPECT_EQ(ev.kind, Kind::kUnparsed);
+  EXPECT_EQ(ev.program, "lmtp");
+
+  // As through syslog ("dovecot: master: Error: ..."): Dovecot's level is no Postfix warning.
+  ev = Parse("Dec 07 16:03:04 master: Error: service(lmtp): command startup failed");
+  EXPECT_EQ(ev.kind, Kind::kUnparsed);
+  EXPECT_EQ(ev.program, "master");
+
+  ev = Parse(
+      "Dec 07 16:03:04 imap-login: Info: Login: user=<ivy@example.org>, method=PLAIN, "
+      "rip=203.0.113.9, lip=192.0.2.1, mpid=4, TLS, session=<Ab>");
+  EXPECT_EQ(ev.kind, Kind::kDovecotAuth);
+  EXPECT_EQ(G(ev, Field::kClientIp), "203.0.113.9");
+}
+
+TEST_F(DovecotLogPathTest, OtherHostlessLinesAreNotDovecots) {
+  // A syslog line without a host field stays what it was.
+  Event ev = Parse("Dec 07 16:03:04 postfix/smtpd[1]: connect from unknown[203.0.113.9]");
+  EXPECT_EQ(ev.kind, Kind::kConnect);
+  // A level word alone does not make a program Dovecot's.
+  ev = Parse("Dec 07 16:03:04 myapp: Info: msgid=<m@x>: saved mail to INBOX");
+  EXPECT_EQ(ev.kind, Kind::kUnparsed);
+  // Nor does a Dovecot name with a host field (a syslog line of a program called "lmtp").
+  ev = Parse("Dec 07 16:03:04 mx lmtp(u)<1><s>: Info: msgid=<m@x>: saved mail to INBOX");
+  EXPECT_NE(ev.kind, Kind::kDovecotDelivery);
 }
 
 // ---- Dovecot logins and auth --------------------------------------------------------------

@@ -485,6 +485,15 @@ bool FinishProgram(const char* start, const char* s, const char* end, SyslogHead
   return true;
 }
 
+// Whether [start, s) ends inside a "<...>" (an '<' with no '>' after it).
+bool InsideAngles(const char* start, const char* s) {
+  for (const char* p = s; p > start; --p) {
+    if (p[-1] == '>') return false;
+    if (p[-1] == '<') return true;
+  }
+  return false;
+}
+
 // Leading junk seen in real files: NUL runs (a file preallocated or truncated under a writer),
 // stray blanks, a UTF-8 byte-order mark, and a syslog priority "<NN>" from writers that forward
 // the raw datagram.
@@ -528,6 +537,15 @@ bool ParseSyslogHeader(std::string_view line, SyslogHeader* out) {
   s = SkipProgramChars(s, end);
   if (s < end && (*s == '[' || *s == ':')) {
     if (FinishProgram(token, s, end, out)) return true;
+    if (*s == ':' && InsideAngles(token, s)) {
+      // Dovecot's own log names a recipient's session "<ID:R2>": the ':' is inside its
+      // decoration, and the program goes on to the ": " after it.
+      const char* close = static_cast<const char*>(std::memchr(s, '>', end - s));
+      if (close != nullptr) {
+        const char* after = SkipProgramChars(close + 1, end);
+        if (after < end && *after == ':' && FinishProgram(token, after, end, out)) return true;
+      }
+    }
     s = SkipHostChars(s, end);
   }
   if (s == token || s >= end || *s != ' ') return false;
@@ -536,6 +554,40 @@ bool ParseSyslogHeader(std::string_view line, SyslogHeader* out) {
   const char* const program = s;
   s = SkipProgramChars(s, end);
   return FinishProgram(program, s, end, out);
+}
+
+std::string_view DovecotProcess(std::string_view program) {
+  size_t n = 0;
+  while (n < program.size() && program[n] != '(' && program[n] != '<') ++n;
+  return program.substr(0, n);
+}
+
+bool IsDovecotLogPathLine(std::string_view host, std::string_view program,
+                          std::string_view message) {
+  if (!host.empty()) return false;
+  bool level = false;
+  for (std::string_view word :
+       {"Info: ", "Warning: ", "Error: ", "Fatal: ", "Panic: ", "Debug: "}) {
+    if (message.substr(0, word.size()) == word) level = true;
+  }
+  if (!level) return false;
+  // Dovecot's processes (its services and their workers). A name outside the list stays an
+  // ordinary hostless line: no other program's lines are read as Dovecot's by accident.
+  static constexpr std::string_view kProcesses[] = {
+      "lmtp",           "lda",          "deliver",        "imap",
+      "pop3",           "submission",   "managesieve",    "auth",
+      "auth-worker",    "master",       "config",         "dict",
+      "dict-async",     "indexer",      "indexer-worker", "doveadm",
+      "anvil",          "log",          "stats",          "replicator",
+      "aggregator",     "quota-status", "imap-urlauth",   "imap-urlauth-worker",
+      "imap-hibernate", "director",     "dns-client",     "lmtp-proxy",
+      "old-stats",      "health-check"};
+  std::string_view process = DovecotProcess(program);
+  if (process.size() > 6 && process.substr(process.size() - 6) == "-login") return true;
+  for (std::string_view known : kProcesses) {
+    if (process == known) return true;
+  }
+  return false;
 }
 
 }  // namespace maillens::core

@@ -40,6 +40,17 @@ struct SyslogHeader {
 // may then hold partial results and the caller treats the line as malformed.
 bool ParseSyslogHeader(std::string_view line, SyslogHeader* out);
 
+// Whether a line with this header is one of Dovecot's own log file (log_path, info_log_path)
+// rather than a syslog line: no host field, a Dovecot process as the program with the
+// decorations Dovecot gives it ("lmtp(user)<pid><session>", "auth-worker(12)", "imap-login",
+// "master"), and the level Dovecot writes first in such a file ("Info: ", "Error: ", ...).
+// Through syslog the same lines come under the program "dovecot" and without the level.
+bool IsDovecotLogPathLine(std::string_view host, std::string_view program,
+                          std::string_view message);
+
+// The Dovecot process a log_path line's program names: "lmtp" of "lmtp(user)<1><session>".
+std::string_view DovecotProcess(std::string_view program);
+
 }  // namespace maillens::core
 
 #endif  // MAILLENS_CORE_SYSLOG_HEADER_H_
