@@ -19,11 +19,18 @@ namespace maillens::cli {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: maillens [--data DIR] import [--host NAME] [--year YYYY] [--tz ZONE]\n"
-    "                                    [--host-alias HOST=NAME[,NAME...]] [--quiet] [--force]\n"
-    "                                    FILE...\n"
+    "usage: maillens [--data DIR] import [--format maillog|dovecot] [--host NAME] [--year YYYY]\n"
+    "                                    [--tz ZONE] [--host-alias HOST=NAME[,NAME...]]\n"
+    "                                    [--quiet] [--force] FILE...\n"
     "  Stores every line of each FILE (plain or .gz) in DIR, indexes it and links each\n"
     "  message's hops. Importing a file again, or an overlapping file, stores nothing twice.\n"
+    "  --format dovecot  FILE is Dovecot's own log (log_path, lines like 'Dec  7 16:03:04\n"
+    "               lmtp(user)<pid><session>: Info: msgid=<...>: saved mail to INBOX'), which\n"
+    "               names no host: --host NAME is required. Its deliveries, Sieve actions and\n"
+    "               failures become the last step of the traces of the mail Postfix handed to\n"
+    "               Dovecot (LMTP: by the session ID in Postfix's reply), whichever log is\n"
+    "               imported first. Dovecot's lines in the maillog (through syslog) need no\n"
+    "               option. Default: maillog\n"
     "  --host NAME  host the lines come from (default: the host field of each line)\n"
     "  --year YYYY  year of the first classic stamp (default: inferred from the file's time)\n"
     "  --tz ZONE    zone of classic stamps (default: this machine's)\n"
@@ -43,10 +50,11 @@ constexpr char kUsage[] =
 }  // namespace
 
 int RunImport(const GlobalOptions& global, const std::vector<std::string>& args) {
-  std::string year_text, tz;
+  std::string year_text, tz, format;
   bool quiet = false, force = false;
   collector::ImportOptions options;
   ArgParser parser("import", kUsage);
+  parser.Option("format", &format);
   parser.Option("host", &options.host);
   parser.Option("year", &year_text);
   parser.Option("tz", &tz);
@@ -80,6 +88,19 @@ int RunImport(const GlobalOptions& global, const std::vector<std::string>& args)
   if (!parser.Parse(rest, &files, &exit_code)) return exit_code;
   if (files.empty()) {
     std::fputs(kUsage, stderr);
+    return 2;
+  }
+  if (format == "dovecot") {
+    options.format = collector::ImportFormat::kDovecot;
+  } else if (!format.empty() && format != "maillog") {
+    std::fprintf(stderr, "maillens import: --format wants maillog or dovecot, not '%s'\n",
+                 format.c_str());
+    return 2;
+  }
+  if (options.format == collector::ImportFormat::kDovecot && options.host.empty()) {
+    std::fprintf(stderr,
+                 "maillens import: Dovecot's log names no host; --host NAME says which host "
+                 "wrote it\n");
     return 2;
   }
   options.zone = absl::LocalTimeZone();

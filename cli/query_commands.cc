@@ -95,6 +95,36 @@ void AppendStringFields(std::initializer_list<std::pair<const char*, std::string
   }
 }
 
+// ,"mailbox":[...]: what Dovecot did with each recipient handed to it (collector::MailboxStep),
+// the journey's last step.
+void AppendMailboxJson(const collector::Trace& t, std::string* out) {
+  std::map<int64_t, const collector::MessageInfo*> by_id;
+  for (const auto& m : t.messages) by_id[m.id] = &m;
+  out->append(",\"mailbox\":[");
+  for (size_t i = 0; i < t.mailbox.size(); ++i) {
+    const collector::MailboxStep& step = t.mailbox[i];
+    auto hop = by_id.find(step.message);
+    if (i) out->push_back(',');
+    out->push_back('{');
+    AppendStringFields({{"hop_host", hop == by_id.end() ? "" : hop->second->host},
+                        {"hop_queue_id", hop == by_id.end() ? "" : hop->second->queue_id},
+                        {"to", step.recipient},
+                        {"host", step.host},
+                        {"user", step.user},
+                        {"session", step.session},
+                        {"message_id", step.message_id},
+                        {"status", step.status},
+                        {"sieve_action", step.action},
+                        {"mailbox", step.mailbox},
+                        {"target", step.target},
+                        {"reason", step.reason},
+                        {"linked_by", step.linked_by}},
+                       out);
+    absl::StrAppend(out, ",\"time_us\":", step.time_us, "}");
+  }
+  out->push_back(']');
+}
+
 void AppendTraceJson(const collector::Trace& t, std::string* out) {
   std::map<int64_t, const collector::MessageInfo*> by_id;
   for (const auto& m : t.messages) by_id[m.id] = &m;
@@ -145,7 +175,9 @@ void AppendTraceJson(const collector::Trace& t, std::string* out) {
                        out);
     absl::StrAppend(out, ",\"time_us\":", r.time_us, ",\"attempts\":", r.attempts, "}");
   }
-  out->append("]}");
+  out->push_back(']');
+  AppendMailboxJson(t, out);
+  out->push_back('}');
 }
 
 // "0.69 s = 0.22 before queue + 0 in queue + 0.35 connecting + 0.12 sending"
@@ -191,7 +223,52 @@ collector::Trace EscapedForPeople(collector::Trace trace) {
     }
   }
   for (collector::LinkInfo& l : trace.links) l.kind = EscapeControls(l.kind);
+  for (collector::MailboxStep& step : trace.mailbox) {
+    for (std::string* s :
+         {&step.recipient, &step.host, &step.session, &step.user, &step.message_id, &step.status,
+          &step.action, &step.mailbox, &step.target, &step.reason, &step.linked_by}) {
+      *s = EscapeControls(*s);
+    }
+  }
   return trace;
+}
+
+// One Dovecot line of a recipient in words: "saved to INBOX", "Sieve: redirected to <x>".
+std::string MailboxStepInWords(const collector::MailboxStep& step) {
+  std::string what;
+  if (step.status == "saved") {
+    what = absl::StrCat(step.action.empty() ? "saved to " : "stored into ", step.mailbox);
+  } else if (step.status == "failed") {
+    what = absl::StrCat("saving to ", step.mailbox, " failed: ", step.reason);
+  } else if (step.status == "discarded") {
+    what = "discarded (unless another action keeps it)";
+  } else if (step.status == "redirected") {
+    what = absl::StrCat("redirected to <", step.target, ">");
+  } else if (step.status == "rejected") {
+    what = absl::StrCat("rejected, refusal sent to <", step.target, ">");
+    if (!step.reason.empty()) absl::StrAppend(&what, " (", step.reason, ")");
+  } else if (step.status == "replied") {
+    what = absl::StrCat("vacation reply sent to <", step.target, ">");
+  } else {
+    what = step.status;
+  }
+  if (!step.action.empty()) what = "Sieve " + step.action + ": " + what;
+  return what;
+}
+
+// The recipient's last step, in Dovecot, under its delivery line.
+void PrintMailboxSteps(const collector::Trace& t, const collector::RecipientInfo& r,
+                       const absl::TimeZone& zone) {
+  for (const collector::MailboxStep& step : t.mailbox) {
+    if (step.message != r.message || step.recipient != r.recipient) continue;
+    std::string who = step.user == r.recipient ? "" : absl::StrCat(" (user ", step.user, ")");
+    std::string how = step.linked_by == "session"
+                          ? ""
+                          : absl::StrCat("  [matched by ", step.linked_by, " and user]");
+    std::printf("        mailbox %s  %s dovecot: %s%s%s\n",
+                FormatLocalTime(step.time_us, zone).substr(11).c_str(), step.host.c_str(),
+                MailboxStepInWords(step).c_str(), who.c_str(), how.c_str());
+  }
 }
 
 // The trace for a person, escaped whether or not stdout is a terminal; the raw lines (--raw)
@@ -264,6 +341,7 @@ void PrintTraceText(const TraceAnswer& answer, bool raw) {
                     r.next_form.empty() ? "the next server" : r.next_form.c_str(),
                     r.next_queue_id.c_str());
       }
+      PrintMailboxSteps(t, r, zone);
     }
     for (const auto* l : out_links[m.id]) {
       const auto* to = by_id[l->to];

@@ -400,6 +400,7 @@ absl::Status Correlator::Observe(int64_t host_id, const core::Event& ev, int64_t
     site_checked_ = true;
     MAILLENS_RETURN_IF_ERROR(CheckSite());
   }
+  if (ev.kind == core::Kind::kDovecotDelivery) return ObserveMailboxDelivery(host_id, ev, t);
   if (!Correlates(ev)) return absl::OkStatus();
   batch_seen_.push_back(LineHash(host_id, ev, t));
   MAILLENS_RETURN_IF_ERROR(ObserveLine(host_id, ev, t));
@@ -1341,7 +1342,153 @@ absl::StatusOr<Trace> Correlator::LoadTrace(int64_t trace_id) {
   }
   DropRefusalsOfOurOwnHops(&trace);
   OrderHops(&trace);
+  MAILLENS_RETURN_IF_ERROR(AddMailboxSteps(&trace));
   return trace;
+}
+
+// ---- Dovecot: the mailbox step ------------------------------------------------------------
+
+namespace {
+
+constexpr char kInsertMailboxDelivery[] =
+    "INSERT OR IGNORE INTO mailbox_deliveries (host_id, session, time_us, user, message_id, "
+    "status, action, mailbox, target, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr char kSelectMailboxBySession[] =
+    "SELECT host_id, session, time_us, user, message_id, status, action, mailbox, target, "
+    "reason FROM mailbox_deliveries WHERE session = ? AND time_us >= ? AND time_us <= ? "
+    "ORDER BY time_us";
+constexpr char kSelectMailboxByMessageId[] =
+    "SELECT host_id, session, time_us, user, message_id, status, action, mailbox, target, "
+    "reason FROM mailbox_deliveries WHERE message_id = ? AND time_us >= ? AND time_us <= ? "
+    "ORDER BY time_us";
+
+// "mx.example.test[private/dovecot-lmtp]:24" -> host and address (or socket).
+std::pair<std::string_view, std::string_view> SplitRelay(std::string_view relay) {
+  size_t open = relay.find('[');
+  if (open == std::string_view::npos) return {relay, {}};
+  size_t close = relay.find(']', open);
+  if (close == std::string_view::npos) return {relay.substr(0, open), {}};
+  return {relay.substr(0, open), relay.substr(open + 1, close - open - 1)};
+}
+
+// Whether Dovecot's user is the recipient: the address itself or its local part (a userdb
+// keyed by name, auth_username_format = %n). An address extension is not taken off: two
+// recipients ivan@ and ivan+news@ of one message are one user, and only a session tells
+// their deliveries apart.
+bool UserIsRecipient(std::string_view user, std::string_view recipient) {
+  if (core::Lower(user) == core::Lower(recipient)) return true;
+  size_t at = recipient.rfind('@');
+  return at != std::string_view::npos && user.find('@') == std::string_view::npos &&
+         core::Lower(user) == core::Lower(recipient.substr(0, at));
+}
+
+}  // namespace
+
+absl::Status Correlator::ObserveMailboxDelivery(int64_t host_id, const core::Event& ev, int64_t t) {
+  using core::Field;
+  std::string_view message_id = ev.Get(Field::kMessageId);
+  if (message_id == "unspecified") message_id = "";  // Dovecot's word for a mail without one
+  MAILLENS_ASSIGN_OR_RETURN(Statement * insert, catalog_->Cached(kInsertMailboxDelivery));
+  insert->Bind(1, host_id)
+      .BindText(2, ev.queue_id)
+      .Bind(3, t)
+      .BindText(4, ev.Get(Field::kUser))
+      .BindText(5, message_id)
+      .BindText(6, ev.Get(Field::kStatus))
+      .BindText(7, ev.Get(Field::kAction))
+      .BindText(8, ev.Get(Field::kMailbox))
+      .BindText(9, ev.Get(Field::kTo))
+      .BindText(10, ev.Get(Field::kReason));
+  return insert->Run();
+}
+
+absl::Status Correlator::AddMailboxSteps(Trace* trace) {
+  std::map<int64_t, const MessageInfo*> by_id;
+  for (const MessageInfo& m : trace->messages) by_id[m.id] = &m;
+  // A row read for a recipient, before it is checked against the hop.
+  auto read_row = [](Statement* select) {
+    MailboxStep step;
+    step.session = std::string(select->ColumnText(1));
+    step.time_us = select->ColumnInt(2);
+    step.user = std::string(select->ColumnText(3));
+    step.message_id = std::string(select->ColumnText(4));
+    step.status = std::string(select->ColumnText(5));
+    step.action = std::string(select->ColumnText(6));
+    step.mailbox = std::string(select->ColumnText(7));
+    step.target = std::string(select->ColumnText(8));
+    step.reason = std::string(select->ColumnText(9));
+    return step;
+  };
+  std::set<std::string> sessions_named;
+  for (const RecipientInfo& r : trace->recipients) {
+    if (!r.next_queue_id.empty()) sessions_named.insert(r.next_queue_id);
+  }
+  std::vector<std::pair<MailboxStep, int64_t>> found;  // with the row's host id
+  for (const RecipientInfo& r : trace->recipients) {
+    auto it = by_id.find(r.message);
+    if (it == by_id.end()) continue;
+    const MessageInfo& m = *it->second;
+    std::vector<std::pair<MailboxStep, int64_t>> rows;
+    if (!r.next_queue_id.empty()) {
+      // The reply names the session: Dovecot answers after it saved, so its lines come
+      // before the reply Postfix logs (the hop window), and clocks may differ (skew).
+      auto [relay_host, relay_ip] = SplitRelay(r.relay);
+      MAILLENS_ASSIGN_OR_RETURN(int64_t relay_host_id, RelayHost(relay_host, relay_ip));
+      MAILLENS_ASSIGN_OR_RETURN(Statement * select, catalog_->Cached(kSelectMailboxBySession));
+      select->BindText(1, r.next_queue_id)
+          .Bind(2, r.time_us - options_.hop_window_us - options_.skew_us)
+          .Bind(3, r.time_us + options_.skew_us);
+      while (true) {
+        MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+        if (step == Statement::StepResult::kDone) break;
+        const int64_t host_id = select->ColumnInt(0);
+        if (host_id != m.host_id && host_id != relay_host_id) continue;
+        MailboxStep row = read_row(select);
+        // The Message-ID confirms: one that differs is another mail's line.
+        if (!row.message_id.empty() && !m.message_id.empty() && row.message_id != m.message_id) {
+          continue;
+        }
+        row.linked_by = "session";
+        rows.emplace_back(std::move(row), host_id);
+      }
+      select->Reset();
+    } else if (!m.message_id.empty() && r.time_us != 0) {
+      MAILLENS_ASSIGN_OR_RETURN(Statement * select, catalog_->Cached(kSelectMailboxByMessageId));
+      select->BindText(1, m.message_id)
+          .Bind(2, r.time_us - options_.skew_us)
+          .Bind(3, r.time_us + options_.skew_us);
+      while (true) {
+        MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+        if (step == Statement::StepResult::kDone) break;
+        const int64_t host_id = select->ColumnInt(0);
+        if (host_id != m.host_id) continue;
+        MailboxStep row = read_row(select);
+        if (!UserIsRecipient(row.user, r.recipient)) continue;
+        if (!row.session.empty() && sessions_named.count(row.session) != 0) continue;
+        row.linked_by = "message-id";
+        rows.emplace_back(std::move(row), host_id);
+      }
+      select->Reset();
+    }
+    for (auto& [row, host_id] : rows) {
+      row.message = r.message;
+      row.recipient = r.recipient;
+      found.emplace_back(std::move(row), host_id);
+    }
+  }
+  std::map<int64_t, size_t> hop_index;
+  for (size_t i = 0; i < trace->messages.size(); ++i) hop_index[trace->messages[i].id] = i;
+  for (auto& [row, host_id] : found) {
+    MAILLENS_ASSIGN_OR_RETURN(row.host, HostName(host_id));
+  }
+  trace->mailbox.clear();
+  for (auto& [row, host_id] : found) trace->mailbox.push_back(std::move(row));
+  std::stable_sort(trace->mailbox.begin(), trace->mailbox.end(),
+                   [&](const MailboxStep& a, const MailboxStep& b) {
+                     return std::tie(hop_index[a.message], a.recipient, a.time_us) <
+                            std::tie(hop_index[b.message], b.recipient, b.time_us);
+                   });
+  return absl::OkStatus();
 }
 
 void OrderHops(Trace* trace) {

@@ -93,11 +93,33 @@ struct MessageView {
   std::vector<RecipientInfo> recipients;
 };
 
+// What Dovecot did with a recipient Postfix handed to it (LMTP or LDA): the journey's last
+// step. One per Dovecot delivery line: a saved mail, a Sieve action, a failure.
+struct MailboxStep {
+  int64_t message = 0;    // MessageInfo::id of the hop that handed the recipient over
+  std::string recipient;  // RecipientInfo::recipient of that hop
+  std::string host;       // where Dovecot logged it
+  std::string session;    // Dovecot's session ID; "" when the line names none (LDA)
+  std::string user;       // Dovecot's user, which may differ from the recipient (ivan+news)
+  int64_t time_us = 0;
+  std::string message_id;
+  std::string status;  // saved, failed, discarded, redirected, rejected, replied
+  std::string action;  // the Sieve action (store, discard, redirect, reject, vacation) or ""
+  std::string mailbox;
+  std::string target;  // where a redirect, reject or vacation reply went
+  std::string reason;  // why it failed, or the reject's reason
+  // "session": the hop's LMTP reply names the line's session ID. "message-id": no session
+  // named (a failure's reply, LDA): the same Message-ID and user on the hop's host, near in
+  // time (Correlator::AddMailboxSteps).
+  std::string linked_by;
+};
+
 struct Trace {
   int64_t id = 0;
   std::vector<MessageInfo> messages;  // by first_us
   std::vector<RecipientInfo> recipients;
   std::vector<LinkInfo> links;
+  std::vector<MailboxStep> mailbox;  // by hop, recipient and time
 };
 
 // Puts a trace's messages in hop order (roots first, then along the links).
@@ -216,6 +238,15 @@ class Correlator {
                                          bool* created);
   // Observe's work for one line the correlator takes (a Postfix line with a queue ID).
   absl::Status ObserveLine(int64_t host_id, const core::Event& ev, int64_t time_us);
+  // Keeps a Dovecot delivery line (saved, Sieve action, failure) in mailbox_deliveries. It is
+  // joined to the hop when a trace is read (AddMailboxSteps), so either log may come first.
+  absl::Status ObserveMailboxDelivery(int64_t host_id, const core::Event& ev, int64_t time_us);
+  // Adds to `trace` the Dovecot lines of its recipients: those whose session ID a hop's LMTP
+  // reply names, on the hop's host or the host its relay= names, within the hop window
+  // before the reply and skew after, and whose Message-ID does not contradict the hop's; for
+  // a recipient whose reply names no session (a failure, LDA), those on the hop's host with
+  // its Message-ID and the recipient as the user, within skew of the status, that no other
+  // recipient's session claims.
 
   // Lives of one queue ID mixed in an instance: lines of `key` between from_us and until_us
   // were placed by a guess that a later line proved wrong.

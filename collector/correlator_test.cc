@@ -282,6 +282,108 @@ TEST_F(CorrelatorTest, RecipientOurNextHopRefusedIsTheSendersBounce) {
   }
 }
 
+// Dovecot's lines are the journey's last step: linked to the LMTP hop by the session ID its
+// reply names (the Message-ID confirming), or, for a failure whose reply names none, by the
+// Message-ID and the recipient as the user on the same host. Read when the trace is, so the
+// Dovecot log may come before or after Postfix's.
+TEST_F(CorrelatorTest, DovecotDeliveriesAreTheMailboxStepInEitherOrder) {
+  const std::string relay = "relay=mx.example.test[private/dovecot-lmtp], delay=0.1, ";
+  const std::vector<std::pair<int64_t, std::string>> postfix = {
+      {0, "Nov 15 12:00:00 mx postfix/smtpd[1]: 3F1A2B3C4D: client=dmz.example.test[192.0.2.2]"},
+      {0, "Nov 15 12:00:00 mx postfix/cleanup[2]: 3F1A2B3C4D: message-id=<m1@partner.test>"},
+      {1,
+       "Nov 15 12:00:01 mx postfix/qmgr[3]: 3F1A2B3C4D: from=<alice@partner.test>, size=900, "
+       "nrcpt=4 (queue active)"},
+      {2, "Nov 15 12:00:02 mx postfix/lmtp[4]: 3F1A2B3C4D: to=<bob@example.test>, " + relay +
+              "delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 <bob@example.test> "
+              "xQkb+NbjYFms/KgAA0J78UA Saved)"},
+      {2, "Nov 15 12:00:02 mx postfix/lmtp[4]: 3F1A2B3C4D: to=<carol+lists@example.test>, " +
+              relay +
+              "delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 <carol+lists@example.test> "
+              "xQkb+NbjYFms/KgAA0J78UA:R2 Saved)"},
+      {3, "Nov 15 12:00:03 mx postfix/lmtp[4]: 3F1A2B3C4D: to=<dave@example.test>, " + relay +
+              "delays=0/0/0/0.1, dsn=5.2.2, status=bounced (host "
+              "mx.example.test[private/dovecot-lmtp] said: 552 5.2.2 <dave@example.test> Quota "
+              "exceeded (mailbox for user is full) (in reply to end of DATA command))"},
+      {3, "Nov 15 12:00:03 mx postfix/lmtp[4]: 3F1A2B3C4D: to=<ghost@example.test>, " + relay +
+              "delays=0/0/0/0.1, dsn=5.1.1, status=bounced (host "
+              "mx.example.test[private/dovecot-lmtp] said: 550 5.1.1 <ghost@example.test> User "
+              "doesn't exist: ghost@example.test (in reply to RCPT TO command))"},
+      {4, "Nov 15 12:00:04 mx postfix/qmgr[3]: 3F1A2B3C4D: removed"},
+      // Another mail whose reply names a session that Dovecot logged for another Message-ID.
+      {5, "Nov 15 12:00:05 mx postfix/pickup[5]: 4B2C3D4E5F: uid=0 from=<root>"},
+      {5, "Nov 15 12:00:05 mx postfix/cleanup[2]: 4B2C3D4E5F: message-id=<m2@mx.example.test>"},
+      {5,
+       "Nov 15 12:00:05 mx postfix/qmgr[3]: 4B2C3D4E5F: from=<root@mx.example.test>, "
+       "size=500, nrcpt=1 (queue active)"},
+      {6, "Nov 15 12:00:06 mx postfix/lmtp[4]: 4B2C3D4E5F: to=<bob@example.test>, " + relay +
+              "delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 <bob@example.test> "
+              "Zz9Yy8Xx7Ww6Vv5Uu4Tt3S Saved)"},
+      {7, "Nov 15 12:00:07 mx postfix/qmgr[3]: 4B2C3D4E5F: removed"}};
+  // Dovecot's own log file: no host field (imported under --host mx).
+  const std::vector<std::pair<int64_t, std::string>> dovecot = {
+      {2,
+       "Nov 15 12:00:02 lmtp(bob@example.test)<10802><xQkb+NbjYFms/KgAA0J78UA>: Info: "
+       "msgid=<m1@partner.test>: saved mail to INBOX"},
+      {2,
+       "Nov 15 12:00:02 lmtp(carol@example.test)<10802><xQkb+NbjYFms/KgAA0J78UA:R2>: Info: "
+       "sieve: msgid=<m1@partner.test>: forwarded to <carol@elsewhere.test>"},
+      {2,
+       "Nov 15 12:00:02 lmtp(carol@example.test)<10802><xQkb+NbjYFms/KgAA0J78UA:R2>: Info: "
+       "sieve: msgid=<m1@partner.test>: stored mail into mailbox 'Lists'"},
+      {3,
+       "Nov 15 12:00:03 lmtp(dave@example.test)<10802><xQkb+NbjYFms/KgAA0J78UA:R3>: Info: "
+       "msgid=<m1@partner.test>: save failed to INBOX: Quota exceeded (mailbox for user is "
+       "full)"},
+      {3, "Nov 15 12:00:03 auth: Info: passwd-file(ghost@example.test): unknown user"},
+      {6,
+       "Nov 15 12:00:06 lmtp(bob@example.test)<10803><Zz9Yy8Xx7Ww6Vv5Uu4Tt3S>: Info: "
+       "msgid=<other@elsewhere.test>: saved mail to INBOX"}};
+  auto at = [](const std::vector<std::pair<int64_t, std::string>>& lines) {
+    std::vector<std::pair<int64_t, std::string>> timed;
+    for (const auto& [s, raw] : lines) timed.emplace_back(kNoon + s * kSecond, raw);
+    return timed;
+  };
+  for (bool dovecot_first : {false, true}) {
+    SCOPED_TRACE(dovecot_first ? "Dovecot's log first" : "Postfix's log first");
+    Fresh();
+    auto append = [&](uint64_t fingerprint,
+                      const std::vector<std::pair<int64_t, std::string>>& lines) {
+      auto stats = store_->Append(FileLines("mx", fingerprint, at(lines)));
+      ASSERT_TRUE(stats.ok()) << stats.status();
+    };
+    if (dovecot_first) append(2, dovecot);
+    append(1, postfix);
+    if (!dovecot_first) append(2, dovecot);
+
+    auto trace = store_->GetTrace("3F1A2B3C4D");
+    ASSERT_TRUE(trace.ok()) << trace.status();
+    std::vector<std::string> steps;
+    for (const MailboxStep& step : trace->mailbox) {
+      steps.push_back(step.host + " " + step.recipient + " " + step.status + " " + step.mailbox +
+                      " " + step.action + " " + step.target + " " + step.reason + " by " +
+                      step.linked_by);
+    }
+    EXPECT_THAT(steps,
+                ::testing::ElementsAre(
+                    "mx bob@example.test saved INBOX    by session",
+                    "mx carol+lists@example.test redirected  redirect carol@elsewhere.test  by "
+                    "session",
+                    "mx carol+lists@example.test saved Lists store   by session",
+                    "mx dave@example.test failed INBOX   Quota exceeded (mailbox for user is "
+                    "full) by message-id"));
+    ASSERT_FALSE(trace->mailbox.empty());
+    EXPECT_EQ(trace->mailbox[0].session, "xQkb+NbjYFms/KgAA0J78UA");
+    EXPECT_EQ(trace->mailbox[0].user, "bob@example.test");
+    EXPECT_EQ(trace->mailbox[0].message, trace->messages[0].id);
+
+    // The session named, but Dovecot saved another Message-ID under it: not this mail's.
+    auto other = store_->GetTrace("4B2C3D4E5F");
+    ASSERT_TRUE(other.ok()) << other.status();
+    EXPECT_TRUE(other->mailbox.empty());
+  }
+}
+
 // postsuper -d: the administrator deleted a message whose recipients were still deferred.
 // Postfix logs "QID: removed" (and "Deleted: N messages"); the recipients no longer wait for a
 // retry, they are deleted, and so is the message when none of its recipients got further.

@@ -107,6 +107,18 @@ bool HasSyslogHeader(std::string_view line) {
   return core::ParseSyslogHeader(line, &header) && (!header.host.empty() || header.pid >= 0);
 }
 
+// Whether `line` is one of Dovecot's own log file (log_path).
+bool IsDovecotLogLine(std::string_view line) {
+  core::SyslogHeader header;
+  return core::ParseSyslogHeader(line, &header) &&
+         core::IsDovecotLogPathLine(header.host, header.program, header.message);
+}
+
+// Whether the line is what a file of `format` holds (check_maillog).
+bool LooksLike(ImportFormat format, std::string_view line) {
+  return format == ImportFormat::kDovecot ? IsDovecotLogLine(line) : HasSyslogHeader(line);
+}
+
 // The identity of a file whose first line's fingerprint the store already holds: that
 // fingerprint mixed with its first batch's lines (FNV-1a, top bit cleared as
 // core::FileFingerprint's). The same file imported again gets the same one.
@@ -209,6 +221,12 @@ ImportOutcome Import(Store* store, const std::string& path, const ImportOptions&
   std::optional<Baseline> baseline;  // taken at the first line, before any Append
   absl::Status baseline_status;
   bool store_failed = false;  // else only reading failed, and every Append's counts hold
+  if (options.format == ImportFormat::kDovecot && options.host.empty()) {
+    outcome.refused = true;
+    outcome.status = absl::InvalidArgumentError(
+        absl::StrCat(path, ": Dovecot's log names no host; --host NAME says which host wrote it"));
+    return outcome;
+  }
   outcome.status = [&]() -> absl::Status {
     MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<LineReader> reader, LineReader::Open(path));
     struct stat st {};
@@ -226,25 +244,36 @@ ImportOutcome Import(Store* store, const std::string& path, const ImportOptions&
     batch.reserve(options.batch_lines);
     int64_t last_time = time_options.reference_us;
     OverlapFilter overlap;
-    uint64_t without_header = 0;  // lines of the first batch (check_maillog)
+    uint64_t without_header = 0;  // lines of the first batch not of `format` (check_maillog)
     bool first_batch = true;
     std::set<std::string> new_hosts;  // host names this file adds to the store
     // check_maillog: what makes this file look like something else than a maillog.
     auto check = [&]() -> absl::Status {
       if (first_batch && without_header * 2 > batch.size()) {
         // Counted over the whole file for the message; nothing of it is stored.
-        uint64_t lines = batch.size(), missing = without_header;
+        uint64_t lines = batch.size(), missing = without_header, dovecot = 0;
+        for (const LineRecord& rec : batch) dovecot += IsDovecotLogLine(rec.raw) ? 1 : 0;
         std::string_view line;
         uint64_t offset;
         while (reader->Next(&line, &offset)) {
           ++lines;
-          if (!HasSyslogHeader(line)) ++missing;
+          if (!LooksLike(options.format, line)) ++missing;
+          if (IsDovecotLogLine(line)) ++dovecot;
+        }
+        if (options.format == ImportFormat::kDovecot) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              WithCommas(missing), " of ", WithCommas(lines), " lines of ", path,
+              " are not Dovecot's log lines (\"Nov 22 10:00:00 lmtp(user)<pid><session>: Info: "
+              "...\"); is it a maillog? Import it without --format dovecot; --force imports it "
+              "anyway"));
         }
         return absl::FailedPreconditionError(absl::StrCat(
             "no syslog header on ", WithCommas(missing), " of ", WithCommas(lines), " lines of ",
-            path,
-            "; it is not a maillog (a Dovecot log_path file, say: maillens reads Dovecot's "
-            "lines only through syslog, in the maillog, for now); --force imports it anyway"));
+            path, "; it is not a maillog",
+            dovecot * 2 > lines ? ": it is Dovecot's own log (log_path); import it with --format "
+                                  "dovecot --host NAME"
+                                : "",
+            "; --force imports it anyway"));
       }
       if (!options.host.empty()) return absl::OkStatus();
       for (const LineRecord& line : batch) {
@@ -345,7 +374,9 @@ ImportOutcome Import(Store* store, const std::string& path, const ImportOptions&
         }
       }
       ++stats.read;
-      if (options.check_maillog && first_batch && !HasSyslogHeader(line)) ++without_header;
+      if (options.check_maillog && first_batch && !LooksLike(options.format, line)) {
+        ++without_header;
+      }
       // The header is all the importer needs (the store parses the rest): the time, as
       // core::ParseLine resolves it, and the host.
       core::SyslogHeader header;

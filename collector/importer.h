@@ -14,8 +14,14 @@
 
 namespace maillens::collector {
 
+// What a file holds. Dovecot's own log file (log_path) has no host field: its lines are
+// stored under ImportOptions::host, and the correlator joins its deliveries to the hops that
+// handed mail to Dovecot (collector/correlator.h, MailboxStep).
+enum class ImportFormat { kMaillog, kDovecot };
+
 struct ImportOptions {
-  std::string host;  // host of every line; empty: the line's syslog host field
+  ImportFormat format = ImportFormat::kMaillog;
+  std::string host;  // host of every line; empty: the line's syslog host field (a maillog's)
   int year = 0;      // year of the first classic stamp; 0: inferred from the file's mtime
   absl::TimeZone zone = absl::UTCTimeZone();
   // Lines per Store::Append (one transaction). Small enough that the store's threads, which
@@ -27,12 +33,15 @@ struct ImportOptions {
   std::string data_dir;
   // Called after each batch with the bytes read so far (progress display).
   std::function<void(uint64_t bytes_read, uint64_t lines_read)> progress;
-  // Refuse (FailedPrecondition, nothing of the file stored) a file that does not look like a
-  // maillog: more than half of its first batch_lines lines without a syslog header (a
-  // Dovecot log_path file, say), or more than max_new_hosts host names the store does not
-  // know yet, counted over the whole file batch by batch (a batch that would pass the limit
-  // is refused, and the batches before it stay stored). `maillens import` checks unless
-  // --force; a library caller (the corpus tests) imports whatever it is given.
+  // Refuse (FailedPrecondition, nothing of the file stored) a file that does not look like
+  // `format` says: for a maillog, more than half of its first batch_lines lines without a
+  // syslog header (a Dovecot log_path file, say), or more than max_new_hosts host names the
+  // store does not know yet, counted over the whole file batch by batch (a batch that would
+  // pass the limit is refused, and the batches before it stay stored); for a Dovecot log,
+  // more than half of its first batch_lines lines not Dovecot's (core::IsDovecotLogPathLine).
+  // `maillens import` checks unless --force; a library caller (the corpus tests) imports
+  // whatever it is given. A Dovecot log without `host` is refused (InvalidArgument) whatever
+  // this says: its lines name none.
   bool check_maillog = false;
   size_t max_new_hosts = 5;
 };

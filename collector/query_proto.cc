@@ -105,6 +105,22 @@ void ToProto(const RecipientInfo& in, v1::RecipientInfo* out) {
   out->set_delays(in.delays);
 }
 
+void ToProto(const MailboxStep& in, v1::MailboxStep* out) {
+  out->set_message(in.message);
+  out->set_recipient(in.recipient);
+  out->set_host(in.host);
+  out->set_session(in.session);
+  out->set_user(in.user);
+  out->set_time_us(in.time_us);
+  out->set_message_id(in.message_id);
+  out->set_status(in.status);
+  out->set_action(in.action);
+  out->set_mailbox(in.mailbox);
+  out->set_target(in.target);
+  out->set_reason(in.reason);
+  out->set_linked_by(in.linked_by);
+}
+
 void ToProto(const Trace& in, v1::Trace* out) {
   out->set_id(in.id);
   for (const MessageInfo& m : in.messages) ToProto(m, out->add_messages());
@@ -115,6 +131,7 @@ void ToProto(const Trace& in, v1::Trace* out) {
     link->set_to(l.to);
     link->set_kind(l.kind);
   }
+  for (const MailboxStep& step : in.mailbox) ToProto(step, out->add_mailbox());
 }
 
 void ToProto(const SearchAnswer& in, v1::SearchResponse* out) {
@@ -189,6 +206,24 @@ RecipientInfo FromProto(const v1::RecipientInfo& in) {
   return out;
 }
 
+MailboxStep FromProto(const v1::MailboxStep& in) {
+  MailboxStep out;
+  out.message = in.message();
+  out.recipient = in.recipient();
+  out.host = in.host();
+  out.session = in.session();
+  out.user = in.user();
+  out.time_us = in.time_us();
+  out.message_id = in.message_id();
+  out.status = in.status();
+  out.action = in.action();
+  out.mailbox = in.mailbox();
+  out.target = in.target();
+  out.reason = in.reason();
+  out.linked_by = in.linked_by();
+  return out;
+}
+
 Trace FromProto(const v1::Trace& in) {
   Trace out;
   out.id = in.id();
@@ -196,6 +231,7 @@ Trace FromProto(const v1::Trace& in) {
   for (const v1::RecipientInfo& r : in.recipients()) out.recipients.push_back(FromProto(r));
   for (const v1::LinkInfo& l : in.links())
     out.links.push_back(LinkInfo{l.from(), l.to(), l.kind()});
+  for (const v1::MailboxStep& step : in.mailbox()) out.mailbox.push_back(FromProto(step));
   return out;
 }
 

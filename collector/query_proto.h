@@ -48,6 +48,7 @@ std::string OtherTracesNotice(const std::string& id, size_t matches);
 void ToProto(const StoredLine& in, v1::StoredLine* out);
 void ToProto(const MessageInfo& in, v1::MessageInfo* out);
 void ToProto(const RecipientInfo& in, v1::RecipientInfo* out);
+void ToProto(const MailboxStep& in, v1::MailboxStep* out);
 void ToProto(const Trace& in, v1::Trace* out);
 void ToProto(const SearchAnswer& in, v1::SearchResponse* out);
 void ToProto(const std::map<int64_t, std::vector<StoredLine>>& in,
@@ -56,6 +57,7 @@ void ToProto(const std::map<int64_t, std::vector<StoredLine>>& in,
 StoredLine FromProto(const v1::StoredLine& in);
 MessageInfo FromProto(const v1::MessageInfo& in);
 RecipientInfo FromProto(const v1::RecipientInfo& in);
+MailboxStep FromProto(const v1::MailboxStep& in);
 Trace FromProto(const v1::Trace& in);
 SearchAnswer FromProto(const v1::SearchResponse& in);
 std::map<int64_t, std::vector<StoredLine>> FromProto(

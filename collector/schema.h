@@ -215,6 +215,25 @@ CREATE TABLE held_lines (
   UNIQUE (fingerprint, offset)
 );
 )sql",
+      // 8: what Dovecot did with mail handed to it (LMTP, LDA): one row per delivery line,
+      // with the session ID Dovecot's LMTP reply names. A trace joins them to its hops when it
+      // is read (Correlator::AddMailboxSteps), so the two logs may arrive in either order.
+      R"sql(
+CREATE TABLE mailbox_deliveries (
+  host_id INTEGER NOT NULL,
+  session TEXT NOT NULL,            -- '' when the line names none (LDA)
+  time_us INTEGER NOT NULL,
+  user TEXT NOT NULL,
+  message_id TEXT NOT NULL,         -- '' when Dovecot logged 'unspecified'
+  status TEXT NOT NULL,             -- saved, failed, discarded, redirected, rejected, replied
+  action TEXT NOT NULL,             -- the Sieve action, '' for Dovecot's own delivery
+  mailbox TEXT NOT NULL,
+  target TEXT NOT NULL,             -- where a redirect, reject or vacation reply went
+  reason TEXT NOT NULL,
+  UNIQUE (session, host_id, time_us, status, action, mailbox, target)
+);
+CREATE INDEX mailbox_deliveries_msgid ON mailbox_deliveries (message_id, time_us);
+)sql",
   };
   return kMigrations;
 }

@@ -1924,8 +1924,9 @@ absl::StatusOr<Store::ForgetStats> Store::ForgetHost(const std::string& name) {
       run("DELETE FROM queue_recipients WHERE message IN "
           "(SELECT id FROM queue_messages WHERE host_id = ?1)",
           nullptr));
-  for (const char* table : {"queue_messages", "queue_snapshots", "gaps", "agent_files",
-                            "offline_periods", "agents", "host_names", "files", "hosts"}) {
+  for (const char* table :
+       {"mailbox_deliveries", "queue_messages", "queue_snapshots", "gaps", "agent_files",
+        "offline_periods", "agents", "host_names", "files", "hosts"}) {
     const char* column = std::string_view(table) == "hosts" ? "id" : "host_id";
     MAILLENS_RETURN_IF_ERROR(
         run(absl::StrCat("DELETE FROM ", table, " WHERE ", column, " = ?1"), nullptr));
