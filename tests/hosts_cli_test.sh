@@ -2,7 +2,8 @@
 # hosts_cli_test.sh -- what `maillens import` refuses and what `maillens hosts` lists and
 # forgets, through the command line, with exact outputs:
 #   - a file without syslog headers (Dovecot's own log_path file) is refused, naming how many
-#     of its lines lack one, and nothing is stored; --force imports it;
+#     of its lines lack one and that it is Dovecot's, and nothing is stored; --force imports it;
+#     --format dovecot wants --host and refuses a maillog;
 #   - a file that would add more than 5 new hosts is refused;
 #   - an extract of a file already imported stores nothing and counts as already present;
 #   - `hosts` lists each host with its lines, messages, first and last time;
@@ -87,8 +88,14 @@ EOF
 
 incomplete="(incomplete: see the errors above)"
 expect "dovecot refused" 1 "lines read 4, stored 0, already present 0, unparsed 0 $incomplete" \
-  "maillens import: no syslog header on 4 of 4 lines of dovecot.log; it is not a maillog (a Dovecot log_path file, say: maillens reads Dovecot's lines only through syslog, in the maillog, for now); --force imports it anyway" \
+  "maillens import: no syslog header on 4 of 4 lines of dovecot.log; it is not a maillog: it is Dovecot's own log (log_path); import it with --format dovecot --host NAME; --force imports it anyway" \
   -- ml import --year 2026 dovecot.log
+expect "dovecot without its host" 2 "" \
+  "maillens import: Dovecot's log names no host; --host NAME says which host wrote it" \
+  -- ml import --year 2026 --format dovecot dovecot.log
+expect "a maillog is no Dovecot log" 1 "lines read 8, stored 0, already present 0, unparsed 0 $incomplete" \
+  "maillens import: 8 of 8 lines of mx.log are not Dovecot's log lines (\"Nov 22 10:00:00 lmtp(user)<pid><session>: Info: ...\"); is it a maillog? Import it without --format dovecot; --force imports it anyway" \
+  -- ml import --year 2026 --format dovecot --host mx mx.log
 expect "six hosts refused" 1 "lines read 6, stored 0, already present 0, unparsed 0 $incomplete" \
   "maillens import: six.log would add 6 new hosts (hosta, hostb, hostc, hostd, hoste, ...), more than 5 at once: is it one mail host's log? --host NAME stores every line under one host; --force imports it as it is" \
   -- ml import --year 2026 six.log
@@ -98,7 +105,9 @@ expect "two hosts" 0 "lines read 13, stored 13, already present 0, unparsed 0" "
   -- ml import --year 2026 mx.log relay.log
 expect "extract" 0 "lines read 5, stored 0, already present 5, unparsed 0" "" \
   -- ml import --year 2026 extract.log
-expect "dovecot forced" 0 "lines read 4, stored 4, already present 0, unparsed 4" "" \
+# Forced in as a maillog, under host "unknown": Dovecot's lines are still read as Dovecot's
+# (the login and the passdb result; the logout and LMTP's connect stay unparsed).
+expect "dovecot forced" 0 "lines read 4, stored 4, already present 0, unparsed 2" "" \
   -- ml import --year 2026 --force dovecot.log
 expect "list" 0 "HOST     LINES  MESSAGES  FIRST (UTC)          LAST (UTC)
 mx           8         1  2026-03-01 10:00:01  2026-03-01 10:00:04
