@@ -88,6 +88,14 @@ int main(int argc, char** argv) {
       static_cast<long long>(report.counts.deferred), static_cast<long long>(report.counts.bounced),
       static_cast<long long>(report.counts.rejected),
       static_cast<long long>(report.counts.sasl_failures));
+  std::printf(
+      "  %lld deferral lines over %zu recipient domains listed, %lld warnings in %zu problem "
+      "groups, %lld reject warnings, %lld postscreen connections, %lld login failures\n",
+      static_cast<long long>(report.counts.deferrals), report.recipient_domains.entries.size(),
+      static_cast<long long>(report.counts.warnings), report.problems.size(),
+      static_cast<long long>(report.counts.reject_warnings),
+      static_cast<long long>(report.postscreen.connections),
+      static_cast<long long>(report.counts.login_failures));
   if (logs.empty()) return 0;
   std::string cmd = "pflogsumm";
   for (const std::string& f : logs) cmd += " '" + f + "'";

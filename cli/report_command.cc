@@ -3,7 +3,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "cli/report_render.h"
 #include "cli/store_commands.h"
@@ -17,33 +19,56 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: maillens [--data DIR] report [--since T] [--until T] [--host NAME]\n"
-    "                [--format text|markdown|json|html] [--output FILE] [--top N] [--tz ZONE]\n"
-    "  What a window looked like, site-wide and per host: received, delivered, deferred,\n"
-    "  bounced, rejected, expired, held, discarded and bytes; traffic per hour; top sender\n"
-    "  and recipient domains and addresses; deferral, bounce and reject reasons; messages\n"
-    "  still stuck; delivery latency; SASL brute force and SASL users whose volume jumped;\n"
-    "  recorded gaps. Each message is counted once however many hops and filters it passed;\n"
-    "  the line counts at the end reconcile with line-counting tools such as pflogsumm.\n"
+    "                [--domain D[,D...]] [--format text|markdown|json|html] [--output FILE]\n"
+    "                [--top N] [--tz ZONE]\n"
+    "  What a window looked like, site-wide and per host. Each message is counted once\n"
+    "  however many hops and filters it passed; lines (refusals, deferrals, warnings) are\n"
+    "  counted as lines. docs/REPORT.md says how each number is counted and how it maps to\n"
+    "  pflogsumm's.\n"
+    "  Sections and how they count:\n"
+    "    Grand totals    messages received (smtpd, pickup), delivered (a recipient delivered\n"
+    "                    at its final hop), deferred (a deferral on any hop), bounced, expired,\n"
+    "                    held, discarded; lines: rejected (reject lines), reject warnings\n"
+    "                    (reject_warning, cleanup WARN), SASL and Dovecot login failures,\n"
+    "                    warnings, fatal errors, panics\n"
+    "    Traffic         per hour (per day beyond a week) of --tz, hours of that zone\n"
+    "    Top recipient domains and recipients: delivered recipients, deferrals (deferral\n"
+    "                    lines: pflogsumm's \"defers\"), deferred (messages with a deferral),\n"
+    "                    bounced and expired recipients, average and maximum delay from entry\n"
+    "                    to delivery; the top N by delivered and every one with a failure\n"
+    "    Reasons         deferral, bounce, reject and reject-warning texts, grouped\n"
+    "    Top rejected clients and networks (/24, /64); Postscreen events (PREGREET, HANGUP,\n"
+    "                    DNSBL, ...) and DNSBL sites (dnsblog hits)\n"
+    "    Problems        warning/fatal/panic lines by program and text: per severity the same\n"
+    "                    totals as pflogsumm's Warnings, Fatal Errors and Panics\n"
+    "    Stuck messages, delivery latency, SASL and login failures by client, SASL users\n"
+    "                    whose volume jumped, recorded gaps, line counts for pflogsumm\n"
     "  --since/--until  2024-05-01, '2024-05-01 10:00', 10:00, RFC 3339, or a duration ago\n"
     "                   (90s 15m 2h 3d 1w); default: all stored data\n"
     "  --host NAME      only that host's messages and lines\n"
+    "  --domain D,...   only mail from or to these domains (exact names): messages whose\n"
+    "                   sender or a recipient is in one; recipient rows whose sender or\n"
+    "                   recipient is; reject and deferral lines naming one. Lines that name\n"
+    "                   no address (warnings, postscreen, SASL/login failures) are left out\n"
     "  --format F       text (default), markdown (for a ticket), json, html (one\n"
     "                   self-contained file with charts; use --output)\n"
     "  --json, --markdown, --html  shorthands for --format\n"
     "  --output FILE    write there instead of standard output\n"
     "  --top N          entries per top list and reason list (default 10)\n"
-    "  --tz ZONE        zone for times and hour labels (default: this machine's)\n"
+    "  --tz ZONE        zone for times, hours and days of the traffic (default: this\n"
+    "                   machine's)\n"
     "  Example: maillens report --since 2024-05-01 --until 2024-05-02 --html --output day.html\n";
 
 }  // namespace
 
 int RunReport(const GlobalOptions& global, const std::vector<std::string>& args) {
-  std::string since, until, host, format, output, top, tz;
+  std::string since, until, host, domain, format, output, top, tz;
   bool json = false, markdown = false, html = false;
   ArgParser parser("report", kUsage);
   parser.Option("since", &since);
   parser.Option("until", &until);
   parser.Option("host", &host);
+  parser.Option("domain", &domain);
   parser.Option("format", &format);
   parser.Option("output", &output);
   parser.Option("top", &top);
@@ -81,6 +106,12 @@ int RunReport(const GlobalOptions& global, const std::vector<std::string>& args)
   }
   collector::ReportOptions options;
   options.host = host;
+  options.zone = render.zone;
+  for (absl::string_view d : absl::StrSplit(domain, ',', absl::SkipWhitespace())) {
+    std::string name = absl::AsciiStrToLower(absl::StripAsciiWhitespace(d));
+    if (!name.empty() && name[0] == '@') name.erase(0, 1);
+    options.domains.push_back(name);
+  }
   absl::Time now = absl::Now();
   for (const auto& [text, out] :
        {std::make_pair(since, &options.since_us), std::make_pair(until, &options.until_us)}) {

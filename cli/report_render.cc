@@ -96,6 +96,8 @@ std::string WindowLine(const Report& r, absl::TimeZone zone) {
   std::string scope = r.host.empty() ? absl::StrCat("site: ", r.hosts.size(), " host",
                                                     r.hosts.size() == 1 ? "" : "s")
                                      : absl::StrCat("host ", r.host);
+  if (!r.domains.empty())
+    absl::StrAppend(&scope, "; mail from or to ", absl::StrJoin(r.domains, ", "));
   return absl::StrCat(Time(r.since_us, zone), " .. ", Time(r.until_us, zone), " (",
                       ZoneName(zone, r.since_us), ")  ", scope);
 }
@@ -156,7 +158,14 @@ Section GrandTotals(const Report& r) {
   row(c.held, "held", "put on hold, released since or not (Outcomes: still held)", Color::kYellow);
   row(c.discarded, "discarded", "by checks or the content filter");
   row(c.notices, "notices", "non-delivery and delay notices returned to senders");
+  row(c.reject_warnings, "reject warnings",
+      "reject_warning and cleanup header/body WARN lines: would have refused", Color::kYellow);
   row(c.sasl_failures, "SASL failures", "authentication failure lines", Color::kYellow);
+  row(c.login_failures, "login failures", "Dovecot IMAP/POP3/submission logins that failed",
+      Color::kYellow);
+  row(c.warnings, "warnings", "warning: lines (Problems)", Color::kYellow);
+  row(c.fatals, "fatal errors", "fatal: lines (Problems)", Color::kRed);
+  row(c.panics, "panics", "panic: lines (Problems)", Color::kRed);
   if (c.entered_otherwise > 0) {
     row(c.entered_otherwise, "entered otherwise",
         "neither smtpd nor pickup (log began mid-message, requeued)");
@@ -258,17 +267,75 @@ Section TopRecipients(const collector::TopList& t, const char* title, const char
                       const char* what) {
   Section s;
   s.title = title;
-  s.note = DistinctNote(t, what);
+  s.note = DistinctNote(t, what) +
+           "; and every one with a failure. Delivered and bounced count recipients, deferrals "
+           "lines, deferred messages; delay: entry to delivery";
   s.empty = "none";
-  s.grid =
-      MakeGrid({key, "DELIVERED", "BYTES", "DEFERRED", "BOUNCED"}, {false, true, true, true, true});
+  s.grid = MakeGrid({key, "DELIVERED", "BYTES", "DEFERRALS", "DEFERRED", "BOUNCED", "EXPIRED",
+                     "AVG DELAY", "MAX DELAY"},
+                    {false, true, true, true, true, true, true, true, true});
   for (const auto& e : t.entries) {
+    bool delays = e.delay_count > 0;
     s.grid.rows.push_back({{e.key},
                            {Num(e.messages)},
                            {Bytes(e.bytes)},
+                           {Num(e.deferrals), Trouble(e.deferrals, Color::kYellow)},
                            {Num(e.deferred), Trouble(e.deferred, Color::kYellow)},
-                           {Num(e.bounced), Trouble(e.bounced, Color::kRed)}});
+                           {Num(e.bounced), Trouble(e.bounced, Color::kRed)},
+                           {Num(e.expired), Trouble(e.expired, Color::kRed)},
+                           {delays ? Seconds(e.delay_avg) : "-"},
+                           {delays ? Seconds(e.delay_max) : "-"}});
   }
+  return s;
+}
+
+Section Problems(const Report& r) {
+  Section s;
+  s.title = "Problems: warnings, fatal errors, panics";
+  s.note =
+      absl::StrCat(r.counts.warnings, " warning, ", r.counts.fatals, " fatal and ", r.counts.panics,
+                   " panic lines, by program and text (addresses, hosts and IDs taken out)");
+  s.empty = "none";
+  s.grid = MakeGrid({"SEVERITY", "PROGRAM", "LINES", "TEXT"}, {false, false, true, false});
+  for (const auto& p : r.problems) {
+    s.grid.rows.push_back({{p.severity, p.severity == "warning" ? Color::kYellow : Color::kRed},
+                           {p.program},
+                           {Num(p.count)},
+                           {p.text}});
+  }
+  return s;
+}
+
+Section Counts(const collector::CountList& l, const char* title, const char* key, const char* count,
+               const char* distinct) {
+  Section s;
+  s.title = title;
+  s.note =
+      l.distinct > static_cast<int64_t>(l.entries.size())
+          ? absl::StrCat("top ", l.entries.size(), " of ", l.distinct, "; ", l.total, " in all")
+          : absl::StrCat(l.total, " in all");
+  s.empty = "none";
+  std::vector<std::string> header = {key, count};
+  std::vector<bool> numeric = {false, true};
+  if (distinct != nullptr) {
+    header.push_back(distinct);
+    numeric.push_back(true);
+  }
+  s.grid = MakeGrid(header, numeric);
+  for (const auto& e : l.entries) {
+    std::vector<Cell> row = {{e.key, Color::kBold}, {Num(e.count)}};
+    if (distinct != nullptr) row.push_back({Num(e.distinct)});
+    s.grid.rows.push_back(std::move(row));
+  }
+  return s;
+}
+
+Section Postscreen(const Report& r) {
+  const collector::PostscreenSummary& p = r.postscreen;
+  Section s = Counts(p.events, "Postscreen", "EVENT", "LINES", "CLIENTS");
+  s.note = absl::StrCat(p.connections, " connections, ", p.pass_new, " PASS NEW, ", p.pass_old,
+                        " PASS OLD, ", p.rejected, " rejected by postscreen");
+  s.empty = "no postscreen events";
   return s;
 }
 
@@ -372,6 +439,27 @@ Section SaslFailures(const Report& r, absl::TimeZone zone) {
   return s;
 }
 
+Section LoginFailures(const Report& r, absl::TimeZone zone) {
+  Section s;
+  s.title = "Login failures by client (Dovecot IMAP, POP3, submission)";
+  s.note = absl::StrCat(r.counts.login_failures, " failures from ", r.login_failure_sources,
+                        " address", r.login_failure_sources == 1 ? "" : "es",
+                        "; a login that gave up after failed authentication");
+  s.empty = "none";
+  s.grid = MakeGrid({"CLIENT", "SERVICE", "FAILURES", "USERS", "USER NAMES TRIED", "FIRST", "LAST"},
+                    {false, false, true, true, false, false, false});
+  for (const auto& f : r.login_failures) {
+    s.grid.rows.push_back({{f.client_ip, Color::kBold},
+                           {f.client_host, Color::kDim},
+                           {Num(f.failures), f.failures >= 10 ? Color::kRed : Color::kNone},
+                           {Num(f.distinct_users)},
+                           {absl::StrJoin(f.users, ", ")},
+                           {TimeSec(f.first_us, zone)},
+                           {TimeSec(f.last_us, zone)}});
+  }
+  return s;
+}
+
 Section SaslUsers(const Report& r) {
   Section s;
   s.title = "SASL users: volume and recipient spread against their history";
@@ -457,9 +545,18 @@ std::vector<Section> AllSections(const Report& r, absl::TimeZone zone) {
   out.push_back(Reasons(r.deferral_reasons, "Deferral reasons", "DEFERRALS", "MESSAGES", false));
   out.push_back(Reasons(r.bounce_reasons, "Bounce reasons", "RECIPIENTS", "MESSAGES", false));
   out.push_back(Reasons(r.reject_reasons, "Reject reasons", "REFUSALS", "CLIENTS", true));
+  out.push_back(Reasons(r.reject_warning_reasons, "Reject warnings", "LINES", "CLIENTS", true));
+  out.push_back(Counts(r.rejected_clients, "Top rejected clients", "CLIENT", "REFUSALS", nullptr));
+  out.push_back(
+      Counts(r.rejected_networks, "Top rejected networks", "NETWORK", "REFUSALS", "CLIENTS"));
+  out.push_back(Postscreen(r));
+  out.push_back(
+      Counts(r.postscreen.dnsbl_sites, "DNSBL sites (dnsblog)", "SITE", "HITS", "CLIENTS"));
+  out.push_back(Problems(r));
   out.push_back(Stuck(r, zone));
   out.push_back(Latency(r));
   out.push_back(SaslFailures(r, zone));
+  out.push_back(LoginFailures(r, zone));
   out.push_back(SaslUsers(r));
   out.push_back(Gaps(r, zone));
   for (Section& s : LineSections(r)) out.push_back(std::move(s));
@@ -641,6 +738,11 @@ void CountsJson(const ReportCounts& c, Json* j) {
   j->Key("recipients_bounced").Int(c.recipients_bounced);
   j->Key("deferrals").Int(c.deferrals);
   j->Key("sasl_failures").Int(c.sasl_failures);
+  j->Key("login_failures").Int(c.login_failures);
+  j->Key("reject_warnings").Int(c.reject_warnings);
+  j->Key("warnings").Int(c.warnings);
+  j->Key("fatals").Int(c.fatals);
+  j->Key("panics").Int(c.panics);
   j->End('}');
 }
 
@@ -660,20 +762,58 @@ void TrafficJson(const std::vector<collector::TrafficBucket>& traffic, Json* j) 
   j->End(']');
 }
 
-void TopJson(const collector::TopList& t, Json* j) {
+// Senders: key, messages, bytes. Recipients (`recipients` true): key, delivered, bytes and
+// the failures.
+void TopJson(const collector::TopList& t, bool recipients, Json* j) {
   j->Begin('{');
   j->Key("distinct").Int(t.distinct);
   j->Key("entries").Begin('[');
   for (const auto& e : t.entries) {
     j->Begin('{');
     j->Key("key").Str(e.key);
-    j->Key("messages").Int(e.messages);
+    j->Key(recipients ? "delivered" : "messages").Int(e.messages);
     j->Key("bytes").Int(e.bytes);
-    j->Key("deferred").Int(e.deferred);
-    j->Key("bounced").Int(e.bounced);
+    if (recipients) {
+      j->Key("deferrals").Int(e.deferrals);
+      j->Key("deferred").Int(e.deferred);
+      j->Key("bounced").Int(e.bounced);
+      j->Key("expired").Int(e.expired);
+      j->Key("delay_count").Int(e.delay_count);
+      j->Key("delay_avg_seconds").Dbl(e.delay_avg);
+      j->Key("delay_max_seconds").Dbl(e.delay_max);
+    }
     j->End('}');
   }
   j->End(']').End('}');
+}
+
+void CountsListJson(const collector::CountList& l, const char* distinct, Json* j) {
+  j->Begin('{');
+  j->Key("distinct").Int(l.distinct).Key("total").Int(l.total);
+  j->Key("entries").Begin('[');
+  for (const auto& e : l.entries) {
+    j->Begin('{');
+    j->Key("key").Str(e.key).Key("count").Int(e.count);
+    if (distinct != nullptr) j->Key(distinct).Int(e.distinct);
+    j->End('}');
+  }
+  j->End(']').End('}');
+}
+
+void FailureSourcesJson(const std::vector<collector::SaslFailureSource>& sources,
+                        const char* host_key, Json* j) {
+  j->Begin('[');
+  for (const auto& f : sources) {
+    j->Begin('{');
+    j->Key("client_ip").Str(f.client_ip).Key(host_key).Str(f.client_host);
+    j->Key("failures").Int(f.failures).Key("distinct_users").Int(f.distinct_users);
+    j->Key("users").Begin('[');
+    for (const auto& u : f.users) j->Str(u);
+    j->End(']');
+    j->Key("first").Time(f.first_us).Key("last").Time(f.last_us);
+    j->End('}');
+  }
+  j->End(']');
 }
 
 void ReasonsJson(const collector::ReasonList& l, Json* j) {
@@ -989,6 +1129,9 @@ std::string RenderReportJson(const Report& r, const RenderOptions& o) {
   j.Key("first").Time(r.data_first_us).Key("last").Time(r.data_last_us);
   j.End('}');
   j.Key("host").Str(r.host);
+  j.Key("domains").Begin('[');
+  for (const auto& d : r.domains) j.Str(d);
+  j.End(']');
   j.Key("counts");
   CountsJson(r.counts, &j);
   j.Key("outcomes").Begin('{');
@@ -998,13 +1141,34 @@ std::string RenderReportJson(const Report& r, const RenderOptions& o) {
   TrafficJson(r.traffic, &j);
   j.Key("top").Begin('{');
   j.Key("sender_domains");
-  TopJson(r.sender_domains, &j);
+  TopJson(r.sender_domains, false, &j);
   j.Key("senders");
-  TopJson(r.senders, &j);
+  TopJson(r.senders, false, &j);
   j.Key("recipient_domains");
-  TopJson(r.recipient_domains, &j);
+  TopJson(r.recipient_domains, true, &j);
   j.Key("recipients");
-  TopJson(r.recipients, &j);
+  TopJson(r.recipients, true, &j);
+  j.Key("rejected_clients");
+  CountsListJson(r.rejected_clients, nullptr, &j);
+  j.Key("rejected_networks");
+  CountsListJson(r.rejected_networks, "clients", &j);
+  j.End('}');
+  j.Key("problems").Begin('[');
+  for (const auto& p : r.problems) {
+    j.Begin('{');
+    j.Key("severity").Str(p.severity).Key("program").Str(p.program).Key("text").Str(p.text);
+    j.Key("count").Int(p.count).Key("example").Str(p.example);
+    j.End('}');
+  }
+  j.End(']');
+  j.Key("postscreen").Begin('{');
+  j.Key("connections").Int(r.postscreen.connections);
+  j.Key("pass_new").Int(r.postscreen.pass_new).Key("pass_old").Int(r.postscreen.pass_old);
+  j.Key("rejected").Int(r.postscreen.rejected);
+  j.Key("events");
+  CountsListJson(r.postscreen.events, "clients", &j);
+  j.Key("dnsbl_sites");
+  CountsListJson(r.postscreen.dnsbl_sites, "clients", &j);
   j.End('}');
   j.Key("reasons").Begin('{');
   j.Key("deferral");
@@ -1013,6 +1177,8 @@ std::string RenderReportJson(const Report& r, const RenderOptions& o) {
   ReasonsJson(r.bounce_reasons, &j);
   j.Key("reject");
   ReasonsJson(r.reject_reasons, &j);
+  j.Key("reject_warning");
+  ReasonsJson(r.reject_warning_reasons, &j);
   j.End('}');
   j.Key("stuck").Begin('{');
   j.Key("messages").Int(r.stuck_messages).Key("recipients").Int(r.stuck_recipients);
@@ -1038,18 +1204,11 @@ std::string RenderReportJson(const Report& r, const RenderOptions& o) {
   j.End(']');
   j.Key("sasl").Begin('{');
   j.Key("failure_sources").Int(r.sasl_failure_sources);
-  j.Key("failures").Begin('[');
-  for (const auto& f : r.sasl_failures) {
-    j.Begin('{');
-    j.Key("client_ip").Str(f.client_ip).Key("client_host").Str(f.client_host);
-    j.Key("failures").Int(f.failures).Key("distinct_users").Int(f.distinct_users);
-    j.Key("users").Begin('[');
-    for (const auto& u : f.users) j.Str(u);
-    j.End(']');
-    j.Key("first").Time(f.first_us).Key("last").Time(f.last_us);
-    j.End('}');
-  }
-  j.End(']');
+  j.Key("failures");
+  FailureSourcesJson(r.sasl_failures, "client_host", &j);
+  j.Key("login_failure_sources").Int(r.login_failure_sources);
+  j.Key("login_failures");
+  FailureSourcesJson(r.login_failures, "service", &j);
   j.Key("baseline").Bool(r.sasl_baseline);
   j.Key("users").Begin('[');
   for (const auto& u : r.sasl_users) {
@@ -1135,16 +1294,21 @@ std::string RenderReportHtml(const Report& r, const RenderOptions& o) {
     int64_t n;
     const char* cls;
   };
-  std::vector<Card> cards = {{"received", c.received, ""},
-                             {"delivered", c.delivered, "good"},
-                             {"deferred", c.deferred, c.deferred ? "warn" : ""},
-                             {"bounced", c.bounced, c.bounced ? "bad" : ""},
-                             {"rejected", c.rejected, c.rejected ? "bad" : ""},
-                             {"expired", c.expired, c.expired ? "bad" : ""},
-                             {"held", c.held, ""},
-                             {"discarded", c.discarded, ""},
-                             {"SASL failures", c.sasl_failures, c.sasl_failures ? "warn" : ""},
-                             {"stuck now", r.stuck_messages, r.stuck_messages ? "warn" : ""}};
+  std::vector<Card> cards = {
+      {"received", c.received, ""},
+      {"delivered", c.delivered, "good"},
+      {"deferred", c.deferred, c.deferred ? "warn" : ""},
+      {"bounced", c.bounced, c.bounced ? "bad" : ""},
+      {"rejected", c.rejected, c.rejected ? "bad" : ""},
+      {"expired", c.expired, c.expired ? "bad" : ""},
+      {"held", c.held, ""},
+      {"discarded", c.discarded, ""},
+      {"reject warnings", c.reject_warnings, c.reject_warnings ? "warn" : ""},
+      {"SASL failures", c.sasl_failures, c.sasl_failures ? "warn" : ""},
+      {"login failures", c.login_failures, c.login_failures ? "warn" : ""},
+      {"warnings", c.warnings, c.warnings ? "warn" : ""},
+      {"fatal/panic", c.fatals + c.panics, c.fatals + c.panics ? "bad" : ""},
+      {"stuck now", r.stuck_messages, r.stuck_messages ? "warn" : ""}};
   absl::StrAppend(&out, "<div class=\"cards\">\n");
   for (const Card& card : cards) {
     absl::StrAppend(&out, "<div class=\"card ", card.cls, "\"><div class=\"n\">", card.n,

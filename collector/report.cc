@@ -1,5 +1,7 @@
 #include "collector/report.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -137,6 +139,7 @@ struct Msg {
   bool has_sender = false;
   bool in_units = false;  // part of the loaded traces (not an extra lookup for the stuck list)
   bool bounce_branch = false;
+  bool in_scope = true;  // part of a unit the domain filter kept (or no domain filter)
   Origin origin = Origin::kOther;
   uint8_t disposition = 0;         // DispositionBits
   uint8_t in_kind = 0;             // LinkBits of incoming links
@@ -383,37 +386,99 @@ ReasonList FinishReasons(const ReasonMap& map, size_t top) {
 }
 
 struct TopAcc {
-  int64_t messages = 0, bytes = 0, deferred = 0, bounced = 0;
+  int64_t messages = 0, bytes = 0, deferrals = 0, bounced = 0, expired = 0;
+  std::unordered_set<int64_t> deferred;  // messages (traces) with a deferral line
+  int64_t delay_count = 0;
+  double delay_sum = 0, delay_max = 0;
+  int64_t Failures() const { return deferrals + bounced + expired; }
 };
 
-TopList FinishTop(const std::unordered_map<std::string, TopAcc>& map, size_t top) {
+// `keep_failed`: every key with a failure is listed beyond the top (recipient lists: a
+// destination that only fails must never vanish behind the busy ones).
+TopList FinishTop(const std::unordered_map<std::string, TopAcc>& map, size_t top,
+                  bool keep_failed) {
   TopList list;
   list.distinct = static_cast<int64_t>(map.size());
-  // Biggest by messages, then by trouble, so a domain that only bounces still shows.
+  // Biggest by messages, then by trouble, so a domain that only fails still ranks.
   std::vector<std::unordered_map<std::string, TopAcc>::const_iterator> order;
   for (auto it = map.begin(); it != map.end(); ++it) order.push_back(it);
   std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
     const TopAcc &x = a->second, &y = b->second;
     if (x.messages != y.messages) return x.messages > y.messages;
-    if (x.bounced + x.deferred != y.bounced + y.deferred) {
-      return x.bounced + x.deferred > y.bounced + y.deferred;
-    }
+    if (x.Failures() != y.Failures()) return x.Failures() > y.Failures();
     return a->first < b->first;
   });
   for (const auto& it : order) {
-    if (list.entries.size() >= top) break;
-    list.entries.push_back(TopEntry{it->first, it->second.messages, it->second.bytes,
-                                    it->second.deferred, it->second.bounced});
+    const TopAcc& acc = it->second;
+    if (list.entries.size() >= top && !(keep_failed && acc.Failures() > 0)) continue;
+    TopEntry e;
+    e.key = it->first;
+    e.messages = acc.messages;
+    e.bytes = acc.bytes;
+    e.deferrals = acc.deferrals;
+    e.deferred = static_cast<int64_t>(acc.deferred.size());
+    e.bounced = acc.bounced;
+    e.expired = acc.expired;
+    e.delay_count = acc.delay_count;
+    e.delay_avg = acc.delay_count > 0 ? acc.delay_sum / static_cast<double>(acc.delay_count) : 0;
+    e.delay_max = acc.delay_max;
+    list.entries.push_back(std::move(e));
   }
   return list;
+}
+
+CountList FinishCounts(const std::map<std::string, std::pair<int64_t, int64_t>>& map, size_t top) {
+  CountList list;
+  list.distinct = static_cast<int64_t>(map.size());
+  for (const auto& [key, v] : map) {
+    list.total += v.first;
+    list.entries.push_back(CountEntry{key, v.first, v.second});
+  }
+  std::stable_sort(list.entries.begin(), list.entries.end(),
+                   [](const CountEntry& a, const CountEntry& b) { return a.count > b.count; });
+  if (list.entries.size() > top) list.entries.resize(top);
+  return list;
+}
+
+// The network a client address belongs to for the "top rejected networks": its /24 (IPv4)
+// or /64 (IPv6), as a prefix; "" for what is not an address ("unknown").
+std::string NetworkOf(std::string_view ip) {
+  std::string text(ip);
+  unsigned char bytes[16];
+  char out[INET6_ADDRSTRLEN];
+  if (inet_pton(AF_INET, text.c_str(), bytes) == 1) {
+    bytes[3] = 0;
+    if (inet_ntop(AF_INET, bytes, out, sizeof(out)) == nullptr) return "";
+    return absl::StrCat(out, "/24");
+  }
+  if (core::StartsWith(text, "ipv6:")) text = text.substr(5);  // postscreen, some smtpd logs
+  if (inet_pton(AF_INET6, text.c_str(), bytes) == 1) {
+    std::fill(bytes + 8, bytes + 16, 0);
+    if (inet_ntop(AF_INET6, bytes, out, sizeof(out)) == nullptr) return "";
+    return absl::StrCat(out, "/64");
+  }
+  return "";
+}
+
+// A Dovecot login process gave up on a client after failed authentication ("Disconnected
+// (auth failed, 3 attempts in 15 secs)", "Aborted login (auth failed, ...)"). The auth
+// process's own passdb lines about the same attempt are not counted again.
+bool IsLoginFailure(const core::Event& ev) {
+  return ev.Get(core::Field::kAction) == "disconnect" &&
+         ev.Get(core::Field::kReason).find("auth failed") != std::string_view::npos;
+}
+
+int SeverityRank(core::Severity s) {
+  return s == core::Severity::kPanic ? 0 : s == core::Severity::kFatal ? 1 : 2;
 }
 
 // What the pass over the events of the window yields. Filled by the scanning thread alone,
 // read by the builder after joining it.
 struct EventScan {
   struct PerHost {
-    int64_t rejected = 0, sasl_failures = 0, deferrals = 0;
-    std::vector<int64_t> rejected_by_bucket, sasl_by_bucket, deferrals_by_bucket;
+    int64_t rejected = 0, sasl_failures = 0, login_failures = 0, reject_warnings = 0;
+    int64_t warnings = 0, fatals = 0, panics = 0;
+    std::vector<int64_t> rejected_by_bucket, sasl_by_bucket;
   };
   std::map<int64_t, PerHost> hosts;                                 // by host id
   std::map<std::pair<std::string, std::string>, int64_t> refusals;  // (program, action)
@@ -425,7 +490,21 @@ struct EventScan {
     int64_t last_us = 0;
     std::set<std::string> users;
   };
-  std::map<std::string, SaslAcc> sasl_sources;  // by client address
+  std::map<std::string, SaslAcc> sasl_sources;   // by client address
+  std::map<std::string, SaslAcc> login_sources;  // Dovecot login failures, by client address
+  ReasonMap reject_warning_reasons;
+  // Refusal lines by client address, and by network (count, distinct clients).
+  std::map<std::string, int64_t> rejected_clients;
+  std::map<std::string, std::pair<int64_t, std::set<std::string>>> rejected_networks;
+  // Problems by (severity rank, program, normalised text).
+  struct ProblemAcc {
+    int64_t count = 0;
+    std::string example;
+  };
+  std::map<std::tuple<int, std::string, std::string>, ProblemAcc> problems;
+  int64_t ps_connections = 0, ps_pass_new = 0, ps_pass_old = 0, ps_rejected = 0;
+  std::map<std::string, std::pair<int64_t, std::set<std::string>>> ps_events;  // name: clients
+  std::map<std::string, std::pair<int64_t, std::set<std::string>>> dnsbl_sites;
   // Lines that need the catalog's instances, mapped once both sides are loaded.
   std::vector<std::string> programs;
   struct Reception {
@@ -436,7 +515,7 @@ struct EventScan {
   std::vector<Reception> receptions;
   struct Deferral {
     int64_t host_id, ts;
-    std::string queue_id, dsn, reply;
+    std::string queue_id, recipient, dsn, reply;
   };
   std::vector<Deferral> deferrals;
 };
@@ -461,6 +540,8 @@ class ReportBuilder {
   absl::Status LoadUnits();
   void Classify();
   void MakeUnits();
+  // --domain: keeps the units with mail from or to the domains (ReportOptions::domains).
+  void FilterUnits();
   // Runs on its own thread with its own connections; touches only `scan` and what SetupBuckets
   // fixed before the thread started.
   absl::Status ScanEvents(EventScan* scan) const;
@@ -469,6 +550,9 @@ class ReportBuilder {
   void Aggregate();
   void FindStuck();
   absl::Status SaslUsers(const EventScan& scan);
+  // Failure sources (SASL, Dovecot logins) by client, most failures first, at most top.
+  std::vector<SaslFailureSource> FailureSources(
+      const std::map<std::string, EventScan::SaslAcc>& by_client, int64_t* distinct) const;
 
   int AddMsg(Msg m);
   int IndexOf(int64_t id) const {
@@ -485,6 +569,14 @@ class ReportBuilder {
     return std::hash<std::string_view>()(queue_id) * 31 + static_cast<uint64_t>(host_id);
   }
   int Bucket(int64_t t) const;
+  bool DomainFilter() const { return !domains_.empty(); }
+  bool InDomains(std::string_view address) const { return domains_.count(DomainOf(address)) > 0; }
+  // A recipient row of message `m` is in scope: no domain filter, or the message's sender or
+  // the recipient is of one of the domains.
+  bool RowInDomains(const Msg& sender, const Row& r) const {
+    return !DomainFilter() || (sender.has_sender && InDomains(sender.sender)) ||
+           InDomains(r.recipient);
+  }
   bool InWindow(int64_t t) const { return t >= options_.since_us && t < options_.until_us; }
   bool HostInScope(int64_t host_id) const { return host_filter_ == 0 || host_id == host_filter_; }
   int64_t UnitSize(const Unit& u) const;
@@ -502,8 +594,12 @@ class ReportBuilder {
   std::map<int64_t, std::string> host_names_;
   std::map<int64_t, size_t> host_index_;  // host id -> index in report_.hosts
   int64_t host_filter_ = 0;
-  std::vector<int64_t> days_;  // stored partitions, oldest first
-  int64_t bucket_start_ = 0;
+  std::vector<int64_t> days_;           // stored partitions, oldest first
+  std::vector<int64_t> bucket_starts_;  // start of each traffic bucket, then the last's end
+  std::set<std::string> domains_;       // --domain, lower case
+  // Deferral lines by recipient address and domain (their counts and messages), for the top
+  // recipient lists.
+  std::unordered_map<std::string, TopAcc> deferrals_by_recipient_, deferrals_by_domain_;
 
   std::vector<Msg> msgs_;
   std::vector<Row> rows_;                     // grouped by message (Msg::row_begin/row_end)
@@ -623,20 +719,38 @@ void ReportBuilder::SetupBuckets() {
   report_.until_us = until;
   int64_t span = until - since;
   report_.bucket_us = span > kHourlyLimitUs ? kDayUs : kHourUs;
-  auto floor_div = [](int64_t a, int64_t b) { return a / b - (a % b != 0 && a < 0 ? 1 : 0); };
-  bucket_start_ = floor_div(since, report_.bucket_us) * report_.bucket_us;
-  int64_t n = span <= 0 ? 0 : (until - bucket_start_ + report_.bucket_us - 1) / report_.bucket_us;
-  report_.traffic.resize(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    report_.traffic[i].start_us = bucket_start_ + i * report_.bucket_us;
+  if (span <= 0) return;
+  // Buckets begin at whole hours or midnights of the report's zone, so that the chart's hour
+  // labels are that zone's hours (a zone half an hour off UTC, a day that is not a UTC day)
+  // and a day that changes the clock is one bucket of 23 or 25 hours.
+  const absl::TimeZone& zone = options_.zone;
+  absl::Time first = absl::FromUnixMicros(since);
+  if (report_.bucket_us == kHourUs) {
+    int64_t start = absl::ToUnixMicros(zone.At(absl::ToCivilHour(first, zone)).pre);
+    if (start > since) start -= kHourUs;
+    for (int64_t t = start; t < until; t += kHourUs) bucket_starts_.push_back(t);
+    bucket_starts_.push_back(bucket_starts_.back() + kHourUs);
+  } else {
+    absl::CivilDay day = absl::ToCivilDay(first, zone);
+    while (true) {
+      int64_t t = absl::ToUnixMicros(zone.At(absl::CivilSecond(day)).pre);
+      bucket_starts_.push_back(t);
+      if (t >= until) break;
+      ++day;
+    }
+  }
+  report_.traffic.resize(bucket_starts_.size() - 1);
+  for (size_t i = 0; i + 1 < bucket_starts_.size(); ++i) {
+    report_.traffic[i].start_us = bucket_starts_[i];
   }
   for (HostReport& h : report_.hosts) h.traffic = report_.traffic;
 }
 
 int ReportBuilder::Bucket(int64_t t) const {
   if (report_.traffic.empty() || t < report_.since_us || t >= report_.until_us) return -1;
-  int64_t i = (t - bucket_start_) / report_.bucket_us;
-  return i >= 0 && i < static_cast<int64_t>(report_.traffic.size()) ? static_cast<int>(i) : -1;
+  auto it = std::upper_bound(bucket_starts_.begin(), bucket_starts_.end(), t);
+  if (it == bucket_starts_.begin() || it == bucket_starts_.end()) return -1;
+  return static_cast<int>(it - bucket_starts_.begin()) - 1;
 }
 
 int ReportBuilder::AddMsg(Msg m) {
@@ -891,6 +1005,35 @@ void ReportBuilder::Classify() {
   }
 }
 
+void ReportBuilder::FilterUnits() {
+  if (!DomainFilter()) return;
+  for (Msg& m : msgs_) m.in_scope = false;
+  auto keep = [this](const Unit& u) {
+    const Msg& from = SenderMsg(u);
+    if (from.has_sender && InDomains(from.sender)) return true;
+    for (int mi : u.msgs) {
+      for (int ri = msgs_[mi].row_begin; ri < msgs_[mi].row_end; ++ri) {
+        if (InDomains(rows_[ri].recipient)) return true;
+      }
+    }
+    return false;
+  };
+  auto filter = [&](std::vector<Unit>* units) {
+    std::vector<Unit> kept;
+    for (Unit& u : *units) {
+      if (!keep(u)) continue;
+      for (int mi : u.msgs) msgs_[mi].in_scope = true;
+      kept.push_back(std::move(u));
+    }
+    *units = std::move(kept);
+  };
+  filter(&units_);
+  for (std::vector<Unit>& units : host_units_) filter(&units);
+  report_.notices.push_back(
+      "only mail from or to the given domains: lines that name no sender or recipient "
+      "(warnings, postscreen, SASL and login failures) are left out");
+}
+
 void ReportBuilder::MakeUnits() {
   // Instances grouped by trace.
   std::vector<int> order;
@@ -1020,7 +1163,6 @@ absl::Status ReportBuilder::ScanDay(int64_t day, bool whole_day, EventScan* scan
     int64_t ts = select.ColumnInt(0);
     int64_t host_id = select.ColumnInt(1);
     auto kind = static_cast<Kind>(select.ColumnInt(2));
-    if (kind == Kind::kCheckAction) continue;
     std::string_view queue_id = select.ColumnText(3);
     core::Event ev = core::ParseLine(select.ColumnText(4), &time);
     if (host_id != host_of) {
@@ -1028,11 +1170,31 @@ absl::Status ReportBuilder::ScanDay(int64_t day, bool whole_day, EventScan* scan
       if (host->rejected_by_bucket.empty()) {
         host->rejected_by_bucket.resize(buckets);
         host->sasl_by_bucket.resize(buckets);
-        host->deferrals_by_bucket.resize(buckets);
       }
       host_of = host_id;
     }
     int bucket = Bucket(ts);
+    // With --domain, only lines that name a sender or recipient of the domains count; the
+    // rest (warnings, postscreen, failures to log in) belong to no domain.
+    auto names_domain = [&] {
+      return (ev.Has(Field::kFrom) && InDomains(ev.Get(Field::kFrom))) ||
+             (ev.Has(Field::kTo) && InDomains(ev.Get(Field::kTo)));
+    };
+    // Warning, fatal and panic lines, whatever else they say (a SASL failure is also a
+    // warning); a check action's "warning: header ..." is a reject warning, not a problem.
+    if (ev.severity == core::Severity::kWarning || ev.severity == core::Severity::kFatal ||
+        ev.severity == core::Severity::kPanic) {
+      if (kind != Kind::kCheckAction && !DomainFilter()) {
+        std::string_view text = ev.message;
+        text.remove_prefix(std::min(text.size(), core::SeverityName(ev.severity).size() + 2));
+        auto& acc = scan->problems[{SeverityRank(ev.severity), std::string(ev.program),
+                                    NormalizeReason(text)}];
+        if (acc.count++ == 0) acc.example = std::string(text);
+        ++(ev.severity == core::Severity::kWarning ? host->warnings
+           : ev.severity == core::Severity::kFatal ? host->fatals
+                                                   : host->panics);
+      }
+    }
     switch (kind) {
       case Kind::kClient:
       case Kind::kPickup:
@@ -1045,6 +1207,7 @@ absl::Status ReportBuilder::ScanDay(int64_t day, bool whole_day, EventScan* scan
         scan->receptions.push_back({program, host_id, ts, std::string(queue_id)});
         break;
       case Kind::kReject: {
+        if (DomainFilter() && !names_domain()) break;
         ++scan->refusals[{std::string(ev.program), std::string(ev.Get(Field::kAction))}];
         ++host->rejected;
         if (bucket >= 0) ++host->rejected_by_bucket[bucket];
@@ -1054,9 +1217,34 @@ absl::Status ReportBuilder::ScanDay(int64_t day, bool whole_day, EventScan* scan
         if (reason.empty()) reason = ev.Get(Field::kReply);
         AddReason(&scan->reject_reasons, ev.Get(Field::kDsn), reason, client,
                   ev.Has(Field::kReply) ? ev.Get(Field::kReply) : reason, true);
+        if (!client.empty()) {
+          ++scan->rejected_clients[std::string(client)];
+          if (std::string net = NetworkOf(client); !net.empty()) {
+            auto& acc = scan->rejected_networks[net];
+            ++acc.first;
+            acc.second.insert(std::string(client));
+          }
+        }
+        if (ev.daemon == "postscreen") ++scan->ps_rejected;
+        break;
+      }
+      case Kind::kCheckAction: {
+        // Reject warnings: smtpd's reject_warning (warn_if_reject) and cleanup's header and
+        // body WARN, as pflogsumm counts them. Holds and discards are message dispositions.
+        std::string_view action = ev.Get(Field::kAction);
+        if (action != "reject_warning" && !(action == "warning" && ev.daemon == "cleanup")) break;
+        if (DomainFilter() && !names_domain()) break;
+        ++host->reject_warnings;
+        std::string_view reason = ev.Get(Field::kReason);
+        if (reason.empty()) reason = ev.Get(Field::kReply);
+        std::string_view client = ev.Get(Field::kClientIp);
+        if (client.empty()) client = ev.Get(Field::kClient);
+        AddReason(&scan->reject_warning_reasons, ev.Get(Field::kDsn), reason, client,
+                  ev.Has(Field::kReply) ? ev.Get(Field::kReply) : reason, true);
         break;
       }
       case Kind::kSaslFailed: {
+        if (DomainFilter()) break;
         ++host->sasl_failures;
         if (bucket >= 0) ++host->sasl_by_bucket[bucket];
         EventScan::SaslAcc& acc = scan->sasl_sources[std::string(ev.Get(Field::kClientIp))];
@@ -1072,12 +1260,52 @@ absl::Status ReportBuilder::ScanDay(int64_t day, bool whole_day, EventScan* scan
         }
         break;
       }
+      case Kind::kDovecotAuth: {
+        if (DomainFilter() || !IsLoginFailure(ev)) break;
+        ++host->login_failures;
+        EventScan::SaslAcc& acc = scan->login_sources[std::string(ev.Get(Field::kClientIp))];
+        if (acc.failures == 0) {
+          acc.first_us = acc.last_us = ts;
+          acc.host = std::string(ev.Get(Field::kDetail));  // the service: imap-login, ...
+        }
+        ++acc.failures;
+        acc.first_us = std::min(acc.first_us, ts);
+        acc.last_us = std::max(acc.last_us, ts);
+        if (ev.Has(Field::kUser) && !ev.Get(Field::kUser).empty()) {
+          acc.users.insert(std::string(ev.Get(Field::kUser)));
+        }
+        break;
+      }
+      case Kind::kPostscreenConnect:
+        if (!DomainFilter()) ++scan->ps_connections;
+        break;
+      case Kind::kPostscreenPass:
+        if (DomainFilter()) break;
+        ++(ev.Get(Field::kDetail) == "NEW" ? scan->ps_pass_new : scan->ps_pass_old);
+        break;
+      case Kind::kPostscreenListed:
+      case Kind::kPostscreenViolation:
+      case Kind::kPostscreenDnsbl: {
+        if (DomainFilter()) break;
+        std::string name =
+            kind == Kind::kPostscreenDnsbl ? "DNSBL" : std::string(ev.Get(Field::kDetail));
+        auto& acc = scan->ps_events[name];
+        ++acc.first;
+        acc.second.insert(std::string(ev.Get(Field::kClientIp)));
+        break;
+      }
+      case Kind::kDnsblListed: {
+        if (DomainFilter()) break;
+        auto& acc = scan->dnsbl_sites[std::string(ev.Get(Field::kDetail))];
+        ++acc.first;
+        acc.second.insert(std::string(ev.Get(Field::kClientIp)));
+        break;
+      }
       case Kind::kDelivery:
-        ++host->deferrals;
-        if (bucket >= 0) ++host->deferrals_by_bucket[bucket];
-        scan->deferrals.push_back({host_id, ts, std::string(queue_id),
-                                   std::string(ev.Get(Field::kDsn)),
-                                   std::string(ev.Get(Field::kReply))});
+        // Counted when merged: the domain filter needs the message's sender.
+        scan->deferrals.push_back(
+            {host_id, ts, std::string(queue_id), std::string(ev.Get(Field::kTo)),
+             std::string(ev.Get(Field::kDsn)), std::string(ev.Get(Field::kReply))});
         break;
       default:
         break;
@@ -1095,14 +1323,17 @@ absl::Status ReportBuilder::MergeScan(EventScan* scan) {
       if (c == nullptr) continue;
       c->rejected += h.rejected;
       c->sasl_failures += h.sasl_failures;
-      c->deferrals += h.deferrals;
+      c->login_failures += h.login_failures;
+      c->reject_warnings += h.reject_warnings;
+      c->warnings += h.warnings;
+      c->fatals += h.fatals;
+      c->panics += h.panics;
     }
     for (size_t b = 0; b < h.rejected_by_bucket.size(); ++b) {
       for (std::vector<TrafficBucket>* t : {&report_.traffic, host ? &host->traffic : nullptr}) {
         if (t == nullptr) continue;
         (*t)[b].rejected += h.rejected_by_bucket[b];
         (*t)[b].sasl_failures += h.sasl_by_bucket[b];
-        (*t)[b].deferrals += h.deferrals_by_bucket[b];
       }
     }
   }
@@ -1115,6 +1346,7 @@ absl::Status ReportBuilder::MergeScan(EventScan* scan) {
   for (const EventScan::Reception& r : scan->receptions) {
     LineCounts::Reception& rec = receptions[r.program];
     int idx = FindLoaded(r.host_id, r.queue_id, r.ts);
+    if (DomainFilter() && (idx < 0 || !msgs_[idx].in_scope)) continue;
     int in = idx < 0 ? 0 : msgs_[idx].in_kind;
     if (in & kLinkReinject) {
       ++rec.from_content_filters;
@@ -1131,11 +1363,33 @@ absl::Status ReportBuilder::MergeScan(EventScan* scan) {
   ReasonMap reasons;
   std::unordered_set<std::string> queue_ids;
   for (const EventScan::Deferral& d : scan->deferrals) {
-    ++report_.lines.deferral_lines;
-    queue_ids.insert(d.queue_id);
     int idx = FindLoaded(d.host_id, d.queue_id, d.ts);
     if (idx < 0) {
       MAILLENS_ASSIGN_OR_RETURN(idx, LoadExtra(d.host_id, d.queue_id, d.ts));
+    }
+    if (DomainFilter() && !InDomains(d.recipient) &&
+        !(idx >= 0 && msgs_[idx].has_sender && InDomains(msgs_[idx].sender))) {
+      continue;
+    }
+    ++report_.lines.deferral_lines;
+    queue_ids.insert(d.queue_id);
+    auto hi = host_index_.find(d.host_id);
+    HostReport* host = hi == host_index_.end() ? nullptr : &report_.hosts[hi->second];
+    int bucket = Bucket(d.ts);
+    for (auto* c : {&report_.counts, host ? &host->counts : nullptr}) {
+      if (c != nullptr) ++c->deferrals;
+    }
+    for (auto* t : {&report_.traffic, host ? &host->traffic : nullptr}) {
+      if (t != nullptr && bucket >= 0) ++(*t)[bucket].deferrals;
+    }
+    // The message: its trace, or (an instance the catalog does not hold) its host and queue ID.
+    int64_t message =
+        idx >= 0 ? msgs_[idx].trace_id
+                 : -static_cast<int64_t>(Key(d.host_id, d.queue_id) & 0x3fffffffffffffffULL) - 1;
+    for (TopAcc* acc : {&deferrals_by_recipient_[LowerKey(d.recipient)],
+                        &deferrals_by_domain_[DomainOf(d.recipient)]}) {
+      ++acc->deferrals;
+      acc->deferred.insert(message);
     }
     std::string who;
     if (idx >= 0) {
@@ -1152,6 +1406,45 @@ absl::Status ReportBuilder::MergeScan(EventScan* scan) {
   report_.lines.deferred_queue_ids = static_cast<int64_t>(queue_ids.size());
   report_.deferral_reasons = FinishReasons(reasons, options_.top);
   report_.reject_reasons = FinishReasons(scan->reject_reasons, options_.top);
+  report_.reject_warning_reasons = FinishReasons(scan->reject_warning_reasons, options_.top);
+
+  std::map<std::string, std::pair<int64_t, int64_t>> counts;
+  for (const auto& [ip, n] : scan->rejected_clients) counts[ip] = {n, 1};
+  report_.rejected_clients = FinishCounts(counts, options_.top);
+  counts.clear();
+  auto with_clients = [&](const auto& map) {
+    counts.clear();
+    for (const auto& [key, v] : map) {
+      counts[key] = {v.first, static_cast<int64_t>(v.second.size())};
+    }
+    return counts;
+  };
+  report_.rejected_networks = FinishCounts(with_clients(scan->rejected_networks), options_.top);
+  PostscreenSummary& ps = report_.postscreen;
+  ps.connections = scan->ps_connections;
+  ps.pass_new = scan->ps_pass_new;
+  ps.pass_old = scan->ps_pass_old;
+  ps.rejected = scan->ps_rejected;
+  // Every kind of event is listed: there are a dozen at most.
+  ps.events = FinishCounts(with_clients(scan->ps_events), SIZE_MAX);
+  ps.dnsbl_sites = FinishCounts(with_clients(scan->dnsbl_sites), options_.top);
+
+  for (const auto& [key, acc] : scan->problems) {
+    const auto& [rank, program, text] = key;
+    report_.problems.push_back(Problem{rank == 0   ? "panic"
+                                       : rank == 1 ? "fatal"
+                                                   : "warning",
+                                       program, text, acc.count, acc.example});
+  }
+  // Most severe first, then the most frequent.
+  std::stable_sort(
+      report_.problems.begin(), report_.problems.end(), [](const Problem& a, const Problem& b) {
+        if (a.severity != b.severity) {
+          auto rank = [](const std::string& s) { return s == "panic" ? 0 : s == "fatal" ? 1 : 2; };
+          return rank(a.severity) < rank(b.severity);
+        }
+        return a.count > b.count;
+      });
   return absl::OkStatus();
 }
 
@@ -1188,6 +1481,7 @@ void ReportBuilder::Aggregate() {
       bool pending_deferral = false, discarded = false;
       uint8_t disposition = 0;
       int64_t first_delivery = INT64_MAX, first_bounce = INT64_MAX;
+      const Msg& from = SenderMsg(u);
       for (int mi : u.msgs) {
         const Msg& m = msgs_[mi];
         disposition |= m.disposition;
@@ -1195,6 +1489,7 @@ void ReportBuilder::Aggregate() {
         for (int ri = m.row_begin; ri < m.row_end; ++ri) {
           const Row& r = rows_[ri];
           if (r.status == Status::kRejected) continue;  // counted as a refusal line
+          if (!RowInDomains(from, r)) continue;
           bool deferred_now = r.status == Status::kDeferred;
           if (deferred_now || r.status == Status::kExpired || r.attempts > 1) had_deferral = true;
           if (deferred_now && !m.ended) pending_deferral = true;
@@ -1214,17 +1509,22 @@ void ReportBuilder::Aggregate() {
             counts->bytes_delivered += std::max<int64_t>(m.size, 0);
           }
           if (!detail) continue;
-          bool still_deferred = deferred_now && !m.ended;
-          if (sent || r.status == Status::kBounced || still_deferred) {
+          // Deferral lines are added from the event pass (MergeScan); here the outcomes.
+          if (sent || r.status == Status::kBounced || r.status == Status::kExpired) {
+            double delay =
+                std::max<double>(0, static_cast<double>(r.time_us - entry.first_us) / 1e6);
             for (auto* acc :
                  {&recipients[LowerKey(r.recipient)], &recipient_domains[DomainOf(r.recipient)]}) {
               if (sent) {
                 ++acc->messages;
                 acc->bytes += std::max<int64_t>(m.size, 0);
+                ++acc->delay_count;
+                acc->delay_sum += delay;
+                acc->delay_max = std::max(acc->delay_max, delay);
               } else if (r.status == Status::kBounced) {
                 ++acc->bounced;
               } else {
-                ++acc->deferred;
+                ++acc->expired;
               }
             }
           }
@@ -1275,7 +1575,6 @@ void ReportBuilder::Aggregate() {
       // check or a milter) is counted as rejected, not under its sender; and one whose sender
       // no line names (the client went away first) is of no sender -- "<>" is the null
       // sender of bounces, a fact a line states.
-      const Msg& from = SenderMsg(u);
       if (!(disposition & kRejected) && from.has_sender) {
         std::string sender = from.sender.empty() ? "<>" : LowerKey(from.sender);
         for (auto* acc : {&senders[sender], &sender_domains[DomainOf(from.sender)]}) {
@@ -1343,11 +1642,20 @@ void ReportBuilder::Aggregate() {
     }
   }
 
+  // Deferral lines, whether or not their message entered in the window.
+  for (auto [lines, out] : {std::make_pair(&deferrals_by_recipient_, &recipients),
+                            std::make_pair(&deferrals_by_domain_, &recipient_domains)}) {
+    for (const auto& [key, acc] : *lines) {
+      TopAcc& to = (*out)[key];
+      to.deferrals += acc.deferrals;
+      to.deferred.insert(acc.deferred.begin(), acc.deferred.end());
+    }
+  }
   const size_t top = options_.top;
-  report_.senders = FinishTop(senders, top);
-  report_.sender_domains = FinishTop(sender_domains, top);
-  report_.recipients = FinishTop(recipients, top);
-  report_.recipient_domains = FinishTop(recipient_domains, top);
+  report_.senders = FinishTop(senders, top, false);
+  report_.sender_domains = FinishTop(sender_domains, top, false);
+  report_.recipients = FinishTop(recipients, top, true);
+  report_.recipient_domains = FinishTop(recipient_domains, top, true);
   report_.bounce_reasons = FinishReasons(bounce_reasons, top);
   for (const char* name : {"delivered", "partly bounced", "bounced", "expired", "deferred",
                            "rejected", "discarded", "held", "deleted", "in queue", "abandoned"}) {
@@ -1372,7 +1680,7 @@ void ReportBuilder::FindStuck() {
     StuckMessage s;
     for (int ri = m.row_begin; ri < m.row_end; ++ri) {
       const Row& r = rows_[ri];
-      if (r.status != Status::kDeferred) continue;
+      if (r.status != Status::kDeferred || !RowInDomains(m, r)) continue;
       s.recipients.push_back(r.recipient);
       if (r.time_us >= s.last_attempt_us) {
         s.last_attempt_us = r.time_us;
@@ -1395,6 +1703,33 @@ void ReportBuilder::FindStuck() {
   });
   if (stuck.size() > options_.top) stuck.resize(options_.top);
   report_.stuck = std::move(stuck);
+}
+
+std::vector<SaslFailureSource> ReportBuilder::FailureSources(
+    const std::map<std::string, EventScan::SaslAcc>& by_client, int64_t* distinct) const {
+  std::vector<SaslFailureSource> sources;
+  for (const auto& [ip, acc] : by_client) {
+    SaslFailureSource s;
+    s.client_ip = ip;
+    s.client_host = acc.host;
+    s.failures = acc.failures;
+    s.distinct_users = static_cast<int64_t>(acc.users.size());
+    for (const std::string& u : acc.users) {
+      if (s.users.size() >= 5) break;
+      s.users.push_back(u);
+    }
+    s.first_us = acc.first_us;
+    s.last_us = acc.last_us;
+    sources.push_back(std::move(s));
+  }
+  std::sort(sources.begin(), sources.end(),
+            [](const SaslFailureSource& a, const SaslFailureSource& b) {
+              if (a.failures != b.failures) return a.failures > b.failures;
+              return a.client_ip < b.client_ip;
+            });
+  *distinct = static_cast<int64_t>(sources.size());
+  if (sources.size() > options_.top) sources.resize(options_.top);
+  return sources;
 }
 
 absl::Status ReportBuilder::SaslUsers(const EventScan& scan) {
@@ -1480,29 +1815,8 @@ absl::Status ReportBuilder::SaslUsers(const EventScan& scan) {
   if (users.size() > options_.top) users.resize(options_.top);
   report_.sasl_users = std::move(users);
 
-  std::vector<SaslFailureSource> sources;
-  for (const auto& [ip, acc] : scan.sasl_sources) {
-    SaslFailureSource s;
-    s.client_ip = ip;
-    s.client_host = acc.host;
-    s.failures = acc.failures;
-    s.distinct_users = static_cast<int64_t>(acc.users.size());
-    for (const std::string& u : acc.users) {
-      if (s.users.size() >= 5) break;
-      s.users.push_back(u);
-    }
-    s.first_us = acc.first_us;
-    s.last_us = acc.last_us;
-    sources.push_back(std::move(s));
-  }
-  std::sort(sources.begin(), sources.end(),
-            [](const SaslFailureSource& a, const SaslFailureSource& b) {
-              if (a.failures != b.failures) return a.failures > b.failures;
-              return a.client_ip < b.client_ip;
-            });
-  report_.sasl_failure_sources = static_cast<int64_t>(sources.size());
-  if (sources.size() > options_.top) sources.resize(options_.top);
-  report_.sasl_failures = std::move(sources);
+  report_.sasl_failures = FailureSources(scan.sasl_sources, &report_.sasl_failure_sources);
+  report_.login_failures = FailureSources(scan.login_sources, &report_.login_failure_sources);
   return absl::OkStatus();
 }
 
@@ -1510,6 +1824,10 @@ absl::StatusOr<Report> ReportBuilder::Build() {
   if (options_.since_us >= options_.until_us) {
     return absl::InvalidArgumentError("the window is empty: --since is not before --until");
   }
+  for (const std::string& d : options_.domains) {
+    if (!d.empty()) domains_.insert(LowerKey(d));
+  }
+  report_.domains.assign(domains_.begin(), domains_.end());
   MAILLENS_RETURN_IF_ERROR(OpenCatalog());
   MAILLENS_RETURN_IF_ERROR(FindDataRange());
   SetupBuckets();
@@ -1540,6 +1858,7 @@ absl::StatusOr<Report> ReportBuilder::Build() {
   if (load_status.ok()) {
     Classify();
     MakeUnits();
+    FilterUnits();
   }
   scanner.join();
   MAILLENS_RETURN_IF_ERROR(load_status);
@@ -1653,6 +1972,12 @@ std::string NormalizeReason(std::string_view text) {
       }
       absl::StrAppend(&out, core::ToAbsl(word.substr(0, lead)), "\xE2\x80\xA6",
                       core::ToAbsl(core_word.substr(after)), core::ToAbsl(word.substr(trail)));
+    } else if (size_t at = core_word.find('@'); at != std::string_view::npos && at > 0) {
+      // A bare address ("sasl_username=carol@example.test"): the key before '=' stays.
+      size_t eq = core_word.find('=');
+      size_t keep = eq != std::string_view::npos && eq < at ? eq + 1 : 0;
+      absl::StrAppend(&out, core::ToAbsl(word.substr(0, lead + keep)), "\xE2\x80\xA6",
+                      core::ToAbsl(word.substr(trail)));
     } else if (IsIpLike(core_word) || IsIdLike(core_word)) {
       absl::StrAppend(&out, core::ToAbsl(word.substr(0, lead)), "\xE2\x80\xA6",
                       core::ToAbsl(word.substr(trail)));

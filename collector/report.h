@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace maillens::collector {
 
@@ -46,7 +47,14 @@ struct ReportOptions {
   int64_t since_us = INT64_MIN;  // window [since, until); unbounded: all stored data
   int64_t until_us = INT64_MAX;
   std::string host;  // only this host's instances and lines; empty: the whole site
-  size_t top = 10;   // entries of each top list and reason list
+  // Only mail from or to these domains (lower case, exact): a message counts when its sender's
+  // domain or one of its recipients' domains is one of them, and its recipient rows count
+  // when the sender's or that recipient's domain is. Lines that name no sender or recipient
+  // (warnings, postscreen, SASL and login failures, client lines) are left out. Empty: all.
+  std::vector<std::string> domains;
+  // Traffic buckets start at whole hours (days) of this zone.
+  absl::TimeZone zone = absl::UTCTimeZone();
+  size_t top = 10;  // entries of each top list and reason list
   // How far before the window to look for the SASL users' usual volume.
   int64_t baseline_us = 7 * 24 * 3600 * 1000000LL;
 };
@@ -69,8 +77,15 @@ struct ReportCounts {
   int64_t bytes_delivered = 0;    // size times recipients delivered
   int64_t recipients_delivered = 0;
   int64_t recipients_bounced = 0;
-  int64_t deferrals = 0;      // deferral lines (delivery attempts that failed temporarily)
-  int64_t sasl_failures = 0;  // SASL authentication failure lines
+  int64_t deferrals = 0;       // deferral lines (delivery attempts that failed temporarily)
+  int64_t sasl_failures = 0;   // SASL authentication failure lines
+  int64_t login_failures = 0;  // Dovecot IMAP/POP3/submission login failure lines
+  // Reject warnings: smtpd `reject_warning` lines and cleanup header/body `warning` actions
+  // (a check that would have refused, and only logged); pflogsumm's "reject warnings".
+  int64_t reject_warnings = 0;
+  int64_t warnings = 0;  // `warning:` lines (see Problem)
+  int64_t fatals = 0;
+  int64_t panics = 0;
 };
 
 // One bucket of the traffic series. Messages are counted when they enter (received), when
@@ -90,13 +105,61 @@ struct TopEntry {
   std::string key;       // address or domain; "<>" is the null sender
   int64_t messages = 0;  // messages sent (senders) or recipients delivered (recipients)
   int64_t bytes = 0;
-  int64_t deferred = 0;  // recipients still deferred
-  int64_t bounced = 0;
+  // Recipients only. Failures are counted whether or not the message entered in the window
+  // (a deferral line in the window of a message that entered the day before counts).
+  int64_t deferrals = 0;    // deferral lines (pflogsumm's "defers")
+  int64_t deferred = 0;     // messages with at least one deferral line
+  int64_t bounced = 0;      // recipients bounced
+  int64_t expired = 0;      // recipients returned to the sender after the queue lifetime
+  int64_t delay_count = 0;  // delivered recipients with a known delay
+  double delay_avg = 0;     // seconds from entering the site (the host) to delivery
+  double delay_max = 0;
+  bool Failed() const { return deferrals > 0 || bounced > 0 || expired > 0; }
 };
 
 struct TopList {
-  std::vector<TopEntry> entries;  // at most ReportOptions::top, biggest first
-  int64_t distinct = 0;           // how many keys there were in all
+  // Senders: at most ReportOptions::top, biggest first. Recipients: the top by delivered, and
+  // every key with a failure (deferral, bounce, expiry) whatever its delivered count.
+  std::vector<TopEntry> entries;
+  int64_t distinct = 0;  // how many keys there were in all
+};
+
+// Warning, fatal and panic lines (severity first, as Postfix writes them: `program[pid]:
+// warning: ...`; a check's "QID: warning: header ..." is a reject warning instead), grouped by
+// program and normalised text (NormalizeReason). The totals per severity are pflogsumm's
+// "Warnings", "Fatal Errors" and "Panics" totals.
+struct Problem {
+  std::string severity;  // "warning", "fatal", "panic"
+  std::string program;   // "postfix/smtpd", "postfix-dmz/cleanup"
+  std::string text;
+  int64_t count = 0;
+  std::string example;  // one original line's text after the severity
+};
+
+// A key (client address, network, DNSBL site, postscreen event) and how often it was seen.
+struct CountEntry {
+  std::string key;
+  int64_t count = 0;
+  int64_t distinct = 0;  // distinct clients behind it, where that means something
+};
+
+struct CountList {
+  std::vector<CountEntry> entries;  // at most ReportOptions::top, biggest first
+  int64_t distinct = 0;             // keys in all
+  int64_t total = 0;                // sum of all counts
+};
+
+// postscreen(8) and dnsblog(8): how the front door sorted its clients.
+struct PostscreenSummary {
+  int64_t connections = 0;  // CONNECT lines
+  int64_t pass_new = 0;     // PASS NEW: passed every test, now allowlisted
+  int64_t pass_old = 0;     // PASS OLD: allowlisted earlier
+  int64_t rejected = 0;     // postscreen's own NOQUEUE reject lines
+  // Events by name: PREGREET, HANGUP, COMMAND PIPELINING, NON-SMTP COMMAND, BARE NEWLINE,
+  // COMMAND TIME LIMIT, DNSBL (a rank at or above the threshold), BLACKLISTED/DENYLISTED,
+  // WHITELISTED/ALLOWLISTED.
+  CountList events;
+  CountList dnsbl_sites;  // dnsblog `listed by domain SITE` lines by site; distinct clients
 };
 
 // Deferral, bounce or reject reasons grouped by DSN and normalised text (addresses, host
@@ -224,7 +287,8 @@ struct Report {
   int64_t until_us = 0;
   int64_t data_first_us = 0;  // oldest and newest stored line (0 when the store is empty)
   int64_t data_last_us = 0;
-  std::string host;  // the host filter, "" for the site
+  std::string host;                  // the host filter, "" for the site
+  std::vector<std::string> domains;  // the domain filter, empty for all mail
 
   ReportCounts counts;
   int64_t bucket_us = 0;  // width of each traffic bucket: an hour (a day for long windows)
@@ -242,6 +306,14 @@ struct Report {
   ReasonList deferral_reasons;
   ReasonList bounce_reasons;
   ReasonList reject_reasons;
+  ReasonList reject_warning_reasons;  // reject_warning and cleanup warn lines
+
+  CountList rejected_clients;   // refusal lines by client address
+  CountList rejected_networks;  // by /24 (IPv4) or /64 (IPv6) network
+  PostscreenSummary postscreen;
+
+  // Every group (none left out), warnings first, then by count.
+  std::vector<Problem> problems;
 
   std::vector<StuckMessage> stuck;  // oldest first, at most ReportOptions::top
   int64_t stuck_messages = 0;
@@ -251,6 +323,10 @@ struct Report {
 
   std::vector<SaslFailureSource> sasl_failures;  // most failures first, at most top
   int64_t sasl_failure_sources = 0;
+  // Dovecot login failures (IMAP, POP3, submission, the auth process), by client address, in
+  // the same shape as the SASL failures.
+  std::vector<SaslFailureSource> login_failures;
+  int64_t login_failure_sources = 0;
   std::vector<SaslUserActivity> sasl_users;  // jumped first, then by messages; at most top
   bool sasl_baseline = false;  // false: no stored history before the window to compare with
 

@@ -262,12 +262,13 @@ class ReportPflogsummTest : public ::testing::Test {
   }
 
   // The report over `text`, written as one maillog of 2023 and imported.
-  void ReportOfLog(const std::string& text, Report* report) {
+  void ReportOfLog(const std::string& text, Report* report,
+                   const ReportOptions& options = ReportOptions()) {
     fs::create_directories(dir_);
     const std::string log = (dir_ / "mail.log").string();
     { std::ofstream(log) << text; }
     ASSERT_NO_FATAL_FAILURE(Import({log}, 2023));
-    auto built = BuildReport((dir_ / "data").string(), ReportOptions());
+    auto built = BuildReport((dir_ / "data").string(), options);
     ASSERT_TRUE(built.ok()) << built.status();
     *report = std::move(*built);
   }
@@ -457,6 +458,247 @@ TEST_F(ReportPflogsummTest, MessageDeletedByTheAdministratorCountsAsDeleted) {
   std::map<std::string, int64_t> outcomes(report.outcomes.begin(), report.outcomes.end());
   EXPECT_EQ(outcomes["deleted"], 2);
   EXPECT_EQ(outcomes["in queue"], 1) << "only the message still waiting";
+}
+
+// A destination whose mail only deferred and expired is listed however small the top, with
+// its deferral lines (pflogsumm's "defers"), the messages they belong to and the recipients
+// that expired; the delivered domain carries its delay from entry to delivery.
+TEST_F(ReportPflogsummTest, RecipientDomainsListEveryFailingDomain) {
+  Report report;
+  ReportOptions options;
+  options.top = 1;
+  ASSERT_NO_FATAL_FAILURE(
+      ReportOfLog("Nov 15 12:00:00 mx postfix/smtpd[1]: 1A1A1A1A1A: client=a[192.0.2.1]\n"
+                  "Nov 15 12:00:01 mx postfix/qmgr[2]: 1A1A1A1A1A: from=<ann@src.test>, size=100, "
+                  "nrcpt=2 (queue active)\n"
+                  "Nov 15 12:00:03 mx postfix/smtp[3]: 1A1A1A1A1A: to=<bo@busy.test>, "
+                  "relay=mx.busy.test[198.51.100.1]:25, delay=3, delays=0/0/0/3, dsn=2.0.0, "
+                  "status=sent (250 ok)\n"
+                  "Nov 15 12:00:09 mx postfix/smtp[3]: 1A1A1A1A1A: to=<cy@busy.test>, "
+                  "relay=mx.busy.test[198.51.100.1]:25, delay=9, delays=0/0/0/9, dsn=2.0.0, "
+                  "status=sent (250 ok)\n"
+                  "Nov 15 12:00:10 mx postfix/qmgr[2]: 1A1A1A1A1A: removed\n"
+                  "Nov 15 12:01:00 mx postfix/smtpd[1]: 2B2B2B2B2B: client=a[192.0.2.1]\n"
+                  "Nov 15 12:01:01 mx postfix/qmgr[2]: 2B2B2B2B2B: from=<ann@src.test>, size=100, "
+                  "nrcpt=1 (queue active)\n"
+                  "Nov 15 12:01:02 mx postfix/smtp[3]: 2B2B2B2B2B: to=<di@Down.test>, "
+                  "relay=none, delay=1, delays=0/0/1/0, dsn=4.4.1, status=deferred (connect to "
+                  "mx.down.test[203.0.113.9]:25: Connection refused)\n"
+                  "Nov 15 12:05:02 mx postfix/smtp[3]: 2B2B2B2B2B: to=<di@Down.test>, "
+                  "relay=none, delay=241, delays=240/0/1/0, dsn=4.4.1, status=deferred (connect to "
+                  "mx.down.test[203.0.113.9]:25: Connection refused)\n"
+                  "Nov 15 12:09:02 mx postfix/qmgr[2]: 2B2B2B2B2B: from=<ann@src.test>, "
+                  "status=expired, returned to sender\n"
+                  "Nov 15 12:09:03 mx postfix/qmgr[2]: 2B2B2B2B2B: removed\n",
+                  &report, options));
+  std::map<std::string, TopEntry> domains;
+  for (const TopEntry& e : report.recipient_domains.entries) domains[e.key] = e;
+  ASSERT_EQ(domains.size(), 2u) << "the top one and the failing one";
+  const TopEntry& busy = domains["busy.test"];
+  EXPECT_EQ(busy.messages, 2);
+  EXPECT_EQ(busy.deferrals, 0);
+  EXPECT_EQ(busy.delay_count, 2);
+  EXPECT_DOUBLE_EQ(busy.delay_avg, 6);  // 3 s and 9 s after the client= line
+  EXPECT_DOUBLE_EQ(busy.delay_max, 9);
+  ASSERT_EQ(domains.count("down.test"), 1u) << "lower-cased, listed despite top = 1";
+  const TopEntry& down = domains["down.test"];
+  EXPECT_EQ(down.messages, 0);
+  EXPECT_EQ(down.deferrals, 2);
+  EXPECT_EQ(down.deferred, 1);
+  EXPECT_EQ(down.expired, 1);
+  EXPECT_EQ(down.bounced, 0);
+  EXPECT_EQ(report.counts.deferrals, 2);
+}
+
+// Warning, fatal and panic lines are grouped by program and normalised text; a SASL failure
+// is a warning too; a header check's "QID: warning: header" is a reject warning instead, as
+// smtpd's reject_warning is.
+TEST_F(ReportPflogsummTest, ProblemsAndRejectWarnings) {
+  Report report;
+  ASSERT_NO_FATAL_FAILURE(ReportOfLog(
+      "Nov 15 12:00:00 mx postfix/smtpd[1]: warning: non-SMTP command from "
+      "unknown[192.0.2.14]: Subject: hi\n"
+      "Nov 15 12:00:01 mx postfix/smtpd[1]: warning: non-SMTP command from "
+      "other[192.0.2.15]: Subject: hi\n"
+      "Nov 15 12:00:02 mx postfix/submission/smtpd[4]: warning: ws1[192.0.2.21]: SASL "
+      "PLAIN authentication failed: (reason unavailable), sasl_username=carol@example.test\n"
+      "Nov 15 12:00:03 mx postfix/submission/smtpd[4]: warning: ws2[192.0.2.22]: SASL "
+      "PLAIN authentication failed: (reason unavailable), sasl_username=dave@example.test\n"
+      "Nov 15 12:00:04 mx postfix/cleanup[5]: warning: mail_stream_cleanup: close error\n"
+      "Nov 15 12:00:05 mx postfix/master[6]: fatal: bind 0.0.0.0 port 25: Address in use\n"
+      "Nov 15 12:00:06 mx postfix/qmgr[7]: panic: myfree: corrupt or unallocated memory\n"
+      "Nov 15 12:00:07 mx postfix/smtpd[1]: 3C3C3C3C3C: client=s[192.0.2.12]\n"
+      "Nov 15 12:00:08 mx postfix/cleanup[5]: 3C3C3C3C3C: warning: header Subject: WARNME "
+      "from s[192.0.2.12]; from=<a@s.test> to=<b@example.test> proto=ESMTP helo=<s>: seen\n"
+      "Nov 15 12:00:09 mx postfix/smtpd[1]: NOQUEUE: reject_warning: RCPT from "
+      "m[192.0.2.5]: 554 5.7.1 <p@example.net>: Relay access denied; from=<q@m.test> "
+      "to=<p@example.net> proto=ESMTP helo=<m>\n",
+      &report));
+  EXPECT_EQ(report.counts.warnings, 5);
+  EXPECT_EQ(report.counts.fatals, 1);
+  EXPECT_EQ(report.counts.panics, 1);
+  EXPECT_EQ(report.counts.reject_warnings, 2);
+  EXPECT_EQ(report.counts.rejected, 0) << "a reject warning refused nothing";
+  std::map<std::pair<std::string, std::string>, int64_t> groups;
+  int64_t total = 0;
+  for (const Problem& p : report.problems) {
+    groups[{p.severity, p.program}] += p.count;
+    total += p.count;
+    EXPECT_EQ(p.text.find("192.0.2"), std::string::npos) << p.text;
+  }
+  EXPECT_EQ(total, 7);
+  ASSERT_GE(report.problems.size(), 2u);
+  EXPECT_EQ(report.problems[0].severity, "panic") << "most severe first";
+  EXPECT_EQ(report.problems[1].severity, "fatal");
+  EXPECT_EQ((groups[{"warning", "postfix/smtpd"}]), 2);
+  EXPECT_EQ((groups[{"warning", "postfix/submission/smtpd"}]), 2);
+  EXPECT_EQ((groups[{"warning", "postfix/cleanup"}]), 1);
+  // Both non-SMTP warnings and both SASL failures are one group each, whatever the client
+  // and the user name.
+  EXPECT_EQ(report.problems.size(), 5u);
+  EXPECT_EQ(report.counts.sasl_failures, 2);
+}
+
+// The front door and the abuse view: postscreen events and DNSBL sites, refusals by client
+// and network, Dovecot login failures beside SASL failures.
+TEST_F(ReportPflogsummTest, PostscreenRejectedNetworksAndLoginFailures) {
+  Report report;
+  ASSERT_NO_FATAL_FAILURE(ReportOfLog(
+      "Nov 15 12:00:00 mx postfix/postscreen[1]: CONNECT from [192.0.2.1]:1234 to "
+      "[192.0.2.254]:25\n"
+      "Nov 15 12:00:00 mx postfix/dnsblog[2]: addr 192.0.2.1 listed by domain "
+      "zen.spamhaus.org as 127.0.0.2\n"
+      "Nov 15 12:00:00 mx postfix/dnsblog[2]: addr 192.0.2.1 listed by domain "
+      "bl.spamcop.net as 127.0.0.2\n"
+      "Nov 15 12:00:01 mx postfix/postscreen[1]: PREGREET 11 after 0.1 from "
+      "[192.0.2.1]:1234: EHLO x\\r\\n\n"
+      "Nov 15 12:00:01 mx postfix/postscreen[1]: DNSBL rank 4 for [192.0.2.1]:1234\n"
+      "Nov 15 12:00:02 mx postfix/postscreen[1]: CONNECT from [192.0.2.9]:555 to "
+      "[192.0.2.254]:25\n"
+      "Nov 15 12:00:02 mx postfix/dnsblog[2]: addr 192.0.2.9 listed by domain "
+      "zen.spamhaus.org as 127.0.0.4\n"
+      "Nov 15 12:00:03 mx postfix/postscreen[1]: PASS NEW [192.0.2.9]:555\n"
+      "Nov 15 12:00:04 mx postfix/smtpd[3]: NOQUEUE: reject: RCPT from a[198.51.100.1]: "
+      "554 5.7.1 <x@y.test>: Relay access denied; from=<s@a.test> to=<x@y.test> "
+      "proto=ESMTP helo=<a>\n"
+      "Nov 15 12:00:05 mx postfix/smtpd[3]: NOQUEUE: reject: RCPT from b[198.51.100.2]: "
+      "554 5.7.1 <x@y.test>: Relay access denied; from=<s@b.test> to=<x@y.test> "
+      "proto=ESMTP helo=<b>\n"
+      "Nov 15 12:00:06 mx postfix/smtpd[3]: NOQUEUE: reject: RCPT from b[198.51.100.2]: "
+      "554 5.7.1 <z@y.test>: Relay access denied; from=<s@b.test> to=<z@y.test> "
+      "proto=ESMTP helo=<b>\n"
+      "Nov 15 12:00:07 mx dovecot: imap-login: Disconnected (auth failed, 3 attempts in 15 "
+      "secs): user=<bob>, method=PLAIN, rip=203.0.113.5, lip=192.0.2.254, session=<abc>\n"
+      "Nov 15 12:00:08 mx dovecot: pop3-login: Aborted login (auth failed, 1 attempts in 2 "
+      "secs): user=<eve>, method=PLAIN, rip=203.0.113.5, lip=192.0.2.254, session=<abd>\n"
+      "Nov 15 12:00:09 mx dovecot: imap-login: Login: user=<bob>, method=PLAIN, "
+      "rip=203.0.113.6, lip=192.0.2.254, mpid=5, session=<abe>\n",
+      &report));
+  const PostscreenSummary& ps = report.postscreen;
+  EXPECT_EQ(ps.connections, 2);
+  EXPECT_EQ(ps.pass_new, 1);
+  EXPECT_EQ(ps.pass_old, 0);
+  std::map<std::string, int64_t> events, sites;
+  for (const CountEntry& e : ps.events.entries) events[e.key] = e.count;
+  for (const CountEntry& e : ps.dnsbl_sites.entries) sites[e.key] = e.count;
+  EXPECT_EQ(events["PREGREET"], 1);
+  EXPECT_EQ(events["DNSBL"], 1);
+  EXPECT_EQ(sites["zen.spamhaus.org"], 2);
+  EXPECT_EQ(sites["bl.spamcop.net"], 1);
+  ASSERT_FALSE(ps.dnsbl_sites.entries.empty());
+  EXPECT_EQ(ps.dnsbl_sites.entries[0].key, "zen.spamhaus.org") << "most hits first";
+  EXPECT_EQ(ps.dnsbl_sites.entries[0].distinct, 2) << "two clients";
+
+  EXPECT_EQ(report.counts.rejected, 3);
+  ASSERT_EQ(report.rejected_clients.entries.size(), 2u);
+  EXPECT_EQ(report.rejected_clients.entries[0].key, "198.51.100.2");
+  EXPECT_EQ(report.rejected_clients.entries[0].count, 2);
+  ASSERT_EQ(report.rejected_networks.entries.size(), 1u);
+  EXPECT_EQ(report.rejected_networks.entries[0].key, "198.51.100.0/24");
+  EXPECT_EQ(report.rejected_networks.entries[0].count, 3);
+  EXPECT_EQ(report.rejected_networks.entries[0].distinct, 2);
+
+  EXPECT_EQ(report.counts.login_failures, 2) << "the successful login is no failure";
+  ASSERT_EQ(report.login_failures.size(), 1u);
+  EXPECT_EQ(report.login_failures[0].client_ip, "203.0.113.5");
+  EXPECT_EQ(report.login_failures[0].distinct_users, 2);
+}
+
+// --domain: only mail from or to the domains, in every section.
+TEST_F(ReportPflogsummTest, DomainFilterKeepsMailFromOrToTheDomains) {
+  const std::string log =
+      "Nov 15 12:00:00 mx postfix/smtpd[1]: 1A1A1A1A1A: client=a[192.0.2.1]\n"
+      "Nov 15 12:00:01 mx postfix/qmgr[2]: 1A1A1A1A1A: from=<ann@src.test>, size=100, "
+      "nrcpt=2 (queue active)\n"
+      "Nov 15 12:00:02 mx postfix/smtp[3]: 1A1A1A1A1A: to=<bo@a.test>, "
+      "relay=mx.a.test[198.51.100.1]:25, delay=2, delays=0/0/0/2, dsn=2.0.0, "
+      "status=sent (250 ok)\n"
+      "Nov 15 12:00:03 mx postfix/smtp[3]: 1A1A1A1A1A: to=<cy@b.test>, "
+      "relay=mx.b.test[198.51.100.2]:25, delay=3, delays=0/0/0/3, dsn=2.0.0, "
+      "status=sent (250 ok)\n"
+      "Nov 15 12:00:04 mx postfix/qmgr[2]: 1A1A1A1A1A: removed\n"
+      "Nov 15 12:01:00 mx postfix/smtpd[1]: 2B2B2B2B2B: client=a[192.0.2.1]\n"
+      "Nov 15 12:01:01 mx postfix/qmgr[2]: 2B2B2B2B2B: from=<ann@src.test>, size=100, "
+      "nrcpt=1 (queue active)\n"
+      "Nov 15 12:01:02 mx postfix/smtp[3]: 2B2B2B2B2B: to=<di@b.test>, "
+      "relay=none, delay=1, delays=0/0/1/0, dsn=4.4.1, status=deferred (connect to "
+      "mx.b.test[203.0.113.9]:25: Connection refused)\n"
+      "Nov 15 12:02:00 mx postfix/smtpd[1]: NOQUEUE: reject: RCPT from c[198.51.100.7]: "
+      "554 5.7.1 <x@b.test>: Relay access denied; from=<s@c.test> to=<x@b.test> "
+      "proto=ESMTP helo=<c>\n"
+      "Nov 15 12:02:01 mx postfix/smtpd[1]: NOQUEUE: reject: RCPT from c[198.51.100.7]: "
+      "554 5.7.1 <x@a.test>: Relay access denied; from=<s@c.test> to=<x@a.test> "
+      "proto=ESMTP helo=<c>\n"
+      "Nov 15 12:02:02 mx postfix/smtpd[1]: warning: non-SMTP command from "
+      "unknown[192.0.2.14]: Subject: hi\n";
+  Report all;
+  ASSERT_NO_FATAL_FAILURE(ReportOfLog(log, &all));
+  EXPECT_EQ(all.counts.received, 2);
+  EXPECT_EQ(all.counts.rejected, 2);
+  EXPECT_EQ(all.counts.deferrals, 1);
+  EXPECT_EQ(all.counts.warnings, 1);
+  fs::remove_all(dir_);
+
+  Report a;
+  ReportOptions options;
+  options.domains = {"A.test"};
+  ASSERT_NO_FATAL_FAILURE(ReportOfLog(log, &a, options));
+  EXPECT_EQ(a.counts.received, 1) << "the message with a recipient in a.test";
+  EXPECT_EQ(a.counts.recipients_delivered, 1) << "only its a.test recipient";
+  EXPECT_EQ(a.counts.rejected, 1);
+  EXPECT_EQ(a.counts.deferrals, 0);
+  EXPECT_EQ(a.counts.warnings, 0) << "a warning names no domain";
+  ASSERT_EQ(a.recipient_domains.entries.size(), 1u);
+  EXPECT_EQ(a.recipient_domains.entries[0].key, "a.test");
+  fs::remove_all(dir_);
+
+  // By sender: every recipient of mail from src.test.
+  Report src;
+  options.domains = {"src.test"};
+  ASSERT_NO_FATAL_FAILURE(ReportOfLog(log, &src, options));
+  EXPECT_EQ(src.counts.received, 2);
+  EXPECT_EQ(src.counts.recipients_delivered, 2);
+  EXPECT_EQ(src.counts.deferrals, 1);
+  EXPECT_EQ(src.counts.rejected, 0);
+}
+
+// Traffic buckets start at whole hours of the report's zone: India is 5:30 ahead of UTC.
+TEST_F(ReportPflogsummTest, TrafficBucketsAreHoursOfTheReportZone) {
+  Report report;
+  ReportOptions options;
+  ASSERT_TRUE(absl::LoadTimeZone("Asia/Kolkata", &options.zone));
+  ASSERT_NO_FATAL_FAILURE(
+      ReportOfLog("Nov 15 12:10:00 mx postfix/smtpd[1]: 1A1A1A1A1A: client=a[192.0.2.1]\n"
+                  "Nov 15 12:40:00 mx postfix/smtpd[1]: 2B2B2B2B2B: client=a[192.0.2.1]\n",
+                  &report, options));
+  ASSERT_EQ(report.traffic.size(), 2u) << "12:10 and 12:40 UTC are 17:40 and 18:10 in India";
+  for (const TrafficBucket& b : report.traffic) {
+    absl::CivilSecond local = absl::ToCivilSecond(absl::FromUnixMicros(b.start_us), options.zone);
+    EXPECT_EQ(local.minute(), 0);
+    EXPECT_EQ(local.second(), 0);
+  }
+  EXPECT_EQ(report.traffic[0].received, 1);
+  EXPECT_EQ(report.traffic[1].received, 1);
 }
 
 }  // namespace
