@@ -10,10 +10,12 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "cli/query_source.h"
 #include "cli/store_commands.h"
 #include "cli/table.h"
+#include "cli/trace_story.h"
 #include "collector/retention.h"
 #include "collector/store.h"
 #include "core/json.h"
@@ -95,6 +97,20 @@ void AppendStringFields(std::initializer_list<std::pair<const char*, std::string
   }
 }
 
+// delays=a/b/c/d as an object named as postconf(5) describes the parts; nothing when the
+// line had no four parts.
+void AppendDelaysJson(const std::string& delays, std::string* out) {
+  std::vector<std::string> parts = absl::StrSplit(delays, '/');
+  if (parts.size() != 4) return;
+  out->append(",\"delays\":{");
+  const char* names[] = {"before_qmgr", "in_qmgr", "conn_setup", "transmission"};
+  for (int i = 0; i < 4; ++i) {
+    if (i) out->push_back(',');
+    AppendKeyString(names[i], parts[i], out);
+  }
+  out->push_back('}');
+}
+
 // ,"mailbox":[...]: what Dovecot did with each recipient handed to it (collector::MailboxStep),
 // the journey's last step.
 void AppendMailboxJson(const collector::Trace& t, std::string* out) {
@@ -125,10 +141,28 @@ void AppendMailboxJson(const collector::Trace& t, std::string* out) {
   out->push_back(']');
 }
 
-void AppendTraceJson(const collector::Trace& t, std::string* out) {
+void AppendTraceJson(const collector::Trace& t, const TraceStory& story, std::string* out) {
   std::map<int64_t, const collector::MessageInfo*> by_id;
   for (const auto& m : t.messages) by_id[m.id] = &m;
-  absl::StrAppend(out, "{\"trace_id\":", t.id, ",\"messages\":[");
+  absl::StrAppend(out, "{\"trace_id\":", t.id, ",");
+  AppendKeyString("verdict", story.verdict, out);
+  out->append(",\"outcomes\":[");
+  for (size_t i = 0; i < story.outcomes.size(); ++i) {
+    const RecipientOutcome& o = story.outcomes[i];
+    if (i) out->push_back(',');
+    out->push_back('{');
+    AppendStringFields({{"to", o.recipient},
+                        {"outcome", o.outcome},
+                        {"host", o.host},
+                        {"where", o.where},
+                        {"mailbox", o.mailbox},
+                        {"code", o.code},
+                        {"dsn", o.dsn},
+                        {"text", o.text}},
+                       out);
+    out->push_back('}');
+  }
+  out->append("],\"messages\":[");
   for (size_t i = 0; i < t.messages.size(); ++i) {
     const auto& m = t.messages[i];
     if (i) out->push_back(',');
@@ -141,7 +175,26 @@ void AppendTraceJson(const collector::Trace& t, std::string* out) {
                         {"disposition", m.disposition}},
                        out);
     absl::StrAppend(out, ",\"first_us\":", m.first_us, ",\"last_us\":", m.last_us,
-                    ",\"size\":", m.size, "}");
+                    ",\"size\":", m.size, ",\"events\":[");
+    if (auto it = story.facts.find(m.id); it != story.facts.end()) {
+      for (size_t j = 0; j < it->second.size(); ++j) {
+        const HopFact& f = it->second[j];
+        if (j) out->push_back(',');
+        absl::StrAppend(out, "{\"time_us\":", f.time_us, ",");
+        AppendStringFields({{"kind", HopFactKindName(f.kind)},
+                            {"to", f.recipient},
+                            {"dsn", f.dsn},
+                            {"action", f.action},
+                            {"detail", f.detail},
+                            {"text", f.text},
+                            {"score", f.score},
+                            {"delay", f.delay},
+                            {"notice_queue_id", f.notice_queue_id}},
+                           out);
+        out->push_back('}');
+      }
+    }
+    out->append("]}");
   }
   out->append("],\"links\":[");
   for (size_t i = 0; i < t.links.size(); ++i) {
@@ -151,6 +204,10 @@ void AppendTraceJson(const collector::Trace& t, std::string* out) {
     const auto* to = by_id[l.to];
     out->append("{");
     AppendKeyString("kind", l.kind, out);
+    if (auto it = story.notice_kind.find(l.to); it != story.notice_kind.end()) {
+      out->push_back(',');
+      AppendKeyString("notice", it->second, out);  // non-delivery, delay, delivery status
+    }
     out->append(",\"from\":{");
     AppendStringFields({{"host", from->host}, {"queue_id", from->queue_id}}, out);
     absl::StrAppend(out, ",\"first_us\":", from->first_us, "},\"to\":{");
@@ -173,31 +230,14 @@ void AppendTraceJson(const collector::Trace& t, std::string* out) {
                         {"reply", r.reply},
                         {"queued_as", r.next_queue_id}},
                        out);
-    absl::StrAppend(out, ",\"time_us\":", r.time_us, ",\"attempts\":", r.attempts, "}");
+    absl::StrAppend(out, ",\"time_us\":", r.time_us, ",\"attempts\":", r.attempts, ",");
+    AppendKeyString("delay", r.delay, out);
+    AppendDelaysJson(r.delays, out);
+    out->push_back('}');
   }
   out->push_back(']');
   AppendMailboxJson(t, out);
   out->push_back('}');
-}
-
-// "0.69 s = 0.22 before queue + 0 in queue + 0.35 connecting + 0.12 sending"
-std::string DelaySplit(const std::string& delay, const std::string& delays) {
-  if (delay.empty()) return "";
-  std::string out = delay + " s";
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start <= delays.size() && !delays.empty()) {
-    size_t slash = delays.find('/', start);
-    parts.push_back(
-        delays.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
-    if (slash == std::string::npos) break;
-    start = slash + 1;
-  }
-  if (parts.size() == 4) {
-    absl::StrAppend(&out, " = ", parts[0], " before queue + ", parts[1], " in queue + ", parts[2],
-                    " connecting + ", parts[3], " sending");
-  }
-  return out;
 }
 
 std::string Seconds(int64_t us) {
@@ -275,6 +315,7 @@ void PrintMailboxSteps(const collector::Trace& t, const collector::RecipientInfo
 // as grep would show them: their bytes when piped, escaped on a terminal.
 void PrintTraceText(const TraceAnswer& answer, bool raw) {
   const collector::Trace t = EscapedForPeople(answer.trace);
+  const TraceStory story = TellTrace(answer.trace, answer.lines);
   absl::TimeZone zone = absl::LocalTimeZone();
   bool color = UseColor(stdout);
   auto paint = [&](const std::string& text, Color c) { return Paint(text, c, color); };
@@ -299,6 +340,7 @@ void PrintTraceText(const TraceAnswer& answer, bool raw) {
               paint("trace", Color::kBold).c_str(), msgid.c_str(), sender.c_str(),
               t.messages.size(), t.messages.size() == 1 ? "" : "s", path.c_str(),
               ZoneLabel(zone).c_str());
+  std::printf("  %s\n", paint(EscapeControls(story.verdict), Color::kBold).c_str());
   for (const auto& m : t.messages) {
     std::string head = absl::StrCat(number[m.id], ". ", m.host, "  ", m.queue_id);
     std::printf("\n%s  %s .. %s", paint(head, Color::kBold).c_str(),
@@ -309,11 +351,23 @@ void PrintTraceText(const TraceAnswer& answer, bool raw) {
     if (m.client.empty() && !m.origin.empty()) std::printf("  via %s", m.origin.c_str());
     if (m.size >= 0) std::printf("  %lld bytes", static_cast<long long>(m.size));
     if (!m.disposition.empty()) {
-      std::printf("  %s", paint("[" + m.disposition + "]", StatusColor(m.disposition)).c_str());
+      std::string disposition = m.disposition;
+      if (auto it = story.facts.find(m.id); it != story.facts.end() && disposition == "held") {
+        for (const HopFact& f : it->second) {
+          if (f.kind == HopFact::Kind::kReleased) disposition = "held, then released";
+        }
+      }
+      std::printf("  %s", paint("[" + disposition + "]", StatusColor(m.disposition)).c_str());
     }
     if (!m.end_us)
       std::printf("  %s", paint("(still queued or log incomplete)", Color::kDim).c_str());
     std::printf("\n");
+    if (auto it = story.facts.find(m.id); it != story.facts.end()) {
+      for (const HopFact& f : it->second) {
+        std::printf("     %s  %s\n", FormatLocalTime(f.time_us, zone).substr(11).c_str(),
+                    EscapeControls(FactInWords(f)).c_str());
+      }
+    }
     for (const auto& r : t.recipients) {
       if (r.message != m.id) continue;
       std::string who = r.recipient;
@@ -324,7 +378,7 @@ void PrintTraceText(const TraceAnswer& answer, bool raw) {
       if (!r.relay.empty()) std::printf("  via %s", r.relay.c_str());
       if (r.attempts > 1) std::printf("  (%lld attempts)", static_cast<long long>(r.attempts));
       std::printf("\n");
-      std::string split = DelaySplit(r.delay, r.delays);
+      std::string split = DelayInWords(r.delay, r.delays);
       if (!split.empty()) std::printf("        delay %s\n", split.c_str());
       if (!r.reply.empty()) std::printf("        %s\n", paint(r.reply, Color::kDim).c_str());
       bool linked = false;
@@ -355,8 +409,14 @@ void PrintTraceText(const TraceAnswer& answer, bool raw) {
           break;
         }
       }
-      std::printf("     -> %s to hop %d (%s %s)%s\n", l->kind.c_str(), number[l->to],
-                  to->host.c_str(), to->queue_id.c_str(), when.c_str());
+      // A delay warning and a non-delivery notice are both "bounce" links: the notice line
+      // of this hop says which.
+      std::string kind = l->kind;
+      if (auto it = story.notice_kind.find(l->to); it != story.notice_kind.end()) {
+        kind = EscapeControls(it->second) + " notice";
+      }
+      std::printf("     -> %s to hop %d (%s %s)%s\n", kind.c_str(), number[l->to], to->host.c_str(),
+                  to->queue_id.c_str(), when.c_str());
     }
     if (raw) {
       if (auto it = answer.lines.find(m.id); it != answer.lines.end()) {
@@ -845,10 +905,10 @@ int RunTrace(const GlobalOptions& global, const std::vector<std::string>& args) 
     int64_t since_us = INT64_MIN, until_us = INT64_MAX;
     if (!ParseWindow(since, until, "trace", &since_us, &until_us)) return 2;
     absl::Status status =
-        source->TracesIn(since_us, until_us, raw && !json, [&](const TraceAnswer& answer) {
+        source->TracesIn(since_us, until_us, true, [&](const TraceAnswer& answer) {
           if (json) {
             out.clear();
-            AppendTraceJson(answer.trace, &out);
+            AppendTraceJson(answer.trace, TellTrace(answer.trace, answer.lines), &out);
             out.push_back('\n');
             std::fwrite(out.data(), 1, out.size(), stdout);
           } else {
@@ -867,13 +927,15 @@ int RunTrace(const GlobalOptions& global, const std::vector<std::string>& args) 
     std::fputs(kTraceUsage, stderr);
     return 2;
   }
-  auto trace = source->GetTrace(ids[0], raw && !json);
+  // The lines tell the story (deferrals, holds, checks, the filter's verdict, notices) that
+  // the catalog does not keep; they are read whether or not --raw shows them.
+  auto trace = source->GetTrace(ids[0], true);
   if (!trace.ok()) {
     std::fprintf(stderr, "maillens trace: %s\n", std::string(trace.status().message()).c_str());
     return 1;
   }
   if (json) {
-    AppendTraceJson(trace->trace, &out);
+    AppendTraceJson(trace->trace, TellTrace(trace->trace, trace->lines), &out);
     out.push_back('\n');
     std::fwrite(out.data(), 1, out.size(), stdout);
   } else {
