@@ -35,7 +35,7 @@ constexpr char kUsage[] =
     "    Top recipient domains and recipients: delivered recipients, deferrals (deferral\n"
     "                    lines: pflogsumm's \"defers\"), deferred (messages with a deferral),\n"
     "                    bounced and expired recipients, average and maximum delay from entry\n"
-    "                    to delivery; the top N by delivered and every one with a failure\n"
+    "                    to delivery; the top N by delivered, and every domain with a failure\n"
     "    Reasons         deferral, bounce, reject and reject-warning texts, grouped\n"
     "    Top rejected clients and networks (/24, /64); Postscreen events (PREGREET, HANGUP,\n"
     "                    DNSBL, ...) and DNSBL sites (dnsblog hits)\n"

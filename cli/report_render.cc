@@ -158,8 +158,8 @@ Section GrandTotals(const Report& r) {
   row(c.held, "held", "put on hold, released since or not (Outcomes: still held)", Color::kYellow);
   row(c.discarded, "discarded", "by checks or the content filter");
   row(c.notices, "notices", "non-delivery and delay notices returned to senders");
-  row(c.reject_warnings, "reject warnings",
-      "reject_warning and cleanup header/body WARN lines: would have refused", Color::kYellow);
+  row(c.reject_warnings, "reject warnings", "reject_warning, cleanup WARN: would have refused",
+      Color::kYellow);
   row(c.sasl_failures, "SASL failures", "authentication failure lines", Color::kYellow);
   row(c.login_failures, "login failures", "Dovecot IMAP/POP3/submission logins that failed",
       Color::kYellow);
@@ -264,12 +264,12 @@ Section TopSenders(const collector::TopList& t, const char* title, const char* k
 }
 
 Section TopRecipients(const collector::TopList& t, const char* title, const char* key,
-                      const char* what) {
+                      const char* what, bool failing) {
   Section s;
   s.title = title;
-  s.note = DistinctNote(t, what) +
-           "; and every one with a failure. Delivered and bounced count recipients, deferrals "
-           "lines, deferred messages; delay: entry to delivery";
+  s.note = DistinctNote(t, what) + (failing ? "; and every one with a failure" : "") +
+           ". Delivered, bounced, expired: recipients; deferrals: lines; deferred: messages; "
+           "delay: entry to delivery";
   s.empty = "none";
   s.grid = MakeGrid({key, "DELIVERED", "BYTES", "DEFERRALS", "DEFERRED", "BOUNCED", "EXPIRED",
                      "AVG DELAY", "MAX DELAY"},
@@ -539,9 +539,9 @@ std::vector<Section> AllSections(const Report& r, absl::TimeZone zone) {
   std::vector<Section> out = {GrandTotals(r), Outcomes(r), PerHost(r), Traffic(r, zone)};
   out.push_back(TopSenders(r.sender_domains, "Top sender domains", "DOMAIN", "sender domains"));
   out.push_back(TopSenders(r.senders, "Top senders", "SENDER", "senders"));
-  out.push_back(
-      TopRecipients(r.recipient_domains, "Top recipient domains", "DOMAIN", "recipient domains"));
-  out.push_back(TopRecipients(r.recipients, "Top recipients", "RECIPIENT", "recipients"));
+  out.push_back(TopRecipients(r.recipient_domains, "Top recipient domains", "DOMAIN",
+                              "recipient domains", true));
+  out.push_back(TopRecipients(r.recipients, "Top recipients", "RECIPIENT", "recipients", false));
   out.push_back(Reasons(r.deferral_reasons, "Deferral reasons", "DEFERRALS", "MESSAGES", false));
   out.push_back(Reasons(r.bounce_reasons, "Bounce reasons", "RECIPIENTS", "MESSAGES", false));
   out.push_back(Reasons(r.reject_reasons, "Reject reasons", "REFUSALS", "CLIENTS", true));

@@ -118,8 +118,8 @@ struct TopEntry {
 };
 
 struct TopList {
-  // Senders: at most ReportOptions::top, biggest first. Recipients: the top by delivered, and
-  // every key with a failure (deferral, bounce, expiry) whatever its delivered count.
+  // At most ReportOptions::top, biggest first (by delivered, then failures); recipient
+  // domains also list every domain with a failure (deferral, bounce, expiry) beyond the top.
   std::vector<TopEntry> entries;
   int64_t distinct = 0;  // how many keys there were in all
 };
