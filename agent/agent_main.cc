@@ -117,7 +117,14 @@ int main(int argc, char** argv) {
   if (!config.ok()) return Fail(std::string(config.status().message()));
 
   maillens::agent::TailerOptions tailer_options;
-  tailer_options.paths = List(config->GetString("files", "/var/log/mail.log"));
+  auto files = maillens::agent::ParseFilesEntries(config->GetString("files", "/var/log/mail.log"));
+  if (!files.ok())
+    return Fail(config->Where("files") + ": " + std::string(files.status().message()));
+  std::vector<std::string> dovecot_patterns;
+  for (const maillens::agent::FilesEntry& entry : *files) {
+    tailer_options.paths.push_back(entry.pattern);
+    if (entry.format == "dovecot") dovecot_patterns.push_back(entry.pattern);
+  }
   tailer_options.state_dir = config->GetString("state_dir", "/var/lib/maillens-agent");
   std::string start_at = config->GetString("start_at", "beginning");
   if (start_at != "beginning" && start_at != "end") {
@@ -152,6 +159,7 @@ int main(int argc, char** argv) {
     token = std::string(absl::StripAsciiWhitespace(*t));
   }
   shipper_options.token = token;
+  shipper_options.dovecot_patterns = dovecot_patterns;
   std::string host = config->GetString("host", ShortHostName());
   shipper_options.hello.set_host(host);
   shipper_options.hello.set_role(config->GetString("role"));

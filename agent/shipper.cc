@@ -6,7 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "agent/discovery.h"
 #include "core/parser.h"
+#include "core/syslog_header.h"
 #include "google/protobuf/io/coded_stream.h"
 
 namespace maillens::agent {
@@ -137,6 +139,7 @@ void Shipper::FillEvent(const TailedLine& line, maillens::v1::Event* ev) {
     time = std::make_unique<core::TimeContext>(options);
   }
   core::Event parsed = core::ParseLine(line.raw, time.get());
+  if (!options_.dovecot_patterns.empty()) CheckDovecotLine(line, parsed);
   ev->set_raw(line.raw);
   ev->set_host(options_.hello.host());
   auto* file = ev->mutable_file();
@@ -166,6 +169,23 @@ void Shipper::FillEvent(const TailedLine& line, maillens::v1::Event* ev) {
     ev->set_queued_as(std::string(parsed.queued_as));
     ev->set_queued_as_form(ToProto(parsed.queued_as_form));
   }
+}
+
+void Shipper::CheckDovecotLine(const TailedLine& line, const core::Event& parsed) {
+  bool dovecot = dovecot_files_.count(line.file) != 0;
+  if (!dovecot && MatchesAnyPattern(line.path, options_.dovecot_patterns)) {
+    dovecot_files_.insert(line.file);
+    dovecot = true;
+  }
+  if (!dovecot || core::IsDovecotLogPathLine(parsed.host, parsed.program, parsed.message)) return;
+  // Shipped all the same: every line is kept, and a maillog's lines are read as such.
+  Warn(absl::StrCat("format=dovecot ", line.path),
+       absl::StrCat(line.path,
+                    " is said to be Dovecot's own log (format=dovecot), but its line at "
+                    "offset ",
+                    line.offset,
+                    " is not one of Dovecot's (\"Dec  7 16:03:04 lmtp(user)<pid><session>: Info: "
+                    "...\"): is it a maillog? Then list it without format=dovecot"));
 }
 
 void Shipper::Warn(const std::string& reason) { Warn(reason, reason); }

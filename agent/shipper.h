@@ -44,11 +44,14 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "agent/tailer.h"
+#include "core/event.h"
 #include "core/time_context.h"
 #include "maillens/v1/ingest.grpc.pb.h"
 
@@ -68,6 +71,10 @@ struct ShipperOptions {
   absl::Duration backoff_max = absl::Seconds(30);
   absl::Duration keepalive = absl::Seconds(30);
   absl::TimeZone zone = absl::UTCTimeZone();  // of classic stamps
+  // Glob patterns of the files said to be Dovecot's own log (agent/config_keys.h,
+  // FilesEntry): a line of one of them that is not Dovecot's is warned about (a maillog listed
+  // as Dovecot's). Rotated copies are known by their identity, met first under the pattern.
+  std::vector<std::string> dovecot_patterns;
   // The host's Postfix queue (agent/queue_reader.h), read every queue_interval and sent with
   // the next batch, where it replaces the host's previous snapshot; unset: no queue view.
   std::function<maillens::v1::QueueSnapshot()> read_queue;
@@ -174,6 +181,8 @@ class Shipper {
   // Says who cut `pending`'s line under which limit, and its true length.
   std::string CutWarning(const Pending& pending) const;
   void FillEvent(const TailedLine& line, maillens::v1::Event* ev);
+  // Warns when a line of a file said to be Dovecot's (dovecot_patterns) is not one of its.
+  void CheckDovecotLine(const TailedLine& line, const core::Event& parsed);
   bool SleepUnlessStopped(absl::Duration d);
   void Log(const std::string& message);
 
@@ -187,6 +196,8 @@ class Shipper {
   uint64_t next_batch_id_ = 1;
   // Year inference follows each file's own stream of lines.
   std::map<FileKey, std::unique_ptr<core::TimeContext>> time_contexts_;
+  // Files met under a dovecot_patterns pattern (their rotated copies keep the identity).
+  std::set<FileKey> dovecot_files_;
   // Run's thread, and the stream's reader under mu_: the collector's limits (from the first
   // acknowledgement of the current stream; unset before it, or from a collector that gives
   // none), and the caps learnt from refused batches (SIZE_MAX: none).

@@ -497,7 +497,9 @@ std::vector<CheckResult> RunDoctorChecks(const DoctorOptions& options, const Doc
 
   if (agent) {
     if (user.ok()) {
-      for (const std::string& file : List(config->GetString("files", "/var/log/mail.log"))) {
+      // An entry may name its format after the path ("PATH format=dovecot").
+      for (const std::string& entry : List(config->GetString("files", "/var/log/mail.log"))) {
+        const std::string file = entry.substr(0, entry.find(' '));
         results.push_back(CheckReadableBy("maillog", file, env.stat_file(file), *user));
       }
     }
