@@ -15,11 +15,18 @@
 #   - every hop the dmz handed to mta ("queued as X" from 127.0.0.4) stays an unlinked external
 #     hop with status sent, and the report counts it as a delivery, not as a hop to a content
 #     filter (which left the message "in queue"): a loopback hop is a content filter only when
-#     the re-injection is seen on the same host.
+#     the re-injection is seen on the same host;
+#   - Dovecot, to the mailbox: the internal host's Dovecot log_path file (dovecot.log) is
+#     imported with --format dovecot --host mx -- after the maillogs, or before them in the
+#     internal-first case -- and shipped by the internal agent in the live case; every message
+#     Postfix handed to Dovecot LMTP shows its mailbox delivery in `trace` (each LMTP reply's
+#     session with Dovecot's "saved mail" line, in --json and in the text), counted against
+#     the "saved mail" lines of dovecot.log.
 # Needs root (lab.sh makes namespaces and starts Postfix). Exit 77 (skipped) when not root.
 # Env: MAILLENS_BIN_DIR (build/bin), MAILLENS_SHARED_DIR (../shared), MAILLENS_SOURCE_DIR (.),
 #      ORDER_KEEP=1 keeps the work directory, ORDER_JOBS the traffic run's size (default 60),
-#      ORDER_LOGS=DIR runs only the checks, on dmz.maillog and internal.maillog in DIR.
+#      ORDER_LOGS=DIR runs only the checks, on dmz.maillog, internal.maillog and dovecot.log
+#      in DIR.
 set -euo pipefail
 
 SAY=lab-order
@@ -55,7 +62,7 @@ else
   "$LAB_SH" down >"$W/lab-down.log" 2>&1 # the files stop growing
   LOGS=$W/logs
   mkdir -p "$LOGS"
-  cp "$ST/logs/dmz.maillog" "$ST/logs/internal.maillog" "$LOGS/"
+  cp "$ST/logs/dmz.maillog" "$ST/logs/internal.maillog" "$ST/logs/dovecot.log" "$LOGS/"
   say "traffic done after $((SECONDS - t_start))s"
 fi
 grep -q 'relay=mta\.partner\.test\[127\.0\.0\.4\].*status=sent .*queued as' "$LOGS/dmz.maillog" ||
@@ -75,10 +82,16 @@ CASES=(dmz-first internal-first merged)
 NORMALISE='del(.trace_id)
   | .messages |= sort_by(.host, .queue_id, .first_us)
   | .links |= sort_by(.from.host, .from.queue_id, .from.first_us, .to.host, .to.queue_id)
-  | .recipients |= sort_by(.host, .queue_id, .to, .orig_to)'
+  | .recipients |= sort_by(.host, .queue_id, .to, .orig_to)
+  | .mailbox |= sort_by(.hop_host, .hop_queue_id, .to, .time_us, .session, .status, .mailbox)'
+[[ -s $LOGS/dovecot.log ]] || fail "no dovecot.log in $LOGS"
+dovecot_import() { ml "$1" import --quiet --format dovecot --host mx "$LOGS/dovecot.log"; }
 for c in "${CASES[@]}"; do
+  # Dovecot's log before the Postfix logs in one case, after them in the others.
+  if [[ $c == internal-first ]]; then dovecot_import "$W/data-$c"; fi
   # shellcheck disable=SC2086 # FILES holds a list of paths without spaces
   ml "$W/data-$c" import --quiet ${FILES[$c]}
+  if [[ $c != internal-first ]]; then dovecot_import "$W/data-$c"; fi
   # Normalised: trace_id is the smallest instance id of the trace, and instance ids are given
   # in arrival order, so it differs between cases; so does the order of hops that started in
   # the same second (classic stamps have whole seconds), which falls back on those ids. Every
@@ -119,15 +132,19 @@ live_site() {
     sleep 0.1
   done
   [[ -n $(ss -Hltn "sport = :$port") ]] || { fail "live: the collector does not listen on :$port"; return; }
-  local i h want got
+  local i h want got files
   for i in dmz internal; do
     h=${HOSTNAME_OF[$i]}
+    # The internal host's agent also ships Dovecot's own log file.
+    files="$LOGS/$i.maillog"
+    [[ $i == internal ]] && files+=", $LOGS/dovecot.log format=dovecot"
     printf '%s\n' "collector = 127.0.0.1:$port" "host = $h" "role = $i" "addresses = ${IP_OF[$i]}" \
-      "aliases = ${FQDN_OF[$i]}" "files = $LOGS/$i.maillog" "state_dir = $W/agent-$h" \
+      "aliases = ${FQDN_OF[$i]}" "files = $files" "state_dir = $W/agent-$h" \
       "start_at = beginning" "batch_wait_ms = 100" >"$W/agent-$h.conf"
     "$BIN/maillens-agent" --config "$W/agent-$h.conf" >"$W/agent-$h.log" 2>&1 &
     PIDS+=($!)
     want=$(wc -l <"$LOGS/$i.maillog")
+    [[ $i == internal ]] && want=$((want + $(wc -l <"$LOGS/dovecot.log")))
     got=0
     for _ in $(seq 300); do # up to 30 s
       # Fails until the host's first line is stored.
@@ -137,6 +154,8 @@ live_site() {
     done
     [[ $got == "$want" ]] || { fail "live: $got of $want lines of $h stored within 30 s"; return; }
   done
+  ! grep -F "is said to be Dovecot's own log" "$W/agent-mx.log" >&2 ||
+    fail "live: the agent took a line of dovecot.log for no line of Dovecot's"
   # Stored and searchable; the traces follow in the same commit or just behind it.
   for _ in $(seq 100); do
     ml "$data" trace --all --json | jq -cS "$NORMALISE" | LC_ALL=C sort >"$W/traces-live.jsonl"
@@ -178,20 +197,23 @@ done
 # ---------------------------------------------------------------- each recipient's outcome
 # Every recipient row of every trace has the status of the last status= line its host logged
 # for that queue ID and recipient ("deleted" for a deferral whose message postsuper -d
-# removed, as the lab's traffic does once); and no recipient reads "rejected" in a trace where one of
+# removed, as the lab's traffic does once; "expired" for one whose message qmgr returned to
+# its sender as expired, which a longer traffic run has); and no recipient reads "rejected" in a trace where one of
 # our hops logged a status= line for it: one of our hosts refusing a recipient at RCPT from
 # another of ours is the sender's bounce or deferral, not a refusal by the site (the lab's
 # multi-recipient message with an unknown user read "rejected" where the dmz logged bounced).
 sed -nE -e 's/^[A-Z][a-z]{2} +[0-9]+ [0-9:]+ ([^ ]+) [^ ]+\[[0-9]+\]: ([0-9A-Za-z]+): to=<([^>]*)>,[^(]* status=([a-zA-Z]+).*/\1 \2 \3 \4/p' \
   -e 's/^[A-Z][a-z]{2} +[0-9]+ [0-9:]+ ([^ ]+) [^ ]+\/postsuper\[[0-9]+\]: ([0-9A-Za-z]+): removed$/\1 \2 <postsuper> removed/p' \
+  -e 's/^[A-Z][a-z]{2} +[0-9]+ [0-9:]+ ([^ ]+) [^ ]+\/qmgr\[[0-9]+\]: ([0-9A-Za-z]+): from=<[^>]*>, status=expired, .*/\1 \2 <qmgr> expired/p' \
   "$LOGS/dmz.maillog" "$LOGS/internal.maillog" >"$W/logged-status.txt"
 [[ -s $W/logged-status.txt ]] || fail "no status= line in the logs"
 for c in "${CASES[@]}"; do
   SHOWN=0
   ml "$W/data-$c" trace --all --json | jq -r '.recipients[] | "\(.host) \(.queue_id) \(.to) \(.status)"' |
-    awk 'NR == FNR { if ($3 == "<postsuper>") deleted[$1 " " $2] = 1; else last[$1 " " $2 " " $3] = $4; next }
+    awk 'NR == FNR { if ($3 == "<postsuper>") deleted[$1 " " $2] = 1; else if ($3 == "<qmgr>") expired[$1 " " $2] = 1; else last[$1 " " $2 " " $3] = $4; next }
       { k = $1 " " $2 " " $3; n++ }
-      (k in last) { want = last[k]; if ((want == "deferred" || tolower(want) == "softbounce") && (($1 " " $2) in deleted)) want = "deleted" }
+      (k in last) { want = last[k]; waiting = want == "deferred" || tolower(want) == "softbounce"
+        if (waiting && (($1 " " $2) in deleted)) want = "deleted"; else if (waiting && (($1 " " $2) in expired)) want = "expired" }
       (k in last) && want != $4 { print k, "logged", last[k], "shown", $4 }
       END { if (n == 0) print "no recipient rows at all" }' "$W/logged-status.txt" - >"$W/status-$c.txt"
   ml "$W/data-$c" trace --all --json | jq -r '[.recipients[] | select(.status != "rejected") | .to] as $logged
@@ -222,6 +244,44 @@ for c in "${CASES[@]}"; do
   cf=$(ml "$W/data-$c" report --format json | jq '.lines.deliveries.to_content_filters')
   [[ $cf == 0 ]] || fail "$c: the report counts $cf deliveries as hops to a content filter (the lab has none)"
 done
+
+# ---------------------------------------------------------------- Dovecot, to the mailbox
+# Every LMTP hand-off Postfix logged with Dovecot's session ("250 2.0.0 <rcpt> SESSION Saved")
+# must show, in its trace, Dovecot's "saved mail" line of that session as the recipient's
+# mailbox step; and their number must be that of dovecot.log's "saved mail" lines.
+sed -nE 's/^[A-Z][a-z]{2} +[0-9]+ [0-9:]+ mx [^ ]+\/lmtp\[[0-9]+\]: ([0-9A-Za-z]+): to=<([^>]*)>,.* status=sent \(250 2\.0\.0 <[^>]*> ([^ ]+) Saved\)$/\1 \2 \3/p' \
+  "$LOGS/internal.maillog" | sort -u >"$W/lmtp-handoffs.txt"
+sed -nE 's/^[A-Z][a-z]{2} +[0-9]+ [0-9:]+ lmtp\([^)]*\)<[0-9]+><([^>]+)>: Info: msgid=.*: saved mail to (.*)$/\1 \2/p' \
+  "$LOGS/dovecot.log" | sort -u >"$W/dovecot-saved.txt"
+n_handoffs=$(wc -l <"$W/lmtp-handoffs.txt")
+n_saved=$(wc -l <"$W/dovecot-saved.txt")
+((n_handoffs > 0)) || fail "no LMTP hand-off to Dovecot in internal.maillog"
+((n_saved == n_handoffs)) ||
+  fail "dovecot.log saved $n_saved mails, internal.maillog logged $n_handoffs LMTP hand-offs"
+for c in "${CASES[@]}"; do
+  SHOWN=0
+  ml "$W/data-$c" trace --all --json | jq -r '.mailbox[]
+    | select(.linked_by == "session" and .status == "saved")
+    | "\(.hop_queue_id) \(.to) \(.session) \(.mailbox) \(.host)"' | sort -u >"$W/mailbox-$c.txt"
+  shown=0
+  while read -r qid to session; do
+    mailbox=$(awk -v s="$session" '$1 == s { print $2; exit }' "$W/dovecot-saved.txt")
+    if [[ -n $mailbox ]] && grep -qxF "$qid $to $session $mailbox mx" "$W/mailbox-$c.txt"; then
+      shown=$((shown + 1))
+    else
+      fail_item "$c: mx $qid to $to (Dovecot session $session): no mailbox delivery in its trace"
+    fi
+  done <"$W/lmtp-handoffs.txt"
+  extra=$(($(wc -l <"$W/mailbox-$c.txt") - shown))
+  ((extra == 0)) || fail "$c: $extra mailbox steps that no LMTP hand-off of the log names"
+  say "$c: $shown of $n_handoffs LMTP hand-offs show their mailbox delivery (dovecot.log: $n_saved saved)"
+done
+# The text of one trace says it too, under the recipient.
+read -r qid to session < <(head -n 1 "$W/lmtp-handoffs.txt")
+ml "$W/data-merged" trace "$qid" | grep -qF "mailbox " ||
+  fail "trace $qid: the text shows no mailbox step"
+ml "$W/data-merged" trace "$qid" | grep -A3 -F "$to" | grep -qE "mx dovecot: saved to INBOX" ||
+  fail "trace $qid: the text does not say Dovecot saved $to's mail to INBOX"
 
 say "finished in $((SECONDS - t_start))s"
 if ((FAILED)); then exit 1; fi
