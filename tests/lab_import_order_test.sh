@@ -62,7 +62,8 @@ else
   "$LAB_SH" down >"$W/lab-down.log" 2>&1 # the files stop growing
   LOGS=$W/logs
   mkdir -p "$LOGS"
-  cp "$ST/logs/dmz.maillog" "$ST/logs/internal.maillog" "$ST/logs/dovecot.log" "$LOGS/"
+  cp "$ST/logs/dmz.maillog" "$ST/logs/internal.maillog" "$LOGS/"
+  [[ ! -e $ST/logs/dovecot.log ]] || cp "$ST/logs/dovecot.log" "$LOGS/"
   say "traffic done after $((SECONDS - t_start))s"
 fi
 grep -q 'relay=mta\.partner\.test\[127\.0\.0\.4\].*status=sent .*queued as' "$LOGS/dmz.maillog" ||
@@ -84,8 +85,18 @@ NORMALISE='del(.trace_id)
   | .links |= sort_by(.from.host, .from.queue_id, .from.first_us, .to.host, .to.queue_id)
   | .recipients |= sort_by(.host, .queue_id, .to, .orig_to)
   | .mailbox |= sort_by(.hop_host, .hop_queue_id, .to, .time_us, .session, .status, .mailbox)'
-[[ -s $LOGS/dovecot.log ]] || fail "no dovecot.log in $LOGS"
-dovecot_import() { ml "$1" import --quiet --format dovecot --host mx "$LOGS/dovecot.log"; }
+# A lab without Dovecot (LAB_DOVECOT=0) says so; otherwise its log must be there.
+DOVECOT=1
+if [[ ${LAB_DOVECOT:-1} == 0 ]]; then
+  DOVECOT=0
+  say "LAB_DOVECOT=0: no Dovecot, the mailbox checks are left out"
+else
+  [[ -s $LOGS/dovecot.log ]] || fail "no dovecot.log in $LOGS (LAB_DOVECOT=0 for a lab without it)"
+fi
+dovecot_import() {
+  ((DOVECOT)) || return 0
+  ml "$1" import --quiet --format dovecot --host mx "$LOGS/dovecot.log"
+}
 for c in "${CASES[@]}"; do
   # Dovecot's log before the Postfix logs in one case, after them in the others.
   if [[ $c == internal-first ]]; then dovecot_import "$W/data-$c"; fi
@@ -137,14 +148,14 @@ live_site() {
     h=${HOSTNAME_OF[$i]}
     # The internal host's agent also ships Dovecot's own log file.
     files="$LOGS/$i.maillog"
-    [[ $i == internal ]] && files+=", $LOGS/dovecot.log format=dovecot"
+    [[ $i == internal ]] && ((DOVECOT)) && files+=", $LOGS/dovecot.log format=dovecot"
     printf '%s\n' "collector = 127.0.0.1:$port" "host = $h" "role = $i" "addresses = ${IP_OF[$i]}" \
       "aliases = ${FQDN_OF[$i]}" "files = $files" "state_dir = $W/agent-$h" \
       "start_at = beginning" "batch_wait_ms = 100" >"$W/agent-$h.conf"
     "$BIN/maillens-agent" --config "$W/agent-$h.conf" >"$W/agent-$h.log" 2>&1 &
     PIDS+=($!)
     want=$(wc -l <"$LOGS/$i.maillog")
-    [[ $i == internal ]] && want=$((want + $(wc -l <"$LOGS/dovecot.log")))
+    [[ $i == internal ]] && ((DOVECOT)) && want=$((want + $(wc -l <"$LOGS/dovecot.log")))
     got=0
     for _ in $(seq 300); do # up to 30 s
       # Fails until the host's first line is stored.
@@ -249,39 +260,42 @@ done
 # Every LMTP hand-off Postfix logged with Dovecot's session ("250 2.0.0 <rcpt> SESSION Saved")
 # must show, in its trace, Dovecot's "saved mail" line of that session as the recipient's
 # mailbox step; and their number must be that of dovecot.log's "saved mail" lines.
-sed -nE 's/^[A-Z][a-z]{2} +[0-9]+ [0-9:]+ mx [^ ]+\/lmtp\[[0-9]+\]: ([0-9A-Za-z]+): to=<([^>]*)>,.* status=sent \(250 2\.0\.0 <[^>]*> ([^ ]+) Saved\)$/\1 \2 \3/p' \
-  "$LOGS/internal.maillog" | sort -u >"$W/lmtp-handoffs.txt"
-sed -nE 's/^[A-Z][a-z]{2} +[0-9]+ [0-9:]+ lmtp\([^)]*\)<[0-9]+><([^>]+)>: Info: msgid=.*: saved mail to (.*)$/\1 \2/p' \
-  "$LOGS/dovecot.log" | sort -u >"$W/dovecot-saved.txt"
-n_handoffs=$(wc -l <"$W/lmtp-handoffs.txt")
-n_saved=$(wc -l <"$W/dovecot-saved.txt")
-((n_handoffs > 0)) || fail "no LMTP hand-off to Dovecot in internal.maillog"
-((n_saved == n_handoffs)) ||
-  fail "dovecot.log saved $n_saved mails, internal.maillog logged $n_handoffs LMTP hand-offs"
-for c in "${CASES[@]}"; do
-  SHOWN=0
-  ml "$W/data-$c" trace --all --json | jq -r '.mailbox[]
-    | select(.linked_by == "session" and .status == "saved")
-    | "\(.hop_queue_id) \(.to) \(.session) \(.mailbox) \(.host)"' | sort -u >"$W/mailbox-$c.txt"
-  shown=0
-  while read -r qid to session; do
-    mailbox=$(awk -v s="$session" '$1 == s { print $2; exit }' "$W/dovecot-saved.txt")
-    if [[ -n $mailbox ]] && grep -qxF "$qid $to $session $mailbox mx" "$W/mailbox-$c.txt"; then
-      shown=$((shown + 1))
-    else
-      fail_item "$c: mx $qid to $to (Dovecot session $session): no mailbox delivery in its trace"
-    fi
-  done <"$W/lmtp-handoffs.txt"
-  extra=$(($(wc -l <"$W/mailbox-$c.txt") - shown))
-  ((extra == 0)) || fail "$c: $extra mailbox steps that no LMTP hand-off of the log names"
-  say "$c: $shown of $n_handoffs LMTP hand-offs show their mailbox delivery (dovecot.log: $n_saved saved)"
-done
-# The text of one trace says it too, under the recipient.
-read -r qid to session < <(head -n 1 "$W/lmtp-handoffs.txt")
-ml "$W/data-merged" trace "$qid" | grep -qF "mailbox " ||
-  fail "trace $qid: the text shows no mailbox step"
-ml "$W/data-merged" trace "$qid" | grep -A3 -F "$to" | grep -qE "mx dovecot: saved to INBOX" ||
-  fail "trace $qid: the text does not say Dovecot saved $to's mail to INBOX"
+mailbox_checks() {
+  sed -nE 's/^[A-Z][a-z]{2} +[0-9]+ [0-9:]+ mx [^ ]+\/lmtp\[[0-9]+\]: ([0-9A-Za-z]+): to=<([^>]*)>,.* status=sent \(250 2\.0\.0 <[^>]*> ([^ ]+) Saved\)$/\1 \2 \3/p' \
+    "$LOGS/internal.maillog" | sort -u >"$W/lmtp-handoffs.txt"
+  sed -nE 's/^[A-Z][a-z]{2} +[0-9]+ [0-9:]+ lmtp\([^)]*\)<[0-9]+><([^>]+)>: Info: msgid=.*: saved mail to (.*)$/\1 \2/p' \
+    "$LOGS/dovecot.log" | sort -u >"$W/dovecot-saved.txt"
+  n_handoffs=$(wc -l <"$W/lmtp-handoffs.txt")
+  n_saved=$(wc -l <"$W/dovecot-saved.txt")
+  ((n_handoffs > 0)) || fail "no LMTP hand-off to Dovecot in internal.maillog"
+  ((n_saved == n_handoffs)) ||
+    fail "dovecot.log saved $n_saved mails, internal.maillog logged $n_handoffs LMTP hand-offs"
+  for c in "${CASES[@]}"; do
+    SHOWN=0
+    ml "$W/data-$c" trace --all --json | jq -r '.mailbox[]
+      | select(.linked_by == "session" and .status == "saved")
+      | "\(.hop_queue_id) \(.to) \(.session) \(.mailbox) \(.host)"' | sort -u >"$W/mailbox-$c.txt"
+    shown=0
+    while read -r qid to session; do
+      mailbox=$(awk -v s="$session" '$1 == s { print $2; exit }' "$W/dovecot-saved.txt")
+      if [[ -n $mailbox ]] && grep -qxF "$qid $to $session $mailbox mx" "$W/mailbox-$c.txt"; then
+        shown=$((shown + 1))
+      else
+        fail_item "$c: mx $qid to $to (Dovecot session $session): no mailbox delivery in its trace"
+      fi
+    done <"$W/lmtp-handoffs.txt"
+    extra=$(($(wc -l <"$W/mailbox-$c.txt") - shown))
+    ((extra == 0)) || fail "$c: $extra mailbox steps that no LMTP hand-off of the log names"
+    say "$c: $shown of $n_handoffs LMTP hand-offs show their mailbox delivery (dovecot.log: $n_saved saved)"
+  done
+  # The text of one trace says it too, under the recipient.
+  read -r qid to session < <(head -n 1 "$W/lmtp-handoffs.txt")
+  ml "$W/data-merged" trace "$qid" | grep -qF "mailbox " ||
+    fail "trace $qid: the text shows no mailbox step"
+  ml "$W/data-merged" trace "$qid" | grep -A6 -F "$to" | grep -qE "mx dovecot: saved to INBOX" ||
+    fail "trace $qid: the text does not say Dovecot saved $to's mail to INBOX"
+}
+((DOVECOT)) && mailbox_checks
 
 say "finished in $((SECONDS - t_start))s"
 if ((FAILED)); then exit 1; fi
