@@ -119,14 +119,19 @@ Examples:
 
 constexpr char kReportHelp[] = R"txt(maillens report — what happened across the site in a window
 
-  maillens report [--since TIME] [--until TIME] [--host NAME]
+  maillens report [--since TIME] [--until TIME] [--host NAME] [--domain D[,D...]]
                   [--format text|markdown|json|html] [--output FILE]
 
 Counts each message once however many hosts and filters it passed: received,
 delivered, deferred, bounced, rejected, expired, held, discarded, bytes; per host
-and per hour; top sender and recipient domains; deferral, bounce and reject reasons
-grouped by DSN and reply; mail still stuck; delivery latency end to end and per hop;
-SASL brute force by client and accounts whose sending jumped.
+and per hour (hours of --tz); top sender and recipient domains, every recipient
+domain with a deferral, bounce or expiry listed with its deferral lines (pflogsumm's
+"defers"); deferral, bounce, reject and reject-warning reasons grouped by DSN and
+reply; top rejected clients and networks; postscreen and DNSBL; warnings, fatal
+errors and panics by program and text (pflogsumm's totals); mail still stuck;
+delivery latency end to end and per hop; SASL and Dovecot login failures by client
+and accounts whose sending jumped. --domain keeps mail from or to those domains.
+How each number is counted, beside pflogsumm's: docs/REPORT.md and report --help.
 
 What each message's outcome means (the "Outcomes" table; each message counted once):
   delivered        every recipient reached its last hop (a mailbox, or a foreign server)
