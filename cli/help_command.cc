@@ -99,17 +99,35 @@ constexpr char kTraceHelp[] = R"txt(maillens trace — one message's journey acr
   maillens trace [--raw] [--json] QUEUEID|MESSAGE-ID
   maillens trace --all --since TIME --until TIME --json
 
-Shows each hop in order: the host and queue ID, when it arrived and left, how it
-joined the previous hop (relay to one of our hosts through "queued as", content
-filter re-injection on the same host, bounce notice), the four-part delays= split
-(before queue, in queue, connection setup, transmission) and the time spent between
-hosts, then every recipient with its final status, the remote reply and any
-external hop (a foreign server's queue ID). A recipient reads deleted (and a hop
-[deleted]) when the administrator removed the message from the queue with
-postsuper -d while it waited; its reply says why it was waiting. --raw adds every
-raw line of every hop, in time order under its hop. A queue ID reused by Postfix
-later is a different message: trace picks the newest; a Message-ID finds the
-message whatever its IDs.
+First a verdict: what happened to each recipient, in words, from what the logs
+show -- "delivered to 3 mailboxes on mx (INBOX); 1 bounced at mx.strict.test
+(554 5.7.1), the non-delivery notice delivered to the sender". It says delivered
+only for a mailbox delivery (local, virtual, LMTP; with Dovecot's log, the folder);
+mail the last hop in the store handed to another server reads "accepted by" that
+server (a foreign one, or one of ours whose log is not in the store yet). Also:
+expired after how long, deferred still, rejected or discarded by which host, held
+and released, deleted by the administrator, passed or blocked by the content
+filter (amavis' verdict and score), and after how many deferrals a message got
+through.
+
+Then each hop in order: the host and queue ID, when it arrived and left, and what
+its lines tell, each with its time: every deferral with its reason, a hold (by a
+check or postsuper -h) and its release, header/body-check and access actions
+(WARN, INFO, HOLD, DISCARD, REDIRECT...), the content filter's verdict, a delay
+notice or non-delivery notice sent to the sender, the expiry. Every recipient with
+its final status, the remote reply, any external hop (a foreign server's queue ID),
+and its delay in human units with Postfix's delays=a/b/c/d named as postconf(5)
+does: a = before the queue manager, including time in the deferred queue; b = in
+the queue manager; c = connection setup (DNS, HELO, TLS); d = transmission. How
+each hop joined the previous one: relay to one of our hosts through "queued as",
+content filter re-injection on the same host, a delay or non-delivery notice. A
+recipient reads deleted (and a hop [deleted]) when the administrator removed the
+message from the queue with postsuper -d while it waited; its reply says why it
+was waiting. --raw adds every raw line of every hop, in time order under its hop.
+--json has the same facts: "verdict", "outcomes" (per recipient), each message's
+"events", each link's "notice" kind, each recipient's "delays" by part. A queue ID
+reused by Postfix later is a different message: trace picks the newest; a
+Message-ID finds the message whatever its IDs.
 
 Examples:
   maillens trace 4Xk2Lm0Zq1z8            a long queue ID from any host

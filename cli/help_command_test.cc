@@ -58,7 +58,10 @@ TEST(HelpTest, EveryOutcomeWordIsExplained) {
   }
   // The trace shows a recipient's or a hop's status as the correlator stored it.
   std::string trace = HelpText("trace");
-  for (const char* word : {"deleted"}) {
+  // And the verdict and hop facts trace tells (cli/trace_story.h), delays= as Postfix names it.
+  for (const char* word : {"deleted", "verdict", "accepted by", "expired", "held", "released",
+                           "blocked", "deferral", "non-delivery notice", "before the queue manager",
+                           "deferred queue", "\"events\"", "\"outcomes\""}) {
     EXPECT_NE(trace.find(word), std::string::npos) << "help trace does not explain " << word;
   }
 }

@@ -50,10 +50,15 @@ constexpr char kSearchUsage[] =
 constexpr char kTraceUsage[] =
     "usage: maillens [--data DIR | --server HOST:PORT] trace [--raw] [--json] QUEUEID|MESSAGE-ID\n"
     "       maillens [--data DIR | --server HOST:PORT] trace --all --since T --until T [--json]\n"
-    "  The whole journey of a message across hosts: every hop with its host and queue ID,\n"
-    "  how hops are linked (relay, content-filter re-injection, bounce), and each\n"
-    "  recipient's final status. --raw adds every raw line in order; --all writes every\n"
-    "  trace that starts in the window, one JSON object per line with --json.\n";
+    "  The whole journey of a message across hosts: first a verdict (what happened to each\n"
+    "  recipient, in words), then every hop with its host and queue ID, its deferrals,\n"
+    "  holds, check actions, content-filter verdict and notices with their times, how hops\n"
+    "  are linked (relay, content-filter re-injection, delay or non-delivery notice), and\n"
+    "  each recipient's final status and delay (delays= a: before the queue manager, incl.\n"
+    "  time deferred; b: in the queue manager; c: connection setup; d: transmission). --raw\n"
+    "  adds every raw line in order; --json the same facts for programs; --all writes every\n"
+    "  trace that starts in the window, one JSON object per line with --json.\n"
+    "  See 'maillens help trace'.\n";
 
 std::unique_ptr<QuerySource> OpenSource(const GlobalOptions& global, const char* cmd) {
   auto source = OpenQuerySource(global);

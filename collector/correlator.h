@@ -247,6 +247,7 @@ class Correlator {
   // a recipient whose reply names no session (a failure, LDA), those on the hop's host with
   // its Message-ID and the recipient as the user, within skew of the status, that no other
   // recipient's session claims.
+  absl::Status AddMailboxSteps(Trace* trace);
 
   // Lives of one queue ID mixed in an instance: lines of `key` between from_us and until_us
   // were placed by a guess that a later line proved wrong.
@@ -347,6 +348,7 @@ class Correlator {
   // every line is noted, and only a Rebuild, which is rare, looks.
   std::vector<uint64_t> batch_seen_;
   std::vector<Tangle> tangled_;  // noted by CheckBoundary, rebuilt by Untangle
+  bool mailbox_table_ = false;   // the catalog has mailbox_deliveries (looked at until it has)
 };
 
 }  // namespace maillens::collector
