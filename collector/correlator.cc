@@ -1350,6 +1350,8 @@ absl::StatusOr<Trace> Correlator::LoadTrace(int64_t trace_id) {
 
 namespace {
 
+constexpr char kSelectMailboxTable[] =
+    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mailbox_deliveries'";
 constexpr char kInsertMailboxDelivery[] =
     "INSERT OR IGNORE INTO mailbox_deliveries (host_id, session, time_us, user, message_id, "
     "status, action, mailbox, target, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
@@ -1403,6 +1405,15 @@ absl::Status Correlator::ObserveMailboxDelivery(int64_t host_id, const core::Eve
 }
 
 absl::Status Correlator::AddMailboxSteps(Trace* trace) {
+  if (!mailbox_table_) {
+    // A catalog not migrated yet (read by a newer reader before its writer ran) has none:
+    // its traces are as they were, without the step.
+    MAILLENS_ASSIGN_OR_RETURN(Statement * exists, catalog_->Cached(kSelectMailboxTable));
+    MAILLENS_ASSIGN_OR_RETURN(auto step, exists->Step());
+    mailbox_table_ = step == Statement::StepResult::kRow;
+    exists->Reset();
+    if (!mailbox_table_) return absl::OkStatus();
+  }
   std::map<int64_t, const MessageInfo*> by_id;
   for (const MessageInfo& m : trace->messages) by_id[m.id] = &m;
   // A row read for a recipient, before it is checked against the hop.
