@@ -631,6 +631,22 @@ TEST_F(TraceStoryTest, ExpiredAfterDeferralsWithADelayNoticeFirst) {
   EXPECT_EQ(NoticeInto(story, "625A0A8E0EB"), "non-delivery");
 }
 
+// The same message before its expiry (its lines up to 16:06:29, and the delay notice's): still
+// in the queue, the last reason given; no word of delivery.
+TEST_F(TraceStoryTest, StillDeferred) {
+  std::vector<std::string> lines;
+  for (const std::string& line : kExpired) {
+    if (line < "Dec 07 16:07") lines.push_back(line);
+  }
+  Import(lines);
+  TraceStory story = Tell("7D14BA8E455");
+  EXPECT_EQ(story.verdict,
+            "1 still deferred on dmz after 5 tries (4.4.1 connect to "
+            "down-mx.example.test[127.0.0.9]:2525: Connection refused)");
+  ASSERT_EQ(story.outcomes.size(), 1u);
+  EXPECT_EQ(story.outcomes[0].outcome, "deferred");
+}
+
 TEST_F(TraceStoryTest, HeldThenReleased) {
   Import(kHeldThenReleased);
   TraceStory story = Tell("26E0DA8E0DC");
