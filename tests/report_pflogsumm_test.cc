@@ -24,6 +24,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -56,6 +57,11 @@ struct PflogsummTotals {
   int64_t deferrals = 0;  // printed only when not zero
   int64_t bounced = -1;
   int64_t rejected = -1;
+  int64_t reject_warnings = -1;
+  // Sums of the "CMD (total: N)" lines of its Warnings, Fatal Errors and Panics sections.
+  int64_t warnings = 0, fatals = 0, panics = 0;
+  // "Host/Domain Summary: Message Delivery": defers by recipient domain, where not zero.
+  std::map<std::string, int64_t> defers;
 };
 
 // Runs pflogsumm over `files` and reads the numbers of its "Grand Totals".
@@ -114,8 +120,46 @@ PflogsummTotals RunPflogsumm(const std::vector<std::string>& files, std::string*
       if (std::regex_search(rest, d, deferrals)) t.deferrals = std::stoll(d[1]);
     }
   }
-  if (t.received < 0 || t.delivered < 0 || t.deferred < 0 || t.bounced < 0 || t.rejected < 0) {
+  std::smatch rw;
+  if (std::regex_search(totals, rw, std::regex(R"(\n\s*(\d+)([ km])\s+reject warnings\n)"))) {
+    if (rw[2] != " ") {
+      *error = "pflogsumm printed a rounded number of reject warnings";
+      return t;
+    }
+    t.reject_warnings = std::stoll(rw[1]);
+  }
+  if (t.received < 0 || t.delivered < 0 || t.deferred < 0 || t.bounced < 0 || t.rejected < 0 ||
+      t.reject_warnings < 0) {
     *error = "could not read pflogsumm's Grand Totals:\n" + totals;
+    return t;
+  }
+  // The problem sections: a title line, a dashed line, then "  smtpd (total: 11)" per program
+  // and its reasons, up to the next section's title.
+  for (auto [title, total] :
+       {std::make_pair("\nWarnings\n", &t.warnings), std::make_pair("\nFatal Errors\n", &t.fatals),
+        std::make_pair("\nPanics\n", &t.panics)}) {
+    size_t at = out.find(title);
+    if (at == std::string::npos) continue;  // "Fatal Errors: none"
+    std::string section = out.substr(at + std::strlen(title));
+    size_t next = section.find("\n\n");  // sections end with an empty line
+    section = section.substr(0, next);
+    std::regex program_total(R"(\n  \S.* \(total: (\d+)\))");
+    for (std::sregex_iterator it(section.begin(), section.end(), program_total), end; it != end;
+         ++it) {
+      *total += std::stoll((*it)[1]);
+    }
+  }
+  // " sent cnt  bytes   defers   avg dly max dly host/domain" rows; a count with a unit is
+  // rounded and fails the comparison visibly (the domain is kept with -1).
+  size_t table = out.find("Host/Domain Summary: Message Delivery");
+  if (table != std::string::npos) {
+    std::string rows = out.substr(table);
+    rows = rows.substr(0, rows.find("\n\n", rows.find(" -------- ")));
+    std::regex row(R"(\n\s*\d+[km]?\s+\d+[km]?\s+(\d+)([km]?)\s+\S+ \w+\s+\S+ \w+\s+(\S+))");
+    for (std::sregex_iterator it(rows.begin(), rows.end(), row), end; it != end; ++it) {
+      int64_t n = (*it)[2].length() > 0 ? -1 : std::stoll((*it)[1]);
+      if (n != 0) t.defers[(*it)[3]] = n;
+    }
   }
   return t;
 }
@@ -311,6 +355,31 @@ class ReportPflogsummTest : public ::testing::Test {
     EXPECT_EQ(pfl->rejected, rec->rejected.Expected());
     EXPECT_EQ(pfl->forwarded, l.forwarded);
     EXPECT_EQ(pfl->deferrals, l.deferral_lines);
+    // Line counts both make the same way (docs/REPORT.md): reject warnings, the warning,
+    // fatal and panic lines of the problems list, deferral lines per recipient domain.
+    std::printf(
+        "  reject warnings pflogsumm %lld ours %lld; warnings %lld / %lld; fatal %lld / "
+        "%lld; panics %lld / %lld; %zu domains with defers\n",
+        static_cast<long long>(pfl->reject_warnings),
+        static_cast<long long>(report->counts.reject_warnings),
+        static_cast<long long>(pfl->warnings), static_cast<long long>(report->counts.warnings),
+        static_cast<long long>(pfl->fatals), static_cast<long long>(report->counts.fatals),
+        static_cast<long long>(pfl->panics), static_cast<long long>(report->counts.panics),
+        pfl->defers.size());
+    EXPECT_EQ(pfl->reject_warnings, report->counts.reject_warnings);
+    int64_t problems[3] = {0, 0, 0};
+    for (const Problem& p : report->problems) {
+      problems[p.severity == "warning" ? 0 : p.severity == "fatal" ? 1 : 2] += p.count;
+    }
+    EXPECT_EQ(pfl->warnings, problems[0]);
+    EXPECT_EQ(pfl->fatals, problems[1]);
+    EXPECT_EQ(pfl->panics, problems[2]);
+    EXPECT_EQ(problems[0], report->counts.warnings);
+    std::map<std::string, int64_t> ours;
+    for (const TopEntry& e : report->recipient_domains.entries) {
+      if (e.deferrals > 0) ours[e.key] = e.deferrals;
+    }
+    EXPECT_EQ(pfl->defers, ours) << "deferral lines per recipient domain";
 
     // The report agrees with itself: its message-level numbers and its line counts.
     int64_t entries = 0;
