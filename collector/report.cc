@@ -1415,12 +1415,12 @@ absl::Status ReportBuilder::MergeScan(EventScan* scan) {
   report_.reject_reasons = FinishReasons(scan->reject_reasons, options_.top);
   report_.reject_warning_reasons = FinishReasons(scan->reject_warning_reasons, options_.top);
 
-  std::map<std::string, std::pair<int64_t, int64_t>> counts;
-  for (const auto& [ip, n] : scan->rejected_clients) counts[ip] = {n, 1};
-  report_.rejected_clients = FinishCounts(counts, options_.top);
-  counts.clear();
-  auto with_clients = [&](const auto& map) {
-    counts.clear();
+  std::map<std::string, std::pair<int64_t, int64_t>> clients;
+  for (const auto& [ip, n] : scan->rejected_clients) clients[ip] = {n, 1};
+  report_.rejected_clients = FinishCounts(clients, options_.top);
+  // (count, distinct clients) from (count, the clients).
+  auto with_clients = [](const auto& map) {
+    std::map<std::string, std::pair<int64_t, int64_t>> counts;
     for (const auto& [key, v] : map) {
       counts[key] = {v.first, static_cast<int64_t>(v.second.size())};
     }

@@ -19,8 +19,10 @@
 // Sources: the catalog's messages, recipients and links for the units (the instances starting
 // in the window by the index on first_us, then their links and recipients by id range and the
 // links' indexes, then the rest of their traces link by link), and one pass over the events of the
-// window's day partitions for what only lines know (refusals, SASL failures, deferral replies, the
-// program that received a message), selecting lines by their stored kind and re-parsing only those.
+// window's day partitions for what only lines know (refusals, reject warnings, SASL and Dovecot
+// login failures, deferral lines and replies, warning/fatal/panic lines, postscreen and dnsblog,
+// the program that received a message), selecting lines by their stored kind and re-parsing only
+// those.
 //
 // Performance: the event pass and the catalog reads run side by side (BuildReport starts one
 // thread of its own, each side with its own connection) and meet only to map lines to
@@ -312,7 +314,7 @@ struct Report {
   CountList rejected_networks;  // by /24 (IPv4) or /64 (IPv6) network
   PostscreenSummary postscreen;
 
-  // Every group (none left out), warnings first, then by count.
+  // Every group (none left out): panics, fatal errors, warnings; the most lines first.
   std::vector<Problem> problems;
 
   std::vector<StuckMessage> stuck;  // oldest first, at most ReportOptions::top
