@@ -985,6 +985,11 @@ constexpr const char* kPurgeRows[] = {
     "DELETE FROM messages WHERE id IN (SELECT id FROM temp.purge_ids)",
 };
 
+constexpr char kHasMailboxDeliveries[] =
+    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mailbox_deliveries'";
+constexpr char kPurgeMailboxDeliveries[] =
+    "DELETE FROM mailbox_deliveries WHERE time_us >= ? AND time_us < ?";
+
 // Days whose last manifest entry is a deletion and that are not hot again, with when.
 std::vector<DeletedDay> DeletedDaysOf(const std::string& dir,
                                       const std::vector<ArchiveEntry>& entries) {
@@ -1053,6 +1058,19 @@ absl::Status PurgeLocked(const std::string& dir, const std::vector<ArchiveEntry>
     MAILLENS_RETURN_IF_ERROR(catalog->Exec(sql));
     if (purged != nullptr && sql == kPurgeRows[std::size(kPurgeRows) - 1]) {
       *purged = static_cast<uint64_t>(catalog->Changes());
+    }
+  }
+  // Dovecot's lines of the deleted days, kept for the hops' mailbox step, go with them (a
+  // catalog no writer has migrated yet has none).
+  MAILLENS_ASSIGN_OR_RETURN(Statement has_mailbox, catalog->Prepare(kHasMailboxDeliveries));
+  MAILLENS_ASSIGN_OR_RETURN(auto mailbox_step, has_mailbox.Step());
+  has_mailbox.Reset();
+  if (mailbox_step == Statement::StepResult::kRow) {
+    MAILLENS_ASSIGN_OR_RETURN(Statement forget, catalog->Prepare(kPurgeMailboxDeliveries));
+    for (const Range& r : ranges) {
+      forget.Reset();
+      forget.Bind(1, r.from_us).Bind(2, r.to_us);
+      MAILLENS_RETURN_IF_ERROR(forget.Run());
     }
   }
   Probe("purge", deleted.back().day);

@@ -1419,6 +1419,34 @@ TEST_F(RetentionTest, WriterGoesOnWhileRetentionForgetsMessages) {
   EXPECT_EQ(purged, 0u);
 }
 
+// Dovecot's lines kept for the mailbox step (collector/correlator.h, MailboxStep) go with the
+// day they were logged on.
+TEST_F(RetentionTest, DeletedDaysTakeTheirMailboxDeliveries) {
+  const std::string dir = FreshCopy("forget_mailbox");
+  const std::string catalog = dir + "/catalog.db";
+  const std::vector<int64_t> days = AllDays(dir);
+  ASSERT_GT(days.size(), 4u);
+  for (int64_t day : {days[0], days[4]}) {
+    ExecOn(catalog, absl::StrCat("INSERT INTO mailbox_deliveries (host_id, session, time_us, "
+                                 "user, message_id, status, action, mailbox, target, reason) "
+                                 "VALUES (1, 's",
+                                 day, "', ", DayStartUs(day) + 3600LL * 1000000,
+                                 ", 'u', 'm', 'saved', '', 'INBOX', '', '')"));
+  }
+  auto on = [&](int64_t day) {
+    return QueryInt(catalog,
+                    absl::StrCat("SELECT count(*) FROM mailbox_deliveries WHERE "
+                                 "time_us >= ",
+                                 DayStartUs(day), " AND time_us < ", DayStartUs(day) + kDayUs));
+  };
+  const int64_t kept = QueryInt(catalog, "SELECT count(*) FROM mailbox_deliveries") - on(days[0]);
+  ASSERT_GT(on(days[0]), 0);
+  ASSERT_GT(on(days[4]), 0);
+  ASSERT_TRUE(DeleteDay(dir, days[0]).ok());
+  EXPECT_EQ(on(days[0]), 0);
+  EXPECT_EQ(QueryInt(catalog, "SELECT count(*) FROM mailbox_deliveries"), kept);
+}
+
 // A crash after the manifest's commit and before the catalog's: the rows stay, and the next
 // recovery removes them.
 TEST_F(RetentionTest, CatalogRowsKeptByACrashAreRemovedByRecovery) {
