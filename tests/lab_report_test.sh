@@ -28,7 +28,7 @@
 #     program with a warning into the maillogs, which the per-program comparison would show.
 # Needs root (lab.sh makes namespaces and starts Postfix). Exit 77 (skipped) when not root.
 # Env: MAILLENS_BIN_DIR (build/bin), MAILLENS_SHARED_DIR (../shared), MAILLENS_SOURCE_DIR (.),
-#      REPORT_KEEP=1 keeps the work directory, REPORT_JOBS the traffic run's size (default 72),
+#      REPORT_KEEP=1 keeps the work directory, REPORT_JOBS the traffic run's size (default 60),
 #      REPORT_LOGS=DIR runs only the checks, on dmz.maillog, internal.maillog and ext.maillog
 #      in DIR (no root needed).
 set -euo pipefail
@@ -36,7 +36,7 @@ set -euo pipefail
 SAY=lab-report
 KEEP=${REPORT_KEEP:-0}
 source "$(dirname "$0")/lab_site.sh"
-JOBS=${REPORT_JOBS:-72} # >= 36: lab.sh then sends one job of every kind
+JOBS=${REPORT_JOBS:-60} # >= 36: lab.sh then sends one job of every kind
 
 if [[ $(id -u) != 0 && -z ${REPORT_LOGS:-} ]]; then
   say "SKIP: needs root (lab.sh creates namespaces and starts Postfix)"
@@ -84,8 +84,8 @@ else
   say "lab up in $LAB_DIR, $JOBS jobs"
   "$LAB_SH" up >"$W/lab-up.log" 2>&1 || { cat "$W/lab-up.log"; exit 1; }
   # Own deadline below ctest's TIMEOUT, so that the trap brings the lab down.
-  timeout -k 5 100 "$LAB_SH" traffic "$JOBS" >"$W/traffic.log" 2>&1 ||
-    { tail -n 20 "$W/traffic.log"; say "traffic failed or took over 100 s"; exit 1; }
+  timeout -k 5 120 "$LAB_SH" traffic "$JOBS" >"$W/traffic.log" 2>&1 ||
+    { tail -n 20 "$W/traffic.log"; say "traffic failed or took over 120 s"; exit 1; }
   say "traffic done after $((SECONDS - t_start))s; expiring the deferred mail"
   expire_now
   "$LAB_SH" down >"$W/lab-down.log" 2>&1 # the files stop growing
