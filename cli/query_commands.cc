@@ -163,7 +163,8 @@ void AppendTraceJson(const collector::Trace& t, const TraceStory& story, std::st
                         {"mailbox", o.mailbox},
                         {"code", o.code},
                         {"dsn", o.dsn},
-                        {"text", o.text}},
+                        {"text", o.text},
+                        {"queued_as", o.queued_as}},
                        out);
     out->push_back('}');
   }

@@ -332,9 +332,15 @@ RecipientOutcome OutcomeOf(const Trace& trace, const Shape& shape, const Recipie
           if (f.kind == HopFact::Kind::kFilter && f.action == "Blocked") o.outcome = "blocked";
         }
       }
+    } else if (r.relay == "none") {
+      o.outcome = "discarded";  // discard(8): "sent" with no server, the mail dropped
+      o.where = "the discard transport";
+    } else if (o.where.empty() && !r.relay.empty()) {
+      o.outcome = "piped";  // pipe(8): relay= is the master.cf service; its command took it
+      o.where = r.relay;
     } else {
       o.outcome = "accepted";
-      if (o.where.empty()) o.where = r.relay;  // a pipe's service name
+      o.queued_as = r.next_queue_id;
     }
   }
   return o;
@@ -378,8 +384,8 @@ std::vector<RecipientOutcome> Outcomes(const Trace& trace, const Shape& shape,
 }
 
 constexpr std::string_view kOutcomeOrder[] = {
-    "delivered", "accepted", "forwarded", "blocked", "discarded", "held",
-    "queued",    "deferred", "bounced",   "expired", "rejected",  "deleted",
+    "delivered", "accepted", "piped",    "forwarded", "redirected", "blocked",  "discarded", "held",
+    "queued",    "failed",   "deferred", "bounced",   "expired",    "rejected", "deleted",
 };
 
 int OutcomeRank(std::string_view outcome) {
@@ -455,11 +461,12 @@ std::string DeliveredClause(const std::vector<const RecipientOutcome*>& members)
   return clause;
 }
 
+// `after` follows a delivery or acceptance: " after 3 deferrals (450 4.7.1)".
 std::string GroupClause(const std::vector<const RecipientOutcome*>& members, const MessageInfo& m,
-                        const std::vector<HopFact>& hop_facts) {
+                        const std::vector<HopFact>& hop_facts, const std::string& after) {
   const RecipientOutcome& o = *members.front();
   const size_t n = members.size();
-  if (o.outcome == "delivered") return DeliveredClause(members);
+  if (o.outcome == "delivered") return DeliveredClause(members) + after;
   if (o.outcome == "failed") {
     return absl::StrCat(n, " not saved to ", o.mailbox.empty() ? "the mailbox" : o.mailbox, " on ",
                         o.where, o.text.empty() ? "" : absl::StrCat(" (", o.text, ")"));
@@ -468,7 +475,23 @@ std::string GroupClause(const std::vector<const RecipientOutcome*>& members, con
     return absl::StrCat(n, " redirected by a Sieve rule on ", o.where, " to <", o.text, ">");
   }
   if (o.outcome == "accepted") {
-    return absl::StrCat(n, " accepted by ", o.where, Why(o));
+    // The server's queue ID is where to look next; the store has no hop of it (a foreign
+    // server, or one of ours whose log has not arrived).
+    std::string clause = absl::StrCat(n, " accepted by ", o.where, Why(o), after);
+    bool one_id = true;
+    for (const RecipientOutcome* r : members) one_id = one_id && r->queued_as == o.queued_as;
+    if (!o.queued_as.empty() && one_id) {
+      absl::StrAppend(&clause, ", queued there as ", o.queued_as, " (no later hop in the store)");
+    }
+    return clause;
+  }
+  if (o.outcome == "piped") {
+    return absl::StrCat(n, " handed to the ", o.where, " command on ", o.host,
+                        o.text.empty() ? "" : absl::StrCat(" (", Shortened(o.text, 80), ")"));
+  }
+  if (o.outcome == "discarded" && o.where == "the discard transport") {
+    return absl::StrCat(n, " discarded on ", o.host, " by the discard transport",
+                        o.text.empty() ? "" : absl::StrCat(" (", Shortened(o.text, 80), ")"));
   }
   if (o.outcome == "forwarded") {
     return absl::StrCat(n, " forwarded on ", o.host, " (", o.text, "), not followed further");
@@ -530,10 +553,12 @@ std::string Verdict(const Trace& trace, const Shape& shape, const TraceStory& st
     return it == story.facts.end() ? kNoFacts : it->second;
   };
   std::vector<std::string> clauses;
+  std::set<int64_t> told_holds;  // hops whose hold has its clause: their waiting recipients too
   for (const MessageInfo& m : trace.messages) {
     if (shape.bounce_branch.count(m.id)) continue;
     if (std::string hold = HoldClause(m, facts_of(m.id)); !hold.empty()) {
       clauses.push_back(std::move(hold));
+      told_holds.insert(m.id);
     }
     // A verdict that blocked recipients is told with them (GroupClause).
     bool blocked_here = false;
@@ -562,7 +587,8 @@ std::string Verdict(const Trace& trace, const Shape& shape, const TraceStory& st
   for (const auto& [key, members] : groups) {
     const RecipientOutcome& o = *members.front();
     const MessageInfo& m = *shape.by_id.at(o.message);
-    std::string clause = GroupClause(members, m, facts_of(o.message));
+    if (o.outcome == "held" && told_holds.count(o.message)) continue;
+    std::string after;
     if (o.outcome == "delivered" || o.outcome == "accepted") {
       // Delivered in the end: the tries deferred on the way, and the last reason.
       std::set<std::string> addresses;
@@ -582,9 +608,10 @@ std::string Verdict(const Trace& trace, const Shape& shape, const TraceStory& st
         why.dsn = last->dsn;
         why.code = ReplyCode(last->text);
         why.text = last->text;
-        absl::StrAppend(&clause, ", after ", Plural(deferrals, "deferral", "deferrals"), Why(why));
+        after = absl::StrCat(" after ", Plural(deferrals, "deferral", "deferrals"), Why(why));
       }
     }
+    std::string clause = GroupClause(members, m, facts_of(o.message), after);
     if (o.outcome == "bounced" || o.outcome == "expired") {
       // The notice the hop sent back, and how its branch ended.
       for (const HopFact& f : facts_of(o.message)) {

@@ -60,16 +60,17 @@ std::string FactInWords(const HopFact& fact);
 struct RecipientOutcome {
   std::string recipient;  // as first addressed (orig_to of a rewritten one)
   std::string address;    // as the hop that logged the outcome named it (to=)
-  // delivered, accepted, forwarded, redirected, blocked, discarded, held, queued, failed,
+  // delivered, accepted, piped, forwarded, redirected, blocked, discarded, held, queued, failed,
   // deferred, bounced, expired, rejected, deleted
   std::string outcome;
   std::string host;     // the hop that logged it
   std::string where;    // the server that answered (relay host name), or the mailbox's host
   std::string mailbox;  // the folder Dovecot saved it to (Trace::mailbox), when known
   std::string dsn;
-  std::string code;     // the SMTP reply code, when the reply has one
-  std::string text;     // the reason or reply
-  int64_t message = 0;  // MessageInfo::id of the hop that logged it
+  std::string code;       // the SMTP reply code, when the reply has one
+  std::string text;       // the reason or reply
+  std::string queued_as;  // accepted: the queue ID the server's reply named
+  int64_t message = 0;    // MessageInfo::id of the hop that logged it
 };
 
 struct TraceStory {

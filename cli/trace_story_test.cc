@@ -584,7 +584,9 @@ TEST_F(TraceStoryTest, LaterHopNotInTheStoreIsNotCalledDelivered) {
   }
   Import(dmz_only);
   TraceStory story = Tell("8B109A8E0D7");
-  EXPECT_EQ(story.verdict, "3 accepted by mx.example.test (250 2.0.0)");
+  EXPECT_EQ(story.verdict,
+            "3 accepted by mx.example.test (250 2.0.0), queued there as 98847A8E445 (no later "
+            "hop in the store)");
   EXPECT_THAT(story.verdict, Not(HasSubstr("delivered")));
 }
 
@@ -647,6 +649,27 @@ TEST_F(TraceStoryTest, StillDeferred) {
   EXPECT_EQ(story.outcomes[0].outcome, "deferred");
 }
 
+// No lab host delivers through discard(8) or pipe(8); these lines follow their form as Postfix
+// writes it (discard: relay=none, status=sent (NEXTHOP); pipe: relay=SERVICE). Neither is
+// called delivered: the one dropped the mail, the other gave it to a command.
+TEST_F(TraceStoryTest, DiscardTransportAndPipeAreNotCalledDelivered) {
+  Import({
+      "Dec 07 16:10:00 mx postfix/pickup[2001]: 4B2C1A8E001: uid=0 from=<root@mx.example.test>",
+      "Dec 07 16:10:00 mx postfix/cleanup[2002]: 4B2C1A8E001: message-id=<p1@mx.example.test>",
+      "Dec 07 16:10:00 mx postfix/qmgr[2003]: 4B2C1A8E001: from=<root@mx.example.test>, size=300, "
+      "nrcpt=2 (queue active)",
+      "Dec 07 16:10:00 mx postfix/discard[2004]: 4B2C1A8E001: to=<void@example.test>, relay=none, "
+      "delay=0.02, delays=0.01/0/0/0, dsn=2.0.0, status=sent (example.test)",
+      "Dec 07 16:10:00 mx postfix/pipe[2005]: 4B2C1A8E001: to=<ivan@example.test>, relay=dovecot, "
+      "delay=0.05, delays=0.01/0/0/0.04, dsn=2.0.0, status=sent (delivered via dovecot service)",
+      "Dec 07 16:10:00 mx postfix/qmgr[2003]: 4B2C1A8E001: removed",
+  });
+  TraceStory story = Tell("4B2C1A8E001");
+  EXPECT_EQ(story.verdict,
+            "1 handed to the dovecot command on mx (delivered via dovecot service); 1 discarded on "
+            "mx by the discard transport (example.test)");
+}
+
 TEST_F(TraceStoryTest, HeldThenReleased) {
   Import(kHeldThenReleased);
   TraceStory story = Tell("26E0DA8E0DC");
@@ -707,7 +730,8 @@ TEST_F(TraceStoryTest, PassedByTheContentFilter) {
   TraceStory story = Tell("C4B953D7F71");
   EXPECT_EQ(story.verdict,
             "passed the content filter on dmz (CLEAN, score 2.204); 1 accepted by "
-            "mx.example.test (250 2.0.0)");
+            "mx.example.test (250 2.0.0), queued there as 7C9DA1851373 (no later hop in the "
+            "store)");
 }
 
 // A message finally delivered: its earlier deferrals and their reason are in the verdict.
@@ -716,7 +740,8 @@ TEST_F(TraceStoryTest, AcceptedAfterDeferrals) {
   TraceStory story = Tell("1DD4F3D817E");
   EXPECT_EQ(story.verdict,
             "passed the content filter on dmz (CLEAN, score 1.476); 1 accepted by "
-            "mail.legacy.test (250 2.0.0), after 3 deferrals (450 4.7.1)");
+            "mail.legacy.test (250 2.0.0) after 3 deferrals (450 4.7.1), queued there as "
+            "j010xVNW373626 (no later hop in the store)");
   EXPECT_EQ(Facts(story, "1DD4F3D817E").size(), 3u);
 }
 
