@@ -1443,8 +1443,6 @@ absl::Status Correlator::AddMailboxSteps(Trace* trace) {
     if (!r.next_queue_id.empty()) {
       // The reply names the session: Dovecot answers after it saved, so its lines come
       // before the reply Postfix logs (the hop window), and clocks may differ (skew).
-      auto [relay_host, relay_ip] = SplitRelay(r.relay);
-      MAILLENS_ASSIGN_OR_RETURN(int64_t relay_host_id, RelayHost(relay_host, relay_ip));
       MAILLENS_ASSIGN_OR_RETURN(Statement * select, catalog_->Cached(kSelectMailboxBySession));
       select->BindText(1, r.next_queue_id)
           .Bind(2, r.time_us - options_.hop_window_us - options_.skew_us)
@@ -1452,17 +1450,26 @@ absl::Status Correlator::AddMailboxSteps(Trace* trace) {
       while (true) {
         MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
         if (step == Statement::StepResult::kDone) break;
-        const int64_t host_id = select->ColumnInt(0);
-        if (host_id != m.host_id && host_id != relay_host_id) continue;
         MailboxStep row = read_row(select);
         // The Message-ID confirms: one that differs is another mail's line.
         if (!row.message_id.empty() && !m.message_id.empty() && row.message_id != m.message_id) {
           continue;
         }
         row.linked_by = "session";
-        rows.emplace_back(std::move(row), host_id);
+        rows.emplace_back(std::move(row), select->ColumnInt(0));
       }
       select->Reset();
+      // On the hop's host, or on the one its relay= names (LMTP over TCP to another host).
+      if (std::any_of(rows.begin(), rows.end(),
+                      [&](const auto& row) { return row.second != m.host_id; })) {
+        auto [relay_host, relay_ip] = SplitRelay(r.relay);
+        MAILLENS_ASSIGN_OR_RETURN(int64_t relay_host_id, RelayHost(relay_host, relay_ip));
+        rows.erase(std::remove_if(rows.begin(), rows.end(),
+                                  [&](const auto& row) {
+                                    return row.second != m.host_id && row.second != relay_host_id;
+                                  }),
+                   rows.end());
+      }
     } else if (!m.message_id.empty() && r.time_us != 0) {
       MAILLENS_ASSIGN_OR_RETURN(Statement * select, catalog_->Cached(kSelectMailboxByMessageId));
       select->BindText(1, m.message_id)

@@ -384,6 +384,42 @@ TEST_F(CorrelatorTest, DovecotDeliveriesAreTheMailboxStepInEitherOrder) {
   }
 }
 
+// LMTP over TCP to a Dovecot on another host: its line is joined there, where relay= points
+// (the first label of the relay's name is the host's syslog name), and not on a host the hop
+// has nothing to do with, whatever session it names.
+TEST_F(CorrelatorTest, DovecotOnAnotherHostIsJoinedWhereTheRelayPoints) {
+  const std::vector<std::pair<int64_t, std::string>> mx = {
+      {0, "Nov 15 12:00:00 mx postfix/smtpd[1]: 5C1D2E3F4A: client=dmz.example.test[192.0.2.2]"},
+      {0, "Nov 15 12:00:00 mx postfix/cleanup[2]: 5C1D2E3F4A: message-id=<m3@partner.test>"},
+      {1,
+       "Nov 15 12:00:01 mx postfix/qmgr[3]: 5C1D2E3F4A: from=<alice@partner.test>, size=900, "
+       "nrcpt=1 (queue active)"},
+      {2,
+       "Nov 15 12:00:02 mx postfix/lmtp[4]: 5C1D2E3F4A: to=<bob@example.test>, "
+       "relay=imap.example.test[192.0.2.9]:24, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, "
+       "status=sent (250 2.0.0 <bob@example.test> Kk1Ll2Mm3Nn4Oo5Pp6Qq7R Saved)"},
+      {3, "Nov 15 12:00:03 mx postfix/qmgr[3]: 5C1D2E3F4A: removed"}};
+  const std::string saved =
+      "Nov 15 12:00:02 lmtp(bob@example.test)<7><Kk1Ll2Mm3Nn4Oo5Pp6Qq7R>: Info: "
+      "msgid=<m3@partner.test>: saved mail to INBOX";
+  auto at = [](int64_t s, const std::string& raw) {
+    return std::vector<std::pair<int64_t, std::string>>{{kNoon + s * kSecond, raw}};
+  };
+  std::vector<std::pair<int64_t, std::string>> timed;
+  for (const auto& [sec, raw] : mx) timed.emplace_back(kNoon + sec * kSecond, raw);
+  ASSERT_TRUE(store_->Append(FileLines("mx", 1, timed)).ok());
+  ASSERT_TRUE(store_->Append(FileLines("other", 2, at(2, saved))).ok());
+  auto trace = store_->GetTrace("5C1D2E3F4A");
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  EXPECT_TRUE(trace->mailbox.empty()) << "a host relay= does not name";
+  ASSERT_TRUE(store_->Append(FileLines("imap", 3, at(2, saved))).ok());
+  trace = store_->GetTrace("5C1D2E3F4A");
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  ASSERT_EQ(trace->mailbox.size(), 1u);
+  EXPECT_EQ(trace->mailbox[0].host, "imap");
+  EXPECT_EQ(trace->mailbox[0].status, "saved");
+}
+
 // postsuper -d: the administrator deleted a message whose recipients were still deferred.
 // Postfix logs "QID: removed" (and "Deleted: N messages"); the recipients no longer wait for a
 // retry, they are deleted, and so is the message when none of its recipients got further.
