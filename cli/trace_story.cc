@@ -397,10 +397,14 @@ int OutcomeRank(std::string_view outcome) {
 
 // How a notice's own branch ended, as a clause: "the non-delivery notice delivered to the
 // sender".
-std::string NoticeClause(std::string_view what, const MessageInfo* notice, const Trace& trace,
-                         const Shape& shape, const std::map<int64_t, std::vector<HopFact>>& facts) {
+// `notice` is the notice's hop, nullptr when the trace has none of `queue_id`.
+std::string NoticeClause(std::string_view what, std::string_view queue_id,
+                         const MessageInfo* notice, const Trace& trace, const Shape& shape,
+                         const std::map<int64_t, std::vector<HopFact>>& facts) {
   std::string name = "the " + std::string(what) + " notice";
-  if (notice == nullptr) return absl::StrCat(name, " not in the store");
+  if (notice == nullptr) {
+    return absl::StrCat(name, " queued as ", std::string(queue_id), ", not followed further");
+  }
   std::set<int64_t> branch = ForwardFrom(shape, notice->id);
   std::vector<RecipientOutcome> outs = Outcomes(trace, shape, &branch, facts);
   if (outs.empty()) return absl::StrCat(name, " queued on ", notice->host, ", no delivery logged");
@@ -622,8 +626,9 @@ std::string Verdict(const Trace& trace, const Shape& shape, const TraceStory& st
           if (n->queue_id == f.notice_queue_id && n->host == m.host) notice = n;
         }
         if (!told_notices.insert(notice ? notice->id : -1).second) break;
-        absl::StrAppend(&clause, ", ",
-                        NoticeClause("non-delivery", notice, trace, shape, story.facts));
+        absl::StrAppend(
+            &clause, ", ",
+            NoticeClause("non-delivery", f.notice_queue_id, notice, trace, shape, story.facts));
         break;
       }
     }

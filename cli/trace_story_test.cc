@@ -599,6 +599,25 @@ TEST_F(TraceStoryTest, PartlyBouncedSaysWhereAndWhatBecameOfTheNotice) {
   EXPECT_EQ(NoticeInto(story, "7C15EA8E66B"), "non-delivery");
 }
 
+// The notice's fate as far as the store shows it: without the stand-in internet's log, the
+// server that accepted it; without the notice's own lines, only its queue ID.
+TEST_F(TraceStoryTest, NoticeFollowedAsFarAsTheStoreGoes) {
+  std::vector<std::string> without_mta, without_notice;
+  for (const std::string& line : kPartlyBounced) {
+    if (absl::StrContains(line, " mta ")) continue;
+    without_mta.push_back(line);
+    if (!absl::StrContains(line, "7C15EA8E66B: ")) without_notice.push_back(line);
+  }
+  Import(without_notice);
+  EXPECT_EQ(Tell("66D68A8E65E").verdict,
+            "delivered to 3 mailboxes on mx; 1 bounced at mx.example.test (550 5.1.1), the "
+            "non-delivery notice queued as 7C15EA8E66B, not followed further");
+  Import(without_mta);
+  EXPECT_EQ(Tell("66D68A8E65E").verdict,
+            "delivered to 3 mailboxes on mx; 1 bounced at mx.example.test (550 5.1.1), the "
+            "non-delivery notice accepted by mta.partner.test for the sender");
+}
+
 TEST_F(TraceStoryTest, BouncedAtAForeignServerWithItsReplyCode) {
   Import(kBouncedAtStrict);
   TraceStory story = Tell("E58AEA8E46F");
