@@ -542,8 +542,8 @@ class ReportBuilder {
   void MakeUnits();
   // --domain: keeps the units with mail from or to the domains (ReportOptions::domains).
   void FilterUnits();
-  // Runs on its own thread with its own connections; touches only `scan` and what SetupBuckets
-  // fixed before the thread started.
+  // Runs on its own thread with its own connections; touches only `scan` and what Build and
+  // SetupBuckets fixed before the thread started (the domains, the buckets).
   absl::Status ScanEvents(EventScan* scan) const;
   absl::Status ScanDay(int64_t day, bool whole_day, EventScan* scan) const;
   absl::Status MergeScan(EventScan* scan);

@@ -325,8 +325,8 @@ struct Report {
 
   std::vector<SaslFailureSource> sasl_failures;  // most failures first, at most top
   int64_t sasl_failure_sources = 0;
-  // Dovecot login failures (IMAP, POP3, submission, the auth process), by client address, in
-  // the same shape as the SASL failures.
+  // Dovecot login failures (IMAP, POP3, submission), by client address, in the same shape as
+  // the SASL failures; client_host holds the login service of the first failure ("imap-login").
   std::vector<SaslFailureSource> login_failures;
   int64_t login_failure_sources = 0;
   std::vector<SaslUserActivity> sasl_users;  // jumped first, then by messages; at most top
