@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "collector/message_search.h"
+#include "collector/sqlite.h"
 #include "collector/store.h"
 #include "collector/test_lines.h"
 #include "gmock/gmock.h"
@@ -418,6 +419,39 @@ TEST_F(CorrelatorTest, DovecotOnAnotherHostIsJoinedWhereTheRelayPoints) {
   ASSERT_EQ(trace->mailbox.size(), 1u);
   EXPECT_EQ(trace->mailbox[0].host, "imap");
   EXPECT_EQ(trace->mailbox[0].status, "saved");
+}
+
+// A store made before mailbox_deliveries existed kept its Dovecot lines without joining them:
+// opened by this version, it takes them in once, and older mail shows its mailbox step.
+TEST_F(CorrelatorTest, DovecotLinesStoredBeforeTheMailboxTableAreTakenIn) {
+  const std::vector<std::string> lines = {
+      "Nov 15 12:00:00 mx postfix/smtpd[1]: 6D1E2F3A4B: client=dmz.example.test[192.0.2.2]",
+      "Nov 15 12:00:01 mx postfix/cleanup[2]: 6D1E2F3A4B: message-id=<m4@partner.test>",
+      "Nov 15 12:00:02 mx postfix/qmgr[3]: 6D1E2F3A4B: from=<alice@partner.test>, size=900, "
+      "nrcpt=1 (queue active)",
+      "Nov 15 12:00:03 mx dovecot: lmtp(bob@example.test)<7><Rr1Ss2Tt3Uu4Vv5Ww6Xx7Y>: "
+      "msgid=<m4@partner.test>: saved mail to INBOX",
+      "Nov 15 12:00:04 mx postfix/lmtp[4]: 6D1E2F3A4B: to=<bob@example.test>, "
+      "relay=mx.example.test[private/dovecot-lmtp], delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, "
+      "status=sent (250 2.0.0 <bob@example.test> Rr1Ss2Tt3Uu4Vv5Ww6Xx7Y Saved)",
+      "Nov 15 12:00:05 mx postfix/qmgr[3]: 6D1E2F3A4B: removed"};
+  Append("mx", 1, kNoon, lines);
+  store_.reset();
+  {
+    auto catalog = Database::Open((dir_ / "catalog.db").string(), Database::Mode::kReadWrite);
+    ASSERT_TRUE(catalog.ok()) << catalog.status();
+    ASSERT_TRUE((*catalog)->Exec("DROP TABLE mailbox_deliveries; PRAGMA user_version = 7").ok());
+  }
+  StoreOptions options;
+  options.dir = dir_.string();
+  auto store = Store::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  store_ = std::move(*store);
+  auto trace = store_->GetTrace("6D1E2F3A4B");
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  ASSERT_EQ(trace->mailbox.size(), 1u);
+  EXPECT_EQ(trace->mailbox[0].session, "Rr1Ss2Tt3Uu4Vv5Ww6Xx7Y");
+  EXPECT_EQ(trace->mailbox[0].mailbox, "INBOX");
 }
 
 // postsuper -d: the administrator deleted a message whose recipients were still deferred.

@@ -76,6 +76,13 @@ absl::Status Migrate(Database* db, const std::vector<std::string_view>& migratio
   return absl::OkStatus();
 }
 
+// The schema version `db` is at (0: a new file).
+absl::StatusOr<int64_t> SchemaVersion(Database* db) {
+  MAILLENS_ASSIGN_OR_RETURN(Statement version, db->Prepare("PRAGMA user_version"));
+  MAILLENS_ASSIGN_OR_RETURN(auto step, version.Step());
+  return step == Statement::StepResult::kRow ? version.ColumnInt(0) : 0;
+}
+
 // The bytes of an empty database with `migrations` applied and then `finish`, as a file of
 // the store is: in WAL mode, with pages of `page_size` bytes. New partitions and their side files
 // are written from it, at the cost of a write and an fsync, and a day built in memory starts
@@ -140,6 +147,36 @@ absl::StatusOr<std::string_view> FinalImageOf(Database* db) {
 
 std::string PartitionPath(const std::string& dir, int64_t day) {
   return absl::StrCat(dir, "/days/", day, ".db");
+}
+
+// The catalog migration that made mailbox_deliveries (collector/schema.h).
+constexpr int64_t kMailboxDeliveriesVersion = 8;
+constexpr char kSelectDovecotDeliveries[] =
+    "SELECT ts_us, host_id, raw FROM events WHERE kind = ? ORDER BY id";
+
+// A store that had lines before mailbox_deliveries existed: the Dovecot delivery lines it
+// stored then are taken into the table once, so that older mail shows its mailbox step too
+// (the correlator skipped them when they came). Hot days only: an archived day's lines are
+// not read back, and its traces stay without the step.
+absl::Status TakeInStoredMailboxDeliveries(const std::string& dir, Database* catalog,
+                                           Correlator* correlator) {
+  core::TimeContext time{core::TimeOptions()};
+  for (int64_t day : HotDays(dir)) {
+    MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Database> partition,
+                              Database::Open(PartitionPath(dir, day), Database::Mode::kReadOnly));
+    MAILLENS_ASSIGN_OR_RETURN(Statement select, partition->Prepare(kSelectDovecotDeliveries));
+    select.Bind(1, static_cast<int64_t>(core::Kind::kDovecotDelivery));
+    MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(catalog));
+    while (true) {
+      MAILLENS_ASSIGN_OR_RETURN(auto step, select.Step());
+      if (step == Statement::StepResult::kDone) break;
+      core::Event ev = core::ParseLine(select.ColumnText(2), &time);
+      MAILLENS_RETURN_IF_ERROR(correlator->Observe(select.ColumnInt(1), ev, select.ColumnInt(0)));
+    }
+    MAILLENS_RETURN_IF_ERROR(correlator->Flush());
+    MAILLENS_RETURN_IF_ERROR(txn.Commit());
+  }
+  return absl::OkStatus();
 }
 
 // A view as an optional SQL text: NULL when the field is absent.
@@ -346,7 +383,11 @@ absl::Status Store::Init() {
     MAILLENS_RETURN_IF_ERROR(CreateCatalogFile(options_.dir + "/catalog.db"));
   }
   MAILLENS_RETURN_IF_ERROR(OpenDatabase(options_.dir + "/catalog.db", &catalog_));
-  if (!options_.read_only) MAILLENS_RETURN_IF_ERROR(Migrate(catalog_.get(), CatalogMigrations()));
+  int64_t catalog_version = 0;  // before this open's migrations
+  if (!options_.read_only) {
+    MAILLENS_ASSIGN_OR_RETURN(catalog_version, SchemaVersion(catalog_.get()));
+    MAILLENS_RETURN_IF_ERROR(Migrate(catalog_.get(), CatalogMigrations()));
+  }
   if (!options_.read_only && !options_.durable) {
     // An import: as for its partitions (Partition). The correlator's indexes of message
     // instances take random pages; about 5 % of an import's CPU.
@@ -366,6 +407,14 @@ absl::Status Store::Init() {
       });
   if (!options_.read_only) {
     MAILLENS_RETURN_IF_ERROR(CorrelatePending());
+    if (catalog_version > 0 && catalog_version < kMailboxDeliveriesVersion) {
+      absl::Status taken =
+          TakeInStoredMailboxDeliveries(options_.dir, catalog_.get(), correlator_.get());
+      if (!taken.ok()) {
+        correlator_->Reset();
+        return taken;
+      }
+    }
     // Opening a partition for writing indexes the lines a crash left out of its side file.
     for (int64_t day : HotDays(options_.dir)) {
       absl::StatusOr<Database*> db = Partition(day, /*create=*/false);
