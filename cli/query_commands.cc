@@ -246,12 +246,6 @@ void AppendTraceJson(const collector::Trace& t, const TraceStory& story, std::st
   out->push_back('}');
 }
 
-std::string Seconds(int64_t us) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.1f s", us / 1e6);
-  return buf;
-}
-
 // `trace` with every text field escaped (EscapeControls) for the person reading it: any of
 // them (message-id, addresses, SASL user, the remote server's reply, even a host or queue ID)
 // holds bytes from a log line. A text field added to the trace's structs belongs here too.
@@ -409,9 +403,10 @@ void PrintTraceText(const TraceAnswer& answer, bool raw) {
       for (const auto& r : t.recipients) {
         if (r.message == m.id && r.next_queue_id == to->queue_id) {
           int64_t gap = to->first_us - r.time_us;
-          when = gap <= 0 ? absl::StrCat(", which logged it ", Seconds(-gap),
+          when = gap <= 0 ? absl::StrCat(", which logged it ", HumanDuration(-gap / 1e6),
                                          " before this host logged \"sent\"")
-                          : absl::StrCat(", which logged it ", Seconds(gap), " after \"sent\"");
+                          : absl::StrCat(", which logged it ", HumanDuration(gap / 1e6),
+                                         " after \"sent\"");
           break;
         }
       }
