@@ -77,8 +77,10 @@ struct RecipientInfo {
   std::string next_form;
   int64_t time_us = 0;
   int64_t attempts = 0;
-  std::string delay;   // seconds from arrival to this delivery, as Postfix logged it
-  std::string delays;  // "a/b/c/d": before queue, in queue, connection setup, transmission
+  std::string delay;  // seconds from arrival to this delivery, as Postfix logged it
+  // "a/b/c/d" (postconf(5)): before the queue manager, including time in the deferred queue;
+  // in the queue manager; connection setup (DNS, HELO, TLS); message transmission.
+  std::string delays;
 };
 
 struct LinkInfo {
