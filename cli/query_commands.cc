@@ -292,7 +292,7 @@ std::string MailboxStepInWords(const collector::MailboxStep& step) {
   } else {
     what = step.status;
   }
-  if (!step.action.empty()) what = "Sieve " + step.action + ": " + what;
+  if (!step.action.empty()) what = "Sieve: " + what;  // the words say which action
   return what;
 }
 
