@@ -2,12 +2,15 @@
 # trace_story_cli_test.sh -- what `maillens trace` tells a person and a program about a
 # message, on real lines of the lab (../shared/postfix-lab/lab.sh traffic): a message to a
 # destination that refuses connections, deferred on every try, sent a delay notice, expired and
-# returned; and one held by a header check and released by `postsuper -H ALL`.
+# returned; one held by a header check and released by `postsuper -H ALL`; and, from the
+# simulator (tools/, no lab host runs amavis), a message amavis blocked as spam.
 #   - the verdict is the trace's first line after its header, and "verdict" in --json;
 #   - every deferral is a line of its hop with its time and reason, and so are the notices,
 #     the expiry, the hold and the release; --json lists them as the message's "events";
 #   - a delay notice and a non-delivery notice are told apart ("delay notice to hop 2"), where
 #     both read "bounce to hop N" before; --json names the link's "notice";
+#   - amavis' verdict and score are a fact of its hop and the verdict says the mail was
+#     discarded, though Postfix logged "sent" (amavis answered "250 2.7.0 Ok, discarded");
 #   - a delay reads in human units with delays= named as Postfix documents it (a = before the
 #     queue manager, including time deferred), and --json gives the four parts by name.
 # (cli/trace_story_test.cc covers the verdicts themselves.) Env: MAILLENS_BIN_DIR (build/bin).
@@ -75,6 +78,15 @@ Dec 07 16:04:07 mx postfix/qmgr[10546]: 948FBA8E20A: removed
 LINES
 "$ML" --data "$work/data" import --year 2026 --quiet "$work/dmz.maillog" "$work/internal.maillog" \
   "$work/ext.maillog"
+cat >"$work/filter.maillog" <<'LINES'
+Dec 31 22:00:19 dmz postfix/smtpd[21410]: E027B3D7F6D: client=p197-65-143-115.dip0.t-ipconnect.de[197.65.143.115]
+Dec 31 22:00:20 dmz postfix/cleanup[21389]: E027B3D7F6D: message-id=<3kolgcqGycp6Vnv6.ysDYAf@example.test>
+Dec 31 22:00:20 dmz postfix/qmgr[21299]: E027B3D7F6D: from=<vzxlj@rhtdbpemc.net>, size=22989, nrcpt=1 (queue active)
+Dec 31 22:00:20 dmz amavis[21426]: (21426-01) Blocked SPAM {DiscardedInbound,Quarantined}, [197.65.143.115]:36266 [197.65.143.115] <vzxlj@rhtdbpemc.net> -> <rita.garcia@example.test>, quarantine: spam-n9AaPw4rlbhv.gz, Queue-ID: E027B3D7F6D, Message-ID: <3kolgcqGycp6Vnv6.ysDYAf@example.test>, mail_id: n9AaPw4rlbhv, Hits: 27.168, size: 22989, 3572 ms
+Dec 31 22:00:20 dmz postfix/amavis/smtp[21414]: E027B3D7F6D: to=<rita.garcia@example.test>, relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=0.18/0/0/0.85, dsn=2.7.0, status=sent (250 2.7.0 Ok, discarded, id=21426-01 - spam)
+Dec 31 22:00:20 dmz postfix/qmgr[21299]: E027B3D7F6D: removed
+LINES
+"$ML" --data "$work/data" import --year 2024 --quiet "$work/filter.maillog"
 
 # has TEXT PATTERN...: every fixed-string PATTERN is in TEXT.
 has() {
@@ -124,4 +136,12 @@ has "$held" "[held, then released]" \
 [[ $("$ML" --data "$work/data" trace --json 26E0DA8E0DC | jq -c '[.messages[0].events[] | .kind]') == '["held","released"]' ]] ||
   fail "held --json events"
 echo "ok: held then released"
+filtered=$("$ML" --data "$work/data" trace E027B3D7F6D)
+[[ $(sed -n 3p <<<"$filtered") == "  1 blocked by the content filter on dmz (SPAM, score 27.168), discarded" ]] ||
+  fail "filter verdict:"$'\n'"$filtered"
+has "$filtered" "22:00:20  content filter: Blocked SPAM, score 27.168"
+[[ $("$ML" --data "$work/data" trace --json E027B3D7F6D |
+  jq -c '[.messages[0].events[] | [.kind, .action, .detail, .score]]') == '[["content_filter","Blocked","SPAM","27.168"]]' ]] ||
+  fail "filter --json events"
+echo "ok: blocked by the content filter"
 echo "trace_story_cli_test: every promise holds"
