@@ -147,5 +147,52 @@ TEST_F(ImporterTest, AfterAFailureTheCountLeavesOutLinesStoredBefore) {
   EXPECT_EQ(outcome.stats.stored, LinesOnDisk() - kLines / 2);
 }
 
+// Dovecot's own log file: imported as --format dovecot under the host named, refused without
+// one; a maillog given as Dovecot's is refused, and Dovecot's log given as a maillog is named.
+TEST_F(ImporterTest, DovecotLogNeedsItsHostAndItsFormat) {
+  const std::string dovecot = dir_ + "/dovecot.log";
+  {
+    std::ofstream out(dovecot);
+    out << "Jan  2 12:00:01 lmtp(bob@example.test)<7><Kk1Ll2Mm3Nn4Oo5Pp6Qq7R>: Info: "
+           "msgid=<m@x>: saved mail to INBOX\n"
+        << "Jan  2 12:00:01 lmtp(7): Info: Disconnect from local: Logged out (state=READY)\n";
+  }
+  StoreOptions store_options;
+  store_options.dir = data_;
+  auto store = Store::Open(store_options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ImportOptions options;
+  options.year = 2026;
+  options.check_maillog = true;
+  options.data_dir = data_;
+  options.format = ImportFormat::kDovecot;
+
+  ImportOutcome outcome = Import(store->get(), dovecot, options);
+  EXPECT_TRUE(absl::IsInvalidArgument(outcome.status)) << outcome.status;
+  EXPECT_TRUE(outcome.refused);
+
+  options.host = "mx";
+  outcome = Import(store->get(), log_, options);
+  EXPECT_TRUE(absl::IsFailedPrecondition(outcome.status)) << outcome.status;
+  EXPECT_NE(outcome.status.message().find("are not Dovecot's log lines"), std::string::npos)
+      << outcome.status;
+  EXPECT_EQ(outcome.stats.stored, 0u);
+
+  options.format = ImportFormat::kMaillog;
+  options.host.clear();
+  outcome = Import(store->get(), dovecot, options);
+  EXPECT_NE(outcome.status.message().find("import it with --format dovecot --host NAME"),
+            std::string::npos)
+      << outcome.status;
+
+  options.format = ImportFormat::kDovecot;
+  options.host = "mx";
+  outcome = Import(store->get(), dovecot, options);
+  ASSERT_TRUE(outcome.status.ok()) << outcome.status;
+  EXPECT_EQ(outcome.stats.stored, 2u);
+  EXPECT_EQ(outcome.stats.unparsed, 1u);  // the disconnect; the delivery is read
+  EXPECT_TRUE((*store)->KnowsHost("mx"));
+}
+
 }  // namespace
 }  // namespace maillens::collector
