@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "core/parser.h"
 #include "core/query_language.h"
@@ -98,8 +101,15 @@ class MessageSearch {
   // False when a clause has too many candidate lines for that to pay; nothing is done then.
   absl::StatusOr<bool> Intersect(const std::vector<size_t>& indexed, bool* exhausted,
                                  std::vector<std::string>* notices);
+  // The same when every such clause is one exact address (from:A to:B): each clause's queues
+  // come from the days' address_queues tables, not from reading its lines. False, with
+  // nothing done, when a day has no such table or too many lines match on their own.
+  absl::StatusOr<bool> IntersectQueues(const std::vector<size_t>& indexed, bool* exhausted,
+                                       std::vector<std::string>* notices);
   // The message of candidate line `line`, evaluated once; whether it matches.
   absl::Status Consider(const StoredLine& line);
+  // Instance `m` of a queue on `host` (and its trace), evaluated once.
+  absl::Status ConsiderInstance(const std::string& host, const MessageInfo& m);
   absl::StatusOr<bool> Evaluate(const std::vector<MessageInfo>& messages, Found* found);
   void AddEvidence(const MessageKey& key, const StoredLine& line) {
     auto it = found_index_.find(key);
@@ -204,6 +214,142 @@ absl::Status MessageSearch::Consider(const StoredLine& line) {
   return absl::OkStatus();
 }
 
+absl::Status MessageSearch::ConsiderInstance(const std::string& host, const MessageInfo& m) {
+  Found found;
+  found.trace_id = m.trace_id;
+  found.key =
+      m.trace_id != 0 ? MessageKey{kTraceKey, m.trace_id, 0} : MessageKey{kInstanceKey, m.id, 0};
+  if (!evaluated_.insert(found.key).second) return absl::OkStatus();
+  // The instances as loaded whole (`m` may lack its span's end), each noted as evaluated
+  // for the lines Consider is given.
+  std::vector<MessageInfo> messages;
+  if (found.trace_id != 0) {
+    auto trace = store_->TraceById(found.trace_id);
+    if (trace.ok()) {
+      messages = trace->messages;
+      traces_.emplace(found.trace_id, std::move(*trace));
+    }
+  }
+  if (messages.empty()) {
+    MAILLENS_ASSIGN_OR_RETURN(std::optional<MessageInfo> whole,
+                              store_->InstanceAt(host, m.queue_id, m.first_us));
+    messages = {whole.has_value() ? *whole : m};
+  }
+  for (const MessageInfo& each : messages) {
+    instances_[{each.host.empty() ? host : each.host, each.queue_id}].push_back(InstanceRange{
+        each.first_us, each.end_us.value_or(each.last_us), found.key, found.trace_id});
+  }
+  MAILLENS_ASSIGN_OR_RETURN(bool matches, Evaluate(messages, &found));
+  if (!matches || found_.size() >= query_.limit) traces_.erase(found.trace_id);
+  if (matches) found_.push_back(std::move(found));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> MessageSearch::IntersectQueues(const std::vector<size_t>& indexed,
+                                                    bool* exhausted,
+                                                    std::vector<std::string>* notices) {
+  // A message that matches has, for each clause, a line of one of its instances with that
+  // address; that line's queue is in the clause's queues, and every instance of the queue
+  // is looked at (whichever life of a reused ID the line is of). A line with no message
+  // (NOQUEUE, a queue ID no instance holds) matches on its own: it holds every address.
+  std::vector<core::FieldTerm> terms;
+  for (size_t i : indexed) {
+    const core::QueryClauses::Clause& clause = clauses_.clauses()[i];
+    if (!clause.words.empty() || clause.terms.size() != 1) return false;
+    const core::FieldTerm& t = clause.terms.front();
+    if ((t.target != Target::kFrom && t.target != Target::kTo) || t.pattern.empty() ||
+        t.pattern.find_first_of("*?") != std::string::npos) {
+      return false;
+    }
+    terms.push_back(t);
+  }
+  using Queue = std::pair<int64_t, std::string>;  // (host id, queue ID)
+  std::vector<std::vector<Store::AddressQueue>> per_clause;
+  for (const core::FieldTerm& t : terms) {
+    MAILLENS_ASSIGN_OR_RETURN(std::optional<std::vector<Store::AddressQueue>> queues,
+                              store_->AddressQueues(t.target, t.pattern, query_.since_us,
+                                                    query_.until_us, query_.oldest_first));
+    if (!queues.has_value()) return false;
+    per_clause.push_back(std::move(*queues));
+  }
+  const uint64_t want = query_.limit + kCountBeyondLimit;
+  SearchQuery own;
+  own.since_us = query_.since_us;
+  own.until_us = query_.until_us;
+  own.terms = terms;
+  own.limit = want;
+  own.oldest_first = query_.oldest_first;
+  MAILLENS_ASSIGN_OR_RETURN(SearchResult alone, store_->Search(own));
+  // So many lines hold every address that they would fill the answer before the walk below
+  // (in time order) is done: the line-driven search orders those properly.
+  if (alone.total_is_lower_bound || alone.total >= want) return false;
+  *notices = alone.notices;
+  size_t smallest = 0;
+  for (size_t i = 1; i < per_clause.size(); ++i) {
+    if (per_clause[i].size() < per_clause[smallest].size()) smallest = i;
+  }
+  std::vector<absl::flat_hash_set<Queue>> queues(per_clause.size());
+  for (size_t i = 0; i < per_clause.size(); ++i) {
+    if (i == smallest) continue;
+    for (const Store::AddressQueue& q : per_clause[i]) queues[i].insert({q.host_id, q.queue_id});
+  }
+  for (const StoredLine& line : alone.lines) MAILLENS_RETURN_IF_ERROR(Consider(line));
+  auto in_every_clause = [&](const std::vector<Queue>& members) {
+    for (size_t i = 0; i < queues.size(); ++i) {
+      if (i == smallest) continue;
+      bool any = false;
+      for (const Queue& q : members) any = any || queues[i].contains(q);
+      if (!any) return false;
+    }
+    return true;
+  };
+  // The walked clause's queues a day at a time, in the answer's order, until enough are
+  // found (then older days may hold more: the total is a lower bound).
+  const std::vector<Store::AddressQueue>& walk = per_clause[smallest];
+  absl::flat_hash_set<Queue> walked;
+  std::map<int64_t, std::string> host_names;
+  std::set<MessageKey> looked_at;
+  *exhausted = true;
+  for (size_t k = 0; k < walk.size();) {
+    if (found_.size() >= want) {
+      *exhausted = false;
+      break;
+    }
+    std::vector<Queue> day_queues;
+    for (const int64_t day = walk[k].day; k < walk.size() && walk[k].day == day; ++k) {
+      Queue q{walk[k].host_id, walk[k].queue_id};
+      if (!walked.insert(q).second) continue;
+      host_names[q.first] = walk[k].host;
+      day_queues.push_back(std::move(q));
+    }
+    MAILLENS_ASSIGN_OR_RETURN(std::vector<MessageInfo> instances, store_->InstancesOf(day_queues));
+    std::vector<MessageInfo> fresh;
+    std::vector<int64_t> trace_ids;
+    for (MessageInfo& m : instances) {
+      if (m.first_us >= query_.until_us) continue;  // no line of it is in the window
+      const MessageKey key = m.trace_id != 0 ? MessageKey{kTraceKey, m.trace_id, 0}
+                                             : MessageKey{kInstanceKey, m.id, 0};
+      if (!looked_at.insert(key).second) continue;
+      if (m.trace_id != 0) trace_ids.push_back(m.trace_id);
+      fresh.push_back(std::move(m));
+    }
+    MAILLENS_ASSIGN_OR_RETURN(std::vector<Store::TraceQueue> members,
+                              store_->QueuesOfTraces(trace_ids));
+    absl::flat_hash_map<int64_t, std::vector<Queue>> of_trace;
+    for (Store::TraceQueue& q : members) {
+      of_trace[q.trace_id].push_back({q.host_id, std::move(q.queue_id)});
+    }
+    for (const MessageInfo& m : fresh) {
+      const std::vector<Queue> alone_queue = {{m.host_id, m.queue_id}};
+      const auto it = of_trace.find(m.trace_id);
+      if (in_every_clause(it != of_trace.end() ? it->second : alone_queue)) {
+        MAILLENS_RETURN_IF_ERROR(ConsiderInstance(host_names[m.host_id], m));
+      }
+    }
+  }
+  return true;
+}
+
 absl::StatusOr<bool> MessageSearch::Intersect(const std::vector<size_t>& indexed, bool* exhausted,
                                               std::vector<std::string>* notices) {
   // Each clause's index candidates in the window: a superset of its matching lines. A message
@@ -299,6 +445,10 @@ absl::StatusOr<SearchAnswer> MessageSearch::Run(bool with_traces) {
   }
   bool intersected = false, exhausted = false;
   if (indexed.size() >= 2) {
+    MAILLENS_ASSIGN_OR_RETURN(intersected,
+                              IntersectQueues(indexed, &exhausted, &answer.result.notices));
+  }
+  if (indexed.size() >= 2 && !intersected) {
     MAILLENS_ASSIGN_OR_RETURN(intersected, Intersect(indexed, &exhausted, &answer.result.notices));
   }
   if (!clauses.empty() && !intersected) {

@@ -54,6 +54,8 @@ constexpr char kHasFeaturesTable[] =
     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'features'";
 constexpr char kHasFeature[] = "SELECT 1 FROM features WHERE name = ?";
 constexpr char kDeleteFtsFileFeature[] = "DELETE FROM features WHERE name = ?";
+constexpr char kHasSideAddressQueues[] =
+    "SELECT 1 FROM fts.sqlite_master WHERE type = 'table' AND name = 'address_queues'";
 constexpr char kSelectIndexedId[] = "SELECT indexed_id FROM fts.fts_state WHERE id = 1";
 // The tables FTS5 keeps events_fts in (events_fts_data, _idx, _docsize, _config), as the side
 // file has them.
@@ -819,9 +821,21 @@ absl::Status MoveIndexIntoSnapshot(const std::string& dir, int64_t day, const st
     MAILLENS_RETURN_IF_ERROR(
         db->Exec(absl::StrCat("INSERT INTO main.", table, " SELECT * FROM fts.", table)));
   }
-  {
+  // The addresses' queues go with the index (a side file of an older maillens has none:
+  // then neither has the archived day, and searches read its lines).
+  MAILLENS_ASSIGN_OR_RETURN(Statement has_queues, db->Prepare(kHasSideAddressQueues));
+  MAILLENS_ASSIGN_OR_RETURN(auto queues_step, has_queues.Step());
+  const bool side_queues = queues_step == Statement::StepResult::kRow;
+  has_queues.Reset();
+  MAILLENS_RETURN_IF_ERROR(db->Exec("DROP TABLE IF EXISTS main.address_queues"));
+  if (side_queues) {
+    MAILLENS_RETURN_IF_ERROR(db->Exec(kCreateAddressQueues));
+    MAILLENS_RETURN_IF_ERROR(
+        db->Exec("INSERT INTO main.address_queues SELECT * FROM fts.address_queues"));
+  }
+  for (const char* name : {kFtsFileFeature, side_queues ? "" : kAddressQueuesFeature}) {
     MAILLENS_ASSIGN_OR_RETURN(Statement feature, db->Prepare(kDeleteFtsFileFeature));
-    feature.BindText(1, kFtsFileFeature);
+    feature.BindText(1, name);
     MAILLENS_RETURN_IF_ERROR(feature.Run());
   }
   MAILLENS_RETURN_IF_ERROR(txn.Commit());

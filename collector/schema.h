@@ -234,6 +234,15 @@ CREATE TABLE mailbox_deliveries (
 );
 CREATE INDEX mailbox_deliveries_msgid ON mailbox_deliveries (message_id, time_us);
 )sql",
+      // 9: the indexes a search for from:A to:B reads instead of the messages' rows, which lie
+      // scattered: a queue's instances with their host and trace, and a trace's queues
+      // (Store::InstancesOf, Store::QueuesOfTraces).
+      R"sql(
+DROP INDEX messages_qid;
+CREATE INDEX messages_qid ON messages (queue_id, first_us, host_id, trace_id);
+DROP INDEX messages_trace;
+CREATE INDEX messages_trace ON messages (trace_id, host_id, queue_id);
+)sql",
   };
   return kMigrations;
 }
@@ -282,6 +291,27 @@ inline std::string_view ReportIndexRebuild() {
 // into a partition table by table (retention.cc, when a day is archived).
 inline constexpr char kCreateFtsTable[] =
     "CREATE VIRTUAL TABLE events_fts USING fts5 (text, content='')";
+
+// The queues each address was seen in on a day: one row per (address token, host, queue ID)
+// for every line with a queue ID and a from=, to= or orig_to= address, written with the line's
+// full-text entry. The token is the FNV-1a hash of "mf" (from=) or "mt" (to=, orig_to=) and
+// the lower-cased address (AddressHash in store.cc). A search for from:A to:B takes the
+// queues of each address from here instead of reading their lines (message_search.cc); a
+// collision only adds a candidate queue. In the partition beside its events_fts, or in the
+// side file.
+inline constexpr char kCreateAddressQueues[] =
+    "CREATE TABLE address_queues (token INTEGER NOT NULL, host_id INTEGER NOT NULL, "
+    "queue_id TEXT NOT NULL, PRIMARY KEY (token, host_id, queue_id)) WITHOUT ROWID";
+// The partition feature saying its day's address_queues (wherever the index lives) holds
+// every line of the day: only a partition created empty has it.
+inline constexpr char kAddressQueuesFeature[] = "address_queues";
+
+inline std::string_view AddressQueuesMigration() {
+  static const std::string* kSql = new std::string(
+      absl::StrCat(kCreateAddressQueues, "; INSERT INTO features (name) SELECT '",
+                   kAddressQueuesFeature, "' WHERE NOT EXISTS (SELECT 1 FROM events);"));
+  return *kSql;
+}
 
 // days/YYYYMMDD.db: the lines of one UTC day and their full-text index.
 inline const std::vector<std::string_view>& PartitionMigrations() {
@@ -334,6 +364,8 @@ INSERT INTO events_fts (events_fts, rank) VALUES ('hashsize', 16777216);
       // (the report's problems, postscreen and abuse sections); without it the report's query
       // would read the whole day.
       ReportIndexRebuild(),
+      // 7: address_queues (kCreateAddressQueues); complete only in a partition created empty.
+      AddressQueuesMigration(),
   };
   return kMigrations;
 }
@@ -366,7 +398,9 @@ CREATE TABLE fts_state (
 );
 INSERT INTO fts_state (id, indexed_id) VALUES (1, 0);
 )sql"));
-  static const std::vector<std::string_view> kMigrations = {*kFirst};
+  // 2: address_queues (kCreateAddressQueues). Whether it is complete is the partition's
+  // feature, which only a partition created empty has, with a side file created empty.
+  static const std::vector<std::string_view> kMigrations = {*kFirst, kCreateAddressQueues};
   return kMigrations;
 }
 

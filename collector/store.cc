@@ -19,6 +19,7 @@
 #include "collector/retention.h"
 #include "collector/schema.h"
 #include "core/file_fingerprint.h"
+#include "core/json.h"
 #include "core/parser.h"
 #include "core/status_macros.h"
 #include "core/strings.h"
@@ -38,7 +39,7 @@ constexpr char kSelectIndexedId[] = "SELECT indexed_id FROM fts_state WHERE id =
 constexpr char kSetIndexedId[] = "UPDATE fts_state SET indexed_id = ? WHERE id = 1";
 constexpr char kSelectLastId[] = "SELECT coalesce(max(id), 0) FROM events";
 constexpr char kSelectRawAfter[] =
-    "SELECT id, raw FROM events WHERE id > ? ORDER BY id LIMIT 20000";
+    "SELECT id, raw, host_id FROM events WHERE id > ? ORDER BY id LIMIT 20000";
 // A message's lines: its queue ID's among the index's hits for it (every line of the queue ID
 // holds it as a word; a partition created since 2026-12-04 has no events_qid index).
 constexpr char kSelectMessageLines[] =
@@ -225,6 +226,39 @@ std::string AddressToken(std::string_view prefix, std::string_view lowered_addre
   std::copy(prefix.begin(), prefix.end(), token.begin());
   for (size_t i = token.size(); i > prefix.size(); --i, h >>= 4) token[i - 1] = kHex[h & 0xf];
   return token;
+}
+
+// The token of an address in address_queues (schema.h): FNV-1a over the field's prefix ("mf"
+// from=, "mt" to= and orig_to=) and the lower-cased address.
+int64_t AddressHash(std::string_view prefix, std::string_view lowered_address) {
+  uint64_t h = 1469598103934665603ULL;
+  for (std::string_view part : {prefix, lowered_address}) {
+    for (unsigned char c : part) {
+      h ^= c;
+      h *= 1099511628211ULL;
+    }
+  }
+  return static_cast<int64_t>(h);
+}
+
+constexpr char kInsertAddressQueue[] =
+    "INSERT OR IGNORE INTO address_queues (token, host_id, queue_id) VALUES (?, ?, ?)";
+
+// The address_queues rows of one line: none without a Postfix queue ID or an address.
+absl::Status InsertAddressQueues(Statement* insert, const core::Event& ev, int64_t host_id) {
+  if (ev.queue_id_form != core::QueueIdForm::kShort &&
+      ev.queue_id_form != core::QueueIdForm::kLong) {
+    return absl::OkStatus();
+  }
+  for (core::Field field : {core::Field::kFrom, core::Field::kTo, core::Field::kOrigTo}) {
+    std::string_view address = ev.Get(field);
+    if (address.empty()) continue;
+    insert->Bind(1, AddressHash(field == core::Field::kFrom ? "mf" : "mt", core::Lower(address)))
+        .Bind(2, host_id)
+        .BindText(3, ev.queue_id);
+    MAILLENS_RETURN_IF_ERROR(insert->Run());
+  }
+  return absl::OkStatus();
 }
 
 // What the full-text index holds of a line is core::IndexedText: the program and the message.
@@ -479,7 +513,8 @@ absl::Status Store::MakeImages() {
     MAILLENS_ASSIGN_OR_RETURN(
         partition_image_,
         EmptyDatabaseImage(PartitionMigrations(),
-                           absl::StrCat("DROP TABLE events_fts; DROP INDEX events_qid; "
+                           absl::StrCat("DROP TABLE events_fts; DROP TABLE address_queues; "
+                                        "DROP INDEX events_qid; "
                                         "INSERT INTO features (name) VALUES ('",
                                         kFtsFileFeature, "');")));
     MAILLENS_ASSIGN_OR_RETURN(fts_image_, EmptyDatabaseImage(FtsFileMigrations(), ""));
@@ -545,7 +580,7 @@ absl::Status Store::IndexAndWriteNewDays(const Lines& lines,
   for (auto& [day, new_day] : days) {
     day_lines.clear();
     for (const auto& line : lines) {
-      if (line.day == day) day_lines.push_back(FtsLine{line.id, line.raw});
+      if (line.day == day) day_lines.push_back(FtsLine{line.id, line.host_id, line.raw});
     }
     MAILLENS_RETURN_IF_ERROR(IndexLines(new_day.partition.get(), day_lines, /*side_file=*/false));
   }
@@ -572,6 +607,7 @@ absl::StatusOr<Database*> Store::Partition(int64_t day, bool create) {
   // A partition of an older maillens has no features table: no features.
   AddressIndex index = AddressIndex::kWords;
   bool fts_file = false;
+  bool address_queues = false;
   auto features = raw->Prepare("SELECT name FROM features");
   if (features.ok()) {
     while (true) {
@@ -584,10 +620,17 @@ absl::StatusOr<Database*> Store::Partition(int64_t day, bool create) {
         index = AddressIndex::kCombined;
       } else if (name == kFtsFileFeature) {
         fts_file = true;
+      } else if (name == kAddressQueuesFeature) {
+        address_queues = true;
       }
     }
   }
   address_index_[day] = index;
+  // Where a search connection (SearchPartition) finds the day's table: in the side file,
+  // attached as `fts`, when the index lives there.
+  address_queues_table_[day] = !address_queues ? ""
+                               : fts_file      ? "fts.address_queues"
+                                               : "main.address_queues";
   if (fts_file && options_.read_only) {
     MAILLENS_ASSIGN_OR_RETURN(Statement attach, raw->Prepare(kAttachFts));
     attach.BindText(1, FtsFilePath(path));
@@ -668,17 +711,20 @@ absl::Status Store::CatchUpFts(int64_t day) {
     // commits, not the index's): its ids will be reused. Index the day anew.
     MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(fts));
     MAILLENS_RETURN_IF_ERROR(
-        fts->Exec("INSERT INTO events_fts (events_fts) VALUES ('delete-all')"));
+        fts->Exec("INSERT INTO events_fts (events_fts) VALUES ('delete-all'); "
+                  "DELETE FROM address_queues"));
     MAILLENS_RETURN_IF_ERROR(fts->Exec("UPDATE fts_state SET indexed_id = 0 WHERE id = 1"));
     MAILLENS_RETURN_IF_ERROR(txn.Commit());
     indexed = 0;
   }
   MAILLENS_ASSIGN_OR_RETURN(Statement select, db->Prepare(kSelectRawAfter));
   std::vector<std::string> raws;
+  std::vector<int64_t> host_ids;
   std::vector<FtsLine> lines;
   while (indexed < last) {
     select.Bind(1, indexed);
     raws.clear();
+    host_ids.clear();
     lines.clear();
     std::vector<int64_t> ids;
     while (true) {
@@ -686,10 +732,11 @@ absl::Status Store::CatchUpFts(int64_t day) {
       if (step == Statement::StepResult::kDone) break;
       ids.push_back(select.ColumnInt(0));
       raws.emplace_back(select.ColumnText(1));
+      host_ids.push_back(select.ColumnInt(2));
     }
     select.Reset();
     if (ids.empty()) break;
-    for (size_t i = 0; i < ids.size(); ++i) lines.push_back(FtsLine{ids[i], raws[i]});
+    for (size_t i = 0; i < ids.size(); ++i) lines.push_back(FtsLine{ids[i], host_ids[i], raws[i]});
     MAILLENS_RETURN_IF_ERROR(IndexLines(fts, lines, /*side_file=*/true));
     indexed = ids.back();
   }
@@ -702,12 +749,14 @@ absl::Status Store::IndexLines(Database* db, absl::Span<const FtsLine> lines, bo
   // tokens.
   MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
   MAILLENS_ASSIGN_OR_RETURN(Statement * insert, db->Cached(kInsertFts));
+  MAILLENS_ASSIGN_OR_RETURN(Statement * queues, db->Cached(kInsertAddressQueue));
   core::TimeContext time{core::TimeOptions()};
   std::string buffer;
   for (const FtsLine& line : lines) {
     core::Event ev = core::ParseLine(line.raw, &time);
     insert->Bind(1, line.id).BindText(2, FtsText(ev, line.raw, AddressIndex::kPerField, &buffer));
     MAILLENS_RETURN_IF_ERROR(insert->Run());
+    MAILLENS_RETURN_IF_ERROR(InsertAddressQueues(queues, ev, line.host_id));
   }
   if (side_file) {
     MAILLENS_ASSIGN_OR_RETURN(Statement * mark, db->Cached(kSetIndexedId));
@@ -1037,8 +1086,12 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
     MAILLENS_ASSIGN_OR_RETURN(Statement * cached_insert, db->Cached(kInsertEvent));
     Statement& insert = *cached_insert;
     Statement* fts = nullptr;
+    Statement* queues = nullptr;  // a partition whose address_queues holds all its lines
     if (index_here) {
       MAILLENS_ASSIGN_OR_RETURN(fts, db->Cached(kInsertFts));
+      if (HasAddressQueues(day)) {
+        MAILLENS_ASSIGN_OR_RETURN(queues, db->Cached(kInsertAddressQueue));
+      }
     }
     MAILLENS_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
     uint64_t day_lines = 0;
@@ -1065,6 +1118,9 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
       if (index_here) {
         fts->Bind(1, id).BindText(2, FtsText(ev, line.raw, address_index, &indexed));
         MAILLENS_RETURN_IF_ERROR(fts->Run());
+        if (queues != nullptr) {
+          MAILLENS_RETURN_IF_ERROR(InsertAddressQueues(queues, ev, row.host_id));
+        }
       }
       last_id[day] = id;
       fresh.push_back(NewLine{row.host_id, line.time_us, day, id, line.raw});
@@ -1179,7 +1235,7 @@ absl::Status Store::IndexInSideFiles(const Lines& lines) {
     const int64_t day = lines[i].day;
     day_lines.clear();
     for (; i < lines.size() && lines[i].day == day; ++i) {
-      day_lines.push_back(FtsLine{lines[i].id, lines[i].raw});
+      day_lines.push_back(FtsLine{lines[i].id, lines[i].host_id, lines[i].raw});
     }
     // Indexed with its lines: a partition without a side file, or a new day.
     Database* fts = FtsFile(day);
@@ -1607,6 +1663,102 @@ absl::StatusOr<std::optional<MessageInfo>> Store::InstanceAt(const std::string& 
                             correlator_->InstanceAt(it->second, queue_id, time_us));
   if (m.has_value()) m->host = host;
   return m;
+}
+
+absl::StatusOr<std::vector<MessageInfo>> Store::InstancesOf(
+    const std::vector<std::pair<int64_t, std::string>>& queues) {
+  MAILLENS_RETURN_IF_ERROR(Flush());
+  std::vector<MessageInfo> out;
+  if (queues.empty()) return out;
+  // One statement for the lot: SQLite looks each queue ID up in messages_qid.
+  std::string ids = "[";
+  std::set<std::pair<int64_t, std::string_view>> wanted;
+  for (const auto& [host_id, queue_id] : queues) {
+    if (!wanted.insert({host_id, queue_id}).second) continue;
+    if (ids.size() > 1) ids += ",";
+    core::AppendJsonString(queue_id, &ids);
+  }
+  ids += "]";
+  MAILLENS_ASSIGN_OR_RETURN(
+      Statement * select,
+      catalog_->Cached("SELECT id, trace_id, host_id, queue_id, first_us FROM messages WHERE "
+                       "queue_id IN (SELECT value FROM json_each(?))"));
+  select->BindText(1, ids);
+  while (true) {
+    MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+    if (step == Statement::StepResult::kDone) break;
+    const int64_t host_id = select->ColumnInt(2);
+    std::string_view queue_id = select->ColumnText(3);
+    if (!wanted.count({host_id, queue_id})) continue;  // the ID on another host
+    MessageInfo& m = out.emplace_back();
+    m.id = select->ColumnInt(0);
+    m.trace_id = select->ColumnInt(1);
+    m.host_id = host_id;
+    m.queue_id = std::string(queue_id);
+    m.first_us = select->ColumnInt(4);
+    m.last_us = m.first_us;  // not read: see the header
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<Store::TraceQueue>> Store::QueuesOfTraces(
+    const std::vector<int64_t>& trace_ids) {
+  MAILLENS_RETURN_IF_ERROR(Flush());
+  std::vector<TraceQueue> out;
+  if (trace_ids.empty()) return out;
+  std::string ids = "[";
+  for (int64_t id : trace_ids) absl::StrAppend(&ids, ids.size() > 1 ? "," : "", id);
+  ids += "]";
+  MAILLENS_ASSIGN_OR_RETURN(
+      Statement * select,
+      catalog_->Cached("SELECT trace_id, host_id, queue_id FROM messages WHERE trace_id IN "
+                       "(SELECT value FROM json_each(?))"));
+  select->BindText(1, ids);
+  while (true) {
+    MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
+    if (step == Statement::StepResult::kDone) break;
+    out.push_back(
+        TraceQueue{select->ColumnInt(0), select->ColumnInt(1), std::string(select->ColumnText(2))});
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<std::vector<Store::AddressQueue>>> Store::AddressQueues(
+    core::FieldTerm::Target target, const std::string& address, int64_t since_us, int64_t until_us,
+    bool oldest_first) {
+  MAILLENS_RETURN_IF_ERROR(Flush());
+  const int64_t token =
+      AddressHash(target == core::FieldTerm::Target::kFrom ? "mf" : "mt", address);
+  std::map<int64_t, std::string> host_names;
+  for (const auto& [name, id] : host_ids_) host_names[id] = name;
+  const int64_t first_day = since_us == INT64_MIN ? 0 : DayOf(since_us);
+  const int64_t last_day = until_us == INT64_MAX ? 99999999 : DayOf(until_us);
+  std::vector<int64_t> days = Days();
+  if (!oldest_first) std::reverse(days.begin(), days.end());
+  std::vector<AddressQueue> out;
+  for (int64_t day : days) {
+    if (day < first_day || day > last_day) continue;
+    MAILLENS_ASSIGN_OR_RETURN(Database * db, SearchPartition(day));
+    if (!HasAddressQueues(day)) return std::nullopt;
+    MAILLENS_ASSIGN_OR_RETURN(
+        Statement * select,
+        db->Cached(absl::StrCat("SELECT host_id, queue_id FROM ", address_queues_table_.at(day),
+                                " WHERE token = ?")));
+    select->Bind(1, token);
+    while (true) {
+      absl::StatusOr<Statement::StepResult> step = select->Step();
+      if (!step.ok()) {
+        select->Reset();
+        return step.status();
+      }
+      if (*step == Statement::StepResult::kDone) break;
+      auto host = host_names.find(select->ColumnInt(0));
+      if (host == host_names.end()) continue;  // a host forgotten since
+      out.push_back(
+          AddressQueue{day, host->first, host->second, std::string(select->ColumnText(1))});
+    }
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Store::TraceInstances(

@@ -214,6 +214,33 @@ class Store {
   absl::StatusOr<std::optional<MessageInfo>> InstanceAt(const std::string& host,
                                                         const std::string& queue_id,
                                                         int64_t time_us);
+  // Every instance of the queues `queues` (host id, queue ID), whichever lives a reused ID
+  // had: only id, trace id, host id, queue ID and first_us are set (what the catalog's index
+  // messages_qid holds, so that no message row is read); last_us is first_us.
+  absl::StatusOr<std::vector<MessageInfo>> InstancesOf(
+      const std::vector<std::pair<int64_t, std::string>>& queues);
+  // The queues (host id, queue ID) of every instance of the traces `trace_ids`, each with its
+  // trace id.
+  struct TraceQueue {
+    int64_t trace_id = 0;
+    int64_t host_id = 0;
+    std::string queue_id;
+  };
+  absl::StatusOr<std::vector<TraceQueue>> QueuesOfTraces(const std::vector<int64_t>& trace_ids);
+  // The queues in which `address` (lower case, exact) was seen as from= (target kFrom) or as
+  // to= or orig_to= (kTo), per day, from each day's address_queues (schema.h); the days of the
+  // window, newest first (oldest first with `oldest_first`). The window is applied by day
+  // only, so it is a superset of the queues of the window's lines. nullopt when a day of the
+  // window has no such table (a partition of an older maillens): read its lines instead.
+  struct AddressQueue {
+    int64_t day = 0;
+    int64_t host_id = 0;
+    std::string host;
+    std::string queue_id;
+  };
+  absl::StatusOr<std::optional<std::vector<AddressQueue>>> AddressQueues(
+      core::FieldTerm::Target target, const std::string& address, int64_t since_us,
+      int64_t until_us, bool oldest_first);
   // The (host, queue ID) of every instance of trace `trace_id`.
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> TraceInstances(int64_t trace_id);
 
@@ -330,6 +357,7 @@ class Store {
   absl::Status CatchUpFts(int64_t day);
   struct FtsLine {
     int64_t id;
+    int64_t host_id;
     std::string_view raw;
   };
   // Indexes `lines` (ids ascending) into `db` in one transaction: a day's side file, whose
@@ -363,6 +391,11 @@ class Store {
   absl::Status OpenDatabase(const std::string& path, std::unique_ptr<Database>* out);
   // How partition `day` (opened) indexes addresses beside their words.
   AddressIndex AddressIndexOf(int64_t day) const;
+  // Whether the opened partition `day` has an address_queues table holding all its lines.
+  bool HasAddressQueues(int64_t day) const {
+    auto it = address_queues_table_.find(day);
+    return it != address_queues_table_.end() && !it->second.empty();
+  }
   SiteDatabases Site();
 
   // --- Archive (collector/retention.h) ---
@@ -381,6 +414,9 @@ class Store {
   std::unique_ptr<Database> catalog_;
   std::map<int64_t, std::unique_ptr<Database>> partitions_;  // day -> connection
   std::map<int64_t, AddressIndex> address_index_;            // day -> AddressIndexOf(day)
+  // day -> the address_queues table a search connection reads, "" when the day has none
+  // that holds all its lines (kAddressQueuesFeature).
+  std::map<int64_t, std::string> address_queues_table_;
   std::string partition_image_, fts_image_;  // CreatePartitionFiles'; empty until needed
   std::string new_day_image_;                // StartNewDay's; empty until needed
   std::map<std::string, int64_t> host_ids_;

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "collector/schema.h"
 #include "collector/sqlite.h"
@@ -144,6 +145,61 @@ TEST_F(StoreTest, ExactAddressSearchFindsSenderRecipientAndOriginalRecipient) {
   auto result = store_->Search(words);
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(result->total, 2u);
+}
+
+// The queues of an address per day (what from:A to:B is answered from): from= apart from
+// to= and orig_to=, case folded, NOQUEUE lines left out, in a day written whole, in a day
+// whose index is in a side file, and through a read-only store.
+TEST_F(StoreTest, AddressQueuesNameEveryQueueAnAddressWasSeenIn) {
+  constexpr int64_t kDay = 86400LL * 1000000;
+  auto day_lines = [](const std::string& qid) {
+    return std::vector<std::string>{
+        "Nov 15 12:00:00 mx postfix/qmgr[5]: " + qid +
+            ": from=<Alice@Example.org>, size=10, nrcpt=1 (queue active)",
+        "Nov 15 12:00:01 mx postfix/local[6]: " + qid +
+            ": to=<bob@example.org>, orig_to=<postmaster@example.org>, relay=local, delay=1, "
+            "delays=0/0/0/1, dsn=2.0.0, status=sent (delivered to mailbox)",
+        "Nov 15 12:00:02 mx postfix/smtpd[7]: NOQUEUE: reject: RCPT from x[192.0.2.1]: 554 "
+        "5.7.1 <carol@example.org>: Relay access denied; from=<alice@example.org> "
+        "to=<carol@example.org> proto=ESMTP helo=<x>"};
+  };
+  // Two days: the first written whole (not the batch's last day), the second through files.
+  std::vector<LineRecord> lines = FileLines("mx", 7, kNoon - kDay, day_lines("1A2B3C"));
+  for (LineRecord& l : FileLines("mx", 7, kNoon, day_lines("4D5E6F"))) {
+    l.offset += 1000;
+    lines.push_back(std::move(l));
+  }
+  ASSERT_TRUE(store_->Append(lines).ok());
+  for (bool read_only : {false, true}) {
+    std::unique_ptr<Store> reader;
+    Store* store = store_.get();
+    if (read_only) {
+      reader = OpenStore(false, /*read_only=*/true);
+      store = reader.get();
+    }
+    auto queues = [&](core::FieldTerm::Target target, const std::string& address,
+                      int64_t since_us = INT64_MIN) {
+      auto got = store->AddressQueues(target, address, since_us, INT64_MAX, false);
+      EXPECT_TRUE(got.ok()) << got.status();
+      std::vector<std::string> out;
+      if (!got.ok() || !got->has_value()) return std::vector<std::string>{"none"};
+      for (const Store::AddressQueue& q : **got) {
+        out.push_back(absl::StrCat(q.day % 100, " ", q.host, " ", q.queue_id));
+      }
+      return out;
+    };
+    using Target = core::FieldTerm::Target;
+    EXPECT_THAT(queues(Target::kFrom, "alice@example.org"),
+                ElementsAre("15 mx 4D5E6F", "14 mx 1A2B3C"))
+        << read_only;
+    EXPECT_THAT(queues(Target::kTo, "bob@example.org"),
+                ElementsAre("15 mx 4D5E6F", "14 mx 1A2B3C"));
+    EXPECT_THAT(queues(Target::kTo, "postmaster@example.org"),
+                ElementsAre("15 mx 4D5E6F", "14 mx 1A2B3C"));
+    EXPECT_THAT(queues(Target::kFrom, "bob@example.org"), ElementsAre());
+    EXPECT_THAT(queues(Target::kTo, "carol@example.org"), ElementsAre());  // NOQUEUE only
+    EXPECT_THAT(queues(Target::kFrom, "alice@example.org", kNoon), ElementsAre("15 mx 4D5E6F"));
+  }
 }
 
 // Lines "connect from WORD-I.example[192.0.2.I]", I from `first`, each a second apart.
