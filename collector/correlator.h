@@ -121,7 +121,7 @@ struct Trace {
   std::vector<MessageInfo> messages;  // by first_us
   std::vector<RecipientInfo> recipients;
   std::vector<LinkInfo> links;
-  std::vector<MailboxStep> mailbox;  // by hop, recipient and time
+  std::vector<MailboxStep> mailbox;  // by hop, recipient and time (Correlator::AddMailboxSteps)
 };
 
 // Puts a trace's messages in hop order (roots first, then along the links).
@@ -182,6 +182,14 @@ class Correlator {
 
   // Reads.
   absl::StatusOr<Trace> LoadTrace(int64_t trace_id);
+  // Fills trace->mailbox with the Dovecot lines of its recipients (LoadTrace leaves it empty:
+  // a search, which loads the trace of every message it shows, does not show them): those
+  // whose session ID a hop's LMTP reply names, on the hop's host or the host its relay=
+  // names, within the hop window before the reply and skew after, and whose Message-ID does
+  // not contradict the hop's; for a recipient whose reply names no session (a failure, LDA),
+  // those on the hop's host with its Message-ID and the recipient as the user, within skew of
+  // the status, that no other recipient's session claims.
+  absl::Status AddMailboxSteps(Trace* trace);
   // The traces with an instance of that queue ID or Message-ID, oldest first. A queue ID
   // not found as typed is looked up without case: the traces of the one ID that matches so;
   // InvalidArgument naming them when several do (long queue IDs are case-sensitive).
@@ -241,15 +249,8 @@ class Correlator {
   // Observe's work for one line the correlator takes (a Postfix line with a queue ID).
   absl::Status ObserveLine(int64_t host_id, const core::Event& ev, int64_t time_us);
   // Keeps a Dovecot delivery line (saved, Sieve action, failure) in mailbox_deliveries. It is
-  // joined to the hop when a trace is read (AddMailboxSteps), so either log may come first.
+  // joined to the hop when a trace is shown (AddMailboxSteps), so either log may come first.
   absl::Status ObserveMailboxDelivery(int64_t host_id, const core::Event& ev, int64_t time_us);
-  // Adds to `trace` the Dovecot lines of its recipients: those whose session ID a hop's LMTP
-  // reply names, on the hop's host or the host its relay= names, within the hop window
-  // before the reply and skew after, and whose Message-ID does not contradict the hop's; for
-  // a recipient whose reply names no session (a failure, LDA), those on the hop's host with
-  // its Message-ID and the recipient as the user, within skew of the status, that no other
-  // recipient's session claims.
-  absl::Status AddMailboxSteps(Trace* trace);
 
   // Lives of one queue ID mixed in an instance: lines of `key` between from_us and until_us
   // were placed by a guess that a later line proved wrong.

@@ -1629,7 +1629,9 @@ absl::StatusOr<Trace> Store::GetTrace(const std::string& id, size_t* matches) {
     return absl::NotFoundError(absl::StrCat("no message with queue ID or message-id '", id, "'"));
   }
   if (matches != nullptr) *matches = traces.size();
-  return correlator_->LoadTrace(traces.back());
+  MAILLENS_ASSIGN_OR_RETURN(Trace trace, correlator_->LoadTrace(traces.back()));
+  MAILLENS_RETURN_IF_ERROR(correlator_->AddMailboxSteps(&trace));  // the journey's last step
+  return trace;
 }
 
 absl::StatusOr<std::vector<Trace>> Store::TracesIn(int64_t since_us, int64_t until_us) {
@@ -1639,6 +1641,7 @@ absl::StatusOr<std::vector<Trace>> Store::TracesIn(int64_t since_us, int64_t unt
   std::vector<Trace> traces;
   for (int64_t id : ids) {
     MAILLENS_ASSIGN_OR_RETURN(Trace t, correlator_->LoadTrace(id));
+    MAILLENS_RETURN_IF_ERROR(correlator_->AddMailboxSteps(&t));
     traces.push_back(std::move(t));
   }
   return traces;
