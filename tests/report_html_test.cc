@@ -5,6 +5,7 @@
 // with networking features off.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -155,9 +156,21 @@ TEST_F(ReportHtmlTest, ChartsRenderInHeadlessChromium) {
   }
   std::printf("DOM: %d svg (%d with bars), %d bars of which %d with height\n", svgs,
               svgs_with_content, bars, tall);
-  // Traffic, trouble, outcomes, totals, sender and recipient domains.
-  EXPECT_EQ(svgs, 6);
-  EXPECT_EQ(svgs_with_content, 6);
+  // Traffic, trouble, outcomes, totals, sender and recipient domains; and the failing
+  // destinations, a chart of deferral lines and one of bounced and expired recipients, each
+  // when some domain has them.
+  int failing_charts = 0;
+  for (auto failed : {+[](const collector::TopEntry& e) { return e.deferrals > 0; },
+                      +[](const collector::TopEntry& e) { return e.bounced + e.expired > 0; }}) {
+    if (std::any_of(report->recipient_domains.entries.begin(),
+                    report->recipient_domains.entries.end(), failed)) {
+      ++failing_charts;
+    }
+  }
+  EXPECT_GT(failing_charts, 0) << "the day has a bounce";
+  EXPECT_EQ(svgs, 6 + failing_charts);
+  EXPECT_EQ(svgs_with_content, 6 + failing_charts);
+  if (failing_charts > 0) EXPECT_NE(dom.find("Failing destinations"), std::string::npos);
   // 72 hours of a real day's traffic: well over a hundred bars, none of them flat.
   EXPECT_GT(bars, 100);
   EXPECT_EQ(tall, bars);
