@@ -238,7 +238,7 @@ _maillens() {
         for k in "${!COMPREPLY[@]}"; do COMPREPLY[k]=${COMPREPLY[k]#"$colon_prefix"}; done
       fi ;;
     trace) COMPREPLY=($(compgen -W "--raw --json --all --since --until" -- "$cur")) ;;
-    report) COMPREPLY=($(compgen -W "--since --until --host --format --output" -- "$cur")) ;;
+    report) COMPREPLY=($(compgen -W "--since --until --host --domain --format --output" -- "$cur")) ;;
     import) COMPREPLY=($(compgen -f -- "$cur")) ;;
     parse) COMPREPLY=($(compgen -f -W "--stats" -- "$cur")) ;;
     help) COMPREPLY=($(compgen -W "search trace report" -- "$cur")) ;;
