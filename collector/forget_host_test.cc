@@ -77,8 +77,25 @@ TEST(ForgetHostTest, LinesIndexMessagesLinksAndWatermarks) {
   EXPECT_EQ((*hosts)[1].lines, 4u);
   EXPECT_EQ((*hosts)[1].messages, 1u);
 
+  // A Dovecot delivery of the relay's, as the correlator keeps it for the mailbox step.
+  {
+    auto catalog = Database::Open(data + "/catalog.db", Database::Mode::kReadWrite);
+    ASSERT_TRUE(catalog.ok()) << catalog.status();
+    ASSERT_TRUE((*catalog)
+                    ->Exec("INSERT INTO mailbox_deliveries (host_id, session, time_us, user, "
+                           "message_id, status, action, mailbox, target, reason) SELECT id, 's', "
+                           "0, 'u', 'm', 'saved', '', 'INBOX', '', '' FROM hosts WHERE name = "
+                           "'relay'")
+                    .ok());
+    EXPECT_EQ(Int(catalog->get(), "SELECT count(*) FROM mailbox_deliveries"), 1);
+  }
   auto forgot = (*store)->ForgetHost("relay");
   ASSERT_TRUE(forgot.ok()) << forgot.status();
+  {
+    auto catalog = Database::Open(data + "/catalog.db", Database::Mode::kReadOnly);
+    ASSERT_TRUE(catalog.ok()) << catalog.status();
+    EXPECT_EQ(Int(catalog->get(), "SELECT count(*) FROM mailbox_deliveries"), 0);
+  }
   EXPECT_EQ(forgot->lines, 4u);
   EXPECT_EQ(forgot->messages, 1u);
   EXPECT_EQ(forgot->links, 1u);
