@@ -5,6 +5,8 @@
 //   "Nov 02 10:11:12 host postfix/smtpd[123]: text"     classic, day zero-padded (maillog_file)
 //   "2023-03-16T23:05:28.376793+01:00 host prog[1]: t"  RFC 3339 with fraction and offset
 //   "... host prog: text" (no pid), "... prog[1]: text" (no host), "... prog[1] text" (no ':')
+//   "Dec 07 16:03:04 lmtp(u)<1><ID:R2>: Info: text" (Dovecot's log_path: no host, the program
+//   "lmtp(u)<1><ID:R2>" with a ':' inside its "<...>"; IsDovecotLogPathLine tells it apart)
 //   leading NUL bytes; a year truncated to three digits ("021-02-06T...")
 // Thread-safe: a pure function.
 #ifndef MAILLENS_CORE_SYSLOG_HEADER_H_
