@@ -564,21 +564,28 @@ MessageSummary Summarise(const collector::Trace& trace) {
   return s;
 }
 
-// Puts the recipients `to:` asked for first, so the row shows the one the helpdesk asked
-// about.
+// Puts the recipients `to:` asked for first, and among those first the ones whose outcome is
+// a status: asked for, so the row shows the one the helpdesk asked about (`status:bounced`
+// shows a bounced recipient, not a delivered one of the same message).
 void MatchingRecipientsFirst(const core::Query& query, MessageSummary* s) {
   std::vector<size_t> order(s->recipients.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  auto asked = [&](size_t i) {
+  auto rank = [&](size_t i) {
+    int r = 0;
     for (const core::FieldTerm& t : query.terms) {
       if (t.target == core::FieldTerm::Target::kTo &&
           core::WildcardMatch(t.pattern, core::Lower(s->recipients[i]))) {
-        return true;
+        r |= 2;
+      }
+      if (t.target == core::FieldTerm::Target::kStatus && i < s->outcomes.size() &&
+          core::WildcardMatch(t.pattern, s->outcomes[i].status)) {
+        r |= 1;
       }
     }
-    return false;
+    return r;
   };
-  std::stable_partition(order.begin(), order.end(), asked);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return rank(a) > rank(b); });
   std::vector<std::string> recipients;
   std::vector<MessageSummary::Outcome> outcomes;
   for (size_t i : order) {

@@ -1341,7 +1341,25 @@ absl::StatusOr<Trace> Correlator::LoadTrace(int64_t trace_id) {
     links->Reset();
   }
   DropRefusalsOfOurOwnHops(&trace);
+  // Ties are broken by what the messages are, not by the order they were stored in, so that a
+  // trace reads the same whichever log arrived first.
+  std::stable_sort(trace.messages.begin(), trace.messages.end(),
+                   [](const MessageInfo& a, const MessageInfo& b) {
+                     return std::tie(a.first_us, a.host, a.instance, a.queue_id) <
+                            std::tie(b.first_us, b.host, b.instance, b.queue_id);
+                   });
   OrderHops(&trace);
+  std::map<int64_t, size_t> hop;
+  for (size_t i = 0; i < trace.messages.size(); ++i) hop[trace.messages[i].id] = i;
+  std::stable_sort(trace.recipients.begin(), trace.recipients.end(),
+                   [&hop](const RecipientInfo& a, const RecipientInfo& b) {
+                     return std::tie(hop[a.message], a.recipient, a.orig_to) <
+                            std::tie(hop[b.message], b.recipient, b.orig_to);
+                   });
+  std::stable_sort(
+      trace.links.begin(), trace.links.end(), [&hop](const LinkInfo& a, const LinkInfo& b) {
+        return std::tie(hop[a.from], hop[a.to], a.kind) < std::tie(hop[b.from], hop[b.to], b.kind);
+      });
   return trace;
 }
 
@@ -1527,7 +1545,8 @@ void OrderHops(Trace* trace) {
     ordered.push_back(trace->messages[index[id]]);
     std::vector<int64_t>& children = next[id];
     std::sort(children.begin(), children.end(), [&](int64_t a, int64_t b) {
-      return trace->messages[index[a]].first_us < trace->messages[index[b]].first_us;
+      return std::tie(trace->messages[index[a]].first_us, index[a]) <
+             std::tie(trace->messages[index[b]].first_us, index[b]);
     });
     for (int64_t child : children) visit(child);
   };

@@ -75,6 +75,7 @@ struct Found {
   int64_t newest_us = 0;  // of its lines that satisfy a clause: how messages are ordered
   int64_t oldest_us = INT64_MAX;
   std::vector<StoredLine> evidence;
+  std::string tie;  // orders messages of one time (Run)
   void Add(StoredLine line) {
     newest_us = std::max(newest_us, line.time_us);
     oldest_us = std::min(oldest_us, line.time_us);
@@ -517,13 +518,23 @@ absl::StatusOr<SearchAnswer> MessageSearch::Run(bool with_traces) {
     }
   }
   // Newest message first, by the newest line that matched a clause; or oldest first, by the
-  // oldest such line.
+  // oldest such line. Messages of one time are ordered by their first such line's host and
+  // text, not by the order they were stored or found in, so that the same logs give the same
+  // rows (and --limit the same cut) whichever was imported first.
+  for (Found& f : found_) {
+    for (const StoredLine& line : f.evidence) {
+      std::string key = absl::StrCat(line.host, "\n", line.raw);
+      if (f.tie.empty() || key < f.tie) f.tie = std::move(key);
+    }
+  }
   if (query_.oldest_first) {
-    std::stable_sort(found_.begin(), found_.end(),
-                     [](const Found& a, const Found& b) { return a.oldest_us < b.oldest_us; });
+    std::stable_sort(found_.begin(), found_.end(), [](const Found& a, const Found& b) {
+      return std::tie(a.oldest_us, a.tie) < std::tie(b.oldest_us, b.tie);
+    });
   } else {
-    std::stable_sort(found_.begin(), found_.end(),
-                     [](const Found& a, const Found& b) { return a.newest_us > b.newest_us; });
+    std::stable_sort(found_.begin(), found_.end(), [](const Found& a, const Found& b) {
+      return a.newest_us != b.newest_us ? a.newest_us > b.newest_us : a.tie < b.tie;
+    });
   }
   answer.result.total = found_.size();
   answer.result.total_is_lower_bound = !exhausted;

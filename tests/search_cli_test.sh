@@ -110,6 +110,11 @@ json=$(S search to:bob@example.ac.jp status:bounced --json)
 [[ $(jq -r '.recipients[] | select(.to == "dave@far.example") | .status' <<<"$json") == deferred ]] ||
   fail "JSON does not give dave's own status: $json"
 [[ $(jq -r '.recipients[0].to' <<<"$json") == bob@example.ac.jp ]] || fail "the asked-for recipient is not first"
+# A status asked for puts a recipient with that outcome first (bob, listed first otherwise,
+# bounced; dave is the deferred one).
+json=$(S search msgid:20240501101500.ABC123@mail.example.org status:deferred --json)
+[[ $(jq -r '.recipients[0].to' <<<"$json") == dave@far.example ]] ||
+  fail "status:deferred does not put the deferred recipient first: $json"
 csv=$(S search msgid:20240501101500.ABC123@mail.example.org --csv)
 [[ $(grep -c 'example' <<<"$csv") -eq 2 ]] || fail "CSV is not one row per recipient: $csv"
 grep -q 'dave@far.example,deferred,4.2.2' <<<"$csv" || fail "CSV row of dave: $csv"
