@@ -336,8 +336,11 @@ void PrintTraceText(const TraceAnswer& answer, bool raw) {
   for (const auto& m : t.messages) {
     if (hosts.insert(m.host).second) absl::StrAppend(&path, path.empty() ? "" : ", ", m.host);
   }
-  std::printf("%s  message-id <%s>  from %s\n  %zu hop%s across %s  (times in %s)\n",
-              paint("trace", Color::kBold).c_str(), msgid.c_str(), sender.c_str(),
+  // "<>" would read as the null sender: a message refused before cleanup logged its
+  // Message-ID has none in the log.
+  const std::string shown_msgid = msgid.empty() ? "(none logged)" : absl::StrCat("<", msgid, ">");
+  std::printf("%s  message-id %s  from %s\n  %zu hop%s across %s  (times in %s)\n",
+              paint("trace", Color::kBold).c_str(), shown_msgid.c_str(), sender.c_str(),
               t.messages.size(), t.messages.size() == 1 ? "" : "s", path.c_str(),
               ZoneLabel(zone).c_str());
   std::printf("  %s\n", paint(EscapeControls(story.verdict), Color::kBold).c_str());

@@ -125,6 +125,8 @@ grep -q "exclude each other" "$work/err" || fail "--json --csv: $(cat "$work/err
 out=$(S --tz Asia/Tokyo search qid:3F1A2B3C4D)
 grep -q "TIME (JST)" <<<"$out" || fail "--tz Asia/Tokyo: $out"
 S trace 3F1A2B3C4D --tz Asia/Tokyo | grep -q "times in JST" || fail "trace --tz after the command"
+# A message with no Message-ID in the log says so ("<>" would read as the null sender).
+S trace 9C9C9C9C9C | grep -q "message-id (none logged)" || fail "trace of a message without message-id: $(S trace 9C9C9C9C9C)"
 # Queue IDs in any letter case, in search and trace.
 S search qid:3f1a2b3c4d >/dev/null 2>&1 || fail "lower-case queue ID not found by search"
 S trace 3f1a2b3c4d | grep -q "alice@partner.example" || fail "lower-case queue ID not traced"
