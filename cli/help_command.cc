@@ -104,7 +104,8 @@ show -- "delivered to 3 mailboxes on mx (INBOX); 1 bounced at mx.strict.test
 (554 5.7.1), the non-delivery notice delivered to the sender". It says delivered
 only for a mailbox delivery (local, virtual, LMTP; with Dovecot's log, the folder);
 mail the last hop in the store handed to another server reads "accepted by" that
-server (a foreign one, or one of ours whose log is not in the store yet). Also:
+server (a foreign one, or one of ours whose log is not in the store yet; when the
+store holds that queue ID unlinked, a note says how to link it). Also:
 expired after how long, deferred still, rejected or discarded by which host, held
 and released, deleted by the administrator, passed or blocked by the content
 filter (amavis' verdict and score), and after how many deferrals a message got

@@ -957,6 +957,31 @@ int RunTrace(const GlobalOptions& global, const std::vector<std::string>& args) 
     std::fprintf(stderr, "note: %s\n", notice.c_str());
     incomplete |= collector::IsUnreadableArchiveNotice(notice);
   }
+  // A next hop's queue ID that the store holds, but not in this trace: most often a server of
+  // this site the correlator could not recognise in relay= (a content filter or relay on an
+  // address no host declared). Said, with the way to link it.
+  std::set<std::string> in_trace, told;
+  for (const collector::MessageInfo& m : trace->trace.messages) in_trace.insert(m.queue_id);
+  for (const collector::RecipientInfo& r : trace->trace.recipients) {
+    if (r.next_queue_id.empty() || in_trace.count(r.next_queue_id) ||
+        !told.insert(r.next_queue_id).second) {
+      continue;
+    }
+    auto next = source->GetTrace(r.next_queue_id, false);
+    if (!next.ok() || next->trace.messages.empty()) continue;
+    const collector::MessageInfo* there = &next->trace.messages.front();
+    for (const collector::MessageInfo& m : next->trace.messages) {
+      if (m.queue_id == r.next_queue_id) there = &m;
+    }
+    std::fprintf(stderr,
+                 "note: %s (the next hop's queue ID after %s) is stored on host %s but not "
+                 "linked to this trace: if %s is one of your servers, declare its name or "
+                 "address (maillens relink --host-alias %s=NAME_OR_ADDRESS; maillens help "
+                 "relink)\n",
+                 EscapeControls(r.next_queue_id).c_str(), EscapeControls(r.relay).c_str(),
+                 EscapeControls(there->host).c_str(), EscapeControls(r.relay).c_str(),
+                 EscapeControls(there->host).c_str());
+  }
   return incomplete ? 3 : 0;
 }
 

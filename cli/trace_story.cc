@@ -485,7 +485,7 @@ std::string GroupClause(const std::vector<const RecipientOutcome*>& members, con
     bool one_id = true;
     for (const RecipientOutcome* r : members) one_id = one_id && r->queued_as == o.queued_as;
     if (!o.queued_as.empty() && one_id) {
-      absl::StrAppend(&clause, ", queued there as ", o.queued_as, " (no later hop in the store)");
+      absl::StrAppend(&clause, ", queued there as ", o.queued_as, " (no later hop in this trace)");
     }
     return clause;
   }

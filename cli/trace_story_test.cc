@@ -586,7 +586,7 @@ TEST_F(TraceStoryTest, LaterHopNotInTheStoreIsNotCalledDelivered) {
   TraceStory story = Tell("8B109A8E0D7");
   EXPECT_EQ(story.verdict,
             "3 accepted by mx.example.test (250 2.0.0), queued there as 98847A8E445 (no later "
-            "hop in the store)");
+            "hop in this trace)");
   EXPECT_THAT(story.verdict, Not(HasSubstr("delivered")));
 }
 
@@ -749,8 +749,8 @@ TEST_F(TraceStoryTest, PassedByTheContentFilter) {
   TraceStory story = Tell("C4B953D7F71");
   EXPECT_EQ(story.verdict,
             "passed the content filter on dmz (CLEAN, score 2.204); 1 accepted by "
-            "mx.example.test (250 2.0.0), queued there as 7C9DA1851373 (no later hop in the "
-            "store)");
+            "mx.example.test (250 2.0.0), queued there as 7C9DA1851373 (no later hop in this "
+            "trace)");
 }
 
 // A message finally delivered: its earlier deferrals and their reason are in the verdict.
@@ -760,7 +760,7 @@ TEST_F(TraceStoryTest, AcceptedAfterDeferrals) {
   EXPECT_EQ(story.verdict,
             "passed the content filter on dmz (CLEAN, score 1.476); 1 accepted by "
             "mail.legacy.test (250 2.0.0) after 3 deferrals (450 4.7.1), queued there as "
-            "j010xVNW373626 (no later hop in the store)");
+            "j010xVNW373626 (no later hop in this trace)");
   EXPECT_EQ(Facts(story, "1DD4F3D817E").size(), 3u);
 }
 

@@ -63,6 +63,12 @@ $morning dmz postfix/smtpd[150]: 4B4B4B4B4B: client=one.example[198.51.100.40]
 $hour_ago mx postfix/smtpd[151]: 4B4B4B4B4B: client=two.example[198.51.100.41]
 $hour_ago mx postfix/smtpd[140]: 9C9C9C9C9C: client=unknown[203.0.113.99]
 $hour_ago mx postfix/smtpd[140]: lost connection after DATA from unknown[203.0.113.99]
+$hour_ago dmz postfix/smtpd[300]: 2E2E2E2E2E: client=a.example[198.51.100.60]
+$hour_ago dmz postfix/qmgr[301]: 2E2E2E2E2E: from=<f@a.example>, size=100, nrcpt=1 (queue active)
+$hour_ago dmz postfix/smtp[302]: 2E2E2E2E2E: to=<u@other.example>, relay=filter1.example.ac.jp[192.0.2.99]:10025, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 3F3F3F3F3F)
+$hour_ago dmz postfix/qmgr[301]: 2E2E2E2E2E: removed
+$hour_ago_later scanner postfix/smtpd[400]: 3F3F3F3F3F: client=dmz.example.ac.jp[192.0.2.2]
+$hour_ago_later scanner postfix/qmgr[401]: 3F3F3F3F3F: from=<f@a.example>, size=100, nrcpt=1 (queue active)
 $hour_ago dmz postfix/smtpd[200]: NOQUEUE: reject: RCPT from unknown[203.0.113.77]: 550 5.7.1 <y@example.ac.jp>: bad $(printf '\033')[31mred; from=<esc@bad.example> to=<y@example.ac.jp> proto=ESMTP helo=<bad>
 EOF
 "$ML" --data "$work/data" import "$work/mail.log" >/dev/null 2>&1 || fail "import failed"
@@ -127,6 +133,12 @@ grep -q "TIME (JST)" <<<"$out" || fail "--tz Asia/Tokyo: $out"
 S trace 3F1A2B3C4D --tz Asia/Tokyo | grep -q "times in JST" || fail "trace --tz after the command"
 # A message with no Message-ID in the log says so ("<>" would read as the null sender).
 S trace 9C9C9C9C9C | grep -q "message-id (none logged)" || fail "trace of a message without message-id: $(S trace 9C9C9C9C9C)"
+# A next hop the store holds but did not link (a server on an address no host declared): the
+# trace says so and how to link it.
+S trace 2E2E2E2E2E >"$work/out" 2>"$work/err" || fail "trace 2E2E2E2E2E: $(cat "$work/err")"
+grep -q "no later hop in this trace" "$work/out" || fail "trace 2E2E2E2E2E verdict: $(cat "$work/out")"
+grep -q "3F3F3F3F3F (the next hop's queue ID after filter1.example.ac.jp.*) is stored on host scanner but not linked.*relink --host-alias scanner=" "$work/err" ||
+  fail "no note of the stored, unlinked next hop: $(cat "$work/err")"
 # Queue IDs in any letter case, in search and trace.
 S search qid:3f1a2b3c4d >/dev/null 2>&1 || fail "lower-case queue ID not found by search"
 S trace 3f1a2b3c4d | grep -q "alice@partner.example" || fail "lower-case queue ID not traced"
