@@ -76,7 +76,7 @@ constexpr char kSelectLinksTo[] =
 constexpr char kSelectMaxMessageId[] = "SELECT max(id) FROM messages";
 constexpr char kRecipientColumns[] =
     "SELECT message, recipient, status, dsn, relay, reply, next_queue_id, next_form, time_us, "
-    "attempts, delay FROM recipients ";
+    "attempts, delay, orig_to FROM recipients ";
 // By range through the primary key's index, or — when the range is most of the table — a
 // plain scan ("+message" keeps SQLite off the index), which reads the table in order instead
 // of looking every row up.
@@ -162,6 +162,7 @@ struct Row {
   int64_t attempts = 1;
   double delay = -1;  // seconds (delay=), -1 when not logged
   std::string recipient;
+  std::string orig_to;  // the address before an alias or virtual map, "" when none
   std::string next_queue_id;
   std::string dsn;
   std::string reply;
@@ -263,6 +264,7 @@ Msg ReadMsg(const Statement& s) {
 Row ReadRow(const Statement& s) {
   Row r;
   r.recipient = Text(s, 1);
+  r.orig_to = Text(s, 11);
   r.status = ParseStatus(s.ColumnText(2));
   r.time_us = s.ColumnInt(8);
   r.attempts = s.ColumnInt(9);
@@ -572,10 +574,11 @@ class ReportBuilder {
   bool DomainFilter() const { return !domains_.empty(); }
   bool InDomains(std::string_view address) const { return domains_.count(DomainOf(address)) > 0; }
   // A recipient row of message `m` is in scope: no domain filter, or the message's sender or
-  // the recipient is of one of the domains.
+  // the recipient, as addressed or as an alias expanded it, is of one of the domains (mail to
+  // all-staff@D delivered to an address elsewhere is mail to D).
   bool RowInDomains(const Msg& sender, const Row& r) const {
     return !DomainFilter() || (sender.has_sender && InDomains(sender.sender)) ||
-           InDomains(r.recipient);
+           InDomains(r.recipient) || (!r.orig_to.empty() && InDomains(r.orig_to));
   }
   bool InWindow(int64_t t) const { return t >= options_.since_us && t < options_.until_us; }
   bool HostInScope(int64_t host_id) const { return host_filter_ == 0 || host_id == host_filter_; }
@@ -1013,7 +1016,8 @@ void ReportBuilder::FilterUnits() {
     if (from.has_sender && InDomains(from.sender)) return true;
     for (int mi : u.msgs) {
       for (int ri = msgs_[mi].row_begin; ri < msgs_[mi].row_end; ++ri) {
-        if (InDomains(rows_[ri].recipient)) return true;
+        const Row& r = rows_[ri];
+        if (InDomains(r.recipient) || (!r.orig_to.empty() && InDomains(r.orig_to))) return true;
       }
     }
     return false;
@@ -1192,7 +1196,8 @@ absl::Status ReportBuilder::ScanDay(int64_t day, bool whole_day, EventScan* scan
     // rest (warnings, postscreen, failures to log in) belong to no domain.
     auto names_domain = [&] {
       return (ev.Has(Field::kFrom) && InDomains(ev.Get(Field::kFrom))) ||
-             (ev.Has(Field::kTo) && InDomains(ev.Get(Field::kTo)));
+             (ev.Has(Field::kTo) && InDomains(ev.Get(Field::kTo))) ||
+             (ev.Has(Field::kOrigTo) && InDomains(ev.Get(Field::kOrigTo)));
     };
     // Warning, fatal and panic lines, whatever else they say (a SASL failure is also a
     // warning); a check action's "warning: header ..." is a reject warning, not a problem.
