@@ -167,6 +167,9 @@ bool ConsumePhrase(std::string_view* t, std::string_view phrase) {
 }
 
 bool ReadDeliveryAction(std::string_view t, DeliveryAction* out) {
+  // Older Pigeonhole names the Sieve command first: "fileinto action: stored mail into
+  // mailbox 'Junk'", "keep action: stored mail into mailbox 'INBOX'".
+  if (!ConsumePhrase(&t, "fileinto action: ")) ConsumePhrase(&t, "keep action: ");
   if (ConsumePhrase(&t, "saved mail to ")) {
     out->status = "saved";
     out->mailbox = t;
@@ -211,6 +214,7 @@ bool ReadDeliveryAction(std::string_view t, DeliveryAction* out) {
 //   message to be discarded if not explicitly delivered (discard action)", "rejected message
 //   from <s> (reject)", "sent vacation response to <s>", "failed to store into mailbox 'X': E"
 // "lmtp(user): SESSION: sieve: msgid=<m>: stored mail into mailbox 'INBOX'" (older)
+// "lmtp(user)<pid><session>: sieve: msgid=<m>: fileinto action: stored mail into mailbox 'X'"
 // "lda(user): msgid=<m>: save failed to INBOX: Quota exceeded"
 // and the same with Dovecot's level ("Info: ", "Error: ") after the prefix, as its own log
 // file writes them. The session ID is what Dovecot's LMTP reply names ("250 2.0.0 <rcpt>

@@ -50,6 +50,15 @@ TEST(ParseDovecotTest, SieveStoredAndOlderSessionForm) {
   EXPECT_EQ(ev.queue_id, "Zz11Yy22Xx33Ww44Vv55Uu");
   EXPECT_EQ(G(ev, Field::kMessageId), "x-10@list.example");
 
+  // Older Pigeonhole names the command first.
+  ev = ParseOther("dovecot",
+                  "lmtp(eve@example.org)<77><Ab12Cd34Ef56Gh78Ij90Kl:3>: Info: sieve: "
+                  "msgid=<x-11@list.example>: fileinto action: stored mail into mailbox 'Junk'");
+  EXPECT_EQ(ev.kind, Kind::kDovecotDelivery);
+  EXPECT_EQ(G(ev, Field::kMailbox), "Junk");
+  EXPECT_EQ(G(ev, Field::kStatus), "saved");
+  EXPECT_EQ(ev.queue_id, "Ab12Cd34Ef56Gh78Ij90Kl:3");
+
   ev = ParseOther("dovecot",
                   "lda(frank): sieve: msgid=<y@z.example>: stored mail into mailbox "
                   "'INBOX'");
