@@ -1,6 +1,7 @@
 #include "collector/query_proto.h"
 
 #include <algorithm>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -56,6 +57,33 @@ absl::StatusOr<std::map<int64_t, std::vector<StoredLine>>> TraceLines(Store* sto
   std::map<int64_t, std::vector<StoredLine>> lines;
   for (const MessageInfo& m : trace.messages) {
     MAILLENS_ASSIGN_OR_RETURN(lines[m.id], store->MessageLines(m));
+  }
+  // Dovecot's line of each mailbox step, under the hop that handed the recipient over: found
+  // by its session ID (or Message-ID) on its host at its time, and kept only if it is a
+  // delivery line naming it.
+  core::TimeContext time{core::TimeOptions()};
+  std::set<std::pair<int64_t, int64_t>> taken;  // (day, id)
+  for (const MailboxStep& step : trace.mailbox) {
+    const std::string& name = !step.session.empty() ? step.session : step.message_id;
+    if (name.empty()) continue;
+    SearchQuery q;
+    q.words = {name};
+    q.host = step.host;
+    q.since_us = step.time_us;
+    q.until_us = step.time_us + 1;
+    q.limit = 20;
+    MAILLENS_ASSIGN_OR_RETURN(SearchResult found, store->Search(q));
+    std::vector<StoredLine>& hop = lines[step.message];
+    for (StoredLine& line : found.lines) {
+      const core::Event ev = core::ParseLine(line.raw, &time);
+      if (ev.kind != core::Kind::kDovecotDelivery || !taken.insert({line.day, line.id}).second) {
+        continue;
+      }
+      hop.push_back(std::move(line));
+    }
+    std::stable_sort(hop.begin(), hop.end(), [](const StoredLine& a, const StoredLine& b) {
+      return a.time_us < b.time_us;
+    });
   }
   return lines;
 }

@@ -30,7 +30,8 @@ struct SearchAnswer {
 absl::StatusOr<SearchAnswer> SearchWithTraces(Store* store, const SearchQuery& query,
                                               bool with_traces);
 
-// The raw lines of every message of `trace`, by MessageInfo::id.
+// The raw lines of every message of `trace`, by MessageInfo::id; with each hop, Dovecot's lines
+// of its mailbox steps (trace.mailbox).
 absl::StatusOr<std::map<int64_t, std::vector<StoredLine>>> TraceLines(Store* store,
                                                                       const Trace& trace);
 

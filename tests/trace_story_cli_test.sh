@@ -145,3 +145,13 @@ has "$filtered" "22:00:20  content filter: Blocked SPAM, score 27.168"
   fail "filter --json events"
 echo "ok: blocked by the content filter"
 echo "trace_story_cli_test: every promise holds"
+
+# --raw shows every raw line of the journey, Dovecot's too.
+cat >"$work/dovecot.log" <<'LINES'
+Dec 07 16:04:07 lmtp(admin@example.test)<10802><MEsjJffYFms+KgAA0J78UA>: Info: msgid=<20261207160306.010934@localhost>: saved mail to INBOX
+LINES
+"$ML" --data "$work/data" import --year 2026 --quiet --format dovecot --host mx "$work/dovecot.log"
+raw=$("$ML" --data "$work/data" trace --raw 948FBA8E20A)
+has "$raw" "mailbox 16:04:07  mx dovecot: saved to INBOX" \
+  "| Dec 07 16:04:07 lmtp(admin@example.test)<10802><MEsjJffYFms+KgAA0J78UA>: Info: msgid=<20261207160306.010934@localhost>: saved mail to INBOX"
+echo "ok: --raw shows Dovecot's line of the mailbox step"
