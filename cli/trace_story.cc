@@ -348,7 +348,8 @@ RecipientOutcome OutcomeOf(const Trace& trace, const Shape& shape, const Recipie
 
 // Each recipient's outcome along the forward hops from `roots` (all hops outside a bounce's
 // branch when `roots` is empty): the status logged furthest along, then the latest, keyed by
-// the address first given (a later hop may rewrite it: to= new, orig_to= old).
+// the address first given (a later hop may rewrite it: to= new, orig_to= old) and, where an
+// alias expanded it, the address it reached.
 std::vector<RecipientOutcome> Outcomes(const Trace& trace, const Shape& shape,
                                        const std::set<int64_t>* only,
                                        const std::map<int64_t, std::vector<HopFact>>& facts) {
@@ -372,7 +373,10 @@ std::vector<RecipientOutcome> Outcomes(const Trace& trace, const Shape& shape,
         continue;
       }
     }
-    auto& slot = latest[r.orig_to.empty() ? r.recipient : r.orig_to];
+    // An alias expanded to several addresses (orig_to= the alias on each) is several
+    // recipients: each address it reached is told.
+    auto& slot =
+        latest[r.orig_to.empty() ? r.recipient : absl::StrCat(r.orig_to, "\n", r.recipient)];
     std::pair<int, int64_t> rank{shape.depth.at(r.message), r.time_us};
     if (slot.second == nullptr || rank >= slot.first) slot = {rank, &r};
   }

@@ -744,6 +744,39 @@ TEST_F(TraceStoryTest, BlockedByTheContentFilter) {
               ElementsAre("content_filter: content filter: Blocked SPAM, score 27.168"));
 }
 
+// An alias expanded to three maildirs on mx (the lab's all-staff@): three deliveries, each
+// recipient it reached told, not one.
+TEST_F(TraceStoryTest, AliasExpandedToSeveralMailboxes) {
+  Import({
+      "Dec 07 16:03:05 dmz postfix/smtpd[10748]: 0FDC6A8E274: client=unknown[127.0.0.14]",
+      "Dec 07 16:03:05 dmz postfix/cleanup[10752]: 0FDC6A8E274: "
+      "message-id=<20261207160305.010791@localhost>",
+      "Dec 07 16:03:05 dmz postfix/qmgr[10457]: 0FDC6A8E274: from=<news@partner.test>, "
+      "size=1070, nrcpt=1 (queue active)",
+      "Dec 07 16:03:05 dmz postfix/relay/smtp[10754]: 0FDC6A8E274: to=<all-staff@example.test>, "
+      "relay=mx.example.test[127.0.0.3]:25, delay=0.08, delays=0.02/0/0.05/0, dsn=2.0.0, "
+      "status=sent (250 2.0.0 Ok: queued as 216D1A8E446)",
+      "Dec 07 16:03:05 dmz postfix/qmgr[10457]: 0FDC6A8E274: removed",
+      "Dec 07 16:03:05 mx postfix/smtpd[10789]: 216D1A8E446: client=dmz.example.test[127.0.0.2]",
+      "Dec 07 16:03:05 mx postfix/cleanup[10783]: 216D1A8E446: "
+      "message-id=<20261207160305.010791@localhost>",
+      "Dec 07 16:03:05 mx postfix/qmgr[10546]: 216D1A8E446: from=<news@partner.test>, "
+      "size=1426, nrcpt=3 (queue active)",
+      "Dec 07 16:03:05 mx postfix/virtual[10804]: 216D1A8E446: to=<hr@staff.example.test>, "
+      "orig_to=<all-staff@example.test>, relay=virtual, delay=0.01, delays=0/0/0/0, dsn=2.0.0, "
+      "status=sent (delivered to maildir)",
+      "Dec 07 16:03:05 mx postfix/virtual[10804]: 216D1A8E446: to=<it@staff.example.test>, "
+      "orig_to=<all-staff@example.test>, relay=virtual, delay=0.01, delays=0/0/0/0, dsn=2.0.0, "
+      "status=sent (delivered to maildir)",
+      "Dec 07 16:03:05 mx postfix/virtual[10804]: 216D1A8E446: to=<ops@staff.example.test>, "
+      "orig_to=<all-staff@example.test>, relay=virtual, delay=0.01, delays=0/0/0/0, dsn=2.0.0, "
+      "status=sent (delivered to maildir)",
+      "Dec 07 16:03:05 mx postfix/qmgr[10546]: 216D1A8E446: removed",
+  });
+  TraceStory story = Tell("0FDC6A8E274");
+  EXPECT_EQ(story.verdict, "delivered to 3 mailboxes on mx");
+}
+
 TEST_F(TraceStoryTest, PassedByTheContentFilter) {
   Import(kPassedClean, "2025-01-02");
   TraceStory story = Tell("C4B953D7F71");
