@@ -1,9 +1,10 @@
 // The typed event the parser makes of one maillog line.
 //
 // An Event is a set of views into the line it was parsed from (and, for a few fields such as
-// `detail`, into the parser's constant words): it owns nothing and is valid only while that
-// line's bytes are. Copy what must outlive the line (see ToOwned callers in
-// agent/ and collector/). Thread-compatible: a value type with no shared state.
+// `detail`, and the daemon of a line from Dovecot's own log file, into the parser's constant
+// words): it owns nothing and is valid only while that line's bytes are. Copy what must outlive
+// the line (see ToOwned callers in agent/ and collector/). Thread-compatible: a value type with
+// no shared state.
 #ifndef MAILLENS_CORE_EVENT_H_
 #define MAILLENS_CORE_EVENT_H_
 
