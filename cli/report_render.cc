@@ -419,15 +419,19 @@ Section Latency(const Report& r) {
   return s;
 }
 
-Section SaslFailures(const Report& r, absl::TimeZone zone) {
+// Failed authentications by client, SASL's or Dovecot logins' (the second column: the
+// client's name, or the login service).
+Section FailureSources(std::string title, std::string note, const std::string& second_column,
+                       const std::vector<collector::SaslFailureSource>& sources,
+                       absl::TimeZone zone) {
   Section s;
-  s.title = "SASL authentication failures by client";
-  s.note = absl::StrCat(r.counts.sasl_failures, " failures from ", r.sasl_failure_sources,
-                        " address", r.sasl_failure_sources == 1 ? "" : "es");
+  s.title = std::move(title);
+  s.note = std::move(note);
   s.empty = "none";
-  s.grid = MakeGrid({"CLIENT", "NAME", "FAILURES", "USERS", "USER NAMES TRIED", "FIRST", "LAST"},
-                    {false, false, true, true, false, false, false});
-  for (const auto& f : r.sasl_failures) {
+  s.grid =
+      MakeGrid({"CLIENT", second_column, "FAILURES", "USERS", "USER NAMES TRIED", "FIRST", "LAST"},
+               {false, false, true, true, false, false, false});
+  for (const auto& f : sources) {
     s.grid.rows.push_back({{f.client_ip, Color::kBold},
                            {f.client_host, Color::kDim},
                            {Num(f.failures), f.failures >= 10 ? Color::kRed : Color::kNone},
@@ -439,25 +443,21 @@ Section SaslFailures(const Report& r, absl::TimeZone zone) {
   return s;
 }
 
+Section SaslFailures(const Report& r, absl::TimeZone zone) {
+  return FailureSources(
+      "SASL authentication failures by client",
+      absl::StrCat(r.counts.sasl_failures, " failures from ", r.sasl_failure_sources, " address",
+                   r.sasl_failure_sources == 1 ? "" : "es"),
+      "NAME", r.sasl_failures, zone);
+}
+
 Section LoginFailures(const Report& r, absl::TimeZone zone) {
-  Section s;
-  s.title = "Login failures by client (Dovecot IMAP, POP3, submission)";
-  s.note = absl::StrCat(r.counts.login_failures, " failures from ", r.login_failure_sources,
-                        " address", r.login_failure_sources == 1 ? "" : "es",
-                        "; a login that gave up after failed authentication");
-  s.empty = "none";
-  s.grid = MakeGrid({"CLIENT", "SERVICE", "FAILURES", "USERS", "USER NAMES TRIED", "FIRST", "LAST"},
-                    {false, false, true, true, false, false, false});
-  for (const auto& f : r.login_failures) {
-    s.grid.rows.push_back({{f.client_ip, Color::kBold},
-                           {f.client_host, Color::kDim},
-                           {Num(f.failures), f.failures >= 10 ? Color::kRed : Color::kNone},
-                           {Num(f.distinct_users)},
-                           {absl::StrJoin(f.users, ", ")},
-                           {TimeSec(f.first_us, zone)},
-                           {TimeSec(f.last_us, zone)}});
-  }
-  return s;
+  return FailureSources(
+      "Login failures by client (Dovecot IMAP, POP3, submission)",
+      absl::StrCat(r.counts.login_failures, " failures from ", r.login_failure_sources, " address",
+                   r.login_failure_sources == 1 ? "" : "es",
+                   "; a login that gave up after failed authentication"),
+      "SERVICE", r.login_failures, zone);
 }
 
 Section SaslUsers(const Report& r) {
