@@ -111,6 +111,11 @@ class MessageSearch {
   absl::Status Consider(const StoredLine& line);
   // Instance `m` of a queue on `host` (and its trace), evaluated once.
   absl::Status ConsiderInstance(const std::string& host, const MessageInfo& m);
+  // The instances of trace `trace_id` (none for 0 or when it cannot be loaded); the trace is
+  // kept for the answer.
+  std::vector<MessageInfo> TraceMessages(int64_t trace_id);
+  // Evaluates `found` over `messages` and keeps it if it matches (its trace only if shown).
+  absl::Status Keep(Found found, const std::vector<MessageInfo>& messages);
   absl::StatusOr<bool> Evaluate(const std::vector<MessageInfo>& messages, Found* found);
   void AddEvidence(const MessageKey& key, const StoredLine& line) {
     auto it = found_index_.find(key);
@@ -200,17 +205,26 @@ absl::Status MessageSearch::Consider(const StoredLine& line) {
     matches = InWindow(line.time_us) && clauses_.OfLine(ev, line.host, line.raw) == clauses_.all();
     if (matches) found.Add(line);
   } else {
-    if (found.trace_id != 0) {
-      auto trace = store_->TraceById(found.trace_id);
-      if (trace.ok()) {
-        messages = trace->messages;
-        traces_.emplace(found.trace_id, std::move(*trace));
-      }
-    }
-    MAILLENS_ASSIGN_OR_RETURN(matches, Evaluate(messages, &found));
-    // Only shown messages need their trace in the answer.
-    if (!matches || found_.size() >= query_.limit) traces_.erase(found.trace_id);
+    std::vector<MessageInfo> of_trace = TraceMessages(found.trace_id);
+    return Keep(std::move(found), of_trace.empty() ? messages : of_trace);
   }
+  if (matches) found_.push_back(std::move(found));
+  return absl::OkStatus();
+}
+
+std::vector<MessageInfo> MessageSearch::TraceMessages(int64_t trace_id) {
+  if (trace_id == 0) return {};
+  auto trace = store_->TraceById(trace_id);
+  if (!trace.ok()) return {};
+  std::vector<MessageInfo> messages = trace->messages;
+  traces_.emplace(trace_id, std::move(*trace));
+  return messages;
+}
+
+absl::Status MessageSearch::Keep(Found found, const std::vector<MessageInfo>& messages) {
+  MAILLENS_ASSIGN_OR_RETURN(bool matches, Evaluate(messages, &found));
+  // Only shown messages need their trace in the answer.
+  if (!matches || found_.size() >= query_.limit) traces_.erase(found.trace_id);
   if (matches) found_.push_back(std::move(found));
   return absl::OkStatus();
 }
@@ -223,14 +237,7 @@ absl::Status MessageSearch::ConsiderInstance(const std::string& host, const Mess
   if (!evaluated_.insert(found.key).second) return absl::OkStatus();
   // The instances as loaded whole (`m` may lack its span's end), each noted as evaluated
   // for the lines Consider is given.
-  std::vector<MessageInfo> messages;
-  if (found.trace_id != 0) {
-    auto trace = store_->TraceById(found.trace_id);
-    if (trace.ok()) {
-      messages = trace->messages;
-      traces_.emplace(found.trace_id, std::move(*trace));
-    }
-  }
+  std::vector<MessageInfo> messages = TraceMessages(found.trace_id);
   if (messages.empty()) {
     MAILLENS_ASSIGN_OR_RETURN(std::optional<MessageInfo> whole,
                               store_->InstanceAt(host, m.queue_id, m.first_us));
@@ -240,10 +247,7 @@ absl::Status MessageSearch::ConsiderInstance(const std::string& host, const Mess
     instances_[{each.host.empty() ? host : each.host, each.queue_id}].push_back(InstanceRange{
         each.first_us, each.end_us.value_or(each.last_us), found.key, found.trace_id});
   }
-  MAILLENS_ASSIGN_OR_RETURN(bool matches, Evaluate(messages, &found));
-  if (!matches || found_.size() >= query_.limit) traces_.erase(found.trace_id);
-  if (matches) found_.push_back(std::move(found));
-  return absl::OkStatus();
+  return Keep(std::move(found), messages);
 }
 
 absl::StatusOr<bool> MessageSearch::IntersectQueues(const std::vector<size_t>& indexed,
