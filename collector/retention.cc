@@ -53,7 +53,7 @@ constexpr char kSelectHostName[] = "SELECT name FROM hosts WHERE id = ?";
 constexpr char kHasFeaturesTable[] =
     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'features'";
 constexpr char kHasFeature[] = "SELECT 1 FROM features WHERE name = ?";
-constexpr char kDeleteFtsFileFeature[] = "DELETE FROM features WHERE name = ?";
+constexpr char kDeleteFeature[] = "DELETE FROM features WHERE name = ?";
 constexpr char kHasSideAddressQueues[] =
     "SELECT 1 FROM fts.sqlite_master WHERE type = 'table' AND name = 'address_queues'";
 constexpr char kSelectIndexedId[] = "SELECT indexed_id FROM fts.fts_state WHERE id = 1";
@@ -833,8 +833,10 @@ absl::Status MoveIndexIntoSnapshot(const std::string& dir, int64_t day, const st
     MAILLENS_RETURN_IF_ERROR(
         db->Exec("INSERT INTO main.address_queues SELECT * FROM fts.address_queues"));
   }
-  for (const char* name : {kFtsFileFeature, side_queues ? "" : kAddressQueuesFeature}) {
-    MAILLENS_ASSIGN_OR_RETURN(Statement feature, db->Prepare(kDeleteFtsFileFeature));
+  std::vector<const char*> gone = {kFtsFileFeature};
+  if (!side_queues) gone.push_back(kAddressQueuesFeature);
+  for (const char* name : gone) {
+    MAILLENS_ASSIGN_OR_RETURN(Statement feature, db->Prepare(kDeleteFeature));
     feature.BindText(1, name);
     MAILLENS_RETURN_IF_ERROR(feature.Run());
   }

@@ -630,6 +630,8 @@ TEST_F(RetentionTest, SideFileIndexIsArchivedInsideTheDayAndFoundAgain) {
   EXPECT_EQ(QueryInt(hot, "SELECT count(*) FROM sqlite_master WHERE name = 'events_fts'"), 0);
   EXPECT_EQ(HotDays(dir).front(), day);  // the side file is not a day of its own
 
+  const int64_t queues_hot = QueryInt(side, "SELECT count(*) FROM address_queues");
+  EXPECT_GT(queues_hot, 0) << "the side file has no address queues";
   const std::string word_hot = Found(dir, "wombatgate", "");
   const std::string to_hot = Found(dir, "", kQuokka);
   const std::string both_hot = Found(dir, "connection", kQuokka);
@@ -651,6 +653,9 @@ TEST_F(RetentionTest, SideFileIndexIsArchivedInsideTheDayAndFoundAgain) {
   EXPECT_EQ(QueryInt(*cached, "SELECT count(*) FROM sqlite_master WHERE name = 'events_fts'"), 1);
   EXPECT_EQ(
       QueryInt(*cached, "SELECT count(*) FROM events_fts WHERE events_fts MATCH 'wombatgate'"), 2);
+  // The addresses' queues go with the index, and the day still says it has them all.
+  EXPECT_EQ(QueryInt(*cached, "SELECT count(*) FROM address_queues"), queues_hot);
+  EXPECT_EQ(QueryInt(*cached, "SELECT count(*) FROM features WHERE name = 'address_queues'"), 1);
   {
     // FTS5 checks its own structure (on a copy: the check writes).
     const std::string copy = *root_ + "/fts_file_check.db";
