@@ -326,6 +326,9 @@ namespace {
 // so the catalog shrinks instead of keeping them for reuse. The setting must precede WAL
 // mode, which Database::Open turns on; a catalog made by an older maillens keeps its own.
 absl::Status CreateCatalogFile(const std::string& path) {
+  // The first connection of a fresh data directory initializes SQLite: configured first, as
+  // Database::Open is, or SQLite counts its memory under a mutex for the process's life.
+  ConfigureSqlite();
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
   if (rc == SQLITE_OK) {

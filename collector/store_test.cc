@@ -1,5 +1,6 @@
 #include "collector/store.h"
 
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -79,6 +80,30 @@ TEST_F(StoreTest, AppendIsIdempotent) {
   auto result = store_->Search(q);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->total, 1u);  // "disconnect" is a different token
+}
+
+// SQLite's memory accounting takes one process-wide mutex per malloc and free, which the
+// import's threads fought over (ConfigureSqlite). It must be off whichever connection of a
+// fresh data directory comes first; a process of its own, since a test before this one
+// already initialized SQLite.
+TEST(StoreProcessTest, FreshDataDirectoryLeavesSqliteMemoryUncounted) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto dir = std::filesystem::temp_directory_path() /
+             ("maillens_store_memstat_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  EXPECT_EXIT(
+      {
+        StoreOptions options;
+        options.dir = dir.string();
+        auto store = Store::Open(options);
+        if (!store.ok()) std::_Exit(2);
+        auto lines = FileLines("dmz", 1, kNoon,
+                               {"Nov 15 12:00:00 dmz postfix/smtpd[1]: connect from a[192.0.2.1]"});
+        if (!(*store)->Append(lines).ok()) std::_Exit(3);
+        std::_Exit(sqlite3_memory_used() == 0 ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(StoreTest, BadBytesAreStoredAndFoundByteForByte) {
