@@ -245,6 +245,41 @@ uint64_t CountWord(Store* store, const std::string& word) {
   return result.ok() ? result->total : 0;
 }
 
+// The report reads its lines through the partial index events_report, which SQLite uses only
+// when the query's WHERE clause contains the index's condition as written: a partition whose
+// index was made with another condition would be read whole. Both kinds of partition, a day
+// written whole and one written line by line, are checked.
+TEST_F(StoreTest, ReportQueryReadsThePartialIndexOfEveryPartition) {
+  const int64_t day_before = kNoon - 24 * 3600 * 1000000LL;
+  auto lines =
+      FileLines("dmz", 1,
+                {{day_before, "Nov 14 12:00:00 dmz postfix/smtpd[1]: connect from a[192.0.2.1]"},
+                 {kNoon, "Nov 15 12:00:00 dmz postfix/smtpd[1]: connect from a[192.0.2.1]"}});
+  ASSERT_TRUE(store_->Append(lines).ok());
+  store_.reset();
+  int partitions = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_ / "days")) {
+    std::string name = entry.path().filename().string();
+    if (name.size() != 11 || name.substr(8) != ".db") continue;  // YYYYMMDD.db, not a side file
+    ++partitions;
+    auto db = Database::Open(entry.path().string(), Database::Mode::kReadOnly);
+    ASSERT_TRUE(db.ok()) << db.status();
+    auto plan = (*db)->Prepare(absl::StrCat(
+        "EXPLAIN QUERY PLAN SELECT ts_us, host_id, kind, queue_id, raw FROM events WHERE ",
+        ReportLinesCondition(), " AND ts_us >= 0"));
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    std::string details;
+    while (true) {
+      auto step = plan->Step();
+      ASSERT_TRUE(step.ok()) << step.status();
+      if (*step == Statement::StepResult::kDone) break;
+      details += std::string(plan->ColumnText(3)) + "; ";
+    }
+    EXPECT_THAT(details, ::testing::HasSubstr("USING INDEX events_report")) << name;
+  }
+  EXPECT_EQ(partitions, 2);
+}
+
 TEST_F(StoreTest, NewPartitionKeepsItsIndexInASideFileWrittenBehind) {
   store_ = OpenStore(/*behind=*/true);
   // Several appends, so the index runs behind the lines more than once.
