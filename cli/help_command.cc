@@ -38,6 +38,11 @@ abandoned when the message never reached the queue (the client left, cleanup gav
 when the line's message is not correlated yet. A line of no message shows what it says:
 rejected, or its kind (connect, sasl_failed, ...; see maillens parse).
 
+A row's TIME is that of the message's matching line that comes first in the order
+shown: its newest matching line, or its oldest with --oldest-first. So one message can
+show different times for different questions: with qid:ID a time of that queue ID's own
+lines, with status:expired the time it expired.
+
 Results come newest first, one row per message: host and queue ID where it entered,
 hops, sender, recipients (the one you asked for first, "+N" more) and the outcome of
 each ("2 sent, 1 bounced"). --json gives each recipient with its own status, DSN and
@@ -66,7 +71,7 @@ Fields (aliases in brackets):
 
 Values take '*' anywhere, any number of times: to:ali* to:*@partner.example
 from:*sales* client:*.example.net. Matching is on the whole value, without case
-(queue IDs and Message-IDs with case). A free word matches whole words of a line
+(but Message-IDs and SASL login names with case; queue IDs in any case). A free word matches whole words of a line
 (as the index reads them: letters and digits); a trailing '*' makes it a prefix,
 and '*' anywhere else in a free word is refused (use a field: to:*lak*).
 Times: now, today, yesterday, a duration back from now (90s 15m 2h 3d 1w), a date

@@ -538,9 +538,11 @@ MessageSummary Summarise(const collector::Trace& trace) {
   for (const auto& [rcpt, entry] : latest) {
     s.recipients.push_back(rcpt);
     const collector::RecipientInfo& r = *entry.second;
-    s.outcomes.push_back({rcpt, r.status, r.dsn, r.reply, r.relay});
-    ++counts[entry.second->status];
-    if (entry.second->status != "sent" && s.detail.empty()) s.detail = entry.second->reply;
+    // A content filter's "Ok, discarded" ends the mail there, as trace and report say.
+    std::string status = core::DeliveryStatus(r.status, r.reply);
+    s.outcomes.push_back({rcpt, status, r.dsn, r.reply, r.relay});
+    ++counts[status];
+    if (status != "sent" && s.detail.empty()) s.detail = r.reply;
   }
   // A check that ended the message (rejected, discarded) is its outcome; "held" only while
   // no recipient got further (a released message is delivered like any other).
@@ -599,6 +601,16 @@ void MatchingRecipientsFirst(const core::Query& query, MessageSummary* s) {
   s->outcomes = std::move(outcomes);
 }
 
+// The DETAIL of a line of no message: the client first (who was refused, who failed to log
+// in), then the login name tried, then the reason.
+std::string LineDetail(const std::string& client, const std::string& user,
+                       const std::string& text) {
+  std::string out = client;
+  if (!user.empty()) absl::StrAppend(&out, out.empty() ? "" : " ", "as ", user);
+  if (!text.empty()) absl::StrAppend(&out, out.empty() ? "" : ": ", text);
+  return out;
+}
+
 // One row per message (its whole trace across hosts) with sender, recipients and status;
 // lines that belong to no message (connections, NOQUEUE rejects) stay rows of their own, with
 // what they say of sender, recipient and outcome. Returns the number of messages shown.
@@ -611,7 +623,8 @@ size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& q
     std::optional<MessageSummary> message;
     int64_t time_us = 0;
     std::string host, kind, text;
-    std::string from, to, status;  // of a line of no message
+    std::string from, to, status;   // of a line of no message
+    std::string client, dsn, user;  // the client it names, its DSN, a SASL login name
   };
   std::vector<Row> rows;
   std::map<int64_t, size_t> by_trace;
@@ -631,6 +644,10 @@ size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& q
       row.status = core::LineStatus(ev);
       if (row.status.empty()) row.status = row.kind;
       if (ev.Has(core::Field::kReason)) row.text = std::string(ev.Get(core::Field::kReason));
+      // Who was refused or failed to log in is the question such a line answers.
+      row.client = std::string(ev.Get(core::Field::kClient));
+      row.dsn = std::string(ev.Get(core::Field::kDsn));
+      row.user = std::string(ev.Get(core::Field::kSaslUsername));
       rows.push_back(std::move(row));
       continue;
     }
@@ -708,9 +725,12 @@ size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& q
       } else {
         AppendStringFields({{"host", r.host},
                             {"kind", r.kind},
+                            {"client", r.client},
+                            {"sasl_username", r.user},
                             {"from", r.from},
                             {"to", r.to},
                             {"status", r.status},
+                            {"dsn", r.dsn},
                             {"text", r.text}},
                            &out);
       }
@@ -722,12 +742,21 @@ size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& q
   if (csv) {
     // The helpdesk's export: one row per recipient with its own outcome.
     Table table({"time", "host", "queue_id", "message_id", "from", "to", "status", "dsn", "relay",
-                 "reply"});
+                 "reply", "client"});
     for (const Row& r : rows) {
       const std::string when = FormatLocalTime(r.time_us, zone);
       if (!r.message) {
-        table.AddRow(
-            {{when}, {r.host}, {""}, {""}, {r.from}, {r.to}, {r.status}, {""}, {""}, {r.text}});
+        table.AddRow({{when},
+                      {r.host},
+                      {""},
+                      {""},
+                      {r.from},
+                      {r.to},
+                      {r.status},
+                      {r.dsn},
+                      {""},
+                      {r.text},
+                      {r.client}});
         continue;
       }
       const MessageSummary& m = *r.message;
@@ -741,7 +770,8 @@ size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& q
                       {m.status},
                       {""},
                       {""},
-                      {m.detail}});
+                      {m.detail},
+                      {""}});
       }
       for (const MessageSummary::Outcome& o : m.outcomes) {
         table.AddRow({{when},
@@ -753,7 +783,8 @@ size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& q
                       {o.status},
                       {o.dsn},
                       {o.relay},
-                      {o.reply}});
+                      {o.reply},
+                      {""}});
       }
     }
     table.PrintCsv(stdout);
@@ -785,7 +816,7 @@ size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& q
                     {r.from},
                     {r.to},
                     {r.status, r.status == "rejected" ? Color::kRed : Color::kDim},
-                    {r.text}});
+                    {LineDetail(r.client, r.user, r.text)}});
     }
   }
   table.PrintText(stdout, UseColor(stdout));
@@ -885,7 +916,8 @@ int RunSearch(const GlobalOptions& global, const std::vector<std::string>& args)
   if (result->total_is_lower_bound) {
     std::fprintf(stderr,
                  "at least %llu matching messages; the %s %zu shown%s. Counting stopped "
-                 "there: narrow the search, e.g. with since:\n",
+                 "there: narrow the search (another field, or a shorter since:/until: window), "
+                 "or raise --limit\n",
                  total, which, messages_shown, what);
   } else if (total > messages_shown) {
     std::fprintf(stderr, "%llu matching messages; the %s %zu shown%s (use --limit)\n", total, which,
@@ -976,8 +1008,8 @@ int RunTrace(const GlobalOptions& global, const std::vector<std::string>& args) 
     std::fprintf(stderr,
                  "note: %s (the next hop's queue ID after %s) is stored on host %s but not "
                  "linked to this trace: if %s is one of your servers, declare its name or "
-                 "address (maillens relink --host-alias %s=NAME_OR_ADDRESS; maillens help "
-                 "relink)\n",
+                 "address (maillens relink --host-alias %s=NAME_OR_ADDRESS; see maillens "
+                 "relink --help)\n",
                  EscapeControls(r.next_queue_id).c_str(), EscapeControls(r.relay).c_str(),
                  EscapeControls(there->host).c_str(), EscapeControls(r.relay).c_str(),
                  EscapeControls(there->host).c_str());

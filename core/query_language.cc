@@ -310,9 +310,18 @@ absl::StatusOr<Query> ParseQuery(const std::vector<std::string>& args, absl::Tim
       bool known = false;
       for (const char* s : kStatuses) known = known || term.pattern == s;
       if (!known && term.pattern.find('*') == std::string::npos) {
+        // A row reads "queued" or "abandoned" when no line states an outcome: no line to
+        // match, so say how to find such mail instead of only that the word is unknown.
+        std::string why;
+        if (term.pattern == "queued" || term.pattern == "abandoned") {
+          why = absl::StrCat(" (a row reads '", term.pattern,
+                             "' when no line states an outcome, so no line matches it: search "
+                             "by sender, recipient or time and read the STATUS column, or use "
+                             "maillens queue)");
+        }
         return PointedError(args, i,
                             absl::StrCat("status: '", value, "' is not a status; use one of ",
-                                         absl::StrJoin(kStatuses, ", ")));
+                                         absl::StrJoin(kStatuses, ", "), why));
       }
     }
     if (term.target == Target::kKind && term.pattern.find('*') == std::string::npos) {
@@ -406,8 +415,14 @@ std::string ChunkLiteral(std::string_view chunk, bool star_before, bool star_aft
 
 }  // namespace
 
+std::string DeliveryStatus(std::string_view status, std::string_view reply) {
+  std::string lower = Lower(status);
+  if (lower == "sent" && reply.find(", discarded") != std::string_view::npos) return "discarded";
+  return lower;
+}
+
 std::string LineStatus(const Event& ev) {
-  if (ev.Has(Field::kStatus)) return Lower(ev.Get(Field::kStatus));
+  if (ev.Has(Field::kStatus)) return DeliveryStatus(ev.Get(Field::kStatus), ev.Get(Field::kReply));
   if (ev.kind == Kind::kReject) return "rejected";
   if (ev.kind == Kind::kCheckAction) {
     std::string_view action = ev.Get(Field::kAction);
@@ -488,7 +503,8 @@ std::string LiteralOf(const FieldTerm& term) {
       // LineStatus: a reject may be logged as "defer:", so "rejected" has no single word.
       if (term.pattern.find('*') != std::string::npos || term.pattern == "rejected") return "";
       if (term.pattern == "held") return "hold";
-      if (term.pattern == "discarded") return "discard";
+      // A check's "discard:" or a content filter's "Ok, discarded".
+      if (term.pattern == "discarded") return "discard*";
       if (term.pattern == "deleted") return "removed";  // postsuper's "QID: removed"
       return "status=" + term.pattern;
     case Target::kDsn:

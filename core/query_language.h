@@ -85,8 +85,14 @@ bool MatchesTerms(const Query& query, const Event& ev, std::string_view host);
 // verification or expiry ("sent", "deferred", "bounced", "expired", "softbounce",
 // "deliverable", ...); "rejected" for an SMTP, milter or cleanup reject (kReject); "held" and
 // "discarded" for those actions of access, header/body checks or milters; "deleted" for
-// postsuper's removal of a message (postsuper -d); "" otherwise.
+// postsuper's removal of a message (postsuper -d); "" otherwise. A hand-off that a content
+// filter answered with "250 ... Ok, discarded" (amavis) is "discarded", not "sent": the mail
+// went no further (DeliveryStatus).
 std::string LineStatus(const Event& ev);
+
+// A recipient's outcome from its delivery line's status= and reply: the lower-cased status,
+// but "discarded" for a "sent" that a content filter answered with ", discarded".
+std::string DeliveryStatus(std::string_view status, std::string_view reply);
 
 // What the full-text index holds of a line's text, and so what free words are matched
 // against: from the program name on (the time stamp and the host are not words of a line).

@@ -187,6 +187,10 @@ TEST(LineStatusTest, EveryListedStatusHasItsLines) {
       {"Nov 22 10:00:00 mx postfix/cleanup[1]: 4F1A2B3C4D: discard: header Subject: spam from "
        "unknown[192.0.2.1]; from=<a@y.example> to=<b@x.example> proto=ESMTP helo=<h>",
        "discarded"},
+      {"Nov 22 10:00:00 mx postfix/smtp[1]: 4F1A2B3C4D: to=<b@x.example>, "
+       "relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=1/0/0/0, dsn=2.7.0, status=sent (250 "
+       "2.7.0 Ok, discarded, id=01234-05 - BANNED: invoice.exe)",
+       "discarded"},
       {"Nov 22 10:00:00 mx postfix/qmgr[1]: 4F1A2B3C4D: from=<a@y.example>, status=expired, "
        "returned to sender",
        "expired"},
@@ -199,6 +203,11 @@ TEST(LineStatusTest, EveryListedStatusHasItsLines) {
     auto q = Parse({std::string("status:") + (c.status[0] ? c.status : "sent")});
     ASSERT_TRUE(q.ok());
     EXPECT_EQ(MatchesTerms(*q, ev, "mx"), c.status[0] != 0) << c.line;
+    // The full-text index narrows by the term's literal: the line must hold it.
+    std::string literal = LiteralOf(q->terms.front());
+    if (c.status[0] != 0 && !literal.empty()) {
+      EXPECT_TRUE(ContainsWord(IndexedText(ev, c.line), literal)) << literal << ": " << c.line;
+    }
   }
 }
 

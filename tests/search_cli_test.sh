@@ -69,6 +69,10 @@ $hour_ago dmz postfix/smtp[302]: 2E2E2E2E2E: to=<u@other.example>, relay=filter1
 $hour_ago dmz postfix/qmgr[301]: 2E2E2E2E2E: removed
 $hour_ago_later scanner postfix/smtpd[400]: 3F3F3F3F3F: client=dmz.example.ac.jp[192.0.2.2]
 $hour_ago_later scanner postfix/qmgr[401]: 3F3F3F3F3F: from=<f@a.example>, size=100, nrcpt=1 (queue active)
+$hour_ago mx postfix/smtpd[160]: 1D1D1D1D1D: client=mail.banned.example[198.51.100.70]
+$hour_ago mx postfix/qmgr[161]: 1D1D1D1D1D: from=<sender@banned.example>, size=5000, nrcpt=1 (queue active)
+$hour_ago mx postfix/smtp[162]: 1D1D1D1D1D: to=<erin@inside.example>, relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=0/0/0/1, dsn=2.7.0, status=sent (250 2.7.0 Ok, discarded, id=01234-05 - BANNED: invoice.exe)
+$hour_ago mx postfix/qmgr[161]: 1D1D1D1D1D: removed
 $hour_ago dmz postfix/smtpd[200]: NOQUEUE: reject: RCPT from unknown[203.0.113.77]: 550 5.7.1 <y@example.ac.jp>: bad $(printf '\033')[31mred; from=<esc@bad.example> to=<y@example.ac.jp> proto=ESMTP helo=<bad>
 EOF
 "$ML" --data "$work/data" import "$work/mail.log" >/dev/null 2>&1 || fail "import failed"
@@ -77,9 +81,9 @@ EOF
 declare -A EXPECT=(
   ["from:*@partner.example"]="3F1A2B3C4D"
   ["to:bob@example.ac.jp"]="5.1.1"
-  ["status:rejected"]="Relay access denied"
+  ["status:rejected"]="unknown[203.0.113.9]: Relay access denied"
   ["msgid:20240501101500.ABC123@mail.example.org"]="5A1B2C3D4E"
-  ["sasl:admin"]="authentication failure"
+  ["sasl:admin"]="unknown[203.0.113.50] as admin"
   ['"mailbox']="5A1B2C3D4E"
 )
 
@@ -124,6 +128,23 @@ json=$(S search msgid:20240501101500.ABC123@mail.example.org status:deferred --j
 csv=$(S search msgid:20240501101500.ABC123@mail.example.org --csv)
 [[ $(grep -c 'example' <<<"$csv") -eq 2 ]] || fail "CSV is not one row per recipient: $csv"
 grep -q 'dave@far.example,deferred,4.2.2' <<<"$csv" || fail "CSV row of dave: $csv"
+# A content filter's "Ok, discarded" is the recipient's outcome, as trace and report say: not
+# "sent", and status:discarded finds it.
+json=$(S search status:discarded --json)
+[[ $(jq -r 'select(.queue_id == "1D1D1D1D1D") | .recipients[0].status' <<<"$json") == discarded ]] ||
+  fail "the content filter's discard is not the outcome: $json"
+if S search status:sent --json | jq -e 'select(.queue_id == "1D1D1D1D1D")' >/dev/null; then
+  fail "status:sent finds mail the content filter discarded"
+fi
+# A line of no message shows who was refused, with its DSN, in every form.
+csv=$(S search status:rejected dsn:5.7.1 --csv)
+grep -q 'x@example.ac.jp,rejected,5.7.1,,Relay access denied,unknown\[203.0.113.9\]' <<<"$csv" ||
+  fail "CSV of a NOQUEUE reject lacks its DSN or client: $csv"
+[[ $(S search sasl:admin --json | jq -r '.client + " " + .sasl_username') == "unknown[203.0.113.50] admin" ]] ||
+  fail "JSON of a SASL failure lacks its client or login name"
+# A status a row shows but no line states: refused with a way to find such mail.
+if S search status:queued 2>"$work/err"; then fail "status:queued accepted"; fi
+grep -q "no line states an outcome" "$work/err" || fail "status:queued: $(cat "$work/err")"
 # --json with --csv
 if S search x --json --csv 2>"$work/err"; then fail "--json --csv accepted"; fi
 grep -q "exclude each other" "$work/err" || fail "--json --csv: $(cat "$work/err")"
