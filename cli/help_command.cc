@@ -56,7 +56,8 @@ Fields (aliases in brackets):
   status:S         what a line says happened: sent deferred bounced expired
                    undeliverable deliverable softbounce (a delivery's status=),
                    rejected (SMTP, milter or header/body-check reject), held and
-                   discarded (an access, check or milter action), deleted (postsuper -d)
+                   discarded (an access, check or milter action; discarded also when
+                   a content filter answered "Ok, discarded"), deleted (postsuper -d)
   qid:ID           queue ID, also where a line names it ("queued as", bounce notice)
                    [queue, queue_id]
   msgid:ID         Message-ID header, with or without <> [message_id, mid]

@@ -636,8 +636,11 @@ size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& q
                        ev.queue_id_form == core::QueueIdForm::kLong;
     int64_t trace_id = i < answer.trace_ids.size() ? answer.trace_ids[i] : 0;
     if (!has_message && trace_id == 0) {
-      Row row{std::nullopt, line.time_us, line.host, std::string(core::KindName(ev.kind)),
-              std::string(ev.message.empty() ? std::string_view(line.raw) : ev.message)};
+      Row row;
+      row.time_us = line.time_us;
+      row.host = line.host;
+      row.kind = std::string(core::KindName(ev.kind));
+      row.text = std::string(ev.message.empty() ? std::string_view(line.raw) : ev.message);
       row.from = std::string(ev.Get(core::Field::kFrom));
       if (ev.Has(core::Field::kFrom) && row.from.empty()) row.from = "<>";
       row.to = std::string(ev.Get(core::Field::kTo));
@@ -683,7 +686,11 @@ size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& q
     } else {
       by_queue_id[qkey] = rows.size();
     }
-    rows.push_back(Row{summary, line.time_us, line.host, "", ""});
+    Row row;
+    row.message = std::move(summary);
+    row.time_us = line.time_us;
+    row.host = line.host;
+    rows.push_back(std::move(row));
   }
   if (json) {
     std::string out;

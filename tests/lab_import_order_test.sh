@@ -285,9 +285,10 @@ mailbox_checks() {
   done
   # The text of one trace says it too, under the recipient.
   read -r qid to session < <(head -n 1 "$W/lmtp-handoffs.txt")
-  ml "$W/data-merged" trace "$qid" | grep -qF "mailbox " ||
-    fail "trace $qid: the text shows no mailbox step"
-  ml "$W/data-merged" trace "$qid" | grep -A6 -F "$to" | grep -qE "mx dovecot: saved to INBOX" ||
+  # Whole, then searched: grep -q stopping early would fail trace with SIGPIPE (pipefail).
+  text=$(ml "$W/data-merged" trace "$qid")
+  grep -qF "mailbox " <<<"$text" || fail "trace $qid: the text shows no mailbox step"
+  grep -A6 -F "$to" <<<"$text" | grep -qE "mx dovecot: saved to INBOX" ||
     fail "trace $qid: the text does not say Dovecot saved $to's mail to INBOX"
 }
 ((DOVECOT)) && mailbox_checks

@@ -73,9 +73,17 @@ std::vector<std::string> OracleTokens(std::string_view text) {
   return out;
 }
 
-// The help's status words for a line.
+// The help's status words for a line. A delivery a content filter answered "... Ok,
+// discarded ..." (amavis) went no further: discarded, not sent.
 std::string OracleStatus(const core::Event& ev) {
-  if (ev.Has(Field::kStatus)) return Low(ev.Get(Field::kStatus));
+  if (ev.Has(Field::kStatus)) {
+    std::string status = Low(ev.Get(Field::kStatus));
+    if (status == "sent" &&
+        std::string(ev.Get(Field::kReply)).find(", discarded") != std::string::npos) {
+      return "discarded";
+    }
+    return status;
+  }
   std::string action(ev.Get(Field::kAction));
   if (ev.kind == core::Kind::kReject) return "rejected";
   if (ev.kind == core::Kind::kCheckAction) {
