@@ -127,7 +127,7 @@ int RunImport(const GlobalOptions& global, const std::vector<std::string>& args)
   store_options.dir = global.data_dir;
   store_options.durable = false;          // an interrupted import is completed by running it again
   store_options.correlate_behind = true;  // correlating one batch while inserting the next
-  store_options.behind_depth = 4;  // docs/PERFORMANCE.md: 96k -> 105k lines/s on a dense relay
+  store_options.behind_depth = 4;         // evens out uneven batches (docs/STORAGE.md, Decisions)
   auto store = collector::Store::Open(store_options);
   if (!store.ok()) {
     std::fprintf(stderr, "maillens import: %s\n", store.status().ToString().c_str());

@@ -25,8 +25,8 @@ struct ImportOptions {
   int year = 0;      // year of the first classic stamp; 0: inferred from the file's mtime
   absl::TimeZone zone = absl::UTCTimeZone();
   // Lines per Store::Append (one transaction). Small enough that the store's threads, which
-  // index and correlate behind it, overlap it for most of a file: pixelpark's day
-  // imported at 130k lines/s with 20,000 and 180k with 5,000 (docs/PERFORMANCE.md).
+  // index and correlate behind it, overlap it for most of a file: the first batch's insert
+  // and the last one's index run alone (docs/STORAGE.md, "Decisions").
   size_t batch_lines = 5000;
   // The store's data directory, where the lines stored are counted after an error (empty:
   // they are not, and ImportOutcome::stored_known is false).

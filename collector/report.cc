@@ -1169,7 +1169,7 @@ absl::Status ReportBuilder::ScanDay(int64_t day, bool whole_day, EventScan* scan
     auto kind = static_cast<Kind>(select.ColumnInt(2));
     std::string_view queue_id = select.ColumnText(3);
     std::string_view raw = select.ColumnText(4);
-    // postscreen's CONNECT and PASS lines are a tenth of a busy day and only counted: their
+    // postscreen's CONNECT and PASS lines are many on a busy day and only counted: their
     // stored kind (and PASS's word) says all, no parse needed.
     if (kind == Kind::kPostscreenConnect || kind == Kind::kPostscreenPass ||
         kind == Kind::kPostscreenDisconnect) {

@@ -26,8 +26,8 @@
 //
 // Performance: the event pass and the catalog reads run side by side (BuildReport starts one
 // thread of its own, each side with its own connection) and meet only to map lines to
-// instances; one day of ~1 M lines costs about half a second of CPU on each side
-// (bench/report_bench.cc).
+// instances, so on two free cores a report takes about as long as its slower side
+// (docs/PERFORMANCE.md, "Report over one day"; bench/report_bench.cc).
 //
 // Thread-safety: BuildReport opens its own read-only connections; run it on any thread, beside
 // the store's writer.

@@ -193,7 +193,7 @@ CREATE INDEX queue_recipients_message ON queue_recipients (message);
 )sql",
       // 6: an instance is found by its queue ID alone (messages_qid), then its host and
       // Postfix instance: a queue ID names one or a few instances. The index on all three
-      // was a fifth random B-tree insert per message (docs/PERFORMANCE.md).
+      // was a fifth random B-tree insert per message (docs/CORRELATION.md, "Decisions").
       R"sql(
 DROP INDEX messages_key;
 )sql",
@@ -270,8 +270,8 @@ inline const std::string& ReportLinesCondition() {
 }
 
 // Partition migration 2: the report reads its few lines through a partial index instead of
-// scanning the whole day (1.1 s for 1.4 M lines before; see docs/PERFORMANCE.md). Migration 6
-// makes it again when the condition grew.
+// scanning the whole day for them (docs/REPORT.md, "Decisions"). Migration 6 makes it again
+// when the condition grew.
 inline std::string_view ReportIndexMigration() {
   static const std::string* kSql = new std::string(absl::StrCat(
       "CREATE INDEX events_report ON events (ts_us) WHERE ", ReportLinesCondition(), ";"));
@@ -354,9 +354,9 @@ INSERT INTO features (name) SELECT 'address_tokens' WHERE NOT EXISTS (SELECT 1 F
 INSERT INTO features (name) SELECT 'field_address_tokens' WHERE NOT EXISTS (SELECT 1 FROM events);
 )sql",
       // 5: the full-text index buffers 16 MB of terms (FTS5's default: 1 MB) before it writes
-      // a segment: fewer, larger segments to merge within a large transaction (every commit
-      // writes its terms out anyway). About 3 % of an import when it committed every 20,000
-      // lines; since it commits every 5,000, it matters little.
+      // a segment: fewer, larger segments to merge within a large transaction. Every commit
+      // writes its terms out anyway, so it matters little at an import's 5,000-line commits
+      // (docs/STORAGE.md, "Decisions").
       R"sql(
 INSERT INTO events_fts (events_fts, rank) VALUES ('hashsize', 16777216);
 )sql",
@@ -372,7 +372,8 @@ INSERT INTO events_fts (events_fts, rank) VALUES ('hashsize', 16777216);
       ReportIndexRebuild(),
       // 9: the report's index again, for its condition written without IN: SQLite evaluates
       // a partial index's condition for every inserted line, and a constant IN list there
-      // made the import's costliest step after the text's (docs/PERFORMANCE.md).
+      // costs far more per line than the same test written with OR (docs/REPORT.md,
+      // "Decisions").
       ReportIndexRebuild(),
   };
   return kMigrations;

@@ -74,7 +74,7 @@ namespace {
 
 // The indexer and the store's threads behind it run at this nice value: when both want the
 // CPU, acknowledging the agents' batches (the ingest thread, at 0) goes first, and indexing
-// catches up after the burst (docs/PERFORMANCE.md, ingest).
+// catches up after the burst (docs/STORAGE.md, "Decisions").
 constexpr int kIndexNice = 5;
 constexpr size_t kMaxHostNameBytes = 253;
 constexpr size_t kMaxHostNames = 256;  // addresses + aliases one agent may announce

@@ -20,8 +20,8 @@ constexpr char kReadPragmas[] = "PRAGMA mmap_size=4294967296;";
 void ConfigureSqlite() {
   // SQLite counts its memory under one process-wide mutex by default; with several threads
   // in SQLite at once (the import's correlator beside its inserts, the collector's indexer
-  // beside its queries) every malloc fought for it: the import took 8.4 s of CPU for 4.7 s of
-  // work. Only possible before SQLite initializes itself.
+  // beside its queries) every malloc and free contends for it (docs/STORAGE.md, "Decisions").
+  // Only possible before SQLite initializes itself.
   static const int kMemStatusOff = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   (void)kMemStatusOff;
 }
@@ -43,8 +43,8 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path
   sqlite3_busy_timeout(raw, 10000);
   if (mode == Mode::kReadOnly) {
     // Queries read rows by id all over a partition (the full-text index's candidates):
-    // mapped pages cost no read() and no copy into SQLite's cache. Measured: `search to:A`
-    // p50 38 -> 25 ms at 10 M lines (docs/PERFORMANCE.md).
+    // mapped pages cost no read() and no copy into SQLite's cache (docs/STORAGE.md,
+    // "Decisions").
     absl::Status s = db->Exec(kReadPragmas);
     if (!s.ok()) return s;
   }

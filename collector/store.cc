@@ -41,7 +41,8 @@ constexpr char kSelectLastId[] = "SELECT coalesce(max(id), 0) FROM events";
 constexpr char kSelectRawAfter[] =
     "SELECT id, raw, host_id FROM events WHERE id > ? ORDER BY id LIMIT 20000";
 // A message's lines: its queue ID's among the index's hits for it (every line of the queue ID
-// holds it as a word; a partition created since 2026-12-04 has no events_qid index).
+// holds it as a word; a partition created with a side file, or written whole, has no
+// events_qid index).
 constexpr char kSelectMessageLines[] =
     "SELECT id, ts_us, raw FROM events WHERE queue_id = ? AND host_id = ? AND ts_us >= ? AND "
     "ts_us <= ? AND id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?) "
@@ -87,16 +88,15 @@ absl::StatusOr<int64_t> SchemaVersion(Database* db) {
 // The bytes of an empty database with `migrations` applied and then `finish`, as a file of
 // the store is: in WAL mode, with pages of `page_size` bytes. New partitions and their side files
 // are written from it, at the cost of a write and an fsync, and a day built in memory starts
-// from it; migrating each new file took 5 transactions and a switch to WAL with its own fsyncs,
-// about 13 ms of CPU and disk per new day (docs/PERFORMANCE.md).
+// from it; migrating each new file instead would take five transactions and a switch to WAL,
+// each with its own fsyncs, for every new day (docs/STORAGE.md, "Decisions").
 absl::StatusOr<std::string> EmptyDatabaseImage(const std::vector<std::string_view>& migrations,
                                                std::string_view finish, int page_size = 16384) {
   MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Database> db,
                             Database::Open(":memory:", Database::Mode::kReadWrite, false));
   // A day's files take 16 KB pages, SQLite's default 4 KB: a commit writes a quarter as many
-  // WAL frames, and FTS5 segments and raw lines need fewer overflow pages. The simulated relay
-  // imported at 110-113k lines/s with 4 KB, 125-130k with 16 KB, 133k with 32 KB
-  // (docs/PERFORMANCE.md). A day written whole from memory takes 4 KB (MakeImages).
+  // WAL frames, and FTS5 segments and long raw lines need fewer overflow pages
+  // (docs/STORAGE.md, "Decisions"). A day written whole from memory takes 4 KB (MakeImages).
   MAILLENS_RETURN_IF_ERROR(db->Exec(absl::StrCat("PRAGMA page_size=", page_size)));
   MAILLENS_RETURN_IF_ERROR(Migrate(db.get(), migrations));
   if (!finish.empty()) {
@@ -219,8 +219,8 @@ std::string AddressToken(std::string_view prefix, std::string_view lowered_addre
     h ^= c;
     h *= 1099511628211ULL;
   }
-  // Formatted by hand: this runs for most lines of a relay's log (StrFormat cost the index
-  // thread about 3 % of its time).
+  // Formatted by hand, not with StrFormat: this runs on the index thread for most lines of a
+  // relay's log (docs/STORAGE.md, "Decisions").
   static constexpr char kHex[] = "0123456789abcdef";
   std::string token(prefix.size() + 16, '0');
   std::copy(prefix.begin(), prefix.end(), token.begin());
@@ -262,8 +262,8 @@ absl::Status InsertAddressQueues(Statement* insert, const core::Event& ev, int64
 }
 
 // What the full-text index holds of a line is core::IndexedText: the program and the message.
-// The time and the host are columns of their own; leaving them out keeps the index a third
-// smaller.
+// The time and the host are columns of their own; leaving them out keeps the index smaller
+// (docs/STORAGE.md, "What it holds").
 
 // The text the index holds of line `raw` (parsed as `ev`): IndexedText, and the address
 // tokens of the partition's kind. Returns a view of `raw` or of `*buffer`.
@@ -427,7 +427,8 @@ absl::Status Store::Init() {
   }
   if (!options_.read_only && !options_.durable) {
     // An import: as for its partitions (Partition). The correlator's indexes of message
-    // instances take random pages; about 5 % of an import's CPU.
+    // instances take random pages, which frequent checkpoints would copy back again and again
+    // (docs/STORAGE.md, "Decisions").
     MAILLENS_RETURN_IF_ERROR(catalog_->Exec("PRAGMA wal_autocheckpoint=10000"));
   }
   MAILLENS_ASSIGN_OR_RETURN(Statement hosts, catalog_->Prepare(kSelectHosts));
@@ -511,8 +512,8 @@ absl::Status Store::MakeImages() {
   if (partition_image_.empty()) {
     // A new partition keeps its full-text index in a side file (kFtsFileFeature), and has no
     // index of queue IDs: the full-text index finds a message's lines (MessageLines), and that
-    // B-tree, in random order, was an import's costliest after the text's (8 % of its CPU,
-    // docs/PERFORMANCE.md).
+    // B-tree, filled in random order, rewrites pages all over itself in every commit
+    // (docs/STORAGE.md, "Decisions").
     MAILLENS_ASSIGN_OR_RETURN(
         partition_image_,
         EmptyDatabaseImage(PartitionMigrations(),
@@ -524,11 +525,11 @@ absl::Status Store::MakeImages() {
     // A day built in memory (StartNewDay) is one file: its index inline, as in a partition of
     // an older maillens, and 4 KB pages. Such a day holds at most a batch's lines, most often a
     // quiet host's whole day; an import of months of sparse logs writes one every few hundred
-    // lines. As two files of 16 KB pages it cost 1.4 ms of the storing thread's CPU per day in
-    // copies, page faults and schema loads, and 1.7 ms of the writing thread's: all_lines.txt
-    // imported at 0.47-0.60x the bare FTS5 insert, with 4 KB pages at 0.62-0.70x, as one file
-    // of 4 KB pages at 0.81-0.97x (docs/PERFORMANCE.md). Later lines of such a day are indexed
-    // as they are stored, by the thread that stores them, as an older partition's are.
+    // lines, so what a day costs beside its lines sets that import's speed: two files of
+    // 16 KB pages would mean two images to copy, fault in and load a schema into, and two
+    // files to create, write and fsync (docs/STORAGE.md, "Decisions"). Later lines of such a
+    // day are indexed as they are stored, by the thread that stores them, as an older
+    // partition's are.
     MAILLENS_ASSIGN_OR_RETURN(
         new_day_image_, EmptyDatabaseImage(PartitionMigrations(), "DROP INDEX events_qid;", 4096));
   }
@@ -653,7 +654,7 @@ absl::StatusOr<Database*> Store::Partition(int64_t day, bool create) {
   if (!options_.read_only && !options_.durable) {
     // An import: checkpoint the WAL every 40 MB instead of every 4 MB, so a page its
     // transactions keep changing (index B-trees, FTS5 segments) is copied back once, not in
-    // every checkpoint. About 3 % of an import.
+    // every checkpoint (docs/STORAGE.md, "Decisions").
     MAILLENS_RETURN_IF_ERROR(raw->Exec("PRAGMA wal_autocheckpoint=10000"));
   }
   return raw;
@@ -998,8 +999,8 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
   }
   // A new day needs nothing of the catalog first: its row in `partitions` comes with its
   // first correlation (kSetCorrelated), and until then CorrelatePending takes its file for
-  // one correlated from the start. Waiting here for the store's threads cost an import of
-  // sparse logs an eighth of its time.
+  // one correlated from the start. Waiting here for the store's threads would stall an
+  // import of sparse logs at every new day.
   if (!known) {
     // The catalog is the correlator's too: wait for a correlation running behind.
     MAILLENS_RETURN_IF_ERROR(Flush());
@@ -1064,8 +1065,9 @@ absl::StatusOr<AppendStats> Store::Append(absl::Span<const LineRecord> lines,
   for (const auto& [day, rows] : by_day) {
     // A day with no file yet is built in memory, indexed with its lines, and written whole:
     // no WAL, shared memory or connection of its own to open, checkpoint and close. An
-    // import of months of sparse logs creates a day every few hundred lines; a day created
-    // through files cost 6.4 ms (docs/PERFORMANCE.md).
+    // import of months of sparse logs creates a day every few hundred lines, and opening,
+    // checkpointing and closing a day's files would be most of such an import's time
+    // (docs/STORAGE.md, "Decisions").
     // The day of the batch's last line goes on in the next batch, most likely: as a file
     // now, which the next batch finds open, rather than in memory for a write it would wait
     // for.
