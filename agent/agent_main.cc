@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -92,23 +93,22 @@ int Fail(const std::string& message) {
 
 int main(int argc, char** argv) {
   std::string config_path;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--config" && i + 1 < argc) {
-      config_path = argv[++i];
-    } else if (a.rfind("--config=", 0) == 0) {
-      config_path = a.substr(9);
-    } else if (a == "--version") {
-      std::printf("maillens-agent %s\n", MAILLENS_VERSION);
-      return 0;
-    } else {
-      std::fprintf(stderr, "usage: maillens-agent --config FILE\n");
-      return 2;
-    }
-  }
-  if (config_path.empty()) {
-    std::fprintf(stderr, "usage: maillens-agent --config FILE\n");
-    return 2;
+  CLI::App app(
+      "Tails this host's maillog (rotation, truncation and gaps included) and ships every line "
+      "to the maillens collector over gRPC; checkpoints advance only on the collector's durable "
+      "acknowledgement. Keys: see deploy/agent.conf.example. SIGTERM or SIGINT stops it "
+      "cleanly.",
+      "maillens-agent");
+  app.add_option("--config", config_path, "the agent's configuration file")
+      ->required()
+      ->type_name("FILE");
+  app.set_version_flag("--version", std::string("maillens-agent ") + MAILLENS_VERSION);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; a usage error exits 2 (as every maillens program).
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
   }
   auto text = ReadFile(config_path);
   if (!text.ok()) return Fail(std::string(text.status().message()));

@@ -233,7 +233,7 @@ int Repair(const std::string& dir, const std::vector<std::string>& args) {
 }  // namespace
 
 int RunArchive(const GlobalOptions& global, const std::vector<std::string>& args) {
-  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+  if (args.empty() || WantsHelp(args)) {
     std::fputs(kUsage, args.empty() ? stderr : stdout);
     return args.empty() ? 2 : 0;
   }

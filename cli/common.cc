@@ -18,6 +18,14 @@ void ArgParser::Option(const std::string& name, std::string* out) {
   options_.emplace_back(name, out);
 }
 
+bool WantsHelp(const std::vector<std::string>& args) {
+  for (const std::string& a : args) {
+    if (a == "--") return false;
+    if (a == "--help" || a == "-h") return true;
+  }
+  return false;
+}
+
 bool ArgParser::Parse(const std::vector<std::string>& args, std::vector<std::string>* positional,
                       int* exit_code) {
   *exit_code = 2;

@@ -43,6 +43,10 @@ bool ApplyTimeZone(const std::string& zone);
 // global option that may also follow the command. False after printing a bad zone.
 bool TakeTimeZoneOption(std::vector<std::string>* args);
 
+// True when `args` ask for help (--help or -h before any "--"): every command then prints its
+// usage on stdout and exits 0, whatever else is wrong with the arguments or the setup.
+bool WantsHelp(const std::vector<std::string>& args);
+
 // A small option parser: "--name value", "--name=value", boolean "--flag", and positionals.
 class ArgParser {
  public:

@@ -23,7 +23,7 @@
 #include "absl/strings/strip.h"
 #include "agent/config_keys.h"
 #include "collector/config_keys.h"
-#include "collector/status_service.h"
+#include "collector/status_read.h"
 #include "maillens/v1/ingest.grpc.pb.h"
 #include "maillens/v1/status.grpc.pb.h"
 

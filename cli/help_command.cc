@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
+#include "cli/common.h"
 #include "core/event.h"
 #include "core/query_language.h"
 
@@ -270,7 +271,7 @@ complete -F _maillens maillens
 }
 
 int RunHelp(const std::vector<std::string>& args, const char* usage) {
-  if (args.empty()) {
+  if (args.empty() || WantsHelp(args)) {
     std::fputs(usage, stdout);
     std::fputs(kTopics, stdout);
     return 0;
@@ -290,8 +291,17 @@ int RunHelp(const std::vector<std::string>& args, const char* usage) {
 }
 
 int RunCompletion(const std::vector<std::string>& args) {
+  constexpr char kCompletionUsage[] =
+      "usage: maillens completion bash\n"
+      "  prints a bash completion script for maillens (commands, options, search fields and\n"
+      "  their values): eval \"$(maillens completion bash)\", or save it to\n"
+      "  /etc/bash_completion.d/maillens\n";
+  if (WantsHelp(args)) {
+    std::fputs(kCompletionUsage, stdout);
+    return 0;
+  }
   if (args.size() != 1 || args[0] != "bash") {
-    std::fputs("usage: maillens completion bash\n", stderr);
+    std::fputs(kCompletionUsage, stderr);
     return 2;
   }
   std::fputs(BashCompletionScript().c_str(), stdout);

@@ -156,7 +156,7 @@ int Forget(const std::string& dir, const std::vector<std::string>& args) {
 }  // namespace
 
 int RunHosts(const GlobalOptions& global, const std::vector<std::string>& args) {
-  if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
+  if (WantsHelp(args)) {
     std::fputs(kUsage, stdout);
     return 0;
   }

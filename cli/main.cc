@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
   if (command == "parse") return maillens::cli::RunParse(args);
   if (command == "doctor") return maillens::cli::RunDoctor(global, args);
   if ((command == "import" || command == "report" || command == "archive" || command == "relink") &&
-      !global.server.empty()) {
+      !global.server.empty() && !maillens::cli::WantsHelp(args)) {
     std::fprintf(stderr,
                  "maillens %s: works on a local data directory only, not through a collector "
                  "(%s is set): run it on the collector's host with --data DIR\n",
@@ -85,6 +85,10 @@ int main(int argc, char** argv) {
   if (command == "report") return maillens::cli::RunReport(global, args);
   if (command == "archive") return maillens::cli::RunArchive(global, args);
   if (command == "hosts") return maillens::cli::RunHosts(global, args);
+  if (command == "version" && maillens::cli::WantsHelp(args)) {
+    std::fputs("usage: maillens version\n  prints the version of maillens\n", stdout);
+    return 0;
+  }
   if (command == "version" || command == "--version") {
     std::printf("maillens %s\n", MAILLENS_VERSION);
     return 0;

@@ -13,7 +13,7 @@
 #include "absl/time/clock.h"
 #include "cli/query_source.h"
 #include "cli/table.h"
-#include "collector/status_service.h"
+#include "collector/status_read.h"
 #include "core/status_macros.h"
 #include "maillens/v1/status.grpc.pb.h"
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "collector/config_keys.h"
@@ -34,11 +35,10 @@
 namespace maillens::collector {
 namespace {
 
-constexpr char kUsage[] =
-    "usage: maillens-collector --config FILE\n"
-    "  Receives maillog lines from maillens agents over gRPC, stores and correlates them, and\n"
-    "  answers maillens queries. Keys: see deploy/collector.conf.example. SIGTERM or SIGINT\n"
-    "  shuts down gracefully.\n";
+constexpr char kDescription[] =
+    "Receives maillog lines from maillens agents over gRPC, stores and correlates them, and "
+    "answers maillens queries. Keys: see deploy/collector.conf.example. SIGTERM or SIGINT "
+    "shuts down gracefully.";
 
 // Retention (collector/retention.h): on when hot_days is set.
 struct RetentionConfig {
@@ -272,28 +272,17 @@ absl::StatusOr<ServerOptions> LoadOptions(const std::string& path, spdlog::logge
 
 int Run(int argc, char** argv) {
   std::string config_path;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    if (arg == "--version") {
-      std::printf("maillens-collector %s\n", MAILLENS_VERSION);
-      return 0;
-    }
-    if (arg == "--config" && i + 1 < argc) {
-      config_path = argv[++i];
-    } else if (arg.rfind("--config=", 0) == 0) {
-      config_path = arg.substr(9);
-    } else {
-      std::fprintf(stderr, "maillens-collector: unexpected argument '%s'\n%s", arg.c_str(), kUsage);
-      return 2;
-    }
-  }
-  if (config_path.empty()) {
-    std::fputs(kUsage, stderr);
-    return 2;
+  CLI::App app(kDescription, "maillens-collector");
+  app.add_option("--config", config_path, "the collector's configuration file")
+      ->required()
+      ->type_name("FILE");
+  app.set_version_flag("--version", std::string("maillens-collector ") + MAILLENS_VERSION);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; a usage error exits 2 (as every maillens program).
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
   }
 
   std::shared_ptr<spdlog::logger> log = MakeLogger();
@@ -366,8 +355,14 @@ int Run(int argc, char** argv) {
                   ? std::string("none")
                   : absl::StrCat(retention.policy.disk_budget_bytes, " bytes"),
               absl::ToInt64Minutes(retention.interval));
-    retention_runner = std::make_unique<RetentionRunner>(options_data_dir, retention.policy,
-                                                         retention.interval, log.get());
+    retention_runner = std::make_unique<RetentionRunner>(
+        options_data_dir, retention.policy, retention.interval,
+        [log](LogLevel level, const std::string& line) {
+          log->log(level == LogLevel::kInfo      ? spdlog::level::info
+                   : level == LogLevel::kWarning ? spdlog::level::warn
+                                                 : spdlog::level::err,
+                   line);
+        });
   }
   int received = 0;
   sigwait(&signals, &received);

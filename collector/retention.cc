@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -26,12 +27,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/substitute.h"
 #include "absl/time/time.h"
 #include "collector/schema.h"
 #include "collector/sqlite.h"
 #include "collector/store.h"
 #include "core/status_macros.h"
-#include "spdlog/spdlog.h"
 
 namespace maillens::collector {
 namespace {
@@ -69,7 +70,17 @@ void Probe(const char* step, int64_t day) {
   if (RetentionProbe p = g_probe.load()) p(step, day);
 }
 
-spdlog::logger* Log(spdlog::logger* log) { return log ? log : spdlog::default_logger_raw(); }
+// Says `line` through `log`, or on standard error when there is none.
+void Say(const RetentionLog& log, LogLevel level, const std::string& line) {
+  if (log) {
+    log(level, line);
+    return;
+  }
+  const char* what = level == LogLevel::kInfo      ? ""
+                     : level == LogLevel::kWarning ? "warning: "
+                                                   : "error: ";
+  std::fprintf(stderr, "%s%s\n", what, line.c_str());
+}
 
 std::string ArchiveDir(const std::string& dir) { return dir + "/archive"; }
 std::string TmpDir(const std::string& dir) { return dir + "/archive/tmp"; }
@@ -1158,13 +1169,14 @@ absl::Status MoveToOrphans(const std::string& dir, const std::string& name) {
 // Brings archive/HEAD and the copy outside archive/ to the end of the trusted manifest: after a
 // crash inside WriteManifest, or when no head was recorded yet (an archive of a maillens
 // before heads, which is trusted as it is found then).
-absl::Status FinishHead(const std::string& dir, const ManifestState& st, spdlog::logger* log) {
+absl::Status FinishHead(const std::string& dir, const ManifestState& st, const RetentionLog& log) {
   const bool recorded = st.head_file || st.next_head || st.outside_head;
   if (!recorded && st.head.entries == 0) return absl::OkStatus();  // nothing archived yet
   if (!st.head_file || !st.head_file->Same(st.head)) {
     if (!recorded) {
-      Log(log)->info("retention: recording the archive's head ({} entries) in {} and {}",
-                     st.head.entries, HeadPath(dir), OutsideHeadPath(dir));
+      Say(log, LogLevel::kInfo,
+          absl::Substitute("retention: recording the archive's head ($0 entries) in $1 and $2",
+                           st.head.entries, HeadPath(dir), OutsideHeadPath(dir)));
     }
     MAILLENS_RETURN_IF_ERROR(WriteFileAtomic(HeadPath(dir), RenderHead(st.head)));
   }
@@ -1172,14 +1184,15 @@ absl::Status FinishHead(const std::string& dir, const ManifestState& st, spdlog:
   if (!st.outside_head || !st.outside_head->Same(st.head)) {
     absl::Status s = WriteOutsideHead(dir, st.head);
     if (!s.ok()) {
-      Log(log)->warn("retention: cannot record the archive's head in {}: {}", OutsideHeadPath(dir),
-                     std::string(s.message()));
+      Say(log, LogLevel::kWarning,
+          absl::Substitute("retention: cannot record the archive's head in $0: $1",
+                           OutsideHeadPath(dir), std::string(s.message())));
     }
   }
   return absl::OkStatus();
 }
 
-absl::Status RecoverLocked(const std::string& dir, spdlog::logger* log) {
+absl::Status RecoverLocked(const std::string& dir, const RetentionLog& log) {
   std::error_code ec;
   // Work files of an interrupted step: their step never committed (a compressed day there
   // was never renamed into archive/, and its day is still hot).
@@ -1225,7 +1238,8 @@ absl::Status RecoverLocked(const std::string& dir, spdlog::logger* log) {
         }
       }
       if (finish && (fs::exists(HotPath(dir, day)) || fs::exists(HotFtsPath(dir, day)))) {
-        Log(log)->info("retention: finishing the interrupted removal of hot day {}", day);
+        Say(log, LogLevel::kInfo,
+            absl::Substitute("retention: finishing the interrupted removal of hot day $0", day));
         MAILLENS_RETURN_IF_ERROR(UnlinkHot(dir, day));
       }
       MAILLENS_RETURN_IF_ERROR(UnlinkFile(p.string()));
@@ -1235,21 +1249,24 @@ absl::Status RecoverLocked(const std::string& dir, spdlog::logger* log) {
       const bool parsed = ParseArchiveFileName(name, &day, &generation);
       if (named_files.count(name)) {
         // Superseded by a later generation, or of a deleted day: the manifest says so.
-        Log(log)->info("retention: removing {} (superseded or deleted in the manifest)", name);
+        Say(log, LogLevel::kInfo,
+            absl::Substitute("retention: removing $0 (superseded or deleted in the manifest)",
+                             name));
         MAILLENS_RETURN_IF_ERROR(UnlinkFile(p.string()));
       } else if (parsed && generation > last_generation[day] && fs::exists(HotPath(dir, day))) {
         // Renamed in before a crash kept its manifest entry from being written: the day is
         // still hot, and this file holds nothing the hot partition does not.
-        Log(log)->info(
-            "retention: removing {} (its day is still hot; its archiving was "
-            "interrupted)",
-            name);
+        Say(log, LogLevel::kInfo,
+            absl::Substitute(
+                "retention: removing $0 (its day is still hot; its archiving was interrupted)",
+                name));
         MAILLENS_RETURN_IF_ERROR(UnlinkFile(p.string()));
       } else {
         // Not the manifest's, not an interrupted step's: kept aside for the admin, never
         // removed.
-        Log(log)->warn("retention: {} is named by no manifest entry; moved to {}", name,
-                       OrphansDir(dir));
+        Say(log, LogLevel::kWarning,
+            absl::Substitute("retention: $0 is named by no manifest entry; moved to $1", name,
+                             OrphansDir(dir)));
         MAILLENS_RETURN_IF_ERROR(MoveToOrphans(dir, name));
       }
     } else if (absl::EndsWith(name, ".tmp")) {
@@ -1262,7 +1279,9 @@ absl::Status RecoverLocked(const std::string& dir, spdlog::logger* log) {
   uint64_t purged = 0;
   MAILLENS_RETURN_IF_ERROR(PurgeLocked(dir, entries, &purged));
   if (purged > 0) {
-    Log(log)->info("retention: removed {} messages of deleted days from the catalog", purged);
+    Say(log, LogLevel::kInfo,
+        absl::Substitute("retention: removed $0 messages of deleted days from the catalog",
+                         purged));
   }
   return absl::OkStatus();
 }
@@ -1424,7 +1443,7 @@ absl::StatusOr<std::string> Sha256File(const std::string& path) {
   return Hex(md, len);
 }
 
-absl::Status RecoverArchive(const std::string& dir, spdlog::logger* log) {
+absl::Status RecoverArchive(const std::string& dir, const RetentionLog& log) {
   MAILLENS_ASSIGN_OR_RETURN(ArchiveLock lock, ArchiveLock::Take(dir));
   return RecoverLocked(dir, log);
 }
@@ -1529,7 +1548,7 @@ DataUsage DataDirUsage(const std::string& dir) {
 uint64_t DataBytes(const std::string& dir) { return DataDirUsage(dir).budgeted(); }
 
 absl::StatusOr<RetentionStats> RunRetention(const std::string& dir, const RetentionPolicy& policy,
-                                            int64_t now_us, spdlog::logger* log,
+                                            int64_t now_us, const RetentionLog& log,
                                             const std::atomic<bool>* cancel) {
   // The lock is taken per day, so a late line's RestoreDay (on the collector's writer) never
   // waits for a whole pass.
@@ -1549,9 +1568,10 @@ absl::StatusOr<RetentionStats> RunRetention(const std::string& dir, const Retent
       policy.archive_days > 0 ? DayOf(now_us - (policy.archive_days - 1) * kDayUs) : 0;
   auto note = [&](int64_t day, const absl::Status& s) {
     if (absl::IsFailedPrecondition(s)) {
-      Log(log)->info("retention: {}", std::string(s.message()));
+      Say(log, LogLevel::kInfo, absl::Substitute("retention: $0", std::string(s.message())));
     } else {
-      Log(log)->warn("retention: day {}: {}", day, std::string(s.message()));
+      Say(log, LogLevel::kWarning,
+          absl::Substitute("retention: day $0: $1", day, std::string(s.message())));
     }
   };
   for (int64_t day : DayFiles(dir)) {
@@ -1582,7 +1602,8 @@ absl::StatusOr<RetentionStats> RunRetention(const std::string& dir, const Retent
       if (cached > 0) {
         TrimCache(dir + "/cache", "", 0);
         bytes = DataBytes(dir);
-        Log(log)->info("retention: disk budget: emptied cache/ ({} bytes)", cached);
+        Say(log, LogLevel::kInfo,
+            absl::Substitute("retention: disk budget: emptied cache/ ($0 bytes)", cached));
       }
     }
     while (bytes > policy.disk_budget_bytes && !cancelled()) {
@@ -1594,7 +1615,7 @@ absl::StatusOr<RetentionStats> RunRetention(const std::string& dir, const Retent
         std::string w =
             absl::StrCat("disk use ", bytes, " bytes is over the budget of ",
                          policy.disk_budget_bytes, " bytes with only today's partition left");
-        Log(log)->warn("retention: {}", w);
+        Say(log, LogLevel::kWarning, absl::Substitute("retention: $0", w));
         stats.warnings.push_back(w);
         break;
       }
@@ -1606,7 +1627,7 @@ absl::StatusOr<RetentionStats> RunRetention(const std::string& dir, const Retent
       MAILLENS_RETURN_IF_ERROR(delete_day(oldest));
       std::string w = absl::StrCat("disk budget: deleted day ", oldest, " (", bytes,
                                    " bytes used, budget ", policy.disk_budget_bytes, ")");
-      Log(log)->warn("retention: {}", w);
+      Say(log, LogLevel::kWarning, absl::Substitute("retention: $0", w));
       stats.warnings.push_back(w);
       stats.deleted.push_back(oldest);
       bytes = DataBytes(dir);
@@ -1617,7 +1638,7 @@ absl::StatusOr<RetentionStats> RunRetention(const std::string& dir, const Retent
           "disk use ", bytes, " bytes is ", bytes * 100 / policy.disk_budget_bytes,
           "% of the budget (", policy.disk_budget_bytes, "); when it is exceeded the oldest day",
           all.empty() ? std::string() : absl::StrCat(" (", all.front(), ")"), " is deleted");
-      Log(log)->warn("retention: {}", w);
+      Say(log, LogLevel::kWarning, absl::Substitute("retention: $0", w));
       stats.warnings.push_back(w);
     }
   }
@@ -2059,8 +2080,8 @@ absl::Status RepairArchive(const std::string& dir, const RepairPlan& plan) {
 }
 
 RetentionRunner::RetentionRunner(std::string dir, RetentionPolicy policy, absl::Duration interval,
-                                 spdlog::logger* log)
-    : dir_(std::move(dir)), policy_(std::move(policy)), interval_(interval), log_(Log(log)) {
+                                 RetentionLog log)
+    : dir_(std::move(dir)), policy_(std::move(policy)), interval_(interval), log_(std::move(log)) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -2085,11 +2106,14 @@ void RetentionRunner::Run() {
     absl::Time start = absl::Now();
     auto stats = RunRetention(dir_, policy_, absl::ToUnixMicros(start), log_, &cancel_);
     if (!stats.ok()) {
-      log_->error("retention pass failed: {}", std::string(stats.status().message()));
+      Say(log_, LogLevel::kError,
+          absl::Substitute("retention pass failed: $0", std::string(stats.status().message())));
     } else if (!stats->archived.empty() || !stats->deleted.empty()) {
-      log_->info("retention: archived {} days, deleted {} days in {} ms; data uses {} bytes",
-                 stats->archived.size(), stats->deleted.size(),
-                 absl::ToInt64Milliseconds(absl::Now() - start), stats->disk_bytes);
+      Say(log_, LogLevel::kInfo,
+          absl::Substitute(
+              "retention: archived $0 days, deleted $1 days in $2 ms; data uses $3 bytes",
+              stats->archived.size(), stats->deleted.size(),
+              absl::ToInt64Milliseconds(absl::Now() - start), stats->disk_bytes));
     }
     absl::MutexLock lock(&mu_);
     ++passes_;

@@ -87,9 +87,13 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
-#include "spdlog/logger.h"
 
 namespace maillens::collector {
+
+// Where retention says what it did (kInfo) and what went wrong (kWarning, kError), one line
+// each. The collector sends the lines to its log; without one they go to standard error.
+enum class LogLevel { kInfo, kWarning, kError };
+using RetentionLog = std::function<void(LogLevel level, const std::string& line)>;
 
 struct RetentionPolicy {
   // UTC days kept hot (indexed, writable), today included. At least 1.
@@ -141,7 +145,7 @@ void SetRetentionProbeForTest(RetentionProbe probe);
 // Finishes or rolls back what a crash interrupted (see the header comment), and removes from
 // the catalog the messages of deleted days a crash (or an open store) left there
 // (PurgeDeletedMessages). Run before the first pass; RunRetention runs it too.
-absl::Status RecoverArchive(const std::string& dir, spdlog::logger* log = nullptr);
+absl::Status RecoverArchive(const std::string& dir, const RetentionLog& log = {});
 
 // Archives hot day `day` (see the header comment). FailedPrecondition when the day is not hot
 // or its lines are not all correlated yet, or not all indexed yet in its full-text index file
@@ -181,7 +185,7 @@ std::string DeletedDaysNotice(const std::string& dir, int64_t first_day, int64_t
 // Errors of one day are logged and the pass goes on to the others.
 // `cancel`, when set, stops the pass between two days.
 absl::StatusOr<RetentionStats> RunRetention(const std::string& dir, const RetentionPolicy& policy,
-                                            int64_t now_us, spdlog::logger* log = nullptr,
+                                            int64_t now_us, const RetentionLog& log = {},
                                             const std::atomic<bool>* cancel = nullptr);
 
 // Runs RunRetention on its own thread (never the store's writer: archiving a day takes
@@ -189,9 +193,8 @@ absl::StatusOr<RetentionStats> RunRetention(const std::string& dir, const Retent
 // are logged. Thread-safe.
 class RetentionRunner {
  public:
-  // `log` (null: spdlog's default) must outlive the runner.
   RetentionRunner(std::string dir, RetentionPolicy policy, absl::Duration interval,
-                  spdlog::logger* log);
+                  RetentionLog log);
   ~RetentionRunner();
   RetentionRunner(const RetentionRunner&) = delete;
   RetentionRunner& operator=(const RetentionRunner&) = delete;
@@ -207,7 +210,7 @@ class RetentionRunner {
   const std::string dir_;
   const RetentionPolicy policy_;
   const absl::Duration interval_;
-  spdlog::logger* const log_;
+  const RetentionLog log_;
   std::atomic<bool> cancel_{false};
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

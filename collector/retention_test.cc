@@ -522,7 +522,7 @@ TEST_F(RetentionTest, RunnerArchivesAtStart) {
   RetentionPolicy policy;
   policy.hot_days = 3;      // against the real clock every simulated day is old
   policy.archive_days = 0;  // kept forever (else the real clock would delete them all)
-  RetentionRunner runner(dir, policy, absl::Hours(1), nullptr);
+  RetentionRunner runner(dir, policy, absl::Hours(1), RetentionLog());
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (runner.passes() == 0 && std::chrono::steady_clock::now() < deadline) usleep(20000);
   runner.Stop();

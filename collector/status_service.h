@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "collector/site_state.h"
+#include "collector/status_read.h"
 #include "collector/store.h"
 #include "maillens/v1/ingest.pb.h"
 #include "maillens/v1/status.grpc.pb.h"
@@ -63,20 +64,6 @@ absl::StatusOr<std::optional<SiteUpdate>> SiteUpdateOfBatch(const maillens::v1::
                                                             const std::string& host,
                                                             absl::Span<const LineRecord> lines,
                                                             int64_t now_us);
-
-// The status as sent on the wire; `ingest` is left unset (the caller adds it when it has one).
-maillens::v1::StatusResponse StatusToProto(const SiteStatus& status);
-
-// Reads the status of the data directory `data_dir` (a read-only Store).
-absl::StatusOr<maillens::v1::StatusResponse> ReadStatus(const std::string& data_dir,
-                                                        const maillens::v1::StatusRequest& request,
-                                                        absl::Time now);
-
-// Reads every host's latest queue snapshot (request.host's only, when set) from the catalog
-// of the data directory `data_dir`, read-only.
-absl::StatusOr<maillens::v1::QueueResponse> ReadQueue(const std::string& data_dir,
-                                                      const maillens::v1::QueueRequest& request,
-                                                      absl::Time now);
 
 class StatusServiceImpl final : public maillens::v1::StatusService::CallbackService {
  public:

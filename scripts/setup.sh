@@ -10,6 +10,8 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libsqlite3-dev sqlite3 libabsl-dev libspdlog-dev zlib1g-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # the programs' flags and --help (CLI11, header-only)
+  libcli11-dev
   # Prometheus metrics of agent and collector (collector/metrics.h, agent/metrics.h)
   prometheus-cpp-dev
   clang libclang-rt-14-dev
