@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "collector/report.h"
+#include "report/report.h"
 
 namespace {
 

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/escape.h"
 
 namespace maillens::cli {
 
@@ -42,6 +43,9 @@ bool ApplyTimeZone(const std::string& zone);
 // Removes `--tz ZONE` / `--tz=ZONE` from a command's arguments and applies it: --tz is a
 // global option that may also follow the command. False after printing a bad zone.
 bool TakeTimeZoneOption(std::vector<std::string>* args);
+// The IANA name of the zone times are shown in ($TZ, which --tz sets, else the zone
+// /etc/localtime links to), for a collector that renders for us; "" when it has no name.
+std::string LocalZoneName();
 
 // True when `args` ask for help (--help or -h before any "--"): every command then prints its
 // usage on stdout and exits 0, whatever else is wrong with the arguments or the setup.
@@ -68,18 +72,8 @@ class ArgParser {
 std::string FormatLocalTime(int64_t time_us, absl::TimeZone zone);
 // The zone's abbreviation now ("CET", "UTC", "+0530"), for headers that print local times.
 std::string ZoneLabel(absl::TimeZone zone);
-// `text` as a person may see it on a terminal or in a page: each byte of a control character
-// shown as \xNN, so a log line cannot move the cursor, clear the screen, set the window title
-// or recolour a terminal. Escaped: C0 controls except tab, DEL, C1 controls both as a stray
-// byte 0x80..0x9f and UTF-8 encoded (U+0080..U+009F, as \xc2\xNN), and every byte that is
-// not part of well-formed UTF-8. Well-formed UTF-8 text (é, 日本) is kept as is. The result
-// is well-formed UTF-8, and escaping it again changes nothing.
-//
-// The one rule of the command line: every piece of log-derived text printed for a person
-// (tables, trace, report text, Markdown and HTML, hosts) goes through this, terminal or not;
-// raw lines (search --lines, trace --raw, tail) keep their bytes when piped, like grep, and
-// are escaped on a terminal; JSON and CSV keep the data exact.
-std::string EscapeControls(std::string_view text);
+// EscapeControls (core/escape.h): the command line's one rule for log text shown to people.
+using ::maillens::core::EscapeControls;
 
 // True when standard output is a terminal (colour, progress bars, tables).
 // Asks `question` ([y/N]) before a change that cannot be undone, unless `yes` (--yes). Without

@@ -7,7 +7,7 @@
 #include <random>
 #include <string>
 
-#include "cli/table.h"
+#include "report/table.h"
 
 namespace maillens::cli {
 namespace {

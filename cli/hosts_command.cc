@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "cli/table.h"
+#include "report/table.h"
 #include "collector/data_lock.h"
 #include "collector/retention.h"
 #include "collector/store.h"

@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
   if (!maillens::cli::TakeTimeZoneOption(&args)) return 2;
   if (command == "parse") return maillens::cli::RunParse(args);
   if (command == "doctor") return maillens::cli::RunDoctor(global, args);
-  if ((command == "import" || command == "report" || command == "archive" || command == "relink") &&
+  if ((command == "import" || command == "archive" || command == "relink") &&
       !global.server.empty() && !maillens::cli::WantsHelp(args)) {
     std::fprintf(stderr,
                  "maillens %s: works on a local data directory only, not through a collector "

@@ -14,7 +14,7 @@
 #include "absl/time/clock.h"
 #include "cli/query_source.h"
 #include "cli/store_commands.h"
-#include "cli/table.h"
+#include "report/table.h"
 #include "cli/trace_story.h"
 #include "collector/retention.h"
 #include "collector/store.h"

@@ -1,4 +1,7 @@
 // `maillens report`: the traffic and incident summary of a window, site-wide and per host.
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -7,18 +10,23 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "cli/report_render.h"
+#include "cli/query_source.h"
 #include "cli/store_commands.h"
-#include "cli/table.h"
-#include "collector/report.h"
 #include "collector/retention.h"
 #include "core/query_language.h"
+#include "maillens/v1/query.grpc.pb.h"
+#include "report/render.h"
+#include "report/report.h"
+#include "report/table.h"
 
 namespace maillens::cli {
 namespace {
 
+namespace v1 = ::maillens::v1;
+
 constexpr char kUsage[] =
-    "usage: maillens [--data DIR] report [--since T] [--until T] [--host NAME]\n"
+    "usage: maillens [--data DIR | --server HOST:PORT] report [--since T] [--until T] [--host "
+    "NAME]\n"
     "                [--domain D[,D...]] [--format text|markdown|json|html] [--output FILE]\n"
     "                [--top N] [--tz ZONE]\n"
     "  What a window looked like, site-wide and per host. Each message is counted once\n"
@@ -104,37 +112,38 @@ int RunReport(const GlobalOptions& global, const std::vector<std::string>& args)
     std::fprintf(stderr, "maillens report: unknown time zone '%s'\n", tz.c_str());
     return 2;
   }
-  collector::ReportOptions options;
-  options.host = host;
-  options.zone = render.zone;
+  v1::ReportRequest request;
+  request.set_host(host);
   for (absl::string_view d : absl::StrSplit(domain, ',', absl::SkipWhitespace())) {
     std::string name = absl::AsciiStrToLower(absl::StripAsciiWhitespace(d));
     if (!name.empty() && name[0] == '@') name.erase(0, 1);
-    options.domains.push_back(name);
+    request.add_domains(name);
   }
   absl::Time now = absl::Now();
-  for (const auto& [text, out] :
-       {std::make_pair(since, &options.since_us), std::make_pair(until, &options.until_us)}) {
+  for (const auto& [text, is_since] : {std::make_pair(since, true), std::make_pair(until, false)}) {
     if (text.empty()) continue;
     auto t = core::ParseTimeArg(text, now, render.zone);
     if (!t.ok()) {
       std::fprintf(stderr, "maillens report: %s\n", std::string(t.status().message()).c_str());
       return 2;
     }
-    *out = *t;
+    if (is_since) {
+      request.set_since_us(*t);
+    } else {
+      request.set_until_us(*t);
+    }
   }
   if (!top.empty()) {
-    if (!absl::SimpleAtoi(top, &options.top) || options.top == 0) {
+    size_t n = 0;
+    if (!absl::SimpleAtoi(top, &n) || n == 0 || n > 100000) {
       std::fprintf(stderr, "maillens report: --top wants a positive number, not '%s'\n",
                    top.c_str());
       return 2;
     }
+    request.set_top(static_cast<uint32_t>(n));
   }
-  auto report = collector::BuildReport(global.data_dir, options);
-  if (!report.ok()) {
-    std::fprintf(stderr, "maillens report: %s\n", std::string(report.status().message()).c_str());
-    return 1;
-  }
+  request.set_format(format);
+  request.set_time_zone(tz.empty() ? LocalZoneName() : tz);
   FILE* out = stdout;
   if (!output.empty()) {
     out = std::fopen(output.c_str(), "wb");
@@ -143,11 +152,34 @@ int RunReport(const GlobalOptions& global, const std::vector<std::string>& args)
       return 1;
     }
   }
-  render.color = format == "text" && out == stdout && UseColor(stdout);
-  std::string text = format == "json"       ? RenderReportJson(*report, render)
-                     : format == "markdown" ? RenderReportMarkdown(*report, render)
-                     : format == "html"     ? RenderReportHtml(*report, render)
-                                            : RenderReportText(*report, render);
+  request.set_color(format == "text" && out == stdout && UseColor(stdout));
+  // The same function answers here and in the collector: the same bytes either way.
+  v1::ReportResponse response;
+  absl::Status status;
+  if (global.server.empty()) {
+    status = AnswerReport(global.data_dir, request, render.zone, &response);
+  } else {
+    if (request.time_zone().empty()) {
+      std::fprintf(stderr,
+                   "maillens report: this machine's time zone has no name to send to the "
+                   "collector: times are in UTC (use --tz ZONE)\n");
+    }
+    auto connection = ConnectToCollector(global);
+    if (connection.ok()) {
+      auto stub = v1::QueryService::NewStub(connection->channel);
+      grpc::ClientContext context;
+      connection->Prepare(&context, std::chrono::seconds(600));
+      status = connection->Convert(stub->Report(&context, request, &response));
+    } else {
+      status = connection.status();
+    }
+  }
+  if (!status.ok()) {
+    if (out != stdout) std::fclose(out);
+    std::fprintf(stderr, "maillens report: %s\n", std::string(status.message()).c_str());
+    return absl::IsInvalidArgument(status) ? 2 : 1;
+  }
+  const std::string& text = response.rendered();
   bool ok = std::fwrite(text.data(), 1, text.size(), out) == text.size();
   if (out != stdout) ok = std::fclose(out) == 0 && ok;
   if (!ok) {
@@ -156,7 +188,7 @@ int RunReport(const GlobalOptions& global, const std::vector<std::string>& args)
   }
   if (!output.empty()) std::fprintf(stderr, "wrote %s\n", output.c_str());
   // An answer that left archived days out (collector/retention.h) is never a success.
-  for (const std::string& notice : report->notices) {
+  for (const std::string& notice : response.notices()) {
     if (collector::IsUnreadableArchiveNotice(notice)) {
       std::fprintf(stderr, "maillens report: %s\n", notice.c_str());
       return 3;

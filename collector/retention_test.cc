@@ -34,7 +34,7 @@
 #include "absl/time/time.h"
 #include "collector/data_lock.h"
 #include "collector/query_proto.h"
-#include "collector/report.h"
+#include "report/report.h"
 #include "collector/store.h"
 #include "gtest/gtest.h"
 

@@ -31,6 +31,7 @@
 #include "core/query_language.h"
 #include "core/status_macros.h"
 #include "core/strings.h"
+#include "report/render.h"
 #include "spdlog/spdlog.h"
 
 namespace maillens::collector {
@@ -1785,6 +1786,14 @@ grpc::ServerUnaryReactor* QueryServiceImpl::Trace(grpc::CallbackServerContext* c
                                                   v1::TraceResponse* response) {
   return Dispatch(context, "Trace", [this, request, response] {
     return RunTrace(options_->data_dir, *request, response);
+  });
+}
+
+grpc::ServerUnaryReactor* QueryServiceImpl::Report(grpc::CallbackServerContext* context,
+                                                   const v1::ReportRequest* request,
+                                                   v1::ReportResponse* response) {
+  return Dispatch(context, "Report", [this, request, response] {
+    return cli::AnswerReport(options_->data_dir, *request, absl::UTCTimeZone(), response);
   });
 }
 

@@ -294,6 +294,10 @@ class QueryServiceImpl final : public maillens::v1::QueryService::CallbackServic
       grpc::CallbackServerContext* context, const maillens::v1::TracesInRequest* request) override;
   grpc::ServerWriteReactor<maillens::v1::TailResponse>* Tail(
       grpc::CallbackServerContext* context, const maillens::v1::TailRequest* request) override;
+  // Built and rendered here (report/render.h), in the request's zone, else UTC.
+  grpc::ServerUnaryReactor* Report(grpc::CallbackServerContext* context,
+                                   const maillens::v1::ReportRequest* request,
+                                   maillens::v1::ReportResponse* response) override;
 
  private:
   friend class TailStream;

@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "collector/ingest_test_client.h"
-#include "collector/report.h"
+#include "report/report.h"
 #include "collector/server.h"
 #include "collector/status_service.h"
 #include "collector/store.h"

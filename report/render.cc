@@ -1,4 +1,4 @@
-#include "cli/report_render.h"
+#include "report/render.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,9 +11,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "cli/common.h"
-#include "cli/table.h"
+#include "core/escape.h"
 #include "core/json.h"
+#include "report/table.h"
 
 namespace maillens::cli {
 namespace {
@@ -68,7 +68,7 @@ std::string ZoneName(absl::TimeZone zone, int64_t at_us) {
 // (EscapeControls: most are not allowed in HTML, and a browser would show nothing or U+FFFD),
 // then the characters HTML reserves as entities.
 std::string Html(std::string_view raw) {
-  const std::string s = EscapeControls(raw);
+  const std::string s = core::EscapeControls(raw);
   std::string out;
   out.reserve(s.size());
   for (char c : s) {
@@ -576,12 +576,12 @@ void AppendTextGrid(const Grid& g, bool color, std::string* out) {
   size_t cols = g.header.size();
   std::vector<size_t> widths(cols, 0);
   if (g.show_header) {
-    for (size_t i = 0; i < cols; ++i) widths[i] = DisplayWidth(EscapeControls(g.header[i]));
+    for (size_t i = 0; i < cols; ++i) widths[i] = DisplayWidth(core::EscapeControls(g.header[i]));
   }
   for (const auto& row : g.rows) {
     for (size_t i = 0; i < cols && i < row.size(); ++i) {
-      widths[i] =
-          std::max(widths[i], DisplayWidth(CutToWidth(EscapeControls(row[i].text), kMaxCell)));
+      widths[i] = std::max(widths[i],
+                           DisplayWidth(CutToWidth(core::EscapeControls(row[i].text), kMaxCell)));
     }
   }
   auto line = [&](const std::vector<Cell>& row, bool header) {
@@ -592,7 +592,8 @@ void AppendTextGrid(const Grid& g, bool color, std::string* out) {
       if (!row[i].text.empty()) last = i;
     }
     for (size_t i = 0; i <= last; ++i) {
-      std::string cell = i < row.size() ? CutToWidth(EscapeControls(row[i].text), kMaxCell) : "";
+      std::string cell =
+          i < row.size() ? CutToWidth(core::EscapeControls(row[i].text), kMaxCell) : "";
       size_t pad = widths[i] - DisplayWidth(cell);
       Color c = header ? Color::kBold : (i < row.size() ? row[i].color : Color::kNone);
       std::string painted = Paint(cell, c, color);
@@ -619,7 +620,7 @@ void AppendTextGrid(const Grid& g, bool color, std::string* out) {
 
 std::string MarkdownCell(const std::string& s) {
   std::string out;
-  for (char c : CutToWidth(EscapeControls(s), 160)) {
+  for (char c : CutToWidth(core::EscapeControls(s), 160)) {
     if (c == '|') {
       out += "\\|";
     } else {
@@ -946,10 +947,10 @@ std::string HBarChart(const std::string& title, const std::vector<HBar>& bars, d
     const HBar& b = bars[i];
     double y = top + row * static_cast<double>(i);
     double w = plot_w * static_cast<double>(b.value) / static_cast<double>(max);
-    absl::StrAppend(
-        &svg, absl::StrFormat("<text x=\"%.0f\" y=\"%.1f\" class=\"label\" "
-                              "text-anchor=\"end\">%s</text>\n",
-                              label_w - 8, y + 15, Html(CutToWidth(EscapeControls(b.label), 30))));
+    absl::StrAppend(&svg, absl::StrFormat("<text x=\"%.0f\" y=\"%.1f\" class=\"label\" "
+                                          "text-anchor=\"end\">%s</text>\n",
+                                          label_w - 8, y + 15,
+                                          Html(CutToWidth(core::EscapeControls(b.label), 30))));
     if (b.value > 0) {
       absl::StrAppend(&svg, absl::StrFormat("<rect class=\"bar\" x=\"%.0f\" y=\"%.1f\" "
                                             "width=\"%.2f\" height=\"18\" fill=\"%s\"><title>%s: "
@@ -1065,9 +1066,9 @@ void AppendHtmlSection(const Section& s, std::string* out) {
       if (i < row.size() && row[i].color != Color::kNone) {
         absl::StrAppend(&cls, cls.empty() ? "" : " ", HtmlClass(row[i].color));
       }
-      absl::StrAppend(out, cls.empty() ? "<td>" : absl::StrCat("<td class=\"", cls, "\">"),
-                      i < row.size() ? Html(CutToWidth(EscapeControls(row[i].text), 200)) : "",
-                      "</td>");
+      absl::StrAppend(
+          out, cls.empty() ? "<td>" : absl::StrCat("<td class=\"", cls, "\">"),
+          i < row.size() ? Html(CutToWidth(core::EscapeControls(row[i].text), 200)) : "", "</td>");
     }
     absl::StrAppend(out, "</tr>\n");
   }
@@ -1078,19 +1079,20 @@ void AppendHtmlSection(const Section& s, std::string* out) {
 
 std::string RenderReportText(const Report& r, const RenderOptions& o) {
   std::string out = absl::StrCat(Paint("maillens report", Color::kBold, o.color), "  ",
-                                 EscapeControls(WindowLine(r, o.zone)), "\n");
+                                 core::EscapeControls(WindowLine(r, o.zone)), "\n");
   for (const std::string& n : r.notices) {
-    absl::StrAppend(&out, Paint("note: " + EscapeControls(n), Color::kYellow, o.color), "\n");
+    absl::StrAppend(&out, Paint("note: " + core::EscapeControls(n), Color::kYellow, o.color), "\n");
   }
   for (const Section& s : AllSections(r, o.zone)) {
-    const std::string title = EscapeControls(s.title);
+    const std::string title = core::EscapeControls(s.title);
     absl::StrAppend(&out, "\n", Paint(title, Color::kBold, o.color), "\n",
                     std::string(DisplayWidth(title), '-'), "\n");
     if (!s.note.empty()) {
-      absl::StrAppend(&out, Paint("(" + EscapeControls(s.note) + ")", Color::kDim, o.color), "\n");
+      absl::StrAppend(&out, Paint("(" + core::EscapeControls(s.note) + ")", Color::kDim, o.color),
+                      "\n");
     }
     if (s.grid.rows.empty()) {
-      absl::StrAppend(&out, "  ", EscapeControls(s.empty.empty() ? "none" : s.empty), "\n");
+      absl::StrAppend(&out, "  ", core::EscapeControls(s.empty.empty() ? "none" : s.empty), "\n");
     } else {
       AppendTextGrid(s.grid, o.color, &out);
     }
@@ -1100,15 +1102,15 @@ std::string RenderReportText(const Report& r, const RenderOptions& o) {
 
 std::string RenderReportMarkdown(const Report& r, const RenderOptions& o) {
   std::string out =
-      absl::StrCat("## maillens report: ", EscapeControls(WindowLine(r, o.zone)), "\n\n");
+      absl::StrCat("## maillens report: ", core::EscapeControls(WindowLine(r, o.zone)), "\n\n");
   for (const std::string& n : r.notices) {
-    absl::StrAppend(&out, "> **Note:** ", EscapeControls(n), "\n\n");
+    absl::StrAppend(&out, "> **Note:** ", core::EscapeControls(n), "\n\n");
   }
   for (const Section& s : AllSections(r, o.zone)) {
-    absl::StrAppend(&out, "### ", EscapeControls(s.title), "\n\n");
-    if (!s.note.empty()) absl::StrAppend(&out, "_", EscapeControls(s.note), "_\n\n");
+    absl::StrAppend(&out, "### ", core::EscapeControls(s.title), "\n\n");
+    if (!s.note.empty()) absl::StrAppend(&out, "_", core::EscapeControls(s.note), "_\n\n");
     if (s.grid.rows.empty()) {
-      absl::StrAppend(&out, EscapeControls(s.empty.empty() ? "none" : s.empty), "\n\n");
+      absl::StrAppend(&out, core::EscapeControls(s.empty.empty() ? "none" : s.empty), "\n\n");
     } else {
       AppendMarkdownGrid(s.grid, &out);
       absl::StrAppend(&out, "\n");
@@ -1395,6 +1397,48 @@ std::string RenderReportHtml(const Report& r, const RenderOptions& o) {
                   Html(TimeSec(r.data_first_us, o.zone)), " to ",
                   Html(TimeSec(r.data_last_us, o.zone)), "</footer>\n</body>\n</html>\n");
   return out;
+}
+
+absl::StatusOr<RenderedReport> BuildAndRenderReport(const std::string& data_dir,
+                                                    const collector::ReportOptions& options,
+                                                    const std::string& format,
+                                                    const RenderOptions& render) {
+  if (format != "text" && format != "markdown" && format != "json" && format != "html") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the report's format is text, markdown, json or html, not '", format, "'"));
+  }
+  auto report = collector::BuildReport(data_dir, options);
+  if (!report.ok()) return report.status();
+  RenderedReport out;
+  out.text = format == "json"       ? RenderReportJson(*report, render)
+             : format == "markdown" ? RenderReportMarkdown(*report, render)
+             : format == "html"     ? RenderReportHtml(*report, render)
+                                    : RenderReportText(*report, render);
+  out.notices = report->notices;
+  return out;
+}
+
+absl::Status AnswerReport(const std::string& data_dir, const maillens::v1::ReportRequest& request,
+                          absl::TimeZone default_zone, maillens::v1::ReportResponse* response) {
+  collector::ReportOptions options;
+  if (request.has_since_us()) options.since_us = request.since_us();
+  if (request.has_until_us()) options.until_us = request.until_us();
+  options.host = request.host();
+  options.domains.assign(request.domains().begin(), request.domains().end());
+  if (request.top() > 0) options.top = request.top();
+  RenderOptions render;
+  render.zone = default_zone;
+  if (!request.time_zone().empty() && !absl::LoadTimeZone(request.time_zone(), &render.zone)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown time zone '", request.time_zone(), "'"));
+  }
+  options.zone = render.zone;
+  render.color = request.color();
+  auto rendered = BuildAndRenderReport(data_dir, options, request.format(), render);
+  if (!rendered.ok()) return rendered.status();
+  response->set_rendered(std::move(rendered->text));
+  for (const std::string& notice : rendered->notices) response->add_notices(notice);
+  return absl::OkStatus();
 }
 
 }  // namespace maillens::cli

@@ -1,4 +1,4 @@
-#include "collector/report.h"
+#include "report/report.h"
 
 #include <arpa/inet.h>
 

@@ -31,8 +31,8 @@
 //
 // Thread-safety: BuildReport opens its own read-only connections; run it on any thread, beside
 // the store's writer.
-#ifndef MAILLENS_COLLECTOR_REPORT_H_
-#define MAILLENS_COLLECTOR_REPORT_H_
+#ifndef MAILLENS_REPORT_REPORT_H_
+#define MAILLENS_REPORT_REPORT_H_
 
 #include <cstdint>
 #include <string>
@@ -352,4 +352,4 @@ std::string NormalizeReason(std::string_view text);
 
 }  // namespace maillens::collector
 
-#endif  // MAILLENS_COLLECTOR_REPORT_H_
+#endif  // MAILLENS_REPORT_REPORT_H_

@@ -1,11 +1,11 @@
-#include "cli/table.h"
+#include "report/table.h"
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
 
-#include "cli/common.h"
+#include "core/escape.h"
 
 namespace maillens::cli {
 
@@ -65,7 +65,9 @@ std::string CsvField(const std::string& s) {
 
 void Table::PrintText(FILE* out, bool color, size_t max_width) const {
   // Measured and cut as shown: an escaped ESC ("\x1b") takes four columns.
-  auto shown = [&](const std::string& text) { return CutToWidth(EscapeControls(text), max_width); };
+  auto shown = [&](const std::string& text) {
+    return CutToWidth(core::EscapeControls(text), max_width);
+  };
   std::vector<size_t> widths(header_.size());
   for (size_t i = 0; i < header_.size(); ++i) widths[i] = DisplayWidth(shown(header_[i]));
   for (const auto& row : rows_) {

@@ -1,7 +1,7 @@
 // Output for people and programs: an aligned table with optional colour, or CSV. Cells are
 // text; colour is a property of a cell so widths stay right. Thread-compatible.
-#ifndef MAILLENS_CLI_TABLE_H_
-#define MAILLENS_CLI_TABLE_H_
+#ifndef MAILLENS_REPORT_TABLE_H_
+#define MAILLENS_REPORT_TABLE_H_
 
 #include <cstdio>
 #include <string>
@@ -52,4 +52,4 @@ bool UseColor(FILE* out);
 
 }  // namespace maillens::cli
 
-#endif  // MAILLENS_CLI_TABLE_H_
+#endif  // MAILLENS_REPORT_TABLE_H_

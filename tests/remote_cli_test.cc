@@ -296,6 +296,29 @@ TEST_F(RemoteCliTest, TracePrintsTheSameFromTheCollectorAsFromTheDataDirectory) 
   ExpectSame({"trace", "FFFFFFFFFF"}, /*expect_output=*/false);
 }
 
+// The collector builds and renders the report with the same function as --data (a reader token
+// is enough): every format, a host, domains, --top, and zones other than this machine's. The
+// windows lie in the simulated day, so the live agents' offline periods (up to now) are not in
+// them.
+TEST_F(RemoteCliTest, ReportPrintsTheSameFromTheCollectorAsFromTheDataDirectory) {
+  const std::vector<std::string> day = {"--since", "2024-05-01 00:00", "--until", "2024-05-02"};
+  auto with_day = [&](std::vector<std::string> args) {
+    args.insert(args.end(), day.begin(), day.end());
+    return args;
+  };
+  Outcome text = Maillens(Local(), with_day({"report"}));
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_THAT(text.out, HasSubstr("dmz"));  // the report of the simulated site, not an empty one
+  ExpectSame(with_day({"report"}));
+  ExpectSame(with_day({"report", "--json"}));
+  ExpectSame(with_day({"report", "--markdown", "--host", "mx", "--top", "3"}));
+  ExpectSame(with_day({"report", "--html", "--tz", "Asia/Tokyo"}));
+  ExpectSame(with_day({"report", "--format", "json", "--domain", "example.test,@other.example",
+                       "--tz", "America/New_York"}));
+  ExpectSame(with_day({"report", "--format", "nosuch"}), /*expect_output=*/false);
+  ExpectSame(with_day({"report", "--host", "nosuchhost"}), /*expect_output=*/false);
+}
+
 TEST_F(RemoteCliTest, AWrongOrMissingTokenOrNoCollectorIsAClearError) {
   Outcome wrong = Maillens(Remote("wrong.token"), {"search", "connect"});
   EXPECT_EQ(wrong.exit_code, 1);

@@ -15,9 +15,9 @@
 #include <string>
 
 #include "absl/time/time.h"
-#include "cli/report_render.h"
+#include "report/render.h"
 #include "collector/importer.h"
-#include "collector/report.h"
+#include "report/report.h"
 #include "collector/store.h"
 #include "gtest/gtest.h"
 

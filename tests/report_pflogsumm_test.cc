@@ -35,7 +35,7 @@
 
 #include "absl/time/time.h"
 #include "collector/importer.h"
-#include "collector/report.h"
+#include "report/report.h"
 #include "collector/store.h"
 #include "gtest/gtest.h"
 #include "tools/simulator.h"
