@@ -38,7 +38,7 @@ std::string Bytes(int64_t n) {
     v /= 1000;
     ++u;
   }
-  return absl::StrFormat(v < 10 ? "%.1f %s" : "%.0f %s", v, units[u]);
+  return v < 10 ? absl::StrFormat("%.1f %s", v, units[u]) : absl::StrFormat("%.0f %s", v, units[u]);
 }
 
 std::string Seconds(double s) {
