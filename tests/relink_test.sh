@@ -31,7 +31,7 @@ out=$("$ML" --data "$work/data" relink --host-alias internal=127.0.0.3) ||
   fail "relink failed: $out"
 grep -q "relinked: 1 new link" <<<"$out" || fail "relink said: $out"
 [[ $(hops) == 2 ]] || fail "not linked after relink: $(hops) hops"
-"$ML" --data "$work/data" trace 1A2B3C4D5E | grep -q "relay to hop 2 (internal 9F8E7D6C5B)" ||
+grep -q "relay to hop 2 (internal 9F8E7D6C5B)" <<<"$("$ML" --data "$work/data" trace 1A2B3C4D5E)" ||
   fail "trace: $("$ML" --data "$work/data" trace 1A2B3C4D5E)"
 if "$ML" --data "$work/data" relink --host-alias nonsense 2>/dev/null; then fail "bad alias accepted"; fi
 # Declared at import time instead, the hop is linked as it is stored.

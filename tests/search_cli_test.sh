@@ -151,9 +151,9 @@ grep -q "exclude each other" "$work/err" || fail "--json --csv: $(cat "$work/err
 # --tz: the table names the zone; times move with it.
 out=$(S --tz Asia/Tokyo search qid:3F1A2B3C4D)
 grep -q "TIME (JST)" <<<"$out" || fail "--tz Asia/Tokyo: $out"
-S trace 3F1A2B3C4D --tz Asia/Tokyo | grep -q "times in JST" || fail "trace --tz after the command"
+grep -q "times in JST" <<<"$(S trace 3F1A2B3C4D --tz Asia/Tokyo)" || fail "trace --tz after the command"
 # A message with no Message-ID in the log says so ("<>" would read as the null sender).
-S trace 9C9C9C9C9C | grep -q "message-id (none logged)" || fail "trace of a message without message-id: $(S trace 9C9C9C9C9C)"
+grep -q "message-id (none logged)" <<<"$(S trace 9C9C9C9C9C)" || fail "trace of a message without message-id: $(S trace 9C9C9C9C9C)"
 # A next hop the store holds but did not link (a server on an address no host declared): the
 # trace says so and how to link it.
 S trace 2E2E2E2E2E >"$work/out" 2>"$work/err" || fail "trace 2E2E2E2E2E: $(cat "$work/err")"
@@ -162,7 +162,7 @@ grep -q "3F3F3F3F3F (the next hop's queue ID after filter1.example.ac.jp.*) is s
   fail "no note of the stored, unlinked next hop: $(cat "$work/err")"
 # Queue IDs in any letter case, in search and trace.
 S search qid:3f1a2b3c4d >/dev/null 2>&1 || fail "lower-case queue ID not found by search"
-S trace 3f1a2b3c4d | grep -q "alice@partner.example" || fail "lower-case queue ID not traced"
+grep -q "alice@partner.example" <<<"$(S trace 3f1a2b3c4d)" || fail "lower-case queue ID not traced"
 # A queue ID that names two messages (here on two hosts): the newest is shown, and a note
 # says there are more and how to list them.
 out=$(S trace 4B4B4B4B4B 2>"$work/err")
@@ -199,7 +199,8 @@ for fmt in text markdown; do
   grep -qF '\x1b[31mred' <<<"$rep" || fail "report --format $fmt lost the escaped reason: $rep"
 done
 # Piped, the bytes stay as logged (like grep).
-S search --lines from:esc@bad.example 2>/dev/null | grep -q $'\033' || fail "piped output lost the line's bytes"
+grep -q $'\033' <<<"$(S search --lines from:esc@bad.example 2>/dev/null)" ||
+  fail "piped output lost the line's bytes"
 # One rule for text from log lines shown to a person (search table, trace, report text,
 # Markdown and HTML, hosts), on a terminal or piped: control characters (C0 but tab, DEL, C1 as
 # a stray byte or UTF-8 encoded) and bytes that are not UTF-8 appear as \xNN; valid UTF-8 as is.
