@@ -9,10 +9,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "report/table.h"
 #include "collector/data_lock.h"
 #include "collector/retention.h"
 #include "collector/store.h"
+#include "report/table.h"
 
 namespace maillens::cli {
 namespace {

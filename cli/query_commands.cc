@@ -14,7 +14,6 @@
 #include "absl/time/clock.h"
 #include "cli/query_source.h"
 #include "cli/store_commands.h"
-#include "report/table.h"
 #include "cli/trace_story.h"
 #include "collector/retention.h"
 #include "collector/store.h"
@@ -22,6 +21,7 @@
 #include "core/parser.h"
 #include "core/query_language.h"
 #include "core/strings.h"
+#include "report/table.h"
 
 namespace maillens::cli {
 namespace {

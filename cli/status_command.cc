@@ -10,10 +10,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "cli/query_source.h"
-#include "report/table.h"
 #include "collector/status_read.h"
 #include "core/status_macros.h"
 #include "maillens/v1/status.grpc.pb.h"
+#include "report/table.h"
 
 namespace maillens::cli {
 namespace {

@@ -34,9 +34,9 @@
 #include "absl/time/time.h"
 #include "collector/data_lock.h"
 #include "collector/query_proto.h"
-#include "report/report.h"
 #include "collector/store.h"
 #include "gtest/gtest.h"
+#include "report/report.h"
 
 namespace maillens::collector {
 namespace {

@@ -15,13 +15,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "collector/ingest_test_client.h"
-#include "report/report.h"
 #include "collector/server.h"
 #include "collector/status_service.h"
 #include "collector/store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "maillens/v1/status.grpc.pb.h"
+#include "report/report.h"
 #include "spdlog/sinks/stdout_sinks.h"
 
 namespace maillens::collector {

@@ -15,11 +15,11 @@
 #include <string>
 
 #include "absl/time/time.h"
-#include "report/render.h"
 #include "collector/importer.h"
-#include "report/report.h"
 #include "collector/store.h"
 #include "gtest/gtest.h"
+#include "report/render.h"
+#include "report/report.h"
 
 namespace maillens {
 namespace {

@@ -35,9 +35,9 @@
 
 #include "absl/time/time.h"
 #include "collector/importer.h"
-#include "report/report.h"
 #include "collector/store.h"
 #include "gtest/gtest.h"
+#include "report/report.h"
 #include "tools/simulator.h"
 
 namespace maillens::collector {
