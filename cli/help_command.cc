@@ -73,9 +73,10 @@ Fields (aliases in brackets):
 
 Values take '*' anywhere, any number of times: to:ali* to:*@partner.example
 from:*sales* client:*.example.net. Matching is on the whole value, without case
-(but Message-IDs and SASL login names with case; queue IDs in any case). A free word matches whole words of a line
-(as the index reads them: letters and digits); a trailing '*' makes it a prefix,
-and '*' anywhere else in a free word is refused (use a field: to:*lak*).
+(but Message-IDs and SASL login names with case; queue IDs in any case). A free
+word matches whole words of a line (as the index reads them: letters and digits);
+a trailing '*' makes it a prefix, and '*' anywhere else in a free word is refused
+(use a field: to:*lak*).
 Times: now, today, yesterday, a duration back from now (90s 15m 2h 3d 1w), a date
 (2024-05-01), a date and time (2024-05-01 10:00), a time today (10:00), a syslog stamp
 ('Nov 22 10:00', 'Nov 22': the latest such time not after now), all in the local zone

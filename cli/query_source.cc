@@ -17,6 +17,7 @@
 #include "core/query_language.h"
 #include "core/status_macros.h"
 #include "maillens/v1/query.grpc.pb.h"
+#include "report/render.h"
 
 namespace maillens::cli {
 namespace {
@@ -102,6 +103,13 @@ class LocalSource final : public QuerySource {
         "$MAILLENS_SERVER); for a local data directory use search --lines");
   }
 
+  absl::StatusOr<v1::ReportResponse> Report(const v1::ReportRequest& request) override {
+    v1::ReportResponse response;
+    MAILLENS_RETURN_IF_ERROR(
+        AnswerReport(store_->dir(), request, absl::LocalTimeZone(), &response));
+    return response;
+  }
+
  private:
   std::unique_ptr<collector::Store> store_;
 };
@@ -182,6 +190,14 @@ class RemoteSource final : public QuerySource {
     grpc::Status status = reader->Finish();
     if (stopped) return absl::OkStatus();
     return connection_.Convert(status);
+  }
+
+  absl::StatusOr<v1::ReportResponse> Report(const v1::ReportRequest& request) override {
+    v1::ReportResponse response;
+    grpc::ClientContext context;
+    connection_.Prepare(&context, kCallTimeout);
+    MAILLENS_RETURN_IF_ERROR(connection_.Convert(stub_->Report(&context, request, &response)));
+    return response;
   }
 
  private:

@@ -1,6 +1,6 @@
-// Where `search`, `trace` and `tail` get their answers: a local data directory (LocalSource,
-// over collector::Store) or a collector (RemoteSource, over the gRPC QueryService). Both
-// answer with the store's own structs, so every command renders the same way from either.
+// Where `search`, `trace`, `tail` and `report` get their answers: a local data directory
+// (LocalSource, over collector::Store) or a collector (RemoteSource, over the gRPC QueryService).
+// Both answer with the store's own structs, so every command renders the same way from either.
 //
 // Thread-compatible: one source per command, used from one thread.
 #ifndef MAILLENS_CLI_QUERY_SOURCE_H_
@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "cli/common.h"
 #include "collector/query_proto.h"
+#include "maillens/v1/query.pb.h"
 
 namespace grpc {
 class Channel;
@@ -65,6 +66,11 @@ class QuerySource {
   // until `each` returns false or the stream ends.
   virtual absl::Status Tail(const std::vector<std::string>& words, uint32_t backlog, bool follow,
                             const std::function<bool(const TailChunk&)>& each) = 0;
+  // The report built and rendered where the data is (AnswerReport, report/render.h), so a
+  // data directory and a collector give the same bytes. A request without a zone is shown in
+  // this machine's zone locally, in UTC by a collector.
+  virtual absl::StatusOr<maillens::v1::ReportResponse> Report(
+      const maillens::v1::ReportRequest& request) = 0;
 };
 
 // The collector when global.server is set (needs a token from --token-file or

@@ -1,7 +1,4 @@
 // `maillens report`: the traffic and incident summary of a window, site-wide and per host.
-#include <grpcpp/grpcpp.h>
-
-#include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -14,9 +11,7 @@
 #include "cli/store_commands.h"
 #include "collector/retention.h"
 #include "core/query_language.h"
-#include "maillens/v1/query.grpc.pb.h"
-#include "report/render.h"
-#include "report/report.h"
+#include "maillens/v1/query.pb.h"
 #include "report/table.h"
 
 namespace maillens::cli {
@@ -106,9 +101,8 @@ int RunReport(const GlobalOptions& global, const std::vector<std::string>& args)
                  format.c_str());
     return 2;
   }
-  RenderOptions render;
-  render.zone = absl::LocalTimeZone();
-  if (!tz.empty() && !absl::LoadTimeZone(tz, &render.zone)) {
+  absl::TimeZone zone = absl::LocalTimeZone();
+  if (!tz.empty() && !absl::LoadTimeZone(tz, &zone)) {
     std::fprintf(stderr, "maillens report: unknown time zone '%s'\n", tz.c_str());
     return 2;
   }
@@ -122,7 +116,7 @@ int RunReport(const GlobalOptions& global, const std::vector<std::string>& args)
   absl::Time now = absl::Now();
   for (const auto& [text, is_since] : {std::make_pair(since, true), std::make_pair(until, false)}) {
     if (text.empty()) continue;
-    auto t = core::ParseTimeArg(text, now, render.zone);
+    auto t = core::ParseTimeArg(text, now, zone);
     if (!t.ok()) {
       std::fprintf(stderr, "maillens report: %s\n", std::string(t.status().message()).c_str());
       return 2;
@@ -144,6 +138,20 @@ int RunReport(const GlobalOptions& global, const std::vector<std::string>& args)
   }
   request.set_format(format);
   request.set_time_zone(tz.empty() ? LocalZoneName() : tz);
+  request.set_color(format == "text" && output.empty() && UseColor(stdout));
+  if (!global.server.empty() && request.time_zone().empty()) {
+    std::fprintf(stderr,
+                 "maillens report: this machine's time zone has no name to send to the "
+                 "collector: times are in UTC (use --tz ZONE)\n");
+  }
+  auto source = OpenQuerySource(global);
+  absl::StatusOr<v1::ReportResponse> response =
+      source.ok() ? (*source)->Report(request) : source.status();
+  if (!response.ok()) {
+    std::fprintf(stderr, "maillens report: %s\n", std::string(response.status().message()).c_str());
+    return absl::IsInvalidArgument(response.status()) ? 2 : 1;
+  }
+  // The file is opened only for an answer: a failed report leaves an earlier one as it was.
   FILE* out = stdout;
   if (!output.empty()) {
     out = std::fopen(output.c_str(), "wb");
@@ -152,34 +160,7 @@ int RunReport(const GlobalOptions& global, const std::vector<std::string>& args)
       return 1;
     }
   }
-  request.set_color(format == "text" && out == stdout && UseColor(stdout));
-  // The same function answers here and in the collector: the same bytes either way.
-  v1::ReportResponse response;
-  absl::Status status;
-  if (global.server.empty()) {
-    status = AnswerReport(global.data_dir, request, render.zone, &response);
-  } else {
-    if (request.time_zone().empty()) {
-      std::fprintf(stderr,
-                   "maillens report: this machine's time zone has no name to send to the "
-                   "collector: times are in UTC (use --tz ZONE)\n");
-    }
-    auto connection = ConnectToCollector(global);
-    if (connection.ok()) {
-      auto stub = v1::QueryService::NewStub(connection->channel);
-      grpc::ClientContext context;
-      connection->Prepare(&context, std::chrono::seconds(600));
-      status = connection->Convert(stub->Report(&context, request, &response));
-    } else {
-      status = connection.status();
-    }
-  }
-  if (!status.ok()) {
-    if (out != stdout) std::fclose(out);
-    std::fprintf(stderr, "maillens report: %s\n", std::string(status.message()).c_str());
-    return absl::IsInvalidArgument(status) ? 2 : 1;
-  }
-  const std::string& text = response.rendered();
+  const std::string& text = response->rendered();
   bool ok = std::fwrite(text.data(), 1, text.size(), out) == text.size();
   if (out != stdout) ok = std::fclose(out) == 0 && ok;
   if (!ok) {
@@ -188,7 +169,7 @@ int RunReport(const GlobalOptions& global, const std::vector<std::string>& args)
   }
   if (!output.empty()) std::fprintf(stderr, "wrote %s\n", output.c_str());
   // An answer that left archived days out (collector/retention.h) is never a success.
-  for (const std::string& notice : response.notices()) {
+  for (const std::string& notice : response->notices()) {
     if (collector::IsUnreadableArchiveNotice(notice)) {
       std::fprintf(stderr, "maillens report: %s\n", notice.c_str());
       return 3;

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/parser.h"
+#include "core/query_language.h"
 #include "core/time_context.h"
 
 namespace maillens::cli {
@@ -323,8 +324,9 @@ RecipientOutcome OutcomeOf(const Trace& trace, const Shape& shape, const Recipie
       o.outcome = "delivered";
       o.where = m.host;
       MailboxOutcome(trace, r, &o);
-    } else if (r.reply.find(", discarded") != std::string::npos) {
-      o.outcome = "discarded";  // amavis: "250 2.7.0 Ok, discarded, id=... - spam"
+    } else if (core::DeliveryStatus(r.status, r.reply) == "discarded") {
+      // amavis: "250 2.7.0 Ok, discarded, id=... - spam"; the rule search's status: uses.
+      o.outcome = "discarded";
       o.where = "the content filter";
       auto it = facts.find(m.id);
       if (it != facts.end()) {

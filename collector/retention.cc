@@ -1568,7 +1568,7 @@ absl::StatusOr<RetentionStats> RunRetention(const std::string& dir, const Retent
       policy.archive_days > 0 ? DayOf(now_us - (policy.archive_days - 1) * kDayUs) : 0;
   auto note = [&](int64_t day, const absl::Status& s) {
     if (absl::IsFailedPrecondition(s)) {
-      Say(log, LogLevel::kInfo, absl::Substitute("retention: $0", std::string(s.message())));
+      Say(log, LogLevel::kInfo, absl::StrCat("retention: ", s.message()));
     } else {
       Say(log, LogLevel::kWarning,
           absl::Substitute("retention: day $0: $1", day, std::string(s.message())));
@@ -1615,7 +1615,7 @@ absl::StatusOr<RetentionStats> RunRetention(const std::string& dir, const Retent
         std::string w =
             absl::StrCat("disk use ", bytes, " bytes is over the budget of ",
                          policy.disk_budget_bytes, " bytes with only today's partition left");
-        Say(log, LogLevel::kWarning, absl::Substitute("retention: $0", w));
+        Say(log, LogLevel::kWarning, absl::StrCat("retention: ", w));
         stats.warnings.push_back(w);
         break;
       }
@@ -1627,7 +1627,7 @@ absl::StatusOr<RetentionStats> RunRetention(const std::string& dir, const Retent
       MAILLENS_RETURN_IF_ERROR(delete_day(oldest));
       std::string w = absl::StrCat("disk budget: deleted day ", oldest, " (", bytes,
                                    " bytes used, budget ", policy.disk_budget_bytes, ")");
-      Say(log, LogLevel::kWarning, absl::Substitute("retention: $0", w));
+      Say(log, LogLevel::kWarning, absl::StrCat("retention: ", w));
       stats.warnings.push_back(w);
       stats.deleted.push_back(oldest);
       bytes = DataBytes(dir);
@@ -1638,7 +1638,7 @@ absl::StatusOr<RetentionStats> RunRetention(const std::string& dir, const Retent
           "disk use ", bytes, " bytes is ", bytes * 100 / policy.disk_budget_bytes,
           "% of the budget (", policy.disk_budget_bytes, "); when it is exceeded the oldest day",
           all.empty() ? std::string() : absl::StrCat(" (", all.front(), ")"), " is deleted");
-      Say(log, LogLevel::kWarning, absl::Substitute("retention: $0", w));
+      Say(log, LogLevel::kWarning, absl::StrCat("retention: ", w));
       stats.warnings.push_back(w);
     }
   }

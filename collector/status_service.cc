@@ -1,14 +1,9 @@
 #include "collector/status_service.h"
 
 #include <algorithm>
-#include <filesystem>
-#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "collector/retention.h"
-#include "collector/sqlite.h"
-#include "collector/store.h"
 #include "core/status_macros.h"
 
 namespace maillens::collector {

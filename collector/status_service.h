@@ -1,9 +1,9 @@
 // StatusService.GetStatus: the site as the collector sees it (proto maillens/v1/status.proto):
 // agents with their connection, lag and last event, the ingest rate, partitions and disk use,
 // recorded gaps and offline periods. StatusService.GetQueue: every host's latest queue
-// snapshot, joined with the stored traces. The durable part comes from the catalog
-// (collector/site_state.h) through a read-only Store opened per call; the ingest rate is this
-// process's own (IngestRate), fed by the writer.
+// snapshot, joined with the stored traces. The durable part is read from the data directory
+// as `maillens --data` reads it (collector/status_read.h); the ingest rate is this process's
+// own (IngestRate), fed by the writer.
 //
 // Thread-safety: IngestRate and StatusServiceImpl may be used from any thread.
 #ifndef MAILLENS_COLLECTOR_STATUS_SERVICE_H_

@@ -1399,25 +1399,6 @@ std::string RenderReportHtml(const Report& r, const RenderOptions& o) {
   return out;
 }
 
-absl::StatusOr<RenderedReport> BuildAndRenderReport(const std::string& data_dir,
-                                                    const collector::ReportOptions& options,
-                                                    const std::string& format,
-                                                    const RenderOptions& render) {
-  if (format != "text" && format != "markdown" && format != "json" && format != "html") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the report's format is text, markdown, json or html, not '", format, "'"));
-  }
-  auto report = collector::BuildReport(data_dir, options);
-  if (!report.ok()) return report.status();
-  RenderedReport out;
-  out.text = format == "json"       ? RenderReportJson(*report, render)
-             : format == "markdown" ? RenderReportMarkdown(*report, render)
-             : format == "html"     ? RenderReportHtml(*report, render)
-                                    : RenderReportText(*report, render);
-  out.notices = report->notices;
-  return out;
-}
-
 absl::Status AnswerReport(const std::string& data_dir, const maillens::v1::ReportRequest& request,
                           absl::TimeZone default_zone, maillens::v1::ReportResponse* response) {
   collector::ReportOptions options;
@@ -1434,10 +1415,18 @@ absl::Status AnswerReport(const std::string& data_dir, const maillens::v1::Repor
   }
   options.zone = render.zone;
   render.color = request.color();
-  auto rendered = BuildAndRenderReport(data_dir, options, request.format(), render);
-  if (!rendered.ok()) return rendered.status();
-  response->set_rendered(std::move(rendered->text));
-  for (const std::string& notice : rendered->notices) response->add_notices(notice);
+  const std::string& format = request.format();
+  if (format != "text" && format != "markdown" && format != "json" && format != "html") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the report's format is text, markdown, json or html, not '", format, "'"));
+  }
+  auto report = collector::BuildReport(data_dir, options);
+  if (!report.ok()) return report.status();
+  response->set_rendered(format == "json"       ? RenderReportJson(*report, render)
+                         : format == "markdown" ? RenderReportMarkdown(*report, render)
+                         : format == "html"     ? RenderReportHtml(*report, render)
+                                                : RenderReportText(*report, render));
+  for (const std::string& notice : report->notices) response->add_notices(notice);
   return absl::OkStatus();
 }
 

@@ -2,14 +2,14 @@
 // per-host table beside the site's numbers), Markdown for a ticket, JSON, and one
 // self-contained HTML file whose charts are inline SVG (no scripts, no network).
 //
-// Thread-safe: pure functions of their arguments.
+// Thread-safe: the renderers are pure functions of their arguments; AnswerReport reads the
+// data directory through its own read-only connections (collector::BuildReport).
 #ifndef MAILLENS_REPORT_RENDER_H_
 #define MAILLENS_REPORT_RENDER_H_
 
 #include <string>
-#include <vector>
 
-#include "absl/status/statusor.h"
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "maillens/v1/query.pb.h"
 #include "report/report.h"
@@ -26,22 +26,11 @@ std::string RenderReportMarkdown(const collector::Report& report, const RenderOp
 std::string RenderReportJson(const collector::Report& report, const RenderOptions& options);
 std::string RenderReportHtml(const collector::Report& report, const RenderOptions& options);
 
-// A report built over a data directory and rendered: what `maillens report` prints, read
-// locally or by a collector for `maillens --server` (so both print the same bytes).
-struct RenderedReport {
-  std::string text;
-  std::vector<std::string> notices;  // the report's own (collector::Report::notices)
-};
-// `format`: "text", "markdown", "json" or "html" (InvalidArgument otherwise).
-absl::StatusOr<RenderedReport> BuildAndRenderReport(const std::string& data_dir,
-                                                    const collector::ReportOptions& options,
-                                                    const std::string& format,
-                                                    const RenderOptions& render);
-
 // `request` answered over the data directory `data_dir`: by `maillens report` itself with
 // --data, and by the collector for `maillens --server` (QueryService.Report), so both print
 // the same bytes. An empty request.time_zone means `default_zone` (the caller's own when it
-// cannot name it). InvalidArgument for an unknown zone or format.
+// cannot name it). InvalidArgument for an unknown zone or a format other than "text",
+// "markdown", "json" or "html".
 absl::Status AnswerReport(const std::string& data_dir, const maillens::v1::ReportRequest& request,
                           absl::TimeZone default_zone, maillens::v1::ReportResponse* response);
 

@@ -198,6 +198,12 @@ for fmt in text markdown; do
   grep -q $'\033' <<<"$rep" && fail "report --format $fmt printed a raw escape sequence"
   grep -qF '\x1b[31mred' <<<"$rep" || fail "report --format $fmt lost the escaped reason: $rep"
 done
+# A report that fails leaves the file --output names as it was; one that succeeds writes it.
+echo "yesterday's report" >"$work/day.txt"
+if S report --host nosuchhost --output "$work/day.txt" 2>/dev/null; then fail "report of no host"; fi
+[[ $(cat "$work/day.txt") == "yesterday's report" ]] || fail "a failed report overwrote --output"
+S report --output "$work/day.txt" 2>/dev/null || fail "report --output failed"
+grep -q "Grand totals" "$work/day.txt" || fail "report --output wrote: $(cat "$work/day.txt")"
 # Piped, the bytes stay as logged (like grep).
 grep -q $'\033' <<<"$(S search --lines from:esc@bad.example 2>/dev/null)" ||
   fail "piped output lost the line's bytes"
