@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "collector/importer.h"
-#include "collector/sqlite.h"
-#include "collector/store.h"
+#include "store/importer.h"
+#include "store/sqlite.h"
+#include "store/store.h"
 
 namespace {
 
@@ -68,21 +68,21 @@ bool RunRound(const std::string& file, const std::string& work,
   round->bare = BareFts5(lines, work + "/bare.db");
   sync();
 
-  maillens::collector::StoreOptions options;
+  maillens::store::StoreOptions options;
   options.dir = work + "/store";
   std::filesystem::remove_all(options.dir);
   options.durable = false;
   options.correlate_behind = true;  // as maillens import
   options.behind_depth = 4;
-  auto store = maillens::collector::Store::Open(options);
+  auto store = maillens::store::Store::Open(options);
   if (!store.ok()) {
     std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
     return false;
   }
-  maillens::collector::ImportOptions import;
+  maillens::store::ImportOptions import;
   import.year = 2023;
   auto start = std::chrono::steady_clock::now();
-  auto stats = maillens::collector::ImportFile(store->get(), file, import);
+  auto stats = maillens::store::ImportFile(store->get(), file, import);
   double secs = Seconds(start);
   if (!stats.ok()) {
     std::fprintf(stderr, "%s\n", stats.status().ToString().c_str());
@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
   std::string work = args.size() > 1 ? args[1] : "/tmp/maillens_import_bench";
   std::filesystem::remove_all(work);
   std::filesystem::create_directories(work);
-  maillens::collector::ConfigureSqlite();  // before the bare insert initializes SQLite
+  maillens::store::ConfigureSqlite();  // before the bare insert initializes SQLite
   std::vector<std::string> lines;
   {
     std::ifstream in(file, std::ios::binary);

@@ -1,6 +1,6 @@
 // Search and trace latency over an existing data directory (bench/query.sh builds one with the
 // simulator). Picks random messages from the catalog and times, for each, the search the CLI
-// runs (per message, with traces: collector::SearchWithTraces) for its queue ID as free text,
+// runs (per message, with traces: store::SearchWithTraces) for its queue ID as free text,
 // for its recipient, for its sender and recipient (from:A to:B, on different lines), for a
 // recipient prefix (to:PREFIX*, the first three characters), and a trace as `maillens trace`
 // reads and tells it (the trace, its lines, and its story: cli/trace_story.h). The messages are a
@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "cli/trace_story.h"
-#include "collector/query_proto.h"
-#include "collector/store.h"
+#include "store/query_proto.h"
+#include "store/store.h"
 #include "core/strings.h"
 
 namespace {
@@ -66,10 +66,10 @@ int main(int argc, char** argv) {
   std::string dir = argv[1];
   int n = argc > 2 ? std::atoi(argv[2]) : 200;
   std::vector<Sample> samples = PickSamples(dir, n);
-  maillens::collector::StoreOptions options;
+  maillens::store::StoreOptions options;
   options.dir = dir;
   options.read_only = true;
-  auto store = maillens::collector::Store::Open(options);
+  auto store = maillens::store::Store::Open(options);
   if (!store.ok()) {
     std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
     return 1;
@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
   uint64_t found = 0;
   using maillens::core::FieldTerm;
   const std::string only = argc > 3 ? argv[3] : "";
-  auto timed = [&](maillens::collector::SearchQuery q, std::vector<double>* ms) {
+  auto timed = [&](maillens::store::SearchQuery q, std::vector<double>* ms) {
     const char* name = ms == &by_qid    ? "search <queue id>"
                        : ms == &by_rcpt ? "search to:<address>"
                        : ms == &by_both ? "search from:A to:B"
@@ -89,13 +89,13 @@ int main(int argc, char** argv) {
     if (!only.empty() && std::string(name).find(only) == std::string::npos) return;
     q.limit = 50;
     auto t0 = std::chrono::steady_clock::now();
-    auto r = maillens::collector::SearchWithTraces(store->get(), q, /*with_traces=*/true);
+    auto r = maillens::store::SearchWithTraces(store->get(), q, /*with_traces=*/true);
     auto t1 = std::chrono::steady_clock::now();
     found += r.ok() && r->result.total > 0;
     ms->push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
   };
   for (const Sample& s : samples) {
-    maillens::collector::SearchQuery q;
+    maillens::store::SearchQuery q;
     q.words = {s.queue_id};
     timed(q, &by_qid);
     q = {};
@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
     auto t_catalog = std::chrono::steady_clock::now();
     trace_catalog.push_back(std::chrono::duration<double, std::milli>(t_catalog - t2).count());
     if (tr.ok()) {
-      auto tr_lines = maillens::collector::TraceLines(store->get(), *tr);
+      auto tr_lines = maillens::store::TraceLines(store->get(), *tr);
       if (tr_lines.ok()) {
         found += !maillens::cli::TellTrace(*tr, *tr_lines).verdict.empty();
       }

@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string dir = argv[1];
-  maillens::collector::ReportOptions options;
+  maillens::report::ReportOptions options;
   int rounds = 5;
   std::vector<std::string> logs;
   for (int i = 2; i < argc; ++i) {
@@ -57,11 +57,11 @@ int main(int argc, char** argv) {
     }
   }
   std::vector<double> times, cpu;
-  maillens::collector::Report report;
+  maillens::report::Report report;
   for (int r = 0; r < rounds; ++r) {
     double c0 = CpuSeconds();
     auto t0 = std::chrono::steady_clock::now();
-    auto built = maillens::collector::BuildReport(dir, options);
+    auto built = maillens::report::BuildReport(dir, options);
     auto t1 = std::chrono::steady_clock::now();
     if (!built.ok()) {
       std::fprintf(stderr, "%s\n", built.status().ToString().c_str());

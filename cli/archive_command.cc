@@ -11,8 +11,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
-#include "collector/data_lock.h"
-#include "collector/retention.h"
+#include "store/data_lock.h"
+#include "store/retention.h"
 #include "core/status_macros.h"
 
 namespace maillens::cli {
@@ -49,9 +49,9 @@ int Fail(const absl::Status& status) {
 }
 
 int List(const std::string& dir) {
-  auto live = collector::LiveArchive(dir);
+  auto live = store::LiveArchive(dir);
   if (!live.ok()) return Fail(live.status());
-  auto verify = collector::VerifyArchive(dir);
+  auto verify = store::VerifyArchive(dir);
   if (live->empty()) {
     std::printf("no archived days in %s\n", dir.c_str());
     return 0;
@@ -59,7 +59,7 @@ int List(const std::string& dir) {
   std::printf("%-8s  %-19s  %-19s  %9s  %11s  %-12s  %s\n", "day", "first line (UTC)",
               "last line (UTC)", "lines", "bytes", "sha256", "hosts");
   uint64_t lines = 0, bytes = 0;
-  for (const collector::ArchiveEntry& e : *live) {
+  for (const store::ArchiveEntry& e : *live) {
     std::error_code ec;
     uint64_t size = std::filesystem::file_size(dir + "/archive/" + e.file, ec);
     if (ec) size = 0;
@@ -78,7 +78,7 @@ int List(const std::string& dir) {
 }
 
 int Verify(const std::string& dir) {
-  auto result = collector::VerifyArchive(dir);
+  auto result = store::VerifyArchive(dir);
   if (!result.ok()) return Fail(result.status());
   for (const std::string& problem : result->problems) {
     std::printf("FAILED %s\n", problem.c_str());
@@ -120,7 +120,7 @@ int Export(const std::string& dir, const std::vector<std::string>& args) {
     }
   }
   uint64_t lines = 0;
-  absl::Status s = collector::ExportDay(
+  absl::Status s = store::ExportDay(
       dir, day, host, [&](const std::string& h, std::string_view line) -> absl::Status {
         ++lines;
         if (output.empty()) {
@@ -169,8 +169,8 @@ int Repair(const std::string& dir, const std::vector<std::string>& args) {
   }
   // Repair writes into the data directory (cache/ while planning, then archive/): one writer
   // at a time, so never beside a running collector, whose retention pass would act on the
-  // manifest while it is replaced. Refused at once, naming the holder (collector/data_lock.h).
-  auto lock = collector::DataLock::Acquire(dir, "maillens archive repair");
+  // manifest while it is replaced. Refused at once, naming the holder (store/data_lock.h).
+  auto lock = store::DataLock::Acquire(dir, "maillens archive repair");
   if (!lock.ok()) {
     std::fprintf(stderr,
                  "maillens archive repair: %s; stop it first (repair rewrites the manifest, "
@@ -178,10 +178,10 @@ int Repair(const std::string& dir, const std::vector<std::string>& args) {
                  std::string(lock.status().message()).c_str());
     return 1;
   }
-  auto plan = collector::PlanArchiveRepair(dir);
+  auto plan = store::PlanArchiveRepair(dir);
   if (!plan.ok()) return Fail(plan.status());
   if (!plan->needed) {
-    auto verify = collector::VerifyArchive(dir);
+    auto verify = store::VerifyArchive(dir);
     if (verify.ok() && !verify->ok()) {
       std::printf(
           "archive repair: the manifest can be trusted; what 'archive verify' reports is not "
@@ -218,9 +218,9 @@ int Repair(const std::string& dir, const std::vector<std::string>& args) {
     std::printf("  set aside in archive/orphans/: %s\n", s.c_str());
   }
   if (!Confirm(yes, "archive repair", "repairing", "Rebuild the manifest?")) return 1;
-  absl::Status s = collector::RepairArchive(dir, *plan);
+  absl::Status s = store::RepairArchive(dir, *plan);
   if (!s.ok()) return Fail(s);
-  auto verify = collector::VerifyArchive(dir);
+  auto verify = store::VerifyArchive(dir);
   if (!verify.ok()) return Fail(verify.status());
   std::printf("archive repair: the manifest was rebuilt with %llu entries; chain head %s\n",
               static_cast<unsigned long long>(verify->entries), verify->head.c_str());

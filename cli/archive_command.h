@@ -1,5 +1,5 @@
 // `maillens archive list|verify|export DAY|repair`: the archive of a local data directory
-// (collector/retention.h). list shows the archived days, verify checks the manifest against
+// (store/retention.h). list shows the archived days, verify checks the manifest against
 // its recorded head, every archive file's SHA-256 and the cached copies, export writes a
 // day's original lines per host, repair rebuilds a manifest that cannot be trusted from the
 // archive files once the admin confirms.

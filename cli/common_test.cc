@@ -99,7 +99,7 @@ TEST(EscapeControlsTest, RandomBytesEscapeOnce) {
   }
 }
 
-std::string Printed(const Table& table, bool csv) {
+std::string Printed(const report::Table& table, bool csv) {
   FILE* f = std::tmpfile();
   if (csv) {
     table.PrintCsv(f);
@@ -114,7 +114,7 @@ std::string Printed(const Table& table, bool csv) {
 }
 
 TEST(TableTest, TextEscapesCellsAndAlignsTheEscapedText) {
-  Table table({"FROM", "TO"});
+  report::Table table({"FROM", "TO"});
   table.AddRow({{"att\x1b[5mx\b@evil.test"}, {"jörg@例え.jp"}});
   table.AddRow({{"bob@example.org"}, {"\x9b"}});
   EXPECT_EQ(Printed(table, false),
@@ -124,7 +124,7 @@ TEST(TableTest, TextEscapesCellsAndAlignsTheEscapedText) {
 }
 
 TEST(TableTest, CsvKeepsTheBytes) {
-  Table table({"from", "to"});
+  report::Table table({"from", "to"});
   table.AddRow({{"att\x1b[5mx@evil.test"}, {"\x9b"}});
   EXPECT_EQ(Printed(table, true), "from,to\natt\x1b[5mx@evil.test,\x9b\n");
 }

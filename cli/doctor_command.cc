@@ -22,8 +22,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "agent/config_keys.h"
-#include "collector/config_keys.h"
-#include "collector/status_read.h"
+#include "core/collector_config_keys.h"
+#include "store/status_read.h"
 #include "maillens/v1/ingest.grpc.pb.h"
 #include "maillens/v1/status.grpc.pb.h"
 
@@ -468,7 +468,7 @@ DoctorEnv SystemDoctorEnv() {
   env.probe = ProbeCollector;
   env.read_status = [](const std::string& data_dir) {
     v1::StatusRequest request;
-    return collector::ReadStatus(data_dir, request, absl::Now());
+    return store::ReadStatus(data_dir, request, absl::Now());
   };
   env.system_zone = SystemZoneName();
   env.now = absl::Now();
@@ -482,7 +482,7 @@ std::vector<CheckResult> RunDoctorChecks(const DoctorOptions& options, const Doc
   std::optional<core::Config> config;
   results.push_back(CheckConfig(
       ReadWholeFile(path), path,
-      agent ? agent::AgentConfigKeys() : collector::CollectorConfigKeys(),
+      agent ? agent::AgentConfigKeys() : core::CollectorConfigKeys(),
       agent ? std::vector<std::string>{"collector"} : std::vector<std::string>{"data_dir"},
       &config));
   if (!config) return results;

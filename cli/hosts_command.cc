@@ -9,9 +9,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "collector/data_lock.h"
-#include "collector/retention.h"
-#include "collector/store.h"
+#include "store/data_lock.h"
+#include "store/retention.h"
+#include "store/store.h"
 #include "report/table.h"
 
 namespace maillens::cli {
@@ -45,7 +45,7 @@ std::string Count(uint64_t n) {
   return out;
 }
 
-std::string When(const collector::Store::HostSummary& host, int64_t time_us) {
+std::string When(const store::Store::HostSummary& host, int64_t time_us) {
   return host.lines == 0 ? "-" : FormatLocalTime(time_us, absl::LocalTimeZone());
 }
 
@@ -55,10 +55,10 @@ int Fail(const char* what, const absl::Status& status) {
 }
 
 int List(const std::string& dir) {
-  collector::StoreOptions options;
+  store::StoreOptions options;
   options.dir = dir;
   options.read_only = true;
-  auto store = collector::Store::Open(options);
+  auto store = store::Store::Open(options);
   if (!store.ok()) return Fail("", store.status());
   auto hosts = (*store)->Hosts();
   if (!hosts.ok()) return Fail("", hosts.status());
@@ -73,14 +73,14 @@ int List(const std::string& dir) {
   }
   std::vector<size_t> width(rows[0].size(), 0);
   for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], DisplayWidth(row[i]));
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], report::DisplayWidth(row[i]));
   }
   for (const auto& row : rows) {
     std::string line;
     for (size_t i = 0; i < row.size(); ++i) {
       // Names and times to the left, counts to the right.
       const bool right = i == 1 || i == 2;
-      std::string pad(width[i] - DisplayWidth(row[i]), ' ');
+      std::string pad(width[i] - report::DisplayWidth(row[i]), ' ');
       absl::StrAppend(&line, i == 0 ? "" : "  ", right ? pad : "", row[i],
                       right || i + 1 == row.size() ? "" : pad);
     }
@@ -89,7 +89,7 @@ int List(const std::string& dir) {
   std::printf("%zu %s\n", hosts->size(), hosts->size() == 1 ? "host" : "hosts");
   // Counts that leave out archived days the archive cannot vouch for are said to, and the
   // exit status is 3, as for a search.
-  if (std::string unread = collector::UnreadableArchiveNotice(dir, 0, 99999999); !unread.empty()) {
+  if (std::string unread = store::UnreadableArchiveNotice(dir, 0, 99999999); !unread.empty()) {
     std::fprintf(stderr, "note: %s\n", EscapeControls(unread).c_str());
     return 3;
   }
@@ -108,17 +108,17 @@ int Forget(const std::string& dir, const std::vector<std::string>& args) {
     return 2;
   }
   const std::string& name = names[0];
-  // The store's only writer (collector/data_lock.h), as an import is.
-  auto lock = collector::DataLock::Acquire(dir, "maillens hosts forget");
+  // The store's only writer (store/data_lock.h), as an import is.
+  auto lock = store::DataLock::Acquire(dir, "maillens hosts forget");
   if (!lock.ok()) return Fail(" forget", lock.status());
-  collector::StoreOptions options;
+  store::StoreOptions options;
   options.dir = dir;
-  auto store = collector::Store::Open(options);
+  auto store = store::Store::Open(options);
   if (!store.ok()) return Fail(" forget", store.status());
   auto hosts = (*store)->Hosts();
   if (!hosts.ok()) return Fail(" forget", hosts.status());
   auto host = std::find_if(hosts->begin(), hosts->end(),
-                           [&](const collector::Store::HostSummary& h) { return h.name == name; });
+                           [&](const store::Store::HostSummary& h) { return h.name == name; });
   if (host == hosts->end()) {
     std::fprintf(stderr,
                  "maillens hosts forget: no host '%s' in %s ('maillens hosts' lists them)\n",

@@ -11,9 +11,9 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "cli/store_commands.h"
-#include "collector/data_lock.h"
-#include "collector/importer.h"
-#include "collector/store.h"
+#include "store/data_lock.h"
+#include "store/importer.h"
+#include "store/store.h"
 
 namespace maillens::cli {
 namespace {
@@ -52,7 +52,7 @@ constexpr char kUsage[] =
 int RunImport(const GlobalOptions& global, const std::vector<std::string>& args) {
   std::string year_text, tz, format;
   bool quiet = false, force = false;
-  collector::ImportOptions options;
+  store::ImportOptions options;
   ArgParser parser("import", kUsage);
   parser.Option("format", &format);
   parser.Option("host", &options.host);
@@ -91,13 +91,13 @@ int RunImport(const GlobalOptions& global, const std::vector<std::string>& args)
     return 2;
   }
   if (format == "dovecot") {
-    options.format = collector::ImportFormat::kDovecot;
+    options.format = store::ImportFormat::kDovecot;
   } else if (!format.empty() && format != "maillog") {
     std::fprintf(stderr, "maillens import: --format wants maillog or dovecot, not '%s'\n",
                  format.c_str());
     return 2;
   }
-  if (options.format == collector::ImportFormat::kDovecot && options.host.empty()) {
+  if (options.format == store::ImportFormat::kDovecot && options.host.empty()) {
     std::fprintf(stderr,
                  "maillens import: Dovecot's log names no host; --host NAME says which host "
                  "wrote it\n");
@@ -115,20 +115,20 @@ int RunImport(const GlobalOptions& global, const std::vector<std::string>& args)
     return 2;
   }
   // The store must be the directory's only writer: a second import, or the collector, would
-  // replace the days this one writes (collector/data_lock.h). Refused at once, naming it.
-  auto lock = collector::DataLock::Acquire(global.data_dir, "maillens import");
+  // replace the days this one writes (store/data_lock.h). Refused at once, naming it.
+  auto lock = store::DataLock::Acquire(global.data_dir, "maillens import");
   if (!lock.ok()) {
     std::fprintf(stderr, "maillens import: %s\n", std::string(lock.status().message()).c_str());
     return 1;
   }
   options.data_dir = global.data_dir;
   options.check_maillog = !force;
-  collector::StoreOptions store_options;
+  store::StoreOptions store_options;
   store_options.dir = global.data_dir;
   store_options.durable = false;          // an interrupted import is completed by running it again
   store_options.correlate_behind = true;  // correlating one batch while inserting the next
   store_options.behind_depth = 4;         // evens out uneven batches (docs/STORAGE.md, Decisions)
-  auto store = collector::Store::Open(store_options);
+  auto store = store::Store::Open(store_options);
   if (!store.ok()) {
     std::fprintf(stderr, "maillens import: %s\n", store.status().ToString().c_str());
     return 1;
@@ -142,7 +142,7 @@ int RunImport(const GlobalOptions& global, const std::vector<std::string>& args)
     }
   }
   bool progress = !quiet && StderrIsTty();
-  collector::ImportStats totals;
+  store::ImportStats totals;
   int rc = 0;
   bool stored_unknown = false;  // a file failed and its lines stored could not be counted
   for (const std::string& path : files) {
@@ -155,9 +155,9 @@ int RunImport(const GlobalOptions& global, const std::vector<std::string>& args)
                      static_cast<unsigned long long>(lines), pct > 100 ? 100 : pct);
       };
     }
-    collector::ImportOutcome outcome = collector::Import(store->get(), path, options);
+    store::ImportOutcome outcome = store::Import(store->get(), path, options);
     if (progress) std::fputs("\n", stderr);
-    const collector::ImportStats& stats = outcome.stats;
+    const store::ImportStats& stats = outcome.stats;
     totals.read += stats.read;
     totals.stored += stats.stored;
     totals.duplicates += stats.duplicates;
@@ -188,7 +188,7 @@ int RunImport(const GlobalOptions& global, const std::vector<std::string>& args)
   }
   if (!quiet) {
     // Stored counts only committed lines; "already present" and "unparsed" leave out a file
-    // whose store failed (collector::ImportOutcome: not known).
+    // whose store failed (store::ImportOutcome: not known).
     std::printf("lines read %llu, stored %s%llu, already present %llu, unparsed %llu%s\n",
                 static_cast<unsigned long long>(totals.read), stored_unknown ? "at least " : "",
                 static_cast<unsigned long long>(totals.stored),

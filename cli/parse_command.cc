@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "collector/line_reader.h"
+#include "store/line_reader.h"
 #include "core/event_json.h"
 #include "core/parser.h"
 
@@ -93,7 +93,7 @@ int RunParse(const std::vector<std::string>& args) {
   int exit_code = 0;
   std::string out;
   for (const std::string& path : opt.files) {
-    auto reader = collector::LineReader::Open(path);
+    auto reader = store::LineReader::Open(path);
     if (!reader.ok()) {
       std::fprintf(stderr, "maillens parse: %s\n", reader.status().ToString().c_str());
       exit_code = 1;

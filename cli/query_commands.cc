@@ -15,8 +15,8 @@
 #include "cli/query_source.h"
 #include "cli/store_commands.h"
 #include "cli/trace_story.h"
-#include "collector/retention.h"
-#include "collector/store.h"
+#include "store/retention.h"
+#include "store/store.h"
 #include "core/json.h"
 #include "core/parser.h"
 #include "core/query_language.h"
@@ -116,14 +116,14 @@ void AppendDelaysJson(const std::string& delays, std::string* out) {
   out->push_back('}');
 }
 
-// ,"mailbox":[...]: what Dovecot did with each recipient handed to it (collector::MailboxStep),
+// ,"mailbox":[...]: what Dovecot did with each recipient handed to it (store::MailboxStep),
 // the journey's last step.
-void AppendMailboxJson(const collector::Trace& t, std::string* out) {
-  std::map<int64_t, const collector::MessageInfo*> by_id;
+void AppendMailboxJson(const store::Trace& t, std::string* out) {
+  std::map<int64_t, const store::MessageInfo*> by_id;
   for (const auto& m : t.messages) by_id[m.id] = &m;
   out->append(",\"mailbox\":[");
   for (size_t i = 0; i < t.mailbox.size(); ++i) {
-    const collector::MailboxStep& step = t.mailbox[i];
+    const store::MailboxStep& step = t.mailbox[i];
     auto hop = by_id.find(step.message);
     if (i) out->push_back(',');
     out->push_back('{');
@@ -146,8 +146,8 @@ void AppendMailboxJson(const collector::Trace& t, std::string* out) {
   out->push_back(']');
 }
 
-void AppendTraceJson(const collector::Trace& t, const TraceStory& story, std::string* out) {
-  std::map<int64_t, const collector::MessageInfo*> by_id;
+void AppendTraceJson(const store::Trace& t, const TraceStory& story, std::string* out) {
+  std::map<int64_t, const store::MessageInfo*> by_id;
   for (const auto& m : t.messages) by_id[m.id] = &m;
   absl::StrAppend(out, "{\"trace_id\":", t.id, ",");
   AppendKeyString("verdict", story.verdict, out);
@@ -249,21 +249,21 @@ void AppendTraceJson(const collector::Trace& t, const TraceStory& story, std::st
 // `trace` with every text field escaped (EscapeControls) for the person reading it: any of
 // them (message-id, addresses, SASL user, the remote server's reply, even a host or queue ID)
 // holds bytes from a log line. A text field added to the trace's structs belongs here too.
-collector::Trace EscapedForPeople(collector::Trace trace) {
-  for (collector::MessageInfo& m : trace.messages) {
+store::Trace EscapedForPeople(store::Trace trace) {
+  for (store::MessageInfo& m : trace.messages) {
     for (std::string* s : {&m.host, &m.instance, &m.queue_id, &m.message_id, &m.sender, &m.client,
                            &m.sasl_username, &m.origin, &m.disposition}) {
       *s = EscapeControls(*s);
     }
   }
-  for (collector::RecipientInfo& r : trace.recipients) {
+  for (store::RecipientInfo& r : trace.recipients) {
     for (std::string* s : {&r.recipient, &r.orig_to, &r.status, &r.dsn, &r.relay, &r.reply,
                            &r.next_queue_id, &r.next_form, &r.delay, &r.delays}) {
       *s = EscapeControls(*s);
     }
   }
-  for (collector::LinkInfo& l : trace.links) l.kind = EscapeControls(l.kind);
-  for (collector::MailboxStep& step : trace.mailbox) {
+  for (store::LinkInfo& l : trace.links) l.kind = EscapeControls(l.kind);
+  for (store::MailboxStep& step : trace.mailbox) {
     for (std::string* s :
          {&step.recipient, &step.host, &step.session, &step.user, &step.message_id, &step.status,
           &step.action, &step.mailbox, &step.target, &step.reason, &step.linked_by}) {
@@ -274,7 +274,7 @@ collector::Trace EscapedForPeople(collector::Trace trace) {
 }
 
 // One Dovecot line of a recipient in words: "saved to INBOX", "Sieve: redirected to <x>".
-std::string MailboxStepInWords(const collector::MailboxStep& step) {
+std::string MailboxStepInWords(const store::MailboxStep& step) {
   std::string what;
   if (step.status == "saved") {
     what = absl::StrCat(step.action.empty() ? "saved to " : "stored into ", step.mailbox);
@@ -297,9 +297,9 @@ std::string MailboxStepInWords(const collector::MailboxStep& step) {
 }
 
 // The recipient's last step, in Dovecot, under its delivery line.
-void PrintMailboxSteps(const collector::Trace& t, const collector::RecipientInfo& r,
+void PrintMailboxSteps(const store::Trace& t, const store::RecipientInfo& r,
                        const absl::TimeZone& zone) {
-  for (const collector::MailboxStep& step : t.mailbox) {
+  for (const store::MailboxStep& step : t.mailbox) {
     if (step.message != r.message || step.recipient != r.recipient) continue;
     std::string who = step.user == r.recipient ? "" : absl::StrCat(" (user ", step.user, ")");
     std::string how = step.linked_by == "session"
@@ -314,18 +314,18 @@ void PrintMailboxSteps(const collector::Trace& t, const collector::RecipientInfo
 // The trace for a person, escaped whether or not stdout is a terminal; the raw lines (--raw)
 // as grep would show them: their bytes when piped, escaped on a terminal.
 void PrintTraceText(const TraceAnswer& answer, bool raw) {
-  const collector::Trace t = EscapedForPeople(answer.trace);
+  const store::Trace t = EscapedForPeople(answer.trace);
   const TraceStory story = TellTrace(answer.trace, answer.lines);
   absl::TimeZone zone = absl::LocalTimeZone();
-  bool color = UseColor(stdout);
-  auto paint = [&](const std::string& text, Color c) { return Paint(text, c, color); };
+  bool color = report::UseColor(stdout);
+  auto paint = [&](const std::string& text, report::Color c) { return report::Paint(text, c, color); };
   std::string msgid, sender, path;
   for (const auto& m : t.messages) {
     if (msgid.empty()) msgid = m.message_id;
     if (sender.empty() && m.has_sender) sender = m.sender.empty() ? "<>" : m.sender;
   }
-  std::map<int64_t, std::vector<const collector::LinkInfo*>> out_links;
-  std::map<int64_t, const collector::MessageInfo*> by_id;
+  std::map<int64_t, std::vector<const store::LinkInfo*>> out_links;
+  std::map<int64_t, const store::MessageInfo*> by_id;
   std::map<int64_t, int> number;
   for (const auto& l : t.links) out_links[l.from].push_back(&l);
   for (size_t i = 0; i < t.messages.size(); ++i) {
@@ -340,13 +340,13 @@ void PrintTraceText(const TraceAnswer& answer, bool raw) {
   // Message-ID has none in the log.
   const std::string shown_msgid = msgid.empty() ? "(none logged)" : absl::StrCat("<", msgid, ">");
   std::printf("%s  message-id %s  from %s\n  %zu hop%s across %s  (times in %s)\n",
-              paint("trace", Color::kBold).c_str(), shown_msgid.c_str(), sender.c_str(),
+              paint("trace", report::Color::kBold).c_str(), shown_msgid.c_str(), sender.c_str(),
               t.messages.size(), t.messages.size() == 1 ? "" : "s", path.c_str(),
               ZoneLabel(zone).c_str());
-  std::printf("  %s\n", paint(EscapeControls(story.verdict), Color::kBold).c_str());
+  std::printf("  %s\n", paint(EscapeControls(story.verdict), report::Color::kBold).c_str());
   for (const auto& m : t.messages) {
     std::string head = absl::StrCat(number[m.id], ". ", m.host, "  ", m.queue_id);
-    std::printf("\n%s  %s .. %s", paint(head, Color::kBold).c_str(),
+    std::printf("\n%s  %s .. %s", paint(head, report::Color::kBold).c_str(),
                 FormatLocalTime(m.first_us, zone).c_str(),
                 FormatLocalTime(m.end_us.value_or(m.last_us), zone).substr(11).c_str());
     if (!m.client.empty()) std::printf("  from %s", m.client.c_str());
@@ -360,10 +360,10 @@ void PrintTraceText(const TraceAnswer& answer, bool raw) {
           if (f.kind == HopFact::Kind::kReleased) disposition = "held, then released";
         }
       }
-      std::printf("  %s", paint("[" + disposition + "]", StatusColor(m.disposition)).c_str());
+      std::printf("  %s", paint("[" + disposition + "]", report::StatusColor(m.disposition)).c_str());
     }
     if (!m.end_us)
-      std::printf("  %s", paint("(still queued or log incomplete)", Color::kDim).c_str());
+      std::printf("  %s", paint("(still queued or log incomplete)", report::Color::kDim).c_str());
     std::printf("\n");
     if (auto it = story.facts.find(m.id); it != story.facts.end()) {
       for (const HopFact& f : it->second) {
@@ -376,14 +376,14 @@ void PrintTraceText(const TraceAnswer& answer, bool raw) {
       std::string who = r.recipient;
       if (!r.orig_to.empty() && r.orig_to != r.recipient)
         absl::StrAppend(&who, " (was ", r.orig_to, ")");
-      std::printf("     %s  %s %s", who.c_str(), paint(r.status, StatusColor(r.status)).c_str(),
+      std::printf("     %s  %s %s", who.c_str(), paint(r.status, report::StatusColor(r.status)).c_str(),
                   r.dsn.c_str());
       if (!r.relay.empty()) std::printf("  via %s", r.relay.c_str());
       if (r.attempts > 1) std::printf("  (%lld attempts)", static_cast<long long>(r.attempts));
       std::printf("\n");
       std::string split = DelayInWords(r.delay, r.delays);
       if (!split.empty()) std::printf("        delay %s\n", split.c_str());
-      if (!r.reply.empty()) std::printf("        %s\n", paint(r.reply, Color::kDim).c_str());
+      if (!r.reply.empty()) std::printf("        %s\n", paint(r.reply, report::Color::kDim).c_str());
       bool linked = false;
       for (const auto* l : out_links[m.id]) {
         linked = linked || by_id[l->to]->queue_id == r.next_queue_id;
@@ -436,10 +436,10 @@ void PrintTraceText(const TraceAnswer& answer, bool raw) {
 }  // namespace
 
 // One row per matching line: the raw line (like grep), or JSON/CSV with time and host.
-void PrintLines(const std::vector<collector::StoredLine>& lines, bool json, bool csv) {
+void PrintLines(const std::vector<store::StoredLine>& lines, bool json, bool csv) {
   absl::TimeZone zone = absl::LocalTimeZone();
   if (csv) {
-    Table table({"time", "host", "line"});
+    report::Table table({"time", "host", "line"});
     for (const auto& line : lines) {
       table.AddRow({{FormatLocalTime(line.time_us, zone)}, {line.host}, {line.raw}});
     }
@@ -488,10 +488,10 @@ struct MessageSummary {
   bool bounced_back = false;
 };
 
-MessageSummary Summarise(const collector::Trace& trace) {
+MessageSummary Summarise(const store::Trace& trace) {
   MessageSummary s;
   if (trace.messages.empty()) return s;
-  const collector::MessageInfo& root = trace.messages.front();
+  const store::MessageInfo& root = trace.messages.front();
   s.host = root.host;
   s.queue_id = root.queue_id;
   s.hops = static_cast<int>(trace.messages.size());
@@ -527,7 +527,7 @@ MessageSummary Summarise(const collector::Trace& trace) {
     }
     if (!changed) break;
   }
-  std::map<std::string, std::pair<std::pair<int, int64_t>, const collector::RecipientInfo*>> latest;
+  std::map<std::string, std::pair<std::pair<int, int64_t>, const store::RecipientInfo*>> latest;
   for (const auto& r : trace.recipients) {
     if (bounce_branch.count(r.message)) continue;
     auto& slot = latest[r.orig_to.empty() ? r.recipient : r.orig_to];
@@ -537,7 +537,7 @@ MessageSummary Summarise(const collector::Trace& trace) {
   std::map<std::string, int> counts;
   for (const auto& [rcpt, entry] : latest) {
     s.recipients.push_back(rcpt);
-    const collector::RecipientInfo& r = *entry.second;
+    const store::RecipientInfo& r = *entry.second;
     // A content filter's "Ok, discarded" ends the mail there, as trace and report say.
     std::string status = core::DeliveryStatus(r.status, r.reply);
     s.outcomes.push_back({rcpt, status, r.dsn, r.reply, r.relay});
@@ -614,9 +614,9 @@ std::string LineDetail(const std::string& client, const std::string& user,
 // One row per message (its whole trace across hosts) with sender, recipients and status;
 // lines that belong to no message (connections, NOQUEUE rejects) stay rows of their own, with
 // what they say of sender, recipient and outcome. Returns the number of messages shown.
-size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& query, bool json,
+size_t PrintMessages(const store::SearchAnswer& answer, const core::Query& query, bool json,
                      bool csv) {
-  const collector::SearchResult& result = answer.result;
+  const store::SearchResult& result = answer.result;
   absl::TimeZone zone = absl::LocalTimeZone();
   core::TimeContext time{core::TimeOptions()};
   struct Row {
@@ -630,7 +630,7 @@ size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& q
   std::map<int64_t, size_t> by_trace;
   std::map<std::pair<std::string, std::string>, size_t> by_queue_id;
   for (size_t i = 0; i < result.lines.size(); ++i) {
-    const collector::StoredLine& line = result.lines[i];
+    const store::StoredLine& line = result.lines[i];
     core::Event ev = core::ParseLine(line.raw, &time);
     bool has_message = ev.queue_id_form == core::QueueIdForm::kShort ||
                        ev.queue_id_form == core::QueueIdForm::kLong;
@@ -748,7 +748,7 @@ size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& q
   }
   if (csv) {
     // The helpdesk's export: one row per recipient with its own outcome.
-    Table table({"time", "host", "queue_id", "message_id", "from", "to", "status", "dsn", "relay",
+    report::Table table({"time", "host", "queue_id", "message_id", "from", "to", "status", "dsn", "relay",
                  "reply", "client"});
     for (const Row& r : rows) {
       const std::string when = FormatLocalTime(r.time_us, zone);
@@ -798,7 +798,7 @@ size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& q
     return rows.size();
   }
   // For a person: every cell shown escaped by Table::PrintText (CSV above keeps the bytes).
-  Table table({"TIME (" + ZoneLabel(zone) + ")", "HOST", "QUEUE ID", "HOPS", "FROM", "TO", "STATUS",
+  report::Table table({"TIME (" + ZoneLabel(zone) + ")", "HOST", "QUEUE ID", "HOPS", "FROM", "TO", "STATUS",
                "DETAIL"});
   for (const Row& r : rows) {
     if (r.message) {
@@ -813,7 +813,7 @@ size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& q
                     {m.hops > 1 ? std::to_string(m.hops) : ""},
                     {m.sender},
                     {to},
-                    {m.status, StatusColor(m.status)},
+                    {m.status, report::StatusColor(m.status)},
                     {detail}});
     } else {
       table.AddRow({{FormatLocalTime(r.time_us, zone)},
@@ -822,11 +822,11 @@ size_t PrintMessages(const collector::SearchAnswer& answer, const core::Query& q
                     {""},
                     {r.from},
                     {r.to},
-                    {r.status, r.status == "rejected" ? Color::kRed : Color::kDim},
+                    {r.status, r.status == "rejected" ? report::Color::kRed : report::Color::kDim},
                     {LineDetail(r.client, r.user, r.text)}});
     }
   }
-  table.PrintText(stdout, UseColor(stdout));
+  table.PrintText(stdout, report::UseColor(stdout));
   return rows.size();
 }
 
@@ -894,16 +894,16 @@ int RunSearch(const GlobalOptions& global, const std::vector<std::string>& args)
     std::fprintf(stderr, "maillens search: %s\n", std::string(answer.status().message()).c_str());
     return 1;
   }
-  const collector::SearchResult* result = &answer->result;
-  // An answer that left archived days out (collector/retention.h) is never a success.
+  const store::SearchResult* result = &answer->result;
+  // An answer that left archived days out (store/retention.h) is never a success.
   bool incomplete = false;
   for (const std::string& notice : result->notices) {
     std::fprintf(stderr, "note: %s\n", notice.c_str());
-    incomplete |= collector::IsUnreadableArchiveNotice(notice);
+    incomplete |= store::IsUnreadableArchiveNotice(notice);
   }
   size_t messages_shown = 0;
   if (per_line) {
-    std::vector<collector::StoredLine> lines = result->lines;
+    std::vector<store::StoredLine> lines = result->lines;
     PrintLines(lines, json, csv);
     std::set<std::pair<int64_t, std::string>> keys;
     for (size_t i = 0; i < result->lines.size(); ++i) {
@@ -994,22 +994,22 @@ int RunTrace(const GlobalOptions& global, const std::vector<std::string>& args) 
   bool incomplete = false;  // archived days left out: never a success
   for (const std::string& notice : trace->notices) {
     std::fprintf(stderr, "note: %s\n", notice.c_str());
-    incomplete |= collector::IsUnreadableArchiveNotice(notice);
+    incomplete |= store::IsUnreadableArchiveNotice(notice);
   }
   // A next hop's queue ID that the store holds, but not in this trace: most often a server of
   // this site the correlator could not recognise in relay= (a content filter or relay on an
   // address no host declared). Said, with the way to link it.
   std::set<std::string> in_trace, told;
-  for (const collector::MessageInfo& m : trace->trace.messages) in_trace.insert(m.queue_id);
-  for (const collector::RecipientInfo& r : trace->trace.recipients) {
+  for (const store::MessageInfo& m : trace->trace.messages) in_trace.insert(m.queue_id);
+  for (const store::RecipientInfo& r : trace->trace.recipients) {
     if (r.next_queue_id.empty() || in_trace.count(r.next_queue_id) ||
         !told.insert(r.next_queue_id).second) {
       continue;
     }
     auto next = source->GetTrace(r.next_queue_id, false);
     if (!next.ok() || next->trace.messages.empty()) continue;
-    const collector::MessageInfo* there = &next->trace.messages.front();
-    for (const collector::MessageInfo& m : next->trace.messages) {
+    const store::MessageInfo* there = &next->trace.messages.front();
+    for (const store::MessageInfo& m : next->trace.messages) {
       if (m.queue_id == r.next_queue_id) there = &m;
     }
     std::fprintf(stderr,

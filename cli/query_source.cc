@@ -12,8 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "collector/retention.h"
-#include "collector/store.h"
+#include "store/retention.h"
+#include "store/store.h"
 #include "core/query_language.h"
 #include "core/status_macros.h"
 #include "maillens/v1/query.grpc.pb.h"
@@ -33,19 +33,19 @@ constexpr int kMaxReceiveBytes = 256 * 1024 * 1024;
 
 class LocalSource final : public QuerySource {
  public:
-  explicit LocalSource(std::unique_ptr<collector::Store> store) : store_(std::move(store)) {}
+  explicit LocalSource(std::unique_ptr<store::Store> store) : store_(std::move(store)) {}
 
-  absl::StatusOr<collector::SearchAnswer> Search(const SearchSpec& spec) override {
+  absl::StatusOr<store::SearchAnswer> Search(const SearchSpec& spec) override {
     MAILLENS_ASSIGN_OR_RETURN(core::Query parsed,
                               core::ParseQuery(spec.words, absl::Now(), absl::LocalTimeZone()));
-    collector::SearchQuery query;
+    store::SearchQuery query;
     query.words = std::move(parsed.words);
     query.terms = std::move(parsed.terms);
     query.since_us = spec.since_us.value_or(parsed.since_us);
     query.until_us = spec.until_us.value_or(parsed.until_us);
     query.limit = spec.limit;
     query.oldest_first = spec.oldest_first;
-    return collector::SearchWithTraces(store_.get(), query, spec.with_traces);
+    return store::SearchWithTraces(store_.get(), query, spec.with_traces);
   }
 
   absl::StatusOr<TraceAnswer> GetTrace(const std::string& id, bool with_lines) override {
@@ -54,28 +54,28 @@ class LocalSource final : public QuerySource {
     auto trace = store_->GetTrace(id, &matches);
     if (absl::IsNotFound(trace.status())) {
       // Retention forgets the messages of the days it deletes: say that it may have.
-      std::string gone = collector::DeletedDaysNotice(store_->dir(), 0, 99999999);
+      std::string gone = store::DeletedDaysNotice(store_->dir(), 0, 99999999);
       if (gone.empty()) return trace.status();
       return absl::NotFoundError(
           absl::StrCat(trace.status().message(), "; it may have been on days ", gone));
     }
     MAILLENS_ASSIGN_OR_RETURN(answer.trace, std::move(trace));
-    if (std::string others = collector::OtherTracesNotice(id, matches); !others.empty()) {
+    if (std::string others = store::OtherTracesNotice(id, matches); !others.empty()) {
       answer.notices.push_back(std::move(others));
     }
     if (with_lines) {
-      MAILLENS_ASSIGN_OR_RETURN(answer.lines, collector::TraceLines(store_.get(), answer.trace));
-      for (std::string& notice : collector::ArchiveReadNotices(*store_, &answer.trace)) {
+      MAILLENS_ASSIGN_OR_RETURN(answer.lines, store::TraceLines(store_.get(), answer.trace));
+      for (std::string& notice : store::ArchiveReadNotices(*store_, &answer.trace)) {
         answer.notices.push_back(std::move(notice));
       }
     } else if (!answer.trace.messages.empty()) {
       // Hops on days retention deleted are missing from this trace: said, not silent.
       int64_t first = INT64_MAX, last = INT64_MIN;
-      for (const collector::MessageInfo& m : answer.trace.messages) {
-        first = std::min(first, collector::DayOf(m.first_us));
-        last = std::max(last, collector::DayOf(m.end_us.value_or(m.last_us)));
+      for (const store::MessageInfo& m : answer.trace.messages) {
+        first = std::min(first, store::DayOf(m.first_us));
+        last = std::max(last, store::DayOf(m.end_us.value_or(m.last_us)));
       }
-      std::string gone = collector::DeletedDaysNotice(store_->dir(), first, last);
+      std::string gone = store::DeletedDaysNotice(store_->dir(), first, last);
       if (!gone.empty()) answer.notices.push_back(std::move(gone));
     }
     return answer;
@@ -83,13 +83,13 @@ class LocalSource final : public QuerySource {
 
   absl::Status TracesIn(int64_t since_us, int64_t until_us, bool with_lines,
                         const std::function<void(const TraceAnswer&)>& each) override {
-    MAILLENS_ASSIGN_OR_RETURN(std::vector<collector::Trace> traces,
+    MAILLENS_ASSIGN_OR_RETURN(std::vector<store::Trace> traces,
                               store_->TracesIn(since_us, until_us));
-    for (collector::Trace& trace : traces) {
+    for (store::Trace& trace : traces) {
       TraceAnswer answer;
       answer.trace = std::move(trace);
       if (with_lines) {
-        MAILLENS_ASSIGN_OR_RETURN(answer.lines, collector::TraceLines(store_.get(), answer.trace));
+        MAILLENS_ASSIGN_OR_RETURN(answer.lines, store::TraceLines(store_.get(), answer.trace));
       }
       each(answer);
     }
@@ -106,12 +106,12 @@ class LocalSource final : public QuerySource {
   absl::StatusOr<v1::ReportResponse> Report(const v1::ReportRequest& request) override {
     v1::ReportResponse response;
     MAILLENS_RETURN_IF_ERROR(
-        AnswerReport(store_->dir(), request, absl::LocalTimeZone(), &response));
+        report::AnswerReport(store_->dir(), request, absl::LocalTimeZone(), &response));
     return response;
   }
 
  private:
-  std::unique_ptr<collector::Store> store_;
+  std::unique_ptr<store::Store> store_;
 };
 
 class RemoteSource final : public QuerySource {
@@ -119,7 +119,7 @@ class RemoteSource final : public QuerySource {
   explicit RemoteSource(CollectorConnection connection)
       : connection_(std::move(connection)), stub_(v1::QueryService::NewStub(connection_.channel)) {}
 
-  absl::StatusOr<collector::SearchAnswer> Search(const SearchSpec& spec) override {
+  absl::StatusOr<store::SearchAnswer> Search(const SearchSpec& spec) override {
     v1::SearchRequest request;
     for (const std::string& w : spec.words) request.add_words(w);
     if (spec.since_us) request.set_since_us(*spec.since_us);
@@ -131,7 +131,7 @@ class RemoteSource final : public QuerySource {
     grpc::ClientContext context;
     connection_.Prepare(&context, kCallTimeout);
     MAILLENS_RETURN_IF_ERROR(connection_.Convert(stub_->Search(&context, request, &response)));
-    return collector::FromProto(response);
+    return store::FromProto(response);
   }
 
   absl::StatusOr<TraceAnswer> GetTrace(const std::string& id, bool with_lines) override {
@@ -178,7 +178,7 @@ class RemoteSource final : public QuerySource {
     while (reader->Read(&response)) {
       TailChunk chunk;
       for (const v1::StoredLine& line : response.lines()) {
-        chunk.lines.push_back(collector::FromProto(line));
+        chunk.lines.push_back(store::FromProto(line));
       }
       chunk.dropped = response.dropped();
       if (!each(chunk)) {
@@ -203,8 +203,8 @@ class RemoteSource final : public QuerySource {
  private:
   static TraceAnswer FromResponse(const v1::TraceResponse& response) {
     TraceAnswer answer;
-    answer.trace = collector::FromProto(response.trace());
-    answer.lines = collector::FromProto(response.lines());
+    answer.trace = store::FromProto(response.trace());
+    answer.lines = store::FromProto(response.lines());
     answer.notices.assign(response.notices().begin(), response.notices().end());
     return answer;
   }
@@ -360,11 +360,11 @@ bool IsLoopbackTarget(const std::string& target) {
 
 absl::StatusOr<std::unique_ptr<QuerySource>> OpenQuerySource(const GlobalOptions& global) {
   if (!global.server.empty()) return OpenRemote(global);
-  collector::StoreOptions options;
+  store::StoreOptions options;
   options.dir = global.data_dir;
   options.read_only = true;
-  MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<collector::Store> store,
-                            collector::Store::Open(options));
+  MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store,
+                            store::Store::Open(options));
   return std::make_unique<LocalSource>(std::move(store));
 }
 

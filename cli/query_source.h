@@ -1,5 +1,5 @@
 // Where `search`, `trace`, `tail` and `report` get their answers: a local data directory
-// (LocalSource, over collector::Store) or a collector (RemoteSource, over the gRPC QueryService).
+// (LocalSource, over store::Store) or a collector (RemoteSource, over the gRPC QueryService).
 // Both answer with the store's own structs, so every command renders the same way from either.
 //
 // Thread-compatible: one source per command, used from one thread.
@@ -20,7 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "cli/common.h"
-#include "collector/query_proto.h"
+#include "store/query_proto.h"
 #include "maillens/v1/query.pb.h"
 
 namespace grpc {
@@ -40,15 +40,15 @@ struct SearchSpec {
 };
 
 struct TraceAnswer {
-  collector::Trace trace;
-  std::map<int64_t, std::vector<collector::StoredLine>> lines;  // by message id, if asked
+  store::Trace trace;
+  std::map<int64_t, std::vector<store::StoredLine>> lines;  // by message id, if asked
   std::vector<std::string> notices;  // e.g. lines read from archived days
 };
 
 // One delivery of `tail`: lines oldest first, and how many the collector skipped before them
 // because this reader fell behind.
 struct TailChunk {
-  std::vector<collector::StoredLine> lines;
+  std::vector<store::StoredLine> lines;
   uint64_t dropped = 0;
 };
 
@@ -56,7 +56,7 @@ class QuerySource {
  public:
   virtual ~QuerySource() = default;
 
-  virtual absl::StatusOr<collector::SearchAnswer> Search(const SearchSpec& spec) = 0;
+  virtual absl::StatusOr<store::SearchAnswer> Search(const SearchSpec& spec) = 0;
   // NotFound (with a message naming `id`) when no message matches.
   virtual absl::StatusOr<TraceAnswer> GetTrace(const std::string& id, bool with_lines) = 0;
   // Calls `each` for every trace with a message starting in [since_us, until_us).

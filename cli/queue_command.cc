@@ -12,7 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "cli/query_source.h"
-#include "collector/status_read.h"
+#include "store/status_read.h"
 #include "core/status_macros.h"
 #include "maillens/v1/status.grpc.pb.h"
 #include "report/table.h"
@@ -80,11 +80,11 @@ std::string LastDelayReason(const v1::QueuedMessage& m) {
   return "";
 }
 
-Color QueueColor(const std::string& queue) {
-  if (queue == "deferred") return Color::kYellow;
-  if (queue == "hold") return Color::kRed;
-  if (queue == "active") return Color::kGreen;
-  return Color::kNone;
+report::Color QueueColor(const std::string& queue) {
+  if (queue == "deferred") return report::Color::kYellow;
+  if (queue == "hold") return report::Color::kRed;
+  if (queue == "active") return report::Color::kGreen;
+  return report::Color::kNone;
 }
 
 bool Stale(const v1::HostQueue& h) {
@@ -93,7 +93,7 @@ bool Stale(const v1::HostQueue& h) {
 
 absl::StatusOr<v1::QueueResponse> FetchQueue(const GlobalOptions& global,
                                              const v1::QueueRequest& request) {
-  if (global.server.empty()) return collector::ReadQueue(global.data_dir, request, absl::Now());
+  if (global.server.empty()) return store::ReadQueue(global.data_dir, request, absl::Now());
   auto connection = ConnectToCollector(global);
   if (!connection.ok()) return connection.status();
   auto stub = v1::StatusService::NewStub(connection->channel);
@@ -169,16 +169,16 @@ void PrintQueue(const v1::QueueResponse& queue, const std::string& source, bool 
     std::fprintf(out, "%s\n", line.c_str());
     if (!h.error().empty()) {
       std::fprintf(out, "%s\n",
-                   Paint(absl::StrCat("  warning: the agent could not read the queue: ", h.error()),
-                         Color::kRed, color)
+                   report::Paint(absl::StrCat("  warning: the agent could not read the queue: ", h.error()),
+                         report::Color::kRed, color)
                        .c_str());
     }
     if (Stale(h)) {
       std::fprintf(out, "%s\n",
-                   Paint(absl::StrCat("  warning: older than ", kStaleIntervals,
+                   report::Paint(absl::StrCat("  warning: older than ", kStaleIntervals,
                                       " snapshot intervals (", Age(h.interval_us() / 1000000),
                                       " each): the agent is not reporting; this is not now"),
-                         Color::kRed, color)
+                         report::Color::kRed, color)
                        .c_str());
     }
     total += h.messages_size();
@@ -188,7 +188,7 @@ void PrintQueue(const v1::QueueResponse& queue, const std::string& source, bool 
     return;
   }
   std::fputc('\n', out);
-  Table table({"host", "queue", "id", "age", "sender", "recipients", "last delay reason", "trace"});
+  report::Table table({"host", "queue", "id", "age", "sender", "recipients", "last delay reason", "trace"});
   for (const v1::HostQueue& h : queue.hosts()) {
     for (int i = 0; i < h.messages_size(); ++i) {
       const v1::QueuedMessage& m = h.messages(i);
@@ -206,8 +206,8 @@ void PrintQueue(const v1::QueueResponse& queue, const std::string& source, bool 
                     {Age(age_s)},
                     {m.sender().empty() ? "<>" : m.sender()},
                     {absl::StrJoin(rcpts, " ")},
-                    {LastDelayReason(m), Color::kYellow},
-                    {trace, trace == "-" ? Color::kDim : Color::kNone}});
+                    {LastDelayReason(m), report::Color::kYellow},
+                    {trace, trace == "-" ? report::Color::kDim : report::Color::kNone}});
     }
   }
   table.PrintText(out, color, 60);
@@ -251,7 +251,7 @@ int RunQueue(const GlobalOptions& global, const std::vector<std::string>& args) 
   } else {
     std::string source = global.server.empty() ? absl::StrCat("data directory ", global.data_dir)
                                                : absl::StrCat("collector ", global.server);
-    PrintQueue(shown, source, !terms.empty(), UseColor(stdout), stdout);
+    PrintQueue(shown, source, !terms.empty(), report::UseColor(stdout), stdout);
   }
   // The table says so above it; JSON for programs carries no warning of its own.
   for (const v1::HostQueue& h : shown.hosts()) {

@@ -1,7 +1,7 @@
 // `maillens queue`: what sits in every host's Postfix queue right now, as the agents last read
 // it (postqueue -j every queue_interval_s), each message joined with the trace the collector
 // stored for it. From a collector (--server, StatusService.GetQueue) or from a data directory
-// (--data: the catalog read directly, collector::ReadQueue).
+// (--data: the catalog read directly, store::ReadQueue).
 #ifndef MAILLENS_CLI_QUEUE_COMMAND_H_
 #define MAILLENS_CLI_QUEUE_COMMAND_H_
 

@@ -8,8 +8,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "collector/data_lock.h"
-#include "collector/store.h"
+#include "store/data_lock.h"
+#include "store/store.h"
 #include "core/query_language.h"
 
 namespace maillens::cli {
@@ -70,14 +70,14 @@ int RunRelink(const GlobalOptions& global, const std::vector<std::string>& args)
     }
     since_us = *t;
   }
-  auto lock = collector::DataLock::Acquire(global.data_dir, "maillens relink");
+  auto lock = store::DataLock::Acquire(global.data_dir, "maillens relink");
   if (!lock.ok()) {
     std::fprintf(stderr, "maillens relink: %s\n", std::string(lock.status().message()).c_str());
     return 1;
   }
-  collector::StoreOptions options;
+  store::StoreOptions options;
   options.dir = global.data_dir;
-  auto store = collector::Store::Open(options);
+  auto store = store::Store::Open(options);
   if (!store.ok()) {
     std::fprintf(stderr, "maillens relink: %s\n", std::string(store.status().message()).c_str());
     return 1;

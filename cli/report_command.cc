@@ -9,7 +9,7 @@
 #include "absl/time/clock.h"
 #include "cli/query_source.h"
 #include "cli/store_commands.h"
-#include "collector/retention.h"
+#include "store/retention.h"
 #include "core/query_language.h"
 #include "maillens/v1/query.pb.h"
 #include "report/table.h"
@@ -138,7 +138,7 @@ int RunReport(const GlobalOptions& global, const std::vector<std::string>& args)
   }
   request.set_format(format);
   request.set_time_zone(tz.empty() ? LocalZoneName() : tz);
-  request.set_color(format == "text" && output.empty() && UseColor(stdout));
+  request.set_color(format == "text" && output.empty() && report::UseColor(stdout));
   if (!global.server.empty() && request.time_zone().empty()) {
     std::fprintf(stderr,
                  "maillens report: this machine's time zone has no name to send to the "
@@ -168,9 +168,9 @@ int RunReport(const GlobalOptions& global, const std::vector<std::string>& args)
     return 1;
   }
   if (!output.empty()) std::fprintf(stderr, "wrote %s\n", output.c_str());
-  // An answer that left archived days out (collector/retention.h) is never a success.
+  // An answer that left archived days out (store/retention.h) is never a success.
   for (const std::string& notice : response->notices()) {
-    if (collector::IsUnreadableArchiveNotice(notice)) {
+    if (store::IsUnreadableArchiveNotice(notice)) {
       std::fprintf(stderr, "maillens report: %s\n", notice.c_str());
       return 3;
     }

@@ -10,7 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "cli/query_source.h"
-#include "collector/status_read.h"
+#include "store/status_read.h"
 #include "core/status_macros.h"
 #include "maillens/v1/status.grpc.pb.h"
 #include "report/table.h"
@@ -56,7 +56,7 @@ std::string Day(int64_t day) {
 }
 
 void Heading(FILE* out, const std::string& text, bool color) {
-  std::fprintf(out, "\n%s\n", Paint(text, Color::kBold, color).c_str());
+  std::fprintf(out, "\n%s\n", report::Paint(text, report::Color::kBold, color).c_str());
 }
 
 // The time a gap's lost lines were written in, as far as it is known.
@@ -75,7 +75,7 @@ absl::StatusOr<v1::StatusResponse> FetchStatus(const GlobalOptions& global, uint
   request.set_max_gaps(listed);
   request.set_max_offline(listed);
   if (global.server.empty()) {
-    return collector::ReadStatus(global.data_dir, request, absl::Now());
+    return store::ReadStatus(global.data_dir, request, absl::Now());
   }
   auto connection = ConnectToCollector(global);
   if (!connection.ok()) return connection.status();
@@ -94,22 +94,22 @@ void PrintStatus(const v1::StatusResponse& status, const std::string& source, ab
   std::fprintf(out, "%s at %s\n", source.c_str(), FormatLocalTime(status.now_us(), zone).c_str());
   for (const std::string& w : status.warnings()) {
     std::fprintf(out, "%s\n",
-                 Paint(absl::StrCat("WARNING: ", EscapeControls(w)), Color::kRed, color).c_str());
+                 report::Paint(absl::StrCat("WARNING: ", EscapeControls(w)), report::Color::kRed, color).c_str());
   }
 
   Heading(out, absl::StrCat("Agents (", status.agents_size(), ")"), color);
   if (status.agents_size() == 0) {
     std::fprintf(out, "none has connected yet\n");
   } else {
-    Table agents(
+    report::Table agents(
         {"host", "state", "since", "lag", "lag time", "last line", "version", "role", "addresses"});
     for (const v1::AgentStatus& a : status.agents()) {
       std::string lag_time = a.lag_seconds() < 0 ? "-" : Duration(a.lag_seconds());
       agents.AddRow(
           {{a.host()},
-           {a.connected() ? "connected" : "offline", a.connected() ? Color::kGreen : Color::kRed},
+           {a.connected() ? "connected" : "offline", a.connected() ? report::Color::kGreen : report::Color::kRed},
            {a.since_us() != 0 ? FormatLocalTime(a.since_us(), zone) : "-"},
-           {Bytes(a.lag_bytes()), a.lag_bytes() > 0 ? Color::kYellow : Color::kNone},
+           {Bytes(a.lag_bytes()), a.lag_bytes() > 0 ? report::Color::kYellow : report::Color::kNone},
            {lag_time},
            {a.last_event_us() != 0 ? FormatLocalTime(a.last_event_us(), zone) : "-"},
            {a.version()},
@@ -150,7 +150,7 @@ void PrintStatus(const v1::StatusResponse& status, const std::string& source, ab
 
   Heading(out, absl::StrCat("Partitions (", status.partitions_size(), ")"), color);
   if (status.partitions_size() > 0) {
-    Table partitions({"day (UTC)", "lines", "on disk"});
+    report::Table partitions({"day (UTC)", "lines", "on disk"});
     for (const v1::PartitionStatus& p : status.partitions()) {
       partitions.AddRow({{Day(p.day())}, {absl::StrCat(p.lines())}, {Bytes(p.bytes())}});
     }
@@ -167,14 +167,14 @@ void PrintStatus(const v1::StatusResponse& status, const std::string& source, ab
   if (status.gaps_size() == 0) {
     std::fprintf(out, "none: no agent has reported a lost span of a log\n");
   } else {
-    Table gaps({"host", "file", "bytes", "reason", "lost lines written", "noticed", "detail"});
+    report::Table gaps({"host", "file", "bytes", "reason", "lost lines written", "noticed", "detail"});
     for (const v1::GapStatus& g : status.gaps()) {
       std::string span = g.to_known() ? absl::StrCat(g.from_offset(), "-", g.to_offset())
                                       : absl::StrCat(g.from_offset(), "-?");
       gaps.AddRow({{g.host()},
                    {g.path()},
                    {span},
-                   {g.reason(), Color::kYellow},
+                   {g.reason(), report::Color::kYellow},
                    {GapWindow(g, zone)},
                    {FormatLocalTime(g.noticed_us(), zone)},
                    {g.detail()}});
@@ -190,13 +190,13 @@ void PrintStatus(const v1::StatusResponse& status, const std::string& source, ab
                        ")"),
           color);
   if (status.offline_size() > 0) {
-    Table offline({"host", "from", "to", "for"});
+    report::Table offline({"host", "from", "to", "for"});
     for (const v1::OfflinePeriod& o : status.offline()) {
       int64_t end = o.to_us() != 0 ? o.to_us() : status.now_us();
       offline.AddRow({{o.host()},
                       {FormatLocalTime(o.from_us(), zone)},
-                      o.to_us() != 0 ? Cell{FormatLocalTime(o.to_us(), zone)}
-                                     : Cell{"still offline", Color::kRed},
+                      o.to_us() != 0 ? report::Cell{FormatLocalTime(o.to_us(), zone)}
+                                     : report::Cell{"still offline", report::Color::kRed},
                       {Duration(std::max<int64_t>(0, (end - o.from_us()) / 1000000))}});
     }
     offline.PrintText(out, color);
@@ -252,7 +252,7 @@ int RunStatus(const GlobalOptions& global, const std::vector<std::string>& args)
   std::string source = global.server.empty()
                            ? absl::StrCat("data directory ", global.data_dir, " (as last recorded)")
                            : absl::StrCat("collector ", global.server);
-  PrintStatus(*status, source, zone, UseColor(stdout), stdout);
+  PrintStatus(*status, source, zone, report::UseColor(stdout), stdout);
   return status->warnings_size() > 0 ? 3 : 0;
 }
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "cli/common.h"
-#include "collector/store.h"
+#include "store/store.h"
 
 namespace maillens::cli {
 
@@ -20,7 +20,7 @@ int RunTail(const GlobalOptions& global, const std::vector<std::string>& args);
 
 // Matching lines as `search --lines` and `tail` print them: raw (like grep), or --json / --csv
 // with time and host.
-void PrintLines(const std::vector<collector::StoredLine>& lines, bool json, bool csv);
+void PrintLines(const std::vector<store::StoredLine>& lines, bool json, bool csv);
 
 }  // namespace maillens::cli
 

@@ -100,8 +100,8 @@ int RunTail(const GlobalOptions& global, const std::vector<std::string>& args) {
                      "maillens tail: %llu stored lines skipped here: this reader fell behind\n",
                      static_cast<unsigned long long>(chunk.dropped));
       }
-      std::vector<collector::StoredLine> fresh;
-      for (const collector::StoredLine& line : chunk.lines) {
+      std::vector<store::StoredLine> fresh;
+      for (const store::StoredLine& line : chunk.lines) {
         LineKey key{line.time_us, line.host, line.raw};
         if (!repeatable.empty()) {  // the backlog after a reconnection, over one or more chunks
           auto it = repeatable.find(key);

@@ -19,11 +19,11 @@
 namespace maillens::cli {
 namespace {
 
-using collector::LinkInfo;
-using collector::MessageInfo;
-using collector::RecipientInfo;
-using collector::StoredLine;
-using collector::Trace;
+using store::LinkInfo;
+using store::MessageInfo;
+using store::RecipientInfo;
+using store::StoredLine;
+using store::Trace;
 
 // "x.y" with at most `decimals` decimals, trailing zeros dropped.
 std::string Number(double v, int decimals) {
@@ -260,9 +260,9 @@ const MessageInfo* NextHop(const Shape& shape, const RecipientInfo& r) {
 // the store: a mailbox saved to is the delivery; else a Sieve discard, redirect or reject, or
 // a failure to save, is the recipient's outcome. Without a step the hop's word stands.
 void MailboxOutcome(const Trace& trace, const RecipientInfo& r, RecipientOutcome* o) {
-  const collector::MailboxStep* saved = nullptr;
-  const collector::MailboxStep* other = nullptr;
-  for (const collector::MailboxStep& step : trace.mailbox) {
+  const store::MailboxStep* saved = nullptr;
+  const store::MailboxStep* other = nullptr;
+  for (const store::MailboxStep& step : trace.mailbox) {
     if (step.message != r.message || step.recipient != r.recipient) continue;
     if (step.status == "saved") {
       if (saved == nullptr) saved = &step;

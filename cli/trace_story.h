@@ -19,8 +19,8 @@
 #include <string_view>
 #include <vector>
 
-#include "collector/correlator.h"
-#include "collector/store.h"
+#include "store/correlator.h"
+#include "store/store.h"
 
 namespace maillens::cli {
 
@@ -85,8 +85,8 @@ struct TraceStory {
 // Tells `trace` from its lines (by MessageInfo::id, as TraceLines gives them; a hop without
 // lines has no facts). The same trace and lines give the same story whatever order the lines
 // were stored in.
-TraceStory TellTrace(const collector::Trace& trace,
-                     const std::map<int64_t, std::vector<collector::StoredLine>>& lines);
+TraceStory TellTrace(const store::Trace& trace,
+                     const std::map<int64_t, std::vector<store::StoredLine>>& lines);
 
 // A duration for a person: "0.35 s", "43 s", "1 min 30 s", "33 min", "2 h 5 min", "3 d 4 h".
 std::string HumanDuration(double seconds);

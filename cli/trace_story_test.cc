@@ -16,9 +16,9 @@
 #include "absl/strings/match.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
-#include "collector/query_proto.h"
-#include "collector/store.h"
-#include "collector/test_lines.h"
+#include "store/query_proto.h"
+#include "store/store.h"
+#include "store/test_lines.h"
 #include "core/parser.h"
 #include "core/time_context.h"
 #include "gmock/gmock.h"
@@ -442,9 +442,9 @@ class TraceStoryTest : public ::testing::Test {
            ("maillens_trace_story_test_" + std::to_string(getpid()) + "_" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
-    collector::StoreOptions options;
+    store::StoreOptions options;
     options.dir = dir_.string();
-    auto store = collector::Store::Open(options);
+    auto store = store::Store::Open(options);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
   }
@@ -477,7 +477,7 @@ class TraceStoryTest : public ::testing::Test {
     for (const std::string& host : host_order) {
       // Each Import is a file of its own (a file is known by its fingerprint).
       auto records =
-          collector::FileLines(host, std::hash<std::string>()(host) + imports_, by_host[host]);
+          store::FileLines(host, std::hash<std::string>()(host) + imports_, by_host[host]);
       auto stats = store_->Append(records);
       ASSERT_TRUE(stats.ok()) << stats.status();
     }
@@ -489,7 +489,7 @@ class TraceStoryTest : public ::testing::Test {
     EXPECT_TRUE(trace.ok()) << trace.status();
     if (!trace.ok()) return {};
     trace_ = *trace;
-    auto lines = collector::TraceLines(store_.get(), trace_);
+    auto lines = store::TraceLines(store_.get(), trace_);
     EXPECT_TRUE(lines.ok()) << lines.status();
     if (!lines.ok()) return {};
     return TellTrace(trace_, *lines);
@@ -498,7 +498,7 @@ class TraceStoryTest : public ::testing::Test {
   // The facts of hop `queue_id` of the last trace told, in words.
   std::vector<std::string> Facts(const TraceStory& story, const std::string& queue_id) {
     std::vector<std::string> out;
-    for (const collector::MessageInfo& m : trace_.messages) {
+    for (const store::MessageInfo& m : trace_.messages) {
       if (m.queue_id != queue_id) continue;
       auto it = story.facts.find(m.id);
       if (it == story.facts.end()) continue;
@@ -511,7 +511,7 @@ class TraceStoryTest : public ::testing::Test {
 
   // The notice kind of the bounce link into hop `queue_id` ("" when none).
   std::string NoticeInto(const TraceStory& story, const std::string& queue_id) {
-    for (const collector::MessageInfo& m : trace_.messages) {
+    for (const store::MessageInfo& m : trace_.messages) {
       if (m.queue_id != queue_id) continue;
       auto it = story.notice_kind.find(m.id);
       if (it != story.notice_kind.end()) return it->second;
@@ -520,8 +520,8 @@ class TraceStoryTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
-  std::unique_ptr<collector::Store> store_;
-  collector::Trace trace_;
+  std::unique_ptr<store::Store> store_;
+  store::Trace trace_;
   uint64_t imports_ = 0;
 };
 

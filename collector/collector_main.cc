@@ -20,10 +20,10 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "collector/config_keys.h"
-#include "collector/data_lock.h"
+#include "core/collector_config_keys.h"
+#include "store/data_lock.h"
 #include "collector/metrics.h"
-#include "collector/retention.h"
+#include "store/retention.h"
 #include "collector/server.h"
 #include "core/config.h"
 #include "core/listen_address.h"
@@ -40,10 +40,10 @@ constexpr char kDescription[] =
     "answers maillens queries. Keys: see deploy/collector.conf.example. SIGTERM or SIGINT "
     "shuts down gracefully.";
 
-// Retention (collector/retention.h): on when hot_days is set.
+// Retention (store/retention.h): on when hot_days is set.
 struct RetentionConfig {
   bool enabled = false;
-  RetentionPolicy policy;
+  store::RetentionPolicy policy;
   absl::Duration interval = absl::Minutes(60);
 };
 
@@ -181,7 +181,7 @@ absl::StatusOr<ServerOptions> LoadOptions(const std::string& path, spdlog::logge
                                           RetentionConfig* retention, MetricsConfig* metrics) {
   MAILLENS_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
   MAILLENS_ASSIGN_OR_RETURN(core::Config config,
-                            core::Config::Parse(text, path, CollectorConfigKeys()));
+                            core::Config::Parse(text, path, core::CollectorConfigKeys()));
   MAILLENS_ASSIGN_OR_RETURN(*retention, LoadRetention(config));
   metrics->listen = config.GetString("metrics_listen");
   MAILLENS_ASSIGN_OR_RETURN(metrics->allow_remote, config.GetBool("metrics_allow_remote", false));
@@ -314,9 +314,9 @@ int Run(int argc, char** argv) {
 
   // Before the store is opened and held until the process ends (after the server is gone):
   // the store must be the data directory's only writer, and an import beside the collector
-  // would replace days it writes (collector/data_lock.h).
-  absl::StatusOr<std::unique_ptr<DataLock>> data_lock =
-      DataLock::Acquire(options_data_dir, "maillens-collector");
+  // would replace days it writes (store/data_lock.h).
+  absl::StatusOr<std::unique_ptr<store::DataLock>> data_lock =
+      store::DataLock::Acquire(options_data_dir, "maillens-collector");
   if (!data_lock.ok()) {
     log->error("{}", std::string(data_lock.status().message()));
     return 1;
@@ -344,7 +344,7 @@ int Run(int argc, char** argv) {
     log->info("metrics on http://{}/metrics (port {})", metrics_config.listen, metrics.port());
   }
   // Beside the server, on its own thread: archiving never stalls the store's writer.
-  std::unique_ptr<RetentionRunner> retention_runner;
+  std::unique_ptr<store::RetentionRunner> retention_runner;
   if (retention.enabled) {
     log->info("retention: {} days hot, {}, disk budget {}; every {} minutes",
               retention.policy.hot_days,
@@ -355,11 +355,11 @@ int Run(int argc, char** argv) {
                   ? std::string("none")
                   : absl::StrCat(retention.policy.disk_budget_bytes, " bytes"),
               absl::ToInt64Minutes(retention.interval));
-    retention_runner = std::make_unique<RetentionRunner>(
+    retention_runner = std::make_unique<store::RetentionRunner>(
         options_data_dir, retention.policy, retention.interval,
-        [log](LogLevel level, const std::string& line) {
-          log->log(level == LogLevel::kInfo      ? spdlog::level::info
-                   : level == LogLevel::kWarning ? spdlog::level::warn
+        [log](store::LogLevel level, const std::string& line) {
+          log->log(level == store::LogLevel::kInfo      ? spdlog::level::info
+                   : level == store::LogLevel::kWarning ? spdlog::level::warn
                                                  : spdlog::level::err,
                    line);
         });

@@ -59,12 +59,12 @@ constexpr size_t kPerElement = 6 * kMaxVarint;
 // estimate for the site, so that one reserve() usually suffices.
 size_t EstimateSize(const JournalTask& task) {
   size_t size = 1 + 3 * kMaxVarint + task.host.size();
-  for (const LineRecord& line : task.lines) {
+  for (const store::LineRecord& line : task.lines) {
     size += kPerElement + line.host.size() + line.file_path.size() + line.raw.size();
   }
   for (const std::string& name : task.host_names) size += kMaxVarint + name.size();
   if (task.site.has_value()) {
-    const SiteUpdate& site = *task.site;
+    const store::SiteUpdate& site = *task.site;
     size += 2 * kPerElement + site.host.size() + site.role.size() + site.version.size() +
             kPerElement * (site.addresses.size() + site.gaps.size() + site.progress.size()) +
             2 * kMaxVarint * site.committed_end.size();
@@ -73,11 +73,11 @@ size_t EstimateSize(const JournalTask& task) {
   return size;
 }
 
-void EncodeQueue(const QueueSnapshotRecord& queue, Writer* w) {
+void EncodeQueue(const store::QueueSnapshotRecord& queue, Writer* w) {
   w->Signed(queue.taken_us);
   w->Bytes(queue.error);
   w->Varint(queue.messages.size());
-  for (const QueuedMessageRecord& message : queue.messages) {
+  for (const store::QueuedMessageRecord& message : queue.messages) {
     w->Bytes(message.queue_name);
     w->Bytes(message.queue_id);
     w->Bytes(message.instance);
@@ -86,14 +86,14 @@ void EncodeQueue(const QueueSnapshotRecord& queue, Writer* w) {
     w->Bytes(message.sender);
     w->Bool(message.forced_expire);
     w->Varint(message.recipients.size());
-    for (const QueuedMessageRecord::Recipient& recipient : message.recipients) {
+    for (const store::QueuedMessageRecord::Recipient& recipient : message.recipients) {
       w->Bytes(recipient.address);
       w->Bytes(recipient.delay_reason);
     }
   }
 }
 
-void EncodeSite(const SiteUpdate& site, Writer* w) {
+void EncodeSite(const store::SiteUpdate& site, Writer* w) {
   w->Bytes(site.host);
   w->Signed(site.now_us);
   w->Varint(static_cast<uint64_t>(site.session));
@@ -103,7 +103,7 @@ void EncodeSite(const SiteUpdate& site, Writer* w) {
   for (const std::string& address : site.addresses) w->Bytes(address);
   w->Bool(site.batch);
   w->Varint(site.gaps.size());
-  for (const GapRecord& gap : site.gaps) {
+  for (const store::GapRecord& gap : site.gaps) {
     w->Bytes(gap.path);
     w->Varint(gap.fingerprint);
     w->Varint(gap.from_offset);
@@ -114,7 +114,7 @@ void EncodeSite(const SiteUpdate& site, Writer* w) {
     w->Signed(gap.noticed_us);
   }
   w->Varint(site.progress.size());
-  for (const FileProgressRecord& progress : site.progress) {
+  for (const store::FileProgressRecord& progress : site.progress) {
     w->Bytes(progress.path);
     w->Varint(progress.fingerprint);
     w->Varint(progress.size);
@@ -262,13 +262,13 @@ bool DecodeRepeated(Reader* r, const std::string& previous, std::string* s) {
   return r->Take(static_cast<size_t>(tag - 1), s);
 }
 
-bool DecodeLine(Reader* r, const LineRecord& previous, LineRecord* line) {
+bool DecodeLine(Reader* r, const store::LineRecord& previous, store::LineRecord* line) {
   return DecodeRepeated(r, previous.host, &line->host) &&
          DecodeRepeated(r, previous.file_path, &line->file_path) && r->Varint(&line->fingerprint) &&
          r->Varint(&line->offset) && r->Signed(&line->time_us) && r->Bytes(&line->raw);
 }
 
-bool DecodeGap(Reader* r, GapRecord* gap) {
+bool DecodeGap(Reader* r, store::GapRecord* gap) {
   bool has_to = false;
   if (!r->Bytes(&gap->path) || !r->Varint(&gap->fingerprint) || !r->Varint(&gap->from_offset) ||
       !r->Bool(&has_to)) {
@@ -282,13 +282,13 @@ bool DecodeGap(Reader* r, GapRecord* gap) {
   return r->Bytes(&gap->reason) && r->Bytes(&gap->detail) && r->Signed(&gap->noticed_us);
 }
 
-bool DecodeProgress(Reader* r, FileProgressRecord* progress) {
+bool DecodeProgress(Reader* r, store::FileProgressRecord* progress) {
   return r->Bytes(&progress->path) && r->Varint(&progress->fingerprint) &&
          r->Varint(&progress->size) && r->Varint(&progress->read_offset) &&
          r->Varint(&progress->acked_offset);
 }
 
-bool DecodeMessage(Reader* r, QueuedMessageRecord* message) {
+bool DecodeMessage(Reader* r, store::QueuedMessageRecord* message) {
   size_t n = 0;
   if (!r->Bytes(&message->queue_name) || !r->Bytes(&message->queue_id) ||
       !r->Bytes(&message->instance) || !r->Signed(&message->arrival_us) ||
@@ -297,43 +297,43 @@ bool DecodeMessage(Reader* r, QueuedMessageRecord* message) {
     return false;
   }
   message->recipients.resize(n);
-  for (QueuedMessageRecord::Recipient& recipient : message->recipients) {
+  for (store::QueuedMessageRecord::Recipient& recipient : message->recipients) {
     if (!r->Bytes(&recipient.address) || !r->Bytes(&recipient.delay_reason)) return false;
   }
   return true;
 }
 
-bool DecodeQueue(Reader* r, QueueSnapshotRecord* queue) {
+bool DecodeQueue(Reader* r, store::QueueSnapshotRecord* queue) {
   size_t n = 0;
   if (!r->Signed(&queue->taken_us) || !r->Bytes(&queue->error) || !r->Count(kMinMessage, &n)) {
     return false;
   }
   queue->messages.resize(n);
-  for (QueuedMessageRecord& message : queue->messages) {
+  for (store::QueuedMessageRecord& message : queue->messages) {
     if (!DecodeMessage(r, &message)) return false;
   }
   return true;
 }
 
-bool DecodeSite(Reader* r, SiteUpdate* site) {
+bool DecodeSite(Reader* r, store::SiteUpdate* site) {
   uint64_t session = 0;
   if (!r->Bytes(&site->host) || !r->Signed(&site->now_us) || !r->Varint(&session)) return false;
-  if (session > static_cast<uint64_t>(SiteUpdate::Session::kDisconnected)) {
+  if (session > static_cast<uint64_t>(store::SiteUpdate::Session::kDisconnected)) {
     return r->Fail("session out of range");
   }
-  site->session = static_cast<SiteUpdate::Session>(session);
+  site->session = static_cast<store::SiteUpdate::Session>(session);
   size_t n = 0;
   if (!r->Bytes(&site->role) || !r->Bytes(&site->version) || !r->Strings(&site->addresses) ||
       !r->Bool(&site->batch) || !r->Count(kMinGap, &n)) {
     return false;
   }
   site->gaps.resize(n);
-  for (GapRecord& gap : site->gaps) {
+  for (store::GapRecord& gap : site->gaps) {
     if (!DecodeGap(r, &gap)) return false;
   }
   if (!r->Count(kMinProgress, &n)) return false;
   site->progress.resize(n);
-  for (FileProgressRecord& progress : site->progress) {
+  for (store::FileProgressRecord& progress : site->progress) {
     if (!DecodeProgress(r, &progress)) return false;
   }
   if (!r->Signed(&site->newest_event_us) || !r->Count(kMinCommittedEnd, &n)) return false;
@@ -357,7 +357,7 @@ bool DecodeTask(Reader* r, JournalTask* task) {
   size_t n = 0;
   if (!r->Count(kMinLine, &n)) return false;
   task->lines.resize(n);
-  const LineRecord none;
+  const store::LineRecord none;
   for (size_t i = 0; i < n; ++i) {
     if (!DecodeLine(r, i == 0 ? none : task->lines[i - 1], &task->lines[i])) return false;
   }
@@ -376,9 +376,9 @@ void EncodeJournalTask(const JournalTask& task, std::string* out) {
   Writer w(out);
   out->push_back(static_cast<char>(kJournalCodecVersion));
   w.Varint(task.lines.size());
-  const LineRecord none;
-  const LineRecord* previous = &none;
-  for (const LineRecord& line : task.lines) {
+  const store::LineRecord none;
+  const store::LineRecord* previous = &none;
+  for (const store::LineRecord& line : task.lines) {
     w.Repeated(line.host, previous->host);
     w.Repeated(line.file_path, previous->file_path);
     previous = &line;

@@ -42,17 +42,17 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "collector/site_state.h"
-#include "collector/store.h"
+#include "store/site_state.h"
+#include "store/store.h"
 
 namespace maillens::collector {
 
 // What the collector's writer journals for one accepted batch or one stream event.
 struct JournalTask {
-  std::vector<LineRecord> lines;
+  std::vector<store::LineRecord> lines;
   std::string host;                     // the announcing host, when host_names is set
   std::vector<std::string> host_names;  // AgentHello addresses and aliases to register
-  std::optional<SiteUpdate> site;
+  std::optional<store::SiteUpdate> site;
 };
 
 // The version byte EncodeJournalTask writes, the only one DecodeJournalTask reads.

@@ -18,7 +18,7 @@ constexpr int64_t kMaxI64 = std::numeric_limits<int64_t>::max();
 
 // --- Field-by-field equality, so a failure names the field ---
 
-void ExpectSameLine(const LineRecord& a, const LineRecord& b) {
+void ExpectSameLine(const store::LineRecord& a, const store::LineRecord& b) {
   EXPECT_EQ(a.host, b.host);
   EXPECT_EQ(a.file_path, b.file_path);
   EXPECT_EQ(a.fingerprint, b.fingerprint);
@@ -29,7 +29,7 @@ void ExpectSameLine(const LineRecord& a, const LineRecord& b) {
   EXPECT_TRUE(a.raw == b.raw) << "raw differs";
 }
 
-void ExpectSameGap(const GapRecord& a, const GapRecord& b) {
+void ExpectSameGap(const store::GapRecord& a, const store::GapRecord& b) {
   EXPECT_EQ(a.path, b.path);
   EXPECT_EQ(a.fingerprint, b.fingerprint);
   EXPECT_EQ(a.from_offset, b.from_offset);
@@ -39,7 +39,7 @@ void ExpectSameGap(const GapRecord& a, const GapRecord& b) {
   EXPECT_EQ(a.noticed_us, b.noticed_us);
 }
 
-void ExpectSameProgress(const FileProgressRecord& a, const FileProgressRecord& b) {
+void ExpectSameProgress(const store::FileProgressRecord& a, const store::FileProgressRecord& b) {
   EXPECT_EQ(a.path, b.path);
   EXPECT_EQ(a.fingerprint, b.fingerprint);
   EXPECT_EQ(a.size, b.size);
@@ -47,7 +47,7 @@ void ExpectSameProgress(const FileProgressRecord& a, const FileProgressRecord& b
   EXPECT_EQ(a.acked_offset, b.acked_offset);
 }
 
-void ExpectSameMessage(const QueuedMessageRecord& a, const QueuedMessageRecord& b) {
+void ExpectSameMessage(const store::QueuedMessageRecord& a, const store::QueuedMessageRecord& b) {
   EXPECT_EQ(a.queue_name, b.queue_name);
   EXPECT_EQ(a.queue_id, b.queue_id);
   EXPECT_EQ(a.instance, b.instance);
@@ -63,7 +63,7 @@ void ExpectSameMessage(const QueuedMessageRecord& a, const QueuedMessageRecord& 
   }
 }
 
-void ExpectSameQueue(const QueueSnapshotRecord& a, const QueueSnapshotRecord& b) {
+void ExpectSameQueue(const store::QueueSnapshotRecord& a, const store::QueueSnapshotRecord& b) {
   EXPECT_EQ(a.taken_us, b.taken_us);
   EXPECT_EQ(a.error, b.error);
   ASSERT_EQ(a.messages.size(), b.messages.size());
@@ -73,7 +73,7 @@ void ExpectSameQueue(const QueueSnapshotRecord& a, const QueueSnapshotRecord& b)
   }
 }
 
-void ExpectSameSite(const SiteUpdate& a, const SiteUpdate& b) {
+void ExpectSameSite(const store::SiteUpdate& a, const store::SiteUpdate& b) {
   EXPECT_EQ(a.host, b.host);
   EXPECT_EQ(a.now_us, b.now_us);
   EXPECT_EQ(a.session, b.session);
@@ -120,7 +120,7 @@ std::string Encode(const JournalTask& task) {
 // Every field of every struct away from its default. `big_line` adds a 1 MB line.
 JournalTask FullTask(bool big_line) {
   JournalTask task;
-  LineRecord line;
+  store::LineRecord line;
   line.host = "relay1.example.org";
   line.file_path = "/var/log/mail.log";
   line.fingerprint = kMaxU64;
@@ -149,15 +149,15 @@ JournalTask FullTask(bool big_line) {
   task.host = "relay1.example.org";
   task.host_names = {"192.0.2.1", "2001:db8::1", "relay1", std::string("\xff\0", 2)};
 
-  SiteUpdate& site = task.site.emplace();
+  store::SiteUpdate& site = task.site.emplace();
   site.host = "relay1.example.org";
   site.now_us = 1700000000123456;
-  site.session = SiteUpdate::Session::kConnected;
+  site.session = store::SiteUpdate::Session::kConnected;
   site.role = "dmz-relay";
   site.version = "1.2.3";
   site.addresses = {"192.0.2.1", "2001:db8::1"};
   site.batch = true;
-  GapRecord gap;
+  store::GapRecord gap;
   gap.path = "/var/log/mail.log.1";
   gap.fingerprint = kMaxU64;
   gap.from_offset = 100;
@@ -176,7 +176,7 @@ JournalTask FullTask(bool big_line) {
   site.gaps.push_back(gap);
   gap.to_offset = 0;  // present and zero is not absent
   site.gaps.push_back(gap);
-  FileProgressRecord progress;
+  store::FileProgressRecord progress;
   progress.path = "/var/log/mail.log";
   progress.fingerprint = kMaxU64;
   progress.size = kMaxU64 - 1;
@@ -191,10 +191,10 @@ JournalTask FullTask(bool big_line) {
   site.newest_event_us = -1;
   site.committed_end = {{0, 1}, {42, kMaxU64}, {kMaxU64, 99}};
 
-  QueueSnapshotRecord& queue = site.queue.emplace();
+  store::QueueSnapshotRecord& queue = site.queue.emplace();
   queue.taken_us = 1700000000999999;
   queue.error = "postqueue: fatal: Queue report unavailable";
-  QueuedMessageRecord message;
+  store::QueuedMessageRecord message;
   message.queue_name = "deferred";
   message.queue_id = "4F1A2B3C4D";
   message.instance = "/etc/postfix-out";
@@ -241,8 +241,8 @@ TEST(JournalCodecTest, EveryFieldRoundTrips) {
 }
 
 TEST(JournalCodecTest, EverySessionRoundTrips) {
-  for (SiteUpdate::Session session : {SiteUpdate::Session::kNone, SiteUpdate::Session::kConnected,
-                                      SiteUpdate::Session::kDisconnected}) {
+  for (store::SiteUpdate::Session session : {store::SiteUpdate::Session::kNone, store::SiteUpdate::Session::kConnected,
+                                      store::SiteUpdate::Session::kDisconnected}) {
     SCOPED_TRACE(testing::Message() << "session " << static_cast<int>(session));
     JournalTask task = FullTask(/*big_line=*/false);
     task.site->session = session;
@@ -265,7 +265,7 @@ TEST(JournalCodecTest, ABatchNamesItsHostAndFileOnce) {
   JournalTask task;
   const std::string path(200, 'p');
   for (int i = 0; i < 100; ++i) {
-    LineRecord line;
+    store::LineRecord line;
     line.host = i < 50 ? "mx1" : "mx2";
     line.file_path = i % 10 == 9 ? "/var/log/other.log" : path;
     line.offset = static_cast<uint64_t>(i) * 10;
@@ -373,7 +373,7 @@ TEST(JournalCodecTest, UnknownVersionIsDataLossNamingIt) {
 // now 0, then the session at byte 7.
 TEST(JournalCodecTest, OutOfRangeEnumAndBoolAreDataLoss) {
   JournalTask task;
-  task.site.emplace().session = SiteUpdate::Session::kDisconnected;
+  task.site.emplace().session = store::SiteUpdate::Session::kDisconnected;
   const std::string encoded = Encode(task);
   ASSERT_EQ(encoded.substr(0, 8), std::string("\x01\x00\x00\x00\x01\x00\x00\x02", 8));
 

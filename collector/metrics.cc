@@ -10,7 +10,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "collector/retention.h"
+#include "store/retention.h"
 #include "collector/server.h"
 #include "core/listen_address.h"
 
@@ -67,7 +67,7 @@ prometheus::Gauge* NewGauge(prometheus::Registry& r, const std::string& name,
 
 // Partitions held hot, by retention's rule (days/YYYYMMDD.db): a partition's full-text index
 // file beside it (YYYYMMDD.fts.db, schema.h) ends in .db too and is not one.
-uint64_t PartitionCount(const std::string& data_dir) { return HotDays(data_dir).size(); }
+uint64_t PartitionCount(const std::string& data_dir) { return store::HotDays(data_dir).size(); }
 
 }  // namespace
 
@@ -237,7 +237,7 @@ void CollectorMetrics::Refresh() const {
     index_backlog_bytes_->Set(static_cast<double>(s.index_backlog_bytes));
   }
   if (!data_dir_.empty()) {
-    store_bytes_->Set(static_cast<double>(DataBytes(data_dir_)));
+    store_bytes_->Set(static_cast<double>(store::DataBytes(data_dir_)));
     store_partitions_->Set(static_cast<double>(PartitionCount(data_dir_)));
   }
 }

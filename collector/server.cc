@@ -19,13 +19,13 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "collector/behind_worker.h"
+#include "store/behind_worker.h"
 #include "collector/ingest_journal.h"
 #include "collector/journal_codec.h"
 #include "collector/metrics.h"
-#include "collector/query_proto.h"
+#include "store/query_proto.h"
 #include "collector/status_service.h"
-#include "collector/store.h"
+#include "store/store.h"
 #include "core/listen_address.h"
 #include "core/parser.h"
 #include "core/query_language.h"
@@ -360,10 +360,10 @@ class StoreWriter {
     size_t bytes = 0;
     // The outcome; runs on the ingest thread, so it must be short and must not block. `stored`
     // counts the lines made durable (accepted); duplicates are known only when indexed.
-    std::function<void(absl::StatusOr<AppendStats>)> done;
+    std::function<void(absl::StatusOr<store::AppendStats>)> done;
   };
 
-  StoreWriter(std::unique_ptr<Store> store, std::unique_ptr<IngestJournal> journal,
+  StoreWriter(std::unique_ptr<store::Store> store, std::unique_ptr<IngestJournal> journal,
               size_t max_bytes, size_t journal_max_bytes, std::function<absl::Status()> fault,
               std::function<absl::Status()> index_fault,
               std::function<absl::Status()> applied_fault, Counters* counters, spdlog::logger* log)
@@ -415,7 +415,7 @@ class StoreWriter {
 
   // Called on the indexer thread after each successful Append that stored new lines (Tail's
   // fan-out); must be short and must not block. Set before anything is pushed.
-  void SetOnStored(std::function<void(const std::vector<LineRecord>&, const AppendStats&)> f) {
+  void SetOnStored(std::function<void(const std::vector<store::LineRecord>&, const store::AppendStats&)> f) {
     absl::MutexLock lock(&mu_);
     on_stored_ = std::move(f);
   }
@@ -478,7 +478,7 @@ class StoreWriter {
       if (!status.ok()) LogFailure(status);
       for (Task& task : tasks) {
         if (status.ok()) {
-          AppendStats accepted;
+          store::AppendStats accepted;
           accepted.stored = task.lines.size();
           task.done(accepted);
         } else {
@@ -535,7 +535,7 @@ class StoreWriter {
   // correlation, site updates), so that one is released then; the last run is flushed and
   // released once the journal has nothing more.
   void IndexLoop() {
-    SetThreadNice(kIndexNice);
+    store::SetThreadNice(kIndexNice);
     uint64_t released = journal_->released_seq();
     uint64_t appended = released;  // records up to here are in the store, maybe not correlated
     bool sessions_closed = released >= replay_until_;  // then Start closed them
@@ -603,8 +603,8 @@ class StoreWriter {
   // Decodes `records` and applies them in one Store::Append.
   absl::Status Apply(const std::vector<JournalRecord>& records) {
     if (index_fault_) MAILLENS_RETURN_IF_ERROR(index_fault_());
-    std::vector<LineRecord> lines;
-    std::vector<SiteUpdate> sites;
+    std::vector<store::LineRecord> lines;
+    std::vector<store::SiteUpdate> sites;
     for (const JournalRecord& record : records) {
       absl::StatusOr<JournalTask> task = DecodeJournalTask(record.payload);
       if (!task.ok()) {
@@ -621,11 +621,11 @@ class StoreWriter {
       if (task->site) sites.push_back(std::move(*task->site));
     }
     const absl::Time start = absl::Now();
-    MAILLENS_ASSIGN_OR_RETURN(AppendStats stats, store_->Append(lines, sites));
+    MAILLENS_ASSIGN_OR_RETURN(store::AppendStats stats, store_->Append(lines, sites));
     if (applied_fault_) MAILLENS_RETURN_IF_ERROR(applied_fault_());
     if (metrics_ != nullptr) {
       metrics_->ObserveIndex(absl::Now() - start);
-      for (const SiteUpdate& site : sites) metrics_->CountGaps(site.gaps.size());
+      for (const store::SiteUpdate& site : sites) metrics_->CountGaps(site.gaps.size());
     }
     // lines_stored is counted by the store as lines commit (StoreOptions::on_lines_committed):
     // stats.stored would miss the lines of a failed Append, which its retry finds as
@@ -659,7 +659,7 @@ class StoreWriter {
     suppressed_failures_ = 0;
   }
 
-  std::unique_ptr<Store> store_;  // used by the indexer thread only
+  std::unique_ptr<store::Store> store_;  // used by the indexer thread only
   std::unique_ptr<IngestJournal> journal_;
   const size_t max_bytes_;
   const size_t journal_max_bytes_;
@@ -682,7 +682,7 @@ class StoreWriter {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // Written under mu_ before the first push; read by the indexer after the push's record
   // went through the journal under index_mu_, so the read is ordered after the write.
-  std::function<void(const std::vector<LineRecord>&, const AppendStats&)> on_stored_;
+  std::function<void(const std::vector<store::LineRecord>&, const store::AppendStats&)> on_stored_;
 
   // The indexer's side. The journal has its own lock; index_mu_ orders the two threads'
   // waits on it: the ingest thread signals new records (by releasing it), the indexer signals
@@ -796,7 +796,7 @@ struct Cuts {
   }
 };
 
-v1::Ack MakeAck(uint64_t batch_id, const absl::StatusOr<AppendStats>& result, const Cuts& cuts,
+v1::Ack MakeAck(uint64_t batch_id, const absl::StatusOr<store::AppendStats>& result, const Cuts& cuts,
                 const ServerOptions& options) {
   v1::Ack ack;
   ack.set_batch_id(batch_id);
@@ -900,8 +900,8 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
       task.site.emplace();
       task.site->host = *announced;
       task.site->now_us = absl::ToUnixMicros(absl::Now());
-      task.site->session = SiteUpdate::Session::kDisconnected;
-      task.done = [](const absl::StatusOr<AppendStats>&) {};
+      task.site->session = store::SiteUpdate::Session::kDisconnected;
+      task.done = [](const absl::StatusOr<store::AppendStats>&) {};
       service_->writer_->Post(std::move(task));
     }
     service_->Unregister(this);
@@ -980,8 +980,8 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
       log_->warn("agent '{}' ({}): batch {}: {}", agent_, peer_, batch_id,
                  cuts.Describe(options_.max_line_bytes));
     }
-    const bool connects = task.site && task.site->session == SiteUpdate::Session::kConnected;
-    task.done = [this, slot, cuts, connects, host = host_](absl::StatusOr<AppendStats> result) {
+    const bool connects = task.site && task.site->session == store::SiteUpdate::Session::kConnected;
+    task.done = [this, slot, cuts, connects, host = host_](absl::StatusOr<store::AppendStats> result) {
       if (connects && result.ok()) {
         absl::MutexLock lock(&mu_);
         announced_ = true;
@@ -1077,7 +1077,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
         return absl::InvalidArgumentError(absl::StrCat("event ", i, " is for host '", host,
                                                        "', but the token is for '", agent_, "'"));
       }
-      LineRecord line;
+      store::LineRecord line;
       line.host = host;
       line.file_path = std::move(*ev->mutable_file()->mutable_path());
       line.fingerprint = ev->file().fingerprint();
@@ -1105,7 +1105,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
         absl::StrAppend(&line.raw, kTruncationMarker, original, " bytes]");
       }
       task->bytes +=
-          sizeof(LineRecord) + line.raw.size() + line.host.size() + line.file_path.size();
+          sizeof(store::LineRecord) + line.raw.size() + line.host.size() + line.file_path.size();
       task->lines.push_back(std::move(line));
     }
     MAILLENS_ASSIGN_OR_RETURN(
@@ -1114,7 +1114,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
   }
 
   // Writer thread: the batch's outcome.
-  void OnWritten(Slot* slot, const Cuts& cuts, absl::StatusOr<AppendStats> result) {
+  void OnWritten(Slot* slot, const Cuts& cuts, absl::StatusOr<store::AppendStats> result) {
     std::optional<grpc::Status> finish;
     {
       absl::MutexLock lock(&mu_);
@@ -1271,11 +1271,11 @@ constexpr size_t kTailBufferLines = 20000;
 // Followers at once: each costs a parse per stored line (see TailStream::WriteNext).
 constexpr size_t kMaxFollowers = 32;
 
-absl::StatusOr<std::unique_ptr<Store>> OpenReader(const std::string& data_dir) {
-  StoreOptions options;
+absl::StatusOr<std::unique_ptr<store::Store>> OpenReader(const std::string& data_dir) {
+  store::StoreOptions options;
   options.dir = data_dir;
   options.read_only = true;
-  return Store::Open(options);
+  return store::Store::Open(options);
 }
 
 // Why a call taken from the pool should not run any more, or OK.
@@ -1299,7 +1299,7 @@ absl::StatusOr<core::Query> ParseWords(
 absl::Status RunSearch(const std::string& data_dir, const v1::SearchRequest& request,
                        v1::SearchResponse* response) {
   MAILLENS_ASSIGN_OR_RETURN(core::Query parsed, ParseWords(request.words()));
-  SearchQuery query;
+  store::SearchQuery query;
   query.words = std::move(parsed.words);
   query.terms = std::move(parsed.terms);
   query.since_us = request.has_since_us() ? request.since_us() : parsed.since_us;
@@ -1312,10 +1312,10 @@ absl::Status RunSearch(const std::string& data_dir, const v1::SearchRequest& req
                                    " (the collector's maximum)"));
     query.limit = kMaxSearchLimit;
   }
-  MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, OpenReader(data_dir));
-  MAILLENS_ASSIGN_OR_RETURN(SearchAnswer answer,
-                            SearchWithTraces(store.get(), query, request.with_traces()));
-  ToProto(answer, response);
+  MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store, OpenReader(data_dir));
+  MAILLENS_ASSIGN_OR_RETURN(store::SearchAnswer answer,
+                            store::SearchWithTraces(store.get(), query, request.with_traces()));
+  store::ToProto(answer, response);
   for (std::string& notice : notices) response->add_notices(std::move(notice));
   return absl::OkStatus();
 }
@@ -1325,17 +1325,17 @@ absl::Status RunTrace(const std::string& data_dir, const v1::TraceRequest& reque
   if (request.id().empty()) {
     return absl::InvalidArgumentError("TraceRequest.id is empty: give a queue ID or message-id");
   }
-  MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, OpenReader(data_dir));
+  MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store, OpenReader(data_dir));
   size_t matches = 0;
-  MAILLENS_ASSIGN_OR_RETURN(collector::Trace trace, store->GetTrace(request.id(), &matches));
-  ToProto(trace, response->mutable_trace());
-  if (std::string others = OtherTracesNotice(request.id(), matches); !others.empty()) {
+  MAILLENS_ASSIGN_OR_RETURN(store::Trace trace, store->GetTrace(request.id(), &matches));
+  store::ToProto(trace, response->mutable_trace());
+  if (std::string others = store::OtherTracesNotice(request.id(), matches); !others.empty()) {
     response->add_notices(std::move(others));
   }
   if (request.with_lines()) {
-    MAILLENS_ASSIGN_OR_RETURN(auto lines, TraceLines(store.get(), trace));
-    ToProto(lines, response->mutable_lines());
-    for (std::string& notice : ArchiveReadNotices(*store, &trace)) {
+    MAILLENS_ASSIGN_OR_RETURN(auto lines, store::TraceLines(store.get(), trace));
+    store::ToProto(lines, response->mutable_lines());
+    for (std::string& notice : store::ArchiveReadNotices(*store, &trace)) {
       response->add_notices(std::move(notice));
     }
   }
@@ -1379,7 +1379,7 @@ class TailHub {
     return !streams_.empty();
   }
   // Writer thread.
-  void Publish(const std::shared_ptr<const std::vector<StoredLine>>& lines);
+  void Publish(const std::shared_ptr<const std::vector<store::StoredLine>>& lines);
   // Ends every following stream (UNAVAILABLE) and refuses new ones.
   void BeginShutdown();
 
@@ -1438,7 +1438,7 @@ class TailStream final : public grpc::ServerWriteReactor<v1::TailResponse> {
   }
 
   // Hub, writer thread, under the hub's mutex.
-  void Offer(const std::shared_ptr<const std::vector<StoredLine>>& lines) {
+  void Offer(const std::shared_ptr<const std::vector<store::StoredLine>>& lines) {
     absl::MutexLock lock(&mu_);
     if (stopping_ || finished_ || cancelled_) return;
     if (buffered_ + lines->size() > kTailBufferLines) {
@@ -1499,15 +1499,15 @@ class TailStream final : public grpc::ServerWriteReactor<v1::TailResponse> {
   // Pool thread.
   void RunBacklog() {
     absl::Status status = CallState(context_);
-    std::vector<StoredLine> lines;
+    std::vector<store::StoredLine> lines;
     if (status.ok()) {
-      SearchQuery query;
+      store::SearchQuery query;
       query.words = query_.words;
       query.terms = query_.terms;
       query.limit = std::min<size_t>(backlog_, kMaxSearchLimit);
-      absl::StatusOr<std::unique_ptr<Store>> store = OpenReader(service_->options_->data_dir);
-      absl::StatusOr<SearchResult> result =
-          store.ok() ? (*store)->Search(query) : absl::StatusOr<SearchResult>(store.status());
+      absl::StatusOr<std::unique_ptr<store::Store>> store = OpenReader(service_->options_->data_dir);
+      absl::StatusOr<store::SearchResult> result =
+          store.ok() ? (*store)->Search(query) : absl::StatusOr<store::SearchResult>(store.status());
       if (result.ok()) {
         lines.assign(std::make_move_iterator(result->lines.rbegin()),
                      std::make_move_iterator(result->lines.rend()));
@@ -1526,7 +1526,7 @@ class TailStream final : public grpc::ServerWriteReactor<v1::TailResponse> {
       for (size_t i = 0; i < lines.size(); i += kTailLinesPerResponse) {
         outbox_.emplace_back();
         for (size_t j = i; j < lines.size() && j < i + kTailLinesPerResponse; ++j) {
-          ToProto(lines[j], outbox_.back().add_lines());
+          store::ToProto(lines[j], outbox_.back().add_lines());
         }
       }
       WriteNext();
@@ -1537,7 +1537,7 @@ class TailStream final : public grpc::ServerWriteReactor<v1::TailResponse> {
 
   // Whether a live line satisfies the request: every word occurs (case-insensitively; the
   // index's token match, approximated) and every field term holds.
-  bool Matches(const StoredLine& line) {
+  bool Matches(const store::StoredLine& line) {
     if (!query_.words.empty()) {
       std::string lower = absl::AsciiStrToLower(line.raw);
       for (const std::string& w : query_.words) {
@@ -1564,9 +1564,9 @@ class TailStream final : public grpc::ServerWriteReactor<v1::TailResponse> {
       response_.Clear();
       while (!pending_.empty() &&
              response_.lines_size() < static_cast<int>(kTailLinesPerResponse)) {
-        const std::vector<StoredLine>& batch = *pending_.front();
-        const StoredLine& line = batch[next_];
-        if (Matches(line)) ToProto(line, response_.add_lines());
+        const std::vector<store::StoredLine>& batch = *pending_.front();
+        const store::StoredLine& line = batch[next_];
+        if (Matches(line)) store::ToProto(line, response_.add_lines());
         --buffered_;
         if (++next_ == batch.size()) {
           pending_.pop_front();
@@ -1600,7 +1600,7 @@ class TailStream final : public grpc::ServerWriteReactor<v1::TailResponse> {
 
   absl::Mutex mu_;
   std::deque<v1::TailResponse> outbox_ ABSL_GUARDED_BY(mu_);  // the backlog, ready to send
-  std::deque<std::shared_ptr<const std::vector<StoredLine>>> pending_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::shared_ptr<const std::vector<store::StoredLine>>> pending_ ABSL_GUARDED_BY(mu_);
   size_t next_ ABSL_GUARDED_BY(mu_) = 0;      // first unsent line of pending_.front()
   size_t buffered_ ABSL_GUARDED_BY(mu_) = 0;  // lines in pending_ not yet looked at
   uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
@@ -1614,7 +1614,7 @@ class TailStream final : public grpc::ServerWriteReactor<v1::TailResponse> {
   grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
 };
 
-void TailHub::Publish(const std::shared_ptr<const std::vector<StoredLine>>& lines) {
+void TailHub::Publish(const std::shared_ptr<const std::vector<store::StoredLine>>& lines) {
   absl::MutexLock lock(&mu_);
   for (TailStream* stream : streams_) stream->Offer(lines);
 }
@@ -1688,18 +1688,18 @@ class TracesInStream final : public grpc::ServerWriteReactor<v1::TraceResponse> 
   }
 
   absl::Status LoadInto(std::deque<v1::TraceResponse>* out) {
-    MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Store> store,
+    MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store,
                               OpenReader(service_->options_->data_dir));
     int64_t since_us = request_.has_since_us() ? request_.since_us() : INT64_MIN;
     int64_t until_us = request_.has_until_us() ? request_.until_us() : INT64_MAX;
-    MAILLENS_ASSIGN_OR_RETURN(std::vector<collector::Trace> traces,
+    MAILLENS_ASSIGN_OR_RETURN(std::vector<store::Trace> traces,
                               store->TracesIn(since_us, until_us));
-    for (const collector::Trace& trace : traces) {
+    for (const store::Trace& trace : traces) {
       v1::TraceResponse& response = out->emplace_back();
-      ToProto(trace, response.mutable_trace());
+      store::ToProto(trace, response.mutable_trace());
       if (request_.with_lines()) {
-        MAILLENS_ASSIGN_OR_RETURN(auto lines, TraceLines(store.get(), trace));
-        ToProto(lines, response.mutable_lines());
+        MAILLENS_ASSIGN_OR_RETURN(auto lines, store::TraceLines(store.get(), trace));
+        store::ToProto(lines, response.mutable_lines());
       }
     }
     return absl::OkStatus();
@@ -1793,7 +1793,7 @@ grpc::ServerUnaryReactor* QueryServiceImpl::Report(grpc::CallbackServerContext* 
                                                    const v1::ReportRequest* request,
                                                    v1::ReportResponse* response) {
   return Dispatch(context, "Report", [this, request, response] {
-    return cli::AnswerReport(options_->data_dir, *request, absl::UTCTimeZone(), response);
+    return report::AnswerReport(options_->data_dir, *request, absl::UTCTimeZone(), response);
   });
 }
 
@@ -1894,7 +1894,7 @@ absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(ServerOp
   server->logger_ = o.logger ? o.logger : spdlog::default_logger();
   spdlog::logger* log = server->logger_.get();
 
-  StoreOptions store_options;
+  store::StoreOptions store_options;
   store_options.dir = o.data_dir;
   store_options.durable = true;           // the journal's records are released once stored
   store_options.correlate_behind = true;  // correlating a run while storing the next
@@ -1908,7 +1908,7 @@ absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(ServerOp
   store_options.on_lines_committed = [counters = server->counters_.get()](uint64_t n) {
     counters->lines_stored += n;
   };
-  MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(store_options));
+  MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store, store::Store::Open(store_options));
   JournalOptions journal_options;
   journal_options.dir = o.data_dir + "/journal";
   MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<IngestJournal> journal,
@@ -1934,17 +1934,17 @@ absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(ServerOp
     return std::make_pair(writer->BacklogRecords(), writer->BacklogBytes());
   });
   server->tails_ = std::make_unique<TailHub>();
-  server->writer_->SetOnStored([tails = server->tails_.get()](const std::vector<LineRecord>& lines,
-                                                              const AppendStats& stats) {
+  server->writer_->SetOnStored([tails = server->tails_.get()](const std::vector<store::LineRecord>& lines,
+                                                              const store::AppendStats& stats) {
     if (!tails->HasFollowers()) return;
     // The store does not say which lines of a batch were duplicates. A batch is partly a
     // resend when an agent restarted from an older checkpoint: its first lines are the ones
     // already held, so the last `stored` are the new ones.
-    auto stored = std::make_shared<std::vector<StoredLine>>();
+    auto stored = std::make_shared<std::vector<store::StoredLine>>();
     size_t first = lines.size() - std::min<size_t>(stats.stored, lines.size());
     for (size_t i = first; i < lines.size(); ++i) {
-      stored->push_back(StoredLine{
-          lines[i].time_us, lines[i].host, lines[i].raw, DayOf(lines[i].time_us), 0, {}});
+      stored->push_back(store::StoredLine{
+          lines[i].time_us, lines[i].host, lines[i].raw, store::DayOf(lines[i].time_us), 0, {}});
     }
     tails->Publish(stored);
   });

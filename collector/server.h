@@ -11,7 +11,7 @@
 // durable (in the journal: it survives a crash of the process or the machine); RETRY means
 // nothing of the batch was kept (disk full, I/O error) and it may be resent; REJECTED means it
 // can never be accepted as sent. What a batch says about its agent (hello, gaps, file
-// progress: collector/site_state.h) is journaled with its lines. A stream's end records its
+// progress: store/site_state.h) is journaled with its lines. A stream's end records its
 // agent offline.
 // Indexing. The writer's indexer thread applies the journal in order to the writable Store
 // (lines, full-text index, correlation, site state: one Store::Append per run of batches) and

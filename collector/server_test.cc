@@ -27,8 +27,8 @@
 #include "absl/synchronization/notification.h"
 #include "collector/ingest_test_client.h"
 #include "collector/metrics.h"
-#include "collector/sqlite.h"
-#include "collector/store.h"
+#include "store/sqlite.h"
+#include "store/store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "maillens/v1/status.grpc.pb.h"
@@ -143,10 +143,10 @@ class ServerTest : public ::testing::Test {
   // Lines in the store, read through a read-only Store as the query side does.
   uint64_t StoredLines() {
     WaitIndexed();
-    StoreOptions options;
+    store::StoreOptions options;
     options.dir = (dir_ / "data").string();
     options.read_only = true;
-    auto store = Store::Open(options);
+    auto store = store::Store::Open(options);
     EXPECT_TRUE(store.ok()) << store.status();
     if (!store.ok()) return 0;
     auto count = (*store)->CountLines();
@@ -1412,7 +1412,7 @@ TEST_F(ServerTest, FailedTlsHandshakesAreLoggedOncePerMinuteWithACount) {
 std::vector<std::string> CatalogColumn(const std::filesystem::path& data_dir,
                                        const std::string& sql) {
   std::vector<std::string> out;
-  auto db = Database::Open((data_dir / "catalog.db").string(), Database::Mode::kReadOnly);
+  auto db = store::Database::Open((data_dir / "catalog.db").string(), store::Database::Mode::kReadOnly);
   EXPECT_TRUE(db.ok()) << db.status();
   if (!db.ok()) return out;
   auto select = (*db)->Prepare(sql);
@@ -1421,7 +1421,7 @@ std::vector<std::string> CatalogColumn(const std::filesystem::path& data_dir,
   while (true) {
     auto step = select->Step();
     EXPECT_TRUE(step.ok()) << step.status();
-    if (!step.ok() || *step == Statement::StepResult::kDone) break;
+    if (!step.ok() || *step == store::Statement::StepResult::kDone) break;
     out.emplace_back(select->ColumnText(0));
   }
   return out;

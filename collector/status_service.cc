@@ -25,9 +25,9 @@ std::string Bounded(const std::string& s, size_t max) { return s.substr(0, max);
 
 }  // namespace
 
-absl::StatusOr<std::optional<SiteUpdate>> SiteUpdateOfBatch(const v1::Batch& batch,
+absl::StatusOr<std::optional<store::SiteUpdate>> SiteUpdateOfBatch(const v1::Batch& batch,
                                                             const std::string& host,
-                                                            absl::Span<const LineRecord> lines,
+                                                            absl::Span<const store::LineRecord> lines,
                                                             int64_t now_us) {
   if (!batch.has_hello() && batch.gaps_size() == 0 && batch.progress_size() == 0 &&
       !batch.has_queue() && lines.empty()) {
@@ -45,18 +45,18 @@ absl::StatusOr<std::optional<SiteUpdate>> SiteUpdateOfBatch(const v1::Batch& bat
     return absl::InvalidArgumentError(absl::StrCat("the batch reports more than ", kMaxGapsPerBatch,
                                                    " gaps or files; send them in several"));
   }
-  SiteUpdate update;
+  store::SiteUpdate update;
   update.host = host;
   update.now_us = now_us;
   if (batch.has_hello()) {
-    update.session = SiteUpdate::Session::kConnected;
+    update.session = store::SiteUpdate::Session::kConnected;
     update.role = Bounded(batch.hello().role(), kMaxReasonBytes);
     update.version = Bounded(batch.hello().version(), kMaxReasonBytes);
     update.addresses.assign(batch.hello().addresses().begin(), batch.hello().addresses().end());
   }
   update.batch = true;
   for (const v1::FileGap& g : batch.gaps()) {
-    GapRecord gap;
+    store::GapRecord gap;
     gap.path = Bounded(g.file().path(), kMaxPathBytes);
     gap.fingerprint = g.file().fingerprint();
     gap.from_offset = g.from_offset();
@@ -67,7 +67,7 @@ absl::StatusOr<std::optional<SiteUpdate>> SiteUpdateOfBatch(const v1::Batch& bat
     update.gaps.push_back(std::move(gap));
   }
   for (const v1::FileProgress& p : batch.progress()) {
-    FileProgressRecord progress;
+    store::FileProgressRecord progress;
     progress.path = Bounded(p.file().path(), kMaxPathBytes);
     progress.fingerprint = p.file().fingerprint();
     progress.size = p.size();
@@ -82,11 +82,11 @@ absl::StatusOr<std::optional<SiteUpdate>> SiteUpdateOfBatch(const v1::Batch& bat
                                                      " messages; at most ", kMaxQueuedPerBatch,
                                                      " are taken"));
     }
-    QueueSnapshotRecord snapshot;
+    store::QueueSnapshotRecord snapshot;
     snapshot.taken_us = q.taken_us() > 0 ? q.taken_us() : now_us;
     snapshot.error = Bounded(q.error(), kMaxDetailBytes);
     for (const v1::QueuedMessage& m : q.messages()) {
-      QueuedMessageRecord message;
+      store::QueuedMessageRecord message;
       message.queue_name = Bounded(m.queue_name(), kMaxReasonBytes);
       message.queue_id = Bounded(m.queue_id(), kMaxReasonBytes);
       message.instance = Bounded(m.instance(), kMaxPathBytes);
@@ -102,7 +102,7 @@ absl::StatusOr<std::optional<SiteUpdate>> SiteUpdateOfBatch(const v1::Batch& bat
     }
     update.queue = std::move(snapshot);
   }
-  for (const LineRecord& line : lines) {
+  for (const store::LineRecord& line : lines) {
     if (line.host != host) continue;
     update.newest_event_us = std::max(update.newest_event_us, line.time_us);
     uint64_t& end = update.committed_end[line.fingerprint];
@@ -150,7 +150,7 @@ grpc::ServerUnaryReactor* StatusServiceImpl::GetQueue(grpc::CallbackServerContex
                                                       const v1::QueueRequest* request,
                                                       v1::QueueResponse* response) {
   return dispatch_(context, "GetQueue", [this, request, response]() -> absl::Status {
-    MAILLENS_ASSIGN_OR_RETURN(*response, ReadQueue(data_dir_, *request, absl::Now()));
+    MAILLENS_ASSIGN_OR_RETURN(*response, store::ReadQueue(data_dir_, *request, absl::Now()));
     return absl::OkStatus();
   });
 }
@@ -160,7 +160,7 @@ grpc::ServerUnaryReactor* StatusServiceImpl::GetStatus(grpc::CallbackServerConte
                                                        v1::StatusResponse* response) {
   return dispatch_(context, "GetStatus", [this, request, response]() -> absl::Status {
     absl::Time now = absl::Now();
-    MAILLENS_ASSIGN_OR_RETURN(*response, ReadStatus(data_dir_, *request, now));
+    MAILLENS_ASSIGN_OR_RETURN(*response, store::ReadStatus(data_dir_, *request, now));
     if (rate_ != nullptr) *response->mutable_ingest() = rate_->Snapshot(now);
     return absl::OkStatus();
   });

@@ -2,7 +2,7 @@
 // agents with their connection, lag and last event, the ingest rate, partitions and disk use,
 // recorded gaps and offline periods. StatusService.GetQueue: every host's latest queue
 // snapshot, joined with the stored traces. The durable part is read from the data directory
-// as `maillens --data` reads it (collector/status_read.h); the ingest rate is this process's
+// as `maillens --data` reads it (store/status_read.h); the ingest rate is this process's
 // own (IngestRate), fed by the writer.
 //
 // Thread-safety: IngestRate and StatusServiceImpl may be used from any thread.
@@ -23,9 +23,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
-#include "collector/site_state.h"
-#include "collector/status_read.h"
-#include "collector/store.h"
+#include "store/site_state.h"
+#include "store/status_read.h"
+#include "store/store.h"
 #include "maillens/v1/ingest.pb.h"
 #include "maillens/v1/status.grpc.pb.h"
 
@@ -60,9 +60,9 @@ class IngestRate {
 // What `batch`, received from the agent of `host` and converted into `lines`, says about the
 // agent (its hello, gaps, file progress, newest line); nullopt when nothing. InvalidArgument
 // when it cannot be accepted (too many gaps, a gap without a host).
-absl::StatusOr<std::optional<SiteUpdate>> SiteUpdateOfBatch(const maillens::v1::Batch& batch,
+absl::StatusOr<std::optional<store::SiteUpdate>> SiteUpdateOfBatch(const maillens::v1::Batch& batch,
                                                             const std::string& host,
-                                                            absl::Span<const LineRecord> lines,
+                                                            absl::Span<const store::LineRecord> lines,
                                                             int64_t now_us);
 
 class StatusServiceImpl final : public maillens::v1::StatusService::CallbackService {

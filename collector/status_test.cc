@@ -17,7 +17,7 @@
 #include "collector/ingest_test_client.h"
 #include "collector/server.h"
 #include "collector/status_service.h"
-#include "collector/store.h"
+#include "store/store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "maillens/v1/status.grpc.pb.h"
@@ -170,13 +170,13 @@ class StatusTest : public ::testing::Test {
 
   std::vector<std::string> SearchNotices(int64_t since_us, int64_t until_us) {
     WaitIndexed();
-    StoreOptions options;
+    store::StoreOptions options;
     options.dir = DataDir();
     options.read_only = true;
-    auto store = Store::Open(options);
+    auto store = store::Store::Open(options);
     EXPECT_TRUE(store.ok()) << store.status();
     if (!store.ok()) return {};
-    SearchQuery query;
+    store::SearchQuery query;
     query.since_us = since_us;
     query.until_us = until_us;
     auto result = (*store)->Search(query);
@@ -389,14 +389,14 @@ TEST_F(StatusTest, PartitionsAndDiskUse) {
 // they were last seen.
 TEST_F(StatusTest, ConnectionsOfAPreviousProcessAreClosedAtStart) {
   {
-    StoreOptions options;
+    store::StoreOptions options;
     options.dir = DataDir();
-    auto store = Store::Open(options);
+    auto store = store::Store::Open(options);
     ASSERT_TRUE(store.ok()) << store.status();
-    SiteUpdate update;
+    store::SiteUpdate update;
     update.host = "mx1";
     update.now_us = kMay1;
-    update.session = SiteUpdate::Session::kConnected;
+    update.session = store::SiteUpdate::Session::kConnected;
     ASSERT_TRUE((*store)->RecordSite(update).ok());
     auto status = (*store)->GetSiteStatus(kMay1, 10, 10);
     ASSERT_TRUE(status.ok()) << status.status();
@@ -530,16 +530,16 @@ TEST_F(StatusTest, ReportOverAGapOrAnOfflineSpanListsThem) {
   ASSERT_NO_FATAL_FAILURE(IngestGapBatchAndStop());
   // The gap's window is seconds 4..30 of the day; the agent went offline when its stream
   // ended (now).
-  std::vector<Gap> over = RecordedGaps(DataDir(), "", kMay1, kMay1 + 60 * kSecond);
+  std::vector<report::Gap> over = report::RecordedGaps(DataDir(), "", kMay1, kMay1 + 60 * kSecond);
   ASSERT_EQ(over.size(), 1u);
   EXPECT_EQ(over[0].host, "mx1");
   EXPECT_EQ(over[0].from_us, kMay1 + 4 * kSecond);
   EXPECT_EQ(over[0].until_us, kMay1 + 30 * kSecond);
   EXPECT_THAT(over[0].what, HasSubstr("missing /var/log/maillog bytes 500-900"));
-  EXPECT_TRUE(RecordedGaps(DataDir(), "", kMay1 + 40 * kSecond, kMay1 + 60 * kSecond).empty());
-  EXPECT_TRUE(RecordedGaps(DataDir(), "other", kMay1, kMay1 + 60 * kSecond).empty());
+  EXPECT_TRUE(report::RecordedGaps(DataDir(), "", kMay1 + 40 * kSecond, kMay1 + 60 * kSecond).empty());
+  EXPECT_TRUE(report::RecordedGaps(DataDir(), "other", kMay1, kMay1 + 60 * kSecond).empty());
   int64_t now = absl::ToUnixMicros(absl::Now());
-  std::vector<Gap> recent = RecordedGaps(DataDir(), "mx1", now - 3600 * kSecond, now + kSecond);
+  std::vector<report::Gap> recent = report::RecordedGaps(DataDir(), "mx1", now - 3600 * kSecond, now + kSecond);
   ASSERT_EQ(recent.size(), 1u);
   EXPECT_THAT(recent[0].what, HasSubstr("agent offline"));
 }
@@ -678,7 +678,7 @@ TEST_F(StatusTest, QueueSnapshotIsReplacedAndJoinedWithItsTrace) {
   queue = GetQueue(Channel(), "mx2", &status);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(queue.hosts_size(), 0);
-  auto local = ReadQueue(DataDir(), v1::QueueRequest(), absl::Now());
+  auto local = store::ReadQueue(DataDir(), v1::QueueRequest(), absl::Now());
   ASSERT_TRUE(local.ok()) << local.status();
   ASSERT_EQ(local->hosts_size(), 1);
   EXPECT_EQ(local->hosts(0).messages_size(), 1);

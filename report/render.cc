@@ -15,11 +15,11 @@
 #include "core/json.h"
 #include "report/table.h"
 
-namespace maillens::cli {
+namespace maillens::report {
 namespace {
 
-using collector::Report;
-using collector::ReportCounts;
+using report::Report;
+using report::ReportCounts;
 
 // ---------------------------------------------------------------------------------------------
 // Formatting helpers.
@@ -243,14 +243,14 @@ Section Traffic(const Report& r, absl::TimeZone zone) {
   return s;
 }
 
-std::string DistinctNote(const collector::TopList& t, const char* what) {
+std::string DistinctNote(const report::TopList& t, const char* what) {
   if (t.distinct > static_cast<int64_t>(t.entries.size())) {
     return absl::StrCat("top ", t.entries.size(), " of ", t.distinct, " ", what);
   }
   return absl::StrCat(t.distinct, " ", what);
 }
 
-Section TopSenders(const collector::TopList& t, const char* title, const char* key,
+Section TopSenders(const report::TopList& t, const char* title, const char* key,
                    const char* what) {
   Section s;
   s.title = title;
@@ -263,7 +263,7 @@ Section TopSenders(const collector::TopList& t, const char* title, const char* k
   return s;
 }
 
-Section TopRecipients(const collector::TopList& t, const char* title, const char* key,
+Section TopRecipients(const report::TopList& t, const char* title, const char* key,
                       const char* what, bool failing) {
   Section s;
   s.title = title;
@@ -306,7 +306,7 @@ Section Problems(const Report& r) {
   return s;
 }
 
-Section Counts(const collector::CountList& l, const char* title, const char* key, const char* count,
+Section Counts(const report::CountList& l, const char* title, const char* key, const char* count,
                const char* distinct) {
   Section s;
   s.title = title;
@@ -331,7 +331,7 @@ Section Counts(const collector::CountList& l, const char* title, const char* key
 }
 
 Section Postscreen(const Report& r) {
-  const collector::PostscreenSummary& p = r.postscreen;
+  const report::PostscreenSummary& p = r.postscreen;
   Section s = Counts(p.events, "Postscreen", "EVENT", "LINES", "CLIENTS");
   s.note = absl::StrCat(p.connections, " connections, ", p.pass_new, " PASS NEW, ", p.pass_old,
                         " PASS OLD, ", p.rejected, " rejected by postscreen");
@@ -339,14 +339,14 @@ Section Postscreen(const Report& r) {
   return s;
 }
 
-std::string GroupsNote(const collector::ReasonList& l) {
+std::string GroupsNote(const report::ReasonList& l) {
   if (l.groups > static_cast<int64_t>(l.entries.size())) {
     return absl::StrCat("top ", l.entries.size(), " of ", l.groups, " reasons");
   }
   return absl::StrCat(l.groups, " reason", l.groups == 1 ? "" : "s");
 }
 
-Section Reasons(const collector::ReasonList& l, const char* title, const char* count,
+Section Reasons(const report::ReasonList& l, const char* title, const char* count,
                 const char* distinct, bool clients) {
   Section s;
   s.title = title;
@@ -422,7 +422,7 @@ Section Latency(const Report& r) {
 // Failed authentications by client, SASL's or Dovecot logins' (the second column: the
 // client's name, or the login service).
 Section FailureSources(std::string title, std::string note, const std::string& second_column,
-                       const std::vector<collector::SaslFailureSource>& sources,
+                       const std::vector<report::SaslFailureSource>& sources,
                        absl::TimeZone zone) {
   Section s;
   s.title = std::move(title);
@@ -494,7 +494,7 @@ Section Gaps(const Report& r, absl::TimeZone zone) {
 }
 
 std::vector<Section> LineSections(const Report& r) {
-  const collector::LineCounts& l = r.lines;
+  const report::LineCounts& l = r.lines;
   Section rec;
   rec.title = "Line counts: receptions";
   rec.note =
@@ -747,7 +747,7 @@ void CountsJson(const ReportCounts& c, Json* j) {
   j->End('}');
 }
 
-void TrafficJson(const std::vector<collector::TrafficBucket>& traffic, Json* j) {
+void TrafficJson(const std::vector<report::TrafficBucket>& traffic, Json* j) {
   j->Begin('[');
   for (const auto& b : traffic) {
     j->Begin('{');
@@ -765,7 +765,7 @@ void TrafficJson(const std::vector<collector::TrafficBucket>& traffic, Json* j) 
 
 // Senders: key, messages, bytes. Recipients (`recipients` true): key, delivered, bytes and
 // the failures.
-void TopJson(const collector::TopList& t, bool recipients, Json* j) {
+void TopJson(const report::TopList& t, bool recipients, Json* j) {
   j->Begin('{');
   j->Key("distinct").Int(t.distinct);
   j->Key("entries").Begin('[');
@@ -788,7 +788,7 @@ void TopJson(const collector::TopList& t, bool recipients, Json* j) {
   j->End(']').End('}');
 }
 
-void CountsListJson(const collector::CountList& l, const char* distinct, Json* j) {
+void CountsListJson(const report::CountList& l, const char* distinct, Json* j) {
   j->Begin('{');
   j->Key("distinct").Int(l.distinct).Key("total").Int(l.total);
   j->Key("entries").Begin('[');
@@ -801,7 +801,7 @@ void CountsListJson(const collector::CountList& l, const char* distinct, Json* j
   j->End(']').End('}');
 }
 
-void FailureSourcesJson(const std::vector<collector::SaslFailureSource>& sources,
+void FailureSourcesJson(const std::vector<report::SaslFailureSource>& sources,
                         const char* host_key, Json* j) {
   j->Begin('[');
   for (const auto& f : sources) {
@@ -817,7 +817,7 @@ void FailureSourcesJson(const std::vector<collector::SaslFailureSource>& sources
   j->End(']');
 }
 
-void ReasonsJson(const collector::ReasonList& l, Json* j) {
+void ReasonsJson(const report::ReasonList& l, Json* j) {
   j->Begin('{');
   j->Key("groups").Int(l.groups);
   j->Key("entries").Begin('[');
@@ -1231,7 +1231,7 @@ std::string RenderReportJson(const Report& r, const RenderOptions& o) {
     j.End('}');
   }
   j.End(']');
-  const collector::LineCounts& l = r.lines;
+  const report::LineCounts& l = r.lines;
   j.Key("lines").Begin('{');
   j.Key("receptions").Begin('[');
   for (const auto& x : l.receptions) {
@@ -1401,7 +1401,7 @@ std::string RenderReportHtml(const Report& r, const RenderOptions& o) {
 
 absl::Status AnswerReport(const std::string& data_dir, const maillens::v1::ReportRequest& request,
                           absl::TimeZone default_zone, maillens::v1::ReportResponse* response) {
-  collector::ReportOptions options;
+  report::ReportOptions options;
   if (request.has_since_us()) options.since_us = request.since_us();
   if (request.has_until_us()) options.until_us = request.until_us();
   options.host = request.host();
@@ -1420,7 +1420,7 @@ absl::Status AnswerReport(const std::string& data_dir, const maillens::v1::Repor
     return absl::InvalidArgumentError(
         absl::StrCat("the report's format is text, markdown, json or html, not '", format, "'"));
   }
-  auto report = collector::BuildReport(data_dir, options);
+  auto report = report::BuildReport(data_dir, options);
   if (!report.ok()) return report.status();
   response->set_rendered(format == "json"       ? RenderReportJson(*report, render)
                          : format == "markdown" ? RenderReportMarkdown(*report, render)
@@ -1430,4 +1430,4 @@ absl::Status AnswerReport(const std::string& data_dir, const maillens::v1::Repor
   return absl::OkStatus();
 }
 
-}  // namespace maillens::cli
+}  // namespace maillens::report

@@ -1,9 +1,9 @@
-// Renders a collector::Report for people and programs: aligned text (like pflogsumm, with the
+// Renders a report::Report for people and programs: aligned text (like pflogsumm, with the
 // per-host table beside the site's numbers), Markdown for a ticket, JSON, and one
 // self-contained HTML file whose charts are inline SVG (no scripts, no network).
 //
 // Thread-safe: the renderers are pure functions of their arguments; AnswerReport reads the
-// data directory through its own read-only connections (collector::BuildReport).
+// data directory through its own read-only connections (report::BuildReport).
 #ifndef MAILLENS_REPORT_RENDER_H_
 #define MAILLENS_REPORT_RENDER_H_
 
@@ -14,17 +14,17 @@
 #include "maillens/v1/query.pb.h"
 #include "report/report.h"
 
-namespace maillens::cli {
+namespace maillens::report {
 
 struct RenderOptions {
   absl::TimeZone zone = absl::UTCTimeZone();  // times and hour labels are shown in it
   bool color = false;                         // ANSI colour in text output
 };
 
-std::string RenderReportText(const collector::Report& report, const RenderOptions& options);
-std::string RenderReportMarkdown(const collector::Report& report, const RenderOptions& options);
-std::string RenderReportJson(const collector::Report& report, const RenderOptions& options);
-std::string RenderReportHtml(const collector::Report& report, const RenderOptions& options);
+std::string RenderReportText(const report::Report& report, const RenderOptions& options);
+std::string RenderReportMarkdown(const report::Report& report, const RenderOptions& options);
+std::string RenderReportJson(const report::Report& report, const RenderOptions& options);
+std::string RenderReportHtml(const report::Report& report, const RenderOptions& options);
 
 // `request` answered over the data directory `data_dir`: by `maillens report` itself with
 // --data, and by the collector for `maillens --server` (QueryService.Report), so both print
@@ -34,6 +34,6 @@ std::string RenderReportHtml(const collector::Report& report, const RenderOption
 absl::Status AnswerReport(const std::string& data_dir, const maillens::v1::ReportRequest& request,
                           absl::TimeZone default_zone, maillens::v1::ReportResponse* response);
 
-}  // namespace maillens::cli
+}  // namespace maillens::report
 
 #endif  // MAILLENS_REPORT_RENDER_H_

@@ -23,10 +23,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "collector/retention.h"
-#include "collector/schema.h"
-#include "collector/sqlite.h"
-#include "collector/store.h"
+#include "store/retention.h"
+#include "store/schema.h"
+#include "store/sqlite.h"
+#include "store/store.h"
 #include "core/event.h"
 #include "core/parser.h"
 #include "core/scan.h"
@@ -34,7 +34,7 @@
 #include "core/strings.h"
 #include "core/time_context.h"
 
-namespace maillens::collector {
+namespace maillens::report {
 namespace {
 
 constexpr int64_t kHourUs = 3600 * 1000000LL;
@@ -174,7 +174,7 @@ struct Unit {
   bool notice = false;
 };
 
-std::string Text(const Statement& s, int col) { return std::string(s.ColumnText(col)); }
+std::string Text(const store::Statement& s, int col) { return std::string(s.ColumnText(col)); }
 
 Status ParseStatus(std::string_view s) {
   if (s == "sent") return Status::kSent;
@@ -234,7 +234,7 @@ double ParseSeconds(std::string_view text) {
   return v;
 }
 
-Msg ReadMsg(const Statement& s) {
+Msg ReadMsg(const store::Statement& s) {
   Msg m;
   m.id = s.ColumnInt(0);
   m.trace_id = s.ColumnInt(1);
@@ -261,7 +261,7 @@ Msg ReadMsg(const Statement& s) {
   return m;
 }
 
-Row ReadRow(const Statement& s) {
+Row ReadRow(const store::Statement& s) {
   Row r;
   r.recipient = Text(s, 1);
   r.orig_to = Text(s, 11);
@@ -533,7 +533,7 @@ class ReportBuilder {
  private:
   absl::Status OpenCatalog();
   absl::Status FindDataRange();
-  // --- Archive (collector/retention.h) ---
+  // --- Archive (store/retention.h) ---
   // A readable path of day `day`: hot, or decompressed from the archive into the cache.
   absl::StatusOr<std::string> DayPath(int64_t day) const;
   // Says so in the notices when the window reaches archived days.
@@ -593,7 +593,7 @@ class ReportBuilder {
   std::string dir_;
   ReportOptions options_;
   Report report_;
-  std::unique_ptr<Database> catalog_;
+  std::unique_ptr<store::Database> catalog_;
   std::map<int64_t, std::string> host_names_;
   std::map<int64_t, size_t> host_index_;  // host id -> index in report_.hosts
   int64_t host_filter_ = 0;
@@ -628,12 +628,12 @@ absl::Status ReportBuilder::OpenCatalog() {
     return absl::NotFoundError(
         absl::StrCat("no maillens data in ", dir_, " (run 'maillens import' first)"));
   }
-  MAILLENS_ASSIGN_OR_RETURN(catalog_, Database::Open(path, Database::Mode::kReadOnly));
-  MAILLENS_ASSIGN_OR_RETURN(Statement hosts, catalog_->Prepare(kSelectHosts));
+  MAILLENS_ASSIGN_OR_RETURN(catalog_, store::Database::Open(path, store::Database::Mode::kReadOnly));
+  MAILLENS_ASSIGN_OR_RETURN(store::Statement hosts, catalog_->Prepare(kSelectHosts));
   std::vector<std::string> names;
   while (true) {
     MAILLENS_ASSIGN_OR_RETURN(auto step, hosts.Step());
-    if (step == Statement::StepResult::kDone) break;
+    if (step == store::Statement::StepResult::kDone) break;
     int64_t id = hosts.ColumnInt(0);
     std::string name = Text(hosts, 1);
     host_names_[id] = name;
@@ -656,8 +656,8 @@ absl::Status ReportBuilder::OpenCatalog() {
 }
 
 absl::Status ReportBuilder::FindDataRange() {
-  // Hot and archived days (collector/retention.h); DayPath reads either.
-  days_ = AllDays(dir_);
+  // Hot and archived days (store/retention.h); DayPath reads either.
+  days_ = store::AllDays(dir_);
   AddArchiveNotice();
   // The oldest and newest line, from the first and last non-empty partition (index on ts_us).
   for (int pass = 0; pass < 2; ++pass) {
@@ -665,11 +665,11 @@ absl::Status ReportBuilder::FindDataRange() {
     for (size_t i = 0; i < days_.size(); ++i) {
       int64_t day = first ? days_[i] : days_[days_.size() - 1 - i];
       MAILLENS_ASSIGN_OR_RETURN(std::string path, DayPath(day));
-      MAILLENS_ASSIGN_OR_RETURN(auto db, Database::Open(path, Database::Mode::kReadOnly));
-      MAILLENS_ASSIGN_OR_RETURN(Statement s,
+      MAILLENS_ASSIGN_OR_RETURN(auto db, store::Database::Open(path, store::Database::Mode::kReadOnly));
+      MAILLENS_ASSIGN_OR_RETURN(store::Statement s,
                                 db->Prepare(first ? kSelectFirstLine : kSelectLastLine));
       MAILLENS_ASSIGN_OR_RETURN(auto step, s.Step());
-      if (step == Statement::StepResult::kRow && !s.ColumnIsNull(0)) {
+      if (step == store::Statement::StepResult::kRow && !s.ColumnIsNull(0)) {
         (first ? report_.data_first_us : report_.data_last_us) = s.ColumnInt(0);
         break;
       }
@@ -679,23 +679,23 @@ absl::Status ReportBuilder::FindDataRange() {
 }
 
 absl::StatusOr<std::string> ReportBuilder::DayPath(int64_t day) const {
-  return ReadableDayPath(dir_, day, /*archived=*/nullptr);
+  return store::ReadableDayPath(dir_, day, /*archived=*/nullptr);
 }
 
 void ReportBuilder::AddArchiveNotice() {
-  int64_t first = options_.since_us == INT64_MIN ? 0 : DayOf(options_.since_us);
-  int64_t last = options_.until_us == INT64_MAX ? 99999999 : DayOf(options_.until_us - 1);
+  int64_t first = options_.since_us == INT64_MIN ? 0 : store::DayOf(options_.since_us);
+  int64_t last = options_.until_us == INT64_MAX ? 99999999 : store::DayOf(options_.until_us - 1);
   // Archived days left out because the manifest cannot be trusted: named, never silent.
-  if (std::string unread = UnreadableArchiveNotice(dir_, first, last); !unread.empty()) {
+  if (std::string unread = store::UnreadableArchiveNotice(dir_, first, last); !unread.empty()) {
     report_.notices.push_back(std::move(unread));
   }
   // Days retention deleted: said, so that what the catalog still held of them is not taken
   // for the whole story.
-  if (std::string gone = DeletedDaysNotice(dir_, first, last); !gone.empty()) {
+  if (std::string gone = store::DeletedDaysNotice(dir_, first, last); !gone.empty()) {
     report_.notices.push_back(std::move(gone));
   }
   std::vector<int64_t> read;
-  for (int64_t day : ArchivedDays(dir_)) {
+  for (int64_t day : store::ArchivedDays(dir_)) {
     if (day >= first && day <= last &&
         !std::filesystem::exists(absl::StrCat(dir_, "/days/", day, ".db"))) {
       read.push_back(day);
@@ -791,23 +791,23 @@ int ReportBuilder::FindLoaded(int64_t host_id, std::string_view queue_id, int64_
 
 absl::StatusOr<int> ReportBuilder::LoadExtra(int64_t host_id, std::string_view queue_id,
                                              int64_t t) {
-  MAILLENS_ASSIGN_OR_RETURN(Statement * select,
+  MAILLENS_ASSIGN_OR_RETURN(store::Statement * select,
                             catalog_->Cached(absl::StrCat(kMessageColumns, kWhereInstanceAt)));
   select->BindText(1, queue_id).Bind(2, host_id).Bind(3, t + 1);
   MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
-  if (step != Statement::StepResult::kRow) return -1;
+  if (step != store::Statement::StepResult::kRow) return -1;
   Msg m = ReadMsg(*select);
   select->Reset();
   if (int known = IndexOf(m.id); known >= 0) return known;
   int idx = AddMsg(std::move(m));
   extra_keys_.emplace(Key(host_id, queue_id), idx);
-  MAILLENS_ASSIGN_OR_RETURN(Statement * rcpts,
+  MAILLENS_ASSIGN_OR_RETURN(store::Statement * rcpts,
                             catalog_->Cached(absl::StrCat(kRecipientColumns, kWhereMessageIn)));
   rcpts->Bind(1, msgs_[idx].id).Bind(2, msgs_[idx].id);
   msgs_[idx].row_begin = static_cast<int>(rows_.size());
   while (true) {
     MAILLENS_ASSIGN_OR_RETURN(auto rstep, rcpts->Step());
-    if (rstep == Statement::StepResult::kDone) break;
+    if (rstep == store::Statement::StepResult::kDone) break;
     Row r = ReadRow(*rcpts);
     r.msg = idx;
     rows_.push_back(std::move(r));
@@ -818,10 +818,10 @@ absl::StatusOr<int> ReportBuilder::LoadExtra(int64_t host_id, std::string_view q
 }
 
 absl::Status ReportBuilder::LoadUnits() {
-  MAILLENS_ASSIGN_OR_RETURN(Statement count, catalog_->Prepare(kCountInWindow));
+  MAILLENS_ASSIGN_OR_RETURN(store::Statement count, catalog_->Prepare(kCountInWindow));
   count.Bind(1, options_.since_us).Bind(2, options_.until_us);
   MAILLENS_ASSIGN_OR_RETURN(auto cstep, count.Step());
-  if (cstep != Statement::StepResult::kRow || count.ColumnInt(0) == 0) return absl::OkStatus();
+  if (cstep != store::Statement::StepResult::kRow || count.ColumnInt(0) == 0) return absl::OkStatus();
   int64_t in_window_count = count.ColumnInt(0);
   id_lo_ = count.ColumnInt(1);
   int64_t id_hi = count.ColumnInt(2);
@@ -829,7 +829,7 @@ absl::Status ReportBuilder::LoadUnits() {
   msgs_.reserve(static_cast<size_t>(in_window_count) + 1024);
   bool by_ids = in_window_count * 3 >= id_hi - id_lo_ + 1;
   MAILLENS_ASSIGN_OR_RETURN(
-      Statement in_window,
+      store::Statement in_window,
       catalog_->Prepare(absl::StrCat(kMessageColumns, by_ids ? kWhereIdsFirstIn : kWhereFirstIn)));
   if (by_ids) {
     in_window.Bind(1, id_lo_).Bind(2, id_hi).Bind(3, options_.since_us).Bind(4, options_.until_us);
@@ -839,7 +839,7 @@ absl::Status ReportBuilder::LoadUnits() {
   int64_t lo = INT64_MAX, hi = INT64_MIN;
   while (true) {
     MAILLENS_ASSIGN_OR_RETURN(auto step, in_window.Step());
-    if (step == Statement::StepResult::kDone) break;
+    if (step == store::Statement::StepResult::kDone) break;
     int idx = AddMsg(ReadMsg(in_window));
     msgs_[idx].in_units = true;
     lo = std::min(lo, msgs_[idx].id);
@@ -860,21 +860,21 @@ absl::Status ReportBuilder::LoadUnits() {
     if (!has_to) frontier.push_back(to);
   };
   for (const char* sql : {kSelectLinksFrom, kSelectLinksTo}) {
-    MAILLENS_ASSIGN_OR_RETURN(Statement select, catalog_->Prepare(sql));
+    MAILLENS_ASSIGN_OR_RETURN(store::Statement select, catalog_->Prepare(sql));
     select.Bind(1, lo).Bind(2, hi);
     bool by_target = sql == kSelectLinksTo;
     while (true) {
       MAILLENS_ASSIGN_OR_RETURN(auto step, select.Step());
-      if (step == Statement::StepResult::kDone) break;
+      if (step == store::Statement::StepResult::kDone) break;
       int64_t from = select.ColumnInt(0);
       if (by_target && from >= lo && from <= hi) continue;  // read by the first query
       take_link(from, select.ColumnInt(1), select.ColumnText(2));
     }
   }
-  MAILLENS_ASSIGN_OR_RETURN(Statement by_id,
+  MAILLENS_ASSIGN_OR_RETURN(store::Statement by_id,
                             catalog_->Prepare(absl::StrCat(kMessageColumns, kWhereId)));
-  MAILLENS_ASSIGN_OR_RETURN(Statement from_one, catalog_->Prepare(kSelectLinksFrom));
-  MAILLENS_ASSIGN_OR_RETURN(Statement to_one, catalog_->Prepare(kSelectLinksTo));
+  MAILLENS_ASSIGN_OR_RETURN(store::Statement from_one, catalog_->Prepare(kSelectLinksFrom));
+  MAILLENS_ASSIGN_OR_RETURN(store::Statement to_one, catalog_->Prepare(kSelectLinksTo));
   std::vector<int> outside;  // loaded, but not in [lo, hi]
   while (!frontier.empty()) {
     int64_t id = frontier.back();
@@ -882,7 +882,7 @@ absl::Status ReportBuilder::LoadUnits() {
     if (IndexOf(id) >= 0) continue;
     by_id.Bind(1, id);
     MAILLENS_ASSIGN_OR_RETURN(auto step, by_id.Step());
-    bool found = step == Statement::StepResult::kRow;
+    bool found = step == store::Statement::StepResult::kRow;
     if (found) {
       int idx = AddMsg(ReadMsg(by_id));
       msgs_[idx].in_units = true;
@@ -890,11 +890,11 @@ absl::Status ReportBuilder::LoadUnits() {
     }
     by_id.Reset();
     if (!found) continue;
-    for (Statement* select : {&from_one, &to_one}) {
+    for (store::Statement* select : {&from_one, &to_one}) {
       select->Bind(1, id).Bind(2, id);
       while (true) {
         MAILLENS_ASSIGN_OR_RETURN(auto lstep, select->Step());
-        if (lstep == Statement::StepResult::kDone) break;
+        if (lstep == store::Statement::StepResult::kDone) break;
         take_link(select->ColumnInt(0), select->ColumnInt(1), select->ColumnText(2));
       }
       select->Reset();
@@ -925,16 +925,16 @@ absl::Status ReportBuilder::LoadUnits() {
 
   // Recipients of the id range, then of the instances loaded outside it; then grouped by
   // message (a counting sort: rows arrive in table order).
-  MAILLENS_ASSIGN_OR_RETURN(Statement max_id, catalog_->Prepare(kSelectMaxMessageId));
+  MAILLENS_ASSIGN_OR_RETURN(store::Statement max_id, catalog_->Prepare(kSelectMaxMessageId));
   MAILLENS_ASSIGN_OR_RETURN(auto mstep, max_id.Step());
-  int64_t all = mstep == Statement::StepResult::kRow ? max_id.ColumnInt(0) : 0;
+  int64_t all = mstep == store::Statement::StepResult::kRow ? max_id.ColumnInt(0) : 0;
   bool scan = (hi - lo + 1) * 3 >= all;
   std::vector<Row> rows;
   rows.reserve(msgs_.size() * 2);
-  auto read_rows = [&](Statement* select) -> absl::Status {
+  auto read_rows = [&](store::Statement* select) -> absl::Status {
     while (true) {
       MAILLENS_ASSIGN_OR_RETURN(auto step, select->Step());
-      if (step == Statement::StepResult::kDone) break;
+      if (step == store::Statement::StepResult::kDone) break;
       int idx = IndexOf(select->ColumnInt(0));
       if (idx < 0) continue;
       rows.push_back(ReadRow(*select));
@@ -943,12 +943,12 @@ absl::Status ReportBuilder::LoadUnits() {
     select->Reset();
     return absl::OkStatus();
   };
-  MAILLENS_ASSIGN_OR_RETURN(Statement range,
+  MAILLENS_ASSIGN_OR_RETURN(store::Statement range,
                             catalog_->Prepare(absl::StrCat(
                                 kRecipientColumns, scan ? kWhereMessageInScan : kWhereMessageIn)));
   range.Bind(1, lo).Bind(2, hi);
   MAILLENS_RETURN_IF_ERROR(read_rows(&range));
-  MAILLENS_ASSIGN_OR_RETURN(Statement one,
+  MAILLENS_ASSIGN_OR_RETURN(store::Statement one,
                             catalog_->Prepare(absl::StrCat(kRecipientColumns, kWhereMessageIn)));
   for (int idx : outside) {
     one.Bind(1, msgs_[idx].id).Bind(2, msgs_[idx].id);
@@ -1128,12 +1128,12 @@ void ReportBuilder::MakeUnits() {
 }
 
 absl::Status ReportBuilder::ScanEvents(EventScan* scan) const {
-  int64_t first_day = options_.since_us == INT64_MIN ? 0 : DayOf(options_.since_us);
-  int64_t last_day = options_.until_us == INT64_MAX ? 99999999 : DayOf(options_.until_us - 1);
+  int64_t first_day = options_.since_us == INT64_MIN ? 0 : store::DayOf(options_.since_us);
+  int64_t last_day = options_.until_us == INT64_MAX ? 99999999 : store::DayOf(options_.until_us - 1);
   for (int64_t day : days_) {
     if (day < first_day || day > last_day) continue;
     // A day wholly inside the window needs no time condition.
-    int64_t day_start = DayStartUs(day);
+    int64_t day_start = store::DayStartUs(day);
     bool whole = options_.since_us <= day_start && options_.until_us >= day_start + kDayUs;
     MAILLENS_RETURN_IF_ERROR(ScanDay(day, whole, scan));
   }
@@ -1144,15 +1144,15 @@ absl::Status ReportBuilder::ScanDay(int64_t day, bool whole_day, EventScan* scan
   using core::Field;
   using core::Kind;
   MAILLENS_ASSIGN_OR_RETURN(std::string path, DayPath(day));
-  MAILLENS_ASSIGN_OR_RETURN(auto db, Database::Open(path, Database::Mode::kReadOnly));
+  MAILLENS_ASSIGN_OR_RETURN(auto db, store::Database::Open(path, store::Database::Mode::kReadOnly));
   MAILLENS_RETURN_IF_ERROR(db->Exec(kScanPragmas));
   // Only the lines the report needs (a partial index holds them); their raw text is
   // re-parsed, nothing else is read.
   std::string sql = absl::StrCat("SELECT ts_us, host_id, kind, queue_id, raw FROM events WHERE ",
-                                 ReportLinesCondition());
+                                 store::ReportLinesCondition());
   if (!whole_day) absl::StrAppend(&sql, " AND ts_us >= ? AND ts_us < ?");
   if (host_filter_ != 0) absl::StrAppend(&sql, " AND host_id = ", host_filter_);
-  MAILLENS_ASSIGN_OR_RETURN(Statement select, db->Prepare(sql));
+  MAILLENS_ASSIGN_OR_RETURN(store::Statement select, db->Prepare(sql));
   if (!whole_day) select.Bind(1, options_.since_us).Bind(2, options_.until_us);
 
   const size_t buckets = report_.traffic.size();
@@ -1163,7 +1163,7 @@ absl::Status ReportBuilder::ScanDay(int64_t day, bool whole_day, EventScan* scan
   core::TimeContext time{core::TimeOptions()};
   while (true) {
     MAILLENS_ASSIGN_OR_RETURN(auto step, select.Step());
-    if (step == Statement::StepResult::kDone) break;
+    if (step == store::Statement::StepResult::kDone) break;
     int64_t ts = select.ColumnInt(0);
     int64_t host_id = select.ColumnInt(1);
     auto kind = static_cast<Kind>(select.ColumnInt(2));
@@ -1777,12 +1777,12 @@ absl::Status ReportBuilder::SaslUsers(const EventScan& scan) {
   // Less than an hour of history says nothing about anybody's usual volume.
   report_.sasl_baseline = report_.data_first_us != 0 && base_len >= kHourUs && window > 0;
   if (report_.sasl_baseline) {
-    MAILLENS_ASSIGN_OR_RETURN(Statement select, catalog_->Prepare(kSelectSaslHistory));
+    MAILLENS_ASSIGN_OR_RETURN(store::Statement select, catalog_->Prepare(kSelectSaslHistory));
     select.Bind(1, base_since).Bind(2, base_until);
     std::set<int64_t> seen;
     while (true) {
       MAILLENS_ASSIGN_OR_RETURN(auto step, select.Step());
-      if (step == Statement::StepResult::kDone) break;
+      if (step == store::Statement::StepResult::kDone) break;
       if (!HostInScope(select.ColumnInt(1))) continue;
       Acc& acc = history[Text(select, 2)];
       if (seen.insert(select.ColumnInt(0)).second) ++acc.messages;
@@ -1851,11 +1851,11 @@ absl::StatusOr<Report> ReportBuilder::Build() {
     // Day granularity, like the partitions: a window that reaches into a day the store does
     // not hold is outside its retention (or ahead of its data), which the reader must know; a
     // window starting at midnight before the day's first line is not.
-    if (options_.since_us != INT64_MIN && DayOf(options_.since_us) < days_.front()) {
+    if (options_.since_us != INT64_MIN && store::DayOf(options_.since_us) < days_.front()) {
       report_.notices.push_back(absl::StrCat("the window starts before the oldest stored line (",
                                              FormatUtc(report_.data_first_us), ")"));
     }
-    if (options_.until_us != INT64_MAX && DayOf(options_.until_us - 1) > days_.back()) {
+    if (options_.until_us != INT64_MAX && store::DayOf(options_.until_us - 1) > days_.back()) {
       report_.notices.push_back(absl::StrCat("the window ends after the newest stored line (",
                                              FormatUtc(report_.data_last_us), ")"));
     }
@@ -1904,14 +1904,14 @@ std::vector<Gap> RecordedGaps(const std::string& data_dir, const std::string& ho
       "JOIN hosts h ON h.id = o.host_id WHERE coalesce(o.to_us, ?) > ? AND o.from_us < ? "
       "AND (? = '' OR h.name = ?) ORDER BY 2";
   std::vector<Gap> out;
-  auto db = Database::Open(absl::StrCat(data_dir, "/catalog.db"), Database::Mode::kReadOnly);
+  auto db = store::Database::Open(absl::StrCat(data_dir, "/catalog.db"), store::Database::Mode::kReadOnly);
   if (!db.ok()) return out;
   auto gaps = (*db)->Prepare(kGaps);
   if (gaps.ok()) {
     gaps->Bind(1, since_us).Bind(2, until_us).BindText(3, host).BindText(4, host);
     while (true) {
       auto step = gaps->Step();
-      if (!step.ok() || *step == Statement::StepResult::kDone) break;
+      if (!step.ok() || *step == store::Statement::StepResult::kDone) break;
       Gap g;
       g.host = std::string(gaps->ColumnText(0));
       g.from_us = gaps->ColumnInt(1);
@@ -1932,7 +1932,7 @@ std::vector<Gap> RecordedGaps(const std::string& data_dir, const std::string& ho
     offline->BindText(5, host).BindText(6, host);
     while (true) {
       auto step = offline->Step();
-      if (!step.ok() || *step == Statement::StepResult::kDone) break;
+      if (!step.ok() || *step == store::Statement::StepResult::kDone) break;
       out.push_back(Gap{std::string(offline->ColumnText(0)), offline->ColumnInt(1),
                         offline->ColumnInt(2),
                         "agent offline (what it logged meanwhile arrives when it reconnects)"});
@@ -2016,4 +2016,4 @@ absl::StatusOr<Report> BuildReport(const std::string& data_dir, const ReportOpti
   return builder.Build();
 }
 
-}  // namespace maillens::collector
+}  // namespace maillens::report

@@ -2,7 +2,7 @@
 // and per host, computed from a data directory opened read-only.
 //
 // Units. A message is counted once however many hops and filters it passed:
-//   site-wide  a unit is a trace (collector/correlator.h) whose entry — its root, the instance
+//   site-wide  a unit is a trace (store/correlator.h) whose entry — its root, the instance
 //              without an incoming link — starts in the window. Its forward branch (everything
 //              not reached through a bounce link) is the message; non-delivery notices on the
 //              bounce branch are counted as notices, never as received mail.
@@ -43,7 +43,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
-namespace maillens::collector {
+namespace maillens::report {
 
 struct ReportOptions {
   int64_t since_us = INT64_MIN;  // window [since, until); unbounded: all stored data
@@ -350,6 +350,6 @@ std::vector<Gap> RecordedGaps(const std::string& data_dir, const std::string& ho
 // <…>, host[address] and bare IP addresses become …, long IDs become ….
 std::string NormalizeReason(std::string_view text);
 
-}  // namespace maillens::collector
+}  // namespace maillens::report
 
 #endif  // MAILLENS_REPORT_REPORT_H_

@@ -7,7 +7,7 @@
 
 #include "core/escape.h"
 
-namespace maillens::cli {
+namespace maillens::report {
 
 size_t DisplayWidth(std::string_view s) {
   size_t w = 0;
@@ -125,4 +125,4 @@ bool UseColor(FILE* out) {
   return isatty(fileno(out)) == 1 && (no_color == nullptr || *no_color == '\0');
 }
 
-}  // namespace maillens::cli
+}  // namespace maillens::report

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-namespace maillens::cli {
+namespace maillens::report {
 
 enum class Color { kNone, kRed, kGreen, kYellow, kDim, kBold };
 
@@ -50,6 +50,6 @@ Color StatusColor(const std::string& status);
 // True when output to `out` should be coloured: a terminal, and NO_COLOR unset.
 bool UseColor(FILE* out);
 
-}  // namespace maillens::cli
+}  // namespace maillens::report
 
 #endif  // MAILLENS_REPORT_TABLE_H_

@@ -27,9 +27,9 @@
 #include "agent/shipper.h"
 #include "agent/tailer.h"
 #include "cli/doctor_command.h"
-#include "collector/retention.h"
+#include "store/retention.h"
 #include "collector/server.h"
-#include "collector/sqlite.h"
+#include "store/sqlite.h"
 #include "core/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -169,9 +169,9 @@ class AgentLimitsTest : public ::testing::Test {
   // Every stored raw line, with how often it is stored.
   std::map<std::string, int> Stored() {
     std::map<std::string, int> out;
-    for (int64_t day : collector::HotDays(dir_ + "/data")) {
-      auto db = collector::Database::Open(absl::StrCat(dir_, "/data/days/", day, ".db"),
-                                          collector::Database::Mode::kReadOnly);
+    for (int64_t day : store::HotDays(dir_ + "/data")) {
+      auto db = store::Database::Open(absl::StrCat(dir_, "/data/days/", day, ".db"),
+                                          store::Database::Mode::kReadOnly);
       EXPECT_TRUE(db.ok()) << db.status();
       if (!db.ok()) continue;
       auto select = (*db)->Prepare("SELECT raw FROM events");
@@ -179,7 +179,7 @@ class AgentLimitsTest : public ::testing::Test {
       while (true) {
         auto step = select->Step();
         EXPECT_TRUE(step.ok());
-        if (!step.ok() || *step == collector::Statement::StepResult::kDone) break;
+        if (!step.ok() || *step == store::Statement::StepResult::kDone) break;
         ++out[std::string(select->ColumnText(0))];
       }
     }

@@ -21,8 +21,8 @@
 #include <tuple>
 #include <vector>
 
-#include "collector/importer.h"
-#include "collector/store.h"
+#include "store/importer.h"
+#include "store/store.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -89,14 +89,14 @@ struct Measured {
   std::vector<std::string> examples;  // a few mistakes, for the log
 };
 
-Measured Compare(collector::Store* store, const Truth& truth) {
+Measured Compare(store::Store* store, const Truth& truth) {
   Measured m;
   auto traces = store->TracesIn(INT64_MIN, INT64_MAX);
   EXPECT_TRUE(traces.ok()) << traces.status();
   std::set<LinkKey> found;
   std::map<InstanceKey, std::map<std::string, std::string>> statuses;
-  std::map<InstanceKey, const collector::MessageInfo*> messages;
-  for (const collector::Trace& t : *traces) {
+  std::map<InstanceKey, const store::MessageInfo*> messages;
+  for (const store::Trace& t : *traces) {
     std::map<int64_t, InstanceKey> key;
     for (const auto& msg : t.messages) {
       key[msg.id] = {msg.host, msg.queue_id, msg.first_us};
@@ -147,7 +147,7 @@ Measured Compare(collector::Store* store, const Truth& truth) {
   for (const auto& [instance, disposition] : truth.dispositions) {
     ++m.refusals_true;
     auto it = messages.find(instance);
-    const collector::MessageInfo* msg = it == messages.end() ? nullptr : it->second;
+    const store::MessageInfo* msg = it == messages.end() ? nullptr : it->second;
     if (msg != nullptr && msg->disposition == disposition && msg->end_us.has_value() &&
         msg->has_sender) {
       ++m.refusals_right;
@@ -211,7 +211,7 @@ tools::SimulatorOptions ThreeHostSite(uint64_t seed, int64_t lines) {
 // What one import run gave, beside the accuracy.
 struct RunResult {
   Measured measured;
-  collector::ImportStats total;  // summed over the files imported (not over the refused)
+  store::ImportStats total;  // summed over the files imported (not over the refused)
   uint64_t extra_lines = 0;      // lines of the extracts and syslog copies imported
   std::map<std::string, uint64_t> host_messages;  // Store::Hosts: instances made of the lines
 };
@@ -260,20 +260,20 @@ class CorrelationAccuracyTest : public ::testing::Test {
     for (const tools::ExtraFile& f : summary_.extra_files) extra[f.name] = &f;
     const fs::path data = dir_ / "data";
     fs::remove_all(data);
-    collector::StoreOptions store_options;
+    store::StoreOptions store_options;
     store_options.dir = data.string();
     store_options.durable = false;
     store_options.correlate_behind = true;  // as maillens import
     store_options.behind_depth = 4;
-    auto store = collector::Store::Open(store_options);
+    auto store = store::Store::Open(store_options);
     ASSERT_TRUE(store.ok()) << store.status();
     for (const std::string& file : files) {
       const std::string path = (logs_ / file).string();
-      collector::ImportOptions import;
+      store::ImportOptions import;
       import.zone = absl::FixedTimeZone(3600);
       import.check_maillog = true;
       import.data_dir = data.string();
-      const collector::ImportOutcome outcome = collector::Import(store->get(), path, import);
+      const store::ImportOutcome outcome = store::Import(store->get(), path, import);
       auto it = extra.find(file);
       if (it != extra.end() && it->second->host.empty()) {
         EXPECT_TRUE(outcome.refused) << name << ": " << file << ": " << outcome.status;

@@ -4,11 +4,11 @@
 #include <set>
 #include <string>
 
-#include "collector/importer.h"
-#include "collector/store.h"
+#include "store/importer.h"
+#include "store/store.h"
 #include "gtest/gtest.h"
 
-namespace maillens::collector {
+namespace maillens::store {
 namespace {
 
 std::string Corpus(const std::string& rel) {
@@ -119,4 +119,4 @@ TEST_F(CorrelationCorpusTest, LightmeterReusedPlaceholderIdsStayApart) {
 }
 
 }  // namespace
-}  // namespace maillens::collector
+}  // namespace maillens::store

@@ -132,7 +132,7 @@ TEST(DiskFullTest, IngestionPausesWhileFullAndEverythingArrivesAfterSpaceIsFreed
     logger->flush_on(spdlog::level::info);
     options.logger = logger;
     options.append_fault = [&]() -> absl::Status {
-      // SQLITE_FULL's message, mapped as collector/sqlite.cc maps it.
+      // SQLITE_FULL's message, mapped as store/sqlite.cc maps it.
       if (injected_full) return absl::ResourceExhaustedError("database or disk is full");
       return absl::OkStatus();
     };

@@ -13,10 +13,10 @@
 #include <string>
 #include <thread>
 
-#include "collector/retention.h"
-#include "collector/schema.h"
-#include "collector/sqlite.h"
-#include "collector/store.h"
+#include "store/retention.h"
+#include "store/schema.h"
+#include "store/sqlite.h"
+#include "store/store.h"
 #include "gtest/gtest.h"
 
 namespace maillens {
@@ -46,11 +46,11 @@ int Wait(pid_t pid) {
 
 // Whether some partition in `data` has lines its full-text side file does not index yet.
 bool IndexBehind(const std::string& data) {
-  for (int64_t d : collector::HotDays(data)) {
+  for (int64_t d : store::HotDays(data)) {
     const std::string path = data + "/days/" + std::to_string(d) + ".db";
-    auto day = collector::Database::Open(path, collector::Database::Mode::kReadOnly);
-    auto fts = collector::Database::Open(collector::FtsFilePath(path),
-                                         collector::Database::Mode::kReadOnly);
+    auto day = store::Database::Open(path, store::Database::Mode::kReadOnly);
+    auto fts = store::Database::Open(store::FtsFilePath(path),
+                                         store::Database::Mode::kReadOnly);
     if (!day.ok() || !fts.ok()) continue;
     auto last = (*day)->Prepare("SELECT coalesce(max(id), 0) FROM events");
     auto indexed = (*fts)->Prepare("SELECT indexed_id FROM fts_state");
@@ -113,10 +113,10 @@ void KillImportAndRerun(int messages, int spacing_s) {
   status = Wait(StartImport(data, log));  // and once more: nothing new
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 
-  collector::StoreOptions options;
+  store::StoreOptions options;
   options.dir = data;
   options.read_only = true;
-  auto store = collector::Store::Open(options);
+  auto store = store::Store::Open(options);
   ASSERT_TRUE(store.ok()) << store.status();
   auto count = (*store)->CountLines();
   ASSERT_TRUE(count.ok()) << count.status();
@@ -134,14 +134,14 @@ void KillImportAndRerun(int messages, int spacing_s) {
   // Every line is in the full-text index once: the kills fell between a partition's commit
   // and its index's too, and the next import indexed what was missing.
   for (const char* word : {"removed", "pickup", "delivered"}) {
-    collector::SearchQuery q;
+    store::SearchQuery q;
     q.words = {word};
     auto found = (*store)->Search(q);
     ASSERT_TRUE(found.ok()) << found.status();
     EXPECT_EQ(found->total, static_cast<uint64_t>(kMessages)) << word;
   }
   for (int i : {0, 12345, kMessages - 1}) {
-    collector::SearchQuery q;
+    store::SearchQuery q;
     q.to = "r" + std::to_string(i) + "@example.org";
     auto found = (*store)->Search(q);
     ASSERT_TRUE(found.ok()) << found.status();

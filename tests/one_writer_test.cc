@@ -1,4 +1,4 @@
-// One writer per data directory (collector/data_lock.h), across programs: two `maillens
+// One writer per data directory (store/data_lock.h), across programs: two `maillens
 // import`s started at once on one data directory, and an import started beside
 // maillens-collector on the collector's directory, over and over (bounded in time). Every
 // import that exits 0 has every one of its lines in the store and a summary that says so;

@@ -15,8 +15,8 @@
 #include <string>
 
 #include "absl/time/time.h"
-#include "collector/importer.h"
-#include "collector/store.h"
+#include "store/importer.h"
+#include "store/store.h"
 #include "gtest/gtest.h"
 #include "report/render.h"
 #include "report/report.h"
@@ -91,22 +91,22 @@ TEST_F(ReportHtmlTest, ChartsRenderInHeadlessChromium) {
     GTEST_FAIL() << "chromium is not installed (scripts/setup.sh installs it)";
   }
   {
-    collector::StoreOptions options;
+    store::StoreOptions options;
     options.dir = (dir_ / "data").string();
     options.durable = false;
-    auto store = collector::Store::Open(options);
+    auto store = store::Store::Open(options);
     ASSERT_TRUE(store.ok()) << store.status();
-    collector::ImportOptions import;
+    store::ImportOptions import;
     import.year = 2023;
-    auto stats = collector::ImportFile(store->get(),
+    auto stats = store::ImportFile(store->get(),
                                        Corpus("pixelpark-postfix-logsums/test/mail.log"), import);
     ASSERT_TRUE(stats.ok()) << stats.status();
   }
-  auto report = collector::BuildReport((dir_ / "data").string(), collector::ReportOptions());
+  auto report = report::BuildReport((dir_ / "data").string(), report::ReportOptions());
   ASSERT_TRUE(report.ok()) << report.status();
-  cli::RenderOptions render;
+  report::RenderOptions render;
   render.zone = absl::UTCTimeZone();
-  std::string html = cli::RenderReportHtml(*report, render);
+  std::string html = report::RenderReportHtml(*report, render);
   // Self-contained: nothing fetched from anywhere, no scripts.
   EXPECT_EQ(html.find("<script"), std::string::npos);
   EXPECT_EQ(html.find("http://"), html.find("http://www.w3.org/2000/svg"));
@@ -160,8 +160,8 @@ TEST_F(ReportHtmlTest, ChartsRenderInHeadlessChromium) {
   // destinations, a chart of deferral lines and one of bounced and expired recipients, each
   // when some domain has them.
   int failing_charts = 0;
-  for (auto failed : {+[](const collector::TopEntry& e) { return e.deferrals > 0; },
-                      +[](const collector::TopEntry& e) { return e.bounced + e.expired > 0; }}) {
+  for (auto failed : {+[](const report::TopEntry& e) { return e.deferrals > 0; },
+                      +[](const report::TopEntry& e) { return e.bounced + e.expired > 0; }}) {
     if (std::any_of(report->recipient_domains.entries.begin(),
                     report->recipient_domains.entries.end(), failed)) {
       ++failing_charts;

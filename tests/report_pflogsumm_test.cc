@@ -17,7 +17,7 @@
 //   rejected   `QID|NOQUEUE: reject:` lines of smtpd/postscreen, and cleanup reject and
 //              milter-reject lines (header/body checks).
 // Our report counts messages (a trace: every hop and filter once) and exposes the per-line
-// counts (collector::LineCounts) that tell the two apart; this test adds them up the way
+// counts (report::LineCounts) that tell the two apart; this test adds them up the way
 // pflogsumm does and prints each difference with its reason.
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,13 +34,13 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "collector/importer.h"
-#include "collector/store.h"
+#include "store/importer.h"
+#include "store/store.h"
 #include "gtest/gtest.h"
 #include "report/report.h"
 #include "tools/simulator.h"
 
-namespace maillens::collector {
+namespace maillens::report {
 namespace {
 
 namespace fs = std::filesystem;
@@ -291,16 +291,16 @@ class ReportPflogsummTest : public ::testing::Test {
   // Imports `files` (host names from the lines; classic stamps of `year`, UTC) into
   // dir_/data.
   void Import(const std::vector<std::string>& files, int year) {
-    StoreOptions options;
+    store::StoreOptions options;
     options.dir = (dir_ / "data").string();
     options.durable = false;
-    auto store = Store::Open(options);
+    auto store = store::Store::Open(options);
     ASSERT_TRUE(store.ok()) << store.status();
     for (const std::string& f : files) {
-      ImportOptions import;
+      store::ImportOptions import;
       import.year = year;
       import.zone = absl::UTCTimeZone();
-      auto stats = ImportFile(store->get(), f, import);
+      auto stats = store::ImportFile(store->get(), f, import);
       ASSERT_TRUE(stats.ok()) << stats.status();
       ASSERT_GT(stats->stored, 0u) << f;
     }
@@ -785,4 +785,4 @@ TEST_F(ReportPflogsummTest, TrafficBucketsAreHoursOfTheReportZone) {
 }
 
 }  // namespace
-}  // namespace maillens::collector
+}  // namespace maillens::report

@@ -1,5 +1,5 @@
 // The reference oracle for search: thousands of random queries, each answered twice — by the
-// search (collector::SearchMessages, what `maillens search` runs locally and through the
+// search (store::SearchMessages, what `maillens search` runs locally and through the
 // collector) and by brute force over every stored line, grouped by the trace the correlator
 // put it in — and the two sets of messages must be equal.
 //
@@ -26,9 +26,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "collector/importer.h"
-#include "collector/message_search.h"
-#include "collector/store.h"
+#include "store/importer.h"
+#include "store/message_search.h"
+#include "store/store.h"
 #include "core/parser.h"
 #include "core/query_language.h"
 #include "gtest/gtest.h"
@@ -50,7 +50,7 @@ std::string Low(std::string_view s) {
 
 // One stored line with what the oracle reads of it.
 struct OLine {
-  collector::StoredLine line;
+  store::StoredLine line;
   std::map<std::string, std::vector<std::string>> values;  // field name -> values
   std::vector<std::string> tokens;                         // of the indexed text, lower case
   std::string key;  // the message: "t<trace>" or "l<day>:<id>"
@@ -99,7 +99,7 @@ void Put(std::map<std::string, std::vector<std::string>>* v, const std::string& 
   (*v)[field].push_back(lower ? Low(value) : std::string(value));
 }
 
-OLine Describe(const collector::StoredLine& line, core::TimeContext* time) {
+OLine Describe(const store::StoredLine& line, core::TimeContext* time) {
   OLine o;
   o.line = line;
   core::Event ev = core::ParseLine(line.raw, time);
@@ -269,19 +269,19 @@ class Oracle {
 };
 
 // Every stored line, each with the message the correlator put it in.
-std::vector<OLine> LoadLines(collector::Store* store) {
+std::vector<OLine> LoadLines(store::Store* store) {
   core::TimeContext time{core::TimeOptions()};
   std::map<std::pair<int64_t, int64_t>, int64_t> trace_of;
   auto traces = store->TracesIn(INT64_MIN, INT64_MAX);
   EXPECT_TRUE(traces.ok()) << traces.status();
-  for (const collector::Trace& t : *traces) {
-    for (const collector::MessageInfo& m : t.messages) {
+  for (const store::Trace& t : *traces) {
+    for (const store::MessageInfo& m : t.messages) {
       auto lines = store->MessageLines(m);
       EXPECT_TRUE(lines.ok()) << lines.status();
       for (const auto& l : *lines) trace_of[{l.day, l.id}] = t.id;
     }
   }
-  collector::SearchQuery all;
+  store::SearchQuery all;
   all.limit = 100000000;
   auto result = store->Search(all);
   EXPECT_TRUE(result.ok()) << result.status();
@@ -422,7 +422,7 @@ OQuery AddressPairQuery(const Oracle& oracle, std::mt19937* rng) {
 
 // Runs `queries` random queries against both; every difference is a failure (the first few
 // are printed in full).
-void CompareAgainstOracle(collector::Store* store, int queries, uint32_t seed) {
+void CompareAgainstOracle(store::Store* store, int queries, uint32_t seed) {
   Oracle oracle(LoadLines(store));
   ASSERT_GT(oracle.lines().size(), 1000u);
   std::mt19937 rng(seed);
@@ -438,13 +438,13 @@ void CompareAgainstOracle(collector::Store* store, int queries, uint32_t seed) {
     for (const OTerm& t : oq.terms) args.push_back(t.field + ":" + t.pattern);
     auto parsed = core::ParseQuery(args, absl::Now(), absl::UTCTimeZone());
     ASSERT_TRUE(parsed.ok()) << oq.Text() << ": " << parsed.status();
-    collector::SearchQuery sq;
+    store::SearchQuery sq;
     sq.words = parsed->words;
     sq.terms = parsed->terms;
     sq.since_us = oq.since;
     sq.until_us = oq.until;
     sq.limit = 1000000;
-    auto answer = collector::SearchMessages(store, sq, /*with_traces=*/false);
+    auto answer = store::SearchMessages(store, sq, /*with_traces=*/false);
     ASSERT_TRUE(answer.ok()) << oq.Text() << ": " << answer.status();
     std::set<std::string> got;
     for (size_t i = 0; i < answer->result.lines.size(); ++i) {
@@ -462,10 +462,10 @@ void CompareAgainstOracle(collector::Store* store, int queries, uint32_t seed) {
     // newest 3 messages (every 10th query: the oldest 3, with --oldest-first), each with all
     // its matching lines (also those beyond where it stopped).
     if (done % 5 == 0 && want.size() > 3) {
-      collector::SearchQuery small = sq;
+      store::SearchQuery small = sq;
       small.limit = 3;
       small.oldest_first = done % 10 == 0;
-      auto capped = collector::SearchMessages(store, small, /*with_traces=*/false);
+      auto capped = store::SearchMessages(store, small, /*with_traces=*/false);
       ASSERT_TRUE(capped.ok()) << capped.status();
       std::map<std::string, std::set<std::pair<int64_t, int64_t>>> shown;
       for (size_t i = 0; i < capped->result.lines.size(); ++i) {
@@ -527,12 +527,12 @@ void CompareAgainstOracle(collector::Store* store, int queries, uint32_t seed) {
   EXPECT_GT(pairs_found, pairs / 2);
 }
 
-std::unique_ptr<collector::Store> OpenStore(const fs::path& dir, bool read_only = false) {
-  collector::StoreOptions options;
+std::unique_ptr<store::Store> OpenStore(const fs::path& dir, bool read_only = false) {
+  store::StoreOptions options;
   options.dir = dir.string();
   options.durable = false;
   options.read_only = read_only;
-  auto store = collector::Store::Open(options);
+  auto store = store::Store::Open(options);
   EXPECT_TRUE(store.ok()) << store.status();
   return store.ok() ? std::move(*store) : nullptr;
 }
@@ -551,8 +551,8 @@ TEST(SearchOracleTest, SimulatedTwoHostSite) {
   auto store = OpenStore(dir / "data");
   ASSERT_NE(store, nullptr);
   for (const char* host : {"mx", "dmz"}) {
-    collector::ImportOptions import;
-    auto stats = collector::ImportFile(
+    store::ImportOptions import;
+    auto stats = store::ImportFile(
         store.get(), (dir / "logs" / (std::string(host) + ".log")).string(), import);
     ASSERT_TRUE(stats.ok()) << stats.status();
   }
@@ -576,9 +576,9 @@ TEST(SearchOracleTest, RealServerFromTheCorpus) {
   auto store = OpenStore(dir);
   ASSERT_NE(store, nullptr);
   for (const fs::path& f : files) {
-    collector::ImportOptions import;
+    store::ImportOptions import;
     import.year = 2020;
-    auto stats = collector::ImportFile(store.get(), f.string(), import);
+    auto stats = store::ImportFile(store.get(), f.string(), import);
     ASSERT_TRUE(stats.ok()) << f << ": " << stats.status();
   }
   store.reset();

@@ -782,7 +782,7 @@ std::vector<std::string> SplitLines(const std::string& bytes) {
   return lines;
 }
 
-// What the importer takes for a maillog line (collector/importer.cc, HasSyslogHeader): a
+// What the importer takes for a maillog line (store/importer.cc, HasSyslogHeader): a
 // stamp followed by a host or by a program with a pid.
 bool LooksLikeMaillogLine(std::string_view line) {
   core::SyslogHeader header;
