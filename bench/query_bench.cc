@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "cli/trace_story.h"
+#include "core/strings.h"
 #include "store/query_proto.h"
 #include "store/store.h"
-#include "core/strings.h"
 
 namespace {
 

@@ -11,17 +11,20 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
+#include "cli/query_source.h"
+#include "core/status_macros.h"
+#include "maillens/v1/query.pb.h"
 #include "store/data_lock.h"
 #include "store/retention.h"
-#include "core/status_macros.h"
 
 namespace maillens::cli {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: maillens [--data DIR] archive list\n"
-    "       maillens [--data DIR] archive verify\n"
-    "       maillens [--data DIR] archive export DAY [--host H] [--output DIR]\n"
+    "usage: maillens [--data DIR | --server HOST:PORT ...] archive list\n"
+    "       maillens [--data DIR | --server HOST:PORT ...] archive verify\n"
+    "       maillens [--data DIR | --server HOST:PORT ...] archive export DAY [--host H]\n"
+    "                [--output DIR]\n"
     "       maillens [--data DIR] archive repair [--yes]\n"
     "  list    archived days: time range, hosts, lines, file size and SHA-256\n"
     "  verify  checks the manifest (its lines, their chain and order, its end against the head\n"
@@ -32,6 +35,8 @@ constexpr char kUsage[] =
     "          kept, files it cannot list go to archive/orphans/, nothing is deleted\n"
     "  export  the original lines of DAY (YYYYMMDD or YYYY-MM-DD, hot or archived), per host,\n"
     "          in file and offset order: to stdout, or with --output DIR one DIR/HOST.log each\n"
+    "list, verify and export read the collector's archive through --server as well (a reader\n"
+    "token is enough); repair runs on the collector's host, with the collector stopped.\n"
     "Archiving itself runs in the collector (hot_days in its config).\n";
 
 std::string Utc(int64_t us) {
@@ -48,45 +53,41 @@ int Fail(const absl::Status& status) {
   return 1;
 }
 
-int List(const std::string& dir) {
-  auto live = store::LiveArchive(dir);
-  if (!live.ok()) return Fail(live.status());
-  auto verify = store::VerifyArchive(dir);
-  if (live->empty()) {
-    std::printf("no archived days in %s\n", dir.c_str());
+int List(QuerySource* source) {
+  auto listing = source->ArchiveList();
+  if (!listing.ok()) return Fail(listing.status());
+  if (listing->days().empty()) {
+    std::printf("no archived days\n");
     return 0;
   }
   std::printf("%-8s  %-19s  %-19s  %9s  %11s  %-12s  %s\n", "day", "first line (UTC)",
               "last line (UTC)", "lines", "bytes", "sha256", "hosts");
   uint64_t lines = 0, bytes = 0;
-  for (const store::ArchiveEntry& e : *live) {
-    std::error_code ec;
-    uint64_t size = std::filesystem::file_size(dir + "/archive/" + e.file, ec);
-    if (ec) size = 0;
-    lines += e.lines;
-    bytes += size;
-    std::printf("%-8lld  %-19s  %-19s  %9llu  %11llu  %-12s  %s\n", static_cast<long long>(e.day),
-                Utc(e.first_us).c_str(), Utc(e.last_us).c_str(),
-                static_cast<unsigned long long>(e.lines), static_cast<unsigned long long>(size),
-                e.sha256.substr(0, 12).c_str(), absl::StrJoin(e.hosts, ",").c_str());
+  for (const v1::ArchivedDay& d : listing->days()) {
+    lines += d.lines();
+    bytes += d.bytes();
+    std::printf("%-8lld  %-19s  %-19s  %9llu  %11llu  %-12s  %s\n", static_cast<long long>(d.day()),
+                Utc(d.first_us()).c_str(), Utc(d.last_us()).c_str(),
+                static_cast<unsigned long long>(d.lines()),
+                static_cast<unsigned long long>(d.bytes()), d.sha256().substr(0, 12).c_str(),
+                absl::StrJoin(d.hosts(), ",").c_str());
   }
-  std::printf("%zu days, %llu lines, %llu bytes", live->size(),
+  std::printf("%d days, %llu lines, %llu bytes", listing->days_size(),
               static_cast<unsigned long long>(lines), static_cast<unsigned long long>(bytes));
-  if (verify.ok()) std::printf("; manifest chain head %s", verify->head.c_str());
+  if (listing->has_head()) std::printf("; manifest chain head %s", listing->head().c_str());
   std::printf("\n");
   return 0;
 }
 
-int Verify(const std::string& dir) {
-  auto result = store::VerifyArchive(dir);
+int Verify(QuerySource* source) {
+  auto result = source->ArchiveVerify();
   if (!result.ok()) return Fail(result.status());
   for (const std::string& problem : result->problems) {
     std::printf("FAILED %s\n", problem.c_str());
   }
   for (const std::string& note : result->notes) std::printf("note: %s\n", note.c_str());
   if (!result->ok()) {
-    std::printf("archive verify: %zu problems in %s/archive\n", result->problems.size(),
-                dir.c_str());
+    std::printf("archive verify: %zu problems\n", result->problems.size());
     return 1;
   }
   std::printf("archive verify: ok, %llu files match the manifest; chain head %s\n",
@@ -95,7 +96,7 @@ int Verify(const std::string& dir) {
   return 0;
 }
 
-int Export(const std::string& dir, const std::vector<std::string>& args) {
+int Export(QuerySource* source, const std::vector<std::string>& args) {
   std::string host, output;
   ArgParser parser("archive export", kUsage);
   parser.Option("host", &host);
@@ -120,8 +121,8 @@ int Export(const std::string& dir, const std::vector<std::string>& args) {
     }
   }
   uint64_t lines = 0;
-  absl::Status s = store::ExportDay(
-      dir, day, host, [&](const std::string& h, std::string_view line) -> absl::Status {
+  absl::Status s = source->ArchiveExport(
+      day, host, [&](const std::string& h, std::string_view line) -> absl::Status {
         ++lines;
         if (output.empty()) {
           if (std::fwrite(line.data(), 1, line.size(), stdout) != line.size() ||
@@ -237,24 +238,33 @@ int RunArchive(const GlobalOptions& global, const std::vector<std::string>& args
     std::fputs(kUsage, args.empty() ? stderr : stdout);
     return args.empty() ? 2 : 0;
   }
-  if (!std::filesystem::exists(global.data_dir + "/catalog.db")) {
+  const std::string& sub = args[0];
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (sub != "list" && sub != "verify" && sub != "export" && sub != "repair") {
+    std::fprintf(stderr, "maillens archive: unknown subcommand '%s'\n%s", sub.c_str(), kUsage);
+    return 2;
+  }
+  if ((sub == "list" || sub == "verify") && !rest.empty()) {
+    std::fprintf(stderr, "maillens archive %s: unexpected argument '%s'\n%s", sub.c_str(),
+                 rest[0].c_str(), kUsage);
+    return 2;
+  }
+  if (sub == "repair" && !global.server.empty()) {
+    std::fprintf(stderr,
+                 "maillens archive repair: repair rewrites the manifest in the data directory: "
+                 "run it on the collector's host with --data DIR, the collector stopped\n");
+    return 2;
+  }
+  if (global.server.empty() && !std::filesystem::exists(global.data_dir + "/catalog.db")) {
     std::fprintf(stderr, "maillens archive: no maillens data in %s\n", global.data_dir.c_str());
     return 1;
   }
-  const std::string& sub = args[0];
-  std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (sub == "list" || sub == "verify") {
-    if (!rest.empty()) {
-      std::fprintf(stderr, "maillens archive %s: unexpected argument '%s'\n%s", sub.c_str(),
-                   rest[0].c_str(), kUsage);
-      return 2;
-    }
-    return sub == "list" ? List(global.data_dir) : Verify(global.data_dir);
-  }
-  if (sub == "export") return Export(global.data_dir, rest);
   if (sub == "repair") return Repair(global.data_dir, rest);
-  std::fprintf(stderr, "maillens archive: unknown subcommand '%s'\n%s", sub.c_str(), kUsage);
-  return 2;
+  auto source = OpenQuerySource(global);
+  if (!source.ok()) return Fail(source.status());
+  if (sub == "list") return List(source->get());
+  if (sub == "verify") return Verify(source->get());
+  return Export(source->get(), rest);
 }
 
 }  // namespace maillens::cli

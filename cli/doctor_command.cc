@@ -23,9 +23,9 @@
 #include "absl/strings/strip.h"
 #include "agent/config_keys.h"
 #include "core/collector_config_keys.h"
-#include "store/status_read.h"
 #include "maillens/v1/ingest.grpc.pb.h"
 #include "maillens/v1/status.grpc.pb.h"
+#include "store/status_read.h"
 
 namespace maillens::cli {
 namespace {
@@ -481,8 +481,7 @@ std::vector<CheckResult> RunDoctorChecks(const DoctorOptions& options, const Doc
   const std::string& path = agent ? options.agent_config : options.collector_config;
   std::optional<core::Config> config;
   results.push_back(CheckConfig(
-      ReadWholeFile(path), path,
-      agent ? agent::AgentConfigKeys() : core::CollectorConfigKeys(),
+      ReadWholeFile(path), path, agent ? agent::AgentConfigKeys() : core::CollectorConfigKeys(),
       agent ? std::vector<std::string>{"collector"} : std::vector<std::string>{"data_dir"},
       &config));
   if (!config) return results;

@@ -272,7 +272,8 @@ complete -F _maillens maillens
 }
 
 int RunHelp(const std::vector<std::string>& args, const char* usage) {
-  if (args.empty() || WantsHelp(args)) {
+  // `help TOPIC --help` is a request for the topic: only a bare --help is about help itself.
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     std::fputs(usage, stdout);
     std::fputs(kTopics, stdout);
     return 0;

@@ -9,10 +9,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "report/table.h"
 #include "store/data_lock.h"
 #include "store/retention.h"
 #include "store/store.h"
-#include "report/table.h"
 
 namespace maillens::cli {
 namespace {
@@ -73,7 +73,8 @@ int List(const std::string& dir) {
   }
   std::vector<size_t> width(rows[0].size(), 0);
   for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], report::DisplayWidth(row[i]));
+    for (size_t i = 0; i < row.size(); ++i)
+      width[i] = std::max(width[i], report::DisplayWidth(row[i]));
   }
   for (const auto& row : rows) {
     std::string line;

@@ -36,7 +36,7 @@ constexpr char kUsage[] =
     "  relink              link hops again after declaring a host's names and addresses\n"
     "  search [WORD...]    find messages by words, addresses, queue IDs, status, time\n"
     "  trace ID            follow one message (queue ID or message-id) across hosts\n"
-    "  tail [-f] [WORD...] the newest lines a collector stored, then new ones (needs --server)\n"
+    "  tail [-f] [WORD...] the newest lines stored, then (-f, needs --server) new ones\n"
     "  report              traffic and incident summary of a window (text, markdown, json, html)\n"
     "  status              agents, their lag, ingest rate, disk use, recorded gaps and outages\n"
     "  queue [TERM...]     what sits in every host's Postfix queue now, with its stored trace\n"
@@ -47,6 +47,8 @@ constexpr char kUsage[] =
     "  version             print the version\n"
     "  help [TOPIC]        a guide with examples: help search, help trace, help report\n"
     "  completion bash     a bash completion script: eval \"$(maillens completion bash)\"\n"
+    "import, relink, hosts and archive repair work on a data directory only (--data); search,\n"
+    "trace, tail, report, status, queue and archive list|verify|export answer through either.\n"
     "Run 'maillens COMMAND --help' for a command's options.\n";
 
 }  // namespace
@@ -67,8 +69,8 @@ int main(int argc, char** argv) {
   if (!maillens::cli::TakeTimeZoneOption(&args)) return 2;
   if (command == "parse") return maillens::cli::RunParse(args);
   if (command == "doctor") return maillens::cli::RunDoctor(global, args);
-  if ((command == "import" || command == "archive" || command == "relink") &&
-      !global.server.empty() && !maillens::cli::WantsHelp(args)) {
+  if ((command == "import" || command == "relink") && !global.server.empty() &&
+      !maillens::cli::WantsHelp(args)) {
     std::fprintf(stderr,
                  "maillens %s: works on a local data directory only, not through a collector "
                  "(%s is set): run it on the collector's host with --data DIR\n",

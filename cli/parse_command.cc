@@ -9,9 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "store/line_reader.h"
 #include "core/event_json.h"
 #include "core/parser.h"
+#include "store/line_reader.h"
 
 namespace maillens::cli {
 namespace {

@@ -15,13 +15,13 @@
 #include "cli/query_source.h"
 #include "cli/store_commands.h"
 #include "cli/trace_story.h"
-#include "store/retention.h"
-#include "store/store.h"
 #include "core/json.h"
 #include "core/parser.h"
 #include "core/query_language.h"
 #include "core/strings.h"
 #include "report/table.h"
+#include "store/retention.h"
+#include "store/store.h"
 
 namespace maillens::cli {
 namespace {
@@ -49,7 +49,8 @@ constexpr char kSearchUsage[] =
 
 constexpr char kTraceUsage[] =
     "usage: maillens [--data DIR | --server HOST:PORT] trace [--raw] [--json] QUEUEID|MESSAGE-ID\n"
-    "       maillens [--data DIR | --server HOST:PORT] trace --all --since T --until T [--json]\n"
+    "       maillens [--data DIR | --server HOST:PORT] trace --all [--since T] [--until T]\n"
+    "                [--json]\n"
     "  The whole journey of a message across hosts: first a verdict (what happened to each\n"
     "  recipient, in words), then every hop with its host and queue ID, its deferrals,\n"
     "  holds, check actions, content-filter verdict and notices with their times, how hops\n"
@@ -318,7 +319,9 @@ void PrintTraceText(const TraceAnswer& answer, bool raw) {
   const TraceStory story = TellTrace(answer.trace, answer.lines);
   absl::TimeZone zone = absl::LocalTimeZone();
   bool color = report::UseColor(stdout);
-  auto paint = [&](const std::string& text, report::Color c) { return report::Paint(text, c, color); };
+  auto paint = [&](const std::string& text, report::Color c) {
+    return report::Paint(text, c, color);
+  };
   std::string msgid, sender, path;
   for (const auto& m : t.messages) {
     if (msgid.empty()) msgid = m.message_id;
@@ -360,7 +363,8 @@ void PrintTraceText(const TraceAnswer& answer, bool raw) {
           if (f.kind == HopFact::Kind::kReleased) disposition = "held, then released";
         }
       }
-      std::printf("  %s", paint("[" + disposition + "]", report::StatusColor(m.disposition)).c_str());
+      std::printf("  %s",
+                  paint("[" + disposition + "]", report::StatusColor(m.disposition)).c_str());
     }
     if (!m.end_us)
       std::printf("  %s", paint("(still queued or log incomplete)", report::Color::kDim).c_str());
@@ -376,14 +380,15 @@ void PrintTraceText(const TraceAnswer& answer, bool raw) {
       std::string who = r.recipient;
       if (!r.orig_to.empty() && r.orig_to != r.recipient)
         absl::StrAppend(&who, " (was ", r.orig_to, ")");
-      std::printf("     %s  %s %s", who.c_str(), paint(r.status, report::StatusColor(r.status)).c_str(),
-                  r.dsn.c_str());
+      std::printf("     %s  %s %s", who.c_str(),
+                  paint(r.status, report::StatusColor(r.status)).c_str(), r.dsn.c_str());
       if (!r.relay.empty()) std::printf("  via %s", r.relay.c_str());
       if (r.attempts > 1) std::printf("  (%lld attempts)", static_cast<long long>(r.attempts));
       std::printf("\n");
       std::string split = DelayInWords(r.delay, r.delays);
       if (!split.empty()) std::printf("        delay %s\n", split.c_str());
-      if (!r.reply.empty()) std::printf("        %s\n", paint(r.reply, report::Color::kDim).c_str());
+      if (!r.reply.empty())
+        std::printf("        %s\n", paint(r.reply, report::Color::kDim).c_str());
       bool linked = false;
       for (const auto* l : out_links[m.id]) {
         linked = linked || by_id[l->to]->queue_id == r.next_queue_id;
@@ -748,8 +753,8 @@ size_t PrintMessages(const store::SearchAnswer& answer, const core::Query& query
   }
   if (csv) {
     // The helpdesk's export: one row per recipient with its own outcome.
-    report::Table table({"time", "host", "queue_id", "message_id", "from", "to", "status", "dsn", "relay",
-                 "reply", "client"});
+    report::Table table({"time", "host", "queue_id", "message_id", "from", "to", "status", "dsn",
+                         "relay", "reply", "client"});
     for (const Row& r : rows) {
       const std::string when = FormatLocalTime(r.time_us, zone);
       if (!r.message) {
@@ -798,8 +803,8 @@ size_t PrintMessages(const store::SearchAnswer& answer, const core::Query& query
     return rows.size();
   }
   // For a person: every cell shown escaped by Table::PrintText (CSV above keeps the bytes).
-  report::Table table({"TIME (" + ZoneLabel(zone) + ")", "HOST", "QUEUE ID", "HOPS", "FROM", "TO", "STATUS",
-               "DETAIL"});
+  report::Table table({"TIME (" + ZoneLabel(zone) + ")", "HOST", "QUEUE ID", "HOPS", "FROM", "TO",
+                       "STATUS", "DETAIL"});
   for (const Row& r : rows) {
     if (r.message) {
       const MessageSummary& m = *r.message;

@@ -12,12 +12,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "store/retention.h"
-#include "store/store.h"
 #include "core/query_language.h"
 #include "core/status_macros.h"
 #include "maillens/v1/query.grpc.pb.h"
 #include "report/render.h"
+#include "store/retention.h"
+#include "store/store.h"
 
 namespace maillens::cli {
 namespace {
@@ -26,6 +26,8 @@ namespace v1 = ::maillens::v1;
 
 // How long one question may take (a broad search over months, --all over a long window).
 constexpr std::chrono::seconds kCallTimeout = std::chrono::minutes(10);
+// Verifying (and listing, which reads the chain head) hashes every archive file.
+constexpr std::chrono::seconds kArchiveTimeout = std::chrono::hours(1);
 // How long to wait for the collector to answer at all before saying it is unreachable.
 constexpr auto kConnectTimeout = std::chrono::seconds(10);
 // Generous: a trace --all with --raw over a day is large, and the collector caps searches.
@@ -98,9 +100,16 @@ class LocalSource final : public QuerySource {
 
   absl::Status Tail(const std::vector<std::string>& words, uint32_t backlog, bool follow,
                     const std::function<bool(const TailChunk&)>& each) override {
-    return absl::FailedPreconditionError(
-        "tail shows lines as the collector stores them: give --server HOST:PORT (or set "
-        "$MAILLENS_SERVER); for a local data directory use search --lines");
+    if (follow) {
+      return absl::FailedPreconditionError(
+          "-f follows lines as the collector stores them: give --server HOST:PORT (or set "
+          "$MAILLENS_SERVER); from a data directory, tail shows the newest lines only");
+    }
+    MAILLENS_ASSIGN_OR_RETURN(core::Query query, store::ParseTailQuery(words));
+    TailChunk chunk;
+    MAILLENS_ASSIGN_OR_RETURN(chunk.lines, store::TailBacklog(store_.get(), query, backlog));
+    if (!chunk.lines.empty()) each(chunk);
+    return absl::OkStatus();
   }
 
   absl::StatusOr<v1::ReportResponse> Report(const v1::ReportRequest& request) override {
@@ -108,6 +117,18 @@ class LocalSource final : public QuerySource {
     MAILLENS_RETURN_IF_ERROR(
         report::AnswerReport(store_->dir(), request, absl::LocalTimeZone(), &response));
     return response;
+  }
+
+  absl::StatusOr<v1::ArchiveListResponse> ArchiveList() override {
+    return store::ListArchive(store_->dir());
+  }
+  absl::StatusOr<store::VerifyResult> ArchiveVerify() override {
+    return store::VerifyArchive(store_->dir());
+  }
+  absl::Status ArchiveExport(
+      int64_t day, const std::string& host,
+      const std::function<absl::Status(const std::string&, std::string_view)>& each) override {
+    return store::ExportDay(store_->dir(), day, host, each);
   }
 
  private:
@@ -198,6 +219,50 @@ class RemoteSource final : public QuerySource {
     connection_.Prepare(&context, kCallTimeout);
     MAILLENS_RETURN_IF_ERROR(connection_.Convert(stub_->Report(&context, request, &response)));
     return response;
+  }
+
+  absl::StatusOr<v1::ArchiveListResponse> ArchiveList() override {
+    v1::ArchiveListResponse response;
+    grpc::ClientContext context;
+    // Listing reads every archive file's SHA-256 for the chain head: as long as verify.
+    connection_.Prepare(&context, kArchiveTimeout);
+    MAILLENS_RETURN_IF_ERROR(
+        connection_.Convert(stub_->ArchiveList(&context, v1::ArchiveListRequest(), &response)));
+    return response;
+  }
+
+  absl::StatusOr<store::VerifyResult> ArchiveVerify() override {
+    v1::ArchiveVerifyResponse response;
+    grpc::ClientContext context;
+    connection_.Prepare(&context, kArchiveTimeout);
+    MAILLENS_RETURN_IF_ERROR(
+        connection_.Convert(stub_->ArchiveVerify(&context, v1::ArchiveVerifyRequest(), &response)));
+    return store::FromProto(response);
+  }
+
+  absl::Status ArchiveExport(
+      int64_t day, const std::string& host,
+      const std::function<absl::Status(const std::string&, std::string_view)>& each) override {
+    v1::ArchiveExportRequest request;
+    request.set_day(day);
+    request.set_host(host);
+    grpc::ClientContext context;
+    connection_.Prepare(&context, std::nullopt);  // a day of a large site takes a while
+    auto reader = stub_->ArchiveExport(&context, request);
+    v1::ArchiveExportResponse response;
+    absl::Status written;
+    while (written.ok() && reader->Read(&response)) {
+      for (const v1::ExportedLine& line : response.lines()) {
+        written = each(line.host(), line.raw());
+        if (!written.ok()) break;
+      }
+    }
+    if (!written.ok()) {
+      context.TryCancel();
+      reader->Finish();
+      return written;
+    }
+    return connection_.Convert(reader->Finish());
   }
 
  private:
@@ -363,8 +428,7 @@ absl::StatusOr<std::unique_ptr<QuerySource>> OpenQuerySource(const GlobalOptions
   store::StoreOptions options;
   options.dir = global.data_dir;
   options.read_only = true;
-  MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store,
-                            store::Store::Open(options));
+  MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store, store::Store::Open(options));
   return std::make_unique<LocalSource>(std::move(store));
 }
 

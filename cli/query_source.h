@@ -1,6 +1,7 @@
-// Where `search`, `trace`, `tail` and `report` get their answers: a local data directory
-// (LocalSource, over store::Store) or a collector (RemoteSource, over the gRPC QueryService).
-// Both answer with the store's own structs, so every command renders the same way from either.
+// Where `search`, `trace`, `tail`, `report` and `archive list|verify|export` get their answers:
+// a local data directory (LocalSource, over store::Store and store/retention.h) or a collector
+// (RemoteSource, over the gRPC QueryService). Both answer with the same structs, so every
+// command renders the same way from either (tests/remote_cli_test.sh compares the bytes).
 //
 // Thread-compatible: one source per command, used from one thread.
 #ifndef MAILLENS_CLI_QUERY_SOURCE_H_
@@ -15,13 +16,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "cli/common.h"
-#include "store/query_proto.h"
 #include "maillens/v1/query.pb.h"
+#include "store/query_proto.h"
 
 namespace grpc {
 class Channel;
@@ -42,7 +44,7 @@ struct SearchSpec {
 struct TraceAnswer {
   store::Trace trace;
   std::map<int64_t, std::vector<store::StoredLine>> lines;  // by message id, if asked
-  std::vector<std::string> notices;  // e.g. lines read from archived days
+  std::vector<std::string> notices;                         // e.g. lines read from archived days
 };
 
 // One delivery of `tail`: lines oldest first, and how many the collector skipped before them
@@ -62,8 +64,9 @@ class QuerySource {
   // Calls `each` for every trace with a message starting in [since_us, until_us).
   virtual absl::Status TracesIn(int64_t since_us, int64_t until_us, bool with_lines,
                                 const std::function<void(const TraceAnswer&)>& each) = 0;
-  // The newest `backlog` matching lines, then with `follow` new ones as they are stored,
-  // until `each` returns false or the stream ends.
+  // The newest `backlog` matching lines (store::TailBacklog), then with `follow` new ones as
+  // they are stored, until `each` returns false or the stream ends. Following needs a
+  // collector (only it sees lines as they are stored): FailedPrecondition from a data directory.
   virtual absl::Status Tail(const std::vector<std::string>& words, uint32_t backlog, bool follow,
                             const std::function<bool(const TailChunk&)>& each) = 0;
   // The report built and rendered where the data is (AnswerReport, report/render.h), so a
@@ -71,6 +74,13 @@ class QuerySource {
   // this machine's zone locally, in UTC by a collector.
   virtual absl::StatusOr<maillens::v1::ReportResponse> Report(
       const maillens::v1::ReportRequest& request) = 0;
+  // The archive (store/retention.h): its days, its verification, and a day's original lines
+  // (hot or archived) host by host; `each` returning an error stops the export with it.
+  virtual absl::StatusOr<maillens::v1::ArchiveListResponse> ArchiveList() = 0;
+  virtual absl::StatusOr<store::VerifyResult> ArchiveVerify() = 0;
+  virtual absl::Status ArchiveExport(
+      int64_t day, const std::string& host,
+      const std::function<absl::Status(const std::string& host, std::string_view line)>& each) = 0;
 };
 
 // The collector when global.server is set (needs a token from --token-file or

@@ -12,10 +12,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "cli/query_source.h"
-#include "store/status_read.h"
 #include "core/status_macros.h"
 #include "maillens/v1/status.grpc.pb.h"
 #include "report/table.h"
+#include "store/status_read.h"
 
 namespace maillens::cli {
 namespace {
@@ -168,18 +168,20 @@ void PrintQueue(const v1::QueueResponse& queue, const std::string& source, bool 
                      h.messages_size(), " message", h.messages_size() == 1 ? "" : "s");
     std::fprintf(out, "%s\n", line.c_str());
     if (!h.error().empty()) {
-      std::fprintf(out, "%s\n",
-                   report::Paint(absl::StrCat("  warning: the agent could not read the queue: ", h.error()),
-                         report::Color::kRed, color)
-                       .c_str());
+      std::fprintf(
+          out, "%s\n",
+          report::Paint(absl::StrCat("  warning: the agent could not read the queue: ", h.error()),
+                        report::Color::kRed, color)
+              .c_str());
     }
     if (Stale(h)) {
-      std::fprintf(out, "%s\n",
-                   report::Paint(absl::StrCat("  warning: older than ", kStaleIntervals,
-                                      " snapshot intervals (", Age(h.interval_us() / 1000000),
-                                      " each): the agent is not reporting; this is not now"),
-                         report::Color::kRed, color)
-                       .c_str());
+      std::fprintf(
+          out, "%s\n",
+          report::Paint(absl::StrCat("  warning: older than ", kStaleIntervals,
+                                     " snapshot intervals (", Age(h.interval_us() / 1000000),
+                                     " each): the agent is not reporting; this is not now"),
+                        report::Color::kRed, color)
+              .c_str());
     }
     total += h.messages_size();
   }
@@ -188,7 +190,8 @@ void PrintQueue(const v1::QueueResponse& queue, const std::string& source, bool 
     return;
   }
   std::fputc('\n', out);
-  report::Table table({"host", "queue", "id", "age", "sender", "recipients", "last delay reason", "trace"});
+  report::Table table(
+      {"host", "queue", "id", "age", "sender", "recipients", "last delay reason", "trace"});
   for (const v1::HostQueue& h : queue.hosts()) {
     for (int i = 0; i < h.messages_size(); ++i) {
       const v1::QueuedMessage& m = h.messages(i);

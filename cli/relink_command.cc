@@ -8,9 +8,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "core/query_language.h"
 #include "store/data_lock.h"
 #include "store/store.h"
-#include "core/query_language.h"
 
 namespace maillens::cli {
 namespace {

@@ -9,10 +9,10 @@
 #include "absl/time/clock.h"
 #include "cli/query_source.h"
 #include "cli/store_commands.h"
-#include "store/retention.h"
 #include "core/query_language.h"
 #include "maillens/v1/query.pb.h"
 #include "report/table.h"
+#include "store/retention.h"
 
 namespace maillens::cli {
 namespace {

@@ -10,10 +10,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "cli/query_source.h"
-#include "store/status_read.h"
 #include "core/status_macros.h"
 #include "maillens/v1/status.grpc.pb.h"
 #include "report/table.h"
+#include "store/status_read.h"
 
 namespace maillens::cli {
 namespace {
@@ -93,8 +93,10 @@ void PrintStatus(const v1::StatusResponse& status, const std::string& source, ab
                  bool color, FILE* out) {
   std::fprintf(out, "%s at %s\n", source.c_str(), FormatLocalTime(status.now_us(), zone).c_str());
   for (const std::string& w : status.warnings()) {
-    std::fprintf(out, "%s\n",
-                 report::Paint(absl::StrCat("WARNING: ", EscapeControls(w)), report::Color::kRed, color).c_str());
+    std::fprintf(
+        out, "%s\n",
+        report::Paint(absl::StrCat("WARNING: ", EscapeControls(w)), report::Color::kRed, color)
+            .c_str());
   }
 
   Heading(out, absl::StrCat("Agents (", status.agents_size(), ")"), color);
@@ -105,16 +107,17 @@ void PrintStatus(const v1::StatusResponse& status, const std::string& source, ab
         {"host", "state", "since", "lag", "lag time", "last line", "version", "role", "addresses"});
     for (const v1::AgentStatus& a : status.agents()) {
       std::string lag_time = a.lag_seconds() < 0 ? "-" : Duration(a.lag_seconds());
-      agents.AddRow(
-          {{a.host()},
-           {a.connected() ? "connected" : "offline", a.connected() ? report::Color::kGreen : report::Color::kRed},
-           {a.since_us() != 0 ? FormatLocalTime(a.since_us(), zone) : "-"},
-           {Bytes(a.lag_bytes()), a.lag_bytes() > 0 ? report::Color::kYellow : report::Color::kNone},
-           {lag_time},
-           {a.last_event_us() != 0 ? FormatLocalTime(a.last_event_us(), zone) : "-"},
-           {a.version()},
-           {a.role()},
-           {absl::StrJoin(a.addresses(), " ")}});
+      agents.AddRow({{a.host()},
+                     {a.connected() ? "connected" : "offline",
+                      a.connected() ? report::Color::kGreen : report::Color::kRed},
+                     {a.since_us() != 0 ? FormatLocalTime(a.since_us(), zone) : "-"},
+                     {Bytes(a.lag_bytes()),
+                      a.lag_bytes() > 0 ? report::Color::kYellow : report::Color::kNone},
+                     {lag_time},
+                     {a.last_event_us() != 0 ? FormatLocalTime(a.last_event_us(), zone) : "-"},
+                     {a.version()},
+                     {a.role()},
+                     {absl::StrJoin(a.addresses(), " ")}});
     }
     agents.PrintText(out, color);
   }
@@ -167,7 +170,8 @@ void PrintStatus(const v1::StatusResponse& status, const std::string& source, ab
   if (status.gaps_size() == 0) {
     std::fprintf(out, "none: no agent has reported a lost span of a log\n");
   } else {
-    report::Table gaps({"host", "file", "bytes", "reason", "lost lines written", "noticed", "detail"});
+    report::Table gaps(
+        {"host", "file", "bytes", "reason", "lost lines written", "noticed", "detail"});
     for (const v1::GapStatus& g : status.gaps()) {
       std::string span = g.to_known() ? absl::StrCat(g.from_offset(), "-", g.to_offset())
                                       : absl::StrCat(g.from_offset(), "-?");

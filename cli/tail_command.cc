@@ -1,5 +1,5 @@
-// `maillens tail [-f]`: the newest matching lines a collector holds, then (-f) every matching
-// line as the collector stores it.
+// `maillens tail [-f]`: the newest matching lines of a collector or a data directory, then
+// (-f, a collector only) every matching line as the collector stores it.
 #include <algorithm>
 #include <cstdio>
 #include <deque>
@@ -14,18 +14,20 @@
 #include "absl/time/time.h"
 #include "cli/query_source.h"
 #include "cli/store_commands.h"
+#include "store/query_proto.h"
 
 namespace maillens::cli {
 namespace {
 
 constexpr char kTailUsage[] =
-    "usage: maillens --server HOST:PORT tail [-f] [WORD | FIELD:VALUE]... [--lines N] [--json]\n"
-    "  The newest N (default 10) lines matching the search language (see 'maillens search\n"
-    "  --help'; since:/until: do not apply), oldest first, then with -f (--follow) every\n"
-    "  matching line as the collector stores it, from every host, until Ctrl-C. A terminal\n"
-    "  that falls behind is told how many lines it missed. With -f a lost collector (a\n"
-    "  restart, the network) is reconnected to, saying so, and the newest lines stored\n"
-    "  meanwhile are shown once. --json: one object per line.\n"
+    "usage: maillens [--data DIR | --server HOST:PORT ...] tail [-f] [WORD | FIELD:VALUE]...\n"
+    "                [--lines N] [--json]\n"
+    "  The newest N (default 10, at most 10000) lines matching the search language (see\n"
+    "  'maillens search --help'; since:/until: do not apply), oldest first, then with -f\n"
+    "  (--follow; needs --server) every matching line as the collector stores it, from every\n"
+    "  host, until Ctrl-C. A terminal that falls behind is told how many lines it missed.\n"
+    "  With -f a lost collector (a restart, the network) is reconnected to, saying so, and\n"
+    "  the newest lines stored meanwhile are shown once. --json: one object per line.\n"
     "  Example: maillens --server collector:7411 tail -f status:deferred\n";
 
 // Lines a reconnection asks for again, and lines remembered as printed.
@@ -61,11 +63,18 @@ int RunTail(const GlobalOptions& global, const std::vector<std::string>& args) {
     std::fprintf(stderr, "maillens tail: --lines wants a number, not '%s'\n", lines.c_str());
     return 2;
   }
-  if (global.server.empty()) {
+  if (backlog > store::kMaxTailBacklog) {
     std::fprintf(stderr,
-                 "maillens tail: tail shows lines as a collector stores them: give --server "
-                 "HOST:PORT (or set $MAILLENS_SERVER); for a local data directory use "
-                 "'search --lines'\n");
+                 "maillens tail: --lines is at most %zu (for more, 'maillens search --lines "
+                 "--limit N')\n",
+                 store::kMaxTailBacklog);
+    return 2;
+  }
+  if (follow && global.server.empty()) {
+    std::fprintf(stderr,
+                 "maillens tail: -f follows lines as the collector stores them: give --server "
+                 "HOST:PORT (or set $MAILLENS_SERVER); from a data directory, tail shows the "
+                 "newest lines only\n");
     return 2;
   }
   auto source = OpenQuerySource(global);

@@ -16,13 +16,13 @@
 #include "absl/strings/match.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
-#include "store/query_proto.h"
-#include "store/store.h"
-#include "store/test_lines.h"
 #include "core/parser.h"
 #include "core/time_context.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "store/query_proto.h"
+#include "store/store.h"
+#include "store/test_lines.h"
 
 namespace maillens::cli {
 namespace {

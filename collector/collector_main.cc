@@ -20,17 +20,17 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "core/collector_config_keys.h"
-#include "store/data_lock.h"
 #include "collector/metrics.h"
-#include "store/retention.h"
 #include "collector/server.h"
+#include "core/collector_config_keys.h"
 #include "core/config.h"
 #include "core/listen_address.h"
 #include "core/status_macros.h"
 #include "spdlog/pattern_formatter.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
+#include "store/data_lock.h"
+#include "store/retention.h"
 
 namespace maillens::collector {
 namespace {
@@ -360,7 +360,7 @@ int Run(int argc, char** argv) {
         [log](store::LogLevel level, const std::string& line) {
           log->log(level == store::LogLevel::kInfo      ? spdlog::level::info
                    : level == store::LogLevel::kWarning ? spdlog::level::warn
-                                                 : spdlog::level::err,
+                                                        : spdlog::level::err,
                    line);
         });
   }

@@ -241,8 +241,9 @@ TEST(JournalCodecTest, EveryFieldRoundTrips) {
 }
 
 TEST(JournalCodecTest, EverySessionRoundTrips) {
-  for (store::SiteUpdate::Session session : {store::SiteUpdate::Session::kNone, store::SiteUpdate::Session::kConnected,
-                                      store::SiteUpdate::Session::kDisconnected}) {
+  for (store::SiteUpdate::Session session :
+       {store::SiteUpdate::Session::kNone, store::SiteUpdate::Session::kConnected,
+        store::SiteUpdate::Session::kDisconnected}) {
     SCOPED_TRACE(testing::Message() << "session " << static_cast<int>(session));
     JournalTask task = FullTask(/*big_line=*/false);
     task.site->session = session;

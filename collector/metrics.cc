@@ -10,9 +10,9 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "store/retention.h"
 #include "collector/server.h"
 #include "core/listen_address.h"
+#include "store/retention.h"
 
 namespace maillens::collector {
 

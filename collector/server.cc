@@ -19,13 +19,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "store/behind_worker.h"
 #include "collector/ingest_journal.h"
 #include "collector/journal_codec.h"
 #include "collector/metrics.h"
-#include "store/query_proto.h"
 #include "collector/status_service.h"
-#include "store/store.h"
 #include "core/listen_address.h"
 #include "core/parser.h"
 #include "core/query_language.h"
@@ -33,6 +30,9 @@
 #include "core/strings.h"
 #include "report/render.h"
 #include "spdlog/spdlog.h"
+#include "store/behind_worker.h"
+#include "store/query_proto.h"
+#include "store/store.h"
 
 namespace maillens::collector {
 
@@ -415,7 +415,8 @@ class StoreWriter {
 
   // Called on the indexer thread after each successful Append that stored new lines (Tail's
   // fan-out); must be short and must not block. Set before anything is pushed.
-  void SetOnStored(std::function<void(const std::vector<store::LineRecord>&, const store::AppendStats&)> f) {
+  void SetOnStored(
+      std::function<void(const std::vector<store::LineRecord>&, const store::AppendStats&)> f) {
     absl::MutexLock lock(&mu_);
     on_stored_ = std::move(f);
   }
@@ -796,8 +797,8 @@ struct Cuts {
   }
 };
 
-v1::Ack MakeAck(uint64_t batch_id, const absl::StatusOr<store::AppendStats>& result, const Cuts& cuts,
-                const ServerOptions& options) {
+v1::Ack MakeAck(uint64_t batch_id, const absl::StatusOr<store::AppendStats>& result,
+                const Cuts& cuts, const ServerOptions& options) {
   v1::Ack ack;
   ack.set_batch_id(batch_id);
   if (result.ok()) {
@@ -981,7 +982,8 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
                  cuts.Describe(options_.max_line_bytes));
     }
     const bool connects = task.site && task.site->session == store::SiteUpdate::Session::kConnected;
-    task.done = [this, slot, cuts, connects, host = host_](absl::StatusOr<store::AppendStats> result) {
+    task.done = [this, slot, cuts, connects,
+                 host = host_](absl::StatusOr<store::AppendStats> result) {
       if (connects && result.ok()) {
         absl::MutexLock lock(&mu_);
         announced_ = true;
@@ -1501,18 +1503,15 @@ class TailStream final : public grpc::ServerWriteReactor<v1::TailResponse> {
     absl::Status status = CallState(context_);
     std::vector<store::StoredLine> lines;
     if (status.ok()) {
-      store::SearchQuery query;
-      query.words = query_.words;
-      query.terms = query_.terms;
-      query.limit = std::min<size_t>(backlog_, kMaxSearchLimit);
-      absl::StatusOr<std::unique_ptr<store::Store>> store = OpenReader(service_->options_->data_dir);
-      absl::StatusOr<store::SearchResult> result =
-          store.ok() ? (*store)->Search(query) : absl::StatusOr<store::SearchResult>(store.status());
-      if (result.ok()) {
-        lines.assign(std::make_move_iterator(result->lines.rbegin()),
-                     std::make_move_iterator(result->lines.rend()));
+      absl::StatusOr<std::unique_ptr<store::Store>> store =
+          OpenReader(service_->options_->data_dir);
+      absl::StatusOr<std::vector<store::StoredLine>> backlog =
+          store.ok() ? store::TailBacklog(store->get(), query_, backlog_)
+                     : absl::StatusOr<std::vector<store::StoredLine>>(store.status());
+      if (backlog.ok()) {
+        lines = std::move(*backlog);
       } else {
-        status = result.status();
+        status = backlog.status();
       }
     }
     std::optional<grpc::Status> finish;
@@ -1625,19 +1624,27 @@ void TailHub::BeginShutdown() {
   for (TailStream* stream : streams_) stream->Stop();
 }
 
-// One TracesIn call: a pool thread loads the window's traces (as the local `trace --all`
-// does, all at once), then they go out one TraceResponse per write. Same finishing rules as
-// TailStream.
-class TracesInStream final : public grpc::ServerWriteReactor<v1::TraceResponse> {
+namespace {
+
+// A server stream whose responses a pool thread produces: `produce` calls `emit` for each one.
+// emit waits while kMaxQueued responses wait to be written, so a slow reader holds back the
+// producer rather than filling memory (a day's export is gigabytes), and returns false once
+// the call is cancelled or the client is gone: the producer then stops. One write in flight.
+// Finish is called once, after releasing mu_, when the producer has returned and its responses
+// are written (or the call is cancelled); it is the last use of the object (OnDone deletes it).
+template <typename Response>
+class ProducedStream final : public grpc::ServerWriteReactor<Response> {
  public:
-  TracesInStream(QueryServiceImpl* service, grpc::CallbackServerContext* context,
-                 const v1::TracesInRequest& request)
-      : service_(service), context_(context), request_(request) {}
+  using Emit = std::function<bool(Response)>;
+  using Producer = std::function<absl::Status(const Emit& emit)>;
+
+  ProducedStream(QueryPool* pool, grpc::CallbackServerContext* context, Producer produce)
+      : pool_(pool), context_(context), produce_(std::move(produce)) {}
 
   void Begin() {
-    bool queued = service_->pool_->Submit([this] { Load(); });
+    bool queued = pool_->Submit([this] { Produce(); });
     if (!queued) {
-      Finish(ToGrpcStatus(
+      this->Finish(ToGrpcStatus(
           absl::ResourceExhaustedError("too many queries are waiting; try again shortly")));
     }
   }
@@ -1651,7 +1658,7 @@ class TracesInStream final : public grpc::ServerWriteReactor<v1::TraceResponse> 
       WriteNext();
       finish = MaybeFinish();
     }
-    if (finish) Finish(*finish);
+    if (finish) this->Finish(*finish);
   }
 
   void OnCancel() override {
@@ -1661,48 +1668,41 @@ class TracesInStream final : public grpc::ServerWriteReactor<v1::TraceResponse> 
       cancelled_ = true;
       finish = MaybeFinish();
     }
-    if (finish) Finish(*finish);
+    if (finish) this->Finish(*finish);
   }
 
   void OnDone() override { delete this; }
 
  private:
+  static constexpr size_t kMaxQueued = 64;
+
   // Pool thread.
-  void Load() {
-    std::deque<v1::TraceResponse> out;
+  void Produce() {
     absl::Status status = CallState(context_);
-    if (status.ok()) status = LoadInto(&out);
+    if (status.ok()) status = produce_([this](Response r) { return Push(std::move(r)); });
     std::optional<grpc::Status> finish;
     {
       absl::MutexLock lock(&mu_);
-      loading_ = false;
-      if (status.ok()) {
-        outbox_ = std::move(out);
-      } else {
-        final_status_ = ToGrpcStatus(status);
-      }
+      producing_ = false;
+      if (!status.ok()) final_status_ = ToGrpcStatus(status);
       WriteNext();
       finish = MaybeFinish();
     }
-    if (finish) Finish(*finish);
+    if (finish) this->Finish(*finish);
   }
 
-  absl::Status LoadInto(std::deque<v1::TraceResponse>* out) {
-    MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store,
-                              OpenReader(service_->options_->data_dir));
-    int64_t since_us = request_.has_since_us() ? request_.since_us() : INT64_MIN;
-    int64_t until_us = request_.has_until_us() ? request_.until_us() : INT64_MAX;
-    MAILLENS_ASSIGN_OR_RETURN(std::vector<store::Trace> traces,
-                              store->TracesIn(since_us, until_us));
-    for (const store::Trace& trace : traces) {
-      v1::TraceResponse& response = out->emplace_back();
-      store::ToProto(trace, response.mutable_trace());
-      if (request_.with_lines()) {
-        MAILLENS_ASSIGN_OR_RETURN(auto lines, store::TraceLines(store.get(), trace));
-        store::ToProto(lines, response.mutable_lines());
-      }
-    }
-    return absl::OkStatus();
+  // Pool thread, inside produce_.
+  bool Push(Response response) {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(this, &ProducedStream::HasRoomOrCancelled));
+    if (cancelled_) return false;
+    outbox_.push_back(std::move(response));
+    WriteNext();
+    return true;
+  }
+
+  bool HasRoomOrCancelled() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return cancelled_ || outbox_.size() < kMaxQueued;
   }
 
   void WriteNext() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -1710,29 +1710,74 @@ class TracesInStream final : public grpc::ServerWriteReactor<v1::TraceResponse> 
     response_ = std::move(outbox_.front());
     outbox_.pop_front();
     writing_ = true;
-    StartWrite(&response_);
+    this->StartWrite(&response_);
   }
 
   std::optional<grpc::Status> MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_ || writing_ || loading_) return std::nullopt;
+    if (finished_ || writing_ || producing_) return std::nullopt;
     if (!cancelled_ && !outbox_.empty()) return std::nullopt;
     finished_ = true;
     return final_status_;
   }
 
-  QueryServiceImpl* const service_;
+  QueryPool* const pool_;
   grpc::CallbackServerContext* const context_;
-  const v1::TracesInRequest request_;
+  const Producer produce_;
 
   absl::Mutex mu_;
-  std::deque<v1::TraceResponse> outbox_ ABSL_GUARDED_BY(mu_);
-  v1::TraceResponse response_ ABSL_GUARDED_BY(mu_);
-  bool loading_ ABSL_GUARDED_BY(mu_) = true;
+  std::deque<Response> outbox_ ABSL_GUARDED_BY(mu_);
+  Response response_ ABSL_GUARDED_BY(mu_);
+  bool producing_ ABSL_GUARDED_BY(mu_) = true;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
 };
+
+// TracesIn: the window's traces (loaded at once, as the local `trace --all` does), one
+// TraceResponse each.
+absl::Status ProduceTraces(const std::string& data_dir, const v1::TracesInRequest& request,
+                           const std::function<bool(v1::TraceResponse)>& emit) {
+  MAILLENS_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store, OpenReader(data_dir));
+  int64_t since_us = request.has_since_us() ? request.since_us() : INT64_MIN;
+  int64_t until_us = request.has_until_us() ? request.until_us() : INT64_MAX;
+  MAILLENS_ASSIGN_OR_RETURN(std::vector<store::Trace> traces, store->TracesIn(since_us, until_us));
+  for (const store::Trace& trace : traces) {
+    v1::TraceResponse response;
+    store::ToProto(trace, response.mutable_trace());
+    if (request.with_lines()) {
+      MAILLENS_ASSIGN_OR_RETURN(auto lines, store::TraceLines(store.get(), trace));
+      store::ToProto(lines, response.mutable_lines());
+    }
+    if (!emit(std::move(response))) break;
+  }
+  return absl::OkStatus();
+}
+
+// ArchiveExport: the day's lines, kExportLinesPerResponse to a response.
+constexpr size_t kExportLinesPerResponse = 1000;
+
+absl::Status ProduceExport(const std::string& data_dir, const v1::ArchiveExportRequest& request,
+                           const std::function<bool(v1::ArchiveExportResponse)>& emit) {
+  v1::ArchiveExportResponse response;
+  absl::Status status = store::ExportDay(
+      data_dir, request.day(), request.host(),
+      [&](const std::string& host, std::string_view line) -> absl::Status {
+        v1::ExportedLine* out = response.add_lines();
+        out->set_host(host);
+        out->set_raw(std::string(line));
+        if (static_cast<size_t>(response.lines_size()) < kExportLinesPerResponse) {
+          return absl::OkStatus();
+        }
+        bool sent = emit(std::move(response));
+        response.Clear();
+        return sent ? absl::OkStatus() : absl::CancelledError("the export was cancelled");
+      });
+  if (status.ok() && response.lines_size() > 0) emit(std::move(response));
+  return status;
+}
+
+}  // namespace
 
 QueryServiceImpl::QueryServiceImpl(const ServerOptions* options, const Authenticator* auth,
                                    QueryPool* pool, TailHub* tails, Counters* counters,
@@ -1801,7 +1846,43 @@ grpc::ServerWriteReactor<v1::TraceResponse>* QueryServiceImpl::TracesIn(
     grpc::CallbackServerContext* context, const v1::TracesInRequest* request) {
   absl::StatusOr<std::string> reader = CheckReader(context, "TracesIn");
   if (!reader.ok()) return new RefusedWrite<v1::TraceResponse>(ToGrpcStatus(reader.status()));
-  auto* stream = new TracesInStream(this, context, *request);
+  auto* stream = new ProducedStream<v1::TraceResponse>(
+      pool_, context, [data_dir = options_->data_dir, request = *request](const auto& emit) {
+        return ProduceTraces(data_dir, request, emit);
+      });
+  stream->Begin();
+  return stream;
+}
+
+grpc::ServerUnaryReactor* QueryServiceImpl::ArchiveList(grpc::CallbackServerContext* context,
+                                                        const v1::ArchiveListRequest* request,
+                                                        v1::ArchiveListResponse* response) {
+  return Dispatch(context, "ArchiveList", [this, response]() -> absl::Status {
+    MAILLENS_ASSIGN_OR_RETURN(*response, store::ListArchive(options_->data_dir));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* QueryServiceImpl::ArchiveVerify(grpc::CallbackServerContext* context,
+                                                          const v1::ArchiveVerifyRequest* request,
+                                                          v1::ArchiveVerifyResponse* response) {
+  return Dispatch(context, "ArchiveVerify", [this, response]() -> absl::Status {
+    MAILLENS_ASSIGN_OR_RETURN(store::VerifyResult result, store::VerifyArchive(options_->data_dir));
+    store::ToProto(result, response);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerWriteReactor<v1::ArchiveExportResponse>* QueryServiceImpl::ArchiveExport(
+    grpc::CallbackServerContext* context, const v1::ArchiveExportRequest* request) {
+  absl::StatusOr<std::string> reader = CheckReader(context, "ArchiveExport");
+  if (!reader.ok()) {
+    return new RefusedWrite<v1::ArchiveExportResponse>(ToGrpcStatus(reader.status()));
+  }
+  auto* stream = new ProducedStream<v1::ArchiveExportResponse>(
+      pool_, context, [data_dir = options_->data_dir, request = *request](const auto& emit) {
+        return ProduceExport(data_dir, request, emit);
+      });
   stream->Begin();
   return stream;
 }
@@ -1810,12 +1891,8 @@ grpc::ServerWriteReactor<v1::TailResponse>* QueryServiceImpl::Tail(
     grpc::CallbackServerContext* context, const v1::TailRequest* request) {
   absl::StatusOr<std::string> reader = CheckReader(context, "Tail");
   if (!reader.ok()) return new RefusedWrite<v1::TailResponse>(ToGrpcStatus(reader.status()));
-  absl::StatusOr<core::Query> query = ParseWords(request->words());
-  if (query.ok() && (query->has_since || query->has_until)) {
-    query = absl::InvalidArgumentError(
-        "tail shows the newest lines and then new ones: since: and until: do not apply "
-        "(use search for a window)");
-  }
+  absl::StatusOr<core::Query> query = store::ParseTailQuery(
+      std::vector<std::string>(request->words().begin(), request->words().end()));
   if (!query.ok()) return new RefusedWrite<v1::TailResponse>(ToGrpcStatus(query.status()));
   auto* stream = new TailStream(this, context, *request, std::move(*query));
   stream->Begin();
@@ -1934,8 +2011,9 @@ absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(ServerOp
     return std::make_pair(writer->BacklogRecords(), writer->BacklogBytes());
   });
   server->tails_ = std::make_unique<TailHub>();
-  server->writer_->SetOnStored([tails = server->tails_.get()](const std::vector<store::LineRecord>& lines,
-                                                              const store::AppendStats& stats) {
+  server->writer_->SetOnStored([tails = server->tails_.get()](
+                                   const std::vector<store::LineRecord>& lines,
+                                   const store::AppendStats& stats) {
     if (!tails->HasFollowers()) return;
     // The store does not say which lines of a batch were duplicates. A batch is partly a
     // resend when an agent restarted from an older checkpoint: its first lines are the ones

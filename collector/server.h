@@ -274,7 +274,8 @@ class IngestServiceImpl final : public maillens::v1::IngestService::CallbackServ
 // QueryService. Search and Trace check the caller's token and hand the query to a pool
 // thread, which honours the call's deadline and cancellation before running it on a
 // read-only Store opened for the call (so it sees hosts and days added since start).
-// TracesIn builds its traces on a pool thread and streams them one write at a time. Tail
+// TracesIn and ArchiveExport produce their responses on a pool thread, which waits while too
+// many wait to be written (a slow reader holds the producer, not memory). Tail
 // sends its backlog the same way, then (follow) lines as the writer stores them, through
 // `tails` (a bounded fan-out: a slow reader loses lines and is told how many, ingestion never
 // waits for it).
@@ -298,10 +299,19 @@ class QueryServiceImpl final : public maillens::v1::QueryService::CallbackServic
   grpc::ServerUnaryReactor* Report(grpc::CallbackServerContext* context,
                                    const maillens::v1::ReportRequest* request,
                                    maillens::v1::ReportResponse* response) override;
+  // The archive of the data directory (store/retention.h), as `maillens --data` reads it.
+  grpc::ServerUnaryReactor* ArchiveList(grpc::CallbackServerContext* context,
+                                        const maillens::v1::ArchiveListRequest* request,
+                                        maillens::v1::ArchiveListResponse* response) override;
+  grpc::ServerUnaryReactor* ArchiveVerify(grpc::CallbackServerContext* context,
+                                          const maillens::v1::ArchiveVerifyRequest* request,
+                                          maillens::v1::ArchiveVerifyResponse* response) override;
+  grpc::ServerWriteReactor<maillens::v1::ArchiveExportResponse>* ArchiveExport(
+      grpc::CallbackServerContext* context,
+      const maillens::v1::ArchiveExportRequest* request) override;
 
  private:
   friend class TailStream;
-  friend class TracesInStream;
   friend class CollectorServer;  // lends Dispatch to StatusService
   // Checks the token, then runs `work` on the pool and finishes the call with its status.
   grpc::ServerUnaryReactor* Dispatch(grpc::CallbackServerContext* context, const char* method,

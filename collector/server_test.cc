@@ -27,13 +27,13 @@
 #include "absl/synchronization/notification.h"
 #include "collector/ingest_test_client.h"
 #include "collector/metrics.h"
-#include "store/sqlite.h"
-#include "store/store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "maillens/v1/status.grpc.pb.h"
 #include "spdlog/sinks/ostream_sink.h"
 #include "spdlog/sinks/stdout_sinks.h"
+#include "store/sqlite.h"
+#include "store/store.h"
 
 namespace maillens::collector {
 namespace {
@@ -1412,7 +1412,8 @@ TEST_F(ServerTest, FailedTlsHandshakesAreLoggedOncePerMinuteWithACount) {
 std::vector<std::string> CatalogColumn(const std::filesystem::path& data_dir,
                                        const std::string& sql) {
   std::vector<std::string> out;
-  auto db = store::Database::Open((data_dir / "catalog.db").string(), store::Database::Mode::kReadOnly);
+  auto db =
+      store::Database::Open((data_dir / "catalog.db").string(), store::Database::Mode::kReadOnly);
   EXPECT_TRUE(db.ok()) << db.status();
   if (!db.ok()) return out;
   auto select = (*db)->Prepare(sql);

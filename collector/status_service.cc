@@ -25,10 +25,9 @@ std::string Bounded(const std::string& s, size_t max) { return s.substr(0, max);
 
 }  // namespace
 
-absl::StatusOr<std::optional<store::SiteUpdate>> SiteUpdateOfBatch(const v1::Batch& batch,
-                                                            const std::string& host,
-                                                            absl::Span<const store::LineRecord> lines,
-                                                            int64_t now_us) {
+absl::StatusOr<std::optional<store::SiteUpdate>> SiteUpdateOfBatch(
+    const v1::Batch& batch, const std::string& host, absl::Span<const store::LineRecord> lines,
+    int64_t now_us) {
   if (!batch.has_hello() && batch.gaps_size() == 0 && batch.progress_size() == 0 &&
       !batch.has_queue() && lines.empty()) {
     return std::nullopt;

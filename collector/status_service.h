@@ -23,11 +23,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "maillens/v1/ingest.pb.h"
+#include "maillens/v1/status.grpc.pb.h"
 #include "store/site_state.h"
 #include "store/status_read.h"
 #include "store/store.h"
-#include "maillens/v1/ingest.pb.h"
-#include "maillens/v1/status.grpc.pb.h"
 
 namespace maillens::collector {
 
@@ -60,10 +60,9 @@ class IngestRate {
 // What `batch`, received from the agent of `host` and converted into `lines`, says about the
 // agent (its hello, gaps, file progress, newest line); nullopt when nothing. InvalidArgument
 // when it cannot be accepted (too many gaps, a gap without a host).
-absl::StatusOr<std::optional<store::SiteUpdate>> SiteUpdateOfBatch(const maillens::v1::Batch& batch,
-                                                            const std::string& host,
-                                                            absl::Span<const store::LineRecord> lines,
-                                                            int64_t now_us);
+absl::StatusOr<std::optional<store::SiteUpdate>> SiteUpdateOfBatch(
+    const maillens::v1::Batch& batch, const std::string& host,
+    absl::Span<const store::LineRecord> lines, int64_t now_us);
 
 class StatusServiceImpl final : public maillens::v1::StatusService::CallbackService {
  public:

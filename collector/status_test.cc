@@ -17,12 +17,12 @@
 #include "collector/ingest_test_client.h"
 #include "collector/server.h"
 #include "collector/status_service.h"
-#include "store/store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "maillens/v1/status.grpc.pb.h"
 #include "report/report.h"
 #include "spdlog/sinks/stdout_sinks.h"
+#include "store/store.h"
 
 namespace maillens::collector {
 namespace {
@@ -536,10 +536,12 @@ TEST_F(StatusTest, ReportOverAGapOrAnOfflineSpanListsThem) {
   EXPECT_EQ(over[0].from_us, kMay1 + 4 * kSecond);
   EXPECT_EQ(over[0].until_us, kMay1 + 30 * kSecond);
   EXPECT_THAT(over[0].what, HasSubstr("missing /var/log/maillog bytes 500-900"));
-  EXPECT_TRUE(report::RecordedGaps(DataDir(), "", kMay1 + 40 * kSecond, kMay1 + 60 * kSecond).empty());
+  EXPECT_TRUE(
+      report::RecordedGaps(DataDir(), "", kMay1 + 40 * kSecond, kMay1 + 60 * kSecond).empty());
   EXPECT_TRUE(report::RecordedGaps(DataDir(), "other", kMay1, kMay1 + 60 * kSecond).empty());
   int64_t now = absl::ToUnixMicros(absl::Now());
-  std::vector<report::Gap> recent = report::RecordedGaps(DataDir(), "mx1", now - 3600 * kSecond, now + kSecond);
+  std::vector<report::Gap> recent =
+      report::RecordedGaps(DataDir(), "mx1", now - 3600 * kSecond, now + kSecond);
   ASSERT_EQ(recent.size(), 1u);
   EXPECT_THAT(recent[0].what, HasSubstr("agent offline"));
 }

@@ -37,12 +37,23 @@ days=825
 agents=()
 readers=()
 
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print } /^set -euo/ { exit }' "$0"; exit 2; }
+# The comment above as the usage: on stdout with exit 0 when asked for (-h, --help), on stderr
+# with exit 2 after a wrong argument.
+usage() {
+  local code=${1:-2}
+  if ((code == 0)); then
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print } /^set -euo/ { exit }' "$0"
+  else
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print } /^set -euo/ { exit }' "$0" >&2
+  fi
+  exit "$code"
+}
 die() {
   echo "make-certs: $*" >&2
   exit 1
 }
 
+[[ ${1:-} == --help ]] && usage 0
 while getopts "o:n:a:r:d:h" opt; do
   case $opt in
     o) out=$OPTARG ;;
@@ -50,6 +61,7 @@ while getopts "o:n:a:r:d:h" opt; do
     a) agents+=("$OPTARG") ;;
     r) readers+=("$OPTARG") ;;
     d) days=$OPTARG ;;
+    h) usage 0 ;;
     *) usage ;;
   esac
 done

@@ -250,8 +250,7 @@ std::string DistinctNote(const report::TopList& t, const char* what) {
   return absl::StrCat(t.distinct, " ", what);
 }
 
-Section TopSenders(const report::TopList& t, const char* title, const char* key,
-                   const char* what) {
+Section TopSenders(const report::TopList& t, const char* title, const char* key, const char* what) {
   Section s;
   s.title = title;
   s.note = DistinctNote(t, what);
@@ -422,8 +421,7 @@ Section Latency(const Report& r) {
 // Failed authentications by client, SASL's or Dovecot logins' (the second column: the
 // client's name, or the login service).
 Section FailureSources(std::string title, std::string note, const std::string& second_column,
-                       const std::vector<report::SaslFailureSource>& sources,
-                       absl::TimeZone zone) {
+                       const std::vector<report::SaslFailureSource>& sources, absl::TimeZone zone) {
   Section s;
   s.title = std::move(title);
   s.note = std::move(note);
@@ -801,8 +799,8 @@ void CountsListJson(const report::CountList& l, const char* distinct, Json* j) {
   j->End(']').End('}');
 }
 
-void FailureSourcesJson(const std::vector<report::SaslFailureSource>& sources,
-                        const char* host_key, Json* j) {
+void FailureSourcesJson(const std::vector<report::SaslFailureSource>& sources, const char* host_key,
+                        Json* j) {
   j->Begin('[');
   for (const auto& f : sources) {
     j->Begin('{');

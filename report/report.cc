@@ -23,16 +23,16 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "store/retention.h"
-#include "store/schema.h"
-#include "store/sqlite.h"
-#include "store/store.h"
 #include "core/event.h"
 #include "core/parser.h"
 #include "core/scan.h"
 #include "core/status_macros.h"
 #include "core/strings.h"
 #include "core/time_context.h"
+#include "store/retention.h"
+#include "store/schema.h"
+#include "store/sqlite.h"
+#include "store/store.h"
 
 namespace maillens::report {
 namespace {
@@ -628,7 +628,8 @@ absl::Status ReportBuilder::OpenCatalog() {
     return absl::NotFoundError(
         absl::StrCat("no maillens data in ", dir_, " (run 'maillens import' first)"));
   }
-  MAILLENS_ASSIGN_OR_RETURN(catalog_, store::Database::Open(path, store::Database::Mode::kReadOnly));
+  MAILLENS_ASSIGN_OR_RETURN(catalog_,
+                            store::Database::Open(path, store::Database::Mode::kReadOnly));
   MAILLENS_ASSIGN_OR_RETURN(store::Statement hosts, catalog_->Prepare(kSelectHosts));
   std::vector<std::string> names;
   while (true) {
@@ -665,7 +666,8 @@ absl::Status ReportBuilder::FindDataRange() {
     for (size_t i = 0; i < days_.size(); ++i) {
       int64_t day = first ? days_[i] : days_[days_.size() - 1 - i];
       MAILLENS_ASSIGN_OR_RETURN(std::string path, DayPath(day));
-      MAILLENS_ASSIGN_OR_RETURN(auto db, store::Database::Open(path, store::Database::Mode::kReadOnly));
+      MAILLENS_ASSIGN_OR_RETURN(auto db,
+                                store::Database::Open(path, store::Database::Mode::kReadOnly));
       MAILLENS_ASSIGN_OR_RETURN(store::Statement s,
                                 db->Prepare(first ? kSelectFirstLine : kSelectLastLine));
       MAILLENS_ASSIGN_OR_RETURN(auto step, s.Step());
@@ -821,7 +823,8 @@ absl::Status ReportBuilder::LoadUnits() {
   MAILLENS_ASSIGN_OR_RETURN(store::Statement count, catalog_->Prepare(kCountInWindow));
   count.Bind(1, options_.since_us).Bind(2, options_.until_us);
   MAILLENS_ASSIGN_OR_RETURN(auto cstep, count.Step());
-  if (cstep != store::Statement::StepResult::kRow || count.ColumnInt(0) == 0) return absl::OkStatus();
+  if (cstep != store::Statement::StepResult::kRow || count.ColumnInt(0) == 0)
+    return absl::OkStatus();
   int64_t in_window_count = count.ColumnInt(0);
   id_lo_ = count.ColumnInt(1);
   int64_t id_hi = count.ColumnInt(2);
@@ -1129,7 +1132,8 @@ void ReportBuilder::MakeUnits() {
 
 absl::Status ReportBuilder::ScanEvents(EventScan* scan) const {
   int64_t first_day = options_.since_us == INT64_MIN ? 0 : store::DayOf(options_.since_us);
-  int64_t last_day = options_.until_us == INT64_MAX ? 99999999 : store::DayOf(options_.until_us - 1);
+  int64_t last_day =
+      options_.until_us == INT64_MAX ? 99999999 : store::DayOf(options_.until_us - 1);
   for (int64_t day : days_) {
     if (day < first_day || day > last_day) continue;
     // A day wholly inside the window needs no time condition.
@@ -1904,7 +1908,8 @@ std::vector<Gap> RecordedGaps(const std::string& data_dir, const std::string& ho
       "JOIN hosts h ON h.id = o.host_id WHERE coalesce(o.to_us, ?) > ? AND o.from_us < ? "
       "AND (? = '' OR h.name = ?) ORDER BY 2";
   std::vector<Gap> out;
-  auto db = store::Database::Open(absl::StrCat(data_dir, "/catalog.db"), store::Database::Mode::kReadOnly);
+  auto db = store::Database::Open(absl::StrCat(data_dir, "/catalog.db"),
+                                  store::Database::Mode::kReadOnly);
   if (!db.ok()) return out;
   auto gaps = (*db)->Prepare(kGaps);
   if (gaps.ok()) {

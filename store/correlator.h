@@ -39,8 +39,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "store/sqlite.h"
 #include "core/event.h"
+#include "store/sqlite.h"
 
 namespace maillens::store {
 

@@ -12,12 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
 #include "store/message_search.h"
 #include "store/sqlite.h"
 #include "store/store.h"
 #include "store/test_lines.h"
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
 
 namespace maillens::store {
 namespace {

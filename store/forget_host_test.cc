@@ -10,12 +10,12 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
 #include "store/importer.h"
 #include "store/retention.h"
 #include "store/schema.h"
 #include "store/sqlite.h"
 #include "store/store.h"
-#include "gtest/gtest.h"
 
 namespace maillens::store {
 namespace {

@@ -12,13 +12,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "store/line_reader.h"
-#include "store/retention.h"
-#include "store/sqlite.h"
 #include "core/file_fingerprint.h"
 #include "core/status_macros.h"
 #include "core/syslog_header.h"
 #include "core/time_context.h"
+#include "store/line_reader.h"
+#include "store/retention.h"
+#include "store/sqlite.h"
 
 namespace maillens::store {
 

@@ -11,10 +11,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "gtest/gtest.h"
 #include "store/retention.h"
 #include "store/sqlite.h"
 #include "store/store.h"
-#include "gtest/gtest.h"
 
 namespace maillens::store {
 namespace {

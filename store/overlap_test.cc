@@ -16,11 +16,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
 #include "store/importer.h"
 #include "store/retention.h"
 #include "store/sqlite.h"
 #include "store/store.h"
-#include "gtest/gtest.h"
 
 namespace maillens::store {
 namespace {

@@ -1,16 +1,18 @@
 #include "store/query_proto.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 #include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/parser.h"
+#include "core/query_language.h"
+#include "core/status_macros.h"
 #include "store/message_search.h"
 #include "store/retention.h"
-#include "core/parser.h"
-#include "core/status_macros.h"
 
 namespace maillens::store {
 
@@ -283,6 +285,68 @@ std::map<int64_t, std::vector<StoredLine>> FromProto(
     auto& lines = out[entry.message()];
     for (const v1::StoredLine& line : entry.lines()) lines.push_back(FromProto(line));
   }
+  return out;
+}
+
+absl::StatusOr<core::Query> ParseTailQuery(const std::vector<std::string>& words) {
+  MAILLENS_ASSIGN_OR_RETURN(core::Query query,
+                            core::ParseQuery(words, absl::Now(), absl::UTCTimeZone()));
+  if (query.has_since || query.has_until) {
+    return absl::InvalidArgumentError(
+        "tail shows the newest lines and then new ones: since: and until: do not apply "
+        "(use search for a window)");
+  }
+  return query;
+}
+
+absl::StatusOr<std::vector<StoredLine>> TailBacklog(Store* store, const core::Query& query,
+                                                    uint32_t backlog) {
+  SearchQuery search;
+  search.words = query.words;
+  search.terms = query.terms;
+  search.limit = std::min<size_t>(backlog, kMaxTailBacklog);
+  MAILLENS_ASSIGN_OR_RETURN(SearchResult result, store->Search(search));
+  return std::vector<StoredLine>(std::make_move_iterator(result.lines.rbegin()),
+                                 std::make_move_iterator(result.lines.rend()));
+}
+
+absl::StatusOr<v1::ArchiveListResponse> ListArchive(const std::string& dir) {
+  MAILLENS_ASSIGN_OR_RETURN(std::vector<ArchiveEntry> live, LiveArchive(dir));
+  v1::ArchiveListResponse out;
+  for (const ArchiveEntry& e : live) {
+    v1::ArchivedDay* day = out.add_days();
+    day->set_day(e.day);
+    day->set_first_us(e.first_us);
+    day->set_last_us(e.last_us);
+    day->set_lines(e.lines);
+    std::error_code ec;
+    uint64_t size = std::filesystem::file_size(dir + "/archive/" + e.file, ec);
+    day->set_bytes(ec ? 0 : size);
+    day->set_sha256(e.sha256);
+    for (const std::string& host : e.hosts) day->add_hosts(host);
+  }
+  if (!live.empty()) {
+    absl::StatusOr<VerifyResult> verify = VerifyArchive(dir);
+    if (verify.ok()) out.set_head(verify->head);
+  }
+  return out;
+}
+
+void ToProto(const VerifyResult& in, v1::ArchiveVerifyResponse* out) {
+  out->set_files_checked(in.files_checked);
+  out->set_entries(in.entries);
+  out->set_head(in.head);
+  for (const std::string& p : in.problems) out->add_problems(p);
+  for (const std::string& n : in.notes) out->add_notes(n);
+}
+
+VerifyResult FromProto(const v1::ArchiveVerifyResponse& in) {
+  VerifyResult out;
+  out.files_checked = in.files_checked();
+  out.entries = in.entries();
+  out.head = in.head();
+  out.problems.assign(in.problems().begin(), in.problems().end());
+  out.notes.assign(in.notes().begin(), in.notes().end());
   return out;
 }
 

@@ -12,9 +12,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "store/correlator.h"
-#include "store/store.h"
 #include "maillens/v1/query.pb.h"
+#include "store/correlator.h"
+#include "store/retention.h"
+#include "store/store.h"
 
 namespace maillens::store {
 
@@ -45,6 +46,24 @@ std::vector<std::string> ArchiveReadNotices(const Store& store, const Trace* tra
 // for one. Without it a queue ID reused, or one on two hosts, showed one of them as if it
 // were the only one.
 std::string OtherTracesNotice(const std::string& id, size_t matches);
+
+// At most this many lines before `tail` follows: a backlog is one search held in memory.
+inline constexpr size_t kMaxTailBacklog = 10000;
+
+// The words of a `tail` as a query; since: and until: refused (tail has no window).
+absl::StatusOr<core::Query> ParseTailQuery(const std::vector<std::string>& words);
+
+// What `tail` shows before it follows: the newest min(backlog, kMaxTailBacklog) lines that
+// match `query`, oldest first. The same lines from a local store and from the collector.
+absl::StatusOr<std::vector<StoredLine>> TailBacklog(Store* store, const core::Query& query,
+                                                    uint32_t backlog);
+
+// `archive list` of the data directory `dir`: the live archive (LiveArchive) with each file's
+// size, and the manifest's chain head as VerifyArchive reads it (absent when it cannot).
+absl::StatusOr<v1::ArchiveListResponse> ListArchive(const std::string& dir);
+
+void ToProto(const VerifyResult& in, v1::ArchiveVerifyResponse* out);
+VerifyResult FromProto(const v1::ArchiveVerifyResponse& in);
 
 void ToProto(const StoredLine& in, v1::StoredLine* out);
 void ToProto(const MessageInfo& in, v1::MessageInfo* out);

@@ -29,10 +29,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/substitute.h"
 #include "absl/time/time.h"
+#include "core/status_macros.h"
 #include "store/schema.h"
 #include "store/sqlite.h"
 #include "store/store.h"
-#include "core/status_macros.h"
 
 namespace maillens::store {
 namespace {

@@ -32,11 +32,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "report/report.h"
 #include "store/data_lock.h"
 #include "store/query_proto.h"
 #include "store/store.h"
-#include "gtest/gtest.h"
-#include "report/report.h"
 
 namespace maillens::store {
 namespace {

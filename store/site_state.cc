@@ -7,9 +7,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "store/schema.h"
 #include "core/status_macros.h"
 #include "core/strings.h"
+#include "store/schema.h"
 
 namespace maillens::store {
 namespace {

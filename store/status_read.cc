@@ -5,10 +5,10 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "core/status_macros.h"
 #include "store/retention.h"
 #include "store/sqlite.h"
 #include "store/store.h"
-#include "core/status_macros.h"
 
 namespace maillens::store {
 

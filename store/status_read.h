@@ -11,8 +11,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "store/site_state.h"
 #include "maillens/v1/status.pb.h"
+#include "store/site_state.h"
 
 namespace maillens::store {
 

@@ -16,13 +16,13 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "store/retention.h"
-#include "store/schema.h"
 #include "core/file_fingerprint.h"
 #include "core/json.h"
 #include "core/parser.h"
 #include "core/status_macros.h"
 #include "core/strings.h"
+#include "store/retention.h"
+#include "store/schema.h"
 
 namespace maillens::store {
 namespace {

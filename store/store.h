@@ -46,13 +46,13 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "core/event.h"
+#include "core/query_language.h"
+#include "core/status_macros.h"
 #include "store/behind_worker.h"
 #include "store/correlator.h"
 #include "store/site_state.h"
 #include "store/sqlite.h"
-#include "core/event.h"
-#include "core/query_language.h"
-#include "core/status_macros.h"
 
 namespace maillens::store {
 

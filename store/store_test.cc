@@ -14,11 +14,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
 #include "store/schema.h"
 #include "store/sqlite.h"
 #include "store/test_lines.h"
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
 
 namespace maillens::store {
 namespace {

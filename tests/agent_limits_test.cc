@@ -27,14 +27,14 @@
 #include "agent/shipper.h"
 #include "agent/tailer.h"
 #include "cli/doctor_command.h"
-#include "store/retention.h"
 #include "collector/server.h"
-#include "store/sqlite.h"
 #include "core/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "spdlog/sinks/ringbuffer_sink.h"
 #include "spdlog/sinks/stdout_sinks.h"
+#include "store/retention.h"
+#include "store/sqlite.h"
 #include "tests/ingest_harness.h"
 
 namespace maillens {
@@ -171,7 +171,7 @@ class AgentLimitsTest : public ::testing::Test {
     std::map<std::string, int> out;
     for (int64_t day : store::HotDays(dir_ + "/data")) {
       auto db = store::Database::Open(absl::StrCat(dir_, "/data/days/", day, ".db"),
-                                          store::Database::Mode::kReadOnly);
+                                      store::Database::Mode::kReadOnly);
       EXPECT_TRUE(db.ok()) << db.status();
       if (!db.ok()) continue;
       auto select = (*db)->Prepare("SELECT raw FROM events");

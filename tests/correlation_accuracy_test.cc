@@ -21,11 +21,11 @@
 #include <tuple>
 #include <vector>
 
-#include "store/importer.h"
-#include "store/store.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "store/importer.h"
+#include "store/store.h"
 #include "tools/simulator.h"
 
 namespace maillens {
@@ -212,7 +212,7 @@ tools::SimulatorOptions ThreeHostSite(uint64_t seed, int64_t lines) {
 struct RunResult {
   Measured measured;
   store::ImportStats total;  // summed over the files imported (not over the refused)
-  uint64_t extra_lines = 0;      // lines of the extracts and syslog copies imported
+  uint64_t extra_lines = 0;  // lines of the extracts and syslog copies imported
   std::map<std::string, uint64_t> host_messages;  // Store::Hosts: instances made of the lines
 };
 

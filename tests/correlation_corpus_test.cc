@@ -4,9 +4,9 @@
 #include <set>
 #include <string>
 
+#include "gtest/gtest.h"
 #include "store/importer.h"
 #include "store/store.h"
-#include "gtest/gtest.h"
 
 namespace maillens::store {
 namespace {

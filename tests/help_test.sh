@@ -43,11 +43,24 @@ for cmd in $commands; do
   check "maillens --server $cmd --help" "usage" "$ML" --server 127.0.0.1:1 "$cmd" --help
 done
 for group in archive hosts; do
-  subs=$("$ML" "$group" --help | sed -n "s/^.*maillens \[--data DIR\] $group \[\?\([a-z]\+\).*/\1/p")
+  subs=$("$ML" "$group" --help |
+    sed -n "s/^.*maillens \[--data DIR[^]]*\] $group \[\?\([a-z]\+\).*/\1/p" | sort -u)
   [[ $(wc -w <<<"$subs") -ge 2 ]] || fail "no subcommands in maillens $group --help: $subs"
   for sub in $subs; do
     check "maillens $group $sub --help" "usage" "$ML" --data "$work/none" "$group" "$sub" --help
   done
+done
+# help's topics: `help TOPIC --help` is the topic's guide, not the list of commands.
+topics=$("$ML" help | sed -n '/topics:$/,/^[^ ]/p' | sed -n 's/^  \([a-z]\+\) .*/\1/p')
+[[ $(wc -w <<<"$topics") -ge 3 ]] || fail "no topics in maillens help: $topics"
+for topic in $topics; do
+  check "maillens help $topic --help" "maillens $topic" "$ML" help "$topic" --help
+  grep -qF -- "commands:" <<<"$("$ML" help "$topic" --help)" &&
+    fail "maillens help $topic --help printed the command list"
+done
+SRC=${MAILLENS_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+for flag in --help -h; do
+  check "make-certs.sh $flag" "make-certs.sh" bash "$SRC/deploy/make-certs.sh" "$flag"
 done
 # A usage error still fails (exit 2), so the checks above are not vacuous.
 if "$ML" search --no-such-flag >/dev/null 2>&1; then fail "an unknown flag was accepted"; fi

@@ -13,11 +13,11 @@
 #include <string>
 #include <thread>
 
+#include "gtest/gtest.h"
 #include "store/retention.h"
 #include "store/schema.h"
 #include "store/sqlite.h"
 #include "store/store.h"
-#include "gtest/gtest.h"
 
 namespace maillens {
 namespace {
@@ -49,8 +49,7 @@ bool IndexBehind(const std::string& data) {
   for (int64_t d : store::HotDays(data)) {
     const std::string path = data + "/days/" + std::to_string(d) + ".db";
     auto day = store::Database::Open(path, store::Database::Mode::kReadOnly);
-    auto fts = store::Database::Open(store::FtsFilePath(path),
-                                         store::Database::Mode::kReadOnly);
+    auto fts = store::Database::Open(store::FtsFilePath(path), store::Database::Mode::kReadOnly);
     if (!day.ok() || !fts.ok()) continue;
     auto last = (*day)->Prepare("SELECT coalesce(max(id), 0) FROM events");
     auto indexed = (*fts)->Prepare("SELECT indexed_id FROM fts_state");

@@ -131,6 +131,22 @@ hosts=$(jq -r '[.hosts[].host] | sort | join(" ")' "$W/queue-remote.json" 2>/dev
 say "through the collector: hosts [$hosts], $remote deferred messages"
 [[ $hosts == "dmz mta mx" ]] || fail "the collector's view lists hosts [$hosts], not [dmz mta mx]"
 ((remote > 0)) || fail "the collector's view lists no deferred message"
+# The same recorded queues either way, but for the moment each was asked (now_us) and the ages
+# counted from it (age_us). An agent's new snapshot can land between the two reads: up to three
+# tries.
+same=0
+for _ in 1 2 3; do
+  ml queue --json >"$W/q-local.json" 2>"$W/q-local.err" || fail "maillens queue --json failed"
+  ml_remote queue --json >"$W/q-remote.json" 2>"$W/q-remote.err" ||
+    fail "maillens --server ... queue --json failed"
+  live='del(.now_us) | del(.. | .age_us?)'
+  if diff <(jq "$live" "$W/q-local.json") <(jq "$live" "$W/q-remote.json") >"$W/q.diff"; then
+    same=1
+    break
+  fi
+done
+((same)) || { head -n 40 "$W/q.diff" >&2; fail "queue --json differs between --data and --server"; }
+[[ $(jq '.hosts | length' "$W/q-local.json") == 3 ]] || fail "the compared queues are not all there"
 ml queue queue:deferred >"$W/queue.txt" 2>&1 || fail "maillens queue (table) failed"
 grep -q "snapshot .* old" "$W/queue.txt" || fail "the table does not say how old the snapshots are"
 

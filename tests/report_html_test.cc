@@ -15,11 +15,11 @@
 #include <string>
 
 #include "absl/time/time.h"
-#include "store/importer.h"
-#include "store/store.h"
 #include "gtest/gtest.h"
 #include "report/render.h"
 #include "report/report.h"
+#include "store/importer.h"
+#include "store/store.h"
 
 namespace maillens {
 namespace {
@@ -98,8 +98,8 @@ TEST_F(ReportHtmlTest, ChartsRenderInHeadlessChromium) {
     ASSERT_TRUE(store.ok()) << store.status();
     store::ImportOptions import;
     import.year = 2023;
-    auto stats = store::ImportFile(store->get(),
-                                       Corpus("pixelpark-postfix-logsums/test/mail.log"), import);
+    auto stats =
+        store::ImportFile(store->get(), Corpus("pixelpark-postfix-logsums/test/mail.log"), import);
     ASSERT_TRUE(stats.ok()) << stats.status();
   }
   auto report = report::BuildReport((dir_ / "data").string(), report::ReportOptions());

@@ -34,10 +34,10 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "store/importer.h"
-#include "store/store.h"
 #include "gtest/gtest.h"
 #include "report/report.h"
+#include "store/importer.h"
+#include "store/store.h"
 #include "tools/simulator.h"
 
 namespace maillens::report {

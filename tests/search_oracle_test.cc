@@ -26,12 +26,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "store/importer.h"
-#include "store/message_search.h"
-#include "store/store.h"
 #include "core/parser.h"
 #include "core/query_language.h"
 #include "gtest/gtest.h"
+#include "store/importer.h"
+#include "store/message_search.h"
+#include "store/store.h"
 #include "tools/simulator.h"
 
 namespace maillens {
@@ -552,8 +552,8 @@ TEST(SearchOracleTest, SimulatedTwoHostSite) {
   ASSERT_NE(store, nullptr);
   for (const char* host : {"mx", "dmz"}) {
     store::ImportOptions import;
-    auto stats = store::ImportFile(
-        store.get(), (dir / "logs" / (std::string(host) + ".log")).string(), import);
+    auto stats = store::ImportFile(store.get(),
+                                   (dir / "logs" / (std::string(host) + ".log")).string(), import);
     ASSERT_TRUE(stats.ok()) << stats.status();
   }
   // Queried as every command and the collector query it: a read-only store of its own.
