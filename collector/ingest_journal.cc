@@ -156,7 +156,7 @@ IngestJournal::IngestJournal(JournalOptions options, int lock_fd)
 
 IngestJournal::~IngestJournal() {
   {
-    absl::MutexLock lock(&mu_);
+    core::MutexLock lock(&mu_);
     segments_.clear();
   }
   close(lock_fd_);  // drops the flock
@@ -222,7 +222,7 @@ absl::Status IngestJournal::LoadReleased() {
         "SEQ\"); fix or remove it (without it every record in the journal is replayed, which "
         "is harmless)"));
   }
-  absl::MutexLock lock(&mu_);
+  core::MutexLock lock(&mu_);
   released_seq_ = seq;
   return absl::OkStatus();
 }
@@ -241,7 +241,7 @@ absl::Status IngestJournal::Recover() {
   closedir(dir);
   std::sort(firsts.begin(), firsts.end());
 
-  absl::MutexLock lock(&mu_);
+  core::MutexLock lock(&mu_);
   const uint64_t released = released_seq_;
   std::string payload;
   for (size_t i = 0; i < firsts.size(); ++i) {
@@ -370,7 +370,7 @@ absl::Status IngestJournal::StartSegment(uint64_t first_seq) {
     unlink(segment->path.c_str());
     return synced;
   }
-  absl::MutexLock lock(&mu_);
+  core::MutexLock lock(&mu_);
   active_ = segment.get();
   active_bytes_ = 0;
   segments_.push_back(std::move(segment));
@@ -382,7 +382,7 @@ absl::StatusOr<uint64_t> IngestJournal::Append(const std::vector<std::string_vie
   uint64_t last = 0;
   bool rotate = false;
   {
-    absl::MutexLock lock(&mu_);
+    core::MutexLock lock(&mu_);
     last = last_seq_;
     // A new segment when there is none, when the current one is full, or when it cannot hold
     // the next seq (everything was released and its records' segments deleted).
@@ -435,7 +435,7 @@ absl::StatusOr<uint64_t> IngestJournal::Append(const std::vector<std::string_vie
   }
   active_bytes_ += buffer_.size();
 
-  absl::MutexLock lock(&mu_);
+  core::MutexLock lock(&mu_);
   active_->size = active_bytes_;
   active_->last_seq = seq;
   last_seq_ = seq;
@@ -449,7 +449,7 @@ absl::StatusOr<uint64_t> IngestJournal::Append(const std::vector<std::string_vie
 
 absl::Status IngestJournal::Read(uint64_t after_seq, size_t max_bytes,
                                  std::vector<JournalRecord>* out) {
-  absl::MutexLock reader_lock(&reader_mu_);
+  core::MutexLock reader_lock(&reader_mu_);
   // What Read may see, taken under mu_: the segments from the one to start in, with their
   // synced sizes. Only Release (serialized with us) destroys segments.
   struct View {
@@ -459,7 +459,7 @@ absl::Status IngestJournal::Read(uint64_t after_seq, size_t max_bytes,
   std::vector<View> views;
   uint64_t start_offset = 0;
   {
-    absl::MutexLock lock(&mu_);
+    core::MutexLock lock(&mu_);
     if (segments_.empty() || after_seq >= last_seq_) return absl::OkStatus();
     size_t index = 0;
     bool from_cursor = false;
@@ -563,9 +563,9 @@ absl::Status IngestJournal::WriteReleased(uint64_t seq) {
 }
 
 absl::Status IngestJournal::Release(uint64_t seq) {
-  absl::MutexLock reader_lock(&reader_mu_);
+  core::MutexLock reader_lock(&reader_mu_);
   {
-    absl::MutexLock lock(&mu_);
+    core::MutexLock lock(&mu_);
     if (seq <= released_seq_) return absl::OkStatus();
     if (seq > last_seq_) {
       return absl::InvalidArgumentError(absl::StrCat("ingest journal: cannot release seq ", seq,
@@ -578,7 +578,7 @@ absl::Status IngestJournal::Release(uint64_t seq) {
   std::vector<std::unique_ptr<Segment>> doomed;
   uint64_t first_kept = 0;
   {
-    absl::MutexLock lock(&mu_);
+    core::MutexLock lock(&mu_);
     released_seq_ = seq;
     while (!pending_.empty() && pending_.front().first <= seq) {
       pending_bytes_ -= pending_.front().second;
@@ -604,27 +604,27 @@ absl::Status IngestJournal::Release(uint64_t seq) {
 }
 
 uint64_t IngestJournal::last_seq() const {
-  absl::MutexLock lock(&mu_);
+  core::MutexLock lock(&mu_);
   return last_seq_;
 }
 
 uint64_t IngestJournal::released_seq() const {
-  absl::MutexLock lock(&mu_);
+  core::MutexLock lock(&mu_);
   return released_seq_;
 }
 
 uint64_t IngestJournal::pending_bytes() const {
-  absl::MutexLock lock(&mu_);
+  core::MutexLock lock(&mu_);
   return pending_bytes_;
 }
 
 uint64_t IngestJournal::pending_records() const {
-  absl::MutexLock lock(&mu_);
+  core::MutexLock lock(&mu_);
   return pending_.size();
 }
 
 size_t IngestJournal::segment_count() const {
-  absl::MutexLock lock(&mu_);
+  core::MutexLock lock(&mu_);
   return segments_.size();
 }
 

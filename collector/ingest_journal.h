@@ -45,7 +45,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "core/mutex.h"
 
 namespace maillens::collector {
 
@@ -141,10 +141,10 @@ class IngestJournal {
   absl::Status broken_;        // set when a failed append could not be cut back
   std::string buffer_;         // the encoded records of one Append, reused
 
-  absl::Mutex reader_mu_;  // serializes Read and Release
+  core::Mutex reader_mu_;  // serializes Read and Release
   Cursor cursor_ ABSL_GUARDED_BY(reader_mu_);
 
-  mutable absl::Mutex mu_;
+  mutable core::Mutex mu_;
   std::vector<std::unique_ptr<Segment>> segments_ ABSL_GUARDED_BY(mu_);  // by first_seq
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t released_seq_ ABSL_GUARDED_BY(mu_) = 0;

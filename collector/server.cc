@@ -154,7 +154,7 @@ LogRateLimiter::LogRateLimiter(absl::Duration interval, std::function<absl::Time
 
 std::optional<uint64_t> LogRateLimiter::Admit(std::string_view key) {
   const absl::Time now = clock_();
-  absl::MutexLock lock(&mu_);
+  core::MutexLock lock(&mu_);
   auto it = entries_.find(key);
   if (it != entries_.end()) {
     if (now - it->second.logged < interval_) {
@@ -179,7 +179,7 @@ std::optional<uint64_t> LogRateLimiter::Admit(std::string_view key) {
 }
 
 uint64_t LogRateLimiter::suppressed_total() const {
-  absl::MutexLock lock(&mu_);
+  core::MutexLock lock(&mu_);
   return suppressed_total_;
 }
 
@@ -187,7 +187,7 @@ namespace {
 
 // RouteGrpcLogs' state: gRPC's log hook is a plain function, so it lives here.
 struct GrpcLogRoute {
-  absl::Mutex mu;
+  core::Mutex mu;
   std::shared_ptr<spdlog::logger> logger ABSL_GUARDED_BY(mu);
   std::shared_ptr<LogRateLimiter> limiter ABSL_GUARDED_BY(mu);
 };
@@ -202,7 +202,7 @@ void LogGrpcLine(gpr_log_func_args* args) {
   std::shared_ptr<LogRateLimiter> limiter;
   {
     GrpcLogRoute& route = TheGrpcLogRoute();
-    absl::MutexLock lock(&route.mu);
+    core::MutexLock lock(&route.mu);
     logger = route.logger;
     limiter = route.limiter;
   }
@@ -226,7 +226,7 @@ void LogGrpcLine(gpr_log_func_args* args) {
 void RouteGrpcLogs(std::shared_ptr<spdlog::logger> logger, std::function<absl::Time()> clock) {
   GrpcLogRoute& route = TheGrpcLogRoute();
   {
-    absl::MutexLock lock(&route.mu);
+    core::MutexLock lock(&route.mu);
     route.logger = logger != nullptr ? std::move(logger) : spdlog::default_logger();
     route.limiter = std::make_shared<LogRateLimiter>(absl::Minutes(1), std::move(clock));
   }
@@ -235,7 +235,7 @@ void RouteGrpcLogs(std::shared_ptr<spdlog::logger> logger, std::function<absl::T
 
 uint64_t GrpcLogLinesSuppressed() {
   GrpcLogRoute& route = TheGrpcLogRoute();
-  absl::MutexLock lock(&route.mu);
+  core::MutexLock lock(&route.mu);
   return route.limiter == nullptr ? 0 : route.limiter->suppressed_total();
 }
 
@@ -378,7 +378,7 @@ class StoreWriter {
         log_(log) {
     replay_until_ = journal_->last_seq();
     {
-      absl::MutexLock lock(&index_mu_);
+      core::MutexLock lock(&index_mu_);
       indexed_seq_ = journal_->released_seq();
     }
     ingest_thread_ = std::thread([this] { IngestLoop(); });
@@ -393,7 +393,7 @@ class StoreWriter {
   // was, keeps `on_space` to run on the ingest thread once a batch has been written, and
   // returns false; the caller then tries again.
   bool TryPush(Task* task, std::function<void()> on_space) {
-    absl::MutexLock lock(&mu_);
+    core::MutexLock lock(&mu_);
     if (bytes_ != 0 && bytes_ + task->bytes > max_bytes_) {
       waiters_.push_back(std::move(on_space));
       return false;
@@ -408,7 +408,7 @@ class StoreWriter {
   // Queues a small task however full the queue is: a stream's last word, which cannot wait
   // for room because its stream is gone.
   void Post(Task task) {
-    absl::MutexLock lock(&mu_);
+    core::MutexLock lock(&mu_);
     bytes_ += task.bytes;
     queue_.push_back(std::move(task));
   }
@@ -417,7 +417,7 @@ class StoreWriter {
   // fan-out); must be short and must not block. Set before anything is pushed.
   void SetOnStored(
       std::function<void(const std::vector<store::LineRecord>&, const store::AppendStats&)> f) {
-    absl::MutexLock lock(&mu_);
+    core::MutexLock lock(&mu_);
     on_stored_ = std::move(f);
   }
   // Commit latency and gaps go there (null: nowhere). Set before anything is pushed.
@@ -426,7 +426,7 @@ class StoreWriter {
   // Blocks until everything accepted so far is indexed (or `deadline`); true when it is.
   bool WaitIndexed(absl::Time deadline) {
     const uint64_t target = journal_->last_seq();
-    absl::MutexLock lock(&index_mu_);
+    core::MutexLock lock(&index_mu_);
     auto done = [this, target]()
                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_) { return indexed_seq_ >= target; };
     return index_mu_.AwaitWithDeadline(absl::Condition(&done), deadline);
@@ -440,12 +440,12 @@ class StoreWriter {
   // nothing pushes any more.
   void Stop() {
     {
-      absl::MutexLock lock(&mu_);
+      core::MutexLock lock(&mu_);
       stopping_ = true;
     }
     if (ingest_thread_.joinable()) ingest_thread_.join();
     {
-      absl::MutexLock lock(&index_mu_);
+      core::MutexLock lock(&index_mu_);
       index_stopping_ = true;
     }
     if (index_thread_.joinable()) index_thread_.join();
@@ -466,7 +466,7 @@ class StoreWriter {
       std::vector<Task> tasks;
       size_t group_bytes = 0;
       {
-        absl::MutexLock lock(&mu_);
+        core::MutexLock lock(&mu_);
         mu_.Await(absl::Condition(this, &StoreWriter::HasWork));
         if (queue_.empty()) return;  // stopping, and everything queued is journaled
         while (!queue_.empty() && (tasks.empty() || group_bytes < kMaxGroupBytes)) {
@@ -488,7 +488,7 @@ class StoreWriter {
       }
       std::vector<std::function<void()>> waiters;
       {
-        absl::MutexLock lock(&mu_);
+        core::MutexLock lock(&mu_);
         bytes_ -= group_bytes;
         counters_->queued_bytes = bytes_;
         waiters.swap(waiters_);
@@ -503,7 +503,7 @@ class StoreWriter {
   absl::Status Journal(const std::vector<Task>& tasks, std::vector<std::string>* encoded) {
     if (fault_) MAILLENS_RETURN_IF_ERROR(fault_());
     if (journal_->pending_bytes() > journal_max_bytes_) {
-      absl::MutexLock lock(&index_mu_);
+      core::MutexLock lock(&index_mu_);
       auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_) {
         return journal_->pending_bytes() <= journal_max_bytes_;
       };
@@ -527,7 +527,7 @@ class StoreWriter {
     if (metrics_ != nullptr) metrics_->ObserveCommit(absl::Now() - start);
     // Wakes the indexer: its wait reads the journal's last seq, and waits on index_mu_ are
     // checked again when it is released.
-    absl::MutexLock lock(&index_mu_);
+    core::MutexLock lock(&index_mu_);
     return absl::OkStatus();
   }
 
@@ -550,7 +550,7 @@ class StoreWriter {
         sessions_closed = true;
       }
       {
-        absl::MutexLock lock(&index_mu_);
+        core::MutexLock lock(&index_mu_);
         auto work = [this, appended, released]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_) {
           return journal_->last_seq() > appended || appended > released || index_stopping_;
         };
@@ -584,7 +584,7 @@ class StoreWriter {
           if (!s.ok()) log_->warn("{}", Msg(s));
           released = done;
         }
-        absl::MutexLock lock(&index_mu_);
+        core::MutexLock lock(&index_mu_);
         indexed_seq_ = released;
         index_error_.clear();
         continue;
@@ -592,7 +592,7 @@ class StoreWriter {
       // Everything past the release is applied again (the store ignores lines it holds and
       // correlates from disk what a failed correlation left behind).
       appended = released;
-      absl::MutexLock lock(&index_mu_);
+      core::MutexLock lock(&index_mu_);
       index_error_ = Msg(status);
       LogFailure(status);
       // Try again in a second (a full disk frees up); when stopping, leave the rest for the
@@ -646,7 +646,7 @@ class StoreWriter {
 
   // A full disk fails every batch of every agent; one line per ten seconds says it.
   void LogFailure(const absl::Status& status) {
-    absl::MutexLock lock(&log_mu_);
+    core::MutexLock lock(&log_mu_);
     absl::Time now = absl::Now();
     if (now - last_failure_log_ < absl::Seconds(10)) {
       ++suppressed_failures_;
@@ -672,11 +672,11 @@ class StoreWriter {
   spdlog::logger* log_;
   uint64_t replay_until_ = 0;  // the journal's last record at start: a previous process's
 
-  absl::Mutex log_mu_;
+  core::Mutex log_mu_;
   absl::Time last_failure_log_ ABSL_GUARDED_BY(log_mu_) = absl::InfinitePast();
   uint64_t suppressed_failures_ ABSL_GUARDED_BY(log_mu_) = 0;
 
-  absl::Mutex mu_;
+  core::Mutex mu_;
   std::deque<Task> queue_ ABSL_GUARDED_BY(mu_);
   size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;  // queued or being journaled
   std::vector<std::function<void()>> waiters_ ABSL_GUARDED_BY(mu_);
@@ -688,7 +688,7 @@ class StoreWriter {
   // The indexer's side. The journal has its own lock; index_mu_ orders the two threads'
   // waits on it: the ingest thread signals new records (by releasing it), the indexer signals
   // progress (indexed_seq_) and shutdown is index_stopping_.
-  absl::Mutex index_mu_;
+  core::Mutex index_mu_;
   uint64_t indexed_seq_ ABSL_GUARDED_BY(index_mu_) = 0;
   bool index_stopping_ ABSL_GUARDED_BY(index_mu_) = false;
   std::string index_error_ ABSL_GUARDED_BY(index_mu_);
@@ -707,7 +707,7 @@ class QueryPool {
 
   // False when too many queries are already waiting.
   bool Submit(std::function<void()> work) {
-    absl::MutexLock lock(&mu_);
+    core::MutexLock lock(&mu_);
     if (stopping_ || queue_.size() >= max_queued_) return false;
     queue_.push_back(std::move(work));
     return true;
@@ -716,7 +716,7 @@ class QueryPool {
   // Runs what is queued, then joins the threads.
   void Stop() {
     {
-      absl::MutexLock lock(&mu_);
+      core::MutexLock lock(&mu_);
       stopping_ = true;
     }
     for (auto& t : threads_) {
@@ -731,7 +731,7 @@ class QueryPool {
     while (true) {
       std::function<void()> work;
       {
-        absl::MutexLock lock(&mu_);
+        core::MutexLock lock(&mu_);
         mu_.Await(absl::Condition(this, &QueryPool::HasWork));
         if (queue_.empty()) return;
         work = std::move(queue_.front());
@@ -742,7 +742,7 @@ class QueryPool {
   }
 
   const size_t max_queued_;
-  absl::Mutex mu_;
+  core::Mutex mu_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
@@ -841,7 +841,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
         host_(agent_ == "*" ? "" : NormalizeHost(agent_)) {}
 
   void Begin() {
-    absl::MutexLock lock(&mu_);
+    core::MutexLock lock(&mu_);
     reading_ = true;
     StartRead(&batch_);
   }
@@ -849,7 +849,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
   void OnReadDone(bool ok) override {
     std::optional<grpc::Status> finish;
     {
-      absl::MutexLock lock(&mu_);
+      core::MutexLock lock(&mu_);
       reading_ = false;
       if (!ok) {
         read_closed_ = true;
@@ -868,7 +868,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
   void OnWriteDone(bool ok) override {
     std::optional<grpc::Status> finish;
     {
-      absl::MutexLock lock(&mu_);
+      core::MutexLock lock(&mu_);
       writing_ = false;
       slots_.pop_front();
       if (!ok) write_failed_ = true;  // the stream is gone; later acks are dropped
@@ -881,7 +881,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
   void OnCancel() override {
     std::optional<grpc::Status> finish;
     {
-      absl::MutexLock lock(&mu_);
+      core::MutexLock lock(&mu_);
       cancelled_ = true;
       finish = MaybeFinish();
     }
@@ -891,7 +891,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
   void OnDone() override {
     std::optional<std::string> announced;
     {
-      absl::MutexLock lock(&mu_);
+      core::MutexLock lock(&mu_);
       if (announced_) announced = announced_host_;
     }
     if (announced) {
@@ -916,7 +916,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
   void StopReading() {
     std::optional<grpc::Status> finish;
     {
-      absl::MutexLock lock(&mu_);
+      core::MutexLock lock(&mu_);
       stop_reading_ = true;
       if (final_status_.ok()) {
         final_status_ = grpc::Status(
@@ -985,7 +985,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
     task.done = [this, slot, cuts, connects,
                  host = host_](absl::StatusOr<store::AppendStats> result) {
       if (connects && result.ok()) {
-        absl::MutexLock lock(&mu_);
+        core::MutexLock lock(&mu_);
         announced_ = true;
         announced_host_ = host;
       }
@@ -1119,7 +1119,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
   void OnWritten(Slot* slot, const Cuts& cuts, absl::StatusOr<store::AppendStats> result) {
     std::optional<grpc::Status> finish;
     {
-      absl::MutexLock lock(&mu_);
+      core::MutexLock lock(&mu_);
       --pending_;
       Counters* counters = service_->counters_;
       if (result.ok()) {
@@ -1143,7 +1143,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
 
   // Writer thread: there may be room for the parked batch now.
   void OnSpace() {
-    absl::MutexLock lock(&mu_);
+    core::MutexLock lock(&mu_);
     if (!parked_) return;
     if (!service_->writer_->TryPush(&*parked_, [this] { OnSpace(); })) return;
     parked_.reset();
@@ -1192,7 +1192,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::Batch, v1::Ack> {
   const std::string agent_;  // the host the token may speak for; "*" any
   const std::string peer_;
 
-  absl::Mutex mu_;
+  core::Mutex mu_;
   v1::Batch batch_;  // the read target; touched by gRPC between StartRead and OnReadDone
   // The host of events that name none: the token's host until an AgentHello announces one.
   std::string host_ ABSL_GUARDED_BY(mu_);
@@ -1231,7 +1231,7 @@ grpc::ServerBidiReactor<v1::Batch, v1::Ack>* IngestServiceImpl::Stream(
     log_->warn("refused ingest stream from {}: {}", peer, Msg(agent.status()));
     return new RefusedStream(ToGrpcStatus(agent.status()));
   }
-  absl::MutexLock lock(&mu_);
+  core::MutexLock lock(&mu_);
   if (shutting_down_) {
     counters_->streams_refused++;
     return new RefusedStream(
@@ -1247,19 +1247,19 @@ grpc::ServerBidiReactor<v1::Batch, v1::Ack>* IngestServiceImpl::Stream(
 }
 
 void IngestServiceImpl::BeginShutdown() {
-  absl::MutexLock lock(&mu_);
+  core::MutexLock lock(&mu_);
   shutting_down_ = true;
   for (IngestStream* stream : streams_) stream->StopReading();
 }
 
 void IngestServiceImpl::WaitForStreams() {
-  absl::MutexLock lock(&mu_);
+  core::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(
       +[](std::set<IngestStream*>* streams) { return streams->empty(); }, &streams_));
 }
 
 void IngestServiceImpl::Unregister(IngestStream* stream) {
-  absl::MutexLock lock(&mu_);
+  core::MutexLock lock(&mu_);
   streams_.erase(stream);
   if (options_->metrics != nullptr) options_->metrics->AgentDisconnected();
 }
@@ -1367,17 +1367,17 @@ class TailHub {
  public:
   // False when shutting down or full.
   bool Add(TailStream* stream) {
-    absl::MutexLock lock(&mu_);
+    core::MutexLock lock(&mu_);
     if (shutting_down_ || streams_.size() >= kMaxFollowers) return false;
     streams_.insert(stream);
     return true;
   }
   void Remove(TailStream* stream) {
-    absl::MutexLock lock(&mu_);
+    core::MutexLock lock(&mu_);
     streams_.erase(stream);
   }
   bool HasFollowers() {
-    absl::MutexLock lock(&mu_);
+    core::MutexLock lock(&mu_);
     return !streams_.empty();
   }
   // Writer thread.
@@ -1386,7 +1386,7 @@ class TailHub {
   void BeginShutdown();
 
  private:
-  absl::Mutex mu_;
+  core::Mutex mu_;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   std::set<TailStream*> streams_ ABSL_GUARDED_BY(mu_);
 };
@@ -1407,7 +1407,7 @@ class TailStream final : public grpc::ServerWriteReactor<v1::TailResponse> {
         query_(std::move(query)) {
     for (std::string& w : query_.words) w = absl::AsciiStrToLower(w);
     // From the start, so that lines offered before the backlog is out wait behind it.
-    absl::MutexLock lock(&mu_);
+    core::MutexLock lock(&mu_);
     backlog_pending_ = backlog_ > 0;
   }
 
@@ -1416,7 +1416,7 @@ class TailStream final : public grpc::ServerWriteReactor<v1::TailResponse> {
     registered_ = follow_ && service_->tails_->Add(this);
     std::optional<grpc::Status> finish;
     {
-      absl::MutexLock lock(&mu_);
+      core::MutexLock lock(&mu_);
       starting_ = false;
       if (follow_ && !registered_) {
         follow_ = false;
@@ -1441,7 +1441,7 @@ class TailStream final : public grpc::ServerWriteReactor<v1::TailResponse> {
 
   // Hub, writer thread, under the hub's mutex.
   void Offer(const std::shared_ptr<const std::vector<store::StoredLine>>& lines) {
-    absl::MutexLock lock(&mu_);
+    core::MutexLock lock(&mu_);
     if (stopping_ || finished_ || cancelled_) return;
     if (buffered_ + lines->size() > kTailBufferLines) {
       dropped_ += lines->size();
@@ -1456,7 +1456,7 @@ class TailStream final : public grpc::ServerWriteReactor<v1::TailResponse> {
   void Stop() {
     std::optional<grpc::Status> finish;
     {
-      absl::MutexLock lock(&mu_);
+      core::MutexLock lock(&mu_);
       stopping_ = true;
       if (final_status_.ok()) {
         final_status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE,
@@ -1470,7 +1470,7 @@ class TailStream final : public grpc::ServerWriteReactor<v1::TailResponse> {
   void OnWriteDone(bool ok) override {
     std::optional<grpc::Status> finish;
     {
-      absl::MutexLock lock(&mu_);
+      core::MutexLock lock(&mu_);
       writing_ = false;
       if (!ok) {
         cancelled_ = true;
@@ -1485,7 +1485,7 @@ class TailStream final : public grpc::ServerWriteReactor<v1::TailResponse> {
   void OnCancel() override {
     std::optional<grpc::Status> finish;
     {
-      absl::MutexLock lock(&mu_);
+      core::MutexLock lock(&mu_);
       cancelled_ = true;
       finish = MaybeFinish();
     }
@@ -1516,7 +1516,7 @@ class TailStream final : public grpc::ServerWriteReactor<v1::TailResponse> {
     }
     std::optional<grpc::Status> finish;
     {
-      absl::MutexLock lock(&mu_);
+      core::MutexLock lock(&mu_);
       backlog_pending_ = false;
       if (!status.ok()) {
         final_status_ = ToGrpcStatus(status);
@@ -1597,7 +1597,7 @@ class TailStream final : public grpc::ServerWriteReactor<v1::TailResponse> {
   core::Query query_;        // words lower-cased
   core::TimeContext time_{core::TimeOptions()};
 
-  absl::Mutex mu_;
+  core::Mutex mu_;
   std::deque<v1::TailResponse> outbox_ ABSL_GUARDED_BY(mu_);  // the backlog, ready to send
   std::deque<std::shared_ptr<const std::vector<store::StoredLine>>> pending_ ABSL_GUARDED_BY(mu_);
   size_t next_ ABSL_GUARDED_BY(mu_) = 0;      // first unsent line of pending_.front()
@@ -1614,12 +1614,12 @@ class TailStream final : public grpc::ServerWriteReactor<v1::TailResponse> {
 };
 
 void TailHub::Publish(const std::shared_ptr<const std::vector<store::StoredLine>>& lines) {
-  absl::MutexLock lock(&mu_);
+  core::MutexLock lock(&mu_);
   for (TailStream* stream : streams_) stream->Offer(lines);
 }
 
 void TailHub::BeginShutdown() {
-  absl::MutexLock lock(&mu_);
+  core::MutexLock lock(&mu_);
   shutting_down_ = true;
   for (TailStream* stream : streams_) stream->Stop();
 }
@@ -1652,7 +1652,7 @@ class ProducedStream final : public grpc::ServerWriteReactor<Response> {
   void OnWriteDone(bool ok) override {
     std::optional<grpc::Status> finish;
     {
-      absl::MutexLock lock(&mu_);
+      core::MutexLock lock(&mu_);
       writing_ = false;
       if (!ok) cancelled_ = true;
       WriteNext();
@@ -1664,7 +1664,7 @@ class ProducedStream final : public grpc::ServerWriteReactor<Response> {
   void OnCancel() override {
     std::optional<grpc::Status> finish;
     {
-      absl::MutexLock lock(&mu_);
+      core::MutexLock lock(&mu_);
       cancelled_ = true;
       finish = MaybeFinish();
     }
@@ -1682,7 +1682,7 @@ class ProducedStream final : public grpc::ServerWriteReactor<Response> {
     if (status.ok()) status = produce_([this](Response r) { return Push(std::move(r)); });
     std::optional<grpc::Status> finish;
     {
-      absl::MutexLock lock(&mu_);
+      core::MutexLock lock(&mu_);
       producing_ = false;
       if (!status.ok()) final_status_ = ToGrpcStatus(status);
       WriteNext();
@@ -1693,7 +1693,7 @@ class ProducedStream final : public grpc::ServerWriteReactor<Response> {
 
   // Pool thread, inside produce_.
   bool Push(Response response) {
-    absl::MutexLock lock(&mu_);
+    core::MutexLock lock(&mu_);
     mu_.Await(absl::Condition(this, &ProducedStream::HasRoomOrCancelled));
     if (cancelled_) return false;
     outbox_.push_back(std::move(response));
@@ -1724,7 +1724,7 @@ class ProducedStream final : public grpc::ServerWriteReactor<Response> {
   grpc::CallbackServerContext* const context_;
   const Producer produce_;
 
-  absl::Mutex mu_;
+  core::Mutex mu_;
   std::deque<Response> outbox_ ABSL_GUARDED_BY(mu_);
   Response response_ ABSL_GUARDED_BY(mu_);
   bool producing_ ABSL_GUARDED_BY(mu_) = true;
@@ -2081,7 +2081,7 @@ absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(ServerOp
 }
 
 void CollectorServer::Shutdown(absl::Duration grace) {
-  absl::MutexLock lock(&shutdown_mu_);
+  core::MutexLock lock(&shutdown_mu_);
   if (shut_down_) return;
   shut_down_ = true;
   if (server_ != nullptr) {

@@ -74,7 +74,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "core/mutex.h"
 #include "absl/time/time.h"
 #include "maillens/v1/ingest.grpc.pb.h"
 #include "maillens/v1/query.grpc.pb.h"
@@ -124,7 +124,7 @@ class LogRateLimiter {
   const absl::Duration interval_;
   const std::function<absl::Time()> clock_;
   const size_t max_keys_;
-  mutable absl::Mutex mu_;
+  mutable core::Mutex mu_;
   std::map<std::string, Entry, std::less<>> entries_ ABSL_GUARDED_BY(mu_);
   uint64_t suppressed_total_ ABSL_GUARDED_BY(mu_) = 0;
 };
@@ -266,7 +266,7 @@ class IngestServiceImpl final : public maillens::v1::IngestService::CallbackServ
   StoreWriter* writer_;
   Counters* counters_;
   spdlog::logger* log_;
-  absl::Mutex mu_;
+  core::Mutex mu_;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   std::set<IngestStream*> streams_ ABSL_GUARDED_BY(mu_);
 };
@@ -367,7 +367,7 @@ class CollectorServer {
   std::unique_ptr<StatusServiceImpl> status_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
-  absl::Mutex shutdown_mu_;
+  core::Mutex shutdown_mu_;
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
 };
 

@@ -860,10 +860,10 @@ TEST_F(ServerTest, AStoreFailureAcksRetryAndTheResendStoresEverything) {
 TEST_F(ServerTest, AcksDoNotWaitForIndexingAndTheBacklogIsShown) {
   // Owned by the hook too: the indexer may call it after the test's body (a stream's end).
   struct Hold {
-    absl::Mutex mu;
+    core::Mutex mu;
     bool held = true;
     void Set(bool h) {
-      absl::MutexLock lock(&mu);
+      core::MutexLock lock(&mu);
       held = h;
     }
   };
@@ -874,7 +874,7 @@ TEST_F(ServerTest, AcksDoNotWaitForIndexingAndTheBacklogIsShown) {
   } release{hold};
   ServerOptions options = Options();
   options.index_fault = [hold]() {
-    absl::MutexLock lock(&hold->mu);
+    core::MutexLock lock(&hold->mu);
     hold->mu.Await(absl::Condition(
         +[](bool* held) { return !*held; }, &hold->held));
     return absl::OkStatus();

@@ -113,7 +113,7 @@ absl::StatusOr<std::optional<store::SiteUpdate>> SiteUpdateOfBatch(
 void IngestRate::Add(uint64_t lines, absl::Time now) {
   int64_t second = absl::ToUnixSeconds(now);
   size_t slot = static_cast<size_t>(((second % kSeconds) + kSeconds) % kSeconds);
-  absl::MutexLock lock(&mu_);
+  core::MutexLock lock(&mu_);
   total_ += lines;
   if (seconds_[slot] != second) {
     seconds_[slot] = second;
@@ -131,7 +131,7 @@ v1::IngestRate IngestRate::Snapshot(absl::Time now) const {
     out.set_index_backlog_batches(batches);
     out.set_index_backlog_bytes(bytes);
   }
-  absl::MutexLock lock(&mu_);
+  core::MutexLock lock(&mu_);
   uint64_t recent = 0;
   for (int i = 0; i < kSeconds; ++i) {
     if (seconds_[i] > second - kSeconds && seconds_[i] <= second) recent += lines_[i];

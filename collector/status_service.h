@@ -20,7 +20,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include "core/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "maillens/v1/ingest.pb.h"
@@ -49,7 +49,7 @@ class IngestRate {
 
   const absl::Time started_;
   std::function<std::pair<uint64_t, uint64_t>()> backlog_;
-  mutable absl::Mutex mu_;
+  mutable core::Mutex mu_;
   uint64_t total_ ABSL_GUARDED_BY(mu_) = 0;
   // Lines per second of the last kSeconds seconds, by unix second modulo kSeconds; a bucket
   // belongs to the second in seconds_.

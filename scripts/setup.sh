@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian package maillens needs to build, test and run its demo, then configures
-# and builds. Idempotent: packages already installed are not touched; a second run only rebuilds
-# what changed. Usage: scripts/setup.sh [BUILD_DIR]   (default: build, Release)
+# and builds (warnings are errors). Idempotent: packages already installed are not touched; a
+# second run only rebuilds what changed. Usage: scripts/setup.sh [BUILD_DIR]   (default: build, Release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,5 +62,5 @@ if ((${#missing[@]})); then
 fi
 
 BUILD_DIR=${1:-build}
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMAILLENS_WERROR=ON >/dev/null
 cmake --build "$BUILD_DIR" -j"$(nproc)"

@@ -20,7 +20,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include "core/mutex.h"
 
 namespace maillens::store {
 
@@ -41,7 +41,7 @@ class BehindWorker {
   // Runs the jobs in hand, then stops.
   ~BehindWorker() {
     {
-      absl::MutexLock lock(&mu_);
+      core::MutexLock lock(&mu_);
       stopping_ = true;
     }
     thread_.join();
@@ -52,7 +52,7 @@ class BehindWorker {
   // Waits until every job in hand has run (or was dropped); the first error since the last
   // Post or Wait that returned one.
   absl::Status Wait() {
-    absl::MutexLock lock(&mu_);
+    core::MutexLock lock(&mu_);
     auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return jobs_.empty() && !busy_; };
     mu_.Await(absl::Condition(&idle));
     return TakeError();
@@ -61,7 +61,7 @@ class BehindWorker {
   // Waits until fewer than `depth` jobs are in hand, then hands `job` over; but if a job
   // failed, returns its error instead and drops `job` too.
   absl::Status Post(Job job) {
-    absl::MutexLock lock(&mu_);
+    core::MutexLock lock(&mu_);
     auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return !error_.ok() || jobs_.size() + (busy_ ? 1 : 0) < depth_;
     };
@@ -87,7 +87,7 @@ class BehindWorker {
     while (true) {
       Job job;
       {
-        absl::MutexLock lock(&mu_);
+        core::MutexLock lock(&mu_);
         auto ready = [this]()
                          ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !jobs_.empty() || stopping_; };
         mu_.Await(absl::Condition(&ready));
@@ -98,7 +98,7 @@ class BehindWorker {
         busy_ = true;
       }
       absl::Status s = job();
-      absl::MutexLock lock(&mu_);
+      core::MutexLock lock(&mu_);
       busy_ = false;
       if (!s.ok() && error_.ok()) error_ = std::move(s);
     }
@@ -106,7 +106,7 @@ class BehindWorker {
 
   const size_t depth_;
   const int nice_;
-  absl::Mutex mu_;
+  core::Mutex mu_;
   std::deque<Job> jobs_ ABSL_GUARDED_BY(mu_);
   bool busy_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

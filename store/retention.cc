@@ -2089,7 +2089,7 @@ RetentionRunner::~RetentionRunner() { Stop(); }
 
 void RetentionRunner::Stop() {
   {
-    absl::MutexLock lock(&mu_);
+    core::MutexLock lock(&mu_);
     stopping_ = true;
   }
   cancel_.store(true);
@@ -2097,7 +2097,7 @@ void RetentionRunner::Stop() {
 }
 
 uint64_t RetentionRunner::passes() const {
-  absl::MutexLock lock(&mu_);
+  core::MutexLock lock(&mu_);
   return passes_;
 }
 
@@ -2115,7 +2115,7 @@ void RetentionRunner::Run() {
               stats->archived.size(), stats->deleted.size(),
               absl::ToInt64Milliseconds(absl::Now() - start), stats->disk_bytes));
     }
-    absl::MutexLock lock(&mu_);
+    core::MutexLock lock(&mu_);
     ++passes_;
     auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
     mu_.AwaitWithTimeout(absl::Condition(&stopping), interval_);

@@ -84,7 +84,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "core/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 
@@ -212,7 +212,7 @@ class RetentionRunner {
   const absl::Duration interval_;
   const RetentionLog log_;
   std::atomic<bool> cancel_{false};
-  mutable absl::Mutex mu_;
+  mutable core::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t passes_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;

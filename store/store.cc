@@ -462,7 +462,7 @@ absl::Status Store::Init() {
     // open per day from the start.
     partitions_.clear();
     {
-      absl::MutexLock lock(&fts_files_mu_);
+      core::MutexLock lock(&fts_files_mu_);
       fts_files_.clear();
     }
     address_index_.clear();
@@ -666,7 +666,7 @@ AddressIndex Store::AddressIndexOf(int64_t day) const {
 }
 
 Database* Store::FtsFile(int64_t day) {
-  absl::MutexLock lock(&fts_files_mu_);
+  core::MutexLock lock(&fts_files_mu_);
   auto it = fts_files_.find(day);
   return it == fts_files_.end() ? nullptr : it->second.get();
 }
@@ -698,7 +698,7 @@ absl::Status Store::OpenFtsFile(int64_t day, const std::string& partition_path) 
   }
   {
     // The indexing thread may be looking up another day.
-    absl::MutexLock lock(&fts_files_mu_);
+    core::MutexLock lock(&fts_files_mu_);
     fts_files_[day] = std::move(fts);
   }
   return CatchUpFts(day);
@@ -1845,7 +1845,7 @@ bool Store::PartitionMovedAway(int64_t day) {
   partitions_.erase(day);
   address_index_.erase(day);
   {
-    absl::MutexLock lock(&fts_files_mu_);
+    core::MutexLock lock(&fts_files_mu_);
     fts_files_.erase(day);
   }
   search_partitions_.erase(day);

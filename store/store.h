@@ -43,7 +43,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "core/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "core/event.h"
@@ -435,7 +435,7 @@ class Store {
   // connection is the indexing thread's while it runs a job. The writer adds a day (a day
   // opened; the indexing thread has no lines of it in hand) under fts_files_mu_, and removes
   // one only while the thread waits; the thread looks days up with FtsFile.
-  absl::Mutex fts_files_mu_;
+  core::Mutex fts_files_mu_;
   std::map<int64_t, std::unique_ptr<Database>> fts_files_ ABSL_GUARDED_BY(fts_files_mu_);
   // The side file's connection of `day`, or null.
   Database* FtsFile(int64_t day);

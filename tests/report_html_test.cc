@@ -170,7 +170,9 @@ TEST_F(ReportHtmlTest, ChartsRenderInHeadlessChromium) {
   EXPECT_GT(failing_charts, 0) << "the day has a bounce";
   EXPECT_EQ(svgs, 6 + failing_charts);
   EXPECT_EQ(svgs_with_content, 6 + failing_charts);
-  if (failing_charts > 0) EXPECT_NE(dom.find("Failing destinations"), std::string::npos);
+  if (failing_charts > 0) {
+    EXPECT_NE(dom.find("Failing destinations"), std::string::npos);
+  }
   // 72 hours of a real day's traffic: well over a hundred bars, none of them flat.
   EXPECT_GT(bars, 100);
   EXPECT_EQ(tall, bars);
