@@ -99,6 +99,7 @@ bool ParseGlobalOptions(int argc, char** argv, int* i, GlobalOptions* out) {
       {"--tls-key", &out->tls_key},
       {"--tz", &out->tz},
   };
+  bool data_given = false, server_given = false;
   while (*i < argc && std::strncmp(argv[*i], "--", 2) == 0 &&
          std::strcmp(argv[*i], "--help") != 0 && std::strcmp(argv[*i], "--version") != 0) {
     std::string a = argv[*i];
@@ -123,7 +124,11 @@ bool ParseGlobalOptions(int argc, char** argv, int* i, GlobalOptions* out) {
       } else {
         continue;
       }
-      if (value == &out->server) out->server_from_env = false;
+      if (value == &out->server) {
+        out->server_from_env = false;
+        server_given = true;
+      }
+      if (value == &out->data_dir) data_given = true;
       known = true;
       break;
     }
@@ -131,6 +136,18 @@ bool ParseGlobalOptions(int argc, char** argv, int* i, GlobalOptions* out) {
       std::fprintf(stderr, "maillens: unknown option '%s'\n", a.c_str());
       return false;
     }
+  }
+  // One source per command: both named is a mistake to point out, not to settle silently; a
+  // --data typed on the command line wins over $MAILLENS_SERVER set in the environment.
+  if (data_given && server_given) {
+    std::fprintf(stderr,
+                 "maillens: give --data DIR (a local data directory) or --server HOST:PORT (a "
+                 "collector), not both\n");
+    return false;
+  }
+  if (data_given && out->server_from_env) {
+    out->server.clear();
+    out->server_from_env = false;
   }
   return out->tz.empty() || ApplyTimeZone(out->tz);
 }

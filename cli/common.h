@@ -34,8 +34,9 @@ struct GlobalOptions {
 };
 
 // Reads the options before the subcommand from argv[*i], advancing *i to the subcommand,
-// with defaults from $MAILLENS_DATA and $MAILLENS_SERVER. Returns false after printing what
-// is wrong.
+// with defaults from $MAILLENS_DATA and $MAILLENS_SERVER; --data on the command line wins over
+// $MAILLENS_SERVER, and --data with --server is refused. Returns false after printing what is
+// wrong.
 bool ParseGlobalOptions(int argc, char** argv, int* i, GlobalOptions* out);
 
 // Makes `zone` the zone of every time printed and read ($TZ); false after printing why not.

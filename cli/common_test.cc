@@ -4,8 +4,11 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <optional>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "report/table.h"
 
@@ -31,6 +34,40 @@ std::string Utf8(uint32_t cp) {
     s.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
   }
   return s;
+}
+
+// ParseGlobalOptions over a command line; *global as parsed, or nullopt when refused.
+std::optional<GlobalOptions> Parse(std::vector<std::string> words) {
+  std::vector<char*> argv;
+  for (std::string& w : words) argv.push_back(w.data());
+  int i = 1;
+  GlobalOptions global;
+  if (!ParseGlobalOptions(static_cast<int>(argv.size()), argv.data(), &i, &global)) {
+    return std::nullopt;
+  }
+  return global;
+}
+
+TEST(GlobalOptionsTest, DataOnTheCommandLineWinsOverTheServerInTheEnvironment) {
+  setenv("MAILLENS_SERVER", "127.0.0.1:7411", 1);
+  std::optional<GlobalOptions> env = Parse({"maillens", "status"});
+  ASSERT_TRUE(env.has_value());
+  EXPECT_EQ(env->server, "127.0.0.1:7411");
+  std::optional<GlobalOptions> data = Parse({"maillens", "--data", "/srv/ml", "status"});
+  ASSERT_TRUE(data.has_value());
+  EXPECT_EQ(data->server, "");
+  EXPECT_EQ(data->data_dir, "/srv/ml");
+  std::optional<GlobalOptions> server = Parse({"maillens", "--server=10.0.0.1:7411", "status"});
+  ASSERT_TRUE(server.has_value());
+  EXPECT_EQ(server->server, "10.0.0.1:7411");
+  unsetenv("MAILLENS_SERVER");
+}
+
+TEST(GlobalOptionsTest, DataAndServerTogetherAreRefused) {
+  EXPECT_FALSE(
+      Parse({"maillens", "--data", "/srv/ml", "--server", "127.0.0.1:7411", "status"}).has_value());
+  EXPECT_FALSE(
+      Parse({"maillens", "--server", "127.0.0.1:7411", "--data=/srv/ml", "status"}).has_value());
 }
 
 TEST(EscapeControlsTest, ValidUtf8TextIsKept) {

@@ -28,8 +28,9 @@ constexpr char kUsage[] =
     "  What sits in every host's Postfix queue, as its agent last read it (postqueue -j every\n"
     "  queue_interval_s of the agent's config), with the trace maillens stored for each\n"
     "  message. Says how old each host's snapshot is and warns when one is older than 3\n"
-    "  snapshot intervals (the agent is not reporting).\n"
-    "  --host H   only host H\n"
+    "  snapshot intervals (the agent is not reporting). Through --server the same, but for\n"
+    "  the first line, which names the source, and the ages, counted when each is asked.\n"
+    "  --host H   only host H (exit 1 when no snapshot of H is stored)\n"
     "  --json     the QueueResponse message (maillens/v1/status.proto) as JSON, filtered\n"
     "  TERM       from:ADDR  to:ADDR  (part of the address, any case)\n"
     "             queue:NAME (deferred, active, hold, incoming, maildrop)\n"
@@ -236,6 +237,13 @@ int RunQueue(const GlobalOptions& global, const std::vector<std::string>& args) 
   absl::StatusOr<v1::QueueResponse> queue = FetchQueue(global, request);
   if (!queue.ok()) {
     std::fprintf(stderr, "maillens queue: %s\n", std::string(queue.status().message()).c_str());
+    return 1;
+  }
+  if (!host.empty() && queue->hosts_size() == 0) {
+    std::fprintf(stderr,
+                 "maillens queue: no queue snapshot stored from host '%s' (no such host, or its "
+                 "agent has not sent one: 'maillens queue' lists the hosts that have)\n",
+                 host.c_str());
     return 1;
   }
   v1::QueueResponse shown = FilterQueue(*queue, *filter);

@@ -65,8 +65,8 @@ int RunTail(const GlobalOptions& global, const std::vector<std::string>& args) {
   }
   if (backlog > store::kMaxTailBacklog) {
     std::fprintf(stderr,
-                 "maillens tail: --lines is at most %zu (for more, 'maillens search --lines "
-                 "--limit N')\n",
+                 "maillens tail: --lines is at most %zu (for more lines of a window: "
+                 "'maillens search --lines WORDS since:... until:...')\n",
                  store::kMaxTailBacklog);
     return 2;
   }
