@@ -36,7 +36,8 @@ constexpr char kUsage[] =
     "  export  the original lines of DAY (YYYYMMDD or YYYY-MM-DD, hot or archived), per host,\n"
     "          in file and offset order: to stdout, or with --output DIR one DIR/HOST.log each\n"
     "list, verify and export read the collector's archive through --server as well (a reader\n"
-    "token is enough); repair runs on the collector's host, with the collector stopped.\n"
+    "token is enough; one export at a time per collector); repair runs on the collector's\n"
+    "host, with the collector stopped.\n"
     "Archiving itself runs in the collector (hot_days in its config).\n";
 
 std::string Utc(int64_t us) {

@@ -1754,23 +1754,29 @@ absl::Status ProduceTraces(const std::string& data_dir, const v1::TracesInReques
   return absl::OkStatus();
 }
 
-// ArchiveExport: the day's lines, kExportLinesPerResponse to a response.
+// ArchiveExport: the day's lines, up to kExportLinesPerResponse or kExportBytesPerResponse to a
+// response (lines may be 64 KiB: the bytes bound what 64 waiting responses hold).
 constexpr size_t kExportLinesPerResponse = 1000;
+constexpr size_t kExportBytesPerResponse = 1 << 20;
 
 absl::Status ProduceExport(const std::string& data_dir, const v1::ArchiveExportRequest& request,
                            const std::function<bool(v1::ArchiveExportResponse)>& emit) {
   v1::ArchiveExportResponse response;
+  size_t bytes = 0;
   absl::Status status = store::ExportDay(
       data_dir, request.day(), request.host(),
       [&](const std::string& host, std::string_view line) -> absl::Status {
         v1::ExportedLine* out = response.add_lines();
         out->set_host(host);
         out->set_raw(std::string(line));
-        if (static_cast<size_t>(response.lines_size()) < kExportLinesPerResponse) {
+        bytes += host.size() + line.size();
+        if (static_cast<size_t>(response.lines_size()) < kExportLinesPerResponse &&
+            bytes < kExportBytesPerResponse) {
           return absl::OkStatus();
         }
         bool sent = emit(std::move(response));
         response.Clear();
+        bytes = 0;
         return sent ? absl::OkStatus() : absl::CancelledError("the export was cancelled");
       });
   if (status.ok() && response.lines_size() > 0) emit(std::move(response));
@@ -1879,8 +1885,16 @@ grpc::ServerWriteReactor<v1::ArchiveExportResponse>* QueryServiceImpl::ArchiveEx
   if (!reader.ok()) {
     return new RefusedWrite<v1::ArchiveExportResponse>(ToGrpcStatus(reader.status()));
   }
+  if (exports_running_.fetch_add(1) > 0) {
+    exports_running_.fetch_sub(1);
+    return new RefusedWrite<v1::ArchiveExportResponse>(ToGrpcStatus(absl::ResourceExhaustedError(
+        "another archive export is running on the collector; try again when it has ended")));
+  }
+  // Counts the export as running until the stream is gone, whether or not its producer ran.
+  std::shared_ptr<void> running(nullptr, [this](void*) { exports_running_.fetch_sub(1); });
   auto* stream = new ProducedStream<v1::ArchiveExportResponse>(
-      pool_, context, [data_dir = options_->data_dir, request = *request](const auto& emit) {
+      pool_, context,
+      [data_dir = options_->data_dir, request = *request, running](const auto& emit) {
         return ProduceExport(data_dir, request, emit);
       });
   stream->Begin();

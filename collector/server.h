@@ -74,8 +74,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "core/mutex.h"
 #include "absl/time/time.h"
+#include "core/mutex.h"
 #include "maillens/v1/ingest.grpc.pb.h"
 #include "maillens/v1/query.grpc.pb.h"
 #include "spdlog/logger.h"
@@ -299,7 +299,9 @@ class QueryServiceImpl final : public maillens::v1::QueryService::CallbackServic
   grpc::ServerUnaryReactor* Report(grpc::CallbackServerContext* context,
                                    const maillens::v1::ReportRequest* request,
                                    maillens::v1::ReportResponse* response) override;
-  // The archive of the data directory (store/retention.h), as `maillens --data` reads it.
+  // The archive of the data directory (store/retention.h), as `maillens --data` reads it. One
+  // export at a time (another is refused, RESOURCE_EXHAUSTED): an export holds a pool thread
+  // for as long as its reader takes, and the other threads must stay free for queries.
   grpc::ServerUnaryReactor* ArchiveList(grpc::CallbackServerContext* context,
                                         const maillens::v1::ArchiveListRequest* request,
                                         maillens::v1::ArchiveListResponse* response) override;
@@ -325,6 +327,7 @@ class QueryServiceImpl final : public maillens::v1::QueryService::CallbackServic
   TailHub* tails_;
   Counters* counters_;
   spdlog::logger* log_;
+  std::atomic<int> exports_running_{0};
 };
 
 // The whole server: store writer, query pool, services, gRPC server.

@@ -488,6 +488,79 @@ TEST_F(ServerTest, TailAndTracesInNeedAReaderToken) {
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
+// An export streams the whole day in order; while one runs, another is refused, so exports
+// cannot take every query thread. The day is larger than what the transport buffers (socket
+// buffers and HTTP/2 windows, a few MB on loopback), so an export whose reader stops reading
+// is still running.
+TEST_F(ServerTest, ArchiveExportStreamsTheDayAndRunsOneAtATime) {
+  StartServer(Options());
+  IngestClient client(Channel(), kAgentMx1);
+  constexpr int kLines = 40000;
+  const std::string padding(1000, 'x');
+  for (int b = 0; b < kLines / 5000; ++b) {
+    v1::Batch batch;
+    batch.set_batch_id(b + 1);
+    batch.mutable_hello()->set_host("mx1");
+    for (int i = b * 5000; i < (b + 1) * 5000; ++i) {
+      *batch.add_events() = MakeEvent(
+          Line("mx1", i % 60,
+               absl::StrCat("postfix/smtpd[100]: connect from h", i, "[192.0.2.1] ", padding)),
+          static_cast<uint64_t>(i) * 1100, i / 10);
+    }
+    auto ack = client.Send(batch);
+    ASSERT_TRUE(ack.has_value());
+    ASSERT_EQ(ack->status(), v1::ACK_STATUS_COMMITTED) << ack->detail();
+  }
+  EXPECT_TRUE(client.Finish().ok());
+  WaitIndexed();
+
+  auto stub = v1::QueryService::NewStub(Channel());
+  v1::ArchiveExportRequest request;
+  request.set_day(20240501);
+  auto start = [&](grpc::ClientContext* context) {
+    context->AddMetadata("authorization", absl::StrCat("Bearer ", kReader));
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return stub->ArchiveExport(context, request);
+  };
+  grpc::ClientContext first_context;
+  auto first = start(&first_context);
+  v1::ArchiveExportResponse response;
+  ASSERT_TRUE(first->Read(&response));  // the first export is under way
+  int lines = response.lines_size();
+
+  grpc::ClientContext second_context;
+  auto second = start(&second_context);
+  EXPECT_FALSE(second->Read(&response));
+  grpc::Status refused = second->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), ::testing::HasSubstr("another archive export"));
+
+  std::string last;
+  while (first->Read(&response)) {
+    lines += response.lines_size();
+    for (const v1::ExportedLine& line : response.lines()) last = line.raw();
+  }
+  EXPECT_TRUE(first->Finish().ok());
+  EXPECT_EQ(lines, kLines);
+  EXPECT_THAT(last, ::testing::HasSubstr(absl::StrCat("from h", kLines - 1, "[")));
+
+  // Once the first has ended (the server lets go of it just after the client sees the end),
+  // the next is served.
+  grpc::Status third_status;
+  int third_lines = 0;
+  for (auto deadline = absl::Now() + absl::Seconds(10); absl::Now() < deadline;) {
+    grpc::ClientContext context;
+    auto third = start(&context);
+    third_lines = 0;
+    while (third->Read(&response)) third_lines += response.lines_size();
+    third_status = third->Finish();
+    if (third_status.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_TRUE(third_status.ok()) << third_status.error_message();
+  EXPECT_EQ(third_lines, kLines);
+}
+
 TEST_F(ServerTest, TracesInStreamsEveryTraceOfTheWindowWithLines) {
   StartServer(Options());
   IngestClient client(Channel(), kAgentMx1);
