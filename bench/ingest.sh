@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
+cmake --build "$BUILD" --target benches >/dev/null  # not in the default build
 SECONDS_AT_RATE=${2:-45}
 WORK=$(mktemp -d /var/tmp/maillens_ingest_XXXX)
 trap 'rm -rf "$WORK"' EXIT

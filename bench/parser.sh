@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
+cmake --build "$BUILD" --target benches >/dev/null  # not in the default build
 CORPUS=${MAILLENS_SHARED_DIR:-../shared}/corpus/all_lines.txt
 BIG=$(mktemp /tmp/maillens_bench_XXXX.log)
 trap 'rm -f "$BIG"' EXIT

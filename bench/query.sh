@@ -4,6 +4,7 @@
 # Usage: bench/query.sh [LINES] [WORK_DIR]   (Release build in build/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+cmake --build build --target benches >/dev/null  # not in the default build
 LINES=${1:-10000000}
 WORK=${2:-/tmp/maillens_query_bench}
 rm -rf "$WORK"

@@ -29,10 +29,11 @@ constexpr char kUsage[] =
     "  another; a message relayed to another of our hosts counts on each.\n"
     "  forget removes host NAME with its lines, messages and links from DIR, after asking\n"
     "  (--yes: without asking; needed without a terminal); what was imported by mistake,\n"
-    "  such as a file that was not a maillog, goes. Archived days keep their lines (the\n"
-    "  archive is never rewritten). It waits for no one: refused while the collector or an\n"
-    "  import writes to DIR. It says how many lines, hops (each message's passage through\n"
-    "  the host, re-injections included) and links went.\n"
+    "  such as a file that was not a maillog, goes. A host with lines in archived days is\n"
+    "  refused (the archive is never rewritten; its lines would lose their host), naming\n"
+    "  the days. It waits for no one: refused while the collector or an import writes to\n"
+    "  DIR. It says how many lines, hops (each message's passage through the host,\n"
+    "  re-injections included) and links went.\n"
     "  --data only: not through a collector (--server) yet.\n";
 
 std::string Count(uint64_t n) {
@@ -147,10 +148,6 @@ int Forget(const std::string& dir, const std::vector<std::string>& args) {
   std::printf("forgot host %s: %s lines, %s hops, %s links\n", EscapeControls(name).c_str(),
               Count(forgot->lines).c_str(), Count(forgot->messages).c_str(),
               Count(forgot->links).c_str());
-  if (forgot->lines < host->lines) {
-    std::printf("%s of its lines are in archived days, which keep them\n",
-                Count(host->lines - forgot->lines).c_str());
-  }
   return 0;
 }
 

@@ -27,7 +27,8 @@ constexpr char kTailUsage[] =
     "  (--follow; needs --server) every matching line as the collector stores it, from every\n"
     "  host, until Ctrl-C. A terminal that falls behind is told how many lines it missed.\n"
     "  With -f a lost collector (a restart, the network) is reconnected to, saying so, and\n"
-    "  the newest lines stored meanwhile are shown once. --json: one object per line.\n"
+    "  the newest lines stored meanwhile are shown once (not those older than every line\n"
+    "  shown before: search finds them). --json: one object per line.\n"
     "  Example: maillens --server collector:7411 tail -f status:deferred\n";
 
 // Lines a reconnection asks for again, and lines remembered as printed.
@@ -88,6 +89,13 @@ int RunTail(const GlobalOptions& global, const std::vector<std::string>& args) {
   using LineKey = std::tuple<int64_t, std::string, std::string>;
   std::map<LineKey, int> printed;
   std::deque<LineKey> printed_order;
+  // A reconnection's backlog also holds lines that were stored before the tail began but fell
+  // outside its first backlog (-n N), never printed: they are not "stored meanwhile". Lines
+  // of that backlog older than the oldest line printed (or than the start, when none was)
+  // are therefore skipped; a line stored while disconnected with an older time (an agent
+  // catching up) is skipped with them, and search finds it.
+  const int64_t started_us = absl::ToUnixMicros(absl::Now());
+  int64_t oldest_printed_us = INT64_MAX;
   bool reconnecting = false;
   absl::Status status;
   absl::Duration wait = absl::Seconds(1);
@@ -98,6 +106,8 @@ int RunTail(const GlobalOptions& global, const std::vector<std::string>& args) {
     const uint32_t ask = reconnecting ? std::max<uint32_t>(backlog, kReconnectBacklog) : backlog;
     bool first_chunk = true;
     std::map<LineKey, int> repeatable = reconnecting ? printed : std::map<LineKey, int>();
+    const int64_t shown_from_us = oldest_printed_us != INT64_MAX ? oldest_printed_us : started_us;
+    uint32_t backlog_left = reconnecting ? ask : 0;  // the backlog comes first, at most `ask`
     status = (*source)->Tail(words, ask, follow, [&](const TailChunk& chunk) {
       if (!announced) {
         std::fprintf(stderr, "maillens tail: reconnected to the collector\n");
@@ -111,6 +121,9 @@ int RunTail(const GlobalOptions& global, const std::vector<std::string>& args) {
       }
       std::vector<store::StoredLine> fresh;
       for (const store::StoredLine& line : chunk.lines) {
+        const bool in_backlog = backlog_left > 0;
+        if (in_backlog) --backlog_left;
+        if (in_backlog && line.time_us < shown_from_us) continue;
         LineKey key{line.time_us, line.host, line.raw};
         if (!repeatable.empty()) {  // the backlog after a reconnection, over one or more chunks
           auto it = repeatable.find(key);
@@ -121,6 +134,7 @@ int RunTail(const GlobalOptions& global, const std::vector<std::string>& args) {
           }
         }
         if (first_chunk) ++backlog_fresh;
+        oldest_printed_us = std::min(oldest_printed_us, line.time_us);
         ++printed[key];
         printed_order.push_back(key);
         if (printed_order.size() > kRememberedLines) {

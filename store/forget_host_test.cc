@@ -45,27 +45,71 @@ int64_t Int(Database* db, const std::string& sql) {
   return select->ColumnInt(0);
 }
 
-TEST(ForgetHostTest, LinesIndexMessagesLinksAndWatermarks) {
+// A temporary directory with mx.log and relay.log imported into DIR/data (year 2026: the
+// lines fall on 2026-03-01); the relay's lines last, ids 5..8.
+std::string ImportedSite() {
   std::string pattern = ::testing::TempDir() + "maillens_forget_XXXXXX";
-  ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-  const std::string dir = pattern, data = dir + "/data";
+  EXPECT_NE(mkdtemp(pattern.data()), nullptr);
+  const std::string dir = pattern;
   std::ofstream(dir + "/mx.log") << kMx;
   std::ofstream(dir + "/relay.log") << kRelay;
-  {
-    StoreOptions options;
-    options.dir = data;
-    options.durable = false;
-    options.correlate_behind = true;
-    auto store = Store::Open(options);
-    ASSERT_TRUE(store.ok()) << store.status();
-    ImportOptions import;
-    import.year = 2026;
-    for (const char* name : {"/mx.log", "/relay.log"}) {  // relay's lines last: ids 5..8
-      auto stats = ImportFile(store->get(), dir + name, import);
-      ASSERT_TRUE(stats.ok()) << stats.status();
-      ASSERT_EQ(stats->stored, 4u);
-    }
+  StoreOptions options;
+  options.dir = dir + "/data";
+  options.durable = false;
+  options.correlate_behind = true;
+  auto store = Store::Open(options);
+  EXPECT_TRUE(store.ok()) << store.status();
+  if (!store.ok()) return dir;
+  ImportOptions import;
+  import.year = 2026;
+  for (const char* name : {"/mx.log", "/relay.log"}) {
+    auto stats = ImportFile(store->get(), dir + name, import);
+    EXPECT_TRUE(stats.ok()) << stats.status();
+    EXPECT_EQ(stats.ok() ? stats->stored : 0, 4u);
   }
+  return dir;
+}
+
+// A host with lines in an archived day is refused, naming the day, and nothing is removed:
+// the archive cannot change, and its lines would be left without a host (an export of the
+// day lost them, a search showed them host-less).
+TEST(ForgetHostTest, AHostWithArchivedLinesIsRefusedAndKept) {
+  const std::string dir = ImportedSite(), data = dir + "/data";
+  ASSERT_TRUE(ArchiveDay(data, 20260301).ok());
+  std::ofstream(dir + "/late.log")
+      << "Mar  2 09:00:00 relay postfix/smtpd[10]: connect from ext.example[203.0.113.5]\n";
+  StoreOptions options;
+  options.dir = data;
+  auto store = Store::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ImportOptions import;
+  import.year = 2026;
+  ASSERT_TRUE(ImportFile(store->get(), dir + "/late.log", import).ok());
+
+  auto forgot = (*store)->ForgetHost("relay");
+  ASSERT_FALSE(forgot.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(forgot.status())) << forgot.status();
+  EXPECT_NE(forgot.status().message().find("20260301"), std::string_view::npos) << forgot.status();
+  auto hosts = (*store)->Hosts();
+  ASSERT_TRUE(hosts.ok()) << hosts.status();
+  ASSERT_EQ(hosts->size(), 2u);
+  EXPECT_EQ((*hosts)[1].name, "relay");
+  store->reset();
+  // The hot day's line of the host is still there, and the archived day exports all 8 lines.
+  auto day2 = Database::Open(data + "/days/20260302.db", Database::Mode::kReadOnly);
+  ASSERT_TRUE(day2.ok()) << day2.status();
+  EXPECT_EQ(Int(day2->get(), "SELECT count(*) FROM events"), 1);
+  int exported = 0;
+  ASSERT_TRUE(ExportDay(data, 20260301, "", [&](const std::string&, std::string_view) {
+                ++exported;
+                return absl::OkStatus();
+              }).ok());
+  EXPECT_EQ(exported, 8);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ForgetHostTest, LinesIndexMessagesLinksAndWatermarks) {
+  const std::string dir = ImportedSite(), data = dir + "/data";
   StoreOptions options;
   options.dir = data;
   auto store = Store::Open(options);

@@ -11,8 +11,10 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -2023,8 +2025,27 @@ absl::StatusOr<Store::ForgetStats> Store::ForgetHost(const std::string& name) {
     return absl::NotFoundError(absl::StrCat("no host '", name, "' in ", options_.dir));
   }
   const int64_t host_id = host_it->second;
+  // The archive cannot change: lines of the host there would outlive its name, and an export
+  // or a search of those days could no longer say whose they are. Refused before anything
+  // is removed.
+  MAILLENS_ASSIGN_OR_RETURN(std::vector<ArchiveEntry> archived, LiveArchive(options_.dir));
+  std::vector<std::string> days;
+  for (const ArchiveEntry& entry : archived) {
+    for (const std::string& h : entry.hosts) {
+      if (absl::EqualsIgnoreCase(h, name)) {
+        days.push_back(absl::StrCat(entry.day));
+        break;
+      }
+    }
+  }
+  if (!days.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "host '", name, "' has lines in ", days.size(), " archived day",
+        days.size() == 1 ? "" : "s", " (", absl::StrJoin(days, ", "),
+        "), which cannot change: forgetting it would leave them without a host. Forget it once "
+        "retention has deleted those days (archive_days)"));
+  }
   ForgetStats stats;
-  for (int64_t day : ArchivedDays(options_.dir)) stats.archived_days.push_back(day);
 
   // Each day's last line kept. SQLite gives a new line the id after the day's last: once the
   // host's lines at a day's end are gone, later lines take their ids again, so both

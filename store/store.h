@@ -43,10 +43,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "core/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "core/event.h"
+#include "core/mutex.h"
 #include "core/query_language.h"
 #include "core/status_macros.h"
 #include "store/behind_worker.h"
@@ -313,14 +313,14 @@ class Store {
     uint64_t lines = 0;
     uint64_t messages = 0;
     uint64_t links = 0;
-    std::vector<int64_t> archived_days;  // days in the archive, which ForgetHost leaves alone
   };
   // Removes host `name` from the hot days and the catalog: its lines (and their full-text
   // entries), message instances, recipients, links and pending hops to or from them, files,
   // names, agent state and queue snapshot, and the host itself. NotFound if no such host.
   // Writable store; the caller holds the data directory's lock (store/data_lock.h). The
-  // archive is immutable (store/retention.h): archived days keep the host's lines, and
-  // their days are returned. Lines of traces that passed the host stay with their other hops.
+  // archive is immutable (store/retention.h): a host with lines in an archived day is refused
+  // (FailedPrecondition naming the days), nothing removed. Lines of traces that passed the
+  // host stay with their other hops.
   absl::StatusOr<ForgetStats> ForgetHost(const std::string& name);
 
  private:

@@ -37,6 +37,7 @@ namespace {
 namespace fs = std::filesystem;
 namespace v1 = ::maillens::v1;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kAgentToken[] = "agent-token-0123456789abcdef";
 constexpr char kReaderToken[] = "reader-token-0123456789abcdef";
@@ -550,11 +551,13 @@ TEST_F(RemoteCliTest, TailFollowReconnectsAfterACollectorRestart) {
     return absl::StrCat(kStamp, second, ".000000+00:00 mx postfix/", text);
   };
   Ingester before(Target());
-  ASSERT_TRUE(before.Send("mx",
-                          {line(0,
-                                "qmgr[12]: 7D7D7D7D7D: from=<r@example.org>, size=1, "
-                                "nrcpt=1 (queue active)")},
-                          0, 88));
+  // Two lines; the tail's first backlog (--lines 1) shows the newer only, and the older must
+  // not come back with the backlog after the reconnection: it was not stored meanwhile.
+  ASSERT_TRUE(before.Send(
+      "mx",
+      {line(0, "smtpd[11]: 7D7D7D7D7D: client=older.example[192.0.2.77]"),
+       line(1, "qmgr[12]: 7D7D7D7D7D: from=<r@example.org>, size=1, nrcpt=1 (queue active)")},
+      0, 88));
   int out[2], err[2];
   ASSERT_EQ(pipe(out), 0);
   ASSERT_EQ(pipe(err), 0);
@@ -568,7 +571,7 @@ TEST_F(RemoteCliTest, TailFollowReconnectsAfterACollectorRestart) {
     std::string token = (*dir_ / "etc/reader.token").string();
     std::string target = Target();
     execl(bin.c_str(), "maillens", "--server", target.c_str(), "--token-file", token.c_str(),
-          "tail", "-f", "qid:7D7D7D7D7D", "--lines", "5", static_cast<char*>(nullptr));
+          "tail", "-f", "qid:7D7D7D7D7D", "--lines", "1", static_cast<char*>(nullptr));
     _exit(127);
   }
   close(out[1]);
@@ -606,7 +609,7 @@ TEST_F(RemoteCliTest, TailFollowReconnectsAfterACollectorRestart) {
   ASSERT_EQ(port, port_) << ReadAll(*dir_ / "collector2.log");
 
   Ingester after(Target());
-  ASSERT_TRUE(after.Send("mx", {line(1, "qmgr[12]: 7D7D7D7D7D: removed")}, 100, 88));
+  ASSERT_TRUE(after.Send("mx", {line(2, "qmgr[12]: 7D7D7D7D7D: removed")}, 1000, 88));
   read_until([&] { return got.find("7D7D7D7D7D: removed") != std::string::npos; });
   kill(child, SIGINT);
   waitpid(child, &status, 0);
@@ -615,7 +618,9 @@ TEST_F(RemoteCliTest, TailFollowReconnectsAfterACollectorRestart) {
   EXPECT_THAT(said, HasSubstr("reconnected to the collector"));
   std::vector<std::string> lines = Lines(got);
   ASSERT_EQ(lines.size(), 2u) << got;  // the first line once, though the backlog repeats it
+  EXPECT_THAT(lines[0], HasSubstr("from=<r@example.org>"));
   EXPECT_THAT(lines[1], HasSubstr("7D7D7D7D7D: removed"));
+  EXPECT_THAT(got, Not(HasSubstr("older.example")));
 }
 
 TEST_F(RemoteCliTest, MutualTlsWithTheCaAndAClientCertificatePrintsTheSame) {
