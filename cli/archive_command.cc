@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "cli/query_source.h"
 #include "core/status_macros.h"
@@ -44,9 +45,13 @@ std::string Utc(int64_t us) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMicros(us), absl::UTCTimeZone());
 }
 
+// A calendar day as YYYYMMDD: 20231301 or 20230230 is no day, not a day without data.
 bool ParseDay(std::string text, int64_t* day) {
   text = absl::StrReplaceAll(text, {{"-", ""}});
-  return text.size() == 8 && absl::SimpleAtoi(text, day) && *day > 19700100;
+  if (text.size() != 8 || !absl::SimpleAtoi(text, day) || *day <= 19700100) return false;
+  const int64_t y = *day / 10000, m = *day / 100 % 100, d = *day % 100;
+  const absl::CivilDay civil(y, m, d);  // normalizes: 2023-02-30 becomes 2023-03-02
+  return civil.year() == y && civil.month() == m && civil.day() == d;
 }
 
 int Fail(const absl::Status& status) {
@@ -150,9 +155,13 @@ int Export(QuerySource* source, const std::vector<std::string>& args) {
   }
   if (std::fflush(stdout) != 0) return Fail(absl::UnavailableError("cannot write to stdout"));
   if (!output.empty()) {
-    std::fprintf(stderr, "exported %llu lines of %lld into %zu files in %s\n",
+    std::fprintf(stderr, "exported %llu lines of %lld into %zu file%s in %s\n",
                  static_cast<unsigned long long>(lines), static_cast<long long>(day), files.size(),
-                 output.c_str());
+                 files.size() == 1 ? "" : "s", output.c_str());
+  } else if (lines == 0) {
+    // An empty output says nothing by itself: the day is stored, the host sent no line on it.
+    std::fprintf(stderr, "maillens archive export: no lines of %lld%s%s\n",
+                 static_cast<long long>(day), host.empty() ? "" : " from host ", host.c_str());
   }
   return 0;
 }

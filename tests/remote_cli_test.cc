@@ -467,6 +467,10 @@ TEST_F(RemoteCliTest, ArchivePrintsTheSameFromTheCollectorAsFromTheDataDirectory
     ExpectSameBetween(local, remote, {"archive", "export", "20240501", "--host", "nosuch"},
                       /*expect_output=*/false);
     ExpectSameBetween(local, remote, {"archive", "export"}, /*expect_output=*/false);
+    // Not a calendar day: a usage error, not "no partition".
+    Outcome month13 = Maillens(remote, {"archive", "export", "20241301"});
+    EXPECT_EQ(month13.exit_code, 2);
+    EXPECT_THAT(month13.err, HasSubstr("give one DAY"));
     // Byte for byte what the host logged, and the same files written by either.
     Outcome mx = Maillens(remote, {"archive", "export", "20240501", "--host", "mx"});
     EXPECT_EQ(mx.out, ReadAll(d / "sim/mx.log"));
