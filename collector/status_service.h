@@ -20,9 +20,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "core/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "core/mutex.h"
 #include "maillens/v1/ingest.pb.h"
 #include "maillens/v1/status.grpc.pb.h"
 #include "store/site_state.h"

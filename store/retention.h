@@ -84,9 +84,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "core/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "core/mutex.h"
 
 namespace maillens::store {
 
