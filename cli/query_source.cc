@@ -148,10 +148,9 @@ class RemoteSource final : public QuerySource {
     request.set_limit(static_cast<uint32_t>(std::min<size_t>(spec.limit, UINT32_MAX)));
     request.set_with_traces(spec.with_traces);
     request.set_oldest_first(spec.oldest_first);
-    v1::SearchResponse response;
-    grpc::ClientContext context;
-    connection_.Prepare(&context, kCallTimeout);
-    MAILLENS_RETURN_IF_ERROR(connection_.Convert(stub_->Search(&context, request, &response)));
+    MAILLENS_ASSIGN_OR_RETURN(
+        v1::SearchResponse response,
+        Call<v1::SearchResponse>(&v1::QueryService::Stub::Search, request, kCallTimeout));
     return store::FromProto(response);
   }
 
@@ -159,10 +158,9 @@ class RemoteSource final : public QuerySource {
     v1::TraceRequest request;
     request.set_id(id);
     request.set_with_lines(with_lines);
-    v1::TraceResponse response;
-    grpc::ClientContext context;
-    connection_.Prepare(&context, kCallTimeout);
-    MAILLENS_RETURN_IF_ERROR(connection_.Convert(stub_->Trace(&context, request, &response)));
+    MAILLENS_ASSIGN_OR_RETURN(
+        v1::TraceResponse response,
+        Call<v1::TraceResponse>(&v1::QueryService::Stub::Trace, request, kCallTimeout));
     return FromResponse(response);
   }
 
@@ -214,29 +212,20 @@ class RemoteSource final : public QuerySource {
   }
 
   absl::StatusOr<v1::ReportResponse> Report(const v1::ReportRequest& request) override {
-    v1::ReportResponse response;
-    grpc::ClientContext context;
-    connection_.Prepare(&context, kCallTimeout);
-    MAILLENS_RETURN_IF_ERROR(connection_.Convert(stub_->Report(&context, request, &response)));
-    return response;
+    return Call<v1::ReportResponse>(&v1::QueryService::Stub::Report, request, kCallTimeout);
   }
 
   absl::StatusOr<v1::ArchiveListResponse> ArchiveList() override {
-    v1::ArchiveListResponse response;
-    grpc::ClientContext context;
     // Listing reads every archive file's SHA-256 for the chain head: as long as verify.
-    connection_.Prepare(&context, kArchiveTimeout);
-    MAILLENS_RETURN_IF_ERROR(
-        connection_.Convert(stub_->ArchiveList(&context, v1::ArchiveListRequest(), &response)));
-    return response;
+    return Call<v1::ArchiveListResponse>(&v1::QueryService::Stub::ArchiveList,
+                                         v1::ArchiveListRequest(), kArchiveTimeout);
   }
 
   absl::StatusOr<store::VerifyResult> ArchiveVerify() override {
-    v1::ArchiveVerifyResponse response;
-    grpc::ClientContext context;
-    connection_.Prepare(&context, kArchiveTimeout);
-    MAILLENS_RETURN_IF_ERROR(
-        connection_.Convert(stub_->ArchiveVerify(&context, v1::ArchiveVerifyRequest(), &response)));
+    MAILLENS_ASSIGN_OR_RETURN(
+        v1::ArchiveVerifyResponse response,
+        Call<v1::ArchiveVerifyResponse>(&v1::QueryService::Stub::ArchiveVerify,
+                                        v1::ArchiveVerifyRequest(), kArchiveTimeout));
     return store::FromProto(response);
   }
 
@@ -266,6 +255,20 @@ class RemoteSource final : public QuerySource {
   }
 
  private:
+  // One unary call of the query service: token and deadline set, the status converted.
+  template <typename Response, typename Request>
+  absl::StatusOr<Response> Call(grpc::Status (v1::QueryService::Stub::*method)(grpc::ClientContext*,
+                                                                               const Request&,
+                                                                               Response*),
+                                const Request& request, std::chrono::seconds timeout) {
+    Response response;
+    grpc::ClientContext context;
+    connection_.Prepare(&context, timeout);
+    MAILLENS_RETURN_IF_ERROR(
+        connection_.Convert((stub_.get()->*method)(&context, request, &response)));
+    return response;
+  }
+
   static TraceAnswer FromResponse(const v1::TraceResponse& response) {
     TraceAnswer answer;
     answer.trace = store::FromProto(response.trace());

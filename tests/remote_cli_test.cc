@@ -395,8 +395,8 @@ std::string WithoutLiveParts(const std::string& text) {
   static const std::regex kJsonLive(
       R"re(\n "now_us": "[0-9]+",|\n "ingest": \{[^}]*\},|\n *"age_us": "[0-9]+",?)re");
   static const std::regex kIngestSection(R"re(\n\nIngest\n[^\n]*)re");
-  std::string out = text.substr(text.find('\n') + 1);  // the source line
-  if (!text.empty() && text[0] == '{') out = text;     // JSON has none
+  const bool json = !text.empty() && text[0] == '{';  // JSON has no source line
+  std::string out = json ? text : text.substr(text.find('\n') + 1);
   out = std::regex_replace(out, kJsonLive, "");
   return std::regex_replace(out, kIngestSection, "");
 }
